@@ -1,0 +1,2 @@
+/* placeholder: being written; fails until the real suite lands */
+int main(void) { return 1; }
