@@ -36,4 +36,56 @@ void proto_hmm_obs_free(hmm_obs *obs); /* accepts NULL; frees the arrays only */
  * numbers for D = 1, vectors otherwise). New reference, or NULL on ENOMEM. */
 json_t *proto_hmm_obs_to_json(const hmm_model *m, const hmm_obs *obs);
 
+/* ===== request fields =====
+ * Each helper reads one member of a request object and fails with
+ * ENG_EINVAL and a message naming the field: "field 'max_tokens' must be an
+ * integer in 0..4096". A missing optional field leaves the default. */
+
+/* Refuse any member of obj not in allowed (NULL-terminated): a typo such as
+ * "max_token" must not silently fall back to a default. */
+int proto_check_fields(const json_t *obj, const char *const *allowed, eng_error *err);
+
+/* *out borrows from obj. required: a missing field is an error. */
+int proto_get_string(const json_t *obj, const char *field, int required, const char **out,
+                     eng_error *err);
+int proto_get_bool(const json_t *obj, const char *field, int *out, eng_error *err);
+int proto_get_int(const json_t *obj, const char *field, long long min, long long max,
+                  long long *out, eng_error *err);
+int proto_get_number(const json_t *obj, const char *field, double min, double max, double *out,
+                     eng_error *err);
+
+/* The body of every error answer: {"error": {"code": code, "message": msg}}.
+ * New reference, or NULL on ENOMEM. */
+json_t *proto_error_json(const char *code, const char *msg);
+
+/* ===== HMM /decode ===== */
+
+typedef enum proto_hmm_algorithm {
+    PROTO_HMM_VITERBI = 0,
+    PROTO_HMM_POSTERIOR = 1,
+} proto_hmm_algorithm;
+
+typedef struct proto_hmm_decode_req {
+    proto_hmm_algorithm algorithm; /* default viterbi */
+    int posteriors;                /* include the T x K posteriors; default 0 */
+    size_t nseq;                   /* 1 for "observations", else len(sequences) */
+    int batch;                     /* the request used "sequences" */
+    hmm_obs *seqs;                 /* nseq, owned */
+} proto_hmm_decode_req;
+
+/* Parse an HMM /decode request for model m (root is the whole body; "model"
+ * was already read by the caller). Sequences longer than max_len or more
+ * than max_batch of them are refused (ENG_ERANGE, naming the field). Free
+ * with proto_hmm_decode_req_free. */
+int proto_hmm_decode_parse(const json_t *root, const hmm_model *m, size_t max_len,
+                           size_t max_batch, proto_hmm_decode_req *req, eng_error *err);
+void proto_hmm_decode_req_free(proto_hmm_decode_req *req); /* accepts NULL */
+
+/* One sequence's answer as JSON: path, path_names (when the model names its
+ * states), path_log_prob (viterbi), log_likelihood, posteriors (T x K, when
+ * post is not NULL). New reference, NULL on ENOMEM. */
+json_t *proto_hmm_result_json(const hmm_model *m, size_t T, const int32_t *path,
+                              double path_log_prob, int has_path_log_prob, double log_lik,
+                              const double *post);
+
 #endif

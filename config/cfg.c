@@ -1,0 +1,235 @@
+/* cfg.c: defaults, the JSON config file and NAME=PATH / HOST:PORT specs. */
+#include "cfg.h"
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ===== defaults ===== */
+
+void cfg_init(cfg_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->host = strdup("127.0.0.1");
+    cfg->port = 8080;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->workers = n > 0 ? (unsigned)n : 1;
+    cfg->limits = (cfg_limits){
+        .max_body_bytes = 16u << 20,
+        .max_seq_len = 1000000,
+        .max_batch = 1024,
+        .max_tokens = 4096,
+        .queue_capacity = 256,
+        .max_connections = 1024,
+        .request_timeout_s = 60,
+        .max_sessions = 10000,
+        .session_budget_bytes = (size_t)1 << 30,
+        .session_ttl_s = 3600,
+    };
+}
+
+void cfg_free(cfg_config *cfg)
+{
+    if (!cfg) return;
+    free(cfg->host);
+    for (size_t i = 0; i < cfg->nmodels; i++) {
+        free(cfg->models[i].name);
+        free(cfg->models[i].path);
+    }
+    memset(cfg, 0, sizeof *cfg);
+}
+
+/* ===== specs ===== */
+
+int cfg_set_listen(cfg_config *cfg, const char *spec, eng_error *err)
+{
+    const char *colon = strrchr(spec, ':');
+    if (!colon)
+        return eng_error_set(err, ENG_EINVAL, "listen: \"%s\" is not HOST:PORT", spec);
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end || port < 0 || port > 65535)
+        return eng_error_set(err, ENG_EINVAL, "listen: bad port in \"%s\" (0..65535)", spec);
+    const char *h = spec;
+    size_t hlen = (size_t)(colon - spec);
+    if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+        h++;
+        hlen -= 2;
+    }
+    char *host = hlen ? strndup(h, hlen) : strdup("0.0.0.0");
+    if (!host) return eng_error_set(err, ENG_ENOMEM, "out of memory");
+    free(cfg->host);
+    cfg->host = host;
+    cfg->port = (uint16_t)port;
+    return 0;
+}
+
+static int add_model(cfg_config *cfg, const char *name, size_t nlen, const char *path,
+                     eng_error *err)
+{
+    if (nlen == 0 || !*path)
+        return eng_error_set(err, ENG_EINVAL, "model: expected NAME=PATH");
+    size_t i = 0;
+    while (i < cfg->nmodels && !(strlen(cfg->models[i].name) == nlen &&
+                                 !memcmp(cfg->models[i].name, name, nlen)))
+        i++;
+    if (i == CFG_MAX_MODELS)
+        return eng_error_set(err, ENG_EINVAL, "model: more than %d models", CFG_MAX_MODELS);
+    char *n = strndup(name, nlen), *p = strdup(path);
+    if (!n || !p) {
+        free(n);
+        free(p);
+        return eng_error_set(err, ENG_ENOMEM, "out of memory");
+    }
+    if (i < cfg->nmodels) {
+        free(cfg->models[i].name);
+        free(cfg->models[i].path);
+    } else {
+        cfg->nmodels++;
+    }
+    cfg->models[i] = (cfg_model){n, p};
+    return 0;
+}
+
+int cfg_add_model(cfg_config *cfg, const char *spec, eng_error *err)
+{
+    const char *eq = strchr(spec, '=');
+    if (!eq) return eng_error_set(err, ENG_EINVAL, "model: \"%s\" is not NAME=PATH", spec);
+    return add_model(cfg, spec, (size_t)(eq - spec), eq + 1, err);
+}
+
+/* ===== the config file ===== */
+
+static int get_size(json_t *v, const char *file, const char *field, size_t *out, eng_error *err)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return eng_error_set(err, ENG_EINVAL, "%s: %s must be a non-negative integer", file,
+                             field);
+    *out = (size_t)json_integer_value(v);
+    return 0;
+}
+
+static int load_limits(cfg_limits *l, json_t *obj, const char *file, eng_error *err)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+        int is_unsigned;
+    } fields[] = {
+        {"max_body_bytes", offsetof(cfg_limits, max_body_bytes), 0},
+        {"max_seq_len", offsetof(cfg_limits, max_seq_len), 0},
+        {"max_batch", offsetof(cfg_limits, max_batch), 0},
+        {"max_tokens", offsetof(cfg_limits, max_tokens), 0},
+        {"queue_capacity", offsetof(cfg_limits, queue_capacity), 0},
+        {"max_connections", offsetof(cfg_limits, max_connections), 0},
+        {"request_timeout_s", offsetof(cfg_limits, request_timeout_s), 1},
+        {"max_sessions", offsetof(cfg_limits, max_sessions), 0},
+        {"session_budget_bytes", offsetof(cfg_limits, session_budget_bytes), 0},
+        {"session_ttl_s", offsetof(cfg_limits, session_ttl_s), 1},
+    };
+    if (!json_is_object(obj))
+        return eng_error_set(err, ENG_EINVAL, "%s: limits must be an object", file);
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v)
+    {
+        size_t i = 0, n = sizeof fields / sizeof fields[0], val = 0;
+        while (i < n && strcmp(fields[i].name, key)) i++;
+        if (i == n) return eng_error_set(err, ENG_EINVAL, "%s: unknown field limits.%s", file, key);
+        char name[64];
+        snprintf(name, sizeof name, "limits.%s", key);
+        int rc = get_size(v, file, name, &val, err);
+        if (rc) return rc;
+        if (fields[i].is_unsigned) {
+            if (val > UINT_MAX)
+                return eng_error_set(err, ENG_EINVAL, "%s: %s is too large", file, name);
+            *(unsigned *)((char *)l + fields[i].off) = (unsigned)val;
+        } else {
+            *(size_t *)((char *)l + fields[i].off) = val;
+        }
+    }
+    return 0;
+}
+
+/* A model path relative to the config file's folder. Caller frees. */
+static char *resolve_path(const char *file, const char *path)
+{
+    const char *slash = strrchr(file, '/');
+    if (path[0] == '/' || !slash) return strdup(path);
+    size_t dlen = (size_t)(slash - file) + 1, plen = strlen(path);
+    char *out = malloc(dlen + plen + 1);
+    if (!out) return NULL;
+    memcpy(out, file, dlen);
+    memcpy(out + dlen, path, plen + 1);
+    return out;
+}
+
+static int load_models(cfg_config *cfg, json_t *obj, const char *file, eng_error *err)
+{
+    if (!json_is_object(obj))
+        return eng_error_set(err, ENG_EINVAL, "%s: models must be an object of NAME: PATH",
+                             file);
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v)
+    {
+        if (!json_is_string(v))
+            return eng_error_set(err, ENG_EINVAL, "%s: models.%s must be a path string", file,
+                                 key);
+        char *path = resolve_path(file, json_string_value(v));
+        if (!path) return eng_error_set(err, ENG_ENOMEM, "out of memory");
+        int rc = add_model(cfg, key, strlen(key), path, err);
+        free(path);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static int load_field(cfg_config *cfg, const char *key, json_t *v, const char *file,
+                      eng_error *err)
+{
+    if (!strcmp(key, "listen")) {
+        if (!json_is_string(v))
+            return eng_error_set(err, ENG_EINVAL, "%s: listen must be a \"HOST:PORT\" string",
+                                 file);
+        int rc = cfg_set_listen(cfg, json_string_value(v), err);
+        if (rc) eng_error_set(err, rc, "%s: listen: bad value \"%s\"", file, json_string_value(v));
+        return rc;
+    }
+    if (!strcmp(key, "workers")) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 1024)
+            return eng_error_set(err, ENG_EINVAL, "%s: workers must be an integer 1..1024", file);
+        cfg->workers = (unsigned)json_integer_value(v);
+        return 0;
+    }
+    if (!strcmp(key, "models")) return load_models(cfg, v, file, err);
+    if (!strcmp(key, "limits")) return load_limits(&cfg->limits, v, file, err);
+    return eng_error_set(err, ENG_EINVAL, "%s: unknown field %s", file, key);
+}
+
+int cfg_load_file(cfg_config *cfg, const char *path, eng_error *err)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        if (jerr.line <= 0)
+            return eng_error_set(err, ENG_EIO, "%s: %s", path, jerr.text);
+        return eng_error_set(err, ENG_EFORMAT, "%s:%d:%d: %s", path, jerr.line, jerr.column,
+                             jerr.text);
+    }
+    int rc = 0;
+    if (!json_is_object(root)) {
+        rc = eng_error_set(err, ENG_EFORMAT, "%s: the config must be a JSON object", path);
+    } else {
+        const char *key;
+        json_t *v;
+        json_object_foreach(root, key, v)
+        {
+            if ((rc = load_field(cfg, key, v, path, err))) break;
+        }
+    }
+    json_decref(root);
+    return rc;
+}

@@ -1,0 +1,65 @@
+/* cfg.h: server configuration: defaults, the JSON config file, and
+ * command-line overrides applied on top by main. */
+#ifndef HMMBA_CFG_H
+#define HMMBA_CFG_H
+
+#include "../engine/eng.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CFG_MAX_MODELS 64
+
+typedef struct cfg_model {
+    char *name; /* owned */
+    char *path; /* owned: an HMM JSON file or a Mamba model directory */
+} cfg_model;
+
+typedef struct cfg_limits {
+    size_t max_body_bytes;   /* request body; default 16 MiB */
+    size_t max_seq_len;      /* observations / tokens per sequence; default 1,000,000 */
+    size_t max_batch;        /* sequences per batch request; default 1024 */
+    size_t max_tokens;       /* /generate max_tokens ceiling; default 4096 */
+    size_t queue_capacity;   /* jobs waiting for a worker; default 256 */
+    size_t max_connections;  /* default 1024 */
+    unsigned request_timeout_s; /* idle connection timeout; default 60 */
+    size_t max_sessions;        /* default 10,000 */
+    size_t session_budget_bytes; /* all session state together; default 1 GiB */
+    unsigned session_ttl_s;      /* idle time before a session expires; default 3600 */
+} cfg_limits;
+
+typedef struct cfg_config {
+    char *host;        /* owned; default "127.0.0.1" */
+    uint16_t port;     /* default 8080; 0 picks a free port */
+    unsigned workers;  /* default: number of online cores */
+    cfg_model models[CFG_MAX_MODELS];
+    size_t nmodels;
+    cfg_limits limits;
+} cfg_config;
+
+/* Fill cfg with the defaults. cfg owns its strings; release with cfg_free. */
+void cfg_init(cfg_config *cfg);
+
+/* Release what cfg owns and zero it. Accepts NULL. */
+void cfg_free(cfg_config *cfg);
+
+/* Read a JSON config file into cfg (over what is there). Fields:
+ *   "listen": "HOST:PORT", "workers": N,
+ *   "models": {"NAME": "PATH", ...}  (relative paths are relative to the file),
+ *   "limits": {"max_body_bytes", "max_seq_len", "max_batch", "max_tokens",
+ *              "queue_capacity", "max_connections", "request_timeout_s",
+ *              "max_sessions", "session_budget_bytes", "session_ttl_s"}.
+ * Unknown fields are refused (a typo should not silently fall back to a
+ * default). Errors name the file and the field: ENG_EIO, ENG_EFORMAT or
+ * ENG_EINVAL. */
+int cfg_load_file(cfg_config *cfg, const char *path, eng_error *err);
+
+/* Parse "HOST:PORT" (or ":PORT", or "[v6]:PORT") into cfg. ENG_EINVAL. */
+int cfg_set_listen(cfg_config *cfg, const char *spec, eng_error *err);
+
+/* Add a model from "NAME=PATH"; a model of the same name is replaced.
+ * ENG_EINVAL on a malformed spec or when the table is full. */
+int cfg_add_model(cfg_config *cfg, const char *spec, eng_error *err);
+
+#endif

@@ -1,0 +1,310 @@
+/* http.c: libmicrohttpd glue. The access handler routes, collects the
+ * body, answers cheap requests inline and hands the rest to the worker
+ * pool with the connection suspended; the worker stores its answer and
+ * resumes the connection, and the handler, called again, queues it. */
+#include "../proto/proto.h"
+#include "srv_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ===== replies ===== */
+
+static void set_reply(srv_req *r, int status, char *body, size_t len, const char *ctype)
+{
+    free(r->resp);
+    r->status = status;
+    r->resp = body;
+    r->resp_len = len;
+    r->ctype = ctype;
+}
+
+void srv_reply_json(srv_req *r, int status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text) {
+        static const char oom[] =
+            "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}\n";
+        set_reply(r, 500, strdup(oom), sizeof oom - 1, "application/json");
+        return;
+    }
+    size_t len = strlen(text);
+    text[len] = '\n'; /* the NUL becomes a final newline; MHD needs no NUL */
+    set_reply(r, status, text, len + 1, "application/json");
+}
+
+void srv_reply_error(srv_req *r, int status, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    srv_reply_json(r, status, proto_error_json(code, msg));
+}
+
+void srv_reply_eng_error(srv_req *r, const eng_error *e)
+{
+    switch (e->code) {
+    case ENG_ENOMEM: srv_reply_error(r, 500, "internal", "%s", e->msg); break;
+    case ENG_ERANGE: srv_reply_error(r, 400, "limit_exceeded", "%s", e->msg); break;
+    default: srv_reply_error(r, 400, "invalid_request", "%s", e->msg); break;
+    }
+}
+
+bool srv_parse_body(srv_req *r)
+{
+    json_error_t jerr;
+    r->json = json_loadb(r->body ? r->body : "", r->len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!r->json) {
+        srv_reply_error(r, 400, "invalid_json", "invalid JSON at line %d, column %d: %s",
+                        jerr.line, jerr.column, jerr.text);
+        return false;
+    }
+    if (!json_is_object(r->json)) {
+        srv_reply_error(r, 400, "invalid_json", "the request body must be a JSON object");
+        return false;
+    }
+    return true;
+}
+
+const srv_model *srv_req_model(srv_req *r)
+{
+    const char *name = NULL;
+    eng_error err;
+    if (proto_get_string(r->json, "model", 1, &name, &err)) {
+        srv_reply_error(r, 400, "invalid_request", "%s", err.msg);
+        return NULL;
+    }
+    const srv_model *m = srv_find_model(r->srv, name);
+    if (!m) srv_reply_error(r, 404, "model_not_found", "no model named '%s'", name);
+    return m;
+}
+
+/* ===== async completion ===== */
+
+void srv_req_complete(srv_req *r)
+{
+    uv_mutex_lock(&r->mu);
+    r->done = true;
+    if (r->suspended) {
+        r->suspended = false;
+        MHD_resume_connection(r->conn);
+    }
+    uv_mutex_unlock(&r->mu);
+}
+
+static _Thread_local bool tl_deferred;
+
+void srv_req_defer(void)
+{
+    tl_deferred = true;
+}
+
+static void run_job(srv_job *job)
+{
+    srv_req *r = (srv_req *)((char *)job - offsetof(srv_req, job));
+    tl_deferred = false;
+    r->handler(r);
+    if (!tl_deferred) srv_req_complete(r);
+}
+
+/* ===== the access handler ===== */
+
+static enum MHD_Result queue_reply(srv_req *r)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(r->resp_len, r->resp, MHD_RESPMEM_MUST_FREE);
+    if (!resp) return MHD_NO;
+    r->resp = NULL; /* MHD owns it now */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
+    MHD_add_response_header(resp, "X-Request-Id", r->id);
+    if (r->retry_after) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%u", r->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
+    if (r->allow) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    r->answered = true;
+    return ret;
+}
+
+static srv_req *req_new(srv *s, struct MHD_Connection *c, const char *method, const char *url)
+{
+    srv_req *r = calloc(1, sizeof *r);
+    if (!r || !(r->url = strdup(url))) {
+        free(r);
+        return NULL;
+    }
+    r->srv = s;
+    r->conn = c;
+    snprintf(r->method, sizeof r->method, "%s", method);
+    uint64_t n = atomic_fetch_add(&s->next_id, 1);
+    snprintf(r->id, sizeof r->id, "%08x%08llx", s->id_salt, (unsigned long long)n);
+    r->t0_ns = srv_now_ns();
+    r->job.run = run_job;
+    uv_mutex_init(&r->mu);
+    atomic_fetch_add(&s->inflight, 1);
+    return r;
+}
+
+static void req_free(srv_req *r)
+{
+    atomic_fetch_sub(&r->srv->inflight, 1);
+    uv_mutex_destroy(&r->mu);
+    json_decref(r->json);
+    free(r->resp);
+    free(r->body);
+    free(r->url);
+    free(r);
+}
+
+/* First call: route, and refuse an announced oversized body at once. */
+static enum MHD_Result on_first_call(srv *s, struct MHD_Connection *c, const char *method,
+                                     const char *url, void **req_cls)
+{
+    srv_req *r = req_new(s, c, method, url);
+    if (!r) return MHD_NO;
+    *req_cls = r;
+    int status = 0;
+    r->handler = srv_route(method, url, &r->async, &status, &r->allow);
+    if (!r->handler) {
+        if (status == 405)
+            srv_reply_error(r, 405, "method_not_allowed", "%s is not allowed on %s (allowed: %s)",
+                            method, url, r->allow);
+        else srv_reply_error(r, 404, "not_found", "no endpoint %s", url);
+        return MHD_YES; /* queued once the body (if any) is consumed */
+    }
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    if (cl && strtoull(cl, NULL, 10) > s->cfg.limits.max_body_bytes) {
+        r->too_large = true;
+        srv_reply_error(r, 413, "body_too_large", "request body of %s bytes is over the limit of %zu",
+                        cl, s->cfg.limits.max_body_bytes);
+        return queue_reply(r);
+    }
+    return MHD_YES;
+}
+
+static void append_body(srv_req *r, const char *data, size_t n)
+{
+    size_t limit = r->srv->cfg.limits.max_body_bytes;
+    if (r->too_large || r->resp) return; /* an answer is already decided: discard */
+    if (r->len + n > limit) {
+        r->too_large = true;
+        srv_reply_error(r, 413, "body_too_large", "request body is over the limit of %zu bytes",
+                        limit);
+        free(r->body);
+        r->body = NULL;
+        r->len = 0;
+        return;
+    }
+    if (r->len + n > r->cap) {
+        size_t cap = r->cap ? r->cap : 4096;
+        while (cap < r->len + n) cap *= 2;
+        if (cap > limit) cap = limit;
+        char *b = realloc(r->body, cap);
+        if (!b) {
+            srv_reply_error(r, 500, "internal", "out of memory reading the body");
+            return;
+        }
+        r->body = b;
+        r->cap = cap;
+    }
+    memcpy(r->body + r->len, data, n);
+    r->len += n;
+}
+
+/* Body complete: answer inline, or suspend and queue the job. */
+static enum MHD_Result dispatch(srv_req *r)
+{
+    if (r->resp) return queue_reply(r); /* decided earlier (404, 405, 413) */
+    if (!r->async) {
+        r->handler(r);
+        return queue_reply(r);
+    }
+    if (srv_pool_submit(r->srv->pool, &r->job, false)) {
+        r->retry_after = 1;
+        srv_reply_error(r, 503, "overloaded", "all %u workers are busy and the queue is full",
+                        srv_pool_workers(r->srv->pool));
+        return queue_reply(r);
+    }
+    uv_mutex_lock(&r->mu);
+    if (!r->done) {
+        r->suspended = true;
+        MHD_suspend_connection(r->conn);
+    }
+    bool done = r->done;
+    uv_mutex_unlock(&r->mu);
+    return done ? queue_reply(r) : MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **req_cls)
+{
+    (void)version;
+    srv_req *r = *req_cls;
+    if (!r) return on_first_call(cls, c, method, url, req_cls);
+    if (*upload_data_size) {
+        append_body(r, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->answered) return MHD_YES;
+    uv_mutex_lock(&r->mu);
+    bool done = r->done, started = r->done || r->suspended;
+    uv_mutex_unlock(&r->mu);
+    if (done) return queue_reply(r);
+    if (started) return MHD_YES;
+    return dispatch(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    srv_req *r = *req_cls;
+    if (!r) return;
+    double ms = (double)(srv_now_ns() - r->t0_ns) / 1e6;
+    srv_log("req=%s %s %s %d %zuB %.2fms%s", r->id, r->method, r->url, r->status, r->len, ms,
+            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
+    req_free(r);
+    *req_cls = NULL;
+}
+
+/* ===== the daemon ===== */
+
+
+int srv_http_start(srv *s, eng_error *err)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+    if (uv_ip4_addr(s->cfg.host, s->cfg.port, sin) != 0) {
+        if (uv_ip6_addr(s->cfg.host, s->cfg.port, sin6) != 0)
+            return eng_error_set(err, ENG_EINVAL, "listen: \"%s\" is not an IP address",
+                                 s->cfg.host);
+        flags |= MHD_USE_IPv6;
+    }
+    s->mhd = MHD_start_daemon(
+        flags, s->cfg.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &ss,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)s->cfg.limits.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        s->cfg.limits.request_timeout_s, MHD_OPTION_END);
+    if (!s->mhd)
+        return eng_error_set(err, ENG_EIO, "cannot listen on %s:%u (in use, or not permitted?)",
+                             s->cfg.host, s->cfg.port);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : s->cfg.port;
+    return 0;
+}

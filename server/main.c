@@ -1,0 +1,128 @@
+/* main.c: the hmmba executable: options, config, and the libuv loop that
+ * waits for SIGTERM / SIGINT to drain and stop. */
+#include "srv.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#define DEFAULT_DRAIN_MS 30000
+
+static const char usage[] =
+    "usage: hmmba [--config FILE] [--model NAME=PATH]... [--listen HOST:PORT]\n"
+    "             [--workers N] [--max-body BYTES] [--queue N] [--drain-ms MS]\n"
+    "  --model NAME=PATH  serve an HMM JSON file or a Mamba model directory (repeatable)\n"
+    "  --config FILE      JSON config: listen, workers, models, limits\n"
+    "  --listen HOST:PORT default 127.0.0.1:8080; port 0 picks a free port\n"
+    "  --workers N        worker threads (default: number of cores)\n"
+    "  --max-body BYTES   request body limit (default 16 MiB)\n"
+    "  --queue N          jobs that may wait for a worker before 503 (default 256)\n"
+    "  --drain-ms MS      on SIGTERM, time in-flight requests get to finish (default 30000)\n";
+
+typedef struct opts {
+    unsigned drain_ms;
+} opts;
+
+static int parse_count(const char *flag, const char *v, unsigned long long max,
+                       unsigned long long *out)
+{
+    char *end;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (!*v || *end || n > max) {
+        fprintf(stderr, "hmmba: %s: \"%s\" is not a number in 0..%llu\n", flag, v, max);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+/* Options apply in order, so a flag after --config overrides the file. */
+static int parse_args(int argc, char **argv, cfg_config *cfg, opts *o)
+{
+    eng_error err = {0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage, stdout);
+            exit(0);
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "hmmba: %s needs a value (or is unknown)\n%s", a, usage);
+            return -1;
+        }
+        const char *v = argv[++i];
+        unsigned long long n = 0;
+        int rc = 0;
+        if (!strcmp(a, "--model")) rc = cfg_add_model(cfg, v, &err);
+        else if (!strcmp(a, "--config")) rc = cfg_load_file(cfg, v, &err);
+        else if (!strcmp(a, "--listen")) rc = cfg_set_listen(cfg, v, &err);
+        else if (!strcmp(a, "--workers")) {
+            if (parse_count(a, v, 1024, &n) || n == 0) return -1;
+            cfg->workers = (unsigned)n;
+        } else if (!strcmp(a, "--max-body")) {
+            if (parse_count(a, v, 1ull << 40, &n)) return -1;
+            cfg->limits.max_body_bytes = (size_t)n;
+        } else if (!strcmp(a, "--queue")) {
+            if (parse_count(a, v, 1u << 20, &n)) return -1;
+            cfg->limits.queue_capacity = (size_t)n;
+        } else if (!strcmp(a, "--drain-ms")) {
+            if (parse_count(a, v, 3600000, &n)) return -1;
+            o->drain_ms = (unsigned)n;
+        } else {
+            fprintf(stderr, "hmmba: unknown option %s\n%s", a, usage);
+            return -1;
+        }
+        if (rc) {
+            fprintf(stderr, "hmmba: %s\n", err.msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    fprintf(stderr, "hmmba: signal %d: draining\n", signum);
+    uv_stop(h->loop);
+}
+
+int main(int argc, char **argv)
+{
+    cfg_config cfg;
+    opts o = {.drain_ms = DEFAULT_DRAIN_MS};
+    cfg_init(&cfg);
+    if (parse_args(argc, argv, &cfg, &o)) {
+        cfg_free(&cfg);
+        return 2;
+    }
+    if (cfg.nmodels == 0) fprintf(stderr, "hmmba: warning: no models configured\n");
+    srv *s = NULL;
+    eng_error err = {0};
+    if (srv_new(&cfg, &s, &err) || srv_start(s, &err)) {
+        fprintf(stderr, "hmmba: %s\n", err.msg);
+        srv_free(s);
+        cfg_free(&cfg);
+        return 1;
+    }
+    printf("listening on http://%s:%u\n", strchr(cfg.host, ':') ? "[::]" : cfg.host,
+           srv_port(s));
+    fflush(stdout);
+    uv_loop_t *loop = uv_default_loop();
+    uv_signal_t sigterm, sigint;
+    uv_signal_init(loop, &sigterm);
+    uv_signal_init(loop, &sigint);
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+    uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_run(loop, UV_RUN_DEFAULT);
+    unsigned left = srv_drain(s, o.drain_ms);
+    if (left) fprintf(stderr, "hmmba: drain time over with %u requests in flight\n", left);
+    srv_free(s);
+    uv_close((uv_handle_t *)&sigterm, NULL);
+    uv_close((uv_handle_t *)&sigint, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+    cfg_free(&cfg);
+    fprintf(stderr, "hmmba: stopped\n");
+    return 0;
+}

@@ -1,0 +1,36 @@
+/* pool.h (server-internal): the worker pool. Dedicated uv_thread workers
+ * take jobs from a bounded FIFO, so long generations never starve libuv's
+ * own threadpool and a full queue can be refused at once (HTTP 503). */
+#ifndef HMMBA_POOL_H
+#define HMMBA_POOL_H
+
+#include "../engine/eng.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct srv_job srv_job;
+struct srv_job {
+    void (*run)(srv_job *job); /* runs on a worker thread; owns job from then on */
+    srv_job *next;             /* the pool's link; leave alone */
+};
+
+typedef struct srv_pool srv_pool;
+
+/* Start nworkers threads sharing a queue of at most capacity waiting jobs.
+ * ENG_ENOMEM / ENG_EINVAL. Free with srv_pool_free. */
+int srv_pool_new(unsigned nworkers, size_t capacity, srv_pool **out, eng_error *err);
+
+/* Queue job. Returns 0, or ENG_ERANGE when the queue is full (nothing is
+ * queued; the caller still owns job). `urgent` jobs go to the front and
+ * ignore the cap: they are parts of a request already admitted. */
+int srv_pool_submit(srv_pool *p, srv_job *job, bool urgent);
+
+/* Jobs waiting (not running). */
+size_t srv_pool_waiting(srv_pool *p);
+unsigned srv_pool_workers(const srv_pool *p);
+
+/* Run every queued job, then stop and join the workers. Accepts NULL. */
+void srv_pool_free(srv_pool *p);
+
+#endif

@@ -1,0 +1,85 @@
+/* routes.c: the route table, and the endpoints that are not specific to a
+ * model kind. */
+#include "../proto/proto.h"
+#include "srv_internal.h"
+
+#include <string.h>
+
+/* ===== routing ===== */
+
+typedef struct route {
+    const char *method;
+    const char *path; /* exact path */
+    srv_handler fn;
+    bool async;
+} route;
+
+static const route routes[] = {
+    {"GET", "/health", srv_handle_health, false},
+    {"GET", "/ready", srv_handle_ready, false},
+    {"GET", "/models", srv_handle_models, false},
+    {"POST", "/decode", srv_handle_decode, true},
+    {"POST", "/generate", srv_handle_generate, true},
+};
+
+srv_handler srv_route(const char *method, const char *url, bool *async, int *status,
+                      const char **allow)
+{
+    bool path_found = false;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (strcmp(routes[i].path, url)) continue;
+        path_found = true;
+        if (!strcmp(routes[i].method, method) ||
+            (!strcmp(method, "HEAD") && !strcmp(routes[i].method, "GET"))) {
+            *async = routes[i].async;
+            return routes[i].fn;
+        }
+        *allow = routes[i].method;
+    }
+    *status = path_found ? 405 : 404;
+    return NULL;
+}
+
+/* ===== probes and listing ===== */
+
+void srv_handle_health(srv_req *r)
+{
+    srv_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+void srv_handle_ready(srv_req *r)
+{
+    if (atomic_load(&r->srv->draining)) {
+        srv_reply_json(r, 503, json_pack("{s:s}", "status", "draining"));
+        return;
+    }
+    srv_reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
+}
+
+void srv_handle_models(srv_req *r)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < r->srv->nmodels; i++)
+        json_array_append_new(list, srv_model_info_json(&r->srv->models[i]));
+    srv_reply_json(r, 200, json_pack("{s:o}", "models", list));
+}
+
+/* ===== model endpoints: dispatch on the model's kind ===== */
+
+void srv_handle_decode(srv_req *r)
+{
+    if (!srv_parse_body(r)) return;
+    const srv_model *m = srv_req_model(r);
+    if (!m) return;
+    if (m->kind == SRV_MODEL_HMM) srv_hmm_decode(r, m);
+    else srv_reply_error(r, 501, "not_implemented", "/decode on Mamba models is not built yet");
+}
+
+void srv_handle_generate(srv_req *r)
+{
+    if (!srv_parse_body(r)) return;
+    const srv_model *m = srv_req_model(r);
+    if (!m) return;
+    if (m->kind == SRV_MODEL_HMM) srv_hmm_generate(r, m);
+    else srv_reply_error(r, 501, "not_implemented", "/generate on Mamba models is not built yet");
+}

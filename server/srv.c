@@ -1,0 +1,104 @@
+/* srv.c: the server's lifecycle (models, pool, daemon, drain) and logging. */
+#include "srv_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ===== logging ===== */
+
+uint64_t srv_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void srv_log(const char *fmt, ...)
+{
+    char line[1024];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%SZ ", &tm);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + n, sizeof line - n, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s\n", line); /* one write per line: lines never interleave */
+}
+
+/* ===== lifecycle ===== */
+
+static int copy_cfg(cfg_config *dst, const cfg_config *src)
+{
+    *dst = *src;
+    dst->host = strdup(src->host);
+    int ok = dst->host != NULL;
+    for (size_t i = 0; i < src->nmodels; i++) {
+        dst->models[i].name = strdup(src->models[i].name);
+        dst->models[i].path = strdup(src->models[i].path);
+        ok &= dst->models[i].name && dst->models[i].path;
+    }
+    return ok ? 0 : ENG_ENOMEM;
+}
+
+int srv_new(const cfg_config *cfg, srv **out, eng_error *err)
+{
+    srv *s = calloc(1, sizeof *s);
+    if (!s) return eng_error_set(err, ENG_ENOMEM, "out of memory");
+    if (copy_cfg(&s->cfg, cfg) ||
+        !(s->models = calloc(cfg->nmodels ? cfg->nmodels : 1, sizeof *s->models))) {
+        srv_free(s);
+        return eng_error_set(err, ENG_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < cfg->nmodels; i++) {
+        int rc = srv_model_load(&s->models[i], cfg->models[i].name, cfg->models[i].path, err);
+        if (rc) {
+            srv_free(s);
+            return rc;
+        }
+        s->nmodels++;
+    }
+    s->id_salt = (uint32_t)(srv_now_ns() ^ ((uint64_t)getpid() << 16));
+    *out = s;
+    return 0;
+}
+
+int srv_start(srv *s, eng_error *err)
+{
+    int rc = srv_pool_new(s->cfg.workers, s->cfg.limits.queue_capacity, &s->pool, err);
+    if (rc) return rc;
+    return srv_http_start(s, err);
+}
+
+uint16_t srv_port(const srv *s)
+{
+    return s->port;
+}
+
+unsigned srv_drain(srv *s, unsigned drain_ms)
+{
+    atomic_store(&s->draining, true);
+    if (s->mhd) MHD_quiesce_daemon(s->mhd); /* stop accepting; open connections go on */
+    uint64_t until = srv_now_ns() + (uint64_t)drain_ms * 1000000u;
+    while (atomic_load(&s->inflight) > 0 && srv_now_ns() < until) usleep(10000);
+    return atomic_load(&s->inflight);
+}
+
+void srv_free(srv *s)
+{
+    if (!s) return;
+    /* Workers first: each finishes its job and resumes its connection, so
+     * no connection is suspended when the daemon stops. */
+    srv_pool_free(s->pool);
+    if (s->mhd) MHD_stop_daemon(s->mhd);
+    for (size_t i = 0; i < s->nmodels; i++) srv_model_unload(&s->models[i]);
+    free(s->models);
+    cfg_free(&s->cfg);
+    free(s);
+}

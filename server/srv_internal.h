@@ -1,0 +1,128 @@
+/* srv_internal.h: what the server's files share: the server object, the
+ * model registry, the per-request context and the reply helpers. */
+#ifndef HMMBA_SRV_INTERNAL_H
+#define HMMBA_SRV_INTERNAL_H
+
+#include "../config/cfg.h"
+#include "../engine/hmm.h"
+#include "pool.h"
+#include "srv.h"
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <uv.h>
+
+/* ===== models ===== */
+
+typedef enum srv_model_kind { SRV_MODEL_HMM, SRV_MODEL_MAMBA } srv_model_kind;
+
+typedef struct srv_model {
+    char *name;
+    char *path;
+    srv_model_kind kind;
+    hmm_model *hmm;
+    struct mamba_model *mamba;
+    struct eng_tok *tok; /* may be NULL: then only token ids are accepted */
+} srv_model;
+
+/* Load one model; the kind is detected from the path (directory: Mamba,
+ * file: HMM JSON). Errors name the model and the file. */
+int srv_model_load(srv_model *out, const char *name, const char *path, eng_error *err);
+void srv_model_unload(srv_model *m); /* accepts NULL */
+const srv_model *srv_find_model(const srv *s, const char *name);
+json_t *srv_model_info_json(const srv_model *m);
+
+/* ===== the server ===== */
+
+struct srv {
+    cfg_config cfg; /* own copy: strings are owned */
+    srv_model *models;
+    size_t nmodels;
+    srv_pool *pool;
+    struct MHD_Daemon *mhd;
+    uint16_t port;
+    atomic_bool draining;
+    atomic_uint inflight;   /* requests between arrival and completion */
+    atomic_uint_fast64_t next_id;
+    uint32_t id_salt;       /* request ids differ across restarts */
+};
+
+/* ===== requests ===== */
+
+typedef struct srv_req srv_req;
+typedef void (*srv_handler)(srv_req *r);
+
+struct srv_req {
+    srv *srv;
+    struct MHD_Connection *conn;
+    char method[8];
+    char *url;
+    char id[24];
+    uint64_t t0_ns;
+    /* body */
+    char *body;
+    size_t len, cap;
+    bool too_large;
+    srv_handler handler;
+    bool async; /* handler runs on a worker */
+    srv_job job;
+    /* the answer, written once by the handler; guarded by mu once async */
+    uv_mutex_t mu;
+    bool suspended, done, answered;
+    int status;
+    char *resp; /* malloc'd */
+    size_t resp_len;
+    const char *ctype;
+    unsigned retry_after;   /* seconds; 0 = no header */
+    const char *allow;      /* Allow header for 405 */
+    json_t *json;           /* parsed body (async handlers) */
+};
+
+/* Answer with body (stolen; NULL means out of memory -> 500). */
+void srv_reply_json(srv_req *r, int status, json_t *body);
+/* Answer {"error": {"code", "message"}}. */
+void srv_reply_error(srv_req *r, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Map an engine error from request parsing to 400/413/... and answer. */
+void srv_reply_eng_error(srv_req *r, const eng_error *e);
+/* Parse the body as a JSON object into r->json, or answer 400 and return
+ * false. */
+bool srv_parse_body(srv_req *r);
+/* Read "model" from r->json and find it, or answer 400/404 and return NULL. */
+const srv_model *srv_req_model(srv_req *r);
+
+/* Mark an async request done and wake its connection. Call exactly once,
+ * after the reply is set, from the worker. r must not be touched after. */
+void srv_req_complete(srv_req *r);
+
+/* Called by an async handler, on its worker, before it hands r to other
+ * threads: the handler's return no longer completes r; whoever finishes
+ * calls srv_req_complete. (The flag is per thread, so the worker never
+ * reads r after another thread may have completed and freed it.) */
+void srv_req_defer(void);
+
+/* ===== handlers (routes.c and friends) ===== */
+
+/* Find the handler for method+url. Sets *async. Returns NULL and fills
+ * status (404 or 405) and allow when there is none. */
+srv_handler srv_route(const char *method, const char *url, bool *async, int *status,
+                      const char **allow);
+
+void srv_handle_health(srv_req *r);
+void srv_handle_ready(srv_req *r);
+void srv_handle_models(srv_req *r);
+void srv_handle_decode(srv_req *r);
+void srv_handle_generate(srv_req *r);
+void srv_hmm_decode(srv_req *r, const srv_model *m);
+void srv_hmm_generate(srv_req *r, const srv_model *m);
+
+/* Start libmicrohttpd on s->cfg's address; sets s->port. (http.c) */
+int srv_http_start(srv *s, eng_error *err);
+
+/* ===== logging ===== */
+void srv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+uint64_t srv_now_ns(void);
+
+#endif

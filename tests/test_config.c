@@ -1,0 +1,162 @@
+/* test_config.c: defaults, the JSON config file (and its errors), and the
+ * NAME=PATH / HOST:PORT specs. */
+#include "../config/cfg.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char tmpdir[64];
+
+static void setup(void)
+{
+    strcpy(tmpdir, "/tmp/hmmba-cfg-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static const char *write_file(const char *name, const char *text)
+{
+    static char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+START_TEST(defaults)
+{
+    cfg_config c;
+    cfg_init(&c);
+    ck_assert_str_eq(c.host, "127.0.0.1");
+    ck_assert_uint_eq(c.port, 8080);
+    ck_assert_uint_eq(c.workers, (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
+    ck_assert_uint_eq(c.limits.max_body_bytes, 16u << 20);
+    ck_assert_uint_eq(c.nmodels, 0);
+    cfg_free(&c);
+    cfg_free(NULL);
+}
+END_TEST
+
+START_TEST(file_overrides_and_resolves_paths)
+{
+    const char *p = write_file("c.json", "{\"listen\": \"0.0.0.0:9001\", \"workers\": 3,"
+                                         " \"models\": {\"a\": \"m/a.json\", \"b\": \"/abs/b\"},"
+                                         " \"limits\": {\"max_body_bytes\": 1000, \"session_ttl_s\": 5}}");
+    cfg_config c;
+    cfg_init(&c);
+    eng_error e = {0};
+    ck_assert_msg(cfg_load_file(&c, p, &e) == 0, "%s", e.msg);
+    ck_assert_str_eq(c.host, "0.0.0.0");
+    ck_assert_uint_eq(c.port, 9001);
+    ck_assert_uint_eq(c.workers, 3);
+    ck_assert_uint_eq(c.nmodels, 2);
+    char want[300];
+    snprintf(want, sizeof want, "%s/m/a.json", tmpdir);
+    ck_assert_str_eq(c.models[0].path, want);
+    ck_assert_str_eq(c.models[1].path, "/abs/b");
+    ck_assert_uint_eq(c.limits.max_body_bytes, 1000);
+    ck_assert_uint_eq(c.limits.session_ttl_s, 5);
+    ck_assert_uint_eq(c.limits.queue_capacity, 256); /* untouched default */
+    /* A later --model of the same name replaces the file's. */
+    ck_assert_int_eq(cfg_add_model(&c, "a=/x.json", &e), 0);
+    ck_assert_uint_eq(c.nmodels, 2);
+    ck_assert_str_eq(c.models[0].path, "/x.json");
+    cfg_free(&c);
+}
+END_TEST
+
+static const struct {
+    const char *text, *needle;
+    int code;
+} bad_files[] = {
+    {"{\"listen\": 8080}", "listen", ENG_EINVAL},
+    {"{\"listen\": \"localhost\"}", "listen", ENG_EINVAL},
+    {"{\"listen\": \"127.0.0.1:70000\"}", "listen", ENG_EINVAL},
+    {"{\"workers\": 0}", "workers", ENG_EINVAL},
+    {"{\"workers\": \"4\"}", "workers", ENG_EINVAL},
+    {"{\"models\": [\"a\"]}", "models", ENG_EINVAL},
+    {"{\"models\": {\"a\": 1}}", "models.a", ENG_EINVAL},
+    {"{\"limits\": {\"max_body_bytes\": -1}}", "limits.max_body_bytes", ENG_EINVAL},
+    {"{\"limits\": {\"max_bdy_bytes\": 1}}", "limits.max_bdy_bytes", ENG_EINVAL},
+    {"{\"limits\": {\"session_ttl_s\": 1e3}}", "limits.session_ttl_s", ENG_EINVAL},
+    {"{\"wrokers\": 2}", "wrokers", ENG_EINVAL},
+    {"{\"workers\": 2,}", ":1:", ENG_EFORMAT},
+    {"[1]", "object", ENG_EFORMAT},
+    {"{\"workers\": 1, \"workers\": 2}", "duplicate", ENG_EFORMAT},
+};
+
+START_TEST(bad_file)
+{
+    const char *p = write_file("bad.json", bad_files[_i].text);
+    cfg_config c;
+    cfg_init(&c);
+    eng_error e = {0};
+    ck_assert_int_eq(cfg_load_file(&c, p, &e), bad_files[_i].code);
+    ck_assert_msg(strstr(e.msg, "bad.json") && strstr(e.msg, bad_files[_i].needle),
+                  "case %d: \"%s\" lacks \"%s\"", _i, e.msg, bad_files[_i].needle);
+    cfg_free(&c);
+}
+END_TEST
+
+START_TEST(missing_file)
+{
+    cfg_config c;
+    cfg_init(&c);
+    eng_error e = {0};
+    ck_assert_int_eq(cfg_load_file(&c, "/nonexistent/hmmba.json", &e), ENG_EIO);
+    ck_assert_ptr_nonnull(strstr(e.msg, "/nonexistent/hmmba.json"));
+    cfg_free(&c);
+}
+END_TEST
+
+START_TEST(specs)
+{
+    cfg_config c;
+    cfg_init(&c);
+    eng_error e = {0};
+    ck_assert_int_eq(cfg_set_listen(&c, ":0", &e), 0);
+    ck_assert_str_eq(c.host, "0.0.0.0");
+    ck_assert_uint_eq(c.port, 0);
+    ck_assert_int_eq(cfg_set_listen(&c, "[::1]:8081", &e), 0);
+    ck_assert_str_eq(c.host, "::1");
+    ck_assert_uint_eq(c.port, 8081);
+    ck_assert_int_eq(cfg_set_listen(&c, "host:", &e), ENG_EINVAL);
+    ck_assert_int_eq(cfg_set_listen(&c, "host:12x", &e), ENG_EINVAL);
+    ck_assert_int_eq(cfg_add_model(&c, "noequals", &e), ENG_EINVAL);
+    ck_assert_int_eq(cfg_add_model(&c, "=path", &e), ENG_EINVAL);
+    ck_assert_int_eq(cfg_add_model(&c, "name=", &e), ENG_EINVAL);
+    ck_assert_int_eq(cfg_add_model(&c, "m=a=b", &e), 0); /* the first '=' splits */
+    ck_assert_str_eq(c.models[0].name, "m");
+    ck_assert_str_eq(c.models[0].path, "a=b");
+    cfg_free(&c);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("config");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, defaults);
+    tcase_add_test(tc, file_overrides_and_resolves_paths);
+    tcase_add_loop_test(tc, bad_file, 0, sizeof bad_files / sizeof bad_files[0]);
+    tcase_add_test(tc, missing_file);
+    tcase_add_test(tc, specs);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

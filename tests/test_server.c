@@ -1,0 +1,543 @@
+/* test_server.c: the HTTP server end to end on loopback: probes, model
+ * listing, HMM decoding of every fixture against its reference, batches,
+ * the error table, body limits and queue overload. Each test starts its
+ * own server on port 0 (Check forks per test). */
+#include "../server/srv_internal.h"
+#include "http_client.h"
+
+#include <check.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *fixtures(void)
+{
+    const char *f = getenv("HMMBA_FIXTURES");
+    return f ? f : "tests/fixtures";
+}
+
+static const char *config_dir(void)
+{
+    const char *f = getenv("HMMBA_CONFIG_DIR");
+    return f ? f : "config";
+}
+
+static const char *const hmm_cases[] = {"casino", "discrete-k8-long", "gauss-1d-k3",
+                                        "gauss-diag-k4-d3"};
+#define NCASES (sizeof hmm_cases / sizeof hmm_cases[0])
+
+/* ===== a server per test ===== */
+
+static srv *S;
+static uint16_t port;
+
+static void start_server(unsigned workers, size_t queue, size_t max_body)
+{
+    cfg_config cfg;
+    cfg_init(&cfg);
+    eng_error err = {0};
+    char spec[1024];
+    ck_assert_int_eq(cfg_set_listen(&cfg, "127.0.0.1:0", &err), 0);
+    snprintf(spec, sizeof spec, "casino=%s/models/casino.json", config_dir());
+    ck_assert_int_eq(cfg_add_model(&cfg, spec, &err), 0);
+    for (size_t i = 0; i < NCASES; i++) {
+        snprintf(spec, sizeof spec, "%s=%s/hmm/%s/model.json", hmm_cases[i], fixtures(),
+                 hmm_cases[i]);
+        ck_assert_msg(cfg_add_model(&cfg, spec, &err) == 0, "%s", err.msg);
+    }
+    snprintf(spec, sizeof spec, "sticky=%s/extra/sticky.json", fixtures());
+    ck_assert_int_eq(cfg_add_model(&cfg, spec, &err), 0);
+    cfg.workers = workers;
+    cfg.limits.queue_capacity = queue;
+    cfg.limits.max_body_bytes = max_body;
+    ck_assert_msg(srv_new(&cfg, &S, &err) == 0, "srv_new: %s", err.msg);
+    ck_assert_msg(srv_start(S, &err) == 0, "srv_start: %s", err.msg);
+    port = srv_port(S);
+    ck_assert_uint_gt(port, 0);
+    cfg_free(&cfg);
+}
+
+static void setup(void)
+{
+    start_server(2, 64, 1 << 20);
+}
+
+static void teardown(void)
+{
+    srv_free(S);
+    S = NULL;
+}
+
+/* ===== helpers ===== */
+
+static json_t *load_fixture(const char *name, const char *file)
+{
+    char path[1024];
+    json_error_t e;
+    snprintf(path, sizeof path, "%s/hmm/%s/%s", fixtures(), name, file);
+    json_t *j = json_load_file(path, 0, &e);
+    ck_assert_msg(j != NULL, "%s: %s", path, e.text);
+    return j;
+}
+
+/* POST body (a JSON text) and parse the answer. *status gets the code. */
+static json_t *post(const char *path, const char *body, int *status)
+{
+    http_resp r;
+    ck_assert_int_eq(http_request(port, "POST", path, NULL, body, strlen(body), &r), 0);
+    *status = r.status;
+    json_error_t e;
+    json_t *j = json_loads(r.body, 0, &e);
+    ck_assert_msg(j != NULL, "answer is not JSON: %s", r.body);
+    char ct[128];
+    ck_assert_ptr_nonnull(http_header(&r, "Content-Type", ct, sizeof ct));
+    ck_assert_str_eq(ct, "application/json");
+    ck_assert_ptr_nonnull(http_header(&r, "X-Request-Id", ct, sizeof ct));
+    http_resp_free(&r);
+    return j;
+}
+
+static json_t *post_json(const char *path, json_t *body, int *status)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_t *j = post(path, text, status);
+    free(text);
+    json_decref(body);
+    return j;
+}
+
+static void assert_healthy(void)
+{
+    http_resp r;
+    ck_assert_int_eq(http_request(port, "GET", "/health", NULL, NULL, 0, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "{\"status\":\"ok\"}\n");
+    http_resp_free(&r);
+}
+
+static void assert_close_rel(double got, double want, double rel, const char *what)
+{
+    ck_assert_msg(fabs(got - want) <= rel * fabs(want), "%s: got %.12g, want %.12g", what, got,
+                  want);
+}
+
+/* ===== probes and listing ===== */
+
+START_TEST(health_and_ready)
+{
+    assert_healthy();
+    http_resp r;
+    ck_assert_int_eq(http_request(port, "GET", "/ready", NULL, NULL, 0, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    http_resp_free(&r);
+}
+END_TEST
+
+START_TEST(models_lists_shapes)
+{
+    http_resp r;
+    ck_assert_int_eq(http_request(port, "GET", "/models", NULL, NULL, 0, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    json_t *j = json_loads(r.body, 0, NULL), *models = json_object_get(j, "models");
+    ck_assert_uint_eq(json_array_size(models), 2 + NCASES);
+    json_t *casino = json_array_get(models, 0);
+    ck_assert_str_eq(json_string_value(json_object_get(casino, "name")), "casino");
+    ck_assert_str_eq(json_string_value(json_object_get(casino, "kind")), "hmm");
+    ck_assert_int_eq(json_integer_value(json_object_get(casino, "states")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(casino, "symbols")), 6);
+    json_t *g = json_array_get(models, 4); /* gauss-diag-k4-d3 */
+    ck_assert_int_eq(json_integer_value(json_object_get(g, "states")), 4);
+    ck_assert_int_eq(json_integer_value(json_object_get(g, "dimension")), 3);
+    json_decref(j);
+    http_resp_free(&r);
+}
+END_TEST
+
+/* ===== every fixture through HTTP ===== */
+
+static void check_viterbi(const char *name)
+{
+    json_t *ref = load_fixture(name, "reference.json");
+    int status;
+    json_t *ans = post_json("/decode",
+                            json_pack("{s:s,s:O}", "model", name, "observations",
+                                      json_object_get(ref, "observations")),
+                            &status);
+    ck_assert_msg(status == 200, "%s: %d", name, status);
+    json_t *want = json_object_get(ref, "viterbi_path"), *got = json_object_get(ans, "path");
+    ck_assert_uint_eq(json_array_size(got), json_array_size(want));
+    for (size_t t = 0; t < json_array_size(want); t++)
+        ck_assert_msg(json_integer_value(json_array_get(got, t)) ==
+                          json_integer_value(json_array_get(want, t)),
+                      "%s: path[%zu] differs", name, t);
+    assert_close_rel(json_real_value(json_object_get(ans, "path_log_prob")),
+                     json_real_value(json_object_get(ref, "viterbi_log_prob")), 1e-6, name);
+    assert_close_rel(json_real_value(json_object_get(ans, "log_likelihood")),
+                     json_real_value(json_object_get(ref, "log_likelihood")), 1e-6, name);
+    json_decref(ans);
+    json_decref(ref);
+}
+
+static void check_posteriors(const char *name)
+{
+    json_t *ref = load_fixture(name, "reference.json");
+    int status;
+    json_t *ans = post_json("/decode",
+                            json_pack("{s:s,s:O,s:s,s:b}", "model", name, "observations",
+                                      json_object_get(ref, "observations"), "algorithm",
+                                      "posterior", "posteriors", 1),
+                            &status);
+    ck_assert_int_eq(status, 200);
+    json_t *want = json_object_get(ref, "posteriors"), *got = json_object_get(ans, "posteriors");
+    json_t *path = json_object_get(ans, "path");
+    ck_assert_uint_eq(json_array_size(got), json_array_size(want));
+    for (size_t t = 0; t < json_array_size(want); t++) {
+        json_t *wr = json_array_get(want, t), *gr = json_array_get(got, t);
+        size_t best = 0;
+        for (size_t k = 0; k < json_array_size(wr); k++) {
+            double w = json_real_value(json_array_get(wr, k));
+            ck_assert_msg(fabs(json_real_value(json_array_get(gr, k)) - w) <= 1e-6,
+                          "%s: posteriors[%zu][%zu]", name, t, k);
+            if (w > json_real_value(json_array_get(wr, best))) best = k;
+        }
+        ck_assert_int_eq(json_integer_value(json_array_get(path, t)), (json_int_t)best);
+    }
+    ck_assert_ptr_null(json_object_get(ans, "path_log_prob"));
+    assert_close_rel(json_real_value(json_object_get(ans, "log_likelihood")),
+                     json_real_value(json_object_get(ref, "log_likelihood")), 1e-6, name);
+    json_decref(ans);
+    json_decref(ref);
+}
+
+START_TEST(fixture_viterbi)
+{
+    check_viterbi(hmm_cases[_i]);
+}
+END_TEST
+
+START_TEST(fixture_posteriors)
+{
+    check_posteriors(hmm_cases[_i]);
+}
+END_TEST
+
+START_TEST(path_names_for_named_states)
+{
+    int status;
+    json_t *ans = post("/decode", "{\"model\":\"casino\",\"observations\":[\"6\",\"6\",\"6\",\"6\",\"6\",\"6\",\"1\",2]}", &status);
+    ck_assert_int_eq(status, 200);
+    json_t *names = json_object_get(ans, "path_names"), *path = json_object_get(ans, "path");
+    ck_assert_uint_eq(json_array_size(names), 8);
+    for (size_t t = 0; t < 8; t++) {
+        const char *want = json_integer_value(json_array_get(path, t)) ? "loaded" : "fair";
+        ck_assert_str_eq(json_string_value(json_array_get(names, t)), want);
+    }
+    json_decref(ans);
+}
+END_TEST
+
+/* A batch answers in order, each result equal to the single decode. */
+START_TEST(batch_in_order)
+{
+    json_t *ref = load_fixture("casino", "reference.json");
+    json_t *obs = json_object_get(ref, "observations");
+    json_t *seqs = json_array();
+    size_t cuts[] = {0, 1, 50, 51, 120, 300};
+    for (size_t i = 0; i + 1 < sizeof cuts / sizeof cuts[0]; i++) {
+        json_t *s = json_array();
+        for (size_t t = cuts[i]; t < cuts[i + 1]; t++) json_array_append(s, json_array_get(obs, t));
+        json_array_append_new(seqs, s);
+    }
+    int status;
+    json_t *ans = post_json("/decode", json_pack("{s:s,s:O}", "model", "casino", "sequences", seqs),
+                            &status);
+    ck_assert_int_eq(status, 200);
+    json_t *results = json_object_get(ans, "results");
+    ck_assert_uint_eq(json_array_size(results), json_array_size(seqs));
+    for (size_t i = 0; i < json_array_size(seqs); i++) {
+        json_t *one = post_json("/decode",
+                                json_pack("{s:s,s:O}", "model", "casino", "observations",
+                                          json_array_get(seqs, i)),
+                                &status);
+        ck_assert_int_eq(status, 200);
+        ck_assert_msg(json_equal(one, json_array_get(results, i)), "results[%zu] differs", i);
+        json_decref(one);
+    }
+    json_decref(seqs);
+    json_decref(ans);
+    json_decref(ref);
+}
+END_TEST
+
+/* ===== the error table ===== */
+
+typedef struct err_case {
+    const char *method, *path, *body;
+    int status;
+    const char *code, *needle; /* needle: a substring of the message */
+} err_case;
+
+static const err_case err_cases[] = {
+    {"POST", "/decode", "{\"model\": \"casino\",", 400, "invalid_json", "line 1, column"},
+    {"POST", "/decode", "{\"model\": \"casino\",\n \"observations\": [1,2,]}", 400,
+     "invalid_json", "line 2"},
+    {"POST", "/decode", "[1,2]", 400, "invalid_json", "JSON object"},
+    {"POST", "/decode", "", 400, "invalid_json", "line"},
+    {"POST", "/decode", "{\"observations\": [1]}", 400, "invalid_request", "'model'"},
+    {"POST", "/decode", "{\"model\": 7, \"observations\": [1]}", 400, "invalid_request",
+     "'model'"},
+    {"POST", "/decode", "{\"model\": \"casino\"}", 400, "invalid_request", "'observations'"},
+    {"POST", "/decode", "{\"model\": \"casino\", \"observations\": \"123\"}", 400,
+     "invalid_request", "observations"},
+    {"POST", "/decode", "{\"model\": \"casino\", \"observations\": [1], \"algorithm\": 3}", 400,
+     "invalid_request", "'algorithm'"},
+    {"POST", "/decode", "{\"model\": \"casino\", \"observations\": [1], \"algorithm\": \"best\"}",
+     400, "invalid_request", "'algorithm'"},
+    {"POST", "/decode", "{\"model\": \"casino\", \"observations\": [1], \"posteriors\": 1}", 400,
+     "invalid_request", "'posteriors'"},
+    {"POST", "/decode", "{\"model\": \"casino\", \"observations\": [1], \"posterior\": true}", 400,
+     "invalid_request", "'posterior'"},
+    {"POST", "/decode", "{\"model\": \"nope\", \"observations\": [1]}", 404, "model_not_found",
+     "nope"},
+    {"GET", "/nowhere", NULL, 404, "not_found", "/nowhere"},
+    {"POST", "/health", "{}", 405, "method_not_allowed", "GET"},
+    {"GET", "/decode", NULL, 405, "method_not_allowed", "POST"},
+    {"POST", "/decode", "{\"model\": \"casino\", \"observations\": [\"1\", \"7\"]}", 400,
+     "invalid_request", "observations[1]"},
+    {"POST", "/decode", "{\"model\": \"casino\", \"observations\": [\"1\", 2, 6]}", 400,
+     "invalid_request", "observations[2]"},
+    {"POST", "/decode", "{\"model\": \"casino\", \"observations\": [0, -1]}", 400,
+     "invalid_request", "observations[1]"},
+    {"POST", "/decode", "{\"model\": \"casino\", \"observations\": [0, 1.5]}", 400,
+     "invalid_request", "observations[1]"},
+    {"POST", "/decode", "{\"model\": \"gauss-diag-k4-d3\", \"observations\": [[1,2,3],[1,2]]}",
+     400, "invalid_request", "observations[1]"},
+    {"POST", "/decode", "{\"model\": \"gauss-diag-k4-d3\", \"observations\": [[1,2,3],[1,2,\"x\"]]}",
+     400, "invalid_request", "observations[1]"},
+    {"POST", "/decode", "{\"model\": \"gauss-1d-k3\", \"observations\": [1.0, 2.0, \"NaN\"]}", 400,
+     "invalid_request", "observations[2]"},
+    {"POST", "/decode", "{\"model\": \"gauss-1d-k3\", \"observations\": [1.0, 1e999]}", 400,
+     "invalid_json", "column"},
+    {"POST", "/decode", "{\"model\": \"casino\", \"observations\": []}", 400, "invalid_request",
+     "empty"},
+    {"POST", "/decode", "{\"model\": \"casino\", \"sequences\": [[1], []]}", 400,
+     "invalid_request", "sequences[1]"},
+    {"POST", "/decode", "{\"model\": \"casino\", \"sequences\": []}", 400, "invalid_request",
+     "'sequences'"},
+    {"POST", "/decode", "{\"model\": \"casino\", \"sequences\": [[1], [\"9\"]]}", 400,
+     "invalid_request", "sequences[1][0]"},
+    {"POST", "/decode", "{\"model\": \"casino\", \"observations\": [1], \"sequences\": [[1]]}",
+     400, "invalid_request", "not both"},
+    {"POST", "/decode", "{\"model\": \"casino\", \"model\": \"casino\", \"observations\": [1]}",
+     400, "invalid_json", "duplicate"},
+    {"POST", "/generate", "{\"model\": \"casino\"}", 400, "invalid_request", "'length'"},
+    {"POST", "/generate", "{\"model\": \"casino\", \"length\": 0}", 400, "invalid_request",
+     "'length'"},
+};
+#define NERR (sizeof err_cases / sizeof err_cases[0])
+
+START_TEST(error_table)
+{
+    const err_case *c = &err_cases[_i];
+    http_resp r;
+    ck_assert_int_eq(http_request(port, c->method, c->path, NULL, c->body,
+                                  c->body ? strlen(c->body) : 0, &r),
+                     0);
+    ck_assert_msg(r.status == c->status, "case %d (%s): status %d, want %d: %s", _i,
+                  c->body ? c->body : c->path, r.status, c->status, r.body);
+    json_t *j = json_loads(r.body, 0, NULL), *e = json_object_get(j, "error");
+    ck_assert_msg(e != NULL, "case %d: no error object in %s", _i, r.body);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "code")), c->code);
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    ck_assert_msg(msg && strstr(msg, c->needle), "case %d: message \"%s\" lacks \"%s\"", _i,
+                  msg ? msg : "(none)", c->needle);
+    char allow[64];
+    if (c->status == 405) ck_assert_ptr_nonnull(http_header(&r, "Allow", allow, sizeof allow));
+    json_decref(j);
+    http_resp_free(&r);
+    assert_healthy();
+}
+END_TEST
+
+/* An impossible sequence (probability zero) is the client's data, not a
+ * crash: 400 naming the first impossible position. The sticky model stays
+ * in state A, which only emits "a". */
+START_TEST(impossible_sequence)
+{
+    int status;
+    json_t *ans = post("/decode", "{\"model\":\"sticky\",\"observations\":[\"a\",\"a\",\"b\",\"a\"]}",
+                       &status);
+    ck_assert_int_eq(status, 400);
+    json_t *e = json_object_get(ans, "error");
+    ck_assert_str_eq(json_string_value(json_object_get(e, "code")), "impossible_observations");
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(e, "message")), "[2]"));
+    json_decref(ans);
+    ans = post("/decode", "{\"model\":\"sticky\",\"observations\":[\"a\",\"a\"],\"algorithm\":\"posterior\"}",
+               &status);
+    ck_assert_int_eq(status, 200);
+    ck_assert(fabs(json_real_value(json_object_get(ans, "log_likelihood"))) < 1e-12);
+    json_decref(ans);
+    assert_healthy();
+}
+END_TEST
+
+/* ===== body limits ===== */
+
+START_TEST(body_limit_content_length)
+{
+    size_t n = (1 << 20) + 10;
+    char *body = malloc(n);
+    memset(body, ' ', n);
+    http_resp r;
+    ck_assert_int_eq(http_request(port, "POST", "/decode", NULL, body, n, &r), 0);
+    ck_assert_int_eq(r.status, 413);
+    ck_assert_ptr_nonnull(strstr(r.body, "body_too_large"));
+    http_resp_free(&r);
+    free(body);
+    assert_healthy();
+}
+END_TEST
+
+START_TEST(body_limit_chunked)
+{
+    int fd = http_connect(port);
+    ck_assert_int_ge(fd, 0);
+    const char *head = "POST /decode HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                       "Transfer-Encoding: chunked\r\n\r\n";
+    ck_assert_int_eq(http_send_all(fd, head, strlen(head)), 0);
+    char chunk[70000];
+    int hn = snprintf(chunk, sizeof chunk, "%x\r\n", 65536);
+    memset(chunk + hn, ' ', 65536);
+    memcpy(chunk + hn + 65536, "\r\n", 2);
+    for (int i = 0; i < 20; i++) /* 1.25 MiB > the 1 MiB limit */
+        if (http_send_all(fd, chunk, (size_t)hn + 65538)) break;
+    http_send_all(fd, "0\r\n\r\n", 5);
+    http_resp r;
+    ck_assert_int_eq(http_read_response(fd, &r), 0);
+    ck_assert_int_eq(r.status, 413);
+    ck_assert_ptr_nonnull(strstr(r.body, "body_too_large"));
+    http_resp_free(&r);
+    close(fd);
+    assert_healthy();
+}
+END_TEST
+
+/* ===== overload ===== */
+
+typedef struct gate {
+    srv_job job;
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    int open;
+} gate;
+
+static void gate_run(srv_job *j)
+{
+    gate *g = (gate *)j;
+    uv_mutex_lock(&g->mu);
+    while (!g->open) uv_cond_wait(&g->cv, &g->mu);
+    uv_mutex_unlock(&g->mu);
+}
+
+/* With the only worker held and the queue full, /decode answers 503 with
+ * Retry-After at once; once the worker is free it serves again. */
+START_TEST(overload_503_then_recovers)
+{
+    teardown();
+    start_server(1, 1, 1 << 20);
+    gate g = {.job.run = gate_run}, g2 = {.job.run = gate_run};
+    uv_mutex_init(&g.mu);
+    uv_cond_init(&g.cv);
+    uv_mutex_init(&g2.mu);
+    uv_cond_init(&g2.cv);
+    ck_assert_int_eq(srv_pool_submit(S->pool, &g.job, false), 0);
+    while (srv_pool_waiting(S->pool) > 0) usleep(1000); /* the worker holds g */
+    ck_assert_int_eq(srv_pool_submit(S->pool, &g2.job, false), 0); /* the queue is full */
+    http_resp r;
+    const char *body = "{\"model\":\"casino\",\"observations\":[1,2,3]}";
+    ck_assert_int_eq(http_request(port, "POST", "/decode", NULL, body, strlen(body), &r), 0);
+    ck_assert_int_eq(r.status, 503);
+    char ra[16];
+    ck_assert_ptr_nonnull(http_header(&r, "Retry-After", ra, sizeof ra));
+    ck_assert_ptr_nonnull(strstr(r.body, "overloaded"));
+    http_resp_free(&r);
+    assert_healthy(); /* probes never need a worker */
+    gate *gs[] = {&g, &g2};
+    for (int i = 0; i < 2; i++) {
+        uv_mutex_lock(&gs[i]->mu);
+        gs[i]->open = 1;
+        uv_cond_signal(&gs[i]->cv);
+        uv_mutex_unlock(&gs[i]->mu);
+    }
+    while (srv_pool_waiting(S->pool) > 0) usleep(1000);
+    ck_assert_int_eq(http_request(port, "POST", "/decode", NULL, body, strlen(body), &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    http_resp_free(&r);
+}
+END_TEST
+
+/* ===== HMM /generate ===== */
+
+START_TEST(hmm_generate_is_seeded)
+{
+    int s1, s2, s3;
+    json_t *a = post("/generate", "{\"model\":\"casino\",\"length\":50,\"seed\":7}", &s1);
+    json_t *b = post("/generate", "{\"model\":\"casino\",\"length\":50,\"seed\":7}", &s2);
+    json_t *c = post("/generate", "{\"model\":\"casino\",\"length\":50,\"seed\":8}", &s3);
+    ck_assert_int_eq(s1, 200);
+    ck_assert_int_eq(s3, 200);
+    ck_assert(json_equal(a, b));
+    ck_assert(!json_equal(a, c));
+    json_t *obs = json_object_get(a, "observations"), *st = json_object_get(a, "states");
+    ck_assert_uint_eq(json_array_size(obs), 50);
+    ck_assert_uint_eq(json_array_size(st), 50);
+    for (size_t t = 0; t < 50; t++) { /* symbols as the model names them */
+        const char *sym = json_string_value(json_array_get(obs, t));
+        ck_assert(sym && strlen(sym) == 1 && sym[0] >= '1' && sym[0] <= '6');
+    }
+    /* Sampled observations decode: the round trip is a valid request. */
+    int st4;
+    json_t *d = post_json("/decode", json_pack("{s:s,s:O}", "model", "casino", "observations", obs),
+                          &st4);
+    ck_assert_int_eq(st4, 200);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+    json_decref(d);
+}
+END_TEST
+
+static Suite *server_suite(void)
+{
+    Suite *s = suite_create("server");
+    TCase *tc = tcase_create("http");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, health_and_ready);
+    tcase_add_test(tc, models_lists_shapes);
+    tcase_add_loop_test(tc, fixture_viterbi, 0, NCASES);
+    tcase_add_loop_test(tc, fixture_posteriors, 0, NCASES);
+    tcase_add_test(tc, path_names_for_named_states);
+    tcase_add_test(tc, batch_in_order);
+    tcase_add_loop_test(tc, error_table, 0, NERR);
+    tcase_add_test(tc, impossible_sequence);
+    tcase_add_test(tc, body_limit_content_length);
+    tcase_add_test(tc, body_limit_chunked);
+    tcase_add_test(tc, overload_503_then_recovers);
+    tcase_add_test(tc, hmm_generate_is_seeded);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    json_object_seed(0);
+    SRunner *sr = srunner_create(server_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
