@@ -5,6 +5,7 @@
 
 #include "../engine/eng.h"
 #include "../engine/hmm.h"
+#include "../engine/sample.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -87,5 +88,46 @@ void proto_hmm_decode_req_free(proto_hmm_decode_req *req); /* accepts NULL */
 json_t *proto_hmm_result_json(const hmm_model *m, size_t T, const int32_t *path,
                               double path_log_prob, int has_path_log_prob, double log_lik,
                               const double *post);
+
+/* ===== Mamba /generate and /decode ===== */
+
+#define PROTO_MAX_STOP 16
+
+typedef struct proto_generate_req {
+    const char *prompt;   /* borrowed from the JSON; NULL when tokens are given */
+    size_t prompt_len;
+    int32_t *tokens;      /* owned; NULL when prompt is given */
+    size_t ntokens;
+    size_t max_tokens;    /* default 128; 0 = only absorb the prompt */
+    eng_sample_params sample;
+    const char *stop[PROTO_MAX_STOP]; /* borrowed */
+    size_t nstop;
+    int stream;           /* default 0 */
+    const char *session;  /* borrowed, or NULL */
+    size_t logprobs;      /* top alternatives per token; 0 = none */
+} proto_generate_req;
+
+/* Parse a Mamba /generate request. vocab: valid ids are 0..vocab-1.
+ * max_len: most prompt tokens; max_tokens_cap: the server's ceiling on
+ * max_tokens. Errors name the field and, for tokens, the position. Free
+ * with proto_generate_req_free. */
+int proto_generate_parse(const json_t *root, size_t vocab, size_t max_len,
+                         size_t max_tokens_cap, proto_generate_req *req, eng_error *err);
+void proto_generate_req_free(proto_generate_req *req); /* accepts NULL */
+
+typedef struct proto_mamba_decode_req {
+    const char *text; /* borrowed, or NULL when tokens are given */
+    size_t text_len;
+    int32_t *tokens;  /* owned, or NULL */
+    size_t ntokens;
+    int logits;       /* full logits per position */
+    size_t top_logprobs;
+    int hidden;       /* final hidden state per position (after norm_f) */
+    const char *session;
+} proto_mamba_decode_req;
+
+int proto_mamba_decode_parse(const json_t *root, size_t vocab, size_t max_len,
+                             proto_mamba_decode_req *req, eng_error *err);
+void proto_mamba_decode_req_free(proto_mamba_decode_req *req); /* accepts NULL */
 
 #endif

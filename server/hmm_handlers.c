@@ -68,7 +68,7 @@ typedef struct helper {
 static void batch_release(batch *b)
 {
     if (atomic_fetch_sub(&b->refs, 1) != 1) return;
-    for (size_t i = 0; i < b->q.nseq; i++) json_decref(b->results[i]);
+    for (size_t i = 0; b->results && i < b->q.nseq; i++) json_decref(b->results[i]);
     proto_hmm_decode_req_free(&b->q);
     free(b->results);
     free(b->errs);

@@ -112,10 +112,47 @@ static void run_job(srv_job *job)
     if (!tl_deferred) srv_req_complete(r);
 }
 
+/* ===== streamed answers ===== */
+
+srv_stream *srv_req_start_stream(srv_req *r, const char *ctype)
+{
+    srv_stream *st = srv_stream_new(r->conn, 64 * 1024);
+    if (!st) {
+        srv_reply_error(r, 500, "internal", "out of memory");
+        return NULL;
+    }
+    r->stream = st;
+    r->status = 200;
+    r->ctype = ctype;
+    srv_req_defer(); /* completing here: run_job must not complete again */
+    srv_req_complete(r);
+    return st;
+}
+
+const char *srv_req_session_id(srv_req *r, const char *field)
+{
+    return field ? field : r->session_hdr;
+}
+
+static enum MHD_Result queue_stream(srv_req *r)
+{
+    struct MHD_Response *resp = srv_stream_response(r->stream);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    MHD_add_response_header(resp, "X-Request-Id", r->id);
+    enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
+    MHD_destroy_response(resp);
+    r->answered = true;
+    return ret;
+}
+
 /* ===== the access handler ===== */
 
 static enum MHD_Result queue_reply(srv_req *r)
 {
+    if (r->stream) return queue_stream(r);
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(r->resp_len, r->resp, MHD_RESPMEM_MUST_FREE);
     if (!resp) return MHD_NO;
@@ -148,6 +185,10 @@ static srv_req *req_new(srv *s, struct MHD_Connection *c, const char *method, co
     snprintf(r->id, sizeof r->id, "%08x%08llx", s->id_salt, (unsigned long long)n);
     r->t0_ns = srv_now_ns();
     r->job.run = run_job;
+    const char *sid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Session-Id");
+    const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept");
+    r->session_hdr = sid ? strdup(sid) : NULL;
+    r->ndjson = accept && strstr(accept, "application/x-ndjson");
     uv_mutex_init(&r->mu);
     atomic_fetch_add(&s->inflight, 1);
     return r;
@@ -160,6 +201,7 @@ static void req_free(srv_req *r)
     json_decref(r->json);
     free(r->resp);
     free(r->body);
+    free(r->session_hdr);
     free(r->url);
     free(r);
 }

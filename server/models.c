@@ -1,16 +1,25 @@
 /* models.c: the model registry: loading by kind, lookup, description. */
+#include "../engine/mamba.h"
+#include "../engine/tokenizer.h"
 #include "../proto/proto.h"
 #include "srv_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+/* A Hugging Face model directory: the weights, and tokenizer.json if the
+ * directory has one (without it, requests must send token ids). */
 static int load_mamba(srv_model *out, const char *path, eng_error *err)
 {
-    (void)out;
-    return eng_error_set(err, ENG_EINVAL, "%s: Mamba model directories are not supported yet",
-                         path);
+    int rc = mamba_model_load(path, &out->mamba, err);
+    if (rc) return rc;
+    char tok[4096];
+    snprintf(tok, sizeof tok, "%s/tokenizer.json", path);
+    if (access(tok, R_OK) != 0) return 0;
+    return eng_tok_load(tok, &out->tok, err);
 }
 
 int srv_model_load(srv_model *out, const char *name, const char *path, eng_error *err)
@@ -46,6 +55,8 @@ void srv_model_unload(srv_model *m)
 {
     if (!m) return;
     hmm_model_free(m->hmm);
+    mamba_model_free(m->mamba);
+    eng_tok_free(m->tok);
     free(m->name);
     free(m->path);
     memset(m, 0, sizeof *m);
@@ -82,9 +93,20 @@ static json_t *hmm_info(const hmm_model *h)
     return o;
 }
 
+static json_t *mamba_info(const srv_model *m)
+{
+    const mamba_config *c = mamba_model_config(m->mamba);
+    return json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:b,s:I,s:I}", "kind", "mamba", "d_model",
+                     c->d_model, "n_layer", c->n_layer, "vocab_size", c->vocab_size, "d_state",
+                     c->d_state, "d_inner", c->d_inner, "eos_token_id", c->eos_id, "tokenizer",
+                     m->tok != NULL, "tokenizer_vocab",
+                     (json_int_t)(m->tok ? eng_tok_vocab_size(m->tok) : 0), "state_bytes",
+                     (json_int_t)mamba_state_bytes(m->mamba));
+}
+
 json_t *srv_model_info_json(const srv_model *m)
 {
-    json_t *o = m->kind == SRV_MODEL_HMM ? hmm_info(m->hmm) : json_pack("{s:s}", "kind", "mamba");
+    json_t *o = m->kind == SRV_MODEL_HMM ? hmm_info(m->hmm) : mamba_info(m);
     if (o) json_object_set_new(o, "name", json_string(m->name));
     return o;
 }

@@ -25,6 +25,8 @@ static const route routes[] = {
 srv_handler srv_route(const char *method, const char *url, bool *async, int *status,
                       const char **allow)
 {
+    if (!strncmp(url, "/sessions", 9) && (url[9] == '\0' || url[9] == '/'))
+        return srv_session_route(method, url, async, status, allow);
     bool path_found = false;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (strcmp(routes[i].path, url)) continue;
@@ -59,8 +61,15 @@ void srv_handle_ready(srv_req *r)
 void srv_handle_models(srv_req *r)
 {
     json_t *list = json_array();
-    for (size_t i = 0; list && i < r->srv->nmodels; i++)
-        json_array_append_new(list, srv_model_info_json(&r->srv->models[i]));
+    for (size_t i = 0; list && i < r->srv->nmodels; i++) {
+        const srv_model *m = &r->srv->models[i];
+        json_t *info = srv_model_info_json(m);
+        size_t count, bytes;
+        srv_sessions_usage(r->srv->sessions, m, &count, &bytes);
+        json_object_set_new(info, "sessions", json_pack("{s:I,s:I}", "count", (json_int_t)count,
+                                                        "bytes", (json_int_t)bytes));
+        json_array_append_new(list, info);
+    }
     srv_reply_json(r, 200, json_pack("{s:o}", "models", list));
 }
 
@@ -72,7 +81,7 @@ void srv_handle_decode(srv_req *r)
     const srv_model *m = srv_req_model(r);
     if (!m) return;
     if (m->kind == SRV_MODEL_HMM) srv_hmm_decode(r, m);
-    else srv_reply_error(r, 501, "not_implemented", "/decode on Mamba models is not built yet");
+    else srv_mamba_decode(r, m);
 }
 
 void srv_handle_generate(srv_req *r)
@@ -81,5 +90,5 @@ void srv_handle_generate(srv_req *r)
     const srv_model *m = srv_req_model(r);
     if (!m) return;
     if (m->kind == SRV_MODEL_HMM) srv_hmm_generate(r, m);
-    else srv_reply_error(r, 501, "not_implemented", "/generate on Mamba models is not built yet");
+    else srv_mamba_generate(r, m);
 }

@@ -64,6 +64,13 @@ int srv_new(const cfg_config *cfg, srv **out, eng_error *err)
         }
         s->nmodels++;
     }
+    const cfg_limits *l = &cfg->limits;
+    int rc = srv_sessions_new(l->max_sessions, l->session_budget_bytes, l->session_ttl_s,
+                              &s->sessions, err);
+    if (rc) {
+        srv_free(s);
+        return rc;
+    }
     s->id_salt = (uint32_t)(srv_now_ns() ^ ((uint64_t)getpid() << 16));
     *out = s;
     return 0;
@@ -95,8 +102,10 @@ void srv_free(srv *s)
     if (!s) return;
     /* Workers first: each finishes its job and resumes its connection, so
      * no connection is suspended when the daemon stops. */
+    atomic_store(&s->stopping, true); /* generations end at their next token */
     srv_pool_free(s->pool);
     if (s->mhd) MHD_stop_daemon(s->mhd);
+    srv_sessions_free(s->sessions);
     for (size_t i = 0; i < s->nmodels; i++) srv_model_unload(&s->models[i]);
     free(s->models);
     cfg_free(&s->cfg);

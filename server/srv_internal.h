@@ -6,6 +6,8 @@
 #include "../config/cfg.h"
 #include "../engine/hmm.h"
 #include "pool.h"
+#include "sessions.h"
+#include "stream.h"
 #include "srv.h"
 
 #include <jansson.h>
@@ -43,7 +45,9 @@ struct srv {
     srv_pool *pool;
     struct MHD_Daemon *mhd;
     uint16_t port;
+    srv_sessions *sessions;
     atomic_bool draining;
+    atomic_bool stopping;   /* generations end early: the server is going away */
     atomic_uint inflight;   /* requests between arrival and completion */
     atomic_uint_fast64_t next_id;
     uint32_t id_salt;       /* request ids differ across restarts */
@@ -78,7 +82,23 @@ struct srv_req {
     unsigned retry_after;   /* seconds; 0 = no header */
     const char *allow;      /* Allow header for 405 */
     json_t *json;           /* parsed body (async handlers) */
+    char *session_hdr;      /* X-Session-Id, copied on arrival, or NULL */
+    bool ndjson;            /* Accept: application/x-ndjson */
+    srv_stream *stream;     /* set when the answer is streamed */
 };
+
+/* Answer a failed srv_session_acquire (409 / 404 / 503 / 500). */
+void srv_reply_session_error(srv_req *r, int rc, const char *id);
+
+/* From a worker, once the request is known to be valid: commit a 200
+ * streamed answer of content type ctype and wake the connection. Returns
+ * the stream (the caller's reference; end it with srv_stream_finish), or
+ * NULL on ENOMEM (then an error answer is set as usual). After success r
+ * belongs to MHD: do not touch it. */
+srv_stream *srv_req_start_stream(srv_req *r, const char *ctype);
+
+/* The session id of a request: the JSON field wins over X-Session-Id. */
+const char *srv_req_session_id(srv_req *r, const char *field);
 
 /* Answer with body (stolen; NULL means out of memory -> 500). */
 void srv_reply_json(srv_req *r, int status, json_t *body);
@@ -117,6 +137,11 @@ void srv_handle_decode(srv_req *r);
 void srv_handle_generate(srv_req *r);
 void srv_hmm_decode(srv_req *r, const srv_model *m);
 void srv_hmm_generate(srv_req *r, const srv_model *m);
+void srv_mamba_generate(srv_req *r, const srv_model *m);
+void srv_mamba_decode(srv_req *r, const srv_model *m);
+/* Sessions endpoints (session_routes.c); url starts with /sessions. */
+srv_handler srv_session_route(const char *method, const char *url, bool *async, int *status,
+                              const char **allow);
 
 /* Start libmicrohttpd on s->cfg's address; sets s->port. (http.c) */
 int srv_http_start(srv *s, eng_error *err);

@@ -44,7 +44,7 @@ static void start_server(unsigned workers, size_t queue, size_t max_body)
     snprintf(spec, sizeof spec, "casino=%s/models/casino.json", config_dir());
     ck_assert_int_eq(cfg_add_model(&cfg, spec, &err), 0);
     for (size_t i = 0; i < NCASES; i++) {
-        snprintf(spec, sizeof spec, "%s=%s/hmm/%s/model.json", hmm_cases[i], fixtures(),
+        snprintf(spec, sizeof spec, "fx-%s=%s/hmm/%s/model.json", hmm_cases[i], fixtures(),
                  hmm_cases[i]);
         ck_assert_msg(cfg_add_model(&cfg, spec, &err) == 0, "%s", err.msg);
     }
@@ -162,8 +162,10 @@ static void check_viterbi(const char *name)
 {
     json_t *ref = load_fixture(name, "reference.json");
     int status;
+    char model[64];
+    snprintf(model, sizeof model, "fx-%s", name);
     json_t *ans = post_json("/decode",
-                            json_pack("{s:s,s:O}", "model", name, "observations",
+                            json_pack("{s:s,s:O}", "model", model, "observations",
                                       json_object_get(ref, "observations")),
                             &status);
     ck_assert_msg(status == 200, "%s: %d", name, status);
@@ -185,8 +187,10 @@ static void check_posteriors(const char *name)
 {
     json_t *ref = load_fixture(name, "reference.json");
     int status;
+    char model[64];
+    snprintf(model, sizeof model, "fx-%s", name);
     json_t *ans = post_json("/decode",
-                            json_pack("{s:s,s:O,s:s,s:b}", "model", name, "observations",
+                            json_pack("{s:s,s:O,s:s,s:b}", "model", model, "observations",
                                       json_object_get(ref, "observations"), "algorithm",
                                       "posterior", "posteriors", 1),
                             &status);
@@ -313,13 +317,13 @@ static const err_case err_cases[] = {
      "invalid_request", "observations[1]"},
     {"POST", "/decode", "{\"model\": \"casino\", \"observations\": [0, 1.5]}", 400,
      "invalid_request", "observations[1]"},
-    {"POST", "/decode", "{\"model\": \"gauss-diag-k4-d3\", \"observations\": [[1,2,3],[1,2]]}",
+    {"POST", "/decode", "{\"model\": \"fx-gauss-diag-k4-d3\", \"observations\": [[1,2,3],[1,2]]}",
      400, "invalid_request", "observations[1]"},
-    {"POST", "/decode", "{\"model\": \"gauss-diag-k4-d3\", \"observations\": [[1,2,3],[1,2,\"x\"]]}",
+    {"POST", "/decode", "{\"model\": \"fx-gauss-diag-k4-d3\", \"observations\": [[1,2,3],[1,2,\"x\"]]}",
      400, "invalid_request", "observations[1]"},
-    {"POST", "/decode", "{\"model\": \"gauss-1d-k3\", \"observations\": [1.0, 2.0, \"NaN\"]}", 400,
+    {"POST", "/decode", "{\"model\": \"fx-gauss-1d-k3\", \"observations\": [1.0, 2.0, \"NaN\"]}", 400,
      "invalid_request", "observations[2]"},
-    {"POST", "/decode", "{\"model\": \"gauss-1d-k3\", \"observations\": [1.0, 1e999]}", 400,
+    {"POST", "/decode", "{\"model\": \"fx-gauss-1d-k3\", \"observations\": [1.0, 1e999]}", 400,
      "invalid_json", "column"},
     {"POST", "/decode", "{\"model\": \"casino\", \"observations\": []}", 400, "invalid_request",
      "empty"},

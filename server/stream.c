@@ -1,0 +1,142 @@
+/* stream.c: see stream.h. */
+#include "stream.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+struct srv_stream {
+    uv_mutex_t mu;
+    uv_cond_t drained;
+    struct MHD_Connection *conn;
+    char *buf;
+    size_t len, off, cap, alloc; /* bytes held, read, soft cap, allocated */
+    bool suspended, done, cancelled;
+    int refs;
+};
+
+srv_stream *srv_stream_new(struct MHD_Connection *conn, size_t cap_bytes)
+{
+    srv_stream *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    uv_mutex_init(&s->mu);
+    uv_cond_init(&s->drained);
+    s->conn = conn;
+    s->cap = cap_bytes;
+    s->refs = 1;
+    return s;
+}
+
+static void unref_locked_then_unlock(srv_stream *s)
+{
+    int left = --s->refs;
+    uv_mutex_unlock(&s->mu);
+    if (left) return;
+    uv_cond_destroy(&s->drained);
+    uv_mutex_destroy(&s->mu);
+    free(s->buf);
+    free(s);
+}
+
+/* Wake the connection if the reader suspended it. mu held. */
+static void wake_locked(srv_stream *s)
+{
+    if (s->suspended && !s->cancelled) {
+        s->suspended = false;
+        MHD_resume_connection(s->conn);
+    }
+}
+
+/* ===== the MHD side ===== */
+
+static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
+{
+    (void)pos;
+    srv_stream *s = cls;
+    uv_mutex_lock(&s->mu);
+    ssize_t n;
+    if (s->off < s->len) {
+        size_t k = s->len - s->off < max ? s->len - s->off : max;
+        memcpy(out, s->buf + s->off, k);
+        s->off += k;
+        if (s->off == s->len) s->off = s->len = 0;
+        uv_cond_signal(&s->drained);
+        n = (ssize_t)k;
+    } else if (s->done) {
+        n = MHD_CONTENT_READER_END_OF_STREAM;
+    } else {
+        /* Nothing yet: suspend (returning 0 otherwise makes MHD spin). */
+        s->suspended = true;
+        MHD_suspend_connection(s->conn);
+        n = 0;
+    }
+    uv_mutex_unlock(&s->mu);
+    return n;
+}
+
+static void reader_free(void *cls)
+{
+    srv_stream *s = cls;
+    uv_mutex_lock(&s->mu);
+    s->cancelled = true; /* MHD is done with the connection */
+    uv_cond_broadcast(&s->drained);
+    unref_locked_then_unlock(s);
+}
+
+struct MHD_Response *srv_stream_response(srv_stream *s)
+{
+    uv_mutex_lock(&s->mu);
+    s->refs++;
+    uv_mutex_unlock(&s->mu);
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, reader, s, reader_free);
+    if (!r) {
+        uv_mutex_lock(&s->mu);
+        unref_locked_then_unlock(s);
+    }
+    return r;
+}
+
+/* ===== the worker side ===== */
+
+int srv_stream_write(srv_stream *s, const char *data, size_t len)
+{
+    uv_mutex_lock(&s->mu);
+    /* Back-pressure: a slow reader makes the producer wait, not the
+     * buffer grow without bound. */
+    while (!s->cancelled && s->len > s->cap) uv_cond_wait(&s->drained, &s->mu);
+    int rc = -1;
+    if (!s->cancelled && s->len + len > s->alloc) {
+        size_t a = s->alloc ? s->alloc : 4096;
+        while (a < s->len + len) a *= 2;
+        char *b = realloc(s->buf, a);
+        if (b) {
+            s->buf = b;
+            s->alloc = a;
+        }
+    }
+    if (!s->cancelled && s->len + len <= s->alloc) {
+        memcpy(s->buf + s->len, data, len);
+        s->len += len;
+        wake_locked(s);
+        rc = 0;
+    }
+    uv_mutex_unlock(&s->mu);
+    return rc;
+}
+
+bool srv_stream_cancelled(srv_stream *s)
+{
+    uv_mutex_lock(&s->mu);
+    bool c = s->cancelled;
+    uv_mutex_unlock(&s->mu);
+    return c;
+}
+
+void srv_stream_finish(srv_stream *s)
+{
+    uv_mutex_lock(&s->mu);
+    s->done = true;
+    wake_locked(s);
+    unref_locked_then_unlock(s);
+}
