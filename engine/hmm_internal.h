@@ -1,0 +1,76 @@
+/* hmm_internal.h: the model layout shared by hmm.c (build, validation,
+ * emissions), hmm_infer.c (Viterbi, forward, forward-backward) and
+ * hmm_sample.c (sampling). Not a public header: only engine/hmm*.c include
+ * it. */
+#ifndef HMMBA_HMM_INTERNAL_H
+#define HMMBA_HMM_INTERNAL_H
+
+#include "hmm.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Backpointers are uint8_t up to this many states, uint16_t beyond; so at
+ * most 65536 states. */
+#define HMM_MAX_STATES_U8 256u
+#define HMM_MAX_STATES 65536u
+
+struct hmm_model {
+    size_t K;
+    hmm_emission_kind kind;
+    size_t M; /* categorical: symbols; else 0 */
+    size_t D; /* gaussian: dimension; else 0 */
+
+    double *start;     /* K, probabilities */
+    double *log_start; /* K */
+    double *trans;     /* K x K, [i*K + j] = P(j | i): row i is the source */
+    double *log_trans; /* K x K, same layout, -INFINITY for zeros */
+    double *trans_t;   /* K x K transposed, [j*K + i] = P(j | i): contiguous
+                        * axpy in the backward pass */
+
+    /* Sparse transition lists, built when more than half of trans is zero.
+     * in_*: predecessors of each destination j, sources ascending, at
+     * in_off[j] .. in_off[j+1]-1 (Viterbi and forward). out_*: successors of
+     * each source i, destinations ascending (backward). */
+    bool sparse;
+    size_t *in_off;    /* K + 1 */
+    uint32_t *in_src;  /* nnz */
+    double *in_p;      /* nnz, P(j | in_src) */
+    double *in_logp;   /* nnz */
+    size_t *out_off;   /* K + 1 */
+    uint32_t *out_dst; /* nnz */
+    double *out_p;     /* nnz */
+
+    /* Categorical, transposed so one symbol's column over all states is
+     * contiguous: [s*K + k] = P(symbol s | state k). */
+    double *probs_t;     /* M x K */
+    double *log_probs_t; /* M x K */
+
+    /* Gaussian. */
+    double *means;    /* K x D */
+    double *inv_var;  /* diag: K x D, 1 / variance */
+    double *sd;       /* diag: K x D, sqrt(variance), for sampling */
+    double *chol;     /* full: K x D x D, lower triangle L with Sigma = L L^T */
+    double *log_norm; /* K: -(D/2) log(2 pi) - (1/2) log det Sigma_k */
+
+    /* Sampling: cumulative rows, last positive entry forced to exactly 1. */
+    double *start_cdf; /* K */
+    double *trans_cdf; /* K x K */
+    double *probs_cdf; /* categorical: K x M */
+
+    char **state_names;  /* K, or NULL */
+    char **symbol_names; /* M, or NULL */
+    int32_t *sym_sorted; /* M symbol indices sorted by name, or NULL */
+};
+
+/* Check an observation sequence against the model: T >= 1, symbol indices
+ * in range, values finite. ENG_EINVAL naming the first bad position. */
+int hmm_check_obs(const hmm_model *m, const hmm_obs *obs, eng_error *err);
+
+/* Log emission densities of observation t under every state: K values.
+ * Categorical returns a row of the model's table; Gaussian fills and returns
+ * scratch, which needs K + D doubles. */
+const double *hmm_log_emit(const hmm_model *m, const hmm_obs *obs, size_t t, double *scratch);
+
+#endif
