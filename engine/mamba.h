@@ -22,18 +22,18 @@ typedef struct mamba_model mamba_model;
 typedef struct mamba_state mamba_state;
 
 typedef struct mamba_config {
-    int d_model;     /* hidden_size / d_model */
-    int n_layer;     /* num_hidden_layers / n_layer */
-    int vocab_size;  /* rows of the embedding (may be padded past the tokenizer) */
-    int d_state;     /* state_size */
-    int d_inner;     /* intermediate_size, or expand * d_model */
-    int d_conv;      /* conv_kernel */
-    int dt_rank;     /* time_step_rank ("auto": ceil(d_model / 16)) */
-    bool use_bias;   /* in_proj / out_proj biases */
+    int d_model;    /* hidden_size / d_model */
+    int n_layer;    /* num_hidden_layers / n_layer */
+    int vocab_size; /* rows of the embedding (may be padded past the tokenizer) */
+    int d_state;    /* state_size */
+    int d_inner;    /* intermediate_size, or expand * d_model */
+    int d_conv;     /* conv_kernel */
+    int dt_rank;    /* time_step_rank ("auto": ceil(d_model / 16)) */
+    bool use_bias;  /* in_proj / out_proj biases */
     bool use_conv_bias;
     bool residual_in_fp32;
-    bool tied;       /* lm_head shares the embedding */
-    float eps;       /* layer_norm_epsilon */
+    bool tied;                  /* lm_head shares the embedding */
+    float eps;                  /* layer_norm_epsilon */
     int bos_id, eos_id, pad_id; /* -1 when absent */
 } mamba_config;
 
@@ -52,6 +52,14 @@ const mamba_config *mamba_model_config(const mamba_model *m);
 /* A 64-bit fingerprint of the model's config and weights, used to bind
  * serialized states to their model. */
 uint64_t mamba_model_fingerprint(const mamba_model *m);
+
+/* Worker threads one mamba_prefill or mamba_step call may use: the call
+ * starts them and joins them before it returns, and small calls use fewer.
+ * n <= 0 restores the default (the online cores, at most 16). The numbers
+ * computed do not depend on the thread count. Set it before the model is
+ * shared between threads. */
+void mamba_model_set_threads(mamba_model *m, int n);
+int mamba_model_threads(const mamba_model *m);
 
 /* A fresh zero state for model m (which must outlive it). Free with
  * mamba_state_free. Returns ENG_ENOMEM on failure. */
@@ -73,8 +81,8 @@ int mamba_state_serialize(const mamba_state *s, void **blob, size_t *len, eng_er
 /* Load a blob made by mamba_state_serialize into dst (of model m). Refuses a
  * truncated or corrupt blob (ENG_EFORMAT) or one of another model
  * (ENG_EMISMATCH), with a message saying which; dst is untouched then. */
-int mamba_state_deserialize(const mamba_model *m, const void *blob, size_t len,
-                            mamba_state *dst, eng_error *err);
+int mamba_state_deserialize(const mamba_model *m, const void *blob, size_t len, mamba_state *dst,
+                            eng_error *err);
 
 /* Run n >= 1 tokens through the model starting from state s, which is
  * advanced past them. Projections run as matrix-matrix products over the

@@ -133,7 +133,7 @@ static int on_token(gen *g, int32_t id, float lp)
 {
     size_t plen = 0;
     const char *piece = g->m->tok ? eng_tok_piece(g->m->tok, id, true, &plen) : "";
-    char buf[256], *tmp = plen + 8 <= sizeof buf ? buf : malloc(plen + 8);
+    char buf[256], *tmp = ENG_UTF8_STREAM_OUT_MAX(plen) <= sizeof buf ? buf : malloc(ENG_UTF8_STREAM_OUT_MAX(plen));
     if (!tmp) return -1;
     size_t n = eng_utf8_stream_push(&g->utf8, piece ? piece : "", piece ? plen : 0, tmp);
     size_t before = g->text_len;

@@ -101,6 +101,7 @@ struct MHD_Response *srv_stream_response(srv_stream *s)
 
 int srv_stream_write(srv_stream *s, const char *data, size_t len)
 {
+    if (len == 0) return srv_stream_cancelled(s) ? -1 : 0;
     uv_mutex_lock(&s->mu);
     /* Back-pressure: a slow reader makes the producer wait, not the
      * buffer grow without bound. */

@@ -3,6 +3,7 @@
  * the error table, body limits and queue overload. Each test starts its
  * own server on port 0 (Check forks per test). */
 #include "../server/srv_internal.h"
+#include "harness.h"
 #include "http_client.h"
 
 #include <check.h>
@@ -13,50 +14,36 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *fixtures(void)
-{
-    const char *f = getenv("HMMBA_FIXTURES");
-    return f ? f : "tests/fixtures";
-}
-
-static const char *config_dir(void)
-{
-    const char *f = getenv("HMMBA_CONFIG_DIR");
-    return f ? f : "config";
-}
-
 static const char *const hmm_cases[] = {"casino", "discrete-k8-long", "gauss-1d-k3",
                                         "gauss-diag-k4-d3"};
 #define NCASES (sizeof hmm_cases / sizeof hmm_cases[0])
 
 /* ===== a server per test ===== */
 
-static srv *S;
-static uint16_t port;
+static void add_hmm_models(cfg_config *cfg)
+{
+    eng_error err = {0};
+    char spec[1024];
+    snprintf(spec, sizeof spec, "casino=%s/models/casino.json", config_dir());
+    ck_assert_int_eq(cfg_add_model(cfg, spec, &err), 0);
+    for (size_t i = 0; i < NCASES; i++) {
+        snprintf(spec, sizeof spec, "fx-%s=%s/hmm/%s/model.json", hmm_cases[i], fixtures(),
+                 hmm_cases[i]);
+        ck_assert_msg(cfg_add_model(cfg, spec, &err) == 0, "%s", err.msg);
+    }
+    snprintf(spec, sizeof spec, "sticky=%s/extra/sticky.json", fixtures());
+    ck_assert_int_eq(cfg_add_model(cfg, spec, &err), 0);
+}
 
 static void start_server(unsigned workers, size_t queue, size_t max_body)
 {
     cfg_config cfg;
     cfg_init(&cfg);
-    eng_error err = {0};
-    char spec[1024];
-    ck_assert_int_eq(cfg_set_listen(&cfg, "127.0.0.1:0", &err), 0);
-    snprintf(spec, sizeof spec, "casino=%s/models/casino.json", config_dir());
-    ck_assert_int_eq(cfg_add_model(&cfg, spec, &err), 0);
-    for (size_t i = 0; i < NCASES; i++) {
-        snprintf(spec, sizeof spec, "fx-%s=%s/hmm/%s/model.json", hmm_cases[i], fixtures(),
-                 hmm_cases[i]);
-        ck_assert_msg(cfg_add_model(&cfg, spec, &err) == 0, "%s", err.msg);
-    }
-    snprintf(spec, sizeof spec, "sticky=%s/extra/sticky.json", fixtures());
-    ck_assert_int_eq(cfg_add_model(&cfg, spec, &err), 0);
+    add_hmm_models(&cfg);
     cfg.workers = workers;
     cfg.limits.queue_capacity = queue;
     cfg.limits.max_body_bytes = max_body;
-    ck_assert_msg(srv_new(&cfg, &S, &err) == 0, "srv_new: %s", err.msg);
-    ck_assert_msg(srv_start(S, &err) == 0, "srv_start: %s", err.msg);
-    port = srv_port(S);
-    ck_assert_uint_gt(port, 0);
+    harness_start(&cfg);
     cfg_free(&cfg);
 }
 
@@ -67,55 +54,16 @@ static void setup(void)
 
 static void teardown(void)
 {
-    srv_free(S);
-    S = NULL;
+    harness_stop();
 }
 
 /* ===== helpers ===== */
 
 static json_t *load_fixture(const char *name, const char *file)
 {
-    char path[1024];
-    json_error_t e;
-    snprintf(path, sizeof path, "%s/hmm/%s/%s", fixtures(), name, file);
-    json_t *j = json_load_file(path, 0, &e);
-    ck_assert_msg(j != NULL, "%s: %s", path, e.text);
-    return j;
-}
-
-/* POST body (a JSON text) and parse the answer. *status gets the code. */
-static json_t *post(const char *path, const char *body, int *status)
-{
-    http_resp r;
-    ck_assert_int_eq(http_request(port, "POST", path, NULL, body, strlen(body), &r), 0);
-    *status = r.status;
-    json_error_t e;
-    json_t *j = json_loads(r.body, 0, &e);
-    ck_assert_msg(j != NULL, "answer is not JSON: %s", r.body);
-    char ct[128];
-    ck_assert_ptr_nonnull(http_header(&r, "Content-Type", ct, sizeof ct));
-    ck_assert_str_eq(ct, "application/json");
-    ck_assert_ptr_nonnull(http_header(&r, "X-Request-Id", ct, sizeof ct));
-    http_resp_free(&r);
-    return j;
-}
-
-static json_t *post_json(const char *path, json_t *body, int *status)
-{
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_t *j = post(path, text, status);
-    free(text);
-    json_decref(body);
-    return j;
-}
-
-static void assert_healthy(void)
-{
-    http_resp r;
-    ck_assert_int_eq(http_request(port, "GET", "/health", NULL, NULL, 0, &r), 0);
-    ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(r.body, "{\"status\":\"ok\"}\n");
-    http_resp_free(&r);
+    char sub[256];
+    snprintf(sub, sizeof sub, "hmm/%s", name);
+    return load_fixture_file(sub, file);
 }
 
 static void assert_close_rel(double got, double want, double rel, const char *what)
@@ -514,6 +462,10 @@ START_TEST(hmm_generate_is_seeded)
 }
 END_TEST
 
+Suite *mamba_server_suite(void);
+void mamba_models_create(void);
+void mamba_models_remove(void);
+
 static Suite *server_suite(void)
 {
     Suite *s = suite_create("server");
@@ -539,9 +491,12 @@ static Suite *server_suite(void)
 int main(void)
 {
     json_object_seed(0);
+    mamba_models_create();
     SRunner *sr = srunner_create(server_suite());
+    srunner_add_suite(sr, mamba_server_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
+    mamba_models_remove();
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

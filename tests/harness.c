@@ -1,0 +1,95 @@
+/* harness.c: see harness.h. */
+#include "harness.h"
+
+#include "http_client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+srv *S;
+uint16_t port;
+
+const char *fixtures(void)
+{
+    const char *f = getenv("HMMBA_FIXTURES");
+    return f ? f : "tests/fixtures";
+}
+
+const char *config_dir(void)
+{
+    const char *f = getenv("HMMBA_CONFIG_DIR");
+    return f ? f : "config";
+}
+
+void harness_start(cfg_config *cfg)
+{
+    eng_error err = {0};
+    ck_assert_int_eq(cfg_set_listen(cfg, "127.0.0.1:0", &err), 0);
+    ck_assert_msg(srv_new(cfg, &S, &err) == 0, "srv_new: %s", err.msg);
+    ck_assert_msg(srv_start(S, &err) == 0, "srv_start: %s", err.msg);
+    port = srv_port(S);
+    ck_assert_uint_gt(port, 0);
+}
+
+void harness_stop(void)
+{
+    srv_free(S);
+    S = NULL;
+}
+
+json_t *load_fixture_file(const char *sub, const char *file)
+{
+    char path[1024];
+    json_error_t e;
+    snprintf(path, sizeof path, "%s/%s/%s", fixtures(), sub, file);
+    json_t *j = json_load_file(path, 0, &e);
+    ck_assert_msg(j != NULL, "%s: %s", path, e.text);
+    return j;
+}
+
+json_t *request_json(const char *method, const char *path, const char *extra, const char *body,
+                     int *status)
+{
+    http_resp r;
+    ck_assert_int_eq(http_request(port, method, path, extra, body, body ? strlen(body) : 0, &r), 0);
+    *status = r.status;
+    json_error_t e;
+    json_t *j = json_loads(r.body, 0, &e);
+    ck_assert_msg(j != NULL, "answer to %s %s is not JSON: %s", method, path, r.body);
+    char ct[128];
+    ck_assert_ptr_nonnull(http_header(&r, "Content-Type", ct, sizeof ct));
+    ck_assert_str_eq(ct, "application/json");
+    ck_assert_ptr_nonnull(http_header(&r, "X-Request-Id", ct, sizeof ct));
+    http_resp_free(&r);
+    return j;
+}
+
+json_t *post(const char *path, const char *body, int *status)
+{
+    return request_json("POST", path, NULL, body, status);
+}
+
+json_t *post_json(const char *path, json_t *body, int *status)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_t *j = post(path, text, status);
+    free(text);
+    json_decref(body);
+    return j;
+}
+
+void assert_healthy(void)
+{
+    http_resp r;
+    ck_assert_int_eq(http_request(port, "GET", "/health", NULL, NULL, 0, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "{\"status\":\"ok\"}\n");
+    http_resp_free(&r);
+}
+
+const char *error_code(const json_t *answer)
+{
+    const char *c = json_string_value(json_object_get(json_object_get(answer, "error"), "code"));
+    return c ? c : "";
+}

@@ -1,0 +1,40 @@
+/* harness.h: what the server test files share: a server started in this
+ * process on a free loopback port, and JSON-over-HTTP helpers that assert
+ * as they go (Check). */
+#ifndef HMMBA_TEST_HARNESS_H
+#define HMMBA_TEST_HARNESS_H
+
+#include "../server/srv_internal.h"
+
+#include <check.h>
+#include <jansson.h>
+
+extern srv *S;
+extern uint16_t port;
+
+const char *fixtures(void);   /* $HMMBA_FIXTURES or tests/fixtures */
+const char *config_dir(void); /* $HMMBA_CONFIG_DIR or config */
+
+/* Start S from cfg with listen 127.0.0.1:0; sets port. */
+void harness_start(cfg_config *cfg);
+void harness_stop(void);
+
+/* A fixture file as JSON: fixtures()/sub/file. */
+json_t *load_fixture_file(const char *sub, const char *file);
+
+/* Send method path with a body (a JSON text or NULL) and parse the JSON
+ * answer; *status gets the code. Asserts that the answer is JSON with a
+ * request id. extra: header lines or NULL. */
+json_t *request_json(const char *method, const char *path, const char *extra, const char *body,
+                     int *status);
+json_t *post(const char *path, const char *body, int *status);
+/* As post, with a JSON body, which is stolen. */
+json_t *post_json(const char *path, json_t *body, int *status);
+
+/* GET /health answers 200 {"status":"ok"}. */
+void assert_healthy(void);
+
+/* The error code of an error answer, or "" . */
+const char *error_code(const json_t *answer);
+
+#endif

@@ -1,0 +1,771 @@
+/* test_server_mamba.c: Mamba over HTTP: /decode against the fixture's
+ * reference logits (whole, and in chunks over a session), greedy /generate
+ * against the reference continuation, streaming (SSE and NDJSON), stop
+ * strings, sessions (continue, 409, fork, delete, export/import, eviction),
+ * client disconnects and a long generation beside short requests. */
+#include "harness.h"
+#include "http_client.h"
+#include "mamba_gen.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Models built once per run (in main) into a temp dir. */
+static char tmp_models[64];
+static char tiny_dir[128], slow_dir[128], other_dir[128];
+
+/* ===== the server ===== */
+
+static void start_mamba(unsigned workers, size_t budget)
+{
+    cfg_config cfg;
+    cfg_init(&cfg);
+    eng_error err = {0};
+    char spec[512];
+    snprintf(spec, sizeof spec, "tiny=%s", tiny_dir);
+    ck_assert_int_eq(cfg_add_model(&cfg, spec, &err), 0);
+    snprintf(spec, sizeof spec, "slow=%s", slow_dir);
+    ck_assert_int_eq(cfg_add_model(&cfg, spec, &err), 0);
+    snprintf(spec, sizeof spec, "other=%s", other_dir);
+    ck_assert_int_eq(cfg_add_model(&cfg, spec, &err), 0);
+    snprintf(spec, sizeof spec, "casino=%s/models/casino.json", config_dir());
+    ck_assert_int_eq(cfg_add_model(&cfg, spec, &err), 0);
+    cfg.workers = workers;
+    if (budget) cfg.limits.session_budget_bytes = budget;
+    harness_start(&cfg);
+    cfg_free(&cfg);
+}
+
+static void setup(void)
+{
+    start_mamba(2, 0);
+}
+
+static void teardown(void)
+{
+    harness_stop();
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static json_t *reference(void)
+{
+    return load_fixture_file("mamba/mamba1-tiny-tied", "reference.json");
+}
+
+/* tokens[from..to) of a JSON id array, as a new array. */
+static json_t *slice(json_t *ids, size_t from, size_t to)
+{
+    json_t *a = json_array();
+    for (size_t i = from; i < to; i++) json_array_append(a, json_array_get(ids, i));
+    return a;
+}
+
+static void assert_rows_close(json_t *got, json_t *want, size_t want_from, double tol)
+{
+    for (size_t i = 0; i < json_array_size(got); i++) {
+        json_t *g = json_array_get(got, i), *w = json_array_get(want, want_from + i);
+        ck_assert_uint_eq(json_array_size(g), json_array_size(w));
+        for (size_t v = 0; v < json_array_size(w); v++) {
+            double d = fabs(json_number_value(json_array_get(g, v)) -
+                            json_number_value(json_array_get(w, v)));
+            ck_assert_msg(d <= tol, "row %zu col %zu off by %g", want_from + i, v, d);
+        }
+    }
+}
+
+/* ===== /decode ===== */
+
+START_TEST(decode_matches_reference)
+{
+    json_t *ref = reference(), *ids = json_object_get(ref, "input_ids");
+    int st;
+    json_t *a = post_json("/decode",
+                          json_pack("{s:s,s:O,s:b,s:b}", "model", "tiny", "tokens", ids, "logits",
+                                    1, "hidden", 1),
+                          &st);
+    ck_assert_int_eq(st, 200);
+    assert_rows_close(json_object_get(a, "logits"), json_object_get(ref, "logits"), 0, 1e-4);
+    assert_rows_close(json_object_get(a, "hidden"), json_object_get(ref, "last_hidden_state"), 0,
+                      1e-4);
+    /* logprob[i] = log_softmax(reference logits[i-1])[ids[i]]; the first is null. */
+    json_t *lp = json_object_get(a, "logprobs"), *L = json_object_get(ref, "logits");
+    ck_assert(json_is_null(json_array_get(lp, 0)));
+    double sum = 0;
+    for (size_t i = 1; i < json_array_size(ids); i++) {
+        json_t *row = json_array_get(L, i - 1);
+        double mx = -INFINITY, z = 0;
+        for (size_t v = 0; v < json_array_size(row); v++)
+            mx = fmax(mx, json_number_value(json_array_get(row, v)));
+        for (size_t v = 0; v < json_array_size(row); v++)
+            z += exp(json_number_value(json_array_get(row, v)) - mx);
+        double want = json_number_value(json_array_get(row, (size_t)json_integer_value(
+                                                                  json_array_get(ids, i)))) -
+                      mx - log(z);
+        ck_assert_msg(fabs(json_number_value(json_array_get(lp, i)) - want) < 1e-4, "logprob %zu", i);
+        sum += want;
+    }
+    ck_assert(fabs(json_number_value(json_object_get(a, "log_likelihood")) - sum) < 1e-3);
+    json_decref(a);
+    json_decref(ref);
+}
+END_TEST
+
+/* Feeding input_ids in uneven chunks over one session gives the reference
+ * rows, and exactly the numbers of a single request. */
+START_TEST(decode_chunks_over_session)
+{
+    json_t *ref = reference(), *ids = json_object_get(ref, "input_ids");
+    size_t cuts[] = {0, 1, 8, 11, 24, 25, 40};
+    int st;
+    json_t *whole = post_json("/decode",
+                              json_pack("{s:s,s:O,s:b}", "model", "tiny", "tokens", ids, "logits", 1),
+                              &st);
+    ck_assert_int_eq(st, 200);
+    for (size_t c = 0; c + 1 < sizeof cuts / sizeof cuts[0]; c++) {
+        json_t *a = post_json("/decode",
+                              json_pack("{s:s,s:o,s:b,s:s}", "model", "tiny", "tokens",
+                                        slice(ids, cuts[c], cuts[c + 1]), "logits", 1, "session",
+                                        "chunks"),
+                              &st);
+        ck_assert_int_eq(st, 200);
+        assert_rows_close(json_object_get(a, "logits"), json_object_get(ref, "logits"), cuts[c], 1e-4);
+        for (size_t i = cuts[c]; i < cuts[c + 1]; i++) {
+            ck_assert_msg(json_equal(json_array_get(json_object_get(a, "logits"), i - cuts[c]),
+                                     json_array_get(json_object_get(whole, "logits"), i)),
+                          "row %zu is not bit-identical to the single request", i);
+            /* With a session, only the very first token lacks context. */
+            ck_assert(json_is_null(json_array_get(json_object_get(a, "logprobs"), i - cuts[c])) ==
+                      (i == 0));
+        }
+        json_decref(a);
+    }
+    json_t *info = request_json("GET", "/sessions/chunks", NULL, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_int_eq(json_integer_value(json_object_get(info, "tokens")), 40);
+    ck_assert_str_eq(json_string_value(json_object_get(info, "model")), "tiny");
+    json_decref(info);
+    json_decref(whole);
+    json_decref(ref);
+}
+END_TEST
+
+/* ===== /generate ===== */
+
+START_TEST(greedy_matches_reference)
+{
+    json_t *ref = reference();
+    json_t *want = json_object_get(ref, "greedy_continuation");
+    int st;
+    json_t *a = post_json("/generate",
+                          json_pack("{s:s,s:O,s:I,s:f}", "model", "tiny", "tokens",
+                                    json_object_get(ref, "input_ids"), "max_tokens",
+                                    (json_int_t)json_array_size(want), "temperature", 0.0),
+                          &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_msg(json_equal(json_object_get(a, "tokens"), want), "greedy continuation differs");
+    ck_assert_str_eq(json_string_value(json_object_get(a, "finish_reason")), "length");
+    json_t *u = json_object_get(a, "usage");
+    ck_assert_int_eq(json_integer_value(json_object_get(u, "prompt_tokens")), 40);
+    ck_assert_int_eq(json_integer_value(json_object_get(u, "completion_tokens")),
+                     (json_int_t)json_array_size(want));
+    json_decref(a);
+    json_decref(ref);
+}
+END_TEST
+
+START_TEST(sampling_is_seeded)
+{
+    const char *req = "{\"model\":\"tiny\",\"prompt\":\"hello\",\"max_tokens\":30,"
+                      "\"temperature\":1.0,\"seed\":%d}";
+    char body[256];
+    int st;
+    snprintf(body, sizeof body, req, 5);
+    json_t *a = post("/generate", body, &st), *b = post("/generate", body, &st);
+    snprintf(body, sizeof body, req, 6);
+    json_t *c = post("/generate", body, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert(json_equal(json_object_get(a, "tokens"), json_object_get(b, "tokens")));
+    ck_assert(!json_equal(json_object_get(a, "tokens"), json_object_get(c, "tokens")));
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+}
+END_TEST
+
+/* A stop string ends the output before it, and it never shows. */
+START_TEST(stop_string)
+{
+    int st;
+    json_t *a = post("/generate", "{\"model\":\"tiny\",\"prompt\":\"The \",\"max_tokens\":40,"
+                                  "\"temperature\":0.8,\"seed\":3}", &st);
+    ck_assert_int_eq(st, 200);
+    const char *text = json_string_value(json_object_get(a, "text"));
+    size_t n = strlen(text);
+    ck_assert_uint_gt(n, 12);
+    /* Take a piece from the middle as the stop string; the first place it
+     * occurs is where the output must end. */
+    char stop[16] = {0};
+    size_t at = n / 2, len = 0;
+    while (at > 0 && ((unsigned char)text[at] & 0xC0) == 0x80) at--; /* a character boundary */
+    for (int chars = 0; chars < 2 && at + len < n; chars++) {       /* two whole characters */
+        unsigned char c = (unsigned char)text[at + len];
+        len += c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    }
+    memcpy(stop, text + at, len);
+    size_t first = (size_t)(strstr(text, stop) - text);
+    json_t *b = post_json("/generate",
+                          json_pack("{s:s,s:s,s:i,s:f,s:i,s:[s]}", "model", "tiny", "prompt", "The ",
+                                    "max_tokens", 40, "temperature", 0.8, "seed", 3, "stop", stop),
+                          &st);
+    ck_assert_msg(st == 200, "stop \"%s\": %s", stop, error_code(b));
+    ck_assert_str_eq(json_string_value(json_object_get(b, "finish_reason")), "stop");
+    const char *cut = json_string_value(json_object_get(b, "text"));
+    ck_assert_uint_eq(strlen(cut), first);
+    ck_assert(!strncmp(cut, text, first));
+    json_decref(a);
+    json_decref(b);
+}
+END_TEST
+
+/* Continuing a session equals sending the whole history at once. */
+START_TEST(session_continue_equals_whole)
+{
+    int st;
+    json_t *a = post("/generate", "{\"model\":\"tiny\",\"tokens\":[1,2,3,4,5],\"max_tokens\":6,"
+                                  "\"temperature\":0,\"session\":\"c1\"}", &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_str_eq(json_string_value(json_object_get(a, "session")), "c1");
+    json_t *b = post("/generate", "{\"model\":\"tiny\",\"tokens\":[9,8,7],\"max_tokens\":6,"
+                                  "\"temperature\":0,\"session\":\"c1\"}", &st);
+    ck_assert_int_eq(st, 200);
+    json_t *hist = json_pack("[i,i,i,i,i]", 1, 2, 3, 4, 5);
+    json_array_extend(hist, json_object_get(a, "tokens"));
+    json_t *tail = json_pack("[i,i,i]", 9, 8, 7);
+    json_array_extend(hist, tail);
+    json_decref(tail);
+    json_t *c = post_json("/generate",
+                          json_pack("{s:s,s:o,s:i,s:f}", "model", "tiny", "tokens", hist,
+                                    "max_tokens", 6, "temperature", 0.0),
+                          &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert(json_equal(json_object_get(b, "tokens"), json_object_get(c, "tokens")));
+    /* An empty prompt continues from the session's last token. */
+    json_t *d = post("/generate", "{\"model\":\"tiny\",\"tokens\":[],\"max_tokens\":0,"
+                                  "\"session\":\"c1\"}", &st);
+    ck_assert_int_eq(st, 200);
+    json_t *info = request_json("GET", "/sessions/c1", NULL, NULL, &st);
+    ck_assert_int_eq(json_integer_value(json_object_get(info, "tokens")), 5 + 6 + 3 + 6);
+    json_decref(info);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+    json_decref(d);
+}
+END_TEST
+
+START_TEST(session_header)
+{
+    int st;
+    json_t *a = request_json("POST", "/decode", "X-Session-Id: from-header\r\n",
+                             "{\"model\":\"tiny\",\"tokens\":[1,2,3]}", &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_str_eq(json_string_value(json_object_get(a, "session")), "from-header");
+    json_decref(a);
+}
+END_TEST
+
+START_TEST(generate_errors)
+{
+    static const struct {
+        const char *body, *code, *needle;
+        int status;
+    } cases[] = {
+        {"{\"model\":\"tiny\",\"prompt\":\"a\",\"max_tokens\":-1}", "invalid_request", "'max_tokens'", 400},
+        {"{\"model\":\"tiny\",\"prompt\":\"a\",\"max_tokens\":100000000}", "invalid_request", "'max_tokens'", 400},
+        {"{\"model\":\"tiny\",\"tokens\":[1,256]}", "invalid_request", "tokens[1]", 400},
+        {"{\"model\":\"tiny\",\"tokens\":[1,\"a\"]}", "invalid_request", "tokens[1]", 400},
+        {"{\"model\":\"tiny\",\"prompt\":\"a\",\"temperature\":\"hot\"}", "invalid_request", "'temperature'", 400},
+        {"{\"model\":\"tiny\",\"prompt\":\"a\",\"top_p\":0}", "invalid_request", "'top_p'", 400},
+        {"{\"model\":\"tiny\",\"prompt\":\"a\",\"stop\":[1]}", "invalid_request", "stop[0]", 400},
+        {"{\"model\":\"tiny\",\"prompt\":\"a\",\"max_token\":5}", "invalid_request", "'max_token'", 400},
+        {"{\"model\":\"tiny\",\"prompt\":\"a\",\"tokens\":[1]}", "invalid_request", "not both", 400},
+        {"{\"model\":\"tiny\"}", "invalid_request", "'prompt'", 400},
+        {"{\"model\":\"tiny\",\"prompt\":\"\"}", "invalid_request", "empty", 400},
+        {"{\"model\":\"slow\",\"prompt\":\"a\"}", "invalid_request", "tokenizer", 400},
+        {"{\"model\":\"tiny\",\"prompt\":\"a\",\"session\":\"bad id!\"}", "invalid_request", "'session'", 400},
+        {"{\"model\":\"tiny\",\"prompt\":\"a\",\"stream\":true,\"max_tokens\":-5}", "invalid_request", "'max_tokens'", 400},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int st;
+        json_t *a = post("/generate", cases[i].body, &st);
+        ck_assert_msg(st == cases[i].status, "case %zu: %d", i, st);
+        ck_assert_str_eq(error_code(a), cases[i].code);
+        const char *msg = json_string_value(json_object_get(json_object_get(a, "error"), "message"));
+        ck_assert_msg(strstr(msg, cases[i].needle), "case %zu: \"%s\" lacks \"%s\"", i, msg,
+                      cases[i].needle);
+        json_decref(a);
+    }
+    assert_healthy();
+}
+END_TEST
+
+/* ===== streaming ===== */
+
+typedef struct streamed {
+    int status;
+    char *headers, *body; /* body de-chunked */
+    double t_first, t_last; /* seconds from sending to the first / last token event */
+} streamed;
+
+/* POST a streaming request and read it to the end, timing the events. If
+ * stop_after > 0, close the connection after that many bytes of answer. */
+static void stream_request(const char *body, const char *extra, streamed *out, size_t stop_after)
+{
+    memset(out, 0, sizeof *out);
+    int fd = http_connect(port);
+    ck_assert_int_ge(fd, 0);
+    char head[1024];
+    int hn = snprintf(head, sizeof head,
+                      "POST /generate HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s"
+                      "Content-Length: %zu\r\n\r\n",
+                      extra ? extra : "", strlen(body));
+    double t0 = now_s();
+    ck_assert_int_eq(http_send_all(fd, head, (size_t)hn), 0);
+    ck_assert_int_eq(http_send_all(fd, body, strlen(body)), 0);
+    size_t cap = 1 << 16, len = 0, tokens_seen = 0;
+    char *raw = malloc(cap);
+    ssize_t n;
+    while ((n = recv(fd, raw + len, cap - len - 1, 0)) > 0) {
+        len += (size_t)n;
+        raw[len] = 0;
+        size_t count = 0;
+        for (const char *p = raw; (p = strstr(p, "\"token\"")); p++) count++;
+        if (count > tokens_seen) {
+            if (!tokens_seen) out->t_first = now_s() - t0;
+            out->t_last = now_s() - t0;
+            tokens_seen = count;
+        }
+        if (stop_after && len >= stop_after && tokens_seen) break;
+        if (len + 1 >= cap) raw = realloc(raw, cap *= 2);
+    }
+    close(fd);
+    char *sep = strstr(raw, "\r\n\r\n");
+    ck_assert_ptr_nonnull(sep);
+    ck_assert_int_eq(sscanf(raw, "HTTP/1.1 %d", &out->status), 1);
+    out->headers = strndup(raw, (size_t)(sep - raw) + 2);
+    /* de-chunk */
+    const char *p = sep + 4;
+    size_t blen = 0;
+    out->body = calloc(1, len + 1);
+    while (*p) {
+        char *end;
+        unsigned long k = strtoul(p, &end, 16);
+        if (end == p || k == 0 || !(end = strstr(end, "\r\n"))) break;
+        p = end + 2;
+        size_t avail = strlen(p) < k ? strlen(p) : k;
+        memcpy(out->body + blen, p, avail);
+        blen += avail;
+        p += avail;
+        if (*p == '\r') p += 2;
+    }
+    free(raw);
+}
+
+static void streamed_free(streamed *s)
+{
+    free(s->headers);
+    free(s->body);
+}
+
+/* The SSE events of a body, as JSON (the [DONE] marker excluded). */
+static json_t *sse_events(const char *body, bool *done)
+{
+    json_t *evs = json_array();
+    *done = false;
+    for (const char *p = body; (p = strstr(p, "data: ")); ) {
+        p += 6;
+        const char *end = strstr(p, "\n\n");
+        ck_assert_ptr_nonnull(end);
+        if (!strncmp(p, "[DONE]", 6)) *done = true;
+        else {
+            json_t *e = json_loadb(p, (size_t)(end - p), 0, NULL);
+            ck_assert_msg(e != NULL, "bad event: %.*s", (int)(end - p), p);
+            json_array_append_new(evs, e);
+        }
+        p = end;
+    }
+    return evs;
+}
+
+START_TEST(stream_sse_equals_plain)
+{
+    const char *base = "{\"model\":\"tiny\",\"prompt\":\"Once upon a time\",\"max_tokens\":25,"
+                       "\"temperature\":0.9,\"seed\":11%s}";
+    char body[256];
+    int st;
+    snprintf(body, sizeof body, base, "");
+    json_t *plain = post("/generate", body, &st);
+    ck_assert_int_eq(st, 200);
+    snprintf(body, sizeof body, base, ",\"stream\":true");
+    streamed s;
+    stream_request(body, NULL, &s, 0);
+    ck_assert_int_eq(s.status, 200);
+    ck_assert_ptr_nonnull(strstr(s.headers, "text/event-stream"));
+    bool done;
+    json_t *evs = sse_events(s.body, &done);
+    ck_assert(done);
+    size_t n = json_array_size(evs);
+    ck_assert_uint_eq(n, 26); /* 25 tokens and the final event */
+    json_t *toks = json_array();
+    char text[4096] = "";
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(evs, i);
+        if (i + 1 < n) json_array_append(toks, json_object_get(e, "token"));
+        strcat(text, json_string_value(json_object_get(e, "text")));
+    }
+    json_t *last = json_array_get(evs, n - 1);
+    ck_assert_str_eq(json_string_value(json_object_get(last, "finish_reason")), "length");
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(last, "usage"),
+                                                        "completion_tokens")), 25);
+    ck_assert(json_equal(toks, json_object_get(plain, "tokens")));
+    ck_assert_str_eq(text, json_string_value(json_object_get(plain, "text")));
+    json_decref(toks);
+    json_decref(evs);
+    json_decref(plain);
+    streamed_free(&s);
+}
+END_TEST
+
+START_TEST(stream_ndjson)
+{
+    streamed s;
+    stream_request("{\"model\":\"tiny\",\"tokens\":[1,2],\"max_tokens\":5,\"stream\":true}",
+                   "Accept: application/x-ndjson\r\n", &s, 0);
+    ck_assert_int_eq(s.status, 200);
+    ck_assert_ptr_nonnull(strstr(s.headers, "application/x-ndjson"));
+    ck_assert_ptr_null(strstr(s.body, "data:"));
+    size_t lines = 0;
+    for (char *p = s.body, *nl; (nl = strchr(p, '\n')); p = nl + 1) {
+        json_t *e = json_loadb(p, (size_t)(nl - p), 0, NULL);
+        ck_assert_ptr_nonnull(e);
+        json_decref(e);
+        lines++;
+    }
+    ck_assert_uint_eq(lines, 6);
+    streamed_free(&s);
+}
+END_TEST
+
+/* On a model slow enough to tell, the first token arrives long before the
+ * last: tokens are flushed as they are made. */
+START_TEST(stream_first_token_early)
+{
+    streamed s;
+    stream_request("{\"model\":\"slow\",\"tokens\":[1,2,3],\"max_tokens\":60,\"stream\":true}", NULL,
+                   &s, 0);
+    ck_assert_int_eq(s.status, 200);
+    ck_assert_msg(s.t_first < s.t_last / 4, "first token at %.3fs, last at %.3fs", s.t_first,
+                  s.t_last);
+    streamed_free(&s);
+}
+END_TEST
+
+/* A client that goes away mid-stream stops the generation at once, and the
+ * only worker is free for the next job. */
+START_TEST(stream_disconnect_frees_worker)
+{
+    teardown();
+    start_mamba(1, 0);
+    streamed s;
+    double t0 = now_s();
+    stream_request("{\"model\":\"slow\",\"tokens\":[1,2,3],\"max_tokens\":2000,\"stream\":true,"
+                   "\"session\":\"gone\"}", NULL, &s, 1);
+    streamed_free(&s);
+    int st;
+    json_t *a = post("/decode", "{\"model\":\"casino\",\"observations\":[1,2,3]}", &st);
+    double took = now_s() - t0;
+    ck_assert_int_eq(st, 200);
+    json_t *info = request_json("GET", "/sessions/gone", NULL, NULL, &st);
+    json_int_t absorbed = json_integer_value(json_object_get(info, "tokens"));
+    /* 2000 tokens would take far longer; the generation stopped early. */
+    ck_assert_msg(absorbed < 3 + 200, "generation went on: %lld tokens", (long long)absorbed);
+    ck_assert_msg(took < 30, "worker was busy for %.1fs", took);
+    json_decref(info);
+    json_decref(a);
+}
+END_TEST
+
+/* With 2 workers, one busy streaming a long generation, a short HMM
+ * request still answers quickly. */
+START_TEST(long_generation_does_not_block)
+{
+    int fd = http_connect(port);
+    const char *body = "{\"model\":\"slow\",\"tokens\":[1],\"max_tokens\":2000,\"stream\":true}";
+    char head[256];
+    int hn = snprintf(head, sizeof head, "POST /generate HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
+                      strlen(body));
+    http_send_all(fd, head, (size_t)hn);
+    http_send_all(fd, body, strlen(body));
+    char buf[512];
+    ck_assert_int_gt(recv(fd, buf, sizeof buf, 0), 0); /* the stream has started */
+    double worst = 0;
+    for (int i = 0; i < 20; i++) {
+        double t = now_s();
+        int st;
+        json_t *a = post("/decode", "{\"model\":\"casino\",\"observations\":[\"1\",\"6\",\"6\",\"6\",\"2\"]}", &st);
+        ck_assert_int_eq(st, 200);
+        json_decref(a);
+        worst = fmax(worst, now_s() - t);
+    }
+    close(fd);
+    ck_assert_msg(worst < 0.25, "a short request took %.1f ms", worst * 1000);
+}
+END_TEST
+
+/* ===== sessions ===== */
+
+START_TEST(session_busy_409)
+{
+    int fd = http_connect(port);
+    const char *body = "{\"model\":\"slow\",\"tokens\":[1],\"max_tokens\":400,\"stream\":true,"
+                       "\"session\":\"busy\"}";
+    char head[256];
+    int hn = snprintf(head, sizeof head, "POST /generate HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
+                      strlen(body));
+    http_send_all(fd, head, (size_t)hn);
+    http_send_all(fd, body, strlen(body));
+    char buf[512];
+    ck_assert_int_gt(recv(fd, buf, sizeof buf, 0), 0);
+    int st;
+    json_t *a = post("/generate", "{\"model\":\"slow\",\"tokens\":[5],\"max_tokens\":1,\"session\":\"busy\"}", &st);
+    ck_assert_int_eq(st, 409);
+    ck_assert_str_eq(error_code(a), "session_busy");
+    json_decref(a);
+    a = request_json("DELETE", "/sessions/busy", NULL, NULL, &st);
+    ck_assert_int_eq(st, 409);
+    json_decref(a);
+    a = post("/generate", "{\"model\":\"tiny\",\"tokens\":[5],\"max_tokens\":1,\"session\":\"busy\"}", &st);
+    ck_assert_int_eq(st, 409); /* busy, and of another model besides */
+    json_decref(a);
+    close(fd);
+}
+END_TEST
+
+START_TEST(fork_delete_list)
+{
+    int st;
+    json_t *a = post("/decode", "{\"model\":\"tiny\",\"tokens\":[3,1,4,1,5],\"session\":\"f1\"}", &st);
+    json_decref(a);
+    a = post("/sessions/f1/fork", "{\"as\":\"f2\"}", &st);
+    ck_assert_int_eq(st, 201);
+    ck_assert_int_eq(json_integer_value(json_object_get(a, "tokens")), 5);
+    json_decref(a);
+    a = post("/sessions/f1/fork", "{\"as\":\"f2\"}", &st);
+    ck_assert_int_eq(st, 409);
+    ck_assert_str_eq(error_code(a), "session_exists");
+    json_decref(a);
+    json_t *x = post("/generate", "{\"model\":\"tiny\",\"tokens\":[9],\"max_tokens\":8,\"temperature\":0,\"session\":\"f1\"}", &st);
+    json_t *y = post("/generate", "{\"model\":\"tiny\",\"tokens\":[9],\"max_tokens\":8,\"temperature\":0,\"session\":\"f2\"}", &st);
+    ck_assert(json_equal(json_object_get(x, "tokens"), json_object_get(y, "tokens")));
+    json_decref(x);
+    json_decref(y);
+    json_t *list = request_json("GET", "/sessions", NULL, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_int_eq(json_integer_value(json_object_get(list, "count")), 2);
+    ck_assert_int_gt(json_integer_value(json_object_get(list, "bytes")), 0);
+    json_decref(list);
+    json_t *models = request_json("GET", "/models", NULL, NULL, &st);
+    json_t *tiny = json_array_get(json_object_get(models, "models"), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(tiny, "sessions"), "count")), 2);
+    json_decref(models);
+    a = request_json("DELETE", "/sessions/f1", NULL, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    json_decref(a);
+    a = request_json("GET", "/sessions/f1", NULL, NULL, &st);
+    ck_assert_int_eq(st, 404);
+    ck_assert_str_eq(error_code(a), "session_not_found");
+    json_decref(a);
+    a = post("/sessions/nope/fork", "{\"as\":\"z\"}", &st);
+    ck_assert_int_eq(st, 404);
+    json_decref(a);
+}
+END_TEST
+
+/* GET the raw state blob. */
+static char *get_blob(const char *id, size_t *len)
+{
+    http_resp r;
+    char path[256];
+    snprintf(path, sizeof path, "/sessions/%s/state", id);
+    ck_assert_int_eq(http_request(port, "GET", path, NULL, NULL, 0, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    char ct[64];
+    ck_assert_str_eq(http_header(&r, "Content-Type", ct, sizeof ct), "application/octet-stream");
+    char *b = malloc(r.body_len);
+    memcpy(b, r.body, r.body_len);
+    *len = r.body_len;
+    http_resp_free(&r);
+    return b;
+}
+
+static json_t *put_blob(const char *path, const char *blob, size_t len, int *status)
+{
+    http_resp r;
+    ck_assert_int_eq(http_request(port, "PUT", path, NULL, blob, len, &r), 0);
+    *status = r.status;
+    json_t *j = json_loads(r.body, 0, NULL);
+    ck_assert_ptr_nonnull(j);
+    http_resp_free(&r);
+    return j;
+}
+
+START_TEST(export_import)
+{
+    int st;
+    json_t *a = post("/decode", "{\"model\":\"tiny\",\"tokens\":[7,7,7,1,2],\"session\":\"e1\"}", &st);
+    json_decref(a);
+    size_t len;
+    char *blob = get_blob("e1", &len);
+    ck_assert_uint_gt(len, 64);
+    a = put_blob("/sessions/e2/state", blob, len, &st);
+    ck_assert_int_eq(st, 201);
+    ck_assert_int_eq(json_integer_value(json_object_get(a, "tokens")), 5);
+    json_decref(a);
+    json_t *x = post("/decode", "{\"model\":\"tiny\",\"tokens\":[4,4,9],\"session\":\"e1\",\"logits\":true}", &st);
+    json_t *y = post("/decode", "{\"model\":\"tiny\",\"tokens\":[4,4,9],\"session\":\"e2\",\"logits\":true}", &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert(json_equal(json_object_get(x, "logits"), json_object_get(y, "logits")));
+    json_decref(x);
+    json_decref(y);
+    /* truncated, corrupt, and foreign blobs are refused with 400 */
+    a = put_blob("/sessions/e3/state", blob, len / 2, &st);
+    ck_assert_int_eq(st, 400);
+    ck_assert_str_eq(error_code(a), "invalid_state");
+    json_decref(a);
+    blob[len - 20] ^= 0x5a;
+    a = put_blob("/sessions/e3/state", blob, len, &st);
+    ck_assert_int_eq(st, 400);
+    json_decref(a);
+    blob[len - 20] ^= 0x5a;
+    a = put_blob("/sessions/e3/state?model=other", blob, len, &st);
+    ck_assert_int_eq(st, 400);
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(json_object_get(a, "error"), "message")), "model"));
+    json_decref(a);
+    a = request_json("GET", "/sessions/e3", NULL, NULL, &st);
+    ck_assert_int_eq(st, 404); /* nothing half-made */
+    json_decref(a);
+    a = put_blob("/sessions/e3/state", "garbage", 7, &st);
+    ck_assert_int_eq(st, 400);
+    json_decref(a);
+    free(blob);
+    assert_healthy();
+}
+END_TEST
+
+/* Over the memory budget, the least recently used idle session goes. */
+START_TEST(eviction_lru)
+{
+    teardown();
+    /* The tiny model's session is a few KB; room for about two. */
+    start_mamba(2, 1);
+    int st;
+    json_t *m = request_json("GET", "/models", NULL, NULL, &st);
+    json_int_t state = json_integer_value(json_object_get(json_array_get(json_object_get(m, "models"), 0), "state_bytes"));
+    json_decref(m);
+    teardown();
+    start_mamba(2, (size_t)(state + 2048) * 2 + 2048);
+    const char *ids[] = {"v1", "v2", "v3"};
+    for (int i = 0; i < 3; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"model\":\"tiny\",\"tokens\":[1,2],\"session\":\"%s\"}", ids[i]);
+        json_t *a = post("/decode", body, &st);
+        ck_assert_int_eq(st, 200);
+        json_decref(a);
+    }
+    json_t *a = request_json("GET", "/sessions/v1", NULL, NULL, &st);
+    ck_assert_int_eq(st, 404);
+    ck_assert_str_eq(error_code(a), "session_not_found");
+    json_decref(a);
+    a = request_json("GET", "/sessions/v3", NULL, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    json_decref(a);
+}
+END_TEST
+
+Suite *mamba_server_suite(void);
+Suite *mamba_server_suite(void)
+{
+    Suite *s = suite_create("server-mamba");
+    TCase *tc = tcase_create("mamba");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, decode_matches_reference);
+    tcase_add_test(tc, decode_chunks_over_session);
+    tcase_add_test(tc, greedy_matches_reference);
+    tcase_add_test(tc, sampling_is_seeded);
+    tcase_add_test(tc, stop_string);
+    tcase_add_test(tc, session_continue_equals_whole);
+    tcase_add_test(tc, session_header);
+    tcase_add_test(tc, generate_errors);
+    tcase_add_test(tc, stream_sse_equals_plain);
+    tcase_add_test(tc, stream_ndjson);
+    tcase_add_test(tc, stream_first_token_early);
+    tcase_add_test(tc, stream_disconnect_frees_worker);
+    tcase_add_test(tc, long_generation_does_not_block);
+    tcase_add_test(tc, session_busy_409);
+    tcase_add_test(tc, fork_delete_list);
+    tcase_add_test(tc, export_import);
+    tcase_add_test(tc, eviction_lru);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+/* Build the models this suite serves; called once from main, outside any
+ * test, so failures are reported and exit rather than assert. */
+static void must(bool ok, const char *what)
+{
+    if (ok) return;
+    fprintf(stderr, "test setup failed: %s\n", what);
+    exit(EXIT_FAILURE);
+}
+
+void mamba_models_create(void);
+void mamba_models_create(void)
+{
+    strcpy(tmp_models, "/tmp/hmmba-test-models-XXXXXX");
+    must(mkdtemp(tmp_models) != NULL, "mkdtemp");
+    snprintf(tiny_dir, sizeof tiny_dir, "%s/tiny", tmp_models);
+    snprintf(slow_dir, sizeof slow_dir, "%s/slow", tmp_models);
+    snprintf(other_dir, sizeof other_dir, "%s/other", tmp_models);
+    /* tiny: the reference fixture, with a byte-level tokenizer beside it */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && cp %s/mamba/mamba1-tiny-tied/config.json "
+             "%s/mamba/mamba1-tiny-tied/model.safetensors %s/", tiny_dir, fixtures(), fixtures(), tiny_dir);
+    must(system(cmd) == 0, cmd);
+    must(mgen_write_byte_tokenizer(tiny_dir) == 0, "byte tokenizer");
+    mgen_shape slow = {.d_model = 1024, .n_layer = 4, .vocab = 256, .d_state = 16, .d_conv = 4,
+                       .expand = 2, .eos = -1};
+    must(mgen_write_model(slow_dir, &slow, 42) == 0, "slow model");
+    mgen_shape other = {.d_model = 64, .n_layer = 2, .vocab = 256, .d_state = 16, .d_conv = 4,
+                        .expand = 2, .eos = 0};
+    must(mgen_write_model(other_dir, &other, 7) == 0, "other model");
+}
+
+void mamba_models_remove(void);
+void mamba_models_remove(void)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_models);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp_models);
+}
