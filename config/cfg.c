@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <unistd.h>
 
 /* ===== defaults ===== */
@@ -34,6 +35,8 @@ void cfg_free(cfg_config *cfg)
 {
     if (!cfg) return;
     free(cfg->host);
+    free(cfg->api_key);
+    free(cfg->session_dir);
     for (size_t i = 0; i < cfg->nmodels; i++) {
         free(cfg->models[i].name);
         free(cfg->models[i].path);
@@ -98,6 +101,29 @@ int cfg_add_model(cfg_config *cfg, const char *spec, eng_error *err)
     const char *eq = strchr(spec, '=');
     if (!eq) return eng_error_set(err, ENG_EINVAL, "model: \"%s\" is not NAME=PATH", spec);
     return add_model(cfg, spec, (size_t)(eq - spec), eq + 1, err);
+}
+
+int cfg_set_string(char **field, const char *v, eng_error *err)
+{
+    char *c = strdup(v);
+    if (!c) return eng_error_set(err, ENG_ENOMEM, "out of memory");
+    free(*field);
+    *field = c;
+    return 0;
+}
+
+int cfg_set_api_key_file(cfg_config *cfg, const char *path, eng_error *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return eng_error_set(err, ENG_EIO, "api key file %s: cannot read it", path);
+    char line[1024] = "";
+    char *ok = fgets(line, sizeof line, f);
+    fclose(f);
+    char *b = line, *e = line + strlen(line);
+    while (*b == ' ' || *b == '\t') b++;
+    while (e > b && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t')) *--e = '\0';
+    if (!ok || !*b) return eng_error_set(err, ENG_EINVAL, "api key file %s: empty", path);
+    return cfg_set_string(&cfg->api_key, b, err);
 }
 
 /* ===== the config file ===== */
@@ -205,6 +231,24 @@ static int load_field(cfg_config *cfg, const char *key, json_t *v, const char *f
         return 0;
     }
     if (!strcmp(key, "models")) return load_models(cfg, v, file, err);
+    if (!strcmp(key, "api_key_file") || !strcmp(key, "session_dir")) {
+        if (!json_is_string(v))
+            return eng_error_set(err, ENG_EINVAL, "%s: %s must be a path string", file, key);
+        char *path = resolve_path(file, json_string_value(v));
+        if (!path) return eng_error_set(err, ENG_ENOMEM, "out of memory");
+        int rc = !strcmp(key, "session_dir") ? cfg_set_string(&cfg->session_dir, path, err)
+                                             : cfg_set_api_key_file(cfg, path, err);
+        free(path);
+        return rc;
+    }
+    if (!strcmp(key, "log_format")) {
+        const char *f = json_string_value(v);
+        if (!f || (strcmp(f, "text") && strcmp(f, "json")))
+            return eng_error_set(err, ENG_EINVAL, "%s: log_format must be \"text\" or \"json\"",
+                                 file);
+        cfg->log_json = !strcmp(f, "json");
+        return 0;
+    }
     if (!strcmp(key, "limits")) return load_limits(&cfg->limits, v, file, err);
     return eng_error_set(err, ENG_EINVAL, "%s: unknown field %s", file, key);
 }

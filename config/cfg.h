@@ -31,6 +31,9 @@ typedef struct cfg_limits {
 
 typedef struct cfg_config {
     char *host;        /* owned; default "127.0.0.1" */
+    char *api_key;     /* owned, or NULL: no authentication */
+    char *session_dir; /* owned, or NULL: sessions are not persisted */
+    bool log_json;     /* one JSON object per log line */
     uint16_t port;     /* default 8080; 0 picks a free port */
     unsigned workers;  /* default: number of online cores */
     cfg_model models[CFG_MAX_MODELS];
@@ -45,7 +48,8 @@ void cfg_init(cfg_config *cfg);
 void cfg_free(cfg_config *cfg);
 
 /* Read a JSON config file into cfg (over what is there). Fields:
- *   "listen": "HOST:PORT", "workers": N,
+ *   "listen": "HOST:PORT", "workers": N, "api_key_file": PATH,
+ *   "session_dir": PATH, "log_format": "text" | "json",
  *   "models": {"NAME": "PATH", ...}  (relative paths are relative to the file),
  *   "limits": {"max_body_bytes", "max_seq_len", "max_batch", "max_tokens",
  *              "queue_capacity", "max_connections", "request_timeout_s",
@@ -57,6 +61,13 @@ int cfg_load_file(cfg_config *cfg, const char *path, eng_error *err);
 
 /* Parse "HOST:PORT" (or ":PORT", or "[v6]:PORT") into cfg. ENG_EINVAL. */
 int cfg_set_listen(cfg_config *cfg, const char *spec, eng_error *err);
+
+/* Read the API key from the first line of path (surrounding whitespace
+ * removed). ENG_EIO if unreadable, ENG_EINVAL if empty. */
+int cfg_set_api_key_file(cfg_config *cfg, const char *path, eng_error *err);
+
+/* Set an owned string field (api_key, session_dir, ...) to a copy of v. */
+int cfg_set_string(char **field, const char *v, eng_error *err);
 
 /* Add a model from "NAME=PATH"; a model of the same name is replaced.
  * ENG_EINVAL on a malformed spec or when the table is full. */

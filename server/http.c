@@ -137,6 +137,7 @@ const char *srv_req_session_id(srv_req *r, const char *field)
 static enum MHD_Result queue_stream(srv_req *r)
 {
     struct MHD_Response *resp = srv_stream_response(r->stream);
+    r->answered = true; /* the reserved reference is used up either way */
     if (!resp) return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
@@ -165,6 +166,7 @@ static enum MHD_Result queue_reply(srv_req *r)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
     }
     if (r->allow) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->www_auth) MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     r->answered = true;
@@ -196,6 +198,7 @@ static srv_req *req_new(srv *s, struct MHD_Connection *c, const char *method, co
 
 static void req_free(srv_req *r)
 {
+    if (r->stream && !r->answered) srv_stream_abandon(r->stream);
     atomic_fetch_sub(&r->srv->inflight, 1);
     uv_mutex_destroy(&r->mu);
     json_decref(r->json);
@@ -206,6 +209,27 @@ static void req_free(srv_req *r)
     free(r);
 }
 
+/* ===== authentication ===== */
+
+/* Compare in time that depends only on the lengths, not on where the
+ * strings first differ. */
+static bool same_secret(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    unsigned char diff = (unsigned char)(na != nb);
+    for (size_t i = 0; i < nb; i++) diff |= (unsigned char)(a[i % (na ? na : 1)] ^ b[i]);
+    return diff == 0 && na == nb;
+}
+
+/* With an API key set, everything but the probes needs it. */
+static bool authorized(srv *s, struct MHD_Connection *c, const char *url)
+{
+    if (!s->cfg.api_key || !strcmp(url, "/health") || !strcmp(url, "/ready")) return true;
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncmp(h, "Bearer ", 7)) return false;
+    return same_secret(h + 7, s->cfg.api_key);
+}
+
 /* First call: route, and refuse an announced oversized body at once. */
 static enum MHD_Result on_first_call(srv *s, struct MHD_Connection *c, const char *method,
                                      const char *url, void **req_cls)
@@ -214,6 +238,12 @@ static enum MHD_Result on_first_call(srv *s, struct MHD_Connection *c, const cha
     if (!r) return MHD_NO;
     *req_cls = r;
     int status = 0;
+    if (!authorized(s, c, url)) {
+        r->www_auth = true;
+        srv_reply_error(r, 401, "unauthorized",
+                        "this server needs an API key: send 'Authorization: Bearer KEY'");
+        return MHD_YES;
+    }
     r->handler = srv_route(method, url, &r->async, &status, &r->allow);
     if (!r->handler) {
         if (status == 405)
@@ -315,8 +345,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     srv_req *r = *req_cls;
     if (!r) return;
     double ms = (double)(srv_now_ns() - r->t0_ns) / 1e6;
-    srv_log("req=%s %s %s %d %zuB %.2fms%s", r->id, r->method, r->url, r->status, r->len, ms,
-            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
+    srv_log_request(r->id, r->method, r->url, r->status, r->len, ms,
+                    toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
     req_free(r);
     *req_cls = NULL;
 }

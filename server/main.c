@@ -12,13 +12,28 @@
 static const char usage[] =
     "usage: hmmba [--config FILE] [--model NAME=PATH]... [--listen HOST:PORT]\n"
     "             [--workers N] [--max-body BYTES] [--queue N] [--drain-ms MS]\n"
+    "             [--api-key-file FILE] [--session-dir DIR] [--session-ttl S]\n"
+    "             [--session-budget BYTES] [--max-sessions N] [--log-format text|json]\n"
+    "       hmmba --probe URL\n"
     "  --model NAME=PATH  serve an HMM JSON file or a Mamba model directory (repeatable)\n"
     "  --config FILE      JSON config: listen, workers, models, limits\n"
     "  --listen HOST:PORT default 127.0.0.1:8080; port 0 picks a free port\n"
     "  --workers N        worker threads (default: number of cores)\n"
     "  --max-body BYTES   request body limit (default 16 MiB)\n"
     "  --queue N          jobs that may wait for a worker before 503 (default 256)\n"
-    "  --drain-ms MS      on SIGTERM, time in-flight requests get to finish (default 30000)\n";
+    "  --drain-ms MS      on SIGTERM, time in-flight requests get to finish (default 30000)\n"
+    "  --api-key-file F   require 'Authorization: Bearer KEY' (KEY: F's first line) on every\n"
+    "                     endpoint but /health and /ready; or set HMMBA_API_KEY\n"
+    "  --session-dir DIR  snapshot sessions to DIR on SIGTERM, restore them on start\n"
+    "  --session-ttl S    drop sessions idle for S seconds (default 3600; 0: never)\n"
+    "  --session-budget B bytes of session state in all; past it the least recently used\n"
+    "                     idle sessions are evicted (default 1 GiB)\n"
+    "  --max-sessions N   default 10000\n"
+    "  --log-format F     text (default) or json: one object per line\n"
+    "  --probe URL        GET an http:// URL; exit 0 if it answers 2xx within 2 s, else 1\n"
+    "                     (a health check for images without curl)\n"
+    "environment: HMMBA_CONFIG, HMMBA_LISTEN, HMMBA_WORKERS, HMMBA_API_KEY set defaults\n"
+    "             that flags override\n";
 
 typedef struct opts {
     unsigned drain_ms;
@@ -35,6 +50,25 @@ static int parse_count(const char *flag, const char *v, unsigned long long max,
     }
     *out = n;
     return 0;
+}
+
+/* Defaults from the environment (for containers), before any flag. */
+static int apply_env(cfg_config *cfg)
+{
+    eng_error err = {0};
+    const char *v;
+    unsigned long long n;
+    if ((v = getenv("HMMBA_CONFIG")) && *v && cfg_load_file(cfg, v, &err)) goto fail;
+    if ((v = getenv("HMMBA_LISTEN")) && *v && cfg_set_listen(cfg, v, &err)) goto fail;
+    if ((v = getenv("HMMBA_API_KEY")) && *v && cfg_set_string(&cfg->api_key, v, &err)) goto fail;
+    if ((v = getenv("HMMBA_WORKERS")) && *v) {
+        if (parse_count("HMMBA_WORKERS", v, 1024, &n) || n == 0) return -1;
+        cfg->workers = (unsigned)n;
+    }
+    return 0;
+fail:
+    fprintf(stderr, "hmmba: %s\n", err.msg);
+    return -1;
 }
 
 /* Options apply in order, so a flag after --config overrides the file. */
@@ -57,12 +91,30 @@ static int parse_args(int argc, char **argv, cfg_config *cfg, opts *o)
         if (!strcmp(a, "--model")) rc = cfg_add_model(cfg, v, &err);
         else if (!strcmp(a, "--config")) rc = cfg_load_file(cfg, v, &err);
         else if (!strcmp(a, "--listen")) rc = cfg_set_listen(cfg, v, &err);
+        else if (!strcmp(a, "--api-key-file")) rc = cfg_set_api_key_file(cfg, v, &err);
+        else if (!strcmp(a, "--session-dir")) rc = cfg_set_string(&cfg->session_dir, v, &err);
+        else if (!strcmp(a, "--log-format")) {
+            if (strcmp(v, "text") && strcmp(v, "json")) {
+                fprintf(stderr, "hmmba: --log-format: \"%s\" is not text or json\n", v);
+                return -1;
+            }
+            cfg->log_json = !strcmp(v, "json");
+        }
         else if (!strcmp(a, "--workers")) {
             if (parse_count(a, v, 1024, &n) || n == 0) return -1;
             cfg->workers = (unsigned)n;
         } else if (!strcmp(a, "--max-body")) {
             if (parse_count(a, v, 1ull << 40, &n)) return -1;
             cfg->limits.max_body_bytes = (size_t)n;
+        } else if (!strcmp(a, "--session-ttl")) {
+            if (parse_count(a, v, 1u << 30, &n)) return -1;
+            cfg->limits.session_ttl_s = (unsigned)n;
+        } else if (!strcmp(a, "--session-budget")) {
+            if (parse_count(a, v, 1ull << 50, &n)) return -1;
+            cfg->limits.session_budget_bytes = (size_t)n;
+        } else if (!strcmp(a, "--max-sessions")) {
+            if (parse_count(a, v, 1u << 30, &n)) return -1;
+            cfg->limits.max_sessions = (size_t)n;
         } else if (!strcmp(a, "--queue")) {
             if (parse_count(a, v, 1u << 20, &n)) return -1;
             cfg->limits.queue_capacity = (size_t)n;
@@ -81,6 +133,11 @@ static int parse_args(int argc, char **argv, cfg_config *cfg, opts *o)
     return 0;
 }
 
+static void on_tick(uv_timer_t *t)
+{
+    srv_tick(t->data);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     fprintf(stderr, "hmmba: signal %d: draining\n", signum);
@@ -91,8 +148,9 @@ int main(int argc, char **argv)
 {
     cfg_config cfg;
     opts o = {.drain_ms = DEFAULT_DRAIN_MS};
+    if (argc == 3 && !strcmp(argv[1], "--probe")) return srv_probe(argv[2], 2000) ? 1 : 0;
     cfg_init(&cfg);
-    if (parse_args(argc, argv, &cfg, &o)) {
+    if (apply_env(&cfg) || parse_args(argc, argv, &cfg, &o)) {
         cfg_free(&cfg);
         return 2;
     }
@@ -114,7 +172,13 @@ int main(int argc, char **argv)
     uv_signal_init(loop, &sigint);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_timer_t tick;
+    uv_timer_init(loop, &tick);
+    tick.data = s;
+    uv_timer_start(&tick, on_tick, 10000, 10000); /* session TTL sweep */
     uv_run(loop, UV_RUN_DEFAULT);
+    uv_timer_stop(&tick);
+    uv_close((uv_handle_t *)&tick, NULL);
     unsigned left = srv_drain(s, o.drain_ms);
     if (left) fprintf(stderr, "hmmba: drain time over with %u requests in flight\n", left);
     srv_free(s);

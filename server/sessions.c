@@ -302,3 +302,41 @@ size_t srv_sessions_expire(srv_sessions *t)
     uv_mutex_unlock(&t->mu);
     return n;
 }
+
+/* ===== persistence support ===== */
+
+void srv_sessions_foreach(srv_sessions *t, void (*fn)(srv_session *s, void *ctx), void *ctx)
+{
+    uv_mutex_lock(&t->mu);
+    for (size_t b = 0; b < NBUCKETS; b++)
+        for (srv_session *s = t->buckets[b]; s; s = s->next)
+            if (!s->busy) fn(s, ctx);
+    uv_mutex_unlock(&t->mu);
+}
+
+srv_session *srv_session_create(const char *id, const srv_model *model)
+{
+    return session_new(id, model);
+}
+
+void srv_session_destroy(srv_session *s)
+{
+    session_free(s);
+}
+
+int srv_sessions_adopt(srv_sessions *t, srv_session *s)
+{
+    uv_mutex_lock(&t->mu);
+    int rc = 0;
+    if (*find_slot(t, s->id)) rc = SRV_ACQ_EXISTS;
+    else if (!make_room_locked(t, s->bytes)) rc = SRV_ACQ_FULL;
+    else {
+        s->next = NULL;
+        touch(s);
+        *find_slot(t, s->id) = s;
+        t->count++;
+        t->bytes += s->bytes;
+    }
+    uv_mutex_unlock(&t->mu);
+    return rc;
+}

@@ -77,6 +77,19 @@ json_t *srv_sessions_list(srv_sessions *t);
 void srv_sessions_usage(srv_sessions *t, const struct srv_model *model, size_t *count,
                         size_t *bytes);
 
+/* Call fn on every idle session (busy ones are skipped), under the table's
+ * lock: fn must not call back into the table. */
+void srv_sessions_foreach(srv_sessions *t, void (*fn)(srv_session *s, void *ctx), void *ctx);
+
+/* Insert a session built outside the table (restored from disk): it takes
+ * ownership. SRV_ACQ_EXISTS or SRV_ACQ_FULL leave s to the caller. */
+int srv_sessions_adopt(srv_sessions *t, srv_session *s);
+
+/* A fresh session for model (not in any table); NULL on ENOMEM. Free with
+ * srv_session_destroy unless adopted. */
+srv_session *srv_session_create(const char *id, const struct srv_model *model);
+void srv_session_destroy(srv_session *s); /* accepts NULL */
+
 /* Drop sessions idle past the TTL. Returns how many. */
 size_t srv_sessions_expire(srv_sessions *t);
 

@@ -17,19 +17,68 @@ uint64_t srv_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static bool log_json; /* process-wide, set by srv_new */
+
+/* JSON string escaping for log lines (control characters, quotes). */
+static void json_escape(char *out, size_t cap, const char *in)
+{
+    size_t o = 0;
+    for (; *in && o + 7 < cap; in++) {
+        unsigned char c = (unsigned char)*in;
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c < 0x20) {
+            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = '\0';
+}
+
 void srv_log(const char *fmt, ...)
 {
-    char line[1024];
+    char line[2048];
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%SZ ", &tm);
+    char ts_text[32], msg[900], esc[1000];
+    strftime(ts_text, sizeof ts_text, "%Y-%m-%dT%H:%M:%SZ", &tm);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line + n, sizeof line - n, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (log_json) {
+        json_escape(esc, sizeof esc, msg);
+        snprintf(line, sizeof line, "{\"time\":\"%s\",\"msg\":\"%s\"}", ts_text, esc);
+    } else {
+        snprintf(line, sizeof line, "%s %s", ts_text, msg);
+    }
     fprintf(stderr, "%s\n", line); /* one write per line: lines never interleave */
+}
+
+void srv_log_request(const char *id, const char *method, const char *url, int status,
+                     size_t bytes_in, double ms, bool closed_early)
+{
+    if (!log_json) {
+        srv_log("req=%s %s %s %d %zuB %.2fms%s", id, method, url, status, bytes_in, ms,
+                closed_early ? " (connection closed early)" : "");
+        return;
+    }
+    char line[1400], esc[1000], ts_text[32];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(ts_text, sizeof ts_text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_escape(esc, sizeof esc, url);
+    snprintf(line, sizeof line,
+             "{\"time\":\"%s\",\"request_id\":\"%s\",\"method\":\"%s\",\"path\":\"%s\","
+             "\"status\":%d,\"bytes_in\":%zu,\"ms\":%.3f,\"closed_early\":%s}",
+             ts_text, id, method, esc, status, bytes_in, ms, closed_early ? "true" : "false");
+    fprintf(stderr, "%s\n", line);
 }
 
 /* ===== lifecycle ===== */
@@ -38,7 +87,10 @@ static int copy_cfg(cfg_config *dst, const cfg_config *src)
 {
     *dst = *src;
     dst->host = strdup(src->host);
-    int ok = dst->host != NULL;
+    dst->api_key = src->api_key ? strdup(src->api_key) : NULL;
+    dst->session_dir = src->session_dir ? strdup(src->session_dir) : NULL;
+    int ok = dst->host && (dst->api_key || !src->api_key) &&
+             (dst->session_dir || !src->session_dir);
     for (size_t i = 0; i < src->nmodels; i++) {
         dst->models[i].name = strdup(src->models[i].name);
         dst->models[i].path = strdup(src->models[i].path);
@@ -51,6 +103,8 @@ int srv_new(const cfg_config *cfg, srv **out, eng_error *err)
 {
     srv *s = calloc(1, sizeof *s);
     if (!s) return eng_error_set(err, ENG_ENOMEM, "out of memory");
+    log_json = cfg->log_json;
+    s->listen_fd = -1;
     if (copy_cfg(&s->cfg, cfg) ||
         !(s->models = calloc(cfg->nmodels ? cfg->nmodels : 1, sizeof *s->models))) {
         srv_free(s);
@@ -72,6 +126,7 @@ int srv_new(const cfg_config *cfg, srv **out, eng_error *err)
         return rc;
     }
     s->id_salt = (uint32_t)(srv_now_ns() ^ ((uint64_t)getpid() << 16));
+    srv_sessions_restore(s);
     *out = s;
     return 0;
 }
@@ -83,6 +138,12 @@ int srv_start(srv *s, eng_error *err)
     return srv_http_start(s, err);
 }
 
+void srv_tick(srv *s)
+{
+    size_t n = srv_sessions_expire(s->sessions);
+    if (n) srv_log("sessions: %zu expired (idle over %u s)", n, s->cfg.limits.session_ttl_s);
+}
+
 uint16_t srv_port(const srv *s)
 {
     return s->port;
@@ -91,7 +152,12 @@ uint16_t srv_port(const srv *s)
 unsigned srv_drain(srv *s, unsigned drain_ms)
 {
     atomic_store(&s->draining, true);
-    if (s->mhd) MHD_quiesce_daemon(s->mhd); /* stop accepting; open connections go on */
+    /* Stop accepting; open connections go on. The listening socket comes
+     * back to us: close it so new clients are refused, not left waiting. */
+    if (s->mhd && s->listen_fd < 0) {
+        s->listen_fd = MHD_quiesce_daemon(s->mhd);
+        if (s->listen_fd >= 0) close(s->listen_fd);
+    }
     uint64_t until = srv_now_ns() + (uint64_t)drain_ms * 1000000u;
     while (atomic_load(&s->inflight) > 0 && srv_now_ns() < until) usleep(10000);
     return atomic_load(&s->inflight);
@@ -104,6 +170,7 @@ void srv_free(srv *s)
      * no connection is suspended when the daemon stops. */
     atomic_store(&s->stopping, true); /* generations end at their next token */
     srv_pool_free(s->pool);
+    if (s->sessions) srv_sessions_save(s); /* every session is idle now */
     if (s->mhd) MHD_stop_daemon(s->mhd);
     srv_sessions_free(s->sessions);
     for (size_t i = 0; i < s->nmodels; i++) srv_model_unload(&s->models[i]);

@@ -25,10 +25,19 @@ int srv_start(srv *s, eng_error *err);
 
 uint16_t srv_port(const srv *s);
 
+/* Periodic housekeeping (drop sessions idle past their TTL). Call from
+ * any one thread, e.g. a timer every few seconds. */
+void srv_tick(srv *s);
+
 /* Graceful stop: /ready turns 503 and no new connections are accepted;
  * in-flight requests and streams may finish for up to drain_ms. Returns the
  * number of requests still in flight when the drain time ran out. */
 unsigned srv_drain(srv *s, unsigned drain_ms);
+
+/* GET url (http://HOST[:PORT]/PATH, HOST an IP address or "localhost")
+ * and wait up to timeout_ms for the status line. Returns 0 when it is 2xx,
+ * -1 otherwise (unreachable, refused, timed out, or another status). */
+int srv_probe(const char *url, unsigned timeout_ms);
 
 /* Stop everything and free. Accepts NULL. */
 void srv_free(srv *s);

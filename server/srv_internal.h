@@ -45,6 +45,7 @@ struct srv {
     srv_pool *pool;
     struct MHD_Daemon *mhd;
     uint16_t port;
+    int listen_fd; /* >= 0 once drained: MHD gave the socket back */
     srv_sessions *sessions;
     atomic_bool draining;
     atomic_bool stopping;   /* generations end early: the server is going away */
@@ -81,6 +82,7 @@ struct srv_req {
     const char *ctype;
     unsigned retry_after;   /* seconds; 0 = no header */
     const char *allow;      /* Allow header for 405 */
+    bool www_auth;          /* 401: add WWW-Authenticate */
     json_t *json;           /* parsed body (async handlers) */
     char *session_hdr;      /* X-Session-Id, copied on arrival, or NULL */
     bool ndjson;            /* Accept: application/x-ndjson */
@@ -146,8 +148,18 @@ srv_handler srv_session_route(const char *method, const char *url, bool *async, 
 /* Start libmicrohttpd on s->cfg's address; sets s->port. (http.c) */
 int srv_http_start(srv *s, eng_error *err);
 
+/* ===== persistence (persist.c) ===== */
+
+/* Snapshot every idle session to cfg.session_dir (no-op without one). */
+int srv_sessions_save(srv *s);
+/* Load the snapshots in cfg.session_dir; bad ones are logged and skipped. */
+int srv_sessions_restore(srv *s);
+
 /* ===== logging ===== */
 void srv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The one line per request, as text or JSON (--log-format). */
+void srv_log_request(const char *id, const char *method, const char *url, int status,
+                     size_t bytes_in, double ms, bool closed_early);
 uint64_t srv_now_ns(void);
 
 #endif

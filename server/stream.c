@@ -23,7 +23,7 @@ srv_stream *srv_stream_new(struct MHD_Connection *conn, size_t cap_bytes)
     uv_cond_init(&s->drained);
     s->conn = conn;
     s->cap = cap_bytes;
-    s->refs = 1;
+    s->refs = 2; /* the worker's, and the one srv_stream_response hands to MHD */
     return s;
 }
 
@@ -85,16 +85,15 @@ static void reader_free(void *cls)
 
 struct MHD_Response *srv_stream_response(srv_stream *s)
 {
-    uv_mutex_lock(&s->mu);
-    s->refs++;
-    uv_mutex_unlock(&s->mu);
     struct MHD_Response *r =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, reader, s, reader_free);
-    if (!r) {
-        uv_mutex_lock(&s->mu);
-        unref_locked_then_unlock(s);
-    }
+    if (!r) srv_stream_abandon(s);
     return r;
+}
+
+void srv_stream_abandon(srv_stream *s)
+{
+    reader_free(s); /* as if MHD were done with it: cancel, drop its reference */
 }
 
 /* ===== the worker side ===== */

@@ -14,11 +14,20 @@
 
 typedef struct srv_stream srv_stream;
 
-/* A stream for conn with one reference (the worker's). NULL on ENOMEM. */
+/* A stream for conn with two references: the worker's, and one reserved
+ * for MHD, taken up by srv_stream_response or dropped by
+ * srv_stream_abandon. (Reserving it up front means a worker that finishes
+ * before MHD queues the answer cannot free the stream under it.) NULL on
+ * ENOMEM. */
 srv_stream *srv_stream_new(struct MHD_Connection *conn, size_t cap_bytes);
 
-/* The MHD response reading from s (takes MHD's reference). NULL on ENOMEM. */
+/* The MHD response reading from s, holding the reserved reference. NULL
+ * on ENOMEM (the reference is dropped then). */
 struct MHD_Response *srv_stream_response(srv_stream *s);
+
+/* Drop the reserved reference when no response will be made (the client
+ * left first); the worker sees the stream cancelled. */
+void srv_stream_abandon(srv_stream *s);
 
 /* Append len bytes, waiting while the buffer is over its cap. Returns 0, or
  * -1 when the stream is cancelled (the client is gone): stop producing. */

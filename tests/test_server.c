@@ -466,6 +466,69 @@ Suite *mamba_server_suite(void);
 void mamba_models_create(void);
 void mamba_models_remove(void);
 
+/* ===== authentication and probes ===== */
+
+START_TEST(api_key_required)
+{
+    teardown();
+    cfg_config cfg;
+    cfg_init(&cfg);
+    add_hmm_models(&cfg);
+    eng_error err;
+    ck_assert_int_eq(cfg_set_string(&cfg.api_key, "s3cret-key", &err), 0);
+    harness_start(&cfg);
+    cfg_free(&cfg);
+    const char *body = "{\"model\":\"casino\",\"observations\":[\"1\"]}";
+    int st;
+    json_t *a = post("/decode", body, &st);
+    ck_assert_int_eq(st, 401);
+    ck_assert_str_eq(error_code(a), "unauthorized");
+    json_decref(a);
+    const char *wrong[] = {"Authorization: Bearer s3cret-kez\r\n", "Authorization: Bearer s3cret\r\n",
+                           "Authorization: Bearer s3cret-key-and-more\r\n",
+                           "Authorization: Basic s3cret-key\r\n", "Authorization: Bearer \r\n"};
+    for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
+        a = request_json("POST", "/decode", wrong[i], body, &st);
+        ck_assert_msg(st == 401, "case %zu: %d", i, st);
+        json_decref(a);
+    }
+    a = request_json("GET", "/models", NULL, NULL, &st);
+    ck_assert_int_eq(st, 401);
+    json_decref(a);
+    a = request_json("POST", "/decode", "Authorization: Bearer s3cret-key\r\n", body, &st);
+    ck_assert_int_eq(st, 200);
+    json_decref(a);
+    assert_healthy(); /* probes need no key */
+    a = request_json("GET", "/ready", NULL, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    json_decref(a);
+}
+END_TEST
+
+START_TEST(probe_and_drain)
+{
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/ready", port);
+    ck_assert_int_eq(srv_probe(url, 2000), 0);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/nothing", port);
+    ck_assert_int_eq(srv_probe(url, 2000), -1); /* 404 is not healthy */
+    ck_assert_int_eq(srv_probe("http://127.0.0.1:1/ready", 500), -1);
+    ck_assert_int_eq(srv_probe("ftp://x/", 500), -1);
+    /* Draining: /ready turns 503 on connections already open. */
+    int fd = http_connect(port);
+    ck_assert_int_ge(fd, 0);
+    usleep(200 * 1000); /* let the daemon accept it before it stops listening */
+    ck_assert_uint_eq(srv_drain(S, 0), 0);
+    const char *req = "GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    ck_assert_int_eq(http_send_all(fd, req, strlen(req)), 0);
+    http_resp r;
+    ck_assert_int_eq(http_read_response(fd, &r), 0);
+    ck_assert_int_eq(r.status, 503);
+    http_resp_free(&r);
+    close(fd);
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
     Suite *s = suite_create("server");
@@ -484,6 +547,8 @@ static Suite *server_suite(void)
     tcase_add_test(tc, body_limit_chunked);
     tcase_add_test(tc, overload_503_then_recovers);
     tcase_add_test(tc, hmm_generate_is_seeded);
+    tcase_add_test(tc, api_key_required);
+    tcase_add_test(tc, probe_and_drain);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -703,6 +703,82 @@ START_TEST(eviction_lru)
 }
 END_TEST
 
+/* ===== sessions that survive a restart ===== */
+
+static void start_with_dir(const char *dir, unsigned ttl)
+{
+    cfg_config cfg;
+    cfg_init(&cfg);
+    eng_error err = {0};
+    char spec[512];
+    snprintf(spec, sizeof spec, "tiny=%s", tiny_dir);
+    ck_assert_int_eq(cfg_add_model(&cfg, spec, &err), 0);
+    if (dir) ck_assert_int_eq(cfg_set_string(&cfg.session_dir, dir, &err), 0);
+    cfg.limits.session_ttl_s = ttl;
+    harness_start(&cfg);
+    cfg_free(&cfg);
+}
+
+START_TEST(sessions_survive_restart)
+{
+    teardown();
+    char dir[] = "/tmp/hmmba-sessions-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    start_with_dir(dir, 3600);
+    int st;
+    const char *ids[] = {"p1", "p2"};
+    for (int i = 0; i < 2; i++) {
+        char body[160];
+        snprintf(body, sizeof body, "{\"model\":\"tiny\",\"tokens\":[%d,2,3],\"max_tokens\":4,"
+                 "\"temperature\":0,\"session\":\"%s\"}", 10 + i, ids[i]);
+        json_decref(post("/generate", body, &st));
+        ck_assert_int_eq(st, 200);
+    }
+    /* The uninterrupted continuation, on a fork that is deleted before the stop. */
+    json_decref(post("/sessions/p1/fork", "{\"as\":\"ref\"}", &st));
+    json_t *want = post("/generate", "{\"model\":\"tiny\",\"tokens\":[],\"max_tokens\":6,"
+                        "\"temperature\":0,\"session\":\"ref\"}", &st);
+    ck_assert_int_eq(st, 200);
+    json_decref(request_json("DELETE", "/sessions/ref", NULL, NULL, &st));
+    teardown(); /* snapshots to dir */
+    /* A corrupt snapshot and a stray file are skipped, not fatal. */
+    char path[128];
+    snprintf(path, sizeof path, "%s/junk.session", dir);
+    FILE *f = fopen(path, "w");
+    fputs("HMBASES1 but not really", f);
+    fclose(f);
+    start_with_dir(dir, 3600);
+    json_t *list = request_json("GET", "/sessions", NULL, NULL, &st);
+    ck_assert_int_eq(json_integer_value(json_object_get(list, "count")), 2);
+    json_decref(list);
+    /* Continuing with an empty prompt needs the saved last logits too. */
+    json_t *got = post("/generate", "{\"model\":\"tiny\",\"tokens\":[],\"max_tokens\":6,"
+                       "\"temperature\":0,\"session\":\"p1\"}", &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert(json_equal(json_object_get(got, "tokens"), json_object_get(want, "tokens")));
+    json_decref(got);
+    json_decref(want);
+    snprintf(path, sizeof path, "rm -rf %s", dir);
+    ck_assert_int_eq(system(path), 0);
+}
+END_TEST
+
+START_TEST(sessions_expire)
+{
+    teardown();
+    start_with_dir(NULL, 1);
+    int st;
+    json_decref(post("/decode", "{\"model\":\"tiny\",\"tokens\":[1,2],\"session\":\"old\"}", &st));
+    ck_assert_int_eq(st, 200);
+    usleep(2100 * 1000);
+    srv_tick(S);
+    json_t *a = request_json("GET", "/sessions/old", NULL, NULL, &st);
+    ck_assert_int_eq(st, 404);
+    ck_assert_str_eq(error_code(a), "session_not_found");
+    json_decref(a);
+}
+END_TEST
+
 Suite *mamba_server_suite(void);
 Suite *mamba_server_suite(void)
 {
@@ -727,6 +803,8 @@ Suite *mamba_server_suite(void)
     tcase_add_test(tc, fork_delete_list);
     tcase_add_test(tc, export_import);
     tcase_add_test(tc, eviction_lru);
+    tcase_add_test(tc, sessions_survive_restart);
+    tcase_add_test(tc, sessions_expire);
     suite_add_tcase(s, tc);
     return s;
 }
