@@ -137,7 +137,9 @@ int http_request(uint16_t port, const char *method, const char *path, const char
                       "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
                       method, path, extra_headers ? extra_headers : "", body ? body_len : 0);
     int rc = http_send_all(fd, head, (size_t)hn);
-    if (!rc && body && body_len) rc = http_send_all(fd, body, body_len);
+    if (!rc && body && body_len) http_send_all(fd, body, body_len);
+    /* Read even if the body could not all be sent: a server may answer
+     * (413, say) and close before reading it. */
     if (!rc) rc = http_read_response(fd, out);
     close(fd);
     return rc;
