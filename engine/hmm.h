@@ -96,4 +96,149 @@ int hmm_posterior_decode(const hmm_model *m, const hmm_obs *obs, int32_t *path, 
 int hmm_sample(const hmm_model *m, size_t T, uint64_t seed, int32_t *states, int32_t *sym,
                double *x, eng_error *err);
 
+/* ===== Streaming (online) inference =====
+ *
+ * An hmm_online is the state of one observation stream (a server session):
+ * observations arrive in chunks, and each chunk's answer gives
+ *   - filtered: P(state_t | o_0..o_t) for each new position t;
+ *   - log_lik: log P(o_0..o_t) for everything consumed so far;
+ *   - smoothed (when a lag L is asked for): P(state_{t-L} | o_0..o_t) for each
+ *     new t >= L, i.e. the positions that became L steps old in this chunk;
+ *   - fixed: Viterbi states that no future observation can change (all
+ *     surviving partial paths share them: the on-line Viterbi algorithm of
+ *     Sramek, Brejova and Vinar), and tentative: the best path over the
+ *     positions not fixed yet.
+ * Exactness: the fixed pieces of all pushes plus the piece returned by
+ * hmm_online_finish are the hmm_viterbi path of the whole stream, state for
+ * state (the same arithmetic and the same tie-breaking, lowest index), and
+ * log_lik, filtered and smoothed are the offline values (hmm_forward;
+ * hmm_posteriors on the prefix o_0..o_t), whatever the chunking, as long as
+ * no position was forced (see max_pending).
+ *
+ * Memory: the Viterbi part keeps one row of K backpointers and child counts
+ * (6 bytes per state) per unfixed position; on a mixing model the paths
+ * coalesce within a few steps and this stays small. Smoothing keeps the last
+ * min(T, max_lag + 1) normalised forward vectors and log-emission rows
+ * ((2K + 1) doubles per position). hmm_online_bytes says what is held.
+ *
+ * A state borrows its model, which must outlive it. One state must not be
+ * used by two threads at once; distinct states may share a model. */
+
+#define HMM_ONLINE_DEFAULT_MAX_LAG 1000
+#define HMM_ONLINE_DEFAULT_MAX_PENDING 100000
+/* The lag argument meaning "no smoothing in this answer". */
+#define HMM_ONLINE_NO_LAG SIZE_MAX
+/* Version written by hmm_online_serialize; older or newer blobs are refused. */
+#define HMM_ONLINE_BLOB_VERSION 1u
+
+typedef struct hmm_online hmm_online;
+
+typedef struct hmm_online_opts {
+    /* Largest lag a push or finish may ask for (the state keeps this many
+     * past forward vectors); 0 disables smoothing and its memory. */
+    size_t max_lag;
+    /* Cap on unfixed Viterbi positions, >= 1. When a push leaves more than
+     * this many, the oldest ones are fixed by the current best path until
+     * max_pending / 2 remain ("forced"; later paths are constrained to agree
+     * with them, so the result stays a valid path, but it may differ from
+     * the offline Viterbi path). Within one push up to max_pending plus the
+     * chunk length positions may be pending. */
+    size_t max_pending;
+} hmm_online_opts;
+
+/* {HMM_ONLINE_DEFAULT_MAX_LAG, HMM_ONLINE_DEFAULT_MAX_PENDING}. */
+hmm_online_opts hmm_online_default_opts(void);
+
+/* The answer to one push or finish. All arrays are owned by the state and
+ * stay valid until the next push, finish or free of that state (a failed
+ * call also invalidates them); positions are absolute stream positions
+ * (0 = the first observation ever pushed). */
+typedef struct hmm_online_out {
+    size_t n;                /* observations in this chunk (0 for finish) */
+    uint64_t from;           /* position of the chunk's first observation */
+    const double *filtered;  /* n x K: P(state_t | o_0..o_t), t = from + row */
+    double log_lik;          /* log P(o_0..o_{end}) over the whole stream so far */
+    size_t lag;              /* the lag asked for, or HMM_ONLINE_NO_LAG */
+    const double *smoothed;  /* nsmoothed x K; row r is position smoothed_from + r */
+    size_t nsmoothed;
+    uint64_t smoothed_from;
+    const int32_t *fixed;    /* nfixed states, positions fixed_from.. */
+    size_t nfixed;
+    uint64_t fixed_from;     /* = the previous answer's fixed_from + nfixed */
+    bool forced;             /* this call forced positions (see max_pending) */
+    uint64_t forced_total;   /* positions forced over the stream; 0 = exact */
+    const int32_t *tentative; /* ntentative states, positions tentative_from.. */
+    size_t ntentative;        /* = positions not fixed yet (0 after finish) */
+    uint64_t tentative_from;  /* = fixed_from + nfixed */
+    double path_log_prob;     /* joint log P(best path, observations) so far */
+} hmm_online_out;
+
+/* Start an empty stream on model m. opts NULL means the defaults. Fails with
+ * ENG_EINVAL when max_pending is 0 or a size would overflow, ENG_ENOMEM.
+ * *out is set only on success; free it with hmm_online_free. */
+int hmm_online_new(const hmm_model *m, const hmm_online_opts *opts, hmm_online **out,
+                   eng_error *err);
+
+/* Free a state. Accepts NULL. */
+void hmm_online_free(hmm_online *st);
+
+/* A deep, independent copy (a fork of the stream), on the same model. The
+ * output buffers of the last call are not copied. ENG_ENOMEM. */
+int hmm_online_copy(const hmm_online *st, hmm_online **out, eng_error *err);
+
+/* Bytes the state holds now: the struct, the forward and Viterbi vectors,
+ * the smoothing ring, the unfixed backpointer rows and the buffers of the
+ * last answer. */
+size_t hmm_online_bytes(const hmm_online *st);
+
+/* Observations consumed so far (the position the next one will get). */
+uint64_t hmm_online_position(const hmm_online *st);
+
+/* Positions whose Viterbi state is not fixed yet. */
+size_t hmm_online_pending(const hmm_online *st);
+
+/* The options the state was created with. */
+hmm_online_opts hmm_online_get_opts(const hmm_online *st);
+
+/* True once hmm_online_finish succeeded: pushes are then refused. */
+bool hmm_online_finished(const hmm_online *st);
+
+/* Append chunk (T >= 1 observations) to the stream and fill *out (see
+ * hmm_online_out). lag: HMM_ONLINE_NO_LAG, or 0..max_lag for smoothed rows
+ * (a lag may differ between pushes; each push smooths its own new t at its
+ * own lag). Costs O(T K^2) for filtering and Viterbi plus O(T lag K^2) for
+ * smoothing; amortised O(K) per position for coalescence.
+ * Errors leave the state exactly as it was, so the client may resend a
+ * corrected chunk: ENG_EINVAL (bad symbol or non-finite value, naming the
+ * chunk index and the stream position; lag > max_lag; stream finished),
+ * ENG_ERANGE (an observation of probability 0 given the stream before it,
+ * "observations[3] (stream position 1027) is impossible ..."; also when
+ * forced positions leave no possible path), ENG_ENOMEM. */
+int hmm_online_push(hmm_online *st, const hmm_obs *chunk, size_t lag, hmm_online_out *out,
+                    eng_error *err);
+
+/* Close the stream: out->fixed gets the rest of the Viterbi path (positions
+ * fixed_from..end), out->path_log_prob its joint log probability (the
+ * hmm_viterbi value when forced_total is 0), out->log_lik the total. With a
+ * lag L (not HMM_ONLINE_NO_LAG), out->smoothed also gets P(state_s | all
+ * observations) for the last min(L, T) positions, those that no push could
+ * smooth at lag L. An empty stream gives empty output. Afterwards pushes
+ * are refused (ENG_EINVAL); the state may still be copied, serialized or
+ * freed. Errors (ENG_EINVAL: already finished or lag > max_lag; ENG_ERANGE:
+ * posteriors underflowed) leave the state unchanged. */
+int hmm_online_finish(hmm_online *st, size_t lag, hmm_online_out *out, eng_error *err);
+
+/* The state as a self-contained byte blob: a versioned, little-endian,
+ * FNV-1a-checksummed format bound to the model by a fingerprint (FNV-1a over
+ * K, kind, sizes and the log parameter arrays). *blob is malloc'd; the
+ * caller frees it with free(). ENG_ENOMEM. */
+int hmm_online_serialize(const hmm_online *st, void **blob, size_t *len, eng_error *err);
+
+/* Rebuild a state from a blob for model m. Refuses, with distinct messages:
+ * truncated blobs or trailing bytes, a bad magic or checksum, or
+ * inconsistent contents (ENG_EFORMAT); another format version or a blob
+ * made on a different model (ENG_EMISMATCH). *out is set only on success. */
+int hmm_online_deserialize(const hmm_model *m, const void *blob, size_t len, hmm_online **out,
+                           eng_error *err);
+
 #endif

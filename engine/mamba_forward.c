@@ -129,10 +129,9 @@ static void conv_phase(const fwd *f, int l, size_t r0, size_t rows, size_t d0, s
                 s += w[k] * win[k];
             s += w[K - 1] * xv;
             if (L->conv_b) s += L->conv_b[d];
-            if (K > 1) {
-                memmove(win, win + 1, (K - 2) * sizeof *win);
-                win[K - 2] = xv;
-            }
+            for (size_t k = 0; k + 2 < K; k++)
+                win[k] = win[k + 1];
+            if (K > 1) win[K - 2] = xv;
             f->xz[i * ld + d] = mk_silu(s);
         }
     }
@@ -140,7 +139,7 @@ static void conv_phase(const fwd *f, int l, size_t r0, size_t rows, size_t d0, s
 
 /* dt projection and the selective scan over channels [d0, d1), rows in
  * order: y = (C.h + D*x) * silu(z). */
-static void scan_phase(const fwd *f, int l, size_t r0, size_t rows, size_t d0, size_t d1)
+MK_INLINE void scan_body(const fwd *f, int l, size_t r0, size_t rows, size_t d0, size_t d1)
 {
     const mamba_config *c = &f->m->cfg;
     const mamba_layer *L = &f->m->layers[l];
@@ -156,12 +155,35 @@ static void scan_phase(const fwd *f, int l, size_t r0, size_t rows, size_t d0, s
             float delta = mk_softplus(f->dt[i * di + d]);
             float xv = f->xz[i * 2 * di + d], acc = 0.0f;
             for (size_t s = 0; s < N; s++)
-                h[s] = expf(delta * A[s]) * h[s] + (delta * B[s]) * xv;
+                h[s] = mk_exp_neg(delta * A[s]) * h[s] + (delta * B[s]) * xv;
             for (size_t s = 0; s < N; s++)
                 acc += h[s] * C[s];
             f->y[i * di + d] = (acc + xv * L->D[d]) * mk_silu(f->xz[i * 2 * di + di + d]);
         }
     }
+}
+
+static void scan_default(const fwd *f, int l, size_t r0, size_t rows, size_t d0, size_t d1)
+{
+    scan_body(f, l, r0, rows, d0, d1);
+}
+
+#if MK_HAVE_AVX2
+MK_AVX2 static void scan_avx2(const fwd *f, int l, size_t r0, size_t rows, size_t d0, size_t d1)
+{
+    scan_body(f, l, r0, rows, d0, d1);
+}
+#endif
+
+static void scan_phase(const fwd *f, int l, size_t r0, size_t rows, size_t d0, size_t d1)
+{
+#if MK_HAVE_AVX2
+    if (mk_cpu_avx2()) {
+        scan_avx2(f, l, r0, rows, d0, d1);
+        return;
+    }
+#endif
+    scan_default(f, l, r0, rows, d0, d1);
 }
 
 /* One residual block on rows [r0, r0+rows) of the call. */

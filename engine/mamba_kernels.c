@@ -14,22 +14,6 @@
 
 #define LANES 8
 
-/* Compile the matrix product for AVX2 as well, chosen at run time (GCC
- * on x86-64 with ifunc). The numbers are the same: same operations. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) &&       \
-    !defined(__SANITIZE_ADDRESS__)
-#define MK_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define MK_CLONES
-#endif
-
-#if defined(__GNUC__)
-/* The helpers must be inlined into each clone to get its instructions. */
-#define MK_INLINE static inline __attribute__((always_inline))
-#else
-#define MK_INLINE static inline
-#endif
-
 #if defined(__GNUC__)
 /* GCC/Clang vector extension: LANES floats kept in registers (plain arrays
  * of partial sums end up on the stack). Lane l of an accumulator is the
@@ -145,9 +129,8 @@ MK_INLINE void tile_1x4(const float *x, const float *w, size_t k, float *y, cons
     y[3] = finish(&a3, x, w3, kl, k) + (bias ? bias[3] : 0.0f);
 }
 
-MK_CLONES
-void mk_matmul(const float *x, size_t ldx, size_t n, const float *w, size_t k, const float *bias,
-               size_t r0, size_t r1, float *y, size_t ldy)
+MK_INLINE void matmul_body(const float *x, size_t ldx, size_t n, const float *w, size_t k,
+                           const float *bias, size_t r0, size_t r1, float *y, size_t ldy)
 {
     size_t n4 = n - n % 4, r2 = r1 - (r1 - r0) % 2, r;
     /* tokens in groups of 4, weight rows in pairs */
@@ -164,6 +147,32 @@ void mk_matmul(const float *x, size_t ldx, size_t n, const float *w, size_t k, c
         for (; r < r1; r++)
             y[t * ldy + r] = dot1(x + t * ldx, w + r * k, k) + (bias ? bias[r] : 0.0f);
     }
+}
+
+static void matmul_default(const float *x, size_t ldx, size_t n, const float *w, size_t k,
+                           const float *bias, size_t r0, size_t r1, float *y, size_t ldy)
+{
+    matmul_body(x, ldx, n, w, k, bias, r0, r1, y, ldy);
+}
+
+#if MK_HAVE_AVX2
+MK_AVX2 static void matmul_avx2(const float *x, size_t ldx, size_t n, const float *w, size_t k,
+                                const float *bias, size_t r0, size_t r1, float *y, size_t ldy)
+{
+    matmul_body(x, ldx, n, w, k, bias, r0, r1, y, ldy);
+}
+#endif
+
+void mk_matmul(const float *x, size_t ldx, size_t n, const float *w, size_t k, const float *bias,
+               size_t r0, size_t r1, float *y, size_t ldy)
+{
+#if MK_HAVE_AVX2
+    if (mk_cpu_avx2()) {
+        matmul_avx2(x, ldx, n, w, k, bias, r0, r1, y, ldy);
+        return;
+    }
+#endif
+    matmul_default(x, ldx, n, w, k, bias, r0, r1, y, ldy);
 }
 
 void mk_rmsnorm(const float *x, const float *w, size_t d, float eps, float *out)

@@ -74,7 +74,8 @@ void mamba_state_reset(mamba_state *s)
 
 void mamba_state_copy(mamba_state *dst, const mamba_state *src)
 {
-    if (dst == src) return;
+    /* a state of a model of other shapes would not fit: leave dst alone */
+    if (dst == src || mamba_state_bytes(dst->m) != mamba_state_bytes(src->m)) return;
     memcpy(dst->conv, src->conv, mamba_state_bytes(src->m));
     dst->tokens = src->tokens;
 }

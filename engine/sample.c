@@ -15,9 +15,12 @@
  * entries), and the per-token work over V is a few linear passes written so
  * that the compiler can vectorize them: a sanitizing copy, a max, a
  * branch-free exp (exp_nonpos below; libm's expf is a call per element),
- * block sums, and a draw that skips whole blocks. Top-k and top-p work on a
- * list of candidate ids with a quickselect (expected linear, heapsort
- * fallback for bad pivots), never a full sort.
+ * block sums, and a draw that skips whole blocks. Top-k finds its threshold
+ * with a k-heap that skips blocks by their max; top-p first drops tokens too
+ * light to matter (a provable bound), then runs a quickselect on weight mass
+ * (expected linear, heapsort fallback for bad pivots). Nothing sorts V.
+ *
+ * A sampler holds per-step scratch: one thread at a time.
  */
 #include "sample.h"
 

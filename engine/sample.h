@@ -35,7 +35,8 @@ typedef struct eng_logprob {
 } eng_logprob;
 
 /* A reusable sampler: scratch buffers for a vocabulary of size V, so that
- * sampling allocates nothing per token. p may be NULL (defaults); the PRNG
+ * sampling allocates nothing per token (one thread at a time per sampler;
+ * separate samplers are independent). p may be NULL (defaults); the PRNG
  * is seeded from p->seed. ENG_EINVAL for V == 0 or V > INT32_MAX, or a
  * parameter out of range (the message names it); ENG_ENOMEM. */
 typedef struct eng_sampler eng_sampler;

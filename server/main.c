@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include <uv.h>
 
 #define DEFAULT_DRAIN_MS 30000
@@ -149,6 +150,7 @@ int main(int argc, char **argv)
     cfg_config cfg;
     opts o = {.drain_ms = DEFAULT_DRAIN_MS};
     if (argc == 3 && !strcmp(argv[1], "--probe")) return srv_probe(argv[2], 2000) ? 1 : 0;
+    json_object_seed(0); /* jansson: before any thread starts */
     cfg_init(&cfg);
     if (apply_env(&cfg) || parse_args(argc, argv, &cfg, &o)) {
         cfg_free(&cfg);

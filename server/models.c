@@ -12,17 +12,23 @@
 
 /* A Hugging Face model directory: the weights, and tokenizer.json if the
  * directory has one (without it, requests must send token ids). */
-static int load_mamba(srv_model *out, const char *path, eng_error *err)
+static int load_mamba(srv_model *out, const char *path, unsigned workers, eng_error *err)
 {
     int rc = mamba_model_load(path, &out->mamba, err);
     if (rc) return rc;
+    /* Each worker's call may use threads of its own; share the cores out so
+     * that busy workers do not fight over them (ceil(cores / workers)). */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int per = cores > 0 ? (int)((cores + workers - 1) / workers) : 1;
+    mamba_model_set_threads(out->mamba, per > 0 ? per : 1);
     char tok[4096];
     snprintf(tok, sizeof tok, "%s/tokenizer.json", path);
     if (access(tok, R_OK) != 0) return 0;
     return eng_tok_load(tok, &out->tok, err);
 }
 
-int srv_model_load(srv_model *out, const char *name, const char *path, eng_error *err)
+int srv_model_load(srv_model *out, const char *name, const char *path, unsigned workers,
+                   eng_error *err)
 {
     memset(out, 0, sizeof *out);
     struct stat st;
@@ -38,7 +44,7 @@ int srv_model_load(srv_model *out, const char *name, const char *path, eng_error
     int rc;
     if (S_ISDIR(st.st_mode)) {
         out->kind = SRV_MODEL_MAMBA;
-        rc = load_mamba(out, path, err);
+        rc = load_mamba(out, path, workers ? workers : 1, err);
     } else {
         out->kind = SRV_MODEL_HMM;
         rc = proto_hmm_load_file(path, &out->hmm, err);

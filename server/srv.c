@@ -111,7 +111,8 @@ int srv_new(const cfg_config *cfg, srv **out, eng_error *err)
         return eng_error_set(err, ENG_ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < cfg->nmodels; i++) {
-        int rc = srv_model_load(&s->models[i], cfg->models[i].name, cfg->models[i].path, err);
+        int rc = srv_model_load(&s->models[i], cfg->models[i].name, cfg->models[i].path,
+                                cfg->workers, err);
         if (rc) {
             srv_free(s);
             return rc;

@@ -30,8 +30,10 @@ typedef struct srv_model {
 } srv_model;
 
 /* Load one model; the kind is detected from the path (directory: Mamba,
- * file: HMM JSON). Errors name the model and the file. */
-int srv_model_load(srv_model *out, const char *name, const char *path, eng_error *err);
+ * file: HMM JSON). workers: how many compute threads will share the cores.
+ * Errors name the model and the file. */
+int srv_model_load(srv_model *out, const char *name, const char *path, unsigned workers,
+                   eng_error *err);
 void srv_model_unload(srv_model *m); /* accepts NULL */
 const srv_model *srv_find_model(const srv *s, const char *name);
 json_t *srv_model_info_json(const srv_model *m);

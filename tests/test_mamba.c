@@ -12,6 +12,7 @@
  *    the file and the tensor or field.
  * Set HMMBA_MAMBA_BENCH=1 to also time a random 130m-shaped model. */
 #include "mamba.h"
+#include "mamba_kernels.h" /* private: the kernels are tested directly too */
 
 #include <check.h>
 #include <ftw.h>
@@ -557,6 +558,7 @@ static void naive_forward(const tmodel *t, const int32_t *tok, int n, double *lo
     double *h = malloc(sizeof(double) * di * N), *dbc = malloc(sizeof(double) * (R + 2 * N));
     double *y = malloc(sizeof(double) * di);
 
+    ck_assert(di <= 256); /* u[] below */
     for (int i = 0; i < n; i++)
         for (int j = 0; j < dm; j++)
             res[i * dm + j] = t->embed[(size_t)tok[i] * dm + j];
@@ -704,14 +706,16 @@ static size_t dtype_size(const char *dt)
 
 static void encode(const float *v, size_t n, const char *dt, unsigned char *out)
 {
+    if (strcmp(dt, "F32") == 0) {
+        memcpy(out, v, n * 4);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         uint32_t b;
         uint16_t h;
         double d = v[i];
         memcpy(&b, &v[i], 4);
-        if (strcmp(dt, "F32") == 0) {
-            memcpy(out + 4 * i, &v[i], 4);
-        } else if (strcmp(dt, "F64") == 0) {
+        if (strcmp(dt, "F64") == 0) {
             memcpy(out + 8 * i, &d, 8);
         } else {
             h = strcmp(dt, "BF16") == 0 ? (uint16_t)(b >> 16) : to_f16(v[i]);
@@ -1015,6 +1019,24 @@ START_TEST(test_naive_original_format)
     check_vs_naive(t, dir, 16);
     img_free(im);
     free(l);
+    tm_free(t);
+}
+END_TEST
+
+/* tie_word_embeddings false but no lm_head.weight: a missing head is tied. */
+START_TEST(test_missing_head_is_tied)
+{
+    tmodel *t = tm_new(16, 1, 24, 4, 32, 4, 2, false, true, false);
+    const char *dir = tm_write(t, "m", "F32");
+    char *cfg = config_hf(t, NULL);
+    mamba_model *m;
+    str_replace(&cfg, "\"tie_word_embeddings\": true", "\"tie_word_embeddings\": false");
+    write_text(dir, "config.json", cfg);
+    m = load_ok(dir);
+    ck_assert(mamba_model_config(m)->tied);
+    mamba_model_free(m);
+    check_vs_naive(t, dir, 10);
+    free(cfg);
     tm_free(t);
 }
 END_TEST
@@ -1643,6 +1665,59 @@ START_TEST(test_bad_index)
 }
 END_TEST
 
+/* ============================================================== kernels */
+
+START_TEST(test_kernel_exp_neg)
+{
+    double worst = 0;
+    for (int i = 0; i <= 870000; i++) {
+        float x = -(float)i * 1e-4f;
+        double want = exp((double)x), got = mk_exp_neg(x);
+        double rel = fabs(got - want) / want;
+        worst = rel > worst ? rel : worst;
+    }
+    printf("mk_exp_neg on [-87, 0]: max relative error %.3g\n", worst);
+    ck_assert_msg(worst < 3e-7, "mk_exp_neg relative error %g", worst);
+    ck_assert(mk_exp_neg(0.0f) == 1.0f);
+    ck_assert(mk_exp_neg(-0.0f) == 1.0f);
+    ck_assert(mk_exp_neg(-1000.0f) > 0 && mk_exp_neg(-1000.0f) < 2e-38f);
+    ck_assert(mk_exp_neg(-INFINITY) < 2e-38f);
+}
+END_TEST
+
+/* mk_matmul against double sums, and the same bits however the outputs
+ * are split into calls (tokens one by one, row ranges). */
+START_TEST(test_kernel_matmul)
+{
+    enum { N = 9, R = 11, K = 37 };
+    float x[N * K], w[R * K], b[R], y[N * R], y1[R], y2[N * R];
+    for (int i = 0; i < N * K; i++)
+        x[i] = (float)rnd_int(-1000, 1000) / 1000;
+    for (int i = 0; i < R * K; i++)
+        w[i] = (float)rnd_int(-1000, 1000) / 1000;
+    for (int i = 0; i < R; i++)
+        b[i] = (float)rnd_int(-1000, 1000) / 1000;
+    for (size_t n = 1; n <= N; n++) {
+        mk_matmul(x, K, n, w, K, b, 0, R, y, R);
+        for (size_t t = 0; t < n; t++)
+            for (int r = 0; r < R; r++) {
+                double want = b[r];
+                for (int k = 0; k < K; k++)
+                    want += (double)x[t * K + k] * w[r * K + k];
+                ck_assert_msg(fabs(y[t * R + r] - want) < 1e-5, "n %zu t %zu r %d", n, t, r);
+            }
+        for (size_t t = 0; t < n; t++) { /* one token at a time */
+            mk_matmul(x + t * K, K, 1, w, K, b, 0, R, y1, R);
+            ck_assert(memcmp(y1, y + t * R, sizeof y1) == 0);
+        }
+        mk_matmul(x, K, n, w, K, b, 0, 3, y2, R); /* uneven row ranges */
+        mk_matmul(x, K, n, w, K, b, 3, 8, y2, R);
+        mk_matmul(x, K, n, w, K, b, 8, R, y2, R);
+        ck_assert(memcmp(y2, y, n * R * sizeof(float)) == 0);
+    }
+}
+END_TEST
+
 /* ================================================================ bench */
 
 static double now_s(void)
@@ -1695,22 +1770,27 @@ START_TEST(test_bench_130m)
     random_tokens(tok, 512, 50280);
     for (int b = 0; b < 32; b++)
         s[b] = state_ok(m);
-    for (int n_pre = 16; n_pre <= 512; n_pre *= 32) {
-        mamba_state_reset(s[0]);
-        t0 = now_s();
-        prefill_ok(m, s[0], tok, (size_t)n_pre, NULL, logits, NULL);
-        t1 = now_s();
-        printf("bench 130m-shaped, %d threads: prefill %3d tokens: %.1f tokens/s\n",
-               mamba_model_threads(m), n_pre, n_pre / (t1 - t0));
-    }
-    for (int bs = 1; bs <= 32; bs *= 4) {
-        int steps = bs == 1 ? 32 : 8;
-        t0 = now_s();
-        for (int k = 0; k < steps; k++)
-            step_ok(m, s, tok + k, (size_t)bs, logits);
-        t1 = now_s();
-        printf("bench 130m-shaped: step batch %2d: %.1f tokens/s (%.2f ms per step)\n", bs,
-               steps * bs / (t1 - t0), 1e3 * (t1 - t0) / steps);
+    prefill_ok(m, s[0], tok, 4, NULL, logits, NULL); /* fault the mapping in */
+    for (int nt = 1; nt <= 2; nt++) {
+        mamba_model_set_threads(m, nt == 1 ? 1 : 0);
+        for (int n_pre = 16; n_pre <= 512; n_pre *= 32) {
+            mamba_state_reset(s[0]);
+            t0 = now_s();
+            prefill_ok(m, s[0], tok, (size_t)n_pre, NULL, logits, NULL);
+            t1 = now_s();
+            printf("bench 130m-shaped, %d thread(s): prefill %3d tokens: %.1f tokens/s\n",
+                   mamba_model_threads(m), n_pre, n_pre / (t1 - t0));
+        }
+        for (int bs = 1; bs <= 32; bs *= 4) {
+            int steps = bs == 1 ? 16 : 4;
+            t0 = now_s();
+            for (int k = 0; k < steps; k++)
+                step_ok(m, s, tok + k, (size_t)bs, logits);
+            t1 = now_s();
+            printf("bench 130m-shaped, %d thread(s): step batch %2d: %.1f tokens/s (%.1f ms per "
+                   "step)\n",
+                   mamba_model_threads(m), bs, steps * bs / (t1 - t0), 1e3 * (t1 - t0) / steps);
+        }
     }
     fflush(stdout);
     for (int b = 0; b < 32; b++)
@@ -1750,6 +1830,7 @@ static Suite *mamba_suite(void)
     tcase_add_test(nv, test_naive_dt_rank_auto);
     tcase_add_test(nv, test_naive_original_format);
     tcase_add_test(nv, test_naive_intermediate_size);
+    tcase_add_test(nv, test_missing_head_is_tied);
     tcase_add_test(nv, test_half_dtypes);
     tcase_add_test(nv, test_misaligned_f32);
     tcase_add_test(nv, test_sharded);
@@ -1762,6 +1843,8 @@ static Suite *mamba_suite(void)
     tcase_add_test(pr, test_prop_serialize_copy_reset);
     tcase_add_test(pr, test_prop_blob_errors);
     tcase_add_test(pr, test_prop_fingerprint_stable);
+    tcase_add_test(pr, test_kernel_exp_neg);
+    tcase_add_test(pr, test_kernel_matmul);
     suite_add_tcase(s, pr);
 
     tcase_set_timeout(bad, 120);
