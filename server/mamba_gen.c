@@ -16,7 +16,8 @@
 
 /* ===== the generation's working set ===== */
 
-typedef struct gen {
+typedef struct gen gen;
+struct gen {
     srv *srv;
     const srv_model *m;
     proto_generate_req q;
@@ -40,7 +41,13 @@ typedef struct gen {
     const char *finish;
     int32_t history[SRV_SESSION_HISTORY * 4];
     size_t nhist;
-} gen;
+    srv_req *req;           /* non-streaming: answered and completed at the end */
+    int32_t pending;        /* the token chosen this round, to be stepped */
+    int emit_rc;            /* on_token's verdict on it */
+    eng_error err;
+    gen *next;              /* in the model's batch */
+    char sid[SRV_SESSION_ID_MAX + 1]; /* the session's id, kept for the answer */
+};
 
 static void history_push(gen *g, int32_t id)
 {
@@ -243,52 +250,49 @@ static bool take_state(srv_req *r, gen *g, const char *sid)
     return true;
 }
 
-/* ===== the loop ===== */
+/* ===== the loop, one token at a time =====
+ * A generation alternates: choose the next token from g->logits (before),
+ * then the engine steps the state with it (done by the batch driver, for
+ * every active generation of the model at once), then see whether it ended
+ * (after). Every chosen token is stepped, so the state absorbs it. */
 
 static bool should_stop(gen *g)
 {
     return atomic_load(&g->srv->stopping) || (g->stream && srv_stream_cancelled(g->stream));
 }
 
-/* Sample up to max_tokens, feeding each back. Returns 0, or -1 if the
- * client went away or the engine failed (g->finish says which). */
-static int run_loop(gen *g)
+/* Choose and emit the next token into g->pending. Returns true when the
+ * token must be stepped; false when the generation ended without one. */
+static bool gen_before(gen *g)
 {
     size_t V = (size_t)mamba_model_config(g->m->mamba)->vocab_size;
-    int eos = mamba_model_config(g->m->mamba)->eos_id;
-    eng_error err;
-    for (size_t i = 0; i < g->q.max_tokens; i++) {
-        if (should_stop(g)) {
-            g->finish = "cancelled";
-            return -1;
-        }
-        float lp = 0;
-        int32_t id = eng_sample_next(g->sampler, g->logits, g->history, g->nhist, &lp, g->top,
-                                     g->q.logprobs);
-        if (id < 0 || (size_t)id >= V) id = 0;
-        g->out[g->nout++] = id;
-        history_push(g, id);
-        int rc = on_token(g, id, lp);
-        mamba_state *st = g->state;
-        if (mamba_step(g->m->mamba, &st, &id, 1, g->logits, &err)) {
-            g->finish = "error";
-            return -1;
-        }
-        if (rc < 0) {
-            g->finish = "cancelled";
-            return -1;
-        }
-        if (id == eos) {
-            g->finish = "eos";
-            return 0;
-        }
-        if (rc == 1) {
-            g->finish = "stop";
-            return 0;
-        }
+    if (g->nout >= g->q.max_tokens) {
+        g->finish = "length";
+        return false;
     }
-    g->finish = "length";
-    return 0;
+    if (should_stop(g)) {
+        g->finish = "cancelled";
+        return false;
+    }
+    float lp = 0;
+    int32_t id = eng_sample_next(g->sampler, g->logits, g->history, g->nhist, &lp, g->top,
+                                 g->q.logprobs);
+    if (id < 0 || (size_t)id >= V) id = 0;
+    g->out[g->nout++] = id;
+    history_push(g, id);
+    g->pending = id;
+    g->emit_rc = on_token(g, id, lp);
+    return true;
+}
+
+/* After the step: did the generation end? */
+static bool gen_after(gen *g)
+{
+    if (g->emit_rc < 0) g->finish = "cancelled";
+    else if (g->pending == mamba_model_config(g->m->mamba)->eos_id) g->finish = "eos";
+    else if (g->emit_rc == 1) g->finish = "stop";
+    else if (g->nout >= g->q.max_tokens) g->finish = "length";
+    return g->finish != NULL;
 }
 
 /* Whatever text is still held back (an incomplete character, a possible
@@ -325,7 +329,7 @@ static void answer_json(srv_req *r, gen *g)
     for (size_t i = 0; ids && i < g->nout; i++) json_array_append_new(ids, json_integer(g->out[i]));
     json_t *o = json_pack("{s:s%,s:o,s:s,s:o}", "text", g->text ? g->text : "", g->text_len,
                           "tokens", ids, "finish_reason", g->finish, "usage", usage_json(g));
-    if (o && g->session) json_object_set_new(o, "session", json_string(g->session->id));
+    if (o && g->sid[0]) json_object_set_new(o, "session", json_string(g->sid));
     if (o && g->lp_list) json_object_set(o, "logprobs", g->lp_list);
     srv_reply_json(r, 200, o);
 }
@@ -334,7 +338,7 @@ static void finish_stream(gen *g, const char *error)
 {
     json_t *ev = json_pack("{s:s,s:s%,s:o}", "finish_reason", g->finish, "text",
                            g->text + g->emitted, g->text_len - g->emitted, "usage", usage_json(g));
-    if (ev && g->session) json_object_set_new(ev, "session", json_string(g->session->id));
+    if (ev && g->sid[0]) json_object_set_new(ev, "session", json_string(g->sid));
     if (ev && error) json_object_set_new(ev, "error", json_pack("{s:s,s:s}", "code", "internal", "message", error));
     if (ev && g->ndjson) json_object_set_new(ev, "done", json_true());
     if (!emit_json(g, ev) && !g->ndjson) srv_stream_write(g->stream, "data: [DONE]\n\n", 14);
@@ -385,6 +389,154 @@ static bool gen_setup(srv_req *r, gen *g)
     return true;
 }
 
+/* Write the answer (or end the stream), keep the session, free g. */
+static void gen_finalize(gen *g)
+{
+    flush_text(g);
+    if (g->session) {
+        /* Give the session back before the client can see the answer, so
+         * its next request does not find it still busy. */
+        save_session(g);
+        snprintf(g->sid, sizeof g->sid, "%s", g->session->id);
+        srv_session_release(g->srv->sessions, g->session, false);
+        g->session = NULL;
+        g->state = NULL;
+    }
+    bool failed = g->finish && !strcmp(g->finish, "error");
+    if (g->stream) {
+        finish_stream(g, failed ? (g->err.msg[0] ? g->err.msg : "engine failure") : NULL);
+    } else {
+        if (failed) srv_reply_error(g->req, 500, "internal", "%s", g->err.msg);
+        else answer_json(g->req, g);
+        srv_req_complete(g->req);
+    }
+    gen_free(g);
+}
+
+/* ===== batching across sessions =====
+ * Every generation of a model that is past its prompt joins the model's
+ * batch. One worker at a time drives it: each round it chooses a token for
+ * every member, steps all their states in one engine call (each weight is
+ * read once for the whole batch), and finalizes those that ended. Other
+ * workers stay free for prompts and short requests. */
+
+struct srv_batcher {
+    uv_mutex_t mu;
+    gen *active; /* linked by next */
+    bool driving;
+    size_t size; /* members */
+};
+
+srv_batcher *srv_batcher_new(void)
+{
+    srv_batcher *b = calloc(1, sizeof *b);
+    if (b) uv_mutex_init(&b->mu);
+    return b;
+}
+
+void srv_batcher_free(srv_batcher *b)
+{
+    if (!b) return;
+    uv_mutex_destroy(&b->mu);
+    free(b);
+}
+
+#define MAX_BATCH 64
+
+/* Take up to MAX_BATCH members out of the batch (they are ours this round). */
+static size_t take_round(srv_batcher *b, gen **round)
+{
+    uv_mutex_lock(&b->mu);
+    size_t n = 0;
+    while (b->active && n < MAX_BATCH) {
+        round[n++] = b->active;
+        b->active = b->active->next;
+    }
+    b->size -= n;
+    if (n == 0) b->driving = false; /* decided under the lock: a joiner drives next */
+    uv_mutex_unlock(&b->mu);
+    return n;
+}
+
+/* Put the members that go on back at the front, in their order. */
+static void give_back(srv_batcher *b, gen **keep, size_t n)
+{
+    uv_mutex_lock(&b->mu);
+    for (size_t i = n; i-- > 0;) {
+        keep[i]->next = b->active;
+        b->active = keep[i];
+    }
+    b->size += n;
+    uv_mutex_unlock(&b->mu);
+}
+
+/* One round: choose, step together, finalize the finished. */
+static void drive_round(const srv_model *m, gen **round, size_t n, float *logits)
+{
+    size_t V = (size_t)mamba_model_config(m->mamba)->vocab_size, ns = 0, nk = 0;
+    mamba_state *states[MAX_BATCH];
+    int32_t ids[MAX_BATCH];
+    gen *stepped[MAX_BATCH], *keep[MAX_BATCH];
+    for (size_t i = 0; i < n; i++) {
+        if (gen_before(round[i])) {
+            stepped[ns] = round[i];
+            states[ns] = round[i]->state;
+            ids[ns++] = round[i]->pending;
+        } else {
+            gen_finalize(round[i]);
+        }
+    }
+    eng_error err = {0};
+    int rc = ns ? mamba_step(m->mamba, states, ids, ns, logits, &err) : 0;
+    for (size_t i = 0; i < ns; i++) {
+        gen *g = stepped[i];
+        if (rc) {
+            g->err = err;
+            g->finish = "error";
+        } else {
+            memcpy(g->logits, logits + i * V, V * sizeof(float));
+        }
+        if (rc || gen_after(g)) gen_finalize(g);
+        else keep[nk++] = g;
+    }
+    if (nk) give_back(m->batcher, keep, nk);
+}
+
+static void drive(const srv_model *m)
+{
+    size_t V = (size_t)mamba_model_config(m->mamba)->vocab_size;
+    float *logits = malloc(MAX_BATCH * V * sizeof(float));
+    gen *round[MAX_BATCH];
+    size_t n;
+    while ((n = take_round(m->batcher, round)) > 0) {
+        if (!logits) { /* no memory for the batch: end its members cleanly */
+            for (size_t i = 0; i < n; i++) {
+                round[i]->finish = "error";
+                gen_finalize(round[i]);
+            }
+            continue;
+        }
+        drive_round(m, round, n, logits);
+    }
+    free(logits);
+}
+
+/* Join the batch; drive it if nobody does. */
+static void join_batch(const srv_model *m, gen *g)
+{
+    srv_batcher *b = m->batcher;
+    uv_mutex_lock(&b->mu);
+    g->next = b->active;
+    b->active = g;
+    b->size++;
+    bool drive_it = !b->driving;
+    b->driving = true;
+    uv_mutex_unlock(&b->mu);
+    if (drive_it) drive(m);
+}
+
+/* ===== the endpoint ===== */
+
 void srv_mamba_generate(srv_req *r, const srv_model *m)
 {
     gen *g = calloc(1, sizeof *g);
@@ -410,21 +562,19 @@ void srv_mamba_generate(srv_req *r, const srv_model *m)
             gen_free(g);
             return;
         }
-        r = NULL; /* MHD's now */
+    } else {
+        g->req = r;
+        srv_req_defer(); /* whoever finalizes g completes r */
     }
-    eng_error err = {0};
-    int rc = 0;
+    r = NULL; /* from here on r is reached only through g->req, by gen_finalize */
     if (g->nprompt) {
-        rc = mamba_prefill(m->mamba, g->state, g->prompt, g->nprompt, NULL, g->logits, NULL, &err);
+        int rc = mamba_prefill(m->mamba, g->state, g->prompt, g->nprompt, NULL, g->logits, NULL,
+                               &g->err);
         g->have_logits = rc == 0;
         for (size_t i = 0; !rc && i < g->nprompt; i++) history_push(g, g->prompt[i]);
+        if (rc) g->finish = "error";
     }
-    if (rc) g->finish = "error";
-    else rc = run_loop(g);
-    flush_text(g);
-    if (g->session) save_session(g);
-    if (g->stream) finish_stream(g, g->finish && !strcmp(g->finish, "error") ? (err.msg[0] ? err.msg : "engine failure") : NULL);
-    else if (rc && !strcmp(g->finish, "error")) srv_reply_error(r, 500, "internal", "%s", err.msg);
-    else answer_json(r, g);
-    gen_free(g);
+    if (!g->finish && g->q.max_tokens == 0) g->finish = "length";
+    if (g->finish) gen_finalize(g);
+    else join_batch(m, g);
 }

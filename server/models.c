@@ -21,6 +21,7 @@ static int load_mamba(srv_model *out, const char *path, unsigned workers, eng_er
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int per = cores > 0 ? (int)((cores + workers - 1) / workers) : 1;
     mamba_model_set_threads(out->mamba, per > 0 ? per : 1);
+    if (!(out->batcher = srv_batcher_new())) return eng_error_set(err, ENG_ENOMEM, "out of memory");
     char tok[4096];
     snprintf(tok, sizeof tok, "%s/tokenizer.json", path);
     if (access(tok, R_OK) != 0) return 0;
@@ -62,6 +63,7 @@ void srv_model_unload(srv_model *m)
     if (!m) return;
     hmm_model_free(m->hmm);
     mamba_model_free(m->mamba);
+    srv_batcher_free(m->batcher);
     eng_tok_free(m->tok);
     free(m->name);
     free(m->path);

@@ -6,6 +6,7 @@
 #include <check.h>
 #include <float.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,12 +37,16 @@ static void frequencies(eng_sampler *s, const float *logits, size_t V, const int
 {
     for (size_t i = 0; i < V; i++)
         freq[i] = 0.0;
+    int bad = 0; /* asserted once: ck_assert per draw is slow under ASan */
     for (int d = 0; d < NDRAWS; d++) {
         int32_t id = eng_sample_next(s, logits, hist, nhist, NULL, NULL, 0);
-        ck_assert_int_ge(id, 0);
-        ck_assert_int_lt(id, (int32_t)V);
+        if (id < 0 || id >= (int32_t)V) {
+            bad++;
+            continue;
+        }
         freq[id] += 1.0; /* counts, exact; divided below */
     }
+    ck_assert_int_eq(bad, 0);
     for (size_t i = 0; i < V; i++)
         freq[i] /= NDRAWS;
 }
@@ -105,14 +110,15 @@ START_TEST(test_uniform)
     eng_rng r;
     eng_rng_seed(&r, 12345);
     double sum = 0.0;
-    int low = 0;
+    int low = 0, bad = 0;
     const int n = 1000000;
     for (int i = 0; i < n; i++) {
         double u = eng_rng_uniform(&r);
-        ck_assert(u >= 0.0 && u < 1.0);
+        bad += !(u >= 0.0 && u < 1.0);
         sum += u;
         if (u < 0.1) low++;
     }
+    ck_assert_int_eq(bad, 0);
     ck_assert_double_eq_tol(sum / n, 0.5, 0.002);
     ck_assert_double_eq_tol((double)low / n, 0.1, 0.002);
     /* the top 53 bits: a known state gives a known value */
@@ -161,6 +167,40 @@ START_TEST(test_log_softmax_nonfinite)
     eng_log_softmax(c, 4, out);
     for (int i = 0; i < 4; i++)
         ck_assert_float_eq_tol(out[i], (float)log(0.25), 1e-6f);
+}
+END_TEST
+
+/* The sampler's own exp (a polynomial, not libm's): the weight of logit
+ * -d against 0 is p1 / p0 in the support; compare with exp(-d) over a
+ * dense grid, and check that beyond the documented cutoff (-86) the weight
+ * is exactly 0 rather than garbage from the exponent bits. */
+START_TEST(test_exp_accuracy)
+{
+    eng_sampler *s = make(2, 1.0f, 0, 1.0f, 0.0f, 1.0f, 1);
+    int32_t ids[2];
+    float probs[2];
+    double worst = 0.0;
+    for (int k = 0; k < 20000; k++) {
+        float d = (float)k * 0.01f; /* 0 .. 200 */
+        const float a[2] = {0.0f, -d};
+        size_t n = eng_sample_support(s, a, NULL, 0, ids, probs);
+        double want = exp(-(double)d);
+        if (d < 85.9f) {
+            ck_assert_uint_eq(n, 2);
+            double p0 = ids[0] == 0 ? probs[0] : probs[1], p1 = ids[0] == 0 ? probs[1] : probs[0];
+            double rel = fabs(p1 / p0 - want) / want;
+            if (rel > worst) worst = rel;
+        } else if (d > 86.1f) {
+            ck_assert_msg(n == 1 && ids[0] == 0, "d %g: the tail must have weight 0", (double)d);
+        }
+    }
+    ck_assert_msg(worst < 3e-7, "exp relative error %g", worst);
+    float out[2];
+    const float far[2] = {0.0f, -150.0f};
+    eng_log_softmax(far, 2, out);
+    ck_assert_float_eq(out[0], 0.0f);
+    ck_assert_float_eq_tol(out[1], -150.0f, 1e-4f);
+    eng_sampler_free(s);
 }
 END_TEST
 
@@ -502,8 +542,10 @@ static void hf_reference(const float *logits, size_t V, const int32_t *hist, siz
             n++;
     }
     double *w = malloc(V * sizeof *w), z = 0.0;
-    for (size_t i = 0; i < n; i++)
-        z += (w[i] = exp(((double)r[i].v - r[0].v) / T));
+    for (size_t i = 0; i < n; i++) { /* the sampler's documented cutoff: e^-86 of the max */
+        double e = ((double)r[i].v - r[0].v) / T;
+        z += (w[i] = e < -86.0 ? 0.0 : exp(e));
+    }
     if (top_p < 1.0f) { /* keep i while the mass before it < top_p */
         double above = 0.0;
         size_t keep = 0;
@@ -543,22 +585,27 @@ static void check_support(const float *a, size_t V, const int32_t *hist, size_t 
     eng_sampler *s = make(V, T, top_k, top_p, min_p, pen, 1);
     size_t n = eng_sample_support(s, a, hist, nhist, ids, probs);
     double total = 0.0;
+    size_t out_of_range = 0;
     for (size_t i = 0; i < n; i++) {
-        ck_assert_int_ge(ids[i], 0);
-        ck_assert_int_lt(ids[i], (int32_t)V);
+        if (ids[i] < 0 || (size_t)ids[i] >= V) {
+            out_of_range++;
+            continue;
+        }
         got[ids[i]] = probs[i];
         total += probs[i];
     }
+    ck_assert_uint_eq(out_of_range, 0);
     ck_assert_double_eq_tol(total, 1.0, 1e-5);
-    size_t nwant = 0;
+    /* count mismatches and report the first (ck_assert per id is slow) */
+    size_t nwant = 0, bad = 0, first = 0;
     for (size_t i = 0; i < V; i++) {
         nwant += want[i] > 0;
-        ck_assert_msg((got[i] > 0) == (want[i] > 0),
-                      "T %g k %d p %g minp %g: id %zu kept %d, reference %d", (double)T, top_k,
-                      (double)top_p, (double)min_p, i, got[i] > 0, want[i] > 0);
-        ck_assert_msg(fabs(got[i] - want[i]) < 1e-5 + 1e-4 * want[i], "id %zu: %g vs %g", i, got[i],
-                      want[i]);
+        bool ok = (got[i] > 0) == (want[i] > 0) && fabs(got[i] - want[i]) < 1e-5 + 1e-4 * want[i];
+        if (!ok && bad++ == 0) first = i;
     }
+    ck_assert_msg(bad == 0, "T %g k %d p %g minp %g pen %g: %zu ids differ, first %zu: %g vs %g",
+                  (double)T, top_k, (double)top_p, (double)min_p, (double)pen, bad, first,
+                  got[first], want[first]);
     ck_assert_uint_eq(n, nwant);
     eng_sampler_free(s);
     free(want);
@@ -589,10 +636,23 @@ START_TEST(test_support_against_reference)
         {0.7f, 40, 0.95f, 0.0f, 1.0f},   {1.0f, 0, 1.0f, 0.05f, 1.0f},
         {0.9f, 1000, 0.8f, 0.02f, 1.2f}, {2.0f, 0, 0.99f, 0.0f, 1.3f},
         {0.25f, 0, 0.3f, 0.0f, 1.0f},    {1.0f, 49999, 1.0f, 0.0f, 1.0f},
+        {1.0f, 200, 1.0f, 0.3f, 1.0f},   {1.5f, 0, 0.99f, 0.1f, 1.0f}, /* min-p after k, p */
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         check_support(a, V, hist, 64, cases[c].T, cases[c].k, cases[c].p, cases[c].minp,
                       cases[c].pen);
+
+    /* peaked like a language model: a bell-shaped bulk (sum of four
+     * uniforms) and 40 tokens far above it, so the nucleus is small */
+    for (size_t i = 0; i < V; i++)
+        a[i] = lcg_float(&st, 2.0f) + lcg_float(&st, 2.0f) + lcg_float(&st, 2.0f) +
+               lcg_float(&st, 2.0f);
+    for (int j = 0; j < 40; j++)
+        a[(j * 7919 + 11) % (int)V] = 15.0f - 0.25f * (float)j;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        check_support(a, V, hist, 64, cases[c].T, cases[c].k, cases[c].p, cases[c].minp,
+                      cases[c].pen);
+    check_support(a, V, NULL, 0, 1.0f, 20000, 0.97f, 0.0f, 1.0f); /* a large k */
     free(a);
 }
 END_TEST
@@ -677,33 +737,45 @@ END_TEST
 
 /* ---- suite ---- */
 
+static TCase *tcase(Suite *su, const char *name)
+{
+    TCase *tc = tcase_create(name);
+    tcase_set_timeout(tc, 300);
+    suite_add_tcase(su, tc);
+    return tc;
+}
+
 static Suite *sample_suite(void)
 {
     Suite *su = suite_create("sample");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 120);
+    TCase *tc = tcase(su, "prng");
     tcase_add_test(tc, test_splitmix64_vector);
     tcase_add_test(tc, test_xoshiro_vector);
     tcase_add_test(tc, test_uniform);
+    tc = tcase(su, "softmax");
     tcase_add_test(tc, test_log_softmax_hand);
     tcase_add_test(tc, test_log_softmax_nonfinite);
+    tcase_add_test(tc, test_exp_accuracy);
+    tc = tcase(su, "choice");
     tcase_add_test(tc, test_greedy_argmax_and_ties);
     tcase_add_test(tc, test_all_masked_sampling);
     tcase_add_test(tc, test_top_k_one);
     tcase_add_test(tc, test_top_p_small_is_greedy);
+    tcase_add_test(tc, test_repetition_penalty_greedy);
+    tcase_add_test(tc, test_seed_determinism);
+    tcase_add_test(tc, test_bad_params);
+    tc = tcase(su, "frequencies");
     tcase_add_test(tc, test_top_p_boundary);
     tcase_add_test(tc, test_min_p);
-    tcase_add_test(tc, test_repetition_penalty_greedy);
     tcase_add_test(tc, test_repetition_penalty_sampling);
     tcase_add_test(tc, test_temperature_frequencies);
     tcase_add_test(tc, test_top_k_two_frequencies);
-    tcase_add_test(tc, test_seed_determinism);
+    tc = tcase(su, "logprobs");
     tcase_add_test(tc, test_top_alternatives);
     tcase_add_test(tc, test_logprob_raw_paths);
+    tc = tcase(su, "reference");
     tcase_add_test(tc, test_support_against_reference);
     tcase_add_test(tc, test_support_ties);
-    tcase_add_test(tc, test_bad_params);
-    suite_add_tcase(su, tc);
     return su;
 }
 

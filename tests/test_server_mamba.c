@@ -8,6 +8,7 @@
 #include "mamba_gen.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -703,6 +704,64 @@ START_TEST(eviction_lru)
 }
 END_TEST
 
+/* ===== concurrent generations are batched, and exact ===== */
+
+typedef struct conc {
+    pthread_t th;
+    int i;
+    json_t *answer;
+} conc;
+
+static json_t *greedy(int i)
+{
+    char body[200];
+    snprintf(body, sizeof body, "{\"model\":\"slow\",\"tokens\":[%d,%d,%d],\"max_tokens\":%d,"
+             "\"temperature\":0,\"session\":\"conc%d\"}", i, i * 3 % 256, 7, 20 + 3 * i, i);
+    http_resp r;
+    if (http_request(port, "POST", "/generate", NULL, body, strlen(body), &r) || r.status != 200)
+        return NULL;
+    json_t *j = json_loads(r.body, 0, NULL);
+    http_resp_free(&r);
+    return j;
+}
+
+static void *conc_main(void *arg)
+{
+    conc *c = arg;
+    c->answer = greedy(c->i);
+    return NULL;
+}
+
+/* Six generations at once (stepped together by one worker) give exactly
+ * what each gives alone. */
+START_TEST(concurrent_generations_exact)
+{
+    enum { N = 6 };
+    json_t *alone[N];
+    for (int i = 0; i < N; i++) {
+        ck_assert_ptr_nonnull(alone[i] = greedy(i));
+        char path[64];
+        snprintf(path, sizeof path, "/sessions/conc%d", i);
+        int st;
+        json_decref(request_json("DELETE", path, NULL, NULL, &st));
+    }
+    conc c[N];
+    for (int i = 0; i < N; i++) {
+        c[i].i = i;
+        ck_assert_int_eq(pthread_create(&c[i].th, NULL, conc_main, &c[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(c[i].th, NULL);
+        ck_assert_ptr_nonnull(c[i].answer);
+        ck_assert_msg(json_equal(json_object_get(c[i].answer, "tokens"),
+                                 json_object_get(alone[i], "tokens")),
+                      "generation %d differs when batched", i);
+        json_decref(c[i].answer);
+        json_decref(alone[i]);
+    }
+}
+END_TEST
+
 /* ===== sessions that survive a restart ===== */
 
 static void start_with_dir(const char *dir, unsigned ttl)
@@ -805,6 +864,7 @@ Suite *mamba_server_suite(void)
     tcase_add_test(tc, eviction_lru);
     tcase_add_test(tc, sessions_survive_restart);
     tcase_add_test(tc, sessions_expire);
+    tcase_add_test(tc, concurrent_generations_exact);
     suite_add_tcase(s, tc);
     return s;
 }
