@@ -704,6 +704,56 @@ START_TEST(eviction_lru)
 }
 END_TEST
 
+/* ===== the bundled demo model ===== */
+
+/* The shipped model loads, its logits on held-out text match the training
+ * framework's (transformers, float32 from the BF16 weights), greedy
+ * generation gives the stored continuation, and the tokenizer gives the
+ * training tokenizer's ids. */
+START_TEST(demo_model_matches_training)
+{
+    teardown();
+    cfg_config cfg;
+    cfg_init(&cfg);
+    eng_error err = {0};
+    char spec[512];
+    snprintf(spec, sizeof spec, "demo=%s/models/demo", config_dir());
+    ck_assert_int_eq(cfg_add_model(&cfg, spec, &err), 0);
+    harness_start(&cfg);
+    cfg_free(&cfg);
+    json_t *ref = load_fixture_file("demo", "reference.json");
+    int st;
+    json_t *a = post_json("/decode",
+                          json_pack("{s:s,s:O,s:b}", "model", "demo", "tokens",
+                                    json_object_get(ref, "input_ids"), "logits", 1),
+                          &st);
+    ck_assert_int_eq(st, 200);
+    assert_rows_close(json_object_get(a, "logits"), json_object_get(ref, "logits"), 0, 1e-4);
+    json_decref(a);
+    json_t *want = json_object_get(ref, "greedy_continuation");
+    a = post_json("/generate",
+                  json_pack("{s:s,s:O,s:I,s:f}", "model", "demo", "tokens",
+                            json_object_get(ref, "prompt_ids"), "max_tokens",
+                            (json_int_t)json_array_size(want), "temperature", 0.0),
+                  &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_msg(json_equal(json_object_get(a, "tokens"), want), "greedy continuation differs");
+    ck_assert_str_eq(json_string_value(json_object_get(a, "text")),
+                     json_string_value(json_object_get(ref, "greedy_text")));
+    json_decref(a);
+    json_t *cases = json_object_get(ref, "encode_cases");
+    for (size_t i = 0; i < json_array_size(cases); i++) {
+        json_t *c = json_array_get(cases, i);
+        a = post_json("/decode", json_pack("{s:s,s:O}", "model", "demo", "text", json_object_get(c, "text")), &st);
+        ck_assert_int_eq(st, 200);
+        ck_assert_msg(json_equal(json_object_get(a, "tokens"), json_object_get(c, "ids")),
+                      "encode case %zu differs", i);
+        json_decref(a);
+    }
+    json_decref(ref);
+}
+END_TEST
+
 /* ===== concurrent generations are batched, and exact ===== */
 
 typedef struct conc {
@@ -865,6 +915,7 @@ Suite *mamba_server_suite(void)
     tcase_add_test(tc, sessions_survive_restart);
     tcase_add_test(tc, sessions_expire);
     tcase_add_test(tc, concurrent_generations_exact);
+    tcase_add_test(tc, demo_model_matches_training);
     suite_add_tcase(s, tc);
     return s;
 }
