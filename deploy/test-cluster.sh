@@ -1,0 +1,576 @@
+#!/usr/bin/env bash
+# test-cluster.sh: three hmmba replicas behind HAProxy with the shipped
+# deploy/haproxy.cfg, and the session-affinity and failover story of
+# deploy/README.md checked end to end, on loopback:
+#
+#   1. 30 sessions stream concurrently through $LBN (SSE, X-Session-Id),
+#      6 turns each; after every turn each session is held by exactly one
+#      replica (asked directly: GET /sessions on each), always the same one,
+#      with the right token count; every stream equals a reference replay of
+#      the same requests on a separate instance; a session named only in the
+#      JSON body is routed like one in the header. States are exported through
+#      HAProxy (GET /sessions/{id}/state) after turns 1, 3 and 5.
+#   2. One replica is SIGKILLed. HAProxy marks it down; the sessions of the
+#      other replicas go on unaffected (same replica, same tokens as the
+#      reference); those of the dead one answer 404 session_not_found, are
+#      restored with PUT /sessions/{id}/state through $LBN (so they land
+#      where they are routed now), and then continue exactly as the
+#      reference: same sampled tokens, same logits from /decode.
+#   3. A replica gets SIGTERM with a stream in flight through $LBN: the
+#      stream completes, the process exits 0.
+#
+#   deploy/test-cluster.sh        (from the repository root)
+#
+# HMMBA_LB=nginx runs the same checks through nginx with deploy/nginx.conf
+# (its ports rewritten; nginx checks health passively, so the two "marked
+# DOWN" checks only apply to HAProxy). Builds into $HMMBA_BUILD (default
+# build/) if needed; HMMBA_HAPROXY_CFG tries another HAProxy config (same
+# environment variables). Installs haproxy (or nginx), curl and jq with
+# apt-get when missing. Prints each check and ends with
+# "test-cluster: N passed, M failed"; exits non-zero on any failure. Cleans
+# up (processes, temporary directory) however it ends.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD=${HMMBA_BUILD:-build}
+HAPROXY_CFG=${HMMBA_HAPROXY_CFG:-deploy/haproxy.cfg} # another config to try
+LB_KIND=${HMMBA_LB:-haproxy} # or nginx
+case $LB_KIND in
+haproxy) LBN=HAProxy ;;
+nginx) LBN=nginx ;;
+*) echo "HMMBA_LB: haproxy or nginx" >&2 && exit 2 ;;
+esac
+NSESS=30          # concurrent sessions
+TURNS=6           # the first request and 5 continuations
+GEN_TOKENS=8      # tokens generated per turn
+DRAIN_TOKENS=3000 # the stream in flight at SIGTERM (slow model)
+T0=$SECONDS
+TMP=$(mktemp -d /tmp/hmmba-cluster.XXXXXX)
+PASS=0
+FAILS=0
+declare -a RPID RPORT # replicas 1..3, and 4 = the reference instance
+LB_PID=""
+
+# ===== output and clean-up =====
+
+ok() {
+    printf 'ok   %s\n' "$*"
+    PASS=$((PASS + 1))
+}
+bad() {
+    printf 'FAIL %s\n' "$*"
+    FAILS=$((FAILS + 1))
+}
+check() { # check DESCRIPTION CONDITION...: run the condition, report
+    local what=$1
+    shift
+    if "$@"; then ok "$what"; else bad "$what"; fi
+}
+die() {
+    bad "$*"
+    exit 1
+}
+note() { printf '     %s\n' "$*"; }
+
+cleanup() {
+    local rc=$?
+    set +e
+    trap '' PIPE # a closed stdout must not stop the clean-up
+    local p
+    # nginx's master takes its workers with it on SIGTERM (SIGKILL would
+    # leave them behind).
+    [ -n "$LB_PID" ] && kill -TERM "$LB_PID" 2>/dev/null && sleep 0.2
+    for p in "${RPID[@]}" $LB_PID; do
+        [ -n "$p" ] && kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
+    done
+    for p in "${RPID[@]}" $LB_PID; do
+        [ -n "$p" ] && wait "$p" 2>/dev/null
+    done
+    if [ $rc -ne 0 ] && [ -d "$TMP" ]; then
+        for p in "$TMP"/r[0-9].err "$TMP"/lb.log; do
+            [ -f "$p" ] && { echo "--- $(basename "$p") (last lines)"; tail -5 "$p"; }
+        done
+    fi
+    rm -rf "$TMP"
+    echo "test-cluster: took $((SECONDS - T0)) s"
+    echo "test-cluster: $PASS passed, $FAILS failed"
+    [ $FAILS -eq 0 ] || rc=1
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ===== set-up: tools, build, models =====
+
+apt_install() {
+    local missing=() p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "installing ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+}
+
+PATH=$PATH:/usr/sbin
+command -v "$LB_KIND" >/dev/null || apt_install "$LB_KIND"
+command -v curl >/dev/null || apt_install curl
+command -v jq >/dev/null || apt_install jq
+command -v ss >/dev/null || apt_install iproute2
+if ! { [ -d "$BUILD" ] || meson setup "$BUILD" --buildtype=release; } >"$TMP/build.log" 2>&1 ||
+    ! ninja -C "$BUILD" server/hmmba tests/tools/mkmodel >>"$TMP/build.log" 2>&1; then
+    tail -20 "$TMP/build.log"
+    die "building hmmba and mkmodel in $BUILD"
+fi
+HMMBA=$BUILD/server/hmmba
+
+# "lm": the tiny Mamba fixture (vocabulary 256, a real spread of
+# probabilities) with a byte-level tokenizer and no eos, so that every
+# generation runs exactly GEN_TOKENS. "slow": a larger random model for the
+# stream that must still be running when SIGTERM comes.
+mkdir -p "$TMP/lm"
+cp tests/fixtures/mamba/mamba1-tiny-tied/model.safetensors "$TMP/lm/"
+jq 'del(.eos_token_id)' tests/fixtures/mamba/mamba1-tiny-tied/config.json >"$TMP/lm/config.json"
+"$BUILD/tests/tools/mkmodel" --tokenizer-only "$TMP/lm"
+"$BUILD/tests/tools/mkmodel" "$TMP/slow" 256 4 7 >/dev/null
+
+# ===== processes =====
+
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 20000))
+        ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
+    done
+}
+
+start_replica() { # start_replica N: on a free port (the server picks: --listen :0)
+    local n=$1
+    "$HMMBA" --model "lm=$TMP/lm" --model "slow=$TMP/slow" --listen 127.0.0.1:0 \
+        --workers 2 --drain-ms 30000 >"$TMP/r$n.out" 2>"$TMP/r$n.err" &
+    RPID[n]=$!
+}
+
+wait_replica() {
+    local n=$1
+    for _ in $(seq 1 100); do
+        RPORT[n]=$(sed -n 's|^listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$TMP/r$n.out")
+        [ -n "${RPORT[n]}" ] && return 0
+        kill -0 "${RPID[n]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$TMP/r$n.err"
+    die "replica $n did not start"
+}
+
+for n in 1 2 3 4; do start_replica "$n"; done
+for n in 1 2 3 4; do wait_replica "$n"; done
+ok "3 replicas and a reference instance listening on ports ${RPORT[1]} ${RPORT[2]} ${RPORT[3]} (ref ${RPORT[4]})"
+
+LB_PORT=$(free_port)
+STATS_PORT=$(free_port)
+while [ "$STATS_PORT" = "$LB_PORT" ]; do STATS_PORT=$(free_port); done
+LB=http://127.0.0.1:$LB_PORT
+REF=http://127.0.0.1:${RPORT[4]}
+if [ "$LB_KIND" = haproxy ]; then
+    HMMBA_SERVER1=127.0.0.1:${RPORT[1]} HMMBA_SERVER2=127.0.0.1:${RPORT[2]} \
+        HMMBA_SERVER3=127.0.0.1:${RPORT[3]} HAPROXY_BIND=127.0.0.1:$LB_PORT \
+        HAPROXY_STATS_BIND=127.0.0.1:$STATS_PORT \
+        haproxy -db -f "$HAPROXY_CFG" >"$TMP/lb.log" 2>&1 &
+    LB_PID=$!
+else
+    # The shipped config with this run's ports; nginx's workers (nobody)
+    # need to reach its prefix directory.
+    mkdir -p "$TMP/nginx"
+    chmod 755 "$TMP" "$TMP/nginx"
+    sed -e "s/server 127.0.0.1:8081 /server 127.0.0.1:${RPORT[1]} /" \
+        -e "s/server 127.0.0.1:8082 /server 127.0.0.1:${RPORT[2]} /" \
+        -e "s/server 127.0.0.1:8083 /server 127.0.0.1:${RPORT[3]} /" \
+        -e "s/listen 8080;/listen 127.0.0.1:$LB_PORT;/" deploy/nginx.conf >"$TMP/nginx/nginx.conf"
+    nginx -p "$TMP/nginx/" -c "$TMP/nginx/nginx.conf" -g 'daemon off;' >"$TMP/lb.log" 2>&1 &
+    LB_PID=$!
+fi
+
+server_status() { # server_status rN: UP / DOWN / ... as HAProxy's stats say
+    if [ "$LB_KIND" = nginx ]; then # no such page: UP when nginx answers at all
+        curl -fs -o /dev/null "$LB/health" && echo UP || echo "no answer"
+        return
+    fi
+    curl -s "http://127.0.0.1:$STATS_PORT/stats;csv" |
+        awk -F, -v s="$1" '$1 == "hmmba" && $2 == s { print $18 }'
+}
+
+wait_status() { # wait_status rN STATUS SECONDS
+    local i
+    [ "$LB_KIND" = nginx ] && [ "$2" = DOWN ] && return 0 # passive checks only
+    for ((i = 0; i < $3 * 10; i++)); do
+        [[ "$(server_status "$1")" == "$2"* ]] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+for n in 1 2 3; do
+    wait_status "r$n" UP 10 || die "$LBN does not see replica r$n UP ($(server_status "r$n"))"
+done
+if [ "$LB_KIND" = haproxy ]; then
+    ok "HAProxy ($HAPROXY_CFG) on port $LB_PORT sees r1 r2 r3 UP (health checks on /ready)"
+else
+    ok "nginx (deploy/nginx.conf, ports rewritten) answers on port $LB_PORT"
+fi
+
+# The replica (1..3) that answered, from the X-Hmmba-Replica header in
+# header file $1: HAProxy's server name rN, or nginx's upstream address(es),
+# the last one being the replica that answered.
+via_replica() {
+    local v n
+    v=$(tr -d '\r' <"$1" | sed -n 's/^[Xx]-[Hh]mmba-[Rr]eplica: *//p' | awk -F', ' '{ print $NF }')
+    case $v in
+    r[0-9]) echo "${v#r}" ;;
+    *:*) for n in 1 2 3; do [ "$v" = "127.0.0.1:${RPORT[n]}" ] && echo "$n"; done ;;
+    esac
+    return 0
+}
+
+# ===== sessions: requests =====
+
+sid() { printf 'chat-%02d' "$1"; }
+prompt() { printf 'Session %d, turn %d: tell me more.' "$1" "$2"; }
+seed() { echo $((1000 * $1 + $2)); }
+
+# gen_body K T STREAM
+gen_body() {
+    jq -cn --arg p "$(prompt "$1" "$2")" --argjson seed "$(seed "$1" "$2")" \
+        --argjson n $GEN_TOKENS --argjson stream "$3" \
+        '{model: "lm", prompt: $p, max_tokens: $n, temperature: 1.0, seed: $seed, stream: $stream}'
+}
+
+# Start turn T of session K through $LBN (streamed, SSE) in the background;
+# files: $TMP/c.K.T.{out,hdr,code}.
+cluster_turn() {
+    local k=$1 t=$2 f=$TMP/c.$1.$2
+    curl -sS -N --max-time 60 -H "X-Session-Id: $(sid "$k")" -H 'Content-Type: application/json' \
+        -D "$f.hdr" -o "$f.out" -w '%{http_code}' --data-binary "$(gen_body "$k" "$t" true)" \
+        "$LB/generate" >"$f.code" 2>"$f.err" &
+    JOBS+=($!)
+}
+
+# The same turn on the reference instance, not streamed: $TMP/r.K.T.out.
+ref_turn() {
+    local k=$1 t=$2 f=$TMP/r.$1.$2
+    curl -sS --max-time 60 -H "X-Session-Id: $(sid "$k")" -H 'Content-Type: application/json' \
+        -o "$f.out" -w '%{http_code}' --data-binary "$(gen_body "$k" "$t" false)" \
+        "$REF/generate" >"$f.code" 2>"$f.err" &
+    JOBS+=($!)
+}
+
+wait_jobs() {
+    local j
+    for j in "${JOBS[@]}"; do wait "$j" || true; done
+    JOBS=()
+}
+
+# The generated ids of a streamed turn, as a JSON array; "" if the stream is
+# incomplete (no final event with usage, no [DONE]).
+stream_tokens() {
+    local f=$1
+    grep -q '^data: \[DONE\]' "$f" || return 0
+    sed -n 's/^data: \({.*}\)$/\1/p' "$f" | jq -cs \
+        'if (map(select(.finish_reason)) | length) == 1
+         then [.[] | select(.token != null) | .token] else empty end'
+}
+
+# Which replica holds each session, asked of every replica directly:
+# lines "ID REPLICA TOKENS" into $1.
+placement() {
+    local n
+    : >"$1"
+    for n in 1 2 3; do
+        kill -0 "${RPID[n]}" 2>/dev/null || continue
+        curl -fsS "http://127.0.0.1:${RPORT[n]}/sessions" |
+            jq -r --arg n "$n" '.sessions[] | "\(.id) \($n) \(.tokens)"' >>"$1"
+    done
+}
+
+declare -A HOME_OF EXPECT # session -> replica number; tokens it should hold
+JOBS=()
+
+# ===== 1: 30 concurrent streaming sessions, 6 turns =====
+
+check_turn() { # check_turn T: the streams, placement and token counts of turn T
+    local t=$1 k bad_code=0 bad_stream=0 bad_ref=0 bad_hdr=0
+    for k in $(seq 1 $NSESS); do
+        local f=$TMP/c.$k.$t toks ref
+        [ "$(cat "$f.code")" = 200 ] || { bad_code=$((bad_code + 1)); continue; }
+        toks=$(stream_tokens "$f.out")
+        ref=$(jq -c '.tokens' "$TMP/r.$k.$t.out" 2>/dev/null || true)
+        if [ -z "$toks" ] || [ "$(jq length <<<"$toks")" != $GEN_TOKENS ]; then
+            bad_stream=$((bad_stream + 1))
+        elif [ "$toks" != "$ref" ]; then
+            bad_ref=$((bad_ref + 1))
+            [ $bad_ref -le 2 ] && note "$(sid "$k") turn $t: stream $toks, reference $ref"
+        fi
+        EXPECT[$k]=$((${EXPECT[$k]:-0} + $(prompt "$k" "$t" | wc -c) + GEN_TOKENS))
+        # The balancer says which replica answered (X-Hmmba-Replica).
+        local via
+        via=$(via_replica "$f.hdr")
+        [ -n "${HOME_OF[$k]:-}" ] && [ "$via" != "${HOME_OF[$k]}" ] && bad_hdr=$((bad_hdr + 1))
+    done
+    check "turn $t: $NSESS streams through $LBN answered 200 ($bad_code not)" [ $bad_code = 0 ]
+    check "turn $t: every stream complete with $GEN_TOKENS tokens, final event, [DONE] ($bad_stream not)" \
+        [ $bad_stream = 0 ]
+    check "turn $t: every stream's tokens equal the reference replay's ($bad_ref differ)" [ $bad_ref = 0 ]
+    placement "$TMP/place.$t"
+    local nowhere=0 dup=0 moved=0 count=0
+    for k in $(seq 1 $NSESS); do
+        local lines home tokens
+        lines=$(awk -v id="$(sid "$k")" '$1 == id' "$TMP/place.$t")
+        case $(grep -c . <<<"$lines") in
+        0) nowhere=$((nowhere + 1)); continue ;;
+        1) ;;
+        *) dup=$((dup + 1)); continue ;;
+        esac
+        read -r _ home tokens <<<"$lines"
+        if [ -z "${HOME_OF[$k]:-}" ]; then HOME_OF[$k]=$home
+        elif [ "${HOME_OF[$k]}" != "$home" ]; then moved=$((moved + 1)); fi
+        [ "$tokens" = "${EXPECT[$k]}" ] || count=$((count + 1))
+    done
+    check "turn $t: each session held by exactly one replica ($nowhere on none, $dup on several)" \
+        [ $((nowhere + dup)) = 0 ]
+    if [ "$t" = 0 ]; then
+        local per
+        per=$(for k in $(seq 1 $NSESS); do echo "${HOME_OF[$k]}"; done | sort | uniq -c |
+            awk '{ printf "r%s: %s  ", $2, $1 }')
+        ok "turn 0: sessions spread over the replicas: $per"
+    else
+        check "turn $t: every session still on its first replica ($moved moved)" [ $moved = 0 ]
+        check "turn $t: $LBN's X-Hmmba-Replica header names that replica ($bad_hdr not)" [ $bad_hdr = 0 ]
+    fi
+    check "turn $t: every session holds prompt + generated tokens so far ($count wrong)" [ $count = 0 ]
+}
+
+# Export every session's state through $LBN. No X-Session-Id header: the
+# shipped config routes /sessions/{id}/... by the {id} in the path.
+export_states() {
+    local t=$1 k fails=0
+    for k in $(seq 1 $NSESS); do
+        local code
+        code=$(curl -sS -o "$TMP/state.$k.new" -w '%{http_code}' "$LB/sessions/$(sid "$k")/state")
+        if [ "$code" = 200 ] && [ -s "$TMP/state.$k.new" ]; then
+            mv "$TMP/state.$k.new" "$TMP/state.$k"
+            echo "${EXPECT[$k]}" >"$TMP/state.$k.tokens"
+        else
+            fails=$((fails + 1))
+        fi
+    done
+    check "after turn $t: all $NSESS states exported through $LBN (GET /sessions/{id}/state, routed by path; $fails failed)" \
+        [ $fails = 0 ]
+}
+
+# HAProxy also routes by the body's "session" field when there is no header.
+# The probe is a /decode that the server refuses (no tokens) before it
+# touches the session; only the replica that answers matters.
+body_routing() {
+    local k wrong=0
+    for k in $(seq 1 $NSESS); do
+        curl -sS -o /dev/null -D "$TMP/body.hdr" -H 'Content-Type: application/json' \
+            -d "{\"model\": \"lm\", \"session\": \"$(sid "$k")\", \"tokens\": []}" "$LB/decode"
+        [ "$(via_replica "$TMP/body.hdr")" = "${HOME_OF[$k]}" ] || wrong=$((wrong + 1))
+    done
+    check "a request naming its session only in the JSON body reaches the session's replica ($wrong not)" \
+        [ $wrong = 0 ]
+}
+
+echo "== $NSESS concurrent streaming sessions, $TURNS turns each ($((SECONDS - T0)) s)"
+for t in $(seq 0 $((TURNS - 1))); do
+    for k in $(seq 1 $NSESS); do
+        cluster_turn "$k" "$t"
+        ref_turn "$k" "$t"
+    done
+    wait_jobs
+    check_turn "$t"
+    note "turn $t done at $((SECONDS - T0)) s"
+    [ "$t" = 0 ] && [ "$LB_KIND" = haproxy ] && body_routing
+    case $t in 1 | 3 | 5) export_states "$t" ;; esac
+done
+note "state blob: $(stat -c %s "$TMP/state.1") bytes per session"
+
+# ===== 2: a replica dies =====
+
+# The victim: the replica holding the most sessions.
+VICTIM=$(for k in $(seq 1 $NSESS); do echo "${HOME_OF[$k]}"; done | sort | uniq -c | sort -rn |
+    awk 'NR == 1 { print $2 }')
+DOOMED=() SURVIVORS=()
+for k in $(seq 1 $NSESS); do
+    if [ "${HOME_OF[$k]}" = "$VICTIM" ]; then DOOMED+=("$k"); else SURVIVORS+=("$k"); fi
+done
+echo "== SIGKILL replica r$VICTIM (pid ${RPID[VICTIM]}, ${#DOOMED[@]} sessions) ($((SECONDS - T0)) s)"
+disown "${RPID[VICTIM]}" # no job-control notice for it
+kill -KILL "${RPID[VICTIM]}"
+RPID[VICTIM]=""
+T_KILL=$SECONDS
+if [ "$LB_KIND" = haproxy ]; then
+    check "HAProxy marks r$VICTIM DOWN" wait_status "r$VICTIM" DOWN 15
+    note "marked down within $((SECONDS - T_KILL)) s"
+fi
+
+T=$TURNS # the turn after the failure
+
+# Continue the survivors (turn T), on the cluster and the reference.
+for k in "${SURVIVORS[@]}"; do
+    cluster_turn "$k" "$T"
+    ref_turn "$k" "$T"
+done
+wait_jobs
+fails=0 moved=0 count=0
+placement "$TMP/place.after"
+for k in "${SURVIVORS[@]}"; do
+    toks=$(stream_tokens "$TMP/c.$k.$T.out")
+    [ "$(cat "$TMP/c.$k.$T.code")" = 200 ] && [ -n "$toks" ] &&
+        [ "$toks" = "$(jq -c .tokens "$TMP/r.$k.$T.out")" ] || fails=$((fails + 1))
+    EXPECT[$k]=$((${EXPECT[$k]} + $(prompt "$k" "$T" | wc -c) + GEN_TOKENS))
+    home="" tokens=""
+    read -r _ home tokens < <(awk -v id="$(sid "$k")" '$1 == id' "$TMP/place.after") || true
+    [ "${home:-}" = "${HOME_OF[$k]}" ] || moved=$((moved + 1))
+    [ "${tokens:-}" = "${EXPECT[$k]}" ] || count=$((count + 1))
+done
+check "survivors: ${#SURVIVORS[@]} sessions continue, tokens equal to the reference ($fails not)" [ $fails = 0 ]
+check "survivors: still on their replicas ($moved moved) with the right token counts ($count wrong)" \
+    [ $((moved + count)) = 0 ]
+
+# The dead replica's sessions are gone: 404 session_not_found through $LBN.
+nf=0
+for k in "${DOOMED[@]}"; do
+    body=$(curl -sS -H "X-Session-Id: $(sid "$k")" -w ' %{http_code}' "$LB/sessions/$(sid "$k")")
+    [[ "$body" == *'"session_not_found"'*' 404' ]] || nf=$((nf + 1))
+done
+check "r$VICTIM's ${#DOOMED[@]} sessions answer 404 session_not_found through $LBN ($nf not)" [ $nf = 0 ]
+
+# Restore them from the last export: PUT through $LBN, routed by the
+# X-Session-Id header to where the session now belongs.
+fails=0 wrong=0
+declare -A NEWHOME
+for k in "${DOOMED[@]}"; do
+    f=$TMP/put.$k
+    code=$(curl -sS -X PUT -H "X-Session-Id: $(sid "$k")" -H 'Content-Type: application/octet-stream' \
+        --data-binary "@$TMP/state.$k" -D "$f.hdr" -o "$f.out" -w '%{http_code}' \
+        "$LB/sessions/$(sid "$k")/state")
+    [ "$code" = 201 ] || { fails=$((fails + 1)); note "PUT $(sid "$k"): $code $(cat "$f.out")"; continue; }
+    [ "$(jq .tokens "$f.out")" = "$(cat "$TMP/state.$k.tokens")" ] || wrong=$((wrong + 1))
+    NEWHOME[$k]=$(via_replica "$f.hdr")
+done
+check "restored ${#DOOMED[@]} sessions with PUT /sessions/{id}/state through $LBN: 201 ($fails not)" [ $fails = 0 ]
+check "restored sessions hold the exported token counts ($wrong wrong)" [ $wrong = 0 ]
+note "new homes: $(for k in "${DOOMED[@]}"; do echo "r${NEWHOME[$k]:-?}"; done | sort | uniq -c | tr '\n' ' ')"
+
+# A restored session has its state but not the last logits (the blob holds
+# the state only): it can continue from a new prompt, not from nothing.
+k=${DOOMED[0]}
+code=$(curl -sS -o "$TMP/empty.out" -w '%{http_code}' -H "X-Session-Id: $(sid "$k")" \
+    -d '{"model": "lm", "prompt": "", "max_tokens": 1}' "$LB/generate")
+note "a restored session continued with an empty prompt answers $code" \
+    "($(jq -r '.error.message // "ok"' "$TMP/empty.out" 2>/dev/null)); a new prompt is needed"
+
+# Continue them (turn T) and compare with the reference, which never failed.
+for k in "${DOOMED[@]}"; do
+    cluster_turn "$k" "$T"
+    ref_turn "$k" "$T"
+done
+wait_jobs
+fails=0 moved=0 count=0
+placement "$TMP/place.restored"
+for k in "${DOOMED[@]}"; do
+    toks=$(stream_tokens "$TMP/c.$k.$T.out")
+    ref=$(jq -c .tokens "$TMP/r.$k.$T.out")
+    if [ "$(cat "$TMP/c.$k.$T.code")" != 200 ] || [ "$toks" != "$ref" ]; then
+        fails=$((fails + 1))
+        note "$(sid "$k"): restored $toks, reference $ref"
+    fi
+    EXPECT[$k]=$((${EXPECT[$k]} + $(prompt "$k" "$T" | wc -c) + GEN_TOKENS))
+    home="" tokens=""
+    read -r _ home tokens < <(awk -v id="$(sid "$k")" '$1 == id' "$TMP/place.restored") || true
+    [ "${home:-}" = "${NEWHOME[$k]:-}" ] || moved=$((moved + 1))
+    [ "${tokens:-}" = "${EXPECT[$k]}" ] || count=$((count + 1))
+done
+check "restored sessions continue with the same sampled tokens as the reference ($fails differ)" [ $fails = 0 ]
+check "restored sessions stay where they were restored ($moved moved), right token counts ($count wrong)" \
+    [ $((moved + count)) = 0 ]
+
+# Logits: every session (restored or not) decodes the same probe on the
+# cluster and on the reference; all V logits at every position must agree.
+PROBE='[72,101,108,108,111,44,32,119,111,114,108,100]'
+for k in $(seq 1 $NSESS); do
+    for side in c r; do
+        url=$LB
+        [ $side = r ] && url=$REF
+        curl -sS -H "X-Session-Id: $(sid "$k")" -o "$TMP/d.$side.$k" \
+            -d "{\"model\": \"lm\", \"tokens\": $PROBE, \"logits\": true}" "$url/decode" &
+        JOBS+=($!)
+    done
+done
+wait_jobs
+worst=0 fails=0
+for k in $(seq 1 $NSESS); do
+    d=$(jq -n --slurpfile a "$TMP/d.c.$k" --slurpfile b "$TMP/d.r.$k" \
+        'if ($a[0].logits | length) == 12 and ($b[0].logits | length) == 12
+         then [range(12) as $i | range(256) as $v
+               | ($a[0].logits[$i][$v] - $b[0].logits[$i][$v]) | fabs] | max
+         else -1 end' 2>/dev/null || echo -1)
+    if [ "$d" = -1 ] || awk -v d="$d" 'BEGIN { exit !(d > 1e-6) }'; then fails=$((fails + 1)); fi
+    worst=$(awk -v a="$worst" -v b="$d" 'BEGIN { print (b > a ? b : a) }')
+done
+check "/decode with logits on all $NSESS sessions equals the reference, 12 x 256 logits each (max |diff| $worst; $fails differ)" \
+    [ $fails = 0 ]
+
+# ===== 3: SIGTERM with a stream in flight =====
+
+DRAINER=""
+for n in 1 2 3; do [ "$n" != "$VICTIM" ] && { DRAINER=$n; break; }; done
+# A session id that the balancer routes to the drainer (a GET that creates nothing).
+DSID=""
+for i in $(seq 1 200); do
+    curl -sS -o /dev/null -D "$TMP/probe.hdr" -H "X-Session-Id: drain-$i" "$LB/sessions/drain-$i"
+    via=$(via_replica "$TMP/probe.hdr")
+    [ "$via" = "$DRAINER" ] && { DSID=drain-$i; break; }
+done
+[ -n "$DSID" ] || die "no session id routed to r$DRAINER"
+echo "== SIGTERM to r$DRAINER (pid ${RPID[DRAINER]}) with a stream of $DRAIN_TOKENS tokens in flight ($DSID) ($((SECONDS - T0)) s)"
+curl -sS -N --max-time 120 -H "X-Session-Id: $DSID" -o "$TMP/drain.out" -w '%{http_code}' \
+    -d "{\"model\": \"slow\", \"prompt\": \"drain\", \"max_tokens\": $DRAIN_TOKENS, \"stream\": true}" \
+    "$LB/generate" >"$TMP/drain.code" 2>"$TMP/drain.err" &
+DRAIN_CURL=$!
+for _ in $(seq 1 100); do
+    grep -q '^data: {"token"' "$TMP/drain.out" 2>/dev/null && break
+    sleep 0.05
+done
+check "the stream's first events arrive through $LBN before it ends (no buffering)" \
+    grep -q '^data: {"token"' "$TMP/drain.out"
+kill -TERM "${RPID[DRAINER]}"
+T_TERM=$SECONDS
+sleep 0.3
+done_at_term=$(grep -c '^data: \[DONE\]' "$TMP/drain.out" || true)
+events_at_term=$(grep -c '^data: {"token"' "$TMP/drain.out" || true)
+check "the stream was still in flight after SIGTERM ($events_at_term of $DRAIN_TOKENS tokens sent)" \
+    [ "$done_at_term" = 0 ]
+ready=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:${RPORT[DRAINER]}/ready" || true)
+check "the draining replica is not ready: /ready answers '$ready' (503, or 000: refused)" \
+    [ "$ready" = 503 -o "$ready" = 000 ]
+if [ "$LB_KIND" = haproxy ]; then
+    check "HAProxy takes the draining replica out (DOWN)" wait_status "r$DRAINER" DOWN 15
+fi
+wait "$DRAIN_CURL" || true
+ntok=$(grep -c '^data: {"token"' "$TMP/drain.out" || true)
+final=$(sed -n 's/^data: \({"finish_reason".*}\)$/\1/p' "$TMP/drain.out")
+final=${final:-'{}'}
+ndone=$(grep -c '^data: \[DONE\]' "$TMP/drain.out" || true)
+check "the stream completed: $ntok token events, finish_reason $(jq -r .finish_reason <<<"$final"), usage $(jq -c .usage <<<"$final"), [DONE]" \
+    [ "$(cat "$TMP/drain.code")" = 200 -a "$ntok" = $DRAIN_TOKENS -a \
+    "$(jq -r '.usage.completion_tokens' <<<"$final")" = $DRAIN_TOKENS -a "$ndone" = 1 ]
+rc=0
+wait "${RPID[DRAINER]}" || rc=$?
+RPID[DRAINER]=""
+check "the replica exited with status $rc (want 0) $((SECONDS - T_TERM)) s after SIGTERM" [ $rc = 0 ]
