@@ -91,6 +91,20 @@ json_t *proto_hmm_result_json(const hmm_model *m, size_t T, const int32_t *path,
 
 /* ===== Mamba /generate and /decode ===== */
 
+/* What a request with a session id may do to the session table:
+ * auto: continue it, or create it if there is none (the default);
+ * create: create it, refusing an existing one (409 session_exists);
+ * continue: continue it, refusing an unknown one (404 session_not_found),
+ * so a client whose replica went away learns that its history is gone. */
+typedef enum proto_session_mode {
+    PROTO_SESSION_AUTO = 0,
+    PROTO_SESSION_CREATE = 1,
+    PROTO_SESSION_CONTINUE = 2,
+} proto_session_mode;
+
+/* "auto" / "create" / "continue" (ENG_EINVAL naming 'session_mode'). */
+int proto_session_mode_parse(const char *s, proto_session_mode *mode, eng_error *err);
+
 #define PROTO_MAX_STOP 16
 
 typedef struct proto_generate_req {
@@ -104,6 +118,7 @@ typedef struct proto_generate_req {
     size_t nstop;
     int stream;           /* default 0 */
     const char *session;  /* borrowed, or NULL */
+    proto_session_mode session_mode;
     size_t logprobs;      /* top alternatives per token; 0 = none */
 } proto_generate_req;
 
@@ -124,6 +139,7 @@ typedef struct proto_mamba_decode_req {
     size_t top_logprobs;
     int hidden;       /* final hidden state per position (after norm_f) */
     const char *session;
+    proto_session_mode session_mode;
 } proto_mamba_decode_req;
 
 int proto_mamba_decode_parse(const json_t *root, size_t vocab, size_t max_len,

@@ -129,11 +129,6 @@ srv_stream *srv_req_start_stream(srv_req *r, const char *ctype)
     return st;
 }
 
-const char *srv_req_session_id(srv_req *r, const char *field)
-{
-    return field ? field : r->session_hdr;
-}
-
 static enum MHD_Result queue_stream(srv_req *r)
 {
     struct MHD_Response *resp = srv_stream_response(r->stream);
@@ -189,7 +184,9 @@ static srv_req *req_new(srv *s, struct MHD_Connection *c, const char *method, co
     r->job.run = run_job;
     const char *sid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Session-Id");
     const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept");
+    const char *smode = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Session-Mode");
     r->session_hdr = sid ? strdup(sid) : NULL;
+    r->session_mode_hdr = smode ? strdup(smode) : NULL;
     r->ndjson = accept && strstr(accept, "application/x-ndjson");
     uv_mutex_init(&r->mu);
     atomic_fetch_add(&s->inflight, 1);
@@ -205,6 +202,7 @@ static void req_free(srv_req *r)
     free(r->resp);
     free(r->body);
     free(r->session_hdr);
+    free(r->session_mode_hdr);
     free(r->url);
     free(r);
 }

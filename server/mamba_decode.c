@@ -112,7 +112,8 @@ static bool get_tokens(srv_req *r, const srv_model *m, proto_mamba_decode_req *q
     return true;
 }
 
-static void answer(srv_req *r, const int32_t *ids, size_t n, scorer *sc, const srv_session *s)
+static void answer(srv_req *r, const int32_t *ids, size_t n, scorer *sc, const srv_session *s,
+                   bool created)
 {
     json_t *toks = json_array();
     for (size_t i = 0; toks && i < n; i++) json_array_append_new(toks, json_integer(ids[i]));
@@ -121,7 +122,10 @@ static void answer(srv_req *r, const int32_t *ids, size_t n, scorer *sc, const s
     if (o && sc->top) json_object_set(o, "top_logprobs", sc->top);
     if (o && sc->logits) json_object_set(o, "logits", sc->logits);
     if (o && sc->hidden) json_object_set(o, "hidden", sc->hidden);
-    if (o && s) json_object_set_new(o, "session", json_string(s->id));
+    if (o && s) {
+        json_object_set_new(o, "session", json_string(s->id));
+        json_object_set_new(o, "session_created", json_boolean(created));
+    }
     srv_reply_json(r, 200, o);
 }
 
@@ -147,17 +151,7 @@ void srv_mamba_decode(srv_req *r, const srv_model *m)
                         n, sc.V, MAX_LOGITS_FLOATS);
         goto out;
     }
-    const char *sid = srv_req_session_id(r, q.session);
-    if (sid && !srv_session_id_valid(sid)) {
-        srv_reply_error(r, 400, "invalid_request",
-                        "field 'session' must be 1..128 characters of A-Z a-z 0-9 . _ : -");
-        goto out;
-    }
-    int arc = sid ? srv_session_acquire(r->srv->sessions, sid, m, true, &sess, &created) : 0;
-    if (arc) {
-        srv_reply_session_error(r, arc, sid);
-        goto out;
-    }
+    if (!srv_req_take_session(r, m, q.session, q.session_mode, &sess, &created)) goto out;
     sc.prev = malloc(sc.V * sizeof(float));
     sc.lsm = malloc(sc.V * sizeof(float));
     sc.logprobs = json_array();
@@ -185,10 +179,9 @@ void srv_mamba_decode(srv_req *r, const srv_model *m)
             memcpy(sess->history, ids + n - keep, keep * sizeof(int32_t));
             sess->nhistory = keep;
         }
-        answer(r, ids, n, &sc, sess);
+        answer(r, ids, n, &sc, sess, created);
     }
 out:
-    (void)created;
     if (sess) srv_session_release(r->srv->sessions, sess, false);
     else mamba_state_free(st);
     proto_mamba_decode_req_free(&q);

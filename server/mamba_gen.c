@@ -220,19 +220,11 @@ void srv_reply_session_error(srv_req *r, int rc, const char *id)
 }
 
 /* Take the session (or a private state). false: an answer is set. */
-static bool take_state(srv_req *r, gen *g, const char *sid)
+static bool take_state(srv_req *r, gen *g)
 {
-    if (sid) {
-        if (!srv_session_id_valid(sid)) {
-            srv_reply_error(r, 400, "invalid_request",
-                            "field 'session' must be 1..128 characters of A-Z a-z 0-9 . _ : -");
-            return false;
-        }
-        int rc = srv_session_acquire(r->srv->sessions, sid, g->m, true, &g->session, &g->created);
-        if (rc) {
-            srv_reply_session_error(r, rc, sid);
-            return false;
-        }
+    if (!srv_req_take_session(r, g->m, g->q.session, g->q.session_mode, &g->session, &g->created))
+        return false;
+    if (g->session) {
         g->state = g->session->state;
         memcpy(g->history, g->session->history, g->session->nhistory * sizeof(int32_t));
         g->nhist = g->session->nhistory;
@@ -329,7 +321,10 @@ static void answer_json(srv_req *r, gen *g)
     for (size_t i = 0; ids && i < g->nout; i++) json_array_append_new(ids, json_integer(g->out[i]));
     json_t *o = json_pack("{s:s%,s:o,s:s,s:o}", "text", g->text ? g->text : "", g->text_len,
                           "tokens", ids, "finish_reason", g->finish, "usage", usage_json(g));
-    if (o && g->sid[0]) json_object_set_new(o, "session", json_string(g->sid));
+    if (o && g->sid[0]) {
+        json_object_set_new(o, "session", json_string(g->sid));
+        json_object_set_new(o, "session_created", json_boolean(g->created));
+    }
     if (o && g->lp_list) json_object_set(o, "logprobs", g->lp_list);
     srv_reply_json(r, 200, o);
 }
@@ -338,7 +333,10 @@ static void finish_stream(gen *g, const char *error)
 {
     json_t *ev = json_pack("{s:s,s:s%,s:o}", "finish_reason", g->finish, "text",
                            g->text + g->emitted, g->text_len - g->emitted, "usage", usage_json(g));
-    if (ev && g->sid[0]) json_object_set_new(ev, "session", json_string(g->sid));
+    if (ev && g->sid[0]) {
+        json_object_set_new(ev, "session", json_string(g->sid));
+        json_object_set_new(ev, "session_created", json_boolean(g->created));
+    }
     if (ev && error) json_object_set_new(ev, "error", json_pack("{s:s,s:s}", "code", "internal", "message", error));
     if (ev && g->ndjson) json_object_set_new(ev, "done", json_true());
     if (!emit_json(g, ev) && !g->ndjson) srv_stream_write(g->stream, "data: [DONE]\n\n", 14);
@@ -380,7 +378,7 @@ static bool gen_setup(srv_req *r, gen *g)
         srv_reply_error(r, 500, "internal", "out of memory");
         return false;
     }
-    if (!take_state(r, g, srv_req_session_id(r, g->q.session))) return false;
+    if (!take_state(r, g)) return false;
     if (g->nprompt == 0 && !g->have_logits && g->q.max_tokens > 0) {
         srv_reply_error(r, 400, "invalid_request",
                         "the prompt is empty and there is no session context to continue from");

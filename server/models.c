@@ -12,9 +12,11 @@
 
 /* A Hugging Face model directory: the weights, and tokenizer.json if the
  * directory has one (without it, requests must send token ids). */
-static int load_mamba(srv_model *out, const char *path, unsigned workers, eng_error *err)
+static int load_mamba(srv_model *out, const char *path, mamba_weights w, unsigned workers,
+                      eng_error *err)
 {
-    int rc = mamba_model_load(path, &out->mamba, err);
+    mamba_load_opts opts = {.weights = w};
+    int rc = mamba_model_load_opts(path, &opts, &out->mamba, err);
     if (rc) return rc;
     /* Each worker's call may use threads of its own; share the cores out so
      * that busy workers do not fight over them (ceil(cores / workers)). */
@@ -22,16 +24,36 @@ static int load_mamba(srv_model *out, const char *path, unsigned workers, eng_er
     int per = cores > 0 ? (int)((cores + workers - 1) / workers) : 1;
     mamba_model_set_threads(out->mamba, per > 0 ? per : 1);
     if (!(out->batcher = srv_batcher_new())) return eng_error_set(err, ENG_ENOMEM, "out of memory");
-    char tok[4096];
+    char tok[4200];
     snprintf(tok, sizeof tok, "%s/tokenizer.json", path);
     if (access(tok, R_OK) != 0) return 0;
     return eng_tok_load(tok, &out->tok, err);
 }
 
-int srv_model_load(srv_model *out, const char *name, const char *path, unsigned workers,
+/* "DIR:int8" (or :bf16, :f32) asks for the weights to be held so. The
+ * suffix counts only when it names a format and DIR exists without it. */
+static mamba_weights split_weights(char *path)
+{
+    mamba_weights w = MAMBA_WEIGHTS_F32;
+    char *colon = strrchr(path, ':');
+    struct stat st;
+    if (!colon || mamba_weights_parse(colon + 1, &w, NULL)) return MAMBA_WEIGHTS_F32;
+    *colon = '\0';
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        *colon = ':';
+        return MAMBA_WEIGHTS_F32;
+    }
+    return w;
+}
+
+int srv_model_load(srv_model *out, const char *name, const char *spec, unsigned workers,
                    eng_error *err)
 {
     memset(out, 0, sizeof *out);
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s", spec) >= (int)sizeof path)
+        return eng_error_set(err, ENG_EINVAL, "model '%s': path too long", name);
+    mamba_weights w = split_weights(path);
     struct stat st;
     if (stat(path, &st) != 0)
         return eng_error_set(err, ENG_EIO, "model '%s': %s: no such file or directory", name,
@@ -45,7 +67,7 @@ int srv_model_load(srv_model *out, const char *name, const char *path, unsigned 
     int rc;
     if (S_ISDIR(st.st_mode)) {
         out->kind = SRV_MODEL_MAMBA;
-        rc = load_mamba(out, path, workers ? workers : 1, err);
+        rc = load_mamba(out, path, w, workers ? workers : 1, err);
     } else {
         out->kind = SRV_MODEL_HMM;
         rc = proto_hmm_load_file(path, &out->hmm, err);
@@ -104,7 +126,8 @@ static json_t *hmm_info(const hmm_model *h)
 static json_t *mamba_info(const srv_model *m)
 {
     const mamba_config *c = mamba_model_config(m->mamba);
-    return json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:b,s:I,s:I}", "kind", "mamba", "d_model",
+    return json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:b,s:I,s:I}", "kind", "mamba", "weights",
+                     mamba_weights_name(mamba_model_weights(m->mamba)), "d_model",
                      c->d_model, "n_layer", c->n_layer, "vocab_size", c->vocab_size, "d_state",
                      c->d_state, "d_inner", c->d_inner, "eos_token_id", c->eos_id, "tokenizer",
                      m->tok != NULL, "tokenizer_vocab",

@@ -3,6 +3,9 @@
  * rename, fsync of the directory); on start every such file is read back.
  * A corrupt or foreign file is skipped with a log line, never a crash.
  *
+ * The same format is what GET /sessions/{id}/state exports and PUT imports,
+ * so a session moves between replicas whole: state, last logits, history.
+ *
  * File layout (little-endian): "HMBASES1", u32 version, u16 id length + id,
  * u16 model-name length + name, u64 tokens, u32 n + n int32 history,
  * u32 n + n float last logits, u64 n + n bytes of the engine's state blob,
@@ -168,6 +171,30 @@ int srv_sessions_save(srv *s)
     return c.failed ? -1 : 0;
 }
 
+/* ===== export and import ===== */
+
+int srv_session_export(const srv_session *s, void **blob, size_t *len)
+{
+    wbuf b = {0};
+    if (encode(s, &b)) {
+        free(b.d);
+        return -1;
+    }
+    *blob = b.d;
+    *len = b.len;
+    return 0;
+}
+
+/* Defined below, with the reading helpers. */
+static srv_session *decode(srv *s, const unsigned char *d, size_t len, const char *as_id,
+                           const srv_model *as_model, char *why, size_t wcap);
+
+srv_session *srv_session_import(srv *s, const void *blob, size_t len, const char *id,
+                                const srv_model *model, char *why, size_t wcap)
+{
+    return decode(s, blob, len, id, model, why, wcap);
+}
+
 /* ===== restoring ===== */
 
 typedef struct rbuf {
@@ -184,13 +211,18 @@ static bool take(rbuf *r, void *out, size_t n)
     return true;
 }
 
-/* Parse one file into a new session; NULL with why filled on failure. */
-static srv_session *decode(srv *s, const unsigned char *d, size_t len, char *why, size_t wcap)
+/* Parse a snapshot into a new session; NULL with why filled on failure.
+ * as_id / as_model (either may be NULL) override the id and model the
+ * snapshot names. */
+static srv_session *decode(srv *s, const unsigned char *d, size_t len, const char *as_id,
+                           const srv_model *as_model, char *why, size_t wcap)
 {
     uint64_t sum;
-    if (len < 16 || memcmp(d, MAGIC, 8)) return snprintf(why, wcap, "not a session snapshot"), NULL;
+    if (len < 16 || memcmp(d, MAGIC, 8))
+        return snprintf(why, wcap, "not a hmmba session state (bad magic)"), NULL;
     memcpy(&sum, d + len - 8, 8);
-    if (fnv1a(d, len - 8) != sum) return snprintf(why, wcap, "checksum mismatch (corrupt)"), NULL;
+    if (fnv1a(d, len - 8) != sum)
+        return snprintf(why, wcap, "checksum mismatch: the state is corrupt or truncated"), NULL;
     rbuf r = {d + 8, len - 16};
     uint32_t version, nh, nl;
     uint16_t idl, ml;
@@ -202,9 +234,11 @@ static srv_session *decode(srv *s, const unsigned char *d, size_t len, char *why
         !take(&r, &ml, 2) || ml >= sizeof model || !take(&r, model, ml))
         return snprintf(why, wcap, "truncated header"), NULL;
     id[idl] = model[ml] = '\0';
-    const srv_model *m = srv_find_model(s, model);
+    const srv_model *m = as_model ? as_model : srv_find_model(s, model);
     if (!m || m->kind != SRV_MODEL_MAMBA)
-        return snprintf(why, wcap, "model '%s' is not loaded", model), NULL;
+        return snprintf(why, wcap, "the state is for model '%s', which is not loaded here", model),
+               NULL;
+    if (as_id) snprintf(id, sizeof id, "%s", as_id);
     if (!srv_session_id_valid(id)) return snprintf(why, wcap, "bad session id"), NULL;
     srv_session *sess = srv_session_create(id, m);
     size_t V = (size_t)mamba_model_config(m->mamba)->vocab_size;
@@ -255,7 +289,7 @@ int srv_sessions_restore(srv *s)
         char path[4096], why[ENG_ERRMSG_MAX];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         unsigned char *data = read_file(path, &len);
-        srv_session *sess = data ? decode(s, data, len, why, sizeof why) : NULL;
+        srv_session *sess = data ? decode(s, data, len, NULL, NULL, why, sizeof why) : NULL;
         if (!data) snprintf(why, sizeof why, "cannot read it");
         free(data);
         if (sess && srv_sessions_adopt(s->sessions, sess) == 0) {

@@ -30,6 +30,37 @@ static bool req_id(srv_req *r, char id[SRV_SESSION_ID_MAX + 1])
     return false;
 }
 
+/* ===== a request's session ===== */
+
+bool srv_req_take_session(srv_req *r, const srv_model *m, const char *field_id,
+                          proto_session_mode mode, srv_session **out, bool *created)
+{
+    const char *id = field_id ? field_id : r->session_hdr;
+    eng_error err;
+    *out = NULL;
+    *created = false;
+    if (!id) return true;
+    if (!srv_session_id_valid(id)) {
+        srv_reply_error(r, 400, "invalid_request",
+                        "session ids are 1..128 characters of A-Z a-z 0-9 . _ : - (field 'session')");
+        return false;
+    }
+    if (mode == PROTO_SESSION_AUTO && r->session_mode_hdr &&
+        proto_session_mode_parse(r->session_mode_hdr, &mode, &err)) {
+        srv_reply_error(r, 400, "invalid_request", "header X-Session-Mode: %s", err.msg);
+        return false;
+    }
+    int rc = srv_session_acquire(r->srv->sessions, id, m, mode != PROTO_SESSION_CONTINUE, out,
+                                 created);
+    if (!rc && mode == PROTO_SESSION_CREATE && !*created) {
+        srv_session_release(r->srv->sessions, *out, false);
+        *out = NULL;
+        rc = SRV_ACQ_EXISTS;
+    }
+    if (rc) srv_reply_session_error(r, rc, id);
+    return rc == 0;
+}
+
 /* ===== handlers ===== */
 
 static void h_list(srv_req *r)
@@ -90,11 +121,9 @@ static void h_export(srv_req *r)
     }
     void *blob = NULL;
     size_t len = 0;
-    eng_error err = {0};
-    if (!s->state) srv_reply_error(r, 400, "invalid_request", "session '%s' holds no state to export", id);
-    else if (mamba_state_serialize(s->state, &blob, &len, &err))
-        srv_reply_error(r, 500, "internal", "%s", err.msg);
-    else {
+    if (srv_session_export(s, &blob, &len)) {
+        srv_reply_error(r, 500, "internal", "could not export session '%s'", id);
+    } else {
         free(r->resp);
         r->status = 200;
         r->resp = blob;
@@ -104,63 +133,46 @@ static void h_export(srv_req *r)
     srv_session_release(r->srv->sessions, s, false);
 }
 
-/* The model a blob belongs to: ?model=NAME, else the one Mamba model it
- * deserializes into. On success *st holds the state. */
-static const srv_model *import_model(srv_req *r, mamba_state **st, eng_error *err)
+/* Put what imp holds into the existing session id (same model, idle). */
+static int replace_into(srv *srv, const char *id, srv_session *imp)
 {
-    const char *name = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "model");
-    const srv_model *only = name ? srv_find_model(r->srv, name) : NULL;
-    if (name && (!only || only->kind != SRV_MODEL_MAMBA)) {
-        eng_error_set(err, ENG_ENOTFOUND, "no Mamba model named '%s'", name);
-        return NULL;
-    }
-    eng_error_set(err, ENG_EMISMATCH, "the state blob belongs to none of the loaded models");
-    for (size_t i = 0; i < r->srv->nmodels; i++) {
-        const srv_model *m = &r->srv->models[i];
-        if (m->kind != SRV_MODEL_MAMBA || (only && m != only)) continue;
-        if (mamba_state_new(m->mamba, st, err)) return NULL;
-        eng_error e = {0};
-        int rc = mamba_state_deserialize(m->mamba, r->body ? r->body : "", r->len, *st, &e);
-        if (!rc) return m;
-        mamba_state_free(*st);
-        *st = NULL;
-        /* A corrupt or truncated blob says so whatever the model. */
-        if (rc != ENG_EMISMATCH || only) {
-            *err = e;
-            return NULL;
-        }
-    }
-    return NULL;
+    srv_session *s;
+    bool created;
+    int rc = srv_session_acquire(srv->sessions, id, imp->model, false, &s, &created);
+    if (rc) return rc;
+    mamba_state_copy(s->state, imp->state);
+    float *t = s->last_logits;
+    s->last_logits = imp->last_logits;
+    imp->last_logits = t;
+    memcpy(s->history, imp->history, sizeof s->history);
+    s->nhistory = imp->nhistory;
+    s->tokens = imp->tokens;
+    srv_session_release(srv->sessions, s, false);
+    return 0;
 }
 
 static void h_import(srv_req *r)
 {
-    char id[SRV_SESSION_ID_MAX + 1];
-    mamba_state *st = NULL;
-    eng_error err = {0};
+    char id[SRV_SESSION_ID_MAX + 1], why[ENG_ERRMSG_MAX];
     if (!req_id(r, id)) return;
-    const srv_model *m = import_model(r, &st, &err);
-    if (!m) {
-        srv_reply_error(r, err.code == ENG_ENOTFOUND ? 404 : 400,
-                        err.code == ENG_ENOTFOUND ? "model_not_found" : "invalid_state", "%s",
-                        err.msg);
+    const char *name = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "model");
+    const srv_model *m = name ? srv_find_model(r->srv, name) : NULL;
+    if (name && (!m || m->kind != SRV_MODEL_MAMBA)) {
+        srv_reply_error(r, 404, "model_not_found", "no Mamba model named '%s'", name);
         return;
     }
-    srv_session *s;
-    bool created;
-    int rc = srv_session_acquire(r->srv->sessions, id, m, true, &s, &created);
-    if (rc) {
-        srv_reply_session_error(r, rc, id);
-    } else {
-        mamba_state_copy(s->state, st);
-        free(s->last_logits); /* the blob carries the state only */
-        s->last_logits = NULL;
-        s->nhistory = 0;
-        s->tokens = mamba_state_tokens(st);
-        srv_session_release(r->srv->sessions, s, false);
-        srv_reply_json(r, created ? 201 : 200, srv_session_info(r->srv->sessions, id));
+    srv_session *imp = srv_session_import(r->srv, r->body ? r->body : "", r->len, id, m, why,
+                                          sizeof why);
+    if (!imp) {
+        srv_reply_error(r, 400, "invalid_state", "%s", why);
+        return;
     }
-    mamba_state_free(st);
+    int rc = srv_sessions_adopt(r->srv->sessions, imp);
+    bool created = rc == 0;
+    if (rc == SRV_ACQ_EXISTS) rc = replace_into(r->srv, id, imp);
+    if (!created) srv_session_destroy(imp);
+    if (rc) srv_reply_session_error(r, rc, id);
+    else srv_reply_json(r, created ? 201 : 200, srv_session_info(r->srv->sessions, id));
 }
 
 /* ===== routing ===== */

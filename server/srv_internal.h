@@ -5,6 +5,7 @@
 
 #include "../config/cfg.h"
 #include "../engine/hmm.h"
+#include "../proto/proto.h"
 #include "pool.h"
 #include "sessions.h"
 #include "stream.h"
@@ -93,6 +94,7 @@ struct srv_req {
     bool www_auth;          /* 401: add WWW-Authenticate */
     json_t *json;           /* parsed body (async handlers) */
     char *session_hdr;      /* X-Session-Id, copied on arrival, or NULL */
+    char *session_mode_hdr; /* X-Session-Mode, likewise */
     bool ndjson;            /* Accept: application/x-ndjson */
     srv_stream *stream;     /* set when the answer is streamed */
 };
@@ -107,8 +109,13 @@ void srv_reply_session_error(srv_req *r, int rc, const char *id);
  * belongs to MHD: do not touch it. */
 srv_stream *srv_req_start_stream(srv_req *r, const char *ctype);
 
-/* The session id of a request: the JSON field wins over X-Session-Id. */
-const char *srv_req_session_id(srv_req *r, const char *field);
+/* Take the request's session for exclusive use: the id is field_id, else
+ * the X-Session-Id header; the mode is `mode`, else (when auto) the
+ * X-Session-Mode header. true with *out NULL when the request names no
+ * session; false when an answer (400/404/409/503) is set. Give the session
+ * back with srv_session_release. */
+bool srv_req_take_session(srv_req *r, const srv_model *m, const char *field_id,
+                          proto_session_mode mode, srv_session **out, bool *created);
 
 /* Answer with body (stolen; NULL means out of memory -> 500). */
 void srv_reply_json(srv_req *r, int status, json_t *body);
@@ -157,6 +164,17 @@ srv_handler srv_session_route(const char *method, const char *url, bool *async, 
 int srv_http_start(srv *s, eng_error *err);
 
 /* ===== persistence (persist.c) ===== */
+
+/* A session as a self-contained, versioned, checksummed blob: the engine's
+ * state blob (bound to the model's weights) plus the last logits and the
+ * recent tokens. Caller frees *blob. -1 on failure. */
+int srv_session_export(const srv_session *s, void **blob, size_t *len);
+
+/* A new session (not in the table) named id, from such a blob; its model is
+ * the one the blob names, or `model` when not NULL. NULL with why filled
+ * when the blob is corrupt, truncated, or for another model. */
+srv_session *srv_session_import(srv *s, const void *blob, size_t len, const char *id,
+                                const srv_model *model, char *why, size_t wcap);
 
 /* Snapshot every idle session to cfg.session_dir (no-op without one). */
 int srv_sessions_save(srv *s);

@@ -563,6 +563,41 @@ START_TEST(session_busy_409)
 }
 END_TEST
 
+/* session_mode: continue refuses an unknown session (a client whose
+ * replica went away learns its history is gone), create an existing one. */
+START_TEST(session_modes)
+{
+    int st;
+    json_t *a = post("/generate", "{\"model\":\"tiny\",\"tokens\":[1],\"max_tokens\":1,"
+                                  "\"session\":\"m1\",\"session_mode\":\"continue\"}", &st);
+    ck_assert_int_eq(st, 404);
+    ck_assert_str_eq(error_code(a), "session_not_found");
+    json_decref(a);
+    a = request_json("POST", "/decode", "X-Session-Id: m1\r\nX-Session-Mode: continue\r\n",
+                     "{\"model\":\"tiny\",\"tokens\":[1]}", &st);
+    ck_assert_int_eq(st, 404);
+    json_decref(a);
+    a = post("/decode", "{\"model\":\"tiny\",\"tokens\":[1],\"session\":\"m1\",\"session_mode\":\"create\"}", &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert(json_is_true(json_object_get(a, "session_created")));
+    json_decref(a);
+    a = post("/decode", "{\"model\":\"tiny\",\"tokens\":[1],\"session\":\"m1\",\"session_mode\":\"create\"}", &st);
+    ck_assert_int_eq(st, 409);
+    ck_assert_str_eq(error_code(a), "session_exists");
+    json_decref(a);
+    a = post("/decode", "{\"model\":\"tiny\",\"tokens\":[2],\"session\":\"m1\",\"session_mode\":\"continue\"}", &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert(json_is_false(json_object_get(a, "session_created")));
+    json_decref(a);
+    a = post("/decode", "{\"model\":\"tiny\",\"tokens\":[2],\"session\":\"m1\",\"session_mode\":\"sometimes\"}", &st);
+    ck_assert_int_eq(st, 400);
+    json_decref(a);
+    json_t *info = request_json("GET", "/sessions/m1", NULL, NULL, &st);
+    ck_assert_int_eq(json_integer_value(json_object_get(info, "tokens")), 2);
+    json_decref(info);
+}
+END_TEST
+
 START_TEST(fork_delete_list)
 {
     int st;
@@ -643,6 +678,14 @@ START_TEST(export_import)
     ck_assert_int_eq(st, 201);
     ck_assert_int_eq(json_integer_value(json_object_get(a, "tokens")), 5);
     json_decref(a);
+    /* The export carries the last logits too: an empty prompt continues. */
+    json_t *g1 = post("/generate", "{\"model\":\"tiny\",\"tokens\":[],\"max_tokens\":5,\"temperature\":0,\"session\":\"e1\"}", &st);
+    ck_assert_int_eq(st, 200);
+    json_t *g2 = post("/generate", "{\"model\":\"tiny\",\"tokens\":[],\"max_tokens\":5,\"temperature\":0,\"session\":\"e2\"}", &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert(json_equal(json_object_get(g1, "tokens"), json_object_get(g2, "tokens")));
+    json_decref(g1);
+    json_decref(g2);
     json_t *x = post("/decode", "{\"model\":\"tiny\",\"tokens\":[4,4,9],\"session\":\"e1\",\"logits\":true}", &st);
     json_t *y = post("/decode", "{\"model\":\"tiny\",\"tokens\":[4,4,9],\"session\":\"e2\",\"logits\":true}", &st);
     ck_assert_int_eq(st, 200);
@@ -910,6 +953,7 @@ Suite *mamba_server_suite(void)
     tcase_add_test(tc, long_generation_does_not_block);
     tcase_add_test(tc, session_busy_409);
     tcase_add_test(tc, fork_delete_list);
+    tcase_add_test(tc, session_modes);
     tcase_add_test(tc, export_import);
     tcase_add_test(tc, eviction_lru);
     tcase_add_test(tc, sessions_survive_restart);
