@@ -442,13 +442,18 @@ check "survivors: ${#SURVIVORS[@]} sessions continue, tokens equal to the refere
 check "survivors: still on their replicas ($moved moved) with the right token counts ($count wrong)" \
     [ $((moved + count)) = 0 ]
 
-# The dead replica's sessions are gone: 404 session_not_found through $LBN.
+# The dead replica's sessions are gone: 404 session_not_found through $LBN,
+# both when asked for and when a generation insists on continuing one
+# (X-Session-Mode: continue), which creates nothing.
 nf=0
 for k in "${DOOMED[@]}"; do
     body=$(curl -sS -H "X-Session-Id: $(sid "$k")" -w ' %{http_code}' "$LB/sessions/$(sid "$k")")
     [[ "$body" == *'"session_not_found"'*' 404' ]] || nf=$((nf + 1))
+    body=$(curl -sS -H "X-Session-Id: $(sid "$k")" -H 'X-Session-Mode: continue' -w ' %{http_code}' \
+        -d '{"model": "lm", "prompt": "more", "max_tokens": 1}' "$LB/generate")
+    [[ "$body" == *'"session_not_found"'*' 404' ]] || nf=$((nf + 1))
 done
-check "r$VICTIM's ${#DOOMED[@]} sessions answer 404 session_not_found through $LBN ($nf not)" [ $nf = 0 ]
+check "r$VICTIM's ${#DOOMED[@]} sessions answer 404 session_not_found through $LBN, to GET and to a continuing /generate ($nf not)" [ $nf = 0 ]
 
 # Restore them from the last export: PUT through $LBN, routed by the
 # X-Session-Id header to where the session now belongs.
@@ -467,13 +472,13 @@ check "restored ${#DOOMED[@]} sessions with PUT /sessions/{id}/state through $LB
 check "restored sessions hold the exported token counts ($wrong wrong)" [ $wrong = 0 ]
 note "new homes: $(for k in "${DOOMED[@]}"; do echo "r${NEWHOME[$k]:-?}"; done | sort | uniq -c | tr '\n' ' ')"
 
-# A restored session has its state but not the last logits (the blob holds
-# the state only): it can continue from a new prompt, not from nothing.
+# A restored session is whole (state, last logits, recent tokens), and a
+# request that insists on continuing finds it: session_created is false.
 k=${DOOMED[0]}
 code=$(curl -sS -o "$TMP/empty.out" -w '%{http_code}' -H "X-Session-Id: $(sid "$k")" \
-    -d '{"model": "lm", "prompt": "", "max_tokens": 1}' "$LB/generate")
-note "a restored session continued with an empty prompt answers $code" \
-    "($(jq -r '.error.message // "ok"' "$TMP/empty.out" 2>/dev/null)); a new prompt is needed"
+    -H 'X-Session-Mode: continue' -d '{"model": "lm", "prompt": "", "max_tokens": 0}' "$LB/generate")
+check "a restored session continues (session_mode continue, empty prompt): $code, created $(jq -r .session_created "$TMP/empty.out" 2>/dev/null)" \
+    [ "$code" = 200 ] && [ "$(jq -r .session_created "$TMP/empty.out")" = false ]
 
 # Continue them (turn T) and compare with the reference, which never failed.
 for k in "${DOOMED[@]}"; do
