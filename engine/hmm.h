@@ -115,8 +115,8 @@ int hmm_sample(const hmm_model *m, size_t T, uint64_t seed, int32_t *states, int
  * hmm_posteriors on the prefix o_0..o_t), whatever the chunking, as long as
  * no position was forced (see max_pending).
  *
- * Memory: the Viterbi part keeps one row of K backpointers and child counts
- * (6 bytes per state) per unfixed position; on a mixing model the paths
+ * Memory: the Viterbi part keeps one row of K backpointers and live flags
+ * (3 bytes per state) per unfixed position; on a mixing model the paths
  * coalesce within a few steps and this stays small. Smoothing keeps the last
  * min(T, max_lag + 1) normalised forward vectors and log-emission rows
  * ((2K + 1) doubles per position). hmm_online_bytes says what is held.
@@ -154,19 +154,19 @@ hmm_online_opts hmm_online_default_opts(void);
  * call also invalidates them); positions are absolute stream positions
  * (0 = the first observation ever pushed). */
 typedef struct hmm_online_out {
-    size_t n;                /* observations in this chunk (0 for finish) */
-    uint64_t from;           /* position of the chunk's first observation */
-    const double *filtered;  /* n x K: P(state_t | o_0..o_t), t = from + row */
-    double log_lik;          /* log P(o_0..o_{end}) over the whole stream so far */
-    size_t lag;              /* the lag asked for, or HMM_ONLINE_NO_LAG */
-    const double *smoothed;  /* nsmoothed x K; row r is position smoothed_from + r */
+    size_t n;               /* observations in this chunk (0 for finish) */
+    uint64_t from;          /* position of the chunk's first observation */
+    const double *filtered; /* n x K: P(state_t | o_0..o_t), t = from + row */
+    double log_lik;         /* log P(o_0..o_{end}) over the whole stream so far */
+    size_t lag;             /* the lag asked for, or HMM_ONLINE_NO_LAG */
+    const double *smoothed; /* nsmoothed x K; row r is position smoothed_from + r */
     size_t nsmoothed;
     uint64_t smoothed_from;
-    const int32_t *fixed;    /* nfixed states, positions fixed_from.. */
+    const int32_t *fixed; /* nfixed states, positions fixed_from.. */
     size_t nfixed;
-    uint64_t fixed_from;     /* = the previous answer's fixed_from + nfixed */
-    bool forced;             /* this call forced positions (see max_pending) */
-    uint64_t forced_total;   /* positions forced over the stream; 0 = exact */
+    uint64_t fixed_from;      /* = the previous answer's fixed_from + nfixed */
+    bool forced;              /* this call forced positions (see max_pending) */
+    uint64_t forced_total;    /* positions forced over the stream; 0 = exact */
     const int32_t *tentative; /* ntentative states, positions tentative_from.. */
     size_t ntentative;        /* = positions not fixed yet (0 after finish) */
     uint64_t tentative_from;  /* = fixed_from + nfixed */
@@ -206,8 +206,9 @@ bool hmm_online_finished(const hmm_online *st);
 /* Append chunk (T >= 1 observations) to the stream and fill *out (see
  * hmm_online_out). lag: HMM_ONLINE_NO_LAG, or 0..max_lag for smoothed rows
  * (a lag may differ between pushes; each push smooths its own new t at its
- * own lag). Costs O(T K^2) for filtering and Viterbi plus O(T lag K^2) for
- * smoothing; amortised O(K) per position for coalescence.
+ * own lag). Costs O(T K^2) for filtering and Viterbi, O(T lag K^2) for
+ * smoothing, and for coalescence about O(K) per position (at most O(K^2)
+ * amortised), plus O(unfixed positions) for the tentative path.
  * Errors leave the state exactly as it was, so the client may resend a
  * corrected chunk: ENG_EINVAL (bad symbol or non-finite value, naming the
  * chunk index and the stream position; lag > max_lag; stream finished),

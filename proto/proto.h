@@ -89,7 +89,7 @@ json_t *proto_hmm_result_json(const hmm_model *m, size_t T, const int32_t *path,
                               double path_log_prob, int has_path_log_prob, double log_lik,
                               const double *post);
 
-/* ===== Mamba /generate and /decode ===== */
+/* ===== sessions ===== */
 
 /* What a request with a session id may do to the session table:
  * auto: continue it, or create it if there is none (the default);
@@ -104,6 +104,25 @@ typedef enum proto_session_mode {
 
 /* "auto" / "create" / "continue" (ENG_EINVAL naming 'session_mode'). */
 int proto_session_mode_parse(const char *s, proto_session_mode *mode, eng_error *err);
+
+/* ===== HMM /decode on a session: a chunk of a stream ===== */
+
+typedef struct proto_hmm_stream_req {
+    hmm_obs obs;        /* the chunk (owned arrays); obs.T is 0 only with final */
+    size_t lag;         /* smoothing lag, or SIZE_MAX for none */
+    int final;          /* close the stream after this chunk */
+    const char *session; /* borrowed, or NULL (then the X-Session-Id header) */
+    proto_session_mode session_mode;
+} proto_hmm_stream_req;
+
+/* Parse {"model", "observations", "lag", "final", "session", "session_mode"}
+ * for model m. max_lag bounds "lag"; max_len the chunk. Errors name the
+ * field and position. Free with proto_hmm_stream_req_free. */
+int proto_hmm_stream_parse(const json_t *root, const hmm_model *m, size_t max_len, size_t max_lag,
+                           proto_hmm_stream_req *req, eng_error *err);
+void proto_hmm_stream_req_free(proto_hmm_stream_req *req); /* accepts NULL */
+
+/* ===== Mamba /generate and /decode ===== */
 
 #define PROTO_MAX_STOP 16
 

@@ -201,3 +201,41 @@ json_t *proto_hmm_result_json(const hmm_model *m, size_t T, const int32_t *path,
     }
     return o;
 }
+
+/* ===== HMM /decode on a session ===== */
+
+int proto_hmm_stream_parse(const json_t *root, const hmm_model *m, size_t max_len, size_t max_lag,
+                           proto_hmm_stream_req *q, eng_error *err)
+{
+    static const char *const allowed[] = {"model",   "observations", "lag", "final",
+                                          "session", "session_mode", NULL};
+    memset(q, 0, sizeof *q);
+    q->lag = SIZE_MAX;
+    long long lag = -1;
+    const char *mode = NULL;
+    int rc;
+    if ((rc = proto_check_fields(root, allowed, err)) ||
+        (rc = proto_get_int(root, "lag", 0, (long long)max_lag, &lag, err)) ||
+        (rc = proto_get_bool(root, "final", &q->final, err)) ||
+        (rc = proto_get_string(root, "session", 0, &q->session, err)) ||
+        (rc = proto_get_string(root, "session_mode", 0, &mode, err)) ||
+        (mode && (rc = proto_session_mode_parse(mode, &q->session_mode, err))))
+        return rc;
+    if (lag >= 0) q->lag = (size_t)lag;
+    json_t *obs = json_object_get(root, "observations");
+    if (json_object_get(root, "sequences"))
+        return eng_error_set(err, ENG_EINVAL,
+                             "a session takes a stream: send 'observations', not 'sequences'");
+    if (!obs || (q->final && json_is_array(obs) && json_array_size(obs) == 0)) {
+        if (q->final) return 0; /* closing without a last chunk */
+        return eng_error_set(err, ENG_EINVAL, "missing field 'observations'");
+    }
+    return parse_one(obs, "observations", m, max_len, &q->obs, err);
+}
+
+void proto_hmm_stream_req_free(proto_hmm_stream_req *q)
+{
+    if (!q) return;
+    proto_hmm_obs_free(&q->obs);
+    memset(q, 0, sizeof *q);
+}

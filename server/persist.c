@@ -6,6 +6,9 @@
  * The same format is what GET /sessions/{id}/state exports and PUT imports,
  * so a session moves between replicas whole: state, last logits, history.
  *
+ * The engine part is the Mamba state blob or the HMM stream blob, by the
+ * model's kind (HMM sessions have no logits and no history).
+ *
  * File layout (little-endian): "HMBASES1", u32 version, u16 id length + id,
  * u16 model-name length + name, u64 tokens, u32 n + n int32 history,
  * u32 n + n float last logits, u64 n + n bytes of the engine's state blob,
@@ -64,7 +67,10 @@ static int encode(const srv_session *s, wbuf *b)
 {
     void *blob = NULL;
     size_t blen = 0;
-    if (!s->state || mamba_state_serialize(s->state, &blob, &blen, NULL)) return -1;
+    int rc = s->state    ? mamba_state_serialize(s->state, &blob, &blen, NULL)
+             : s->online ? hmm_online_serialize(s->online, &blob, &blen, NULL)
+                         : -1;
+    if (rc) return -1;
     uint32_t version = VERSION, nh = (uint32_t)s->nhistory;
     uint16_t idl = (uint16_t)strlen(s->id), ml = (uint16_t)strlen(s->model->name);
     uint32_t nl = s->last_logits ? (uint32_t)mamba_model_config(s->model->mamba)->vocab_size : 0;
@@ -211,6 +217,20 @@ static bool take(rbuf *r, void *out, size_t n)
     return true;
 }
 
+/* The engine's part of a snapshot, into sess (of model m). */
+static bool restore_state(const srv_model *m, srv_session *sess, const void *blob, size_t len,
+                          eng_error *err)
+{
+    if (m->kind == SRV_MODEL_MAMBA)
+        return mamba_state_deserialize(m->mamba, blob, len, sess->state, err) == 0;
+    hmm_online *st = NULL;
+    if (hmm_online_deserialize(m->hmm, blob, len, &st, err)) return false;
+    hmm_online_free(sess->online);
+    sess->online = st;
+    sess->bytes = sizeof *sess + hmm_online_bytes(st);
+    return true;
+}
+
 /* Parse a snapshot into a new session; NULL with why filled on failure.
  * as_id / as_model (either may be NULL) override the id and model the
  * snapshot names. */
@@ -235,21 +255,19 @@ static srv_session *decode(srv *s, const unsigned char *d, size_t len, const cha
         return snprintf(why, wcap, "truncated header"), NULL;
     id[idl] = model[ml] = '\0';
     const srv_model *m = as_model ? as_model : srv_find_model(s, model);
-    if (!m || m->kind != SRV_MODEL_MAMBA)
-        return snprintf(why, wcap, "the state is for model '%s', which is not loaded here", model),
+    if (!m) return snprintf(why, wcap, "the state is for model '%s', which is not loaded here", model),
                NULL;
     if (as_id) snprintf(id, sizeof id, "%s", as_id);
     if (!srv_session_id_valid(id)) return snprintf(why, wcap, "bad session id"), NULL;
     srv_session *sess = srv_session_create(id, m);
-    size_t V = (size_t)mamba_model_config(m->mamba)->vocab_size;
+    size_t V = m->mamba ? (size_t)mamba_model_config(m->mamba)->vocab_size : 0;
     bool ok = sess && take(&r, &tokens, 8) && take(&r, &nh, 4) && nh <= SRV_SESSION_HISTORY &&
               take(&r, sess->history, nh * sizeof(int32_t)) && take(&r, &nl, 4) &&
               (nl == 0 || nl == V);
     if (ok && nl) ok = (sess->last_logits = malloc(V * sizeof(float))) &&
                        take(&r, sess->last_logits, V * sizeof(float));
     eng_error err = {0};
-    ok = ok && take(&r, &bl, 8) && bl == r.left &&
-         mamba_state_deserialize(m->mamba, r.p, (size_t)bl, sess->state, &err) == 0;
+    ok = ok && take(&r, &bl, 8) && bl == r.left && restore_state(m, sess, r.p, (size_t)bl, &err);
     if (!ok) {
         snprintf(why, wcap, "%s", err.msg[0] ? err.msg : "truncated or inconsistent");
         srv_session_destroy(sess);

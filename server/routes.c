@@ -80,8 +80,10 @@ void srv_handle_decode(srv_req *r)
     if (!srv_parse_body(r)) return;
     const srv_model *m = srv_req_model(r);
     if (!m) return;
-    if (m->kind == SRV_MODEL_HMM) srv_hmm_decode(r, m);
-    else srv_mamba_decode(r, m);
+    bool session = json_object_get(r->json, "session") || r->session_hdr;
+    if (m->kind == SRV_MODEL_MAMBA) srv_mamba_decode(r, m);
+    else if (session) srv_hmm_session_decode(r, m);
+    else srv_hmm_decode(r, m);
 }
 
 void srv_handle_generate(srv_req *r)

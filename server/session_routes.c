@@ -140,7 +140,10 @@ static int replace_into(srv *srv, const char *id, srv_session *imp)
     bool created;
     int rc = srv_session_acquire(srv->sessions, id, imp->model, false, &s, &created);
     if (rc) return rc;
-    mamba_state_copy(s->state, imp->state);
+    if (s->state) mamba_state_copy(s->state, imp->state);
+    hmm_online *online = s->online; /* swap: imp frees the old stream */
+    s->online = imp->online;
+    imp->online = online;
     float *t = s->last_logits;
     s->last_logits = imp->last_logits;
     imp->last_logits = t;
@@ -157,8 +160,8 @@ static void h_import(srv_req *r)
     if (!req_id(r, id)) return;
     const char *name = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "model");
     const srv_model *m = name ? srv_find_model(r->srv, name) : NULL;
-    if (name && (!m || m->kind != SRV_MODEL_MAMBA)) {
-        srv_reply_error(r, 404, "model_not_found", "no Mamba model named '%s'", name);
+    if (name && !m) {
+        srv_reply_error(r, 404, "model_not_found", "no model named '%s'", name);
         return;
     }
     srv_session *imp = srv_session_import(r->srv, r->body ? r->body : "", r->len, id, m, why,

@@ -40,6 +40,7 @@ static void session_free(srv_session *s)
 {
     if (!s) return;
     mamba_state_free(s->state);
+    hmm_online_free(s->online);
     free(s->last_logits);
     free(s);
 }
@@ -148,6 +149,14 @@ static srv_session *session_new(const char *id, const srv_model *model)
             return NULL;
         }
         s->bytes = mamba_session_bytes(model);
+    } else {
+        hmm_online_opts o = hmm_online_default_opts();
+        o.max_lag = SRV_HMM_MAX_LAG;
+        if (hmm_online_new(model->hmm, &o, &s->online, NULL)) {
+            free(s);
+            return NULL;
+        }
+        s->bytes = sizeof *s + hmm_online_bytes(s->online);
     }
     return s;
 }
@@ -172,7 +181,7 @@ srv_acquire srv_session_acquire(srv_sessions *t, const char *id, const srv_model
         rc = SRV_ACQ_NOT_FOUND;
     } else {
         size_t bytes = model->kind == SRV_MODEL_MAMBA ? mamba_session_bytes(model)
-                                                      : sizeof(srv_session);
+                                                      : sizeof(srv_session) + 4096;
         srv_session *s = NULL;
         if (!make_room_locked(t, bytes)) rc = SRV_ACQ_FULL;
         else if (!(s = session_new(id, model))) rc = SRV_ACQ_NOMEM;
@@ -198,6 +207,11 @@ void srv_session_release(srv_sessions *t, srv_session *s, bool discard)
     uv_mutex_lock(&t->mu);
     s->busy = false;
     touch(s);
+    if (s->online) { /* an HMM stream's memory moves with its unfixed positions */
+        t->bytes -= s->bytes;
+        s->bytes = sizeof *s + hmm_online_bytes(s->online);
+        t->bytes += s->bytes;
+    }
     if (discard) unlink_free(t, find_slot(t, s->id));
     uv_mutex_unlock(&t->mu);
 }
@@ -222,6 +236,15 @@ static int fork_locked(srv_sessions *t, srv_session *src, const char *as_id)
     srv_session *s = session_new(as_id, src->model);
     if (!s) return SRV_ACQ_NOMEM;
     if (src->state) mamba_state_copy(s->state, src->state);
+    if (src->online) {
+        hmm_online_free(s->online);
+        s->online = NULL;
+        if (hmm_online_copy(src->online, &s->online, NULL)) {
+            session_free(s);
+            return SRV_ACQ_NOMEM;
+        }
+        s->bytes = src->bytes;
+    }
     if (src->last_logits) {
         size_t V = (size_t)mamba_model_config(src->model->mamba)->vocab_size;
         if (!(s->last_logits = malloc(V * sizeof(float)))) {

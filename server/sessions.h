@@ -14,14 +14,17 @@
 
 struct srv_model;
 struct mamba_state;
+struct hmm_online;
 
 #define SRV_SESSION_ID_MAX 128
 #define SRV_SESSION_HISTORY 64 /* recent tokens kept for the repetition penalty */
+#define SRV_HMM_MAX_LAG 256    /* largest smoothing lag an HMM session serves */
 
 typedef struct srv_session {
     char id[SRV_SESSION_ID_MAX + 1];
     const struct srv_model *model;
     struct mamba_state *state; /* Mamba: the recurrent state */
+    struct hmm_online *online; /* HMM: the observation stream (filtering, online Viterbi) */
     float *last_logits;        /* Mamba: logits after the last absorbed token, or NULL */
     int32_t history[SRV_SESSION_HISTORY];
     size_t nhistory;           /* valid entries at the end of the ring, <= HISTORY */

@@ -154,6 +154,7 @@ void srv_handle_decode(srv_req *r);
 void srv_handle_generate(srv_req *r);
 void srv_hmm_decode(srv_req *r, const srv_model *m);
 void srv_hmm_generate(srv_req *r, const srv_model *m);
+void srv_hmm_session_decode(srv_req *r, const srv_model *m);
 void srv_mamba_generate(srv_req *r, const srv_model *m);
 void srv_mamba_decode(srv_req *r, const srv_model *m);
 /* Sessions endpoints (session_routes.c); url starts with /sessions. */

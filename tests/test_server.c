@@ -463,8 +463,146 @@ START_TEST(hmm_generate_is_seeded)
 END_TEST
 
 Suite *mamba_server_suite(void);
+Suite *hostile_suite(void);
 void mamba_models_create(void);
 void mamba_models_remove(void);
+
+/* ===== HMM streams on sessions ===== */
+
+/* Feed a fixture's observations over one session in random chunks
+ * (including chunks of 1): the fixed pieces plus the final piece are the
+ * offline Viterbi path, the log-likelihood is the offline one, and the
+ * final smoothed tail and the last filtered row are the offline posteriors. */
+static void check_stream(const char *name, unsigned seed)
+{
+    json_t *ref = load_fixture(name, "reference.json");
+    json_t *obs = json_object_get(ref, "observations"), *want = json_object_get(ref, "viterbi_path");
+    json_t *post = json_object_get(ref, "posteriors");
+    size_t T = json_array_size(obs), at = 0, K = json_array_size(json_array_get(post, 0));
+    char model[64], sid[64];
+    snprintf(model, sizeof model, "fx-%s", name);
+    snprintf(sid, sizeof sid, "stream-%s", name);
+    json_t *path = json_array();
+    srand(seed);
+    int st, requests = 0;
+    json_t *last_filtered = NULL, *a = NULL;
+    while (at < T) {
+        size_t n = requests % 5 == 1 ? 1 : 1 + (size_t)rand() % (T / 8 + 1);
+        if (at + n > T) n = T - at;
+        bool final = at + n == T;
+        json_t *chunk = json_array();
+        for (size_t t = at; t < at + n; t++) json_array_append(chunk, json_array_get(obs, t));
+        a = post_json("/decode",
+                      json_pack("{s:s,s:s,s:o,s:b,s:i}", "model", model, "session", sid,
+                                "observations", chunk, "final", final, "lag", 3),
+                      &st);
+        ck_assert_msg(st == 200, "%s: %d %s", name, st, error_code(a));
+        ck_assert_int_eq(json_integer_value(json_object_get(a, "from")), (json_int_t)at);
+        ck_assert_int_eq(json_integer_value(json_object_get(a, "fixed_from")),
+                         (json_int_t)json_array_size(path));
+        json_array_extend(path, json_object_get(a, "fixed_path"));
+        json_t *f = json_object_get(a, "filtered");
+        ck_assert_uint_eq(json_array_size(f), n);
+        json_decref(last_filtered);
+        last_filtered = json_incref(json_array_get(f, n - 1));
+        at += n;
+        requests++;
+        if (!final) json_decref(a);
+    }
+    ck_assert_uint_eq(json_array_size(path), T);
+    for (size_t t = 0; t < T; t++)
+        ck_assert_msg(json_integer_value(json_array_get(path, t)) ==
+                          json_integer_value(json_array_get(want, t)),
+                      "%s: streamed path[%zu] differs", name, t);
+    assert_close_rel(json_real_value(json_object_get(a, "log_likelihood")),
+                     json_real_value(json_object_get(ref, "log_likelihood")), 1e-6, name);
+    assert_close_rel(json_real_value(json_object_get(a, "path_log_prob")),
+                     json_real_value(json_object_get(ref, "viterbi_log_prob")), 1e-6, name);
+    json_t *tail = json_object_get(a, "final_smoothed");
+    size_t from = (size_t)json_integer_value(json_object_get(a, "final_smoothed_from"));
+    ck_assert_uint_eq(from + json_array_size(tail), T);
+    for (size_t i = 0; i < json_array_size(tail); i++)
+        for (size_t k = 0; k < K; k++)
+            ck_assert(fabs(json_real_value(json_array_get(json_array_get(tail, i), k)) -
+                           json_real_value(json_array_get(json_array_get(post, from + i), k))) < 1e-6);
+    for (size_t k = 0; k < K; k++) /* filtering at the last position is smoothing */
+        ck_assert(fabs(json_real_value(json_array_get(last_filtered, k)) -
+                       json_real_value(json_array_get(json_array_get(post, T - 1), k))) < 1e-6);
+    /* The stream closed, and its session went with it. */
+    char p[96];
+    snprintf(p, sizeof p, "/sessions/%s", sid);
+    json_t *g = request_json("GET", p, NULL, NULL, &st);
+    ck_assert_int_eq(st, 404);
+    json_decref(g);
+    json_decref(a);
+    json_decref(last_filtered);
+    json_decref(path);
+    json_decref(ref);
+}
+
+START_TEST(hmm_stream_exact)
+{
+    check_stream(hmm_cases[_i], 17 + (unsigned)_i);
+}
+END_TEST
+
+/* A chunk with an impossible observation is refused and changes nothing:
+ * the corrected chunk continues as if it never came. Sessions of HMMs
+ * fork, export and import like Mamba ones. */
+START_TEST(hmm_stream_sessions)
+{
+    int st;
+    json_t *a = post("/decode", "{\"model\":\"sticky\",\"session\":\"h1\",\"observations\":[\"a\",\"a\"]}", &st);
+    ck_assert_int_eq(st, 200);
+    json_decref(a);
+    a = post("/decode", "{\"model\":\"sticky\",\"session\":\"h1\",\"observations\":[\"a\",\"b\"]}", &st);
+    ck_assert_int_eq(st, 400);
+    ck_assert_str_eq(error_code(a), "impossible_observations");
+    json_decref(a);
+    a = request_json("GET", "/sessions/h1", NULL, NULL, &st);
+    ck_assert_int_eq(json_integer_value(json_object_get(a, "tokens")), 2);
+    json_decref(a);
+    json_decref(post("/sessions/h1/fork", "{\"as\":\"h2\"}", &st));
+    ck_assert_int_eq(st, 201);
+    http_resp r;
+    ck_assert_int_eq(http_request(port, "GET", "/sessions/h1/state", NULL, NULL, 0, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    http_resp put;
+    ck_assert_int_eq(http_request(port, "PUT", "/sessions/h3/state", NULL, r.body, r.body_len, &put), 0);
+    ck_assert_int_eq(put.status, 201);
+    http_resp_free(&put);
+    http_resp_free(&r);
+    const char *ids[] = {"h1", "h2", "h3"};
+    json_t *first = NULL;
+    for (int i = 0; i < 3; i++) {
+        char body[160];
+        snprintf(body, sizeof body, "{\"model\":\"sticky\",\"session\":\"%s\",\"observations\":[\"a\"],\"final\":true}", ids[i]);
+        a = post("/decode", body, &st);
+        ck_assert_int_eq(st, 200);
+        json_object_del(a, "session");
+        json_object_del(a, "session_created");
+        ck_assert_int_eq(json_integer_value(json_object_get(a, "position")), 3);
+        if (!first) first = a;
+        else {
+            ck_assert(json_equal(a, first));
+            json_decref(a);
+        }
+    }
+    ck_assert_int_eq(json_integer_value(json_object_get(first, "fixed_from")) +
+                         (json_int_t)json_array_size(json_object_get(first, "fixed_path")),
+                     3);
+    json_decref(first);
+    a = post("/decode", "{\"model\":\"sticky\",\"session\":\"h1\",\"observations\":[\"a\"],\"session_mode\":\"continue\"}", &st);
+    ck_assert_int_eq(st, 404); /* closed by final */
+    json_decref(a);
+    a = post("/decode", "{\"model\":\"casino\",\"session\":\"h9\",\"sequences\":[[\"1\"]]}", &st);
+    ck_assert_int_eq(st, 400);
+    json_decref(a);
+    a = post("/decode", "{\"model\":\"casino\",\"session\":\"h9\",\"observations\":[\"1\"],\"lag\":100000}", &st);
+    ck_assert_int_eq(st, 400);
+    json_decref(a);
+}
+END_TEST
 
 /* ===== authentication and probes ===== */
 
@@ -548,6 +686,8 @@ static Suite *server_suite(void)
     tcase_add_test(tc, overload_503_then_recovers);
     tcase_add_test(tc, hmm_generate_is_seeded);
     tcase_add_test(tc, api_key_required);
+    tcase_add_loop_test(tc, hmm_stream_exact, 0, NCASES);
+    tcase_add_test(tc, hmm_stream_sessions);
     tcase_add_test(tc, probe_and_drain);
     suite_add_tcase(s, tc);
     return s;
@@ -559,6 +699,7 @@ int main(void)
     mamba_models_create();
     SRunner *sr = srunner_create(server_suite());
     srunner_add_suite(sr, mamba_server_suite());
+    srunner_add_suite(sr, hostile_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
