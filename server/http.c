@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ===== replies ===== */
 
@@ -36,6 +37,29 @@ void srv_reply_json(srv_req *r, int status, json_t *body)
     set_reply(r, status, text, len + 1, "application/json");
 }
 
+/* Make s valid UTF-8 in place: a message may quote a client's bytes, or be
+ * cut in the middle of a character, and JSON strings must be valid. Each
+ * byte that does not start a well-formed sequence becomes '?'. */
+static void utf8_scrub(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        size_t n = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3
+                             : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+        bool ok = n > 0;
+        for (size_t i = 1; ok && i < n; i++) ok = (p[i] & 0xC0) == 0x80;
+        if (ok && n == 3) /* no overlongs, no surrogates */
+            ok = !(c == 0xE0 && p[1] < 0xA0) && !(c == 0xED && p[1] >= 0xA0);
+        if (ok && n == 4) ok = !(c == 0xF0 && p[1] < 0x90) && !(c == 0xF4 && p[1] >= 0x90);
+        if (!ok) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
 void srv_reply_error(srv_req *r, int status, const char *code, const char *fmt, ...)
 {
     char msg[512];
@@ -43,6 +67,7 @@ void srv_reply_error(srv_req *r, int status, const char *code, const char *fmt, 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    utf8_scrub(msg);
     srv_reply_json(r, status, proto_error_json(code, msg));
 }
 
@@ -90,11 +115,13 @@ void srv_req_complete(srv_req *r)
 {
     uv_mutex_lock(&r->mu);
     r->done = true;
-    if (r->suspended) {
-        r->suspended = false;
-        MHD_resume_connection(r->conn);
-    }
+    bool resume = r->suspended;
+    struct MHD_Connection *conn = r->conn;
+    r->suspended = false;
     uv_mutex_unlock(&r->mu);
+    /* Resume only after letting go of r: once resumed, MHD may finish the
+     * connection (the client is gone, say) and free r at once. */
+    if (resume) MHD_resume_connection(conn);
 }
 
 static _Thread_local bool tl_deferred;
@@ -228,6 +255,57 @@ static bool authorized(srv *s, struct MHD_Connection *c, const char *url)
     return same_secret(h + 7, s->cfg.api_key);
 }
 
+/* ===== framing ===== */
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    (void)kind;
+    (void)value;
+    unsigned *n = cls;
+    if (!strcasecmp(key, "Content-Length")) n[0]++;
+    if (!strcasecmp(key, "Transfer-Encoding")) n[1]++;
+    return MHD_YES;
+}
+
+/* Ambiguous framing lets a proxy and this server disagree on where a
+ * request ends (request smuggling): refuse it. NULL when fine. */
+static const char *framing_error(struct MHD_Connection *c)
+{
+    unsigned n[2] = {0, 0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, n);
+    if (n[0] > 1) return "more than one Content-Length header";
+    if (n[1] > 1) return "more than one Transfer-Encoding header";
+    if (n[0] && n[1]) return "both Content-Length and Transfer-Encoding";
+    return NULL;
+}
+
+/* URL unescaping, as MHD's own but leaving %00 as it is: a NUL would cut
+ * the path short ("/health%00junk" must not be "/health"). */
+static size_t unescape_url(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    char *w = s;
+    for (const char *p = s; *p; p++) {
+        int hi, lo;
+        if (p[0] == '%' && (hi = hexval(p[1])) >= 0 && (lo = hexval(p[2])) >= 0 && (hi | lo)) {
+            *w++ = (char)(hi * 16 + lo);
+            p += 2;
+        } else {
+            *w++ = *p;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 /* First call: route, and refuse an announced oversized body at once. */
 static enum MHD_Result on_first_call(srv *s, struct MHD_Connection *c, const char *method,
                                      const char *url, void **req_cls)
@@ -249,6 +327,17 @@ static enum MHD_Result on_first_call(srv *s, struct MHD_Connection *c, const cha
                             method, url, r->allow);
         else srv_reply_error(r, 404, "not_found", "no endpoint %s", url);
         return MHD_YES; /* queued once the body (if any) is consumed */
+    }
+    const char *why = framing_error(c);
+    if (why) {
+        srv_reply_error(r, 400, "bad_request", "%s", why);
+        return queue_reply(r);
+    }
+    const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+    if (te && strcasecmp(te, "chunked") && strcasecmp(te, "identity")) {
+        srv_reply_error(r, 501, "not_implemented",
+                        "Transfer-Encoding \"%.64s\" is not supported (only chunked)", te);
+        return queue_reply(r);
     }
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     if (cl && strtoull(cl, NULL, 10) > s->cfg.limits.max_body_bytes) {
@@ -368,7 +457,8 @@ int srv_http_start(srv *s, eng_error *err)
     }
     s->mhd = MHD_start_daemon(
         flags, s->cfg.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &ss,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape_url,
+        NULL, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)s->cfg.limits.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         s->cfg.limits.request_timeout_s, MHD_OPTION_END);
     if (!s->mhd)

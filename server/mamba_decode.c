@@ -109,6 +109,11 @@ static bool get_tokens(srv_req *r, const srv_model *m, proto_mamba_decode_req *q
         srv_reply_error(r, 400, "invalid_request", "nothing to decode: the sequence is empty");
         return false;
     }
+    if (*n > r->srv->cfg.limits.max_seq_len) {
+        srv_reply_error(r, 400, "limit_exceeded", "text: %zu tokens, over the limit of %zu", *n,
+                        r->srv->cfg.limits.max_seq_len);
+        return false;
+    }
     return true;
 }
 
