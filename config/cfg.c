@@ -53,7 +53,7 @@ int cfg_set_listen(cfg_config *cfg, const char *spec, eng_error *err)
         return eng_error_set(err, ENG_EINVAL, "listen: \"%s\" is not HOST:PORT", spec);
     char *end;
     long port = strtol(colon + 1, &end, 10);
-    if (colon[1] == '\0' || *end || port < 0 || port > 65535)
+    if (colon[1] < '0' || colon[1] > '9' || *end || port < 0 || port > 65535)
         return eng_error_set(err, ENG_EINVAL, "listen: bad port in \"%s\" (0..65535)", spec);
     const char *h = spec;
     size_t hlen = (size_t)(colon - spec);
@@ -139,21 +139,23 @@ static int get_size(json_t *v, const char *file, const char *field, size_t *out,
 
 static int load_limits(cfg_limits *l, json_t *obj, const char *file, eng_error *err)
 {
+    /* min: 1 where 0 would refuse every request (or every session). */
     static const struct {
         const char *name;
         size_t off;
         int is_unsigned;
+        size_t min;
     } fields[] = {
-        {"max_body_bytes", offsetof(cfg_limits, max_body_bytes), 0},
-        {"max_seq_len", offsetof(cfg_limits, max_seq_len), 0},
-        {"max_batch", offsetof(cfg_limits, max_batch), 0},
-        {"max_tokens", offsetof(cfg_limits, max_tokens), 0},
-        {"queue_capacity", offsetof(cfg_limits, queue_capacity), 0},
-        {"max_connections", offsetof(cfg_limits, max_connections), 0},
-        {"request_timeout_s", offsetof(cfg_limits, request_timeout_s), 1},
-        {"max_sessions", offsetof(cfg_limits, max_sessions), 0},
-        {"session_budget_bytes", offsetof(cfg_limits, session_budget_bytes), 0},
-        {"session_ttl_s", offsetof(cfg_limits, session_ttl_s), 1},
+        {"max_body_bytes", offsetof(cfg_limits, max_body_bytes), 0, 1},
+        {"max_seq_len", offsetof(cfg_limits, max_seq_len), 0, 1},
+        {"max_batch", offsetof(cfg_limits, max_batch), 0, 1},
+        {"max_tokens", offsetof(cfg_limits, max_tokens), 0, 0},
+        {"queue_capacity", offsetof(cfg_limits, queue_capacity), 0, 1},
+        {"max_connections", offsetof(cfg_limits, max_connections), 0, 1},
+        {"request_timeout_s", offsetof(cfg_limits, request_timeout_s), 1, 0},
+        {"max_sessions", offsetof(cfg_limits, max_sessions), 0, 1},
+        {"session_budget_bytes", offsetof(cfg_limits, session_budget_bytes), 0, 1},
+        {"session_ttl_s", offsetof(cfg_limits, session_ttl_s), 1, 0},
     };
     if (!json_is_object(obj))
         return eng_error_set(err, ENG_EINVAL, "%s: limits must be an object", file);
@@ -168,6 +170,9 @@ static int load_limits(cfg_limits *l, json_t *obj, const char *file, eng_error *
         snprintf(name, sizeof name, "limits.%s", key);
         int rc = get_size(v, file, name, &val, err);
         if (rc) return rc;
+        if (val < fields[i].min)
+            return eng_error_set(err, ENG_EINVAL, "%s: %s must be at least %zu", file, name,
+                                 fields[i].min);
         if (fields[i].is_unsigned) {
             if (val > UINT_MAX)
                 return eng_error_set(err, ENG_EINVAL, "%s: %s is too large", file, name);

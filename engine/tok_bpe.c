@@ -391,7 +391,8 @@ int tok_bpe_word(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_
         if (e->hash == h && e->klen == n && memcmp(c->keys.v + e->koff, w, n) == 0) {
             int rc = tok_ids_reserve(out, e->ilen);
             if (rc != 0) return rc;
-            memcpy(out->v + out->n, c->cids.v + e->ioff, e->ilen * sizeof(int32_t));
+            if (e->ilen > 0) /* NULL arrays while nothing was ever output */
+                memcpy(out->v + out->n, c->cids.v + e->ioff, e->ilen * sizeof(int32_t));
             out->n += e->ilen;
             return 0;
         }
@@ -409,7 +410,8 @@ int tok_bpe_word(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_
     e->ilen = (uint32_t)k;
     memcpy(c->keys.v + c->keys.n, w, n);
     c->keys.n += n;
-    memcpy(c->cids.v + c->cids.n, out->v + before, k * sizeof(int32_t));
+    if (k > 0) /* a word whose characters were all dropped (no unk) gives no ids */
+        memcpy(c->cids.v + c->cids.n, out->v + before, k * sizeof(int32_t));
     c->cids.n += k;
     c->tab_used++;
     return 0;
