@@ -101,7 +101,7 @@ static int parse_session(const json_t *root, const char **out, proto_session_mod
                          eng_error *err)
 {
     const char *m = NULL;
-    int rc = proto_get_string(root, "session", 0, out, err);
+    int rc = proto_get_session(root, out, err);
     if (!rc) rc = proto_get_string(root, "session_mode", 0, &m, err);
     if (rc || !m) return rc;
     return proto_session_mode_parse(m, mode, err);

@@ -102,6 +102,11 @@ typedef enum proto_session_mode {
     PROTO_SESSION_CONTINUE = 2,
 } proto_session_mode;
 
+/* "session": an id string, or true for a new session whose id the server
+ * draws (unguessable). *out is then proto_session_new (compare pointers). */
+extern const char proto_session_new[];
+int proto_get_session(const json_t *root, const char **out, eng_error *err);
+
 /* "auto" / "create" / "continue" (ENG_EINVAL naming 'session_mode'). */
 int proto_session_mode_parse(const char *s, proto_session_mode *mode, eng_error *err);
 

@@ -202,6 +202,23 @@ json_t *proto_hmm_result_json(const hmm_model *m, size_t T, const int32_t *path,
     return o;
 }
 
+/* ===== sessions ===== */
+
+const char proto_session_new[] = "(new)";
+
+int proto_get_session(const json_t *root, const char **out, eng_error *err)
+{
+    json_t *v = json_object_get(root, "session");
+    if (json_is_true(v)) {
+        *out = proto_session_new;
+        return 0;
+    }
+    if (v && !json_is_string(v))
+        return eng_error_set(err, ENG_EINVAL,
+                             "field 'session' must be a session id, or true for a new session");
+    return proto_get_string(root, "session", 0, out, err);
+}
+
 /* ===== HMM /decode on a session ===== */
 
 int proto_hmm_stream_parse(const json_t *root, const hmm_model *m, size_t max_len, size_t max_lag,
@@ -217,7 +234,7 @@ int proto_hmm_stream_parse(const json_t *root, const hmm_model *m, size_t max_le
     if ((rc = proto_check_fields(root, allowed, err)) ||
         (rc = proto_get_int(root, "lag", 0, (long long)max_lag, &lag, err)) ||
         (rc = proto_get_bool(root, "final", &q->final, err)) ||
-        (rc = proto_get_string(root, "session", 0, &q->session, err)) ||
+        (rc = proto_get_session(root, &q->session, err)) ||
         (rc = proto_get_string(root, "session_mode", 0, &mode, err)) ||
         (mode && (rc = proto_session_mode_parse(mode, &q->session_mode, err))))
         return rc;

@@ -5,6 +5,7 @@
 #include "srv_internal.h"
 
 #include <stdlib.h>
+#include <sys/random.h>
 #include <string.h>
 
 /* ===== the id in the URL ===== */
@@ -32,14 +33,33 @@ static bool req_id(srv_req *r, char id[SRV_SESSION_ID_MAX + 1])
 
 /* ===== a request's session ===== */
 
+/* 128 random bits as 32 hex digits, from the kernel's generator: a
+ * session id nobody can guess. false if no randomness is to be had. */
+static bool random_id(char id[33])
+{
+    unsigned char b[16];
+    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) return false;
+    for (int i = 0; i < 16; i++) snprintf(id + 2 * i, 3, "%02x", b[i]);
+    return true;
+}
+
 bool srv_req_take_session(srv_req *r, const srv_model *m, const char *field_id,
                           proto_session_mode mode, srv_session **out, bool *created)
 {
     const char *id = field_id ? field_id : r->session_hdr;
+    char fresh[33];
     eng_error err;
     *out = NULL;
     *created = false;
     if (!id) return true;
+    if (id == proto_session_new) {
+        if (!random_id(fresh)) {
+            srv_reply_error(r, 500, "internal", "no randomness for a session id");
+            return false;
+        }
+        id = fresh;
+        mode = PROTO_SESSION_CREATE;
+    }
     if (!srv_session_id_valid(id)) {
         srv_reply_error(r, 400, "invalid_request",
                         "session ids are 1..128 characters of A-Z a-z 0-9 . _ : - (field 'session')");

@@ -611,7 +611,8 @@ typedef enum ftype {
     T_SEQS,
     T_STOP,
     T_IDS,
-    T_MODE
+    T_MODE,
+    T_SID /* a session id: a string, or true for a new one */
 } ftype;
 
 typedef struct field {
@@ -643,7 +644,7 @@ static const endpoint endpoints[] = {
      "/decode",
      {{"model", T_STR, "\"casino\""},
       {"observations", T_ARR, "[\"1\",\"6\",2]"},
-      {"session", T_STR, "\"h1\""},
+      {"session", T_SID, "\"h1\""},
       {"lag", T_INT, "2"},
       {"final", T_BOOL, "false"},
       {"session_mode", T_MODE, "\"auto\""}}},
@@ -663,7 +664,7 @@ static const endpoint endpoints[] = {
       {"seed", T_INT, "3"},
       {"stop", T_STOP, "[\"zz\"]"},
       {"stream", T_BOOL, "false"},
-      {"session", T_STR, "\"g1\""},
+      {"session", T_SID, "\"g1\""},
       {"session_mode", T_MODE, "\"auto\""},
       {"logprobs", T_INT, "2"}}},
     {"mamba generate ids",
@@ -675,7 +676,7 @@ static const endpoint endpoints[] = {
       {"text", T_STR, "\"abc\""},
       {"logits", T_BOOL, "false"},
       {"hidden", T_BOOL, "true"},
-      {"session", T_STR, "\"d1\""},
+      {"session", T_SID, "\"d1\""},
       {"session_mode", T_MODE, "\"auto\""},
       {"top_logprobs", T_INT, "2"}}},
     {"mamba decode ids", "/decode", {{"model", T_STR, "\"tiny\""}, {"tokens", T_IDS, "[1,2,3]"}}},
@@ -687,6 +688,7 @@ static const endpoint endpoints[] = {
 static const char *const *wrong_values(ftype t)
 {
     static const char *const str[] = {"null", "true", "0", "1.5", "[]", "{}", "[\"x\"]", NULL};
+    static const char *const sid[] = {"null", "false", "0", "1.5", "[]", "{}", "[\"x\"]", NULL};
     static const char *const integer[] = {"null", "true", "\"1\"", "1.5", "[]",
                                           "{}",   "1e2",  "[1]",   NULL};
     static const char *const num[] = {"null", "true",    "\"1\"", "[]",
@@ -723,6 +725,8 @@ static const char *const *wrong_values(ftype t)
         return stop;
     case T_MODE:
         return mode;
+    case T_SID:
+        return sid;
     default:
         return ids;
     }

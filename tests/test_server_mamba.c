@@ -595,6 +595,28 @@ START_TEST(session_modes)
     json_t *info = request_json("GET", "/sessions/m1", NULL, NULL, &st);
     ck_assert_int_eq(json_integer_value(json_object_get(info, "tokens")), 2);
     json_decref(info);
+    /* "session": true asks the server for a new session with an id of 128
+     * random bits; two such ids differ. */
+    char ids[2][64];
+    for (int i = 0; i < 2; i++) {
+        a = post("/generate", "{\"model\":\"tiny\",\"tokens\":[1],\"max_tokens\":1,\"session\":true}", &st);
+        ck_assert_int_eq(st, 200);
+        ck_assert(json_is_true(json_object_get(a, "session_created")));
+        const char *id = json_string_value(json_object_get(a, "session"));
+        ck_assert_uint_eq(strlen(id), 32);
+        ck_assert_uint_eq(strspn(id, "0123456789abcdef"), 32);
+        snprintf(ids[i], sizeof ids[i], "%s", id);
+        json_decref(a);
+    }
+    ck_assert_str_ne(ids[0], ids[1]);
+    char path[96];
+    snprintf(path, sizeof path, "/sessions/%s", ids[0]);
+    info = request_json("GET", path, NULL, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    json_decref(info);
+    a = post("/decode", "{\"model\":\"tiny\",\"tokens\":[1],\"session\":false}", &st);
+    ck_assert_int_eq(st, 400);
+    json_decref(a);
 }
 END_TEST
 
