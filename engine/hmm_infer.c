@@ -5,12 +5,57 @@
  * log of each normaliser is accumulated, so 10^6 steps neither underflow nor
  * need exp/log in the O(K^2) inner loops. Dense models use loops over
  * contiguous rows that the compiler vectorises; models whose transition
- * matrix is mostly zeros use predecessor/successor lists instead. */
+ * matrix is mostly zeros use predecessor/successor lists instead.
+ *
+ * The dense inner loops also come in AVX2 and AVX-512 versions, chosen at
+ * run time (target attributes: the build runs on any x86-64). They do the
+ * same operations on each element in the same order (no fused
+ * multiply-add: ISO C mode keeps them apart), so every version gives the
+ * same bits, the same paths and the same tie-breaking. */
 #include "hmm_internal.h"
+
+/* No contraction of a * b + c into fused multiply-adds behind our back:
+ * the versions compiled for different instruction sets must do the same
+ * operations (GCC in ISO C mode does not contract; Clang does unless told). */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#include <immintrin.h>
+#define HMM_X86 1
+#define HMM_AVX2 __attribute__((target("avx2")))
+#define HMM_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx2")))
+#define HMM_INLINE static inline __attribute__((always_inline))
+
+/* 0: plain C, 1: AVX2, 2: AVX-512, capped by the environment variable
+ * HMMBA_ISA ("portable", "avx2"), as the Mamba kernels are. Computed once
+ * (a benign race). */
+static int simd_level(void)
+{
+    static int level = -1;
+    int l = __atomic_load_n(&level, __ATOMIC_RELAXED);
+    if (l < 0) {
+        const char *cap = getenv("HMMBA_ISA");
+        l = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                    __builtin_cpu_supports("avx512vl")
+                ? 2
+            : __builtin_cpu_supports("avx2") ? 1
+                                             : 0;
+        if (cap && strcmp(cap, "portable") == 0) l = 0;
+        if (cap && strcmp(cap, "avx2") == 0 && l > 1) l = 1;
+        __atomic_store_n(&level, l, __ATOMIC_RELAXED);
+    }
+    return l;
+}
+#else
+#define HMM_X86 0
+#define HMM_INLINE static inline
+#endif
 
 /* Columns per block in the dense Viterbi step: best[] and arg[] for one block
  * (2 x 8 x 512 bytes) stay in L1 while the rows stream past. */
@@ -36,8 +81,8 @@ static int nomem(eng_error *err, const char *what)
 
 /* best[j] = max_i delta[i] + log A[i][j], arg[j] = the lowest such i (as a
  * double, so that the select below has one lane width and vectorises). */
-static void vit_dense(const hmm_model *m, const double *restrict delta, double *restrict best,
-                      double *restrict arg)
+static void vit_dense_c(const hmm_model *m, const double *restrict delta, double *restrict best,
+                        double *restrict arg)
 {
     size_t K = m->K;
     for (size_t j = 0; j < K; j++) {
@@ -59,6 +104,112 @@ static void vit_dense(const hmm_model *m, const double *restrict delta, double *
             }
         }
     }
+}
+
+#if HMM_X86
+/* The same recursion with the running max and argmax of VIT_VECS vectors
+ * of columns held in registers while every row i streams past: per cell an
+ * add, a compare and two blends, no loads or stores of best and arg. c > b
+ * (ordered, false on ties) keeps the lowest i, as above. */
+#define VIT_VECS 8
+
+/* Columns [j0, j0 + 8 * VIT_VECS) (full: all there, no masks) or the last
+ * K - j0 < 8 * VIT_VECS of them (masked). */
+HMM_AVX512 HMM_INLINE void vit_block_avx512(const hmm_model *m, const double *delta, double *best,
+                                            double *arg, size_t j0, bool full)
+{
+    size_t K = m->K;
+    __m512d b[VIT_VECS], a[VIT_VECS];
+    __mmask8 lm[VIT_VECS];
+    for (int v = 0; v < VIT_VECS; v++) {
+        size_t at = j0 + 8 * (size_t)v, cnt = at >= K ? 0 : K - at > 8 ? 8 : K - at;
+        lm[v] = full ? (__mmask8)0xff : (__mmask8)((1u << cnt) - 1);
+        b[v] = _mm512_set1_pd(-INFINITY);
+        a[v] = _mm512_setzero_pd();
+    }
+    for (size_t i = 0; i < K; i++) {
+        const double di = delta[i];
+        if (di == -INFINITY) continue;
+        const __m512d dv = _mm512_set1_pd(di), fv = _mm512_set1_pd((double)i);
+        const double *row = m->log_trans + i * K + j0;
+        for (int v = 0; v < VIT_VECS; v++) {
+            __m512d c;
+            if (full) {
+                c = _mm512_add_pd(dv, _mm512_loadu_pd(row + 8 * v));
+            } else {
+                if (!lm[v]) break;
+                c = _mm512_add_pd(dv, _mm512_maskz_loadu_pd(lm[v], row + 8 * v));
+            }
+            __mmask8 gt = _mm512_cmp_pd_mask(c, b[v], _CMP_GT_OQ);
+            b[v] = _mm512_mask_blend_pd(gt, b[v], c);
+            a[v] = _mm512_mask_blend_pd(gt, a[v], fv);
+        }
+    }
+    for (int v = 0; v < VIT_VECS && lm[v]; v++) {
+        _mm512_mask_storeu_pd(best + j0 + 8 * v, lm[v], b[v]);
+        _mm512_mask_storeu_pd(arg + j0 + 8 * v, lm[v], a[v]);
+    }
+}
+
+HMM_AVX512 static void vit_dense_avx512(const hmm_model *m, const double *delta, double *best,
+                                        double *arg)
+{
+    size_t K = m->K, j0 = 0;
+    for (; j0 + 8 * VIT_VECS <= K; j0 += 8 * VIT_VECS)
+        vit_block_avx512(m, delta, best, arg, j0, true);
+    if (j0 < K) vit_block_avx512(m, delta, best, arg, j0, false);
+}
+
+HMM_AVX2 static void vit_dense_avx2(const hmm_model *m, const double *delta, double *best,
+                                    double *arg)
+{
+    size_t K = m->K;
+    for (size_t j0 = 0; j0 < K; j0 += 4 * VIT_VECS) {
+        __m256d b[VIT_VECS], a[VIT_VECS];
+        __m256i lm[VIT_VECS];
+        int nv = 0;
+        for (int v = 0; v < VIT_VECS; v++) {
+            size_t at = j0 + 4 * (size_t)v, cnt = at >= K ? 0 : K - at > 4 ? 4 : K - at;
+            lm[v] = _mm256_set_epi64x(cnt > 3 ? -1 : 0, cnt > 2 ? -1 : 0, cnt > 1 ? -1 : 0,
+                                      cnt > 0 ? -1 : 0);
+            b[v] = _mm256_set1_pd(-INFINITY);
+            a[v] = _mm256_setzero_pd();
+            nv += cnt > 0;
+        }
+        for (size_t i = 0; i < K; i++) {
+            const double di = delta[i];
+            if (di == -INFINITY) continue;
+            const __m256d dv = _mm256_set1_pd(di), fv = _mm256_set1_pd((double)i);
+            const double *row = m->log_trans + i * K + j0;
+            for (int v = 0; v < nv; v++) {
+                __m256d c = _mm256_add_pd(dv, _mm256_maskload_pd(row + 4 * v, lm[v]));
+                __m256d gt = _mm256_cmp_pd(c, b[v], _CMP_GT_OQ);
+                b[v] = _mm256_blendv_pd(b[v], c, gt);
+                a[v] = _mm256_blendv_pd(a[v], fv, gt);
+            }
+        }
+        for (int v = 0; v < nv; v++) {
+            _mm256_maskstore_pd(best + j0 + 4 * v, lm[v], b[v]);
+            _mm256_maskstore_pd(arg + j0 + 4 * v, lm[v], a[v]);
+        }
+    }
+}
+#endif
+
+static void vit_dense(const hmm_model *m, const double *delta, double *best, double *arg)
+{
+#if HMM_X86
+    int level = simd_level();
+    if (level == 2) {
+        vit_dense_avx512(m, delta, best, arg);
+        return;
+    }
+    if (level == 1) {
+        vit_dense_avx2(m, delta, best, arg);
+        return;
+    }
+#endif
+    vit_dense_c(m, delta, best, arg);
 }
 
 static void vit_sparse(const hmm_model *m, const double *delta, double *best, double *arg)
@@ -182,6 +333,93 @@ int hmm_viterbi(const hmm_model *m, const hmm_obs *obs, int32_t *path, double *l
 
 /* ===== Forward ===== */
 
+/* out[j] = sum_i v[i] mat[i*K + j], rows with v[i] == 0 skipped: the
+ * dense forward (mat = trans) and backward (mat = trans_t) products. */
+HMM_INLINE void axpy_body(const double *restrict mat, size_t K, const double *restrict v,
+                          double *restrict out)
+{
+    memset(out, 0, K * sizeof *out);
+    for (size_t i = 0; i < K; i++) {
+        const double vi = v[i];
+        if (vi == 0.0) continue;
+        const double *restrict row = mat + i * K;
+        for (size_t j = 0; j < K; j++) /* hot loop: axpy over a contiguous row */
+            out[j] += vi * row[j];
+    }
+}
+
+static void axpy_c(const double *restrict mat, size_t K, const double *restrict v,
+                   double *restrict out)
+{
+    axpy_body(mat, K, v, out);
+}
+
+#if HMM_X86
+/* The same sums with AXPY_VECS vectors of out held in registers while the
+ * rows stream past (a multiply and an add per element, in row order, rows
+ * with v[i] == 0 skipped: the same bits as axpy_body). */
+#define AXPY_VECS 8
+
+HMM_AVX512 HMM_INLINE void axpy_block_avx512(const double *mat, size_t K, const double *v,
+                                             double *out, size_t j0, bool full)
+{
+    __m512d acc[AXPY_VECS];
+    __mmask8 lm[AXPY_VECS];
+    for (int u = 0; u < AXPY_VECS; u++) {
+        size_t at = j0 + 8 * (size_t)u, cnt = at >= K ? 0 : K - at > 8 ? 8 : K - at;
+        lm[u] = full ? (__mmask8)0xff : (__mmask8)((1u << cnt) - 1);
+        acc[u] = _mm512_setzero_pd();
+    }
+    for (size_t i = 0; i < K; i++) {
+        if (v[i] == 0.0) continue;
+        const __m512d vi = _mm512_set1_pd(v[i]);
+        const double *row = mat + i * K + j0;
+        for (int u = 0; u < AXPY_VECS; u++) {
+            __m512d r;
+            if (full) {
+                r = _mm512_loadu_pd(row + 8 * u);
+            } else {
+                if (!lm[u]) break;
+                r = _mm512_maskz_loadu_pd(lm[u], row + 8 * u);
+            }
+            acc[u] = _mm512_add_pd(acc[u], _mm512_mul_pd(vi, r));
+        }
+    }
+    for (int u = 0; u < AXPY_VECS && lm[u]; u++)
+        _mm512_mask_storeu_pd(out + j0 + 8 * u, lm[u], acc[u]);
+}
+
+HMM_AVX512 static void axpy_avx512(const double *mat, size_t K, const double *v, double *out)
+{
+    size_t j0 = 0;
+    for (; j0 + 8 * AXPY_VECS <= K; j0 += 8 * AXPY_VECS)
+        axpy_block_avx512(mat, K, v, out, j0, true);
+    if (j0 < K) axpy_block_avx512(mat, K, v, out, j0, false);
+}
+
+HMM_AVX2 static void axpy_avx2(const double *restrict mat, size_t K, const double *restrict v,
+                               double *restrict out)
+{
+    axpy_body(mat, K, v, out);
+}
+#endif
+
+static void axpy_rows(const double *mat, size_t K, const double *v, double *out)
+{
+#if HMM_X86
+    int level = simd_level();
+    if (level == 2) {
+        axpy_avx512(mat, K, v, out);
+        return;
+    }
+    if (level == 1) {
+        axpy_avx2(mat, K, v, out);
+        return;
+    }
+#endif
+    axpy_c(mat, K, v, out);
+}
+
 /* pred[j] = sum_i alpha[i] P(j | i). */
 static void predict(const hmm_model *m, const double *restrict alpha, double *restrict pred)
 {
@@ -195,14 +433,7 @@ static void predict(const hmm_model *m, const double *restrict alpha, double *re
         }
         return;
     }
-    memset(pred, 0, K * sizeof *pred);
-    for (size_t i = 0; i < K; i++) {
-        const double ai = alpha[i];
-        if (ai == 0.0) continue;
-        const double *restrict row = m->trans + i * K;
-        for (size_t j = 0; j < K; j++) /* hot loop: axpy over a contiguous row */
-            pred[j] += ai * row[j];
-    }
+    axpy_rows(m->trans, K, alpha, pred);
 }
 
 /* out[j] = pred[j] b_j normalised, with b_j = exp(lb[j] - max reachable
@@ -328,14 +559,7 @@ static void back_mul(const hmm_model *m, const double *restrict w, double *restr
         }
         return;
     }
-    memset(beta_out, 0, K * sizeof *beta_out);
-    for (size_t j = 0; j < K; j++) {
-        const double wj = w[j];
-        if (wj == 0.0) continue;
-        const double *restrict col = m->trans_t + j * K;
-        for (size_t i = 0; i < K; i++) /* hot loop */
-            beta_out[i] += col[i] * wj;
-    }
+    axpy_rows(m->trans_t, K, w, beta_out);
 }
 
 /* One backward step from t+1 to t. post row t+1 holds gamma_{t+1}, row t

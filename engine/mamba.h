@@ -44,6 +44,53 @@ typedef struct mamba_config {
  * on success; free with mamba_model_free. */
 int mamba_model_load(const char *dir, mamba_model **out, eng_error *err);
 
+/* How the weight matrices (in_proj, x_proj, dt_proj, out_proj, the
+ * embedding and lm_head) are held in memory; vectors (norms, conv, A, D,
+ * biases) stay F32 in every mode.
+ *  F32:  the reference; F32 tensors are used in place from the mapping.
+ *  BF16: 2 bytes per weight, converted to F32 in registers. BF16 tensors
+ *        are used in place; F32 and F16 ones are rounded to nearest even.
+ *  INT8: 1 byte per weight plus one F32 scale per block of 32 along each
+ *        row (like ggml's q8_0, 1.125 bytes per weight), quantized at load:
+ *        scale = max|w| / 127 over the block, q = round(w / scale). */
+typedef enum mamba_weights {
+    MAMBA_WEIGHTS_F32 = 0,
+    MAMBA_WEIGHTS_BF16 = 1,
+    MAMBA_WEIGHTS_INT8 = 2,
+} mamba_weights;
+
+typedef struct mamba_load_opts {
+    mamba_weights weights; /* MAMBA_WEIGHTS_F32 when zeroed */
+} mamba_load_opts;
+
+/* mamba_model_load with options (opts NULL: the defaults, as
+ * mamba_model_load). An unknown opts->weights gives ENG_EINVAL. A model
+ * held in BF16 or INT8 has a different fingerprint from the same files
+ * held in F32 (its states differ in the last bits), so state blobs do not
+ * move between the two. */
+int mamba_model_load_opts(const char *dir, const mamba_load_opts *opts, mamba_model **out,
+                          eng_error *err);
+
+/* "f32", "bf16", "int8". */
+const char *mamba_weights_name(mamba_weights w);
+
+/* Parse a name mamba_weights_name gives (also "fp32", "q8", "q8_0";
+ * case-insensitive) into *out. Returns 0, or ENG_EINVAL naming the input. */
+int mamba_weights_parse(const char *name, mamba_weights *out, eng_error *err);
+
+/* How m's weights are held. */
+mamba_weights mamba_model_weights(const mamba_model *m);
+
+/* Bytes of weights one decode step reads for a batch (once for the whole
+ * batch): every matrix and vector of every layer, norm_f, lm_head and the
+ * embedding rows (one row per state, counted once). The bandwidth bound of
+ * decoding is read bandwidth / this. */
+size_t mamba_model_step_bytes(const mamba_model *m);
+
+/* Multiply-adds of one token through the model: the projections (and
+ * lm_head when with_head), without the scan and the elementwise work. */
+double mamba_model_token_macs(const mamba_model *m, bool with_head);
+
 /* Free a model and unmap its files. Accepts NULL. */
 void mamba_model_free(mamba_model *m);
 
@@ -53,11 +100,20 @@ const mamba_config *mamba_model_config(const mamba_model *m);
  * serialized states to their model. */
 uint64_t mamba_model_fingerprint(const mamba_model *m);
 
-/* Worker threads one mamba_prefill or mamba_step call may use: the call
- * starts them and joins them before it returns, and small calls use fewer.
- * n <= 0 restores the default (the online cores, at most 16). The numbers
- * computed do not depend on the thread count. Set it before the model is
- * shared between threads. */
+/* Worker threads one mamba_prefill or mamba_step call may use, and small
+ * calls use fewer. n <= 0 restores the default (the online cores, at most
+ * 16). The numbers computed do not depend on the thread count. Set it
+ * before the model is shared between threads.
+ *
+ * With n > 1 the model keeps a pool of n-1 worker threads, started by the
+ * first call that wants them and stopped by mamba_model_free (or by the
+ * next mamba_model_set_threads). Workers spin for a moment after a call,
+ * so that the next token's call finds them awake, then sleep. The pool
+ * serves one call at a time: a call made while another thread's call is
+ * using it runs on its own thread alone (same numbers, no waiting). A
+ * server running several calls at once does better with n = cores / the
+ * number of concurrent callers (1 when there are as many callers as
+ * cores). */
 void mamba_model_set_threads(mamba_model *m, int n);
 int mamba_model_threads(const mamba_model *m);
 

@@ -160,7 +160,7 @@ static int get_eps(const reader *r, float *out)
     }
     if (!json_is_number(v)) return type_error(r, which, "a number");
     e = json_number_value(v);
-    if (!(e > 0 && e < 1))
+    if (!(e > 0 && e < 1 && (float)e > 0)) /* 1e-86 would round to a float 0 */
         return eng_error_set(r->err, ENG_EFORMAT, "%s: field %s = %g out of range (0, 1)", r->path,
                              which, e);
     *out = (float)e;

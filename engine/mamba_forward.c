@@ -1,5 +1,6 @@
 /* mamba_forward.c: the Mamba-1 forward pass, in prefill (a sequence, one
- * state) and step (a batch of states, one token each) modes.
+ * state) and step (a batch of states, one token each) modes, and the
+ * model's pool of worker threads.
  *
  * Both modes run the same code on a block of "rows": a row is one token
  * together with the state it advances. In prefill every row advances the
@@ -14,14 +15,26 @@
  *   resid += out_proj(y * silu(z)) (+ bias)
  *
  * then norm_f and lm_head. Projections are matrix products over all rows
- * of a block (mamba_kernels.c). Work is split between threads by output
- * column (projections) or by channel (conv and scan), never by summation,
- * so the numbers do not depend on the thread count; threads meet at a
- * barrier between the phases. */
+ * of a block (mamba_kernels.c), so each weight is read once per block.
+ *
+ * Threads. Each layer is four phases: (1) norm, in_proj and conv, by
+ * channel; (2) x_proj, by output; (3) dt_proj, softplus, scan and gate, by
+ * channel; (4) out_proj and the residual, by output column. Blocks of a
+ * few rows skip phase 2: each thread computes all of x_proj for itself in
+ * phase 3, which costs less than meeting the others twice. A phase is cut
+ * into chunks that threads claim from a counter as they come, and a thread
+ * leaves a phase once every chunk is done: a thread the system deschedules
+ * (a machine shared with other work) holds up at most the chunk it has,
+ * the others take the rest. Chunks never split a sum, and compute the same
+ * values whoever runs them, so the numbers do not depend on the thread
+ * count or the timing. Each thread normalizes the residual for itself
+ * (once per layer, when it claims its first chunk of phase 1).
+ *
+ * The threads are the model's pool (mamba_model_set_threads), started by
+ * the first call that wants them; the caller is thread 0. */
 #include "mamba_internal.h"
 #include "mamba_kernels.h"
 
-#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -29,51 +42,73 @@
 #include <string.h>
 #include <time.h>
 
+#if MK_HAVE_X86
+#include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#else
+#define cpu_relax() ((void)0)
+#endif
+
 /* Rows per block: prefill processes long prompts PREFILL_BLOCK tokens at a
  * time (each weight is read once per block); a step processes up to
  * STEP_BLOCK states at a time. */
-#define PREFILL_BLOCK 64
+#define PREFILL_BLOCK 128
 #define STEP_BLOCK 256
 
 /* One thread per this many multiply-adds of a call, so that small calls
  * do not pay for threads they cannot use. */
 #define MACS_PER_THREAD (1u << 19)
 
-/* ------------------------------------------------------------ barrier */
+/* Idle workers poll for the next call this long before sleeping: a decode
+ * loop calls again within microseconds. */
+#define POOL_SPIN_NS 200000L
 
-/* A spinning barrier: phases are short (a few microseconds for a small
- * model), so sleeping in the kernel would cost more than the work. Falls
- * back to yielding, then sleeping, when a wait gets long. */
-typedef struct spin_barrier {
-    atomic_uint arrived;
-    atomic_uint phase;
-    unsigned n;
-} spin_barrier;
+/* Batches up to this size are checked for repeated states pairwise (no
+ * memory); larger ones are sorted in the thread's scratch. */
+#define PAIRWISE_MAX 64
 
-static void barrier_wait(spin_barrier *b)
+static long now_ns(void)
 {
-    unsigned ph;
-    if (b->n <= 1) return;
-    ph = atomic_load_explicit(&b->phase, memory_order_relaxed);
-    if (atomic_fetch_add_explicit(&b->arrived, 1, memory_order_acq_rel) == b->n - 1) {
-        atomic_store_explicit(&b->arrived, 0, memory_order_relaxed);
-        atomic_store_explicit(&b->phase, ph + 1, memory_order_release);
-        return;
-    }
-    for (unsigned spin = 0; atomic_load_explicit(&b->phase, memory_order_acquire) == ph; spin++) {
-        if (spin > 20000) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+/* Chunks of each phase: channels (phases 1 and 3), rows of x_proj, output
+ * columns of out_proj and lm_head, rows of the embedding. */
+#define CHUNK_CH 64
+#define CHUNK_XPROJ 16
+#define CHUNK_OUT 64
+#define CHUNK_HEAD 1024
+#define CHUNK_ROWS 16
+
+/* Spin, then yield, then sleep while *v < n: phases are microseconds long,
+ * so sleeping at once would cost more than the work; a long wait means a
+ * thread holding a chunk was descheduled. */
+static void wait_until(atomic_uint *v, unsigned n)
+{
+    for (unsigned spin = 0; atomic_load_explicit(v, memory_order_acquire) < n; spin++) {
+        if (spin > 40000) {
             struct timespec ts = {0, 20000};
             nanosleep(&ts, NULL);
-        } else if (spin > 2000) {
+        } else if (spin > 4000) {
             sched_yield();
+        } else {
+            cpu_relax();
         }
     }
 }
 
 /* --------------------------------------------------------------- job */
 
+/* Counters of one phase: chunks claimed and chunks done. */
+typedef struct phase {
+    atomic_uint next, done;
+} phase;
+
 typedef struct fwd {
     const mamba_model *m;
+    mk_isa isa;
     mamba_state *const *states; /* step: one per row; prefill: states[0] */
     bool prefill;
     const int32_t *tokens;
@@ -82,25 +117,57 @@ typedef struct fwd {
     float *logits, *last_logits, *hidden;
     /* scratch for one block of rows */
     float *resid; /* rows x d_model: the residual stream */
-    float *xn;    /* rows x d_model: normalized */
+    float *xn;    /* nt x rows x d_model: normalized, one copy per thread */
     float *xz;    /* rows x 2*d_inner: x (conv'd in place), then z */
-    float *dbc;   /* rows x (R + 2N) */
+    float *dbc;   /* rows x (R + 2N); nt copies (one per thread) when xproj_each */
     float *dt;    /* rows x d_inner */
     float *y;     /* rows x d_inner */
     float *tmp;   /* rows x d_model: out_proj result */
+    phase *ph;    /* the call's phases, in program order */
+    size_t nph;
+    bool xproj_each; /* each thread computes all of x_proj (small blocks) */
     int nt;
-    spin_barrier bar;
-    atomic_int go; /* workers start once nt is final */
 } fwd;
 
-/* Thread tid's share [*a, *b) of total items, in multiples of align. */
-static void span(size_t total, int tid, int nt, size_t align, size_t *a, size_t *b)
+/* One thread's place in the call: its phase, and what its xn and dbc
+ * hold. */
+typedef struct tctx {
+    int tid;
+    size_t ph;
+    long xn_of;  /* (block, layer) key of the norm in xn; -1: none */
+    long dbc_of; /* the same for x_proj in the thread's dbc (xproj_each) */
+} tctx;
+
+/* Claim the next chunk (< n) of the thread's phase, if any is left. */
+static bool claim(fwd *f, tctx *t, unsigned n, unsigned *chunk)
 {
-    size_t units = (total + align - 1) / align;
-    *a = units * (size_t)tid / (size_t)nt * align;
-    *b = units * (size_t)(tid + 1) / (size_t)nt * align;
-    if (*a > total) *a = total;
-    if (*b > total) *b = total;
+    unsigned c = atomic_fetch_add_explicit(&f->ph[t->ph].next, 1, memory_order_relaxed);
+    *chunk = c;
+    return c < n;
+}
+
+static void chunk_done(fwd *f, tctx *t)
+{
+    atomic_fetch_add_explicit(&f->ph[t->ph].done, 1, memory_order_acq_rel);
+}
+
+/* Leave the phase once all n chunks are done: the next phase reads them. */
+static void phase_end(fwd *f, tctx *t, unsigned n)
+{
+    wait_until(&f->ph[t->ph].done, n);
+    t->ph++;
+}
+
+static unsigned nchunks(size_t total, size_t per)
+{
+    return (unsigned)((total + per - 1) / per);
+}
+
+/* Chunk c of total items, per items each: [*a, *b). */
+static void chunk_span(size_t total, size_t per, unsigned c, size_t *a, size_t *b)
+{
+    *a = (size_t)c * per;
+    *b = *a + per < total ? *a + per : total;
 }
 
 static mamba_state *row_state(const fwd *f, size_t row)
@@ -108,245 +175,395 @@ static mamba_state *row_state(const fwd *f, size_t row)
     return f->prefill ? f->states[0] : f->states[row];
 }
 
+static float *thread_xn(const fwd *f, int tid)
+{
+    return f->xn + (size_t)tid * f->block * (size_t)f->m->cfg.d_model;
+}
+
 /* --------------------------------------------------------- the mixer */
 
-/* Causal depthwise conv over channels [d0, d1) for rows [r0, r0+rows),
- * in order, then silu; x is replaced in place. The state window holds the
- * previous d_conv-1 inputs of each channel, oldest first. */
+/* Causal depthwise conv and silu over channels [d0, d1) for rows [r0,
+ * r0+rows), x replaced in place (mk_conv_silu). */
 static void conv_phase(const fwd *f, int l, size_t r0, size_t rows, size_t d0, size_t d1)
 {
     const mamba_config *c = &f->m->cfg;
     const mamba_layer *L = &f->m->layers[l];
-    size_t K = (size_t)c->d_conv, di = (size_t)c->d_inner, ld = 2 * di;
-
-    for (size_t d = d0; d < d1; d++) {
-        const float *w = L->conv_w + d * K;
-        for (size_t i = 0; i < rows; i++) {
-            float *win =
-                row_state(f, r0 + i)->conv + (size_t)l * mamba_conv_per_layer(c) + d * (K - 1);
-            float xv = f->xz[i * ld + d], s = 0.0f;
-            for (size_t k = 0; k + 1 < K; k++)
-                s += w[k] * win[k];
-            s += w[K - 1] * xv;
-            if (L->conv_b) s += L->conv_b[d];
-            for (size_t k = 0; k + 2 < K; k++)
-                win[k] = win[k + 1];
-            if (K > 1) win[K - 2] = xv;
-            f->xz[i * ld + d] = mk_silu(s);
-        }
-    }
+    size_t K = (size_t)c->d_conv, ld = 2 * (size_t)c->d_inner;
+    size_t off = (size_t)l * mamba_conv_per_layer(c) + d0 * (K - 1);
+    float *win[STEP_BLOCK];
+    if (d1 <= d0) return;
+    for (size_t i = 0; i < (f->prefill ? 1 : rows); i++)
+        win[i] = row_state(f, r0 + i)->conv;
+    mk_conv_silu(f->isa, f->xz + d0, ld, rows, win, off, f->prefill, L->conv_w + d0 * K,
+                 d0 % 16 ? NULL : L->conv_wt + d0 * K, L->conv_b ? L->conv_b + d0 : NULL, d1 - d0,
+                 K);
 }
 
-/* dt projection and the selective scan over channels [d0, d1), rows in
- * order: y = (C.h + D*x) * silu(z). */
-MK_INLINE void scan_body(const fwd *f, int l, size_t r0, size_t rows, size_t d0, size_t d1)
+/* dt projection, softplus and the selective scan over channels [d0, d1),
+ * rows in order, then the gate: y = (C.h + D*x) * silu(z). */
+static void scan_phase(const fwd *f, const float *dbc, int l, size_t r0, size_t rows, size_t d0,
+                       size_t d1)
 {
     const mamba_config *c = &f->m->cfg;
     const mamba_layer *L = &f->m->layers[l];
     size_t di = (size_t)c->d_inner, N = (size_t)c->d_state, R = (size_t)c->dt_rank;
-    size_t lbc = R + 2 * N;
+    size_t lbc = R + 2 * N, nch = d1 - d0;
 
-    mk_matmul(f->dbc, lbc, rows, L->dt_proj_w, R, L->dt_proj_b, d0, d1, f->dt, di);
-    for (size_t d = d0; d < d1; d++) {
-        const float *A = L->A + d * N;
-        for (size_t i = 0; i < rows; i++) {
-            float *h = row_state(f, r0 + i)->ssm + (size_t)l * mamba_ssm_per_layer(c) + d * N;
-            const float *B = f->dbc + i * lbc + R, *C = B + N;
-            float delta = mk_softplus(f->dt[i * di + d]);
-            float xv = f->xz[i * 2 * di + d], acc = 0.0f;
-            for (size_t s = 0; s < N; s++)
-                h[s] = mk_exp_neg(delta * A[s]) * h[s] + (delta * B[s]) * xv;
-            for (size_t s = 0; s < N; s++)
-                acc += h[s] * C[s];
-            f->y[i * di + d] = (acc + xv * L->D[d]) * mk_silu(f->xz[i * 2 * di + di + d]);
-        }
+    if (nch == 0) return;
+    mk_gemm(f->isa, dbc, lbc, rows, &L->dt_proj, L->dt_proj_b, d0, d1, f->dt, di);
+    for (size_t i = 0; i < rows; i++) {
+        float *h = row_state(f, r0 + i)->ssm + (size_t)l * mamba_ssm_per_layer(c) + d0 * N;
+        const float *B = dbc + i * lbc + R, *x = f->xz + i * 2 * di;
+        float *dt = f->dt + i * di + d0, *y = f->y + i * di;
+        mk_softplus_inplace(f->isa, dt, nch);
+        mk_scan(f->isa, h, L->A + d0 * N, B, B + N, dt, x + d0, L->D + d0, nch, N, y + d0);
+        mk_gate(f->isa, y + d0, x + di + d0, nch);
     }
 }
 
-static void scan_default(const fwd *f, int l, size_t r0, size_t rows, size_t d0, size_t d1)
+/* The thread's xn = RMSNorm(resid rows [first, rows)) * w, computed once
+ * per key (block and layer). */
+static float *norms(fwd *f, tctx *t, long key, const float *w, size_t first, size_t rows)
 {
-    scan_body(f, l, r0, rows, d0, d1);
-}
-
-#if MK_HAVE_AVX2
-MK_AVX2 static void scan_avx2(const fwd *f, int l, size_t r0, size_t rows, size_t d0, size_t d1)
-{
-    scan_body(f, l, r0, rows, d0, d1);
-}
-#endif
-
-static void scan_phase(const fwd *f, int l, size_t r0, size_t rows, size_t d0, size_t d1)
-{
-#if MK_HAVE_AVX2
-    if (mk_cpu_avx2()) {
-        scan_avx2(f, l, r0, rows, d0, d1);
-        return;
+    size_t dm = (size_t)f->m->cfg.d_model;
+    float *xn = thread_xn(f, t->tid);
+    if (t->xn_of != key) {
+        for (size_t i = first; i < rows; i++)
+            mk_rmsnorm(f->resid + i * dm, w, dm, f->m->cfg.eps, xn + i * dm);
+        t->xn_of = key;
     }
-#endif
-    scan_default(f, l, r0, rows, d0, d1);
+    return xn;
 }
 
-/* One residual block on rows [r0, r0+rows) of the call. */
-static void layer(fwd *f, int tid, int l, size_t r0, size_t rows)
+/* One residual block on rows [r0, r0+rows) of the call (block key bk). */
+static void layer(fwd *f, tctx *t, long bk, int l, size_t r0, size_t rows)
 {
     const mamba_config *c = &f->m->cfg;
     const mamba_layer *L = &f->m->layers[l];
-    size_t dm = (size_t)c->d_model, di = (size_t)c->d_inner;
-    size_t lbc = (size_t)c->dt_rank + 2 * (size_t)c->d_state, a, b;
+    size_t dm = (size_t)c->d_model, di = (size_t)c->d_inner, a, b;
+    size_t lbc = (size_t)c->dt_rank + 2 * (size_t)c->d_state;
+    unsigned k, n;
 
-    span(rows, tid, f->nt, 1, &a, &b);
-    for (size_t i = a; i < b; i++)
-        mk_rmsnorm(f->resid + i * dm, L->norm_w, dm, c->eps, f->xn + i * dm);
-    barrier_wait(&f->bar);
-    span(2 * di, tid, f->nt, 8, &a, &b);
-    mk_matmul(f->xn, dm, rows, L->in_proj_w, dm, L->in_proj_b, a, b, f->xz, 2 * di);
-    barrier_wait(&f->bar);
-    span(di, tid, f->nt, 8, &a, &b);
-    conv_phase(f, l, r0, rows, a, b);
-    barrier_wait(&f->bar);
-    span(lbc, tid, f->nt, 2, &a, &b);
-    mk_matmul(f->xz, 2 * di, rows, L->x_proj_w, di, NULL, a, b, f->dbc, lbc);
-    barrier_wait(&f->bar);
-    span(di, tid, f->nt, 8, &a, &b);
-    scan_phase(f, l, r0, rows, a, b);
-    barrier_wait(&f->bar);
-    span(dm, tid, f->nt, 8, &a, &b);
-    mk_matmul(f->y, di, rows, L->out_proj_w, di, L->out_proj_b, a, b, f->tmp, dm);
-    for (size_t i = 0; i < rows; i++)
-        for (size_t j = a; j < b; j++)
-            f->resid[i * dm + j] += f->tmp[i * dm + j];
-    barrier_wait(&f->bar);
+    n = nchunks(di, CHUNK_CH); /* 1: norm, x and z of the chunk's channels, conv */
+    for (; claim(f, t, n, &k); chunk_done(f, t)) {
+        float *xn = norms(f, t, bk * (c->n_layer + 1) + l, L->norm_w, 0, rows);
+        chunk_span(di, CHUNK_CH, k, &a, &b);
+        mk_gemm(f->isa, xn, dm, rows, &L->in_proj, L->in_proj_b, a, b, f->xz, 2 * di);
+        mk_gemm(f->isa, xn, dm, rows, &L->in_proj, L->in_proj_b, di + a, di + b, f->xz, 2 * di);
+        conv_phase(f, l, r0, rows, a, b);
+    }
+    phase_end(f, t, n);
+    if (!f->xproj_each) {
+        n = nchunks(lbc, CHUNK_XPROJ); /* 2: x_proj */
+        for (; claim(f, t, n, &k); chunk_done(f, t)) {
+            chunk_span(lbc, CHUNK_XPROJ, k, &a, &b);
+            mk_gemm(f->isa, f->xz, 2 * di, rows, &L->x_proj, NULL, a, b, f->dbc, lbc);
+        }
+        phase_end(f, t, n);
+    }
+    n = nchunks(di, CHUNK_CH); /* 3: dt_proj, softplus, scan, gate */
+    for (; claim(f, t, n, &k); chunk_done(f, t)) {
+        const float *dbc = f->dbc;
+        if (f->xproj_each) { /* x_proj whole, for this thread, once per layer */
+            long key = bk * (c->n_layer + 1) + l;
+            float *own = f->dbc + (size_t)t->tid * f->block * lbc;
+            if (t->dbc_of != key)
+                mk_gemm(f->isa, f->xz, 2 * di, rows, &L->x_proj, NULL, 0, lbc, own, lbc);
+            t->dbc_of = key;
+            dbc = own;
+        }
+        chunk_span(di, CHUNK_CH, k, &a, &b);
+        scan_phase(f, dbc, l, r0, rows, a, b);
+    }
+    phase_end(f, t, n);
+    n = nchunks(dm, CHUNK_OUT); /* 4: out_proj and the residual */
+    for (; claim(f, t, n, &k); chunk_done(f, t)) {
+        chunk_span(dm, CHUNK_OUT, k, &a, &b);
+        mk_gemm(f->isa, f->y, di, rows, &L->out_proj, L->out_proj_b, a, b, f->tmp, dm);
+        for (size_t i = 0; i < rows; i++)
+            for (size_t j = a; j < b; j++)
+                f->resid[i * dm + j] += f->tmp[i * dm + j];
+    }
+    phase_end(f, t, n);
 }
 
 /* ------------------------------------------------------ embed and head */
 
-static void embed(fwd *f, int tid, size_t r0, size_t rows)
+static void embed(fwd *f, tctx *t, size_t r0, size_t rows)
 {
     size_t dm = (size_t)f->m->cfg.d_model, a, b;
-    span(rows, tid, f->nt, 1, &a, &b);
-    for (size_t i = a; i < b; i++)
-        memcpy(f->resid + i * dm, f->m->embed + (size_t)f->tokens[r0 + i] * dm, dm * sizeof(float));
-    barrier_wait(&f->bar);
+    unsigned k, n = nchunks(rows, CHUNK_ROWS);
+    for (; claim(f, t, n, &k); chunk_done(f, t)) {
+        chunk_span(rows, CHUNK_ROWS, k, &a, &b);
+        for (size_t i = a; i < b; i++)
+            mk_mat_row(&f->m->embed, (size_t)f->tokens[r0 + i], f->resid + i * dm);
+    }
+    phase_end(f, t, n);
 }
 
-/* norm_f, then lm_head, for the rows whose outputs are wanted. */
-static void head(fwd *f, int tid, size_t r0, size_t rows)
+/* norm_f, then lm_head, for the rows whose outputs are wanted (one phase:
+ * the chunk of lm_head rows 0.. also writes hidden). */
+static void head(fwd *f, tctx *t, long bk, size_t r0, size_t rows)
 {
     const mamba_model *m = f->m;
     size_t dm = (size_t)m->cfg.d_model, V = (size_t)m->cfg.vocab_size, a, b;
-    bool last_block = r0 + rows == f->n;
+    bool last_block = r0 + rows == f->n, want = f->logits || (f->last_logits && last_block);
     /* only the last row matters when just last_logits is asked for */
     size_t first = (f->logits || f->hidden) ? 0 : rows - 1;
+    unsigned k, n = want ? nchunks(V, CHUNK_HEAD) : f->hidden ? 1 : 0;
 
-    if (!f->logits && !f->hidden && !(f->last_logits && last_block)) return;
-    span(rows - first, tid, f->nt, 1, &a, &b);
-    for (size_t i = first + a; i < first + b; i++) {
-        mk_rmsnorm(f->resid + i * dm, m->norm_f, dm, m->cfg.eps, f->xn + i * dm);
-        if (f->hidden) memcpy(f->hidden + (r0 + i) * dm, f->xn + i * dm, dm * sizeof(float));
+    for (; claim(f, t, n, &k); chunk_done(f, t)) {
+        float *xn = norms(f, t, bk * (m->cfg.n_layer + 1) + m->cfg.n_layer, m->norm_f, first, rows);
+        if (k == 0 && f->hidden) memcpy(f->hidden + r0 * dm, xn, rows * dm * sizeof(float));
+        if (!want) continue;
+        chunk_span(V, CHUNK_HEAD, k, &a, &b);
+        if (f->logits)
+            mk_gemm(f->isa, xn, dm, rows, &m->lm_head, NULL, a, b, f->logits + r0 * V, V);
+        else
+            mk_gemm(f->isa, xn + (rows - 1) * dm, dm, 1, &m->lm_head, NULL, a, b, f->last_logits,
+                    V);
     }
-    barrier_wait(&f->bar);
-    span(V, tid, f->nt, 8, &a, &b);
-    if (f->logits)
-        mk_matmul(f->xn, dm, rows, m->lm_head, dm, NULL, a, b, f->logits + r0 * V, V);
-    else if (f->last_logits && last_block)
-        mk_matmul(f->xn + (rows - 1) * dm, dm, 1, m->lm_head, dm, NULL, a, b, f->last_logits, V);
-    barrier_wait(&f->bar);
+    phase_end(f, t, n);
 }
 
-/* Everything a thread does: all blocks, all layers. */
+/* Blocks of at most this many rows skip x_proj's phase: every thread
+ * computes all of it (80 x 1536 for a 130m model) rather than meet the
+ * others twice, which costs more than the product in a decode step. */
+#define XPROJ_EACH_ROWS 16
+
+/* Phases of one block: embed, 3 or 4 per layer, head. */
+static size_t phases_per_block(const fwd *f)
+{
+    return 2 + (f->xproj_each ? 3 : 4) * (size_t)f->m->cfg.n_layer;
+}
+
+/* Everything a thread does: all blocks, all layers, all phases. */
 static void run(fwd *f, int tid)
 {
-    for (size_t r0 = 0; r0 < f->n; r0 += f->block) {
+    const mamba_config *c = &f->m->cfg;
+    size_t kmax = (size_t)(c->d_inner > c->d_model ? c->d_inner : c->d_model);
+    tctx t = {tid, 0, -1, -1};
+    long bk = 0;
+    /* this thread's product scratch, at its size for the call, now: chunks
+     * are claimed as they come, so a thread may meet its largest product
+     * late, but it allocates nothing once warm */
+    mk_gemm_reserve(f->isa, f->block, kmax > (size_t)c->dt_rank ? kmax : (size_t)c->dt_rank);
+    for (size_t r0 = 0; r0 < f->n; r0 += f->block, bk++) {
         size_t rows = f->n - r0 < f->block ? f->n - r0 : f->block;
-        embed(f, tid, r0, rows);
+        embed(f, &t, r0, rows);
         for (int l = 0; l < f->m->cfg.n_layer; l++)
-            layer(f, tid, l, r0, rows);
-        head(f, tid, r0, rows);
+            layer(f, &t, bk, l, r0, rows);
+        head(f, &t, bk, r0, rows);
     }
 }
 
-/* ------------------------------------------------------------ threads */
+/* =============================================================== pool */
+
+/* nworkers threads that run calls' jobs as threads 1..nworkers. A call
+ * takes the pool (busy), publishes its job and bumps gen; every worker,
+ * taking part or not, acknowledges by counting done, so that the job can
+ * leave the caller's stack once done == nworkers. */
+struct mamba_pool {
+    int nworkers;
+    pthread_t *th;
+    pthread_mutex_t mu; /* with cv: sleeping workers */
+    pthread_cond_t cv;
+    int sleepers; /* under mu */
+    atomic_uint gen;
+    atomic_int busy;
+    atomic_int done;
+    atomic_bool stop;
+    fwd *job;
+};
 
 typedef struct worker_arg {
-    fwd *f;
+    mamba_pool *p;
     int tid;
 } worker_arg;
 
-static void *worker(void *p)
+/* Wait for a generation other than seen; returns it. */
+static unsigned wait_job(mamba_pool *p, unsigned seen)
 {
-    worker_arg *w = p;
-    while (!atomic_load_explicit(&w->f->go, memory_order_acquire))
-        sched_yield();
-    run(w->f, w->tid);
+    unsigned g;
+    long t0 = now_ns();
+    for (unsigned spin = 1;; spin++) {
+        if ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) != seen) return g;
+        cpu_relax();
+        if (spin % 64 == 0 && now_ns() - t0 > POOL_SPIN_NS) break;
+    }
+    pthread_mutex_lock(&p->mu);
+    while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen) {
+        p->sleepers++;
+        pthread_cond_wait(&p->cv, &p->mu);
+        p->sleepers--;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return g;
+}
+
+static void *worker(void *arg)
+{
+    worker_arg w = *(worker_arg *)arg;
+    mamba_pool *p = w.p;
+    unsigned seen = 0;
+    free(arg);
+    for (;;) {
+        seen = wait_job(p, seen);
+        if (atomic_load_explicit(&p->stop, memory_order_acquire)) break;
+        if (w.tid < p->job->nt) run(p->job, w.tid);
+        atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel);
+    }
     return NULL;
+}
+
+static void bump(mamba_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add_explicit(&p->gen, 1, memory_order_acq_rel);
+    if (p->sleepers) pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void pool_destroy(mamba_pool *p, int started)
+{
+    atomic_store_explicit(&p->stop, true, memory_order_release);
+    bump(p);
+    for (int i = 0; i < started; i++)
+        pthread_join(p->th[i], NULL);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p->th);
+    free(p);
+}
+
+/* A pool of n workers; NULL when nothing could be started. */
+static mamba_pool *pool_new(int n)
+{
+    mamba_pool *p = calloc(1, sizeof *p);
+    int started = 0;
+    if (!p) return NULL;
+    if (!(p->th = calloc((size_t)n, sizeof *p->th))) {
+        free(p);
+        return NULL;
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    atomic_init(&p->gen, 0);
+    atomic_init(&p->busy, 0);
+    atomic_init(&p->done, 0);
+    atomic_init(&p->stop, false);
+    for (; started < n; started++) {
+        worker_arg *a = malloc(sizeof *a);
+        if (!a) break;
+        a->p = p;
+        a->tid = started + 1;
+        if (pthread_create(&p->th[started], NULL, worker, a) != 0) {
+            free(a);
+            break;
+        }
+    }
+    if (started == 0) {
+        pool_destroy(p, 0);
+        return NULL;
+    }
+    p->nworkers = started;
+    return p;
+}
+
+void mamba_pool_free(mamba_model *m)
+{
+    if (m && m->pool) {
+        pool_destroy(m->pool, m->pool->nworkers);
+        m->pool = NULL;
+    }
+}
+
+/* m's pool, started on first use. The pool is the model's mutable part:
+ * created once under pool_lock, then only read. */
+static mamba_pool *model_pool(const mamba_model *cm)
+{
+    mamba_model *m = (mamba_model *)cm;
+    mamba_pool *p;
+    pthread_mutex_lock(&m->pool_lock);
+    if (!m->pool && m->nthreads > 1) m->pool = pool_new(m->nthreads - 1);
+    p = m->pool;
+    pthread_mutex_unlock(&m->pool_lock);
+    return p;
 }
 
 /* Threads worth using for this call. */
 static int threads_for(const fwd *f)
 {
-    const mamba_config *c = &f->m->cfg;
-    double dm = c->d_model, di = c->d_inner, R = c->dt_rank, N = c->d_state;
-    double per_row = c->n_layer * (2 * di * dm + (R + 2 * N) * di + di * R + dm * di) +
-                     (double)c->vocab_size * dm;
-    double want = per_row * (double)f->n / MACS_PER_THREAD;
+    double want = mamba_model_token_macs(f->m, true) * (double)f->n / MACS_PER_THREAD;
     int nt = f->m->nthreads;
     if (want < nt) nt = want < 1 ? 1 : (int)want;
     return nt;
 }
 
-/* Run f on nt threads (the caller is thread 0); fewer if some cannot be
- * created. */
+/* Run f with the pool when it is free and worth it, else on this thread. */
 static void run_team(fwd *f)
 {
-    int want = threads_for(f), made = 0;
-    pthread_t th[64];
-    worker_arg args[64];
+    int want = threads_for(f), idle = 0;
+    mamba_pool *p = want > 1 ? model_pool(f->m) : NULL;
 
-    if (want > 64) want = 64;
-    for (int t = 1; t < want; t++) {
-        args[made].f = f;
-        args[made].tid = t;
-        if (pthread_create(&th[made], NULL, worker, &args[made]) != 0) break;
-        made++;
+    if (!p || !atomic_compare_exchange_strong(&p->busy, &idle, 1)) {
+        f->nt = 1;
+        run(f, 0);
+        return;
     }
-    f->nt = made + 1;
-    f->bar.n = (unsigned)f->nt;
-    atomic_store_explicit(&f->go, 1, memory_order_release);
+    f->nt = want < p->nworkers + 1 ? want : p->nworkers + 1;
+    p->job = f;
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    bump(p);
     run(f, 0);
-    for (int t = 0; t < made; t++)
-        pthread_join(th[t], NULL);
+    for (unsigned spin = 0; atomic_load_explicit(&p->done, memory_order_acquire) < p->nworkers;
+         spin++)
+        if (spin > 4000)
+            sched_yield();
+        else
+            cpu_relax();
+    atomic_store_explicit(&p->busy, 0, memory_order_release);
 }
 
-/* Allocate the block scratch; NULL on failure. */
-static float *scratch(fwd *f)
+/* ============================================================ the call */
+
+/* Carve the block scratch for nt threads, and the phase counters, out of
+ * buf (NULL: just size). */
+static size_t scratch_layout(fwd *f, int nt, float *buf)
 {
     const mamba_config *c = &f->m->cfg;
-    size_t dm = (size_t)c->d_model, di = (size_t)c->d_inner;
+    size_t dm = (size_t)c->d_model, di = (size_t)c->d_inner, B = f->block;
     size_t lbc = (size_t)c->dt_rank + 2 * (size_t)c->d_state;
-    size_t per_row = 3 * dm + 4 * di + lbc;
-    float *buf = malloc(f->block * per_row * sizeof *buf);
-    if (!buf) return NULL;
-    f->resid = buf;
-    f->xn = f->resid + f->block * dm;
-    f->tmp = f->xn + f->block * dm;
-    f->xz = f->tmp + f->block * dm;
-    f->dt = f->xz + f->block * 2 * di;
-    f->y = f->dt + f->block * di;
-    f->dbc = f->y + f->block * di;
-    return buf;
+    size_t sizes[7] = {
+        B * dm, (size_t)nt * B * dm, B * 2 * di, (size_t)nt * B * lbc, B * di, B * di, B * dm};
+    float **dst[7] = {&f->resid, &f->xn, &f->xz, &f->dbc, &f->dt, &f->y, &f->tmp};
+    size_t at = 0;
+    for (int i = 0; i < 7; i++) {
+        if (buf) *dst[i] = buf + at;
+        at += (sizes[i] + 15) / 16 * 16; /* each array 64-byte aligned */
+    }
+    f->xproj_each = B <= XPROJ_EACH_ROWS;
+    f->nph = (f->n + B - 1) / B * phases_per_block(f);
+    if (buf) f->ph = (phase *)(void *)(buf + at);
+    return at * sizeof(float) + f->nph * sizeof(phase);
 }
 
 static int execute(fwd *f, eng_error *err)
 {
-    float *buf = scratch(f);
+    /* scratch for as many threads as the pool could give */
+    int most = f->m->nthreads > 1 ? f->m->nthreads : 1;
+    size_t bytes = scratch_layout(f, most, NULL);
+    float *buf = mk_thread_scratch(0, bytes);
     if (!buf)
         return eng_error_set(err, ENG_ENOMEM, "out of memory for %zu rows of activations",
                              f->block);
-    atomic_init(&f->bar.arrived, 0);
-    atomic_init(&f->bar.phase, 0);
-    atomic_init(&f->go, 0);
+    scratch_layout(f, most, buf);
+    for (size_t i = 0; i < f->nph; i++) {
+        atomic_init(&f->ph[i].next, 0);
+        atomic_init(&f->ph[i].done, 0);
+    }
+    f->isa = f->m->isa;
     run_team(f);
-    free(buf);
     return 0;
 }
 
@@ -399,25 +616,38 @@ static int by_address(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Whether some state appears twice: pairwise for small batches, else
+ * sorted in the thread's scratch (-1: out of memory). */
+static int has_repeat(mamba_state *const *states, size_t batch)
+{
+    mamba_state **sorted;
+    if (batch <= PAIRWISE_MAX) {
+        for (size_t a = 1; a < batch; a++)
+            for (size_t b = 0; b < a; b++)
+                if (states[a] == states[b]) return 1;
+        return 0;
+    }
+    if (!(sorted = mk_thread_scratch(0, batch * sizeof *sorted))) return -1;
+    memcpy(sorted, states, batch * sizeof *sorted);
+    qsort(sorted, batch, sizeof *sorted, by_address);
+    for (size_t b = 1; b < batch; b++)
+        if (sorted[b] == sorted[b - 1]) return 1;
+    return 0;
+}
+
 /* Every state present, of model m, and none twice. */
 static int check_states(const mamba_model *m, mamba_state *const *states, size_t batch,
                         eng_error *err)
 {
-    mamba_state **sorted;
-    int rc = 0;
+    int rep;
     for (size_t b = 0; b < batch; b++)
         if (!states[b] || states[b]->m != m)
             return eng_error_set(err, ENG_EINVAL, "mamba_step: batch entry %zu: %s", b,
                                  states[b] ? "state of another model" : "NULL state");
-    if (!(sorted = malloc(batch * sizeof *sorted)))
+    if ((rep = has_repeat(states, batch)) < 0)
         return eng_error_set(err, ENG_ENOMEM, "out of memory");
-    memcpy(sorted, states, batch * sizeof *sorted);
-    qsort(sorted, batch, sizeof *sorted, by_address);
-    for (size_t b = 1; b < batch && !rc; b++)
-        if (sorted[b] == sorted[b - 1])
-            rc = eng_error_set(err, ENG_EINVAL, "mamba_step: the same state appears twice");
-    free(sorted);
-    return rc;
+    if (rep) return eng_error_set(err, ENG_EINVAL, "mamba_step: the same state appears twice");
+    return 0;
 }
 
 int mamba_step(const mamba_model *m, mamba_state *const *states, const int32_t *tokens,

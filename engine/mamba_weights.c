@@ -1,7 +1,9 @@
 /* mamba_weights.c: binding the checkpoint's tensors to the model: find each
  * one the config calls for, check its shape, use F32 data in place from the
  * mapping (when aligned) or convert it into a buffer the model owns, and
- * fingerprint what was bound.
+ * fingerprint what was bound. Matrices are held in the model's weight mode
+ * (mamba_load_opts): F32 as above; BF16 in place when the file has BF16,
+ * else rounded; int8 quantized at load (mk_quantize_q8).
  *
  * Names (Hugging Face and original state-spaces checkpoints alike):
  *   backbone.embeddings.weight (or backbone.embedding.weight)  V x d_model
@@ -36,18 +38,19 @@ typedef struct binder {
     eng_error *err;
 } binder;
 
-static float *own(mamba_model *m, size_t nfloats)
+/* A 64-byte aligned buffer of n bytes that the model owns. */
+static void *own(mamba_model *m, size_t n)
 {
-    float *p;
+    void *p = NULL;
     if (m->nowned == m->capowned) {
         size_t cap = m->capowned ? 2 * m->capowned : 32;
-        float **g = realloc(m->owned, cap * sizeof *g);
+        void **g = realloc(m->owned, cap * sizeof *g);
         if (!g) return NULL;
         m->owned = g;
         m->capowned = cap;
     }
-    p = malloc((nfloats ? nfloats : 1) * sizeof *p);
-    if (p) m->owned[m->nowned++] = p;
+    if (posix_memalign(&p, 64, (n + 63) / 64 * 64 + 64)) return NULL;
+    m->owned[m->nowned++] = p;
     return p;
 }
 
@@ -83,7 +86,7 @@ static int as_f32(binder *b, const st_tensor *t, const float **out)
         *out = (const float *)(const void *)t->data;
         return 0;
     }
-    if (!(buf = own(b->m, (size_t)t->numel)))
+    if (!(buf = own(b->m, (size_t)t->numel * sizeof(float))))
         return eng_error_set(b->err, ENG_ENOMEM, "%s: tensor %s: out of memory", st_tensor_path(t),
                              t->name);
     if ((rc = st_tensor_to_f32(t, buf, b->err))) return rc;
@@ -91,8 +94,8 @@ static int as_f32(binder *b, const st_tensor *t, const float **out)
     return 0;
 }
 
-/* Find tensor name, check its shape (ndim dims) and bind its F32 data. */
-static int bind(binder *b, const char *name, int ndim, const int64_t *shape, const float **out)
+/* Find tensor name and check its shape (ndim dims). */
+static int find(binder *b, const char *name, int ndim, const int64_t *shape, const st_tensor **out)
 {
     const st_tensor *t = st_set_find(b->m->weights, name);
     if (!t)
@@ -101,7 +104,102 @@ static int bind(binder *b, const char *name, int ndim, const int64_t *shape, con
     if (t->ndim != ndim || memcmp(t->shape, shape, (size_t)ndim * sizeof *shape) != 0)
         return shape_error(b, t, ndim, shape);
     fingerprint_tensor(b, t);
-    return as_f32(b, t, out);
+    *out = t;
+    return 0;
+}
+
+/* Find tensor name, check its shape (ndim dims) and bind its F32 data. */
+static int bind(binder *b, const char *name, int ndim, const int64_t *shape, const float **out)
+{
+    const st_tensor *t;
+    int rc = find(b, name, ndim, shape, &t);
+    return rc ? rc : as_f32(b, t, out);
+}
+
+/* ------------------------------------------------------- matrices */
+
+static int oom(binder *b, const st_tensor *t)
+{
+    return eng_error_set(b->err, ENG_ENOMEM, "%s: tensor %s: out of memory", st_tensor_path(t),
+                         t->name);
+}
+
+/* t's values as F32 for a conversion: in place when aligned F32, else in
+ * *tmp (malloc'd; the caller frees it). */
+static int f32_source(binder *b, const st_tensor *t, const float **src, float **tmp)
+{
+    *tmp = NULL;
+    if (t->dtype == ST_F32 && (uintptr_t)t->data % sizeof(float) == 0) {
+        *src = (const float *)(const void *)t->data;
+        return 0;
+    }
+    if (!(*tmp = malloc((size_t)t->numel * sizeof(float)))) return oom(b, t);
+    *src = *tmp;
+    return st_tensor_to_f32(t, *tmp, b->err);
+}
+
+/* BF16: BF16 tensors in place, others rounded to nearest even. */
+static int mat_bf16(binder *b, const st_tensor *t, mk_mat *m)
+{
+    const float *src = NULL;
+    float *tmp;
+    uint16_t *dst;
+    size_t n = (size_t)t->numel;
+    int rc;
+    if (t->dtype == ST_BF16 && (uintptr_t)t->data % 2 == 0) {
+        m->w = t->data;
+        return 0;
+    }
+    if (!(dst = own(b->m, n * sizeof *dst))) return oom(b, t);
+    if ((rc = f32_source(b, t, &src, &tmp)) == 0)
+        for (size_t i = 0; i < n; i++)
+            dst[i] = mk_f32_to_bf16(src[i]);
+    free(tmp);
+    m->w = dst;
+    return rc;
+}
+
+/* INT8: quantized at load, per block of MK_Q8_BLOCK along each row. */
+static int mat_q8(binder *b, const st_tensor *t, mk_mat *m)
+{
+    const float *src = NULL;
+    float *tmp, *scale;
+    int8_t *q;
+    int rc;
+    if (!(q = own(b->m, m->rows * m->k)) ||
+        !(scale = own(b->m, m->rows * mk_q8_blocks(m->k) * sizeof(float))))
+        return oom(b, t);
+    if ((rc = f32_source(b, t, &src, &tmp)) == 0) mk_quantize_q8(src, m->rows, m->k, q, scale);
+    free(tmp);
+    m->w = q;
+    m->scale = scale;
+    return rc;
+}
+
+/* Find the rows x k matrix name, check its shape and hold it in the
+ * model's weight mode. */
+static int bind_mat(binder *b, const char *name, int64_t rows, int64_t k, mk_mat *m)
+{
+    const st_tensor *t;
+    const float *f = NULL;
+    int rc = find(b, name, 2, (const int64_t[]){rows, k}, &t);
+    if (rc) return rc;
+    memset(m, 0, sizeof *m);
+    m->rows = (size_t)rows;
+    m->k = (size_t)k;
+    switch (b->m->wmode) {
+    case MAMBA_WEIGHTS_BF16:
+        m->type = MK_BF16;
+        return mat_bf16(b, t, m);
+    case MAMBA_WEIGHTS_INT8:
+        m->type = MK_Q8;
+        return mat_q8(b, t, m);
+    default:
+        m->type = MK_F32;
+        if ((rc = as_f32(b, t, &f))) return rc;
+        m->w = f;
+        return 0;
+    }
 }
 
 static int bind1(binder *b, const char *name, int64_t d0, const float **out)
@@ -125,10 +223,27 @@ static int bind_A(binder *b, const char *name, mamba_layer *L)
     float *A;
     int rc = bind2(b, name, c->d_inner, c->d_state, &alog);
     if (rc) return rc;
-    if (!(A = own(b->m, n))) return eng_error_set(b->err, ENG_ENOMEM, "%s: out of memory", name);
+    if (!(A = own(b->m, n * sizeof *A)))
+        return eng_error_set(b->err, ENG_ENOMEM, "%s: out of memory", name);
     for (size_t i = 0; i < n; i++)
         A[i] = -expf(alog[i]);
     L->A = A;
+    return 0;
+}
+
+/* conv_w regrouped as mk_conv_silu reads it: 16 channels' tap k side by
+ * side, zero-padded past d_inner. */
+static int transpose_conv(binder *b, mamba_layer *L)
+{
+    const mamba_config *c = &b->m->cfg;
+    size_t K = (size_t)c->d_conv, di = (size_t)c->d_inner, ng = (di + 15) / 16;
+    float *wt = own(b->m, ng * K * 16 * sizeof *wt);
+    if (!wt) return eng_error_set(b->err, ENG_ENOMEM, "out of memory for the conv weights");
+    memset(wt, 0, ng * K * 16 * sizeof *wt);
+    for (size_t d = 0; d < di; d++)
+        for (size_t k = 0; k < K; k++)
+            wt[(d / 16 * K + k) * 16 + d % 16] = L->conv_w[d * K + k];
+    L->conv_wt = wt;
     return 0;
 }
 
@@ -141,16 +256,17 @@ static int bind_layer(binder *b, int i, mamba_layer *L)
 
 #define NAME(suffix) (snprintf(name, sizeof name, "backbone.layers.%d.%s", i, suffix), name)
     if ((rc = bind1(b, NAME("norm.weight"), dm, &L->norm_w)) ||
-        (rc = bind2(b, NAME("mixer.in_proj.weight"), 2 * di, dm, &L->in_proj_w)) ||
+        (rc = bind_mat(b, NAME("mixer.in_proj.weight"), 2 * di, dm, &L->in_proj)) ||
         (c->use_bias && (rc = bind1(b, NAME("mixer.in_proj.bias"), 2 * di, &L->in_proj_b))) ||
         (rc = bind(b, NAME("mixer.conv1d.weight"), 3, (const int64_t[]){di, 1, c->d_conv},
                    &L->conv_w)) ||
+        (rc = transpose_conv(b, L)) ||
         (c->use_conv_bias && (rc = bind1(b, NAME("mixer.conv1d.bias"), di, &L->conv_b))) ||
-        (rc = bind2(b, NAME("mixer.x_proj.weight"), R + 2 * N, di, &L->x_proj_w)) ||
-        (rc = bind2(b, NAME("mixer.dt_proj.weight"), di, R, &L->dt_proj_w)) ||
+        (rc = bind_mat(b, NAME("mixer.x_proj.weight"), R + 2 * N, di, &L->x_proj)) ||
+        (rc = bind_mat(b, NAME("mixer.dt_proj.weight"), di, R, &L->dt_proj)) ||
         (rc = bind1(b, NAME("mixer.dt_proj.bias"), di, &L->dt_proj_b)) ||
         (rc = bind_A(b, NAME("mixer.A_log"), L)) || (rc = bind1(b, NAME("mixer.D"), di, &L->D)) ||
-        (rc = bind2(b, NAME("mixer.out_proj.weight"), dm, di, &L->out_proj_w)) ||
+        (rc = bind_mat(b, NAME("mixer.out_proj.weight"), dm, di, &L->out_proj)) ||
         (c->use_bias && (rc = bind1(b, NAME("mixer.out_proj.bias"), dm, &L->out_proj_b))))
         return rc;
 #undef NAME
@@ -181,7 +297,7 @@ static int bind_embedding(binder *b, int vocab_padded)
     if (rows != c->vocab_size && rows != vocab_padded)
         return shape_error(b, t, 2, (const int64_t[]){vocab_padded, c->d_model});
     c->vocab_size = (int)rows;
-    return bind2(b, name, rows, c->d_model, &b->m->embed);
+    return bind_mat(b, name, rows, c->d_model, &b->m->embed);
 }
 
 /* lm_head.weight when present and the config does not tie; else the
@@ -194,7 +310,7 @@ static int bind_head(binder *b)
         b->m->lm_head = b->m->embed;
         return 0;
     }
-    return bind2(b, "lm_head.weight", c->vocab_size, c->d_model, &b->m->lm_head);
+    return bind_mat(b, "lm_head.weight", c->vocab_size, c->d_model, &b->m->lm_head);
 }
 
 static void fingerprint_config(binder *b)
@@ -206,6 +322,11 @@ static void fingerprint_config(binder *b)
     b->fp = mamba_fnv1a(b->fp, "hmmba-mamba1", 12);
     b->fp = mamba_fnv1a(b->fp, v, sizeof v);
     b->fp = mamba_fnv1a(b->fp, &c->eps, sizeof c->eps);
+    if (b->m->wmode != MAMBA_WEIGHTS_F32) { /* F32 fingerprints stay as they were */
+        int32_t w = (int32_t)b->m->wmode;
+        b->fp = mamba_fnv1a(b->fp, "weights", 7);
+        b->fp = mamba_fnv1a(b->fp, &w, sizeof w);
+    }
 }
 
 int mamba_bind_weights(mamba_model *m, int vocab_padded, eng_error *err)
