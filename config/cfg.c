@@ -49,8 +49,7 @@ void cfg_free(cfg_config *cfg)
 int cfg_set_listen(cfg_config *cfg, const char *spec, eng_error *err)
 {
     const char *colon = strrchr(spec, ':');
-    if (!colon)
-        return eng_error_set(err, ENG_EINVAL, "listen: \"%s\" is not HOST:PORT", spec);
+    if (!colon) return eng_error_set(err, ENG_EINVAL, "listen: \"%s\" is not HOST:PORT", spec);
     char *end;
     long port = strtol(colon + 1, &end, 10);
     if (colon[1] < '0' || colon[1] > '9' || *end || port < 0 || port > 65535)
@@ -72,11 +71,10 @@ int cfg_set_listen(cfg_config *cfg, const char *spec, eng_error *err)
 static int add_model(cfg_config *cfg, const char *name, size_t nlen, const char *path,
                      eng_error *err)
 {
-    if (nlen == 0 || !*path)
-        return eng_error_set(err, ENG_EINVAL, "model: expected NAME=PATH");
+    if (nlen == 0 || !*path) return eng_error_set(err, ENG_EINVAL, "model: expected NAME=PATH");
     size_t i = 0;
-    while (i < cfg->nmodels && !(strlen(cfg->models[i].name) == nlen &&
-                                 !memcmp(cfg->models[i].name, name, nlen)))
+    while (i < cfg->nmodels &&
+           !(strlen(cfg->models[i].name) == nlen && !memcmp(cfg->models[i].name, name, nlen)))
         i++;
     if (i == CFG_MAX_MODELS)
         return eng_error_set(err, ENG_EINVAL, "model: more than %d models", CFG_MAX_MODELS);
@@ -120,8 +118,10 @@ int cfg_set_api_key_file(cfg_config *cfg, const char *path, eng_error *err)
     char *ok = fgets(line, sizeof line, f);
     fclose(f);
     char *b = line, *e = line + strlen(line);
-    while (*b == ' ' || *b == '\t') b++;
-    while (e > b && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t')) *--e = '\0';
+    while (*b == ' ' || *b == '\t')
+        b++;
+    while (e > b && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+        *--e = '\0';
     if (!ok || !*b) return eng_error_set(err, ENG_EINVAL, "api key file %s: empty", path);
     return cfg_set_string(&cfg->api_key, b, err);
 }
@@ -131,8 +131,7 @@ int cfg_set_api_key_file(cfg_config *cfg, const char *path, eng_error *err)
 static int get_size(json_t *v, const char *file, const char *field, size_t *out, eng_error *err)
 {
     if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return eng_error_set(err, ENG_EINVAL, "%s: %s must be a non-negative integer", file,
-                             field);
+        return eng_error_set(err, ENG_EINVAL, "%s: %s must be a non-negative integer", file, field);
     *out = (size_t)json_integer_value(v);
     return 0;
 }
@@ -164,7 +163,8 @@ static int load_limits(cfg_limits *l, json_t *obj, const char *file, eng_error *
     json_object_foreach(obj, key, v)
     {
         size_t i = 0, n = sizeof fields / sizeof fields[0], val = 0;
-        while (i < n && strcmp(fields[i].name, key)) i++;
+        while (i < n && strcmp(fields[i].name, key))
+            i++;
         if (i == n) return eng_error_set(err, ENG_EINVAL, "%s: unknown field limits.%s", file, key);
         char name[64];
         snprintf(name, sizeof name, "limits.%s", key);
@@ -200,15 +200,13 @@ static char *resolve_path(const char *file, const char *path)
 static int load_models(cfg_config *cfg, json_t *obj, const char *file, eng_error *err)
 {
     if (!json_is_object(obj))
-        return eng_error_set(err, ENG_EINVAL, "%s: models must be an object of NAME: PATH",
-                             file);
+        return eng_error_set(err, ENG_EINVAL, "%s: models must be an object of NAME: PATH", file);
     const char *key;
     json_t *v;
     json_object_foreach(obj, key, v)
     {
         if (!json_is_string(v))
-            return eng_error_set(err, ENG_EINVAL, "%s: models.%s must be a path string", file,
-                                 key);
+            return eng_error_set(err, ENG_EINVAL, "%s: models.%s must be a path string", file, key);
         char *path = resolve_path(file, json_string_value(v));
         if (!path) return eng_error_set(err, ENG_ENOMEM, "out of memory");
         int rc = add_model(cfg, key, strlen(key), path, err);
@@ -218,8 +216,7 @@ static int load_models(cfg_config *cfg, json_t *obj, const char *file, eng_error
     return 0;
 }
 
-static int load_field(cfg_config *cfg, const char *key, json_t *v, const char *file,
-                      eng_error *err)
+static int load_field(cfg_config *cfg, const char *key, json_t *v, const char *file, eng_error *err)
 {
     if (!strcmp(key, "listen")) {
         if (!json_is_string(v))
@@ -263,8 +260,7 @@ int cfg_load_file(cfg_config *cfg, const char *path, eng_error *err)
     json_error_t jerr;
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        if (jerr.line <= 0)
-            return eng_error_set(err, ENG_EIO, "%s: %s", path, jerr.text);
+        if (jerr.line <= 0) return eng_error_set(err, ENG_EIO, "%s: %s", path, jerr.text);
         return eng_error_set(err, ENG_EFORMAT, "%s:%d:%d: %s", path, jerr.line, jerr.column,
                              jerr.text);
     }

@@ -17,14 +17,14 @@ typedef struct cfg_model {
 } cfg_model;
 
 typedef struct cfg_limits {
-    size_t max_body_bytes;   /* request body; default 16 MiB */
-    size_t max_seq_len;      /* observations / tokens per sequence; default 1,000,000 */
-    size_t max_batch;        /* sequences per batch request; default 1024 */
-    size_t max_tokens;       /* /generate max_tokens ceiling; default 4096 */
-    size_t queue_capacity;   /* jobs waiting for a worker; default 256 */
-    size_t max_connections;  /* default 1024 */
-    unsigned request_timeout_s; /* idle connection timeout; default 60 */
-    size_t max_sessions;        /* default 10,000 */
+    size_t max_body_bytes;       /* request body; default 16 MiB */
+    size_t max_seq_len;          /* observations / tokens per sequence; default 1,000,000 */
+    size_t max_batch;            /* sequences per batch request; default 1024 */
+    size_t max_tokens;           /* /generate max_tokens ceiling; default 4096 */
+    size_t queue_capacity;       /* jobs waiting for a worker; default 256 */
+    size_t max_connections;      /* default 1024 */
+    unsigned request_timeout_s;  /* idle connection timeout; default 60 */
+    size_t max_sessions;         /* default 10,000 */
     size_t session_budget_bytes; /* all session state together; default 1 GiB */
     unsigned session_ttl_s;      /* idle time before a session expires; default 3600 */
 } cfg_limits;

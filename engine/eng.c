@@ -19,15 +19,25 @@ int eng_error_set(eng_error *err, int code, const char *fmt, ...)
 const char *eng_strerror(int code)
 {
     switch (code) {
-    case ENG_OK: return "success";
-    case ENG_EINVAL: return "invalid argument";
-    case ENG_ENOMEM: return "out of memory";
-    case ENG_EIO: return "i/o error";
-    case ENG_EFORMAT: return "malformed input";
-    case ENG_ENOTFOUND: return "not found";
-    case ENG_ERANGE: return "out of range";
-    case ENG_ECANCELED: return "canceled";
-    case ENG_EMISMATCH: return "mismatch";
-    default: return "unknown error";
+    case ENG_OK:
+        return "success";
+    case ENG_EINVAL:
+        return "invalid argument";
+    case ENG_ENOMEM:
+        return "out of memory";
+    case ENG_EIO:
+        return "i/o error";
+    case ENG_EFORMAT:
+        return "malformed input";
+    case ENG_ENOTFOUND:
+        return "not found";
+    case ENG_ERANGE:
+        return "out of range";
+    case ENG_ECANCELED:
+        return "canceled";
+    case ENG_EMISMATCH:
+        return "mismatch";
+    default:
+        return "unknown error";
     }
 }

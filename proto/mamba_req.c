@@ -22,8 +22,8 @@ static int parse_tokens(const json_t *arr, size_t vocab, size_t max_len, int32_t
         if (!json_is_integer(v) || json_integer_value(v) < 0 ||
             json_integer_value(v) >= (json_int_t)vocab) {
             free(ids);
-            return eng_error_set(err, ENG_EINVAL,
-                                 "tokens[%zu]: must be a token id in 0..%zu", i, vocab - 1);
+            return eng_error_set(err, ENG_EINVAL, "tokens[%zu]: must be a token id in 0..%zu", i,
+                                 vocab - 1);
         }
         ids[i] = (int32_t)json_integer_value(v);
     }
@@ -109,9 +109,12 @@ static int parse_session(const json_t *root, const char **out, proto_session_mod
 
 int proto_session_mode_parse(const char *s, proto_session_mode *mode, eng_error *err)
 {
-    if (!strcmp(s, "auto")) *mode = PROTO_SESSION_AUTO;
-    else if (!strcmp(s, "create")) *mode = PROTO_SESSION_CREATE;
-    else if (!strcmp(s, "continue")) *mode = PROTO_SESSION_CONTINUE;
+    if (!strcmp(s, "auto"))
+        *mode = PROTO_SESSION_AUTO;
+    else if (!strcmp(s, "create"))
+        *mode = PROTO_SESSION_CREATE;
+    else if (!strcmp(s, "continue"))
+        *mode = PROTO_SESSION_CONTINUE;
     else
         return eng_error_set(err, ENG_EINVAL,
                              "field 'session_mode' must be \"auto\", \"create\" or \"continue\"");
@@ -120,23 +123,24 @@ int proto_session_mode_parse(const char *s, proto_session_mode *mode, eng_error 
 
 /* ===== /generate ===== */
 
-int proto_generate_parse(const json_t *root, size_t vocab, size_t max_len,
-                         size_t max_tokens_cap, proto_generate_req *q, eng_error *err)
+int proto_generate_parse(const json_t *root, size_t vocab, size_t max_len, size_t max_tokens_cap,
+                         proto_generate_req *q, eng_error *err)
 {
     static const char *const allowed[] = {
-        "model", "prompt", "tokens", "max_tokens", "temperature", "top_k", "top_p", "min_p",
-        "repetition_penalty", "seed", "stop", "stream", "session", "session_mode", "logprobs",
+        "model", "prompt", "tokens",  "max_tokens",         "temperature",
+        "top_k", "top_p",  "min_p",   "repetition_penalty", "seed",
+        "stop",  "stream", "session", "session_mode",       "logprobs",
         NULL};
     memset(q, 0, sizeof *q);
     q->max_tokens = 128;
     q->sample = eng_sample_defaults();
-    long long max_tokens = (long long)(q->max_tokens < max_tokens_cap ? q->max_tokens
-                                                                      : max_tokens_cap);
+    long long max_tokens =
+        (long long)(q->max_tokens < max_tokens_cap ? q->max_tokens : max_tokens_cap);
     long long logprobs = 0;
     int rc;
     if ((rc = proto_check_fields(root, allowed, err)) ||
-        (rc = parse_input(root, "prompt", vocab, max_len, &q->prompt,
-                          &q->prompt_len, &q->tokens, &q->ntokens, err)) ||
+        (rc = parse_input(root, "prompt", vocab, max_len, &q->prompt, &q->prompt_len, &q->tokens,
+                          &q->ntokens, err)) ||
         (rc = proto_get_int(root, "max_tokens", 0, (long long)max_tokens_cap, &max_tokens, err)) ||
         (rc = parse_sampling(root, &q->sample, err)) || (rc = parse_stop(root, q, err)) ||
         (rc = proto_get_bool(root, "stream", &q->stream, err)) ||
@@ -160,9 +164,9 @@ void proto_generate_req_free(proto_generate_req *q)
 int proto_mamba_decode_parse(const json_t *root, size_t vocab, size_t max_len,
                              proto_mamba_decode_req *q, eng_error *err)
 {
-    static const char *const allowed[] = {"model",  "tokens",  "text",    "logits",
-                                          "hidden", "session", "session_mode", "top_logprobs",
-                                          NULL};
+    static const char *const allowed[] = {"model",        "tokens",       "text",
+                                          "logits",       "hidden",       "session",
+                                          "session_mode", "top_logprobs", NULL};
     memset(q, 0, sizeof *q);
     long long top = 0;
     int rc;

@@ -29,8 +29,8 @@ int proto_hmm_load_file(const char *path, hmm_model **out, eng_error *err);
  * "observations" or "sequences[2]"; errors name the position:
  * "observations[17]: symbol \"7\" is not in the alphabet". Empty arrays are
  * refused. On success obs owns malloc'd arrays; free with proto_hmm_obs_free.*/
-int proto_hmm_obs_from_json(const hmm_model *m, const json_t *arr, const char *field,
-                            hmm_obs *obs, eng_error *err);
+int proto_hmm_obs_from_json(const hmm_model *m, const json_t *arr, const char *field, hmm_obs *obs,
+                            eng_error *err);
 void proto_hmm_obs_free(hmm_obs *obs); /* accepts NULL; frees the arrays only */
 
 /* Observations as JSON (symbol names when the model has them, else indices;
@@ -78,8 +78,8 @@ typedef struct proto_hmm_decode_req {
  * was already read by the caller). Sequences longer than max_len or more
  * than max_batch of them are refused (ENG_ERANGE, naming the field). Free
  * with proto_hmm_decode_req_free. */
-int proto_hmm_decode_parse(const json_t *root, const hmm_model *m, size_t max_len,
-                           size_t max_batch, proto_hmm_decode_req *req, eng_error *err);
+int proto_hmm_decode_parse(const json_t *root, const hmm_model *m, size_t max_len, size_t max_batch,
+                           proto_hmm_decode_req *req, eng_error *err);
 void proto_hmm_decode_req_free(proto_hmm_decode_req *req); /* accepts NULL */
 
 /* One sequence's answer as JSON: path, path_names (when the model names its
@@ -113,9 +113,9 @@ int proto_session_mode_parse(const char *s, proto_session_mode *mode, eng_error 
 /* ===== HMM /decode on a session: a chunk of a stream ===== */
 
 typedef struct proto_hmm_stream_req {
-    hmm_obs obs;        /* the chunk (owned arrays); obs.T is 0 only with final */
-    size_t lag;         /* smoothing lag, or SIZE_MAX for none */
-    int final;          /* close the stream after this chunk */
+    hmm_obs obs;         /* the chunk (owned arrays); obs.T is 0 only with final */
+    size_t lag;          /* smoothing lag, or SIZE_MAX for none */
+    int final;           /* close the stream after this chunk */
     const char *session; /* borrowed, or NULL (then the X-Session-Id header) */
     proto_session_mode session_mode;
 } proto_hmm_stream_req;
@@ -132,36 +132,36 @@ void proto_hmm_stream_req_free(proto_hmm_stream_req *req); /* accepts NULL */
 #define PROTO_MAX_STOP 16
 
 typedef struct proto_generate_req {
-    const char *prompt;   /* borrowed from the JSON; NULL when tokens are given */
+    const char *prompt; /* borrowed from the JSON; NULL when tokens are given */
     size_t prompt_len;
-    int32_t *tokens;      /* owned; NULL when prompt is given */
+    int32_t *tokens; /* owned; NULL when prompt is given */
     size_t ntokens;
-    size_t max_tokens;    /* default 128; 0 = only absorb the prompt */
+    size_t max_tokens; /* default 128; 0 = only absorb the prompt */
     eng_sample_params sample;
     const char *stop[PROTO_MAX_STOP]; /* borrowed */
     size_t nstop;
-    int stream;           /* default 0 */
-    const char *session;  /* borrowed, or NULL */
+    int stream;          /* default 0 */
+    const char *session; /* borrowed, or NULL */
     proto_session_mode session_mode;
-    size_t logprobs;      /* top alternatives per token; 0 = none */
+    size_t logprobs; /* top alternatives per token; 0 = none */
 } proto_generate_req;
 
 /* Parse a Mamba /generate request. vocab: valid ids are 0..vocab-1.
  * max_len: most prompt tokens; max_tokens_cap: the server's ceiling on
  * max_tokens. Errors name the field and, for tokens, the position. Free
  * with proto_generate_req_free. */
-int proto_generate_parse(const json_t *root, size_t vocab, size_t max_len,
-                         size_t max_tokens_cap, proto_generate_req *req, eng_error *err);
+int proto_generate_parse(const json_t *root, size_t vocab, size_t max_len, size_t max_tokens_cap,
+                         proto_generate_req *req, eng_error *err);
 void proto_generate_req_free(proto_generate_req *req); /* accepts NULL */
 
 typedef struct proto_mamba_decode_req {
     const char *text; /* borrowed, or NULL when tokens are given */
     size_t text_len;
-    int32_t *tokens;  /* owned, or NULL */
+    int32_t *tokens; /* owned, or NULL */
     size_t ntokens;
-    int logits;       /* full logits per position */
+    int logits; /* full logits per position */
     size_t top_logprobs;
-    int hidden;       /* final hidden state per position (after norm_f) */
+    int hidden; /* final hidden state per position (after norm_f) */
     const char *session;
     proto_session_mode session_mode;
 } proto_mamba_decode_req;

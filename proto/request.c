@@ -15,7 +15,8 @@ int proto_check_fields(const json_t *obj, const char *const *allowed, eng_error 
     json_object_foreach((json_t *)obj, key, v)
     {
         const char *const *a = allowed;
-        while (*a && strcmp(*a, key)) a++;
+        while (*a && strcmp(*a, key))
+            a++;
         if (!*a) return eng_error_set(err, ENG_EINVAL, "unknown field '%s'", key);
     }
     return 0;
@@ -51,8 +52,8 @@ int proto_get_int(const json_t *obj, const char *field, long long min, long long
     json_t *v = json_object_get(obj, field);
     if (!v) return 0;
     if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-        return eng_error_set(err, ENG_EINVAL, "field '%s' must be an integer in %lld..%lld",
-                             field, min, max);
+        return eng_error_set(err, ENG_EINVAL, "field '%s' must be an integer in %lld..%lld", field,
+                             min, max);
     *out = json_integer_value(v);
     return 0;
 }
@@ -64,8 +65,8 @@ int proto_get_number(const json_t *obj, const char *field, double min, double ma
     if (!v) return 0;
     double x = json_number_value(v);
     if (!json_is_number(v) || !isfinite(x) || x < min || x > max)
-        return eng_error_set(err, ENG_EINVAL, "field '%s' must be a number in %g..%g", field,
-                             min, max);
+        return eng_error_set(err, ENG_EINVAL, "field '%s' must be a number in %g..%g", field, min,
+                             max);
     *out = x;
     return 0;
 }
@@ -82,8 +83,10 @@ static int parse_algorithm(const json_t *root, proto_hmm_decode_req *req, eng_er
     const char *alg = NULL;
     int rc = proto_get_string(root, "algorithm", 0, &alg, err);
     if (rc || !alg) return rc;
-    if (!strcmp(alg, "viterbi")) req->algorithm = PROTO_HMM_VITERBI;
-    else if (!strcmp(alg, "posterior")) req->algorithm = PROTO_HMM_POSTERIOR;
+    if (!strcmp(alg, "viterbi"))
+        req->algorithm = PROTO_HMM_VITERBI;
+    else if (!strcmp(alg, "posterior"))
+        req->algorithm = PROTO_HMM_POSTERIOR;
     else
         return eng_error_set(err, ENG_EINVAL,
                              "field 'algorithm' must be \"viterbi\" or \"posterior\"");
@@ -94,21 +97,21 @@ static int parse_one(const json_t *arr, const char *field, const hmm_model *m, s
                      hmm_obs *obs, eng_error *err)
 {
     if (json_is_array(arr) && json_array_size(arr) > max_len)
-        return eng_error_set(err, ENG_ERANGE, "%s: %zu observations, over the limit of %zu",
-                             field, json_array_size(arr), max_len);
+        return eng_error_set(err, ENG_ERANGE, "%s: %zu observations, over the limit of %zu", field,
+                             json_array_size(arr), max_len);
     return proto_hmm_obs_from_json(m, arr, field, obs, err);
 }
 
-static int parse_sequences(const json_t *seqs, const hmm_model *m, size_t max_len,
-                           size_t max_batch, proto_hmm_decode_req *req, eng_error *err)
+static int parse_sequences(const json_t *seqs, const hmm_model *m, size_t max_len, size_t max_batch,
+                           proto_hmm_decode_req *req, eng_error *err)
 {
     if (!json_is_array(seqs))
         return eng_error_set(err, ENG_EINVAL, "field 'sequences' must be an array of arrays");
     size_t n = json_array_size(seqs);
     if (n == 0) return eng_error_set(err, ENG_EINVAL, "field 'sequences' must not be empty");
     if (n > max_batch)
-        return eng_error_set(err, ENG_ERANGE, "sequences: %zu sequences, over the limit of %zu",
-                             n, max_batch);
+        return eng_error_set(err, ENG_ERANGE, "sequences: %zu sequences, over the limit of %zu", n,
+                             max_batch);
     req->seqs = calloc(n, sizeof *req->seqs);
     if (!req->seqs) return eng_error_set(err, ENG_ENOMEM, "out of memory");
     req->batch = 1;
@@ -122,11 +125,11 @@ static int parse_sequences(const json_t *seqs, const hmm_model *m, size_t max_le
     return 0;
 }
 
-int proto_hmm_decode_parse(const json_t *root, const hmm_model *m, size_t max_len,
-                           size_t max_batch, proto_hmm_decode_req *req, eng_error *err)
+int proto_hmm_decode_parse(const json_t *root, const hmm_model *m, size_t max_len, size_t max_batch,
+                           proto_hmm_decode_req *req, eng_error *err)
 {
-    static const char *const allowed[] = {"model",     "observations", "sequences", "algorithm",
-                                          "posteriors", NULL};
+    static const char *const allowed[] = {"model",     "observations", "sequences",
+                                          "algorithm", "posteriors",   NULL};
     memset(req, 0, sizeof *req);
     int rc;
     if ((rc = proto_check_fields(root, allowed, err)) || (rc = parse_algorithm(root, req, err)) ||
@@ -147,7 +150,8 @@ int proto_hmm_decode_parse(const json_t *root, const hmm_model *m, size_t max_le
 void proto_hmm_decode_req_free(proto_hmm_decode_req *req)
 {
     if (!req) return;
-    for (size_t i = 0; i < req->nseq; i++) proto_hmm_obs_free(&req->seqs[i]);
+    for (size_t i = 0; i < req->nseq; i++)
+        proto_hmm_obs_free(&req->seqs[i]);
     free(req->seqs);
     memset(req, 0, sizeof *req);
 }
@@ -190,11 +194,11 @@ json_t *proto_hmm_result_json(const hmm_model *m, size_t T, const int32_t *path,
     json_t *o = json_object();
     if (!o) return NULL;
     int bad = json_object_set_new(o, "path", path_json(m, T, path, 0));
-    if (hmm_state_name(m, 0))
-        bad |= json_object_set_new(o, "path_names", path_json(m, T, path, 1));
+    if (hmm_state_name(m, 0)) bad |= json_object_set_new(o, "path_names", path_json(m, T, path, 1));
     if (has_path_log_prob) bad |= json_object_set_new(o, "path_log_prob", json_real(path_log_prob));
     bad |= json_object_set_new(o, "log_likelihood", json_real(log_lik));
-    if (post) bad |= json_object_set_new(o, "posteriors", posteriors_json(T, hmm_num_states(m), post));
+    if (post)
+        bad |= json_object_set_new(o, "posteriors", posteriors_json(T, hmm_num_states(m), post));
     if (bad) {
         json_decref(o);
         return NULL;

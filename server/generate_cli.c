@@ -85,8 +85,8 @@ int main(int argc, char **argv)
             double t1 = now_s();
             rc = generate(m, tok, st, logits, n, &p);
             double t2 = now_s();
-            fprintf(stderr, "[prompt %zu tokens in %.3f s; %llu tokens in %.3f s]\n", nids,
-                    t1 - t0, (unsigned long long)(mamba_state_tokens(st) - nids), t2 - t1);
+            fprintf(stderr, "[prompt %zu tokens in %.3f s; %llu tokens in %.3f s]\n", nids, t1 - t0,
+                    (unsigned long long)(mamba_state_tokens(st) - nids), t2 - t1);
         }
     }
     free(logits);

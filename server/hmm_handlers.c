@@ -40,8 +40,8 @@ static json_t *decode_one(const hmm_model *m, const proto_hmm_decode_req *q, siz
             path[t] = (int32_t)best;
         }
     json_t *res = rc ? NULL
-                     : proto_hmm_result_json(m, T, path, lp, q->algorithm == PROTO_HMM_VITERBI,
-                                             ll, q->posteriors ? post : NULL);
+                     : proto_hmm_result_json(m, T, path, lp, q->algorithm == PROTO_HMM_VITERBI, ll,
+                                             q->posteriors ? post : NULL);
     if (!rc && !res) eng_error_set(err, ENG_ENOMEM, "out of memory building the answer");
     free(path);
     free(post);
@@ -68,7 +68,8 @@ typedef struct helper {
 static void batch_release(batch *b)
 {
     if (atomic_fetch_sub(&b->refs, 1) != 1) return;
-    for (size_t i = 0; b->results && i < b->q.nseq; i++) json_decref(b->results[i]);
+    for (size_t i = 0; b->results && i < b->q.nseq; i++)
+        json_decref(b->results[i]);
     proto_hmm_decode_req_free(&b->q);
     free(b->results);
     free(b->errs);
@@ -84,7 +85,8 @@ static void batch_answer(batch *b)
         eng_error *e = &b->errs[i];
         if (e->code == ENG_ERANGE)
             srv_reply_error(r, 400, "impossible_observations", "%s", e->msg);
-        else srv_reply_eng_error(r, e);
+        else
+            srv_reply_eng_error(r, e);
         return;
     }
     if (!b->q.batch) {
@@ -92,7 +94,8 @@ static void batch_answer(batch *b)
         return;
     }
     json_t *arr = json_array();
-    for (size_t i = 0; arr && i < b->q.nseq; i++) json_array_append(arr, b->results[i]);
+    for (size_t i = 0; arr && i < b->q.nseq; i++)
+        json_array_append(arr, b->results[i]);
     srv_reply_json(r, 200, json_pack("{s:o}", "results", arr));
 }
 
@@ -156,8 +159,8 @@ void srv_hmm_decode(srv_req *r, const srv_model *m)
     }
     int rc = proto_hmm_decode_parse(r->json, m->hmm, lim->max_seq_len, lim->max_batch, &b->q, &err);
     size_t n = b->q.nseq;
-    if (!rc && (!(b->results = calloc(n, sizeof *b->results)) ||
-                !(b->errs = calloc(n, sizeof *b->errs))))
+    if (!rc &&
+        (!(b->results = calloc(n, sizeof *b->results)) || !(b->errs = calloc(n, sizeof *b->errs))))
         rc = eng_error_set(&err, ENG_ENOMEM, "out of memory");
     if (rc) {
         srv_reply_eng_error(r, &err);
@@ -206,10 +209,12 @@ void srv_hmm_generate(srv_req *r, const srv_model *m)
     } else {
         hmm_obs obs = {.T = T, .sym = sym, .x = x};
         json_t *st = json_array();
-        for (size_t t = 0; st && t < T; t++) json_array_append_new(st, json_integer(states[t]));
+        for (size_t t = 0; st && t < T; t++)
+            json_array_append_new(st, json_integer(states[t]));
         srv_reply_json(r, 200,
-                       json_pack("{s:o,s:o,s:I}", "observations", proto_hmm_obs_to_json(m->hmm, &obs),
-                                 "states", st, "seed", (json_int_t)seed));
+                       json_pack("{s:o,s:o,s:I}", "observations",
+                                 proto_hmm_obs_to_json(m->hmm, &obs), "states", st, "seed",
+                                 (json_int_t)seed));
     }
     free(states);
     free(sym);

@@ -17,7 +17,8 @@ static json_t *rows_json(const double *x, size_t n, size_t K)
     json_t *rows = json_array();
     for (size_t t = 0; rows && t < n; t++) {
         json_t *row = json_array();
-        for (size_t k = 0; row && k < K; k++) json_array_append_new(row, json_real(x[t * K + k]));
+        for (size_t k = 0; row && k < K; k++)
+            json_array_append_new(row, json_real(x[t * K + k]));
         json_array_append_new(rows, row);
     }
     return rows;
@@ -121,13 +122,16 @@ static void run(srv_req *r, const srv_model *m, proto_hmm_stream_req *q, srv_ses
     } else if (rc) {
         srv_reply_eng_error(r, &err);
     } else {
-        if (!o) o = json_pack("{s:I,s:[]}", "from", (json_int_t)hmm_online_position(s->online), "filtered");
+        if (!o)
+            o = json_pack("{s:I,s:[]}", "from", (json_int_t)hmm_online_position(s->online),
+                          "filtered");
         const hmm_online_out *last = q->final ? &fin : &push;
         path_part(o, m->hmm, last, fixed, nfixed, q->final ? &fin : NULL);
         json_object_set_new(o, "forced", json_boolean(forced || (q->final && fin.forced)));
         json_object_set_new(o, "session", json_string(s->id));
         json_object_set_new(o, "session_created", json_boolean(created));
-        json_object_set_new(o, "position", json_integer((json_int_t)hmm_online_position(s->online)));
+        json_object_set_new(o, "position",
+                            json_integer((json_int_t)hmm_online_position(s->online)));
         srv_reply_json(r, 200, o);
         o = NULL;
     }
@@ -142,8 +146,8 @@ void srv_hmm_session_decode(srv_req *r, const srv_model *m)
     eng_error err;
     srv_session *s = NULL;
     bool created = false;
-    if (proto_hmm_stream_parse(r->json, m->hmm, r->srv->cfg.limits.max_seq_len, SRV_HMM_MAX_LAG,
-                               &q, &err)) {
+    if (proto_hmm_stream_parse(r->json, m->hmm, r->srv->cfg.limits.max_seq_len, SRV_HMM_MAX_LAG, &q,
+                               &err)) {
         srv_reply_eng_error(r, &err);
     } else if (srv_req_take_session(r, m, q.session, q.session_mode, &s, &created)) {
         run(r, m, &q, s, created);

@@ -45,10 +45,14 @@ static void utf8_scrub(char *s)
     unsigned char *p = (unsigned char *)s;
     while (*p) {
         unsigned c = *p;
-        size_t n = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3
-                             : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+        size_t n = c < 0x80                   ? 1
+                   : (c >= 0xC2 && c <= 0xDF) ? 2
+                   : (c >= 0xE0 && c <= 0xEF) ? 3
+                   : (c >= 0xF0 && c <= 0xF4) ? 4
+                                              : 0;
         bool ok = n > 0;
-        for (size_t i = 1; ok && i < n; i++) ok = (p[i] & 0xC0) == 0x80;
+        for (size_t i = 1; ok && i < n; i++)
+            ok = (p[i] & 0xC0) == 0x80;
         if (ok && n == 3) /* no overlongs, no surrogates */
             ok = !(c == 0xE0 && p[1] < 0xA0) && !(c == 0xED && p[1] >= 0xA0);
         if (ok && n == 4) ok = !(c == 0xF0 && p[1] < 0x90) && !(c == 0xF4 && p[1] >= 0x90);
@@ -74,9 +78,15 @@ void srv_reply_error(srv_req *r, int status, const char *code, const char *fmt, 
 void srv_reply_eng_error(srv_req *r, const eng_error *e)
 {
     switch (e->code) {
-    case ENG_ENOMEM: srv_reply_error(r, 500, "internal", "%s", e->msg); break;
-    case ENG_ERANGE: srv_reply_error(r, 400, "limit_exceeded", "%s", e->msg); break;
-    default: srv_reply_error(r, 400, "invalid_request", "%s", e->msg); break;
+    case ENG_ENOMEM:
+        srv_reply_error(r, 500, "internal", "%s", e->msg);
+        break;
+    case ENG_ERANGE:
+        srv_reply_error(r, 400, "limit_exceeded", "%s", e->msg);
+        break;
+    default:
+        srv_reply_error(r, 400, "invalid_request", "%s", e->msg);
+        break;
     }
 }
 
@@ -85,8 +95,8 @@ bool srv_parse_body(srv_req *r)
     json_error_t jerr;
     r->json = json_loadb(r->body ? r->body : "", r->len, JSON_REJECT_DUPLICATES, &jerr);
     if (!r->json) {
-        srv_reply_error(r, 400, "invalid_json", "invalid JSON at line %d, column %d: %s",
-                        jerr.line, jerr.column, jerr.text);
+        srv_reply_error(r, 400, "invalid_json", "invalid JSON at line %d, column %d: %s", jerr.line,
+                        jerr.column, jerr.text);
         return false;
     }
     if (!json_is_object(r->json)) {
@@ -143,7 +153,8 @@ static void run_job(srv_job *job)
 
 srv_stream *srv_req_start_stream(srv_req *r, const char *ctype)
 {
-    srv_stream *st = srv_stream_new(r->conn, 1 << 20); /* a slow reader stalls its batch past this */
+    srv_stream *st =
+        srv_stream_new(r->conn, 1 << 20); /* a slow reader stalls its batch past this */
     if (!st) {
         srv_reply_error(r, 500, "internal", "out of memory");
         return NULL;
@@ -242,7 +253,8 @@ static bool same_secret(const char *a, const char *b)
 {
     size_t na = strlen(a), nb = strlen(b);
     unsigned char diff = (unsigned char)(na != nb);
-    for (size_t i = 0; i < nb; i++) diff |= (unsigned char)(a[i % (na ? na : 1)] ^ b[i]);
+    for (size_t i = 0; i < nb; i++)
+        diff |= (unsigned char)(a[i % (na ? na : 1)] ^ b[i]);
     return diff == 0 && na == nb;
 }
 
@@ -259,8 +271,10 @@ static bool authorized(srv *s, struct MHD_Connection *c, const char *url)
 
 static int hexval(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
 }
 
 static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -325,7 +339,8 @@ static enum MHD_Result on_first_call(srv *s, struct MHD_Connection *c, const cha
         if (status == 405)
             srv_reply_error(r, 405, "method_not_allowed", "%s is not allowed on %s (allowed: %s)",
                             method, url, r->allow);
-        else srv_reply_error(r, 404, "not_found", "no endpoint %s", url);
+        else
+            srv_reply_error(r, 404, "not_found", "no endpoint %s", url);
         return MHD_YES; /* queued once the body (if any) is consumed */
     }
     const char *why = framing_error(c);
@@ -342,8 +357,9 @@ static enum MHD_Result on_first_call(srv *s, struct MHD_Connection *c, const cha
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     if (cl && strtoull(cl, NULL, 10) > s->cfg.limits.max_body_bytes) {
         r->too_large = true;
-        srv_reply_error(r, 413, "body_too_large", "request body of %s bytes is over the limit of %zu",
-                        cl, s->cfg.limits.max_body_bytes);
+        srv_reply_error(r, 413, "body_too_large",
+                        "request body of %s bytes is over the limit of %zu", cl,
+                        s->cfg.limits.max_body_bytes);
         return queue_reply(r);
     }
     return MHD_YES;
@@ -364,7 +380,8 @@ static void append_body(srv_req *r, const char *data, size_t n)
     }
     if (r->len + n > r->cap) {
         size_t cap = r->cap ? r->cap : 4096;
-        while (cap < r->len + n) cap *= 2;
+        while (cap < r->len + n)
+            cap *= 2;
         if (cap > limit) cap = limit;
         char *b = realloc(r->body, cap);
         if (!b) {
@@ -403,9 +420,8 @@ static enum MHD_Result dispatch(srv_req *r)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
 {
     (void)version;
     srv_req *r = *req_cls;
@@ -440,15 +456,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 
 /* ===== the daemon ===== */
 
-
 int srv_http_start(srv *s, eng_error *err)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (uv_ip4_addr(s->cfg.host, s->cfg.port, sin) != 0) {
         if (uv_ip6_addr(s->cfg.host, s->cfg.port, sin6) != 0)
             return eng_error_set(err, ENG_EINVAL, "listen: \"%s\" is not an IP address",
@@ -458,9 +472,8 @@ int srv_http_start(srv *s, eng_error *err)
     s->mhd = MHD_start_daemon(
         flags, s->cfg.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape_url,
-        NULL, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)s->cfg.limits.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        s->cfg.limits.request_timeout_s, MHD_OPTION_END);
+        NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.limits.max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.limits.request_timeout_s, MHD_OPTION_END);
     if (!s->mhd)
         return eng_error_set(err, ENG_EIO, "cannot listen on %s:%u (in use, or not permitted?)",
                              s->cfg.host, s->cfg.port);

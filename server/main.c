@@ -89,19 +89,23 @@ static int parse_args(int argc, char **argv, cfg_config *cfg, opts *o)
         const char *v = argv[++i];
         unsigned long long n = 0;
         int rc = 0;
-        if (!strcmp(a, "--model")) rc = cfg_add_model(cfg, v, &err);
-        else if (!strcmp(a, "--config")) rc = cfg_load_file(cfg, v, &err);
-        else if (!strcmp(a, "--listen")) rc = cfg_set_listen(cfg, v, &err);
-        else if (!strcmp(a, "--api-key-file")) rc = cfg_set_api_key_file(cfg, v, &err);
-        else if (!strcmp(a, "--session-dir")) rc = cfg_set_string(&cfg->session_dir, v, &err);
+        if (!strcmp(a, "--model"))
+            rc = cfg_add_model(cfg, v, &err);
+        else if (!strcmp(a, "--config"))
+            rc = cfg_load_file(cfg, v, &err);
+        else if (!strcmp(a, "--listen"))
+            rc = cfg_set_listen(cfg, v, &err);
+        else if (!strcmp(a, "--api-key-file"))
+            rc = cfg_set_api_key_file(cfg, v, &err);
+        else if (!strcmp(a, "--session-dir"))
+            rc = cfg_set_string(&cfg->session_dir, v, &err);
         else if (!strcmp(a, "--log-format")) {
             if (strcmp(v, "text") && strcmp(v, "json")) {
                 fprintf(stderr, "hmmba: --log-format: \"%s\" is not text or json\n", v);
                 return -1;
             }
             cfg->log_json = !strcmp(v, "json");
-        }
-        else if (!strcmp(a, "--workers")) {
+        } else if (!strcmp(a, "--workers")) {
             if (parse_count(a, v, 1024, &n) || n == 0) return -1;
             cfg->workers = (unsigned)n;
         } else if (!strcmp(a, "--max-body")) {
@@ -165,8 +169,7 @@ int main(int argc, char **argv)
         cfg_free(&cfg);
         return 1;
     }
-    printf("listening on http://%s:%u\n", strchr(cfg.host, ':') ? "[::]" : cfg.host,
-           srv_port(s));
+    printf("listening on http://%s:%u\n", strchr(cfg.host, ':') ? "[::]" : cfg.host, srv_port(s));
     fflush(stdout);
     uv_loop_t *loop = uv_default_loop();
     uv_signal_t sigterm, sigint;

@@ -12,23 +12,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHUNK 64                          /* positions per prefill call */
-#define MAX_LOGITS_FLOATS (16u << 20)     /* logits:true answers at most this many */
+#define CHUNK 64                      /* positions per prefill call */
+#define MAX_LOGITS_FLOATS (16u << 20) /* logits:true answers at most this many */
 
 typedef struct scorer {
     size_t V;
-    float *prev;     /* V: distribution for the next token, valid if have_prev */
+    float *prev; /* V: distribution for the next token, valid if have_prev */
     bool have_prev;
-    float *lsm;      /* V scratch: log_softmax */
+    float *lsm; /* V scratch: log_softmax */
     json_t *logprobs, *top, *logits, *hidden;
     double loglik;
-    size_t k;        /* top_logprobs */
+    size_t k; /* top_logprobs */
 } scorer;
 
 static json_t *floats_json(const float *x, size_t n)
 {
     json_t *a = json_array();
-    for (size_t i = 0; a && i < n; i++) json_array_append_new(a, json_real((double)x[i]));
+    for (size_t i = 0; a && i < n; i++)
+        json_array_append_new(a, json_real((double)x[i]));
     return a;
 }
 
@@ -41,12 +42,13 @@ static json_t *top_json(const float *lsm, size_t V, size_t k)
         int32_t best = -1;
         for (size_t v = 0; v < V; v++) {
             bool taken = false;
-            for (size_t c = 0; c < j; c++) taken |= chosen[c] == (int32_t)v;
+            for (size_t c = 0; c < j; c++)
+                taken |= chosen[c] == (int32_t)v;
             if (!taken && (best < 0 || lsm[v] > lsm[best])) best = (int32_t)v;
         }
         chosen[j] = best;
-        json_array_append_new(a, json_pack("{s:i,s:f}", "token", best, "logprob",
-                                           (double)lsm[best]));
+        json_array_append_new(a,
+                              json_pack("{s:i,s:f}", "token", best, "logprob", (double)lsm[best]));
     }
     return a;
 }
@@ -67,20 +69,21 @@ static void score_position(scorer *sc, int32_t id, const float *row)
     sc->have_prev = true;
 }
 
-static int run_chunks(const srv_model *m, mamba_state *st, const int32_t *ids, size_t n,
-                      scorer *sc, eng_error *err)
+static int run_chunks(const srv_model *m, mamba_state *st, const int32_t *ids, size_t n, scorer *sc,
+                      eng_error *err)
 {
     size_t d = (size_t)mamba_model_config(m->mamba)->d_model;
     float *logits = malloc(CHUNK * sc->V * sizeof(float));
     float *hidden = sc->hidden ? malloc(CHUNK * d * sizeof(float)) : NULL;
-    int rc = (!logits || (sc->hidden && !hidden)) ? eng_error_set(err, ENG_ENOMEM, "out of memory")
-                                                  : 0;
+    int rc =
+        (!logits || (sc->hidden && !hidden)) ? eng_error_set(err, ENG_ENOMEM, "out of memory") : 0;
     for (size_t at = 0; !rc && at < n; at += CHUNK) {
         size_t c = n - at < CHUNK ? n - at : CHUNK;
         rc = mamba_prefill(m->mamba, st, ids + at, c, logits, NULL, hidden, err);
         for (size_t i = 0; !rc && i < c; i++) {
             score_position(sc, ids[at + i], logits + i * sc->V);
-            if (sc->logits) json_array_append_new(sc->logits, floats_json(logits + i * sc->V, sc->V));
+            if (sc->logits)
+                json_array_append_new(sc->logits, floats_json(logits + i * sc->V, sc->V));
             if (hidden) json_array_append_new(sc->hidden, floats_json(hidden + i * d, d));
         }
     }
@@ -99,7 +102,8 @@ static bool get_tokens(srv_req *r, const srv_model *m, proto_mamba_decode_req *q
         q->tokens = NULL;
     } else if (!m->tok) {
         srv_reply_error(r, 400, "invalid_request",
-                        "model '%s' has no tokenizer.json: send 'tokens' instead of 'text'", m->name);
+                        "model '%s' has no tokenizer.json: send 'tokens' instead of 'text'",
+                        m->name);
         return false;
     } else if (eng_tok_encode(m->tok, q->text, q->text_len, ids, n, &err)) {
         srv_reply_eng_error(r, &err);
@@ -121,7 +125,8 @@ static void answer(srv_req *r, const int32_t *ids, size_t n, scorer *sc, const s
                    bool created)
 {
     json_t *toks = json_array();
-    for (size_t i = 0; toks && i < n; i++) json_array_append_new(toks, json_integer(ids[i]));
+    for (size_t i = 0; toks && i < n; i++)
+        json_array_append_new(toks, json_integer(ids[i]));
     json_t *o = json_pack("{s:o,s:O,s:f}", "tokens", toks, "logprobs", sc->logprobs,
                           "log_likelihood", sc->loglik);
     if (o && sc->top) json_object_set(o, "top_logprobs", sc->top);
@@ -187,8 +192,10 @@ void srv_mamba_decode(srv_req *r, const srv_model *m)
         answer(r, ids, n, &sc, sess, created);
     }
 out:
-    if (sess) srv_session_release(r->srv->sessions, sess, false);
-    else mamba_state_free(st);
+    if (sess)
+        srv_session_release(r->srv->sessions, sess, false);
+    else
+        mamba_state_free(st);
     proto_mamba_decode_req_free(&q);
     free(ids);
     free(sc.prev);

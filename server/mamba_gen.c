@@ -21,31 +21,31 @@ struct gen {
     srv *srv;
     const srv_model *m;
     proto_generate_req q;
-    int32_t *prompt;        /* tokens to absorb (owned) */
+    int32_t *prompt; /* tokens to absorb (owned) */
     size_t nprompt;
-    srv_session *session;   /* or NULL: then state is private */
+    srv_session *session; /* or NULL: then state is private */
     bool created;
     mamba_state *state;
-    float *logits;          /* vocab: the distribution for the next token */
+    float *logits; /* vocab: the distribution for the next token */
     bool have_logits;
     eng_sampler *sampler;
-    eng_logprob *top;       /* q.logprobs alternatives */
-    int32_t *out;           /* generated ids */
+    eng_logprob *top; /* q.logprobs alternatives */
+    int32_t *out;     /* generated ids */
     size_t nout;
-    char *text;             /* generated text so far (valid UTF-8) */
+    char *text;                         /* generated text so far (valid UTF-8) */
     size_t text_len, text_cap, emitted; /* bytes of text already sent */
     eng_utf8_stream utf8;
-    json_t *lp_list;        /* logprobs per token (non-streaming) */
+    json_t *lp_list; /* logprobs per token (non-streaming) */
     srv_stream *stream;
     bool ndjson;
     const char *finish;
     int32_t history[SRV_SESSION_HISTORY * 4];
     size_t nhist;
-    srv_req *req;           /* non-streaming: answered and completed at the end */
-    int32_t pending;        /* the token chosen this round, to be stepped */
-    int emit_rc;            /* on_token's verdict on it */
+    srv_req *req;    /* non-streaming: answered and completed at the end */
+    int32_t pending; /* the token chosen this round, to be stepped */
+    int emit_rc;     /* on_token's verdict on it */
     eng_error err;
-    gen *next;              /* in the model's batch */
+    gen *next;                        /* in the model's batch */
     char sid[SRV_SESSION_ID_MAX + 1]; /* the session's id, kept for the answer */
 };
 
@@ -63,7 +63,8 @@ static int text_append(gen *g, const char *p, size_t n)
 {
     if (g->text_len + n + 1 > g->text_cap) {
         size_t cap = g->text_cap ? g->text_cap * 2 : 256;
-        while (cap < g->text_len + n + 1) cap *= 2;
+        while (cap < g->text_len + n + 1)
+            cap *= 2;
         char *t = realloc(g->text, cap);
         if (!t) return -1;
         g->text = t;
@@ -82,8 +83,8 @@ static long find_stop(const gen *g, size_t from)
 {
     long best = -1;
     for (size_t i = 0; i < g->q.nstop; i++) {
-        const char *hit = memmem(g->text + from, g->text_len - from, g->q.stop[i],
-                                 strlen(g->q.stop[i]));
+        const char *hit =
+            memmem(g->text + from, g->text_len - from, g->q.stop[i], strlen(g->q.stop[i]));
         if (hit && (best < 0 || hit - g->text < best)) best = hit - g->text;
     }
     return best;
@@ -140,7 +141,9 @@ static int on_token(gen *g, int32_t id, float lp)
 {
     size_t plen = 0;
     const char *piece = g->m->tok ? eng_tok_piece(g->m->tok, id, true, &plen) : "";
-    char buf[256], *tmp = ENG_UTF8_STREAM_OUT_MAX(plen) <= sizeof buf ? buf : malloc(ENG_UTF8_STREAM_OUT_MAX(plen));
+    char buf[256], *tmp = ENG_UTF8_STREAM_OUT_MAX(plen) <= sizeof buf
+                              ? buf
+                              : malloc(ENG_UTF8_STREAM_OUT_MAX(plen));
     if (!tmp) return -1;
     size_t n = eng_utf8_stream_push(&g->utf8, piece ? piece : "", piece ? plen : 0, tmp);
     size_t before = g->text_len;
@@ -201,11 +204,12 @@ void srv_reply_session_error(srv_req *r, int rc, const char *id)
         srv_reply_error(r, 409, "session_busy", "session '%s' is in use by another request", id);
         break;
     case SRV_ACQ_WRONG_MODEL:
-        srv_reply_error(r, 409, "session_model_mismatch",
-                        "session '%s' belongs to another model", id);
+        srv_reply_error(r, 409, "session_model_mismatch", "session '%s' belongs to another model",
+                        id);
         break;
     case SRV_ACQ_NOT_FOUND:
-        srv_reply_error(r, 404, "session_not_found", "no session '%s' (expired, evicted or never created)", id);
+        srv_reply_error(r, 404, "session_not_found",
+                        "no session '%s' (expired, evicted or never created)", id);
         break;
     case SRV_ACQ_EXISTS:
         srv_reply_error(r, 409, "session_exists", "session '%s' already exists", id);
@@ -215,7 +219,8 @@ void srv_reply_session_error(srv_req *r, int rc, const char *id)
         srv_reply_error(r, 503, "sessions_full",
                         "no room for a new session: every session is in use");
         break;
-    default: srv_reply_error(r, 500, "internal", "out of memory creating session '%s'", id);
+    default:
+        srv_reply_error(r, 500, "internal", "out of memory creating session '%s'", id);
     }
 }
 
@@ -267,8 +272,8 @@ static bool gen_before(gen *g)
         return false;
     }
     float lp = 0;
-    int32_t id = eng_sample_next(g->sampler, g->logits, g->history, g->nhist, &lp, g->top,
-                                 g->q.logprobs);
+    int32_t id =
+        eng_sample_next(g->sampler, g->logits, g->history, g->nhist, &lp, g->top, g->q.logprobs);
     if (id < 0 || (size_t)id >= V) id = 0;
     g->out[g->nout++] = id;
     history_push(g, id);
@@ -280,10 +285,14 @@ static bool gen_before(gen *g)
 /* After the step: did the generation end? */
 static bool gen_after(gen *g)
 {
-    if (g->emit_rc < 0) g->finish = "cancelled";
-    else if (g->pending == mamba_model_config(g->m->mamba)->eos_id) g->finish = "eos";
-    else if (g->emit_rc == 1) g->finish = "stop";
-    else if (g->nout >= g->q.max_tokens) g->finish = "length";
+    if (g->emit_rc < 0)
+        g->finish = "cancelled";
+    else if (g->pending == mamba_model_config(g->m->mamba)->eos_id)
+        g->finish = "eos";
+    else if (g->emit_rc == 1)
+        g->finish = "stop";
+    else if (g->nout >= g->q.max_tokens)
+        g->finish = "length";
     return g->finish != NULL;
 }
 
@@ -318,7 +327,8 @@ static json_t *usage_json(gen *g)
 static void answer_json(srv_req *r, gen *g)
 {
     json_t *ids = json_array();
-    for (size_t i = 0; ids && i < g->nout; i++) json_array_append_new(ids, json_integer(g->out[i]));
+    for (size_t i = 0; ids && i < g->nout; i++)
+        json_array_append_new(ids, json_integer(g->out[i]));
     json_t *o = json_pack("{s:s%,s:o,s:s,s:o}", "text", g->text ? g->text : "", g->text_len,
                           "tokens", ids, "finish_reason", g->finish, "usage", usage_json(g));
     if (o && g->sid[0]) {
@@ -337,7 +347,9 @@ static void finish_stream(gen *g, const char *error)
         json_object_set_new(ev, "session", json_string(g->sid));
         json_object_set_new(ev, "session_created", json_boolean(g->created));
     }
-    if (ev && error) json_object_set_new(ev, "error", json_pack("{s:s,s:s}", "code", "internal", "message", error));
+    if (ev && error)
+        json_object_set_new(ev, "error",
+                            json_pack("{s:s,s:s}", "code", "internal", "message", error));
     if (ev && g->ndjson) json_object_set_new(ev, "done", json_true());
     if (!emit_json(g, ev) && !g->ndjson) srv_stream_write(g->stream, "data: [DONE]\n\n", 14);
     srv_stream_finish(g->stream);
@@ -345,8 +357,10 @@ static void finish_stream(gen *g, const char *error)
 
 static void gen_free(gen *g)
 {
-    if (g->session) srv_session_release(g->srv->sessions, g->session, false);
-    else mamba_state_free(g->state);
+    if (g->session)
+        srv_session_release(g->srv->sessions, g->session, false);
+    else
+        mamba_state_free(g->state);
     proto_generate_req_free(&g->q);
     eng_sampler_free(g->sampler);
     json_decref(g->lp_list);
@@ -373,8 +387,7 @@ static bool gen_setup(srv_req *r, gen *g)
     g->out = malloc((g->q.max_tokens + 1) * sizeof(int32_t));
     g->top = calloc(g->q.logprobs + 1, sizeof *g->top);
     if (g->q.logprobs && !g->q.stream) g->lp_list = json_array();
-    if (!g->logits || !g->out || !g->top ||
-        eng_sampler_new(V, &g->q.sample, &g->sampler, &err)) {
+    if (!g->logits || !g->out || !g->top || eng_sampler_new(V, &g->q.sample, &g->sampler, &err)) {
         srv_reply_error(r, 500, "internal", "out of memory");
         return false;
     }
@@ -404,8 +417,10 @@ static void gen_finalize(gen *g)
     if (g->stream) {
         finish_stream(g, failed ? (g->err.msg[0] ? g->err.msg : "engine failure") : NULL);
     } else {
-        if (failed) srv_reply_error(g->req, 500, "internal", "%s", g->err.msg);
-        else answer_json(g->req, g);
+        if (failed)
+            srv_reply_error(g->req, 500, "internal", "%s", g->err.msg);
+        else
+            answer_json(g->req, g);
         srv_req_complete(g->req);
     }
     gen_free(g);
@@ -494,8 +509,10 @@ static void drive_round(const srv_model *m, gen **round, size_t n, float *logits
         } else {
             memcpy(g->logits, logits + i * V, V * sizeof(float));
         }
-        if (rc || gen_after(g)) gen_finalize(g);
-        else keep[nk++] = g;
+        if (rc || gen_after(g))
+            gen_finalize(g);
+        else
+            keep[nk++] = g;
     }
     if (nk) give_back(m->batcher, keep, nk);
 }
@@ -555,7 +572,8 @@ void srv_mamba_generate(srv_req *r, const srv_model *m)
     }
     if (g->q.stream) {
         g->ndjson = r->ndjson;
-        g->stream = srv_req_start_stream(r, g->ndjson ? "application/x-ndjson" : "text/event-stream");
+        g->stream =
+            srv_req_start_stream(r, g->ndjson ? "application/x-ndjson" : "text/event-stream");
         if (!g->stream) {
             gen_free(g);
             return;
@@ -569,10 +587,13 @@ void srv_mamba_generate(srv_req *r, const srv_model *m)
         int rc = mamba_prefill(m->mamba, g->state, g->prompt, g->nprompt, NULL, g->logits, NULL,
                                &g->err);
         g->have_logits = rc == 0;
-        for (size_t i = 0; !rc && i < g->nprompt; i++) history_push(g, g->prompt[i]);
+        for (size_t i = 0; !rc && i < g->nprompt; i++)
+            history_push(g, g->prompt[i]);
         if (rc) g->finish = "error";
     }
     if (!g->finish && g->q.max_tokens == 0) g->finish = "length";
-    if (g->finish) gen_finalize(g);
-    else join_batch(m, g);
+    if (g->finish)
+        gen_finalize(g);
+    else
+        join_batch(m, g);
 }

@@ -56,8 +56,7 @@ int srv_model_load(srv_model *out, const char *name, const char *spec, unsigned 
     mamba_weights w = split_weights(path);
     struct stat st;
     if (stat(path, &st) != 0)
-        return eng_error_set(err, ENG_EIO, "model '%s': %s: no such file or directory", name,
-                             path);
+        return eng_error_set(err, ENG_EIO, "model '%s': %s: no such file or directory", name, path);
     out->name = strdup(name);
     out->path = strdup(path);
     if (!out->name || !out->path) {
@@ -107,7 +106,8 @@ static json_t *hmm_info(const hmm_model *h)
     if (!o) return NULL;
     if (hmm_kind(h) == HMM_CATEGORICAL)
         json_object_set_new(o, "symbols", json_integer((json_int_t)hmm_num_symbols(h)));
-    else json_object_set_new(o, "dimension", json_integer((json_int_t)hmm_dim(h)));
+    else
+        json_object_set_new(o, "dimension", json_integer((json_int_t)hmm_dim(h)));
     if (hmm_state_name(h, 0)) {
         json_t *names = json_array();
         for (size_t k = 0; k < hmm_num_states(h); k++)
@@ -127,12 +127,11 @@ static json_t *mamba_info(const srv_model *m)
 {
     const mamba_config *c = mamba_model_config(m->mamba);
     return json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:b,s:I,s:I}", "kind", "mamba", "weights",
-                     mamba_weights_name(mamba_model_weights(m->mamba)), "d_model",
-                     c->d_model, "n_layer", c->n_layer, "vocab_size", c->vocab_size, "d_state",
-                     c->d_state, "d_inner", c->d_inner, "eos_token_id", c->eos_id, "tokenizer",
-                     m->tok != NULL, "tokenizer_vocab",
-                     (json_int_t)(m->tok ? eng_tok_vocab_size(m->tok) : 0), "state_bytes",
-                     (json_int_t)mamba_state_bytes(m->mamba));
+                     mamba_weights_name(mamba_model_weights(m->mamba)), "d_model", c->d_model,
+                     "n_layer", c->n_layer, "vocab_size", c->vocab_size, "d_state", c->d_state,
+                     "d_inner", c->d_inner, "eos_token_id", c->eos_id, "tokenizer", m->tok != NULL,
+                     "tokenizer_vocab", (json_int_t)(m->tok ? eng_tok_vocab_size(m->tok) : 0),
+                     "state_bytes", (json_int_t)mamba_state_bytes(m->mamba));
 }
 
 json_t *srv_model_info_json(const srv_model *m)

@@ -41,7 +41,8 @@ static void put(wbuf *b, const void *p, size_t n)
     if (b->oom) return;
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n) cap *= 2;
+        while (cap < b->len + n)
+            cap *= 2;
         unsigned char *d = realloc(b->d, cap);
         if (!d) {
             b->oom = true;
@@ -57,7 +58,8 @@ static void put(wbuf *b, const void *p, size_t n)
 static uint64_t fnv1a(const unsigned char *p, size_t n)
 {
     uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
     return h;
 }
 
@@ -125,7 +127,8 @@ static void save_one(srv_session *s, void *arg)
 {
     save_ctx *c = arg;
     wbuf b = {0};
-    if (encode(s, &b) == 0 && write_atomic(c->dir, s->id, &b) == 0) c->saved++;
+    if (encode(s, &b) == 0 && write_atomic(c->dir, s->id, &b) == 0)
+        c->saved++;
     else {
         c->failed++;
         srv_log("session %s: could not snapshot to %s", s->id, c->dir);
@@ -141,8 +144,7 @@ static void prune(srv *s, const char *dir)
     struct dirent *e;
     while ((e = readdir(d))) {
         size_t n = strlen(e->d_name);
-        if (n <= 8 || strcmp(e->d_name + n - 8, ".session") || n - 8 > SRV_SESSION_ID_MAX)
-            continue;
+        if (n <= 8 || strcmp(e->d_name + n - 8, ".session") || n - 8 > SRV_SESSION_ID_MAX) continue;
         char id[SRV_SESSION_ID_MAX + 1];
         memcpy(id, e->d_name, n - 8);
         id[n - 8] = '\0';
@@ -250,12 +252,13 @@ static srv_session *decode(srv *s, const unsigned char *d, size_t len, const cha
     char id[SRV_SESSION_ID_MAX + 1], model[256];
     if (!take(&r, &version, 4) || version != VERSION)
         return snprintf(why, wcap, "unknown version"), NULL;
-    if (!take(&r, &idl, 2) || idl > SRV_SESSION_ID_MAX || !take(&r, id, idl) ||
-        !take(&r, &ml, 2) || ml >= sizeof model || !take(&r, model, ml))
+    if (!take(&r, &idl, 2) || idl > SRV_SESSION_ID_MAX || !take(&r, id, idl) || !take(&r, &ml, 2) ||
+        ml >= sizeof model || !take(&r, model, ml))
         return snprintf(why, wcap, "truncated header"), NULL;
     id[idl] = model[ml] = '\0';
     const srv_model *m = as_model ? as_model : srv_find_model(s, model);
-    if (!m) return snprintf(why, wcap, "the state is for model '%s', which is not loaded here", model),
+    if (!m)
+        return snprintf(why, wcap, "the state is for model '%s', which is not loaded here", model),
                NULL;
     if (as_id) snprintf(id, sizeof id, "%s", as_id);
     if (!srv_session_id_valid(id)) return snprintf(why, wcap, "bad session id"), NULL;
@@ -264,8 +267,9 @@ static srv_session *decode(srv *s, const unsigned char *d, size_t len, const cha
     bool ok = sess && take(&r, &tokens, 8) && take(&r, &nh, 4) && nh <= SRV_SESSION_HISTORY &&
               take(&r, sess->history, nh * sizeof(int32_t)) && take(&r, &nl, 4) &&
               (nl == 0 || nl == V);
-    if (ok && nl) ok = (sess->last_logits = malloc(V * sizeof(float))) &&
-                       take(&r, sess->last_logits, V * sizeof(float));
+    if (ok && nl)
+        ok = (sess->last_logits = malloc(V * sizeof(float))) &&
+             take(&r, sess->last_logits, V * sizeof(float));
     eng_error err = {0};
     ok = ok && take(&r, &bl, 8) && bl == r.left && restore_state(m, sess, r.p, (size_t)bl, &err);
     if (!ok) {

@@ -17,7 +17,8 @@ struct srv_pool {
 static srv_job *take(srv_pool *p)
 {
     uv_mutex_lock(&p->mu);
-    while (!p->head && !p->stopping) uv_cond_wait(&p->nonempty, &p->mu);
+    while (!p->head && !p->stopping)
+        uv_cond_wait(&p->nonempty, &p->mu);
     srv_job *j = p->head;
     if (j) {
         p->head = j->next;
@@ -32,7 +33,8 @@ static void worker_main(void *arg)
 {
     srv_pool *p = arg;
     srv_job *j;
-    while ((j = take(p))) j->run(j);
+    while ((j = take(p)))
+        j->run(j);
 }
 
 int srv_pool_new(unsigned nworkers, size_t capacity, srv_pool **out, eng_error *err)
@@ -70,8 +72,10 @@ int srv_pool_submit(srv_pool *p, srv_job *job, bool urgent)
         if (!p->tail) p->tail = job;
     } else {
         job->next = NULL;
-        if (p->tail) p->tail->next = job;
-        else p->head = job;
+        if (p->tail)
+            p->tail->next = job;
+        else
+            p->head = job;
         p->tail = job;
     }
     p->waiting++;
@@ -100,7 +104,8 @@ void srv_pool_free(srv_pool *p)
     p->stopping = true; /* workers drain the queue, then see stopping */
     uv_cond_broadcast(&p->nonempty);
     uv_mutex_unlock(&p->mu);
-    for (unsigned i = 0; i < p->nworkers; i++) uv_thread_join(&p->threads[i]);
+    for (unsigned i = 0; i < p->nworkers; i++)
+        uv_thread_join(&p->threads[i]);
     uv_cond_destroy(&p->nonempty);
     uv_mutex_destroy(&p->mu);
     free(p->threads);

@@ -41,7 +41,8 @@ static int connect_to(const char *host, int port)
         return -1;
     int fd = socket(ss.ss_family, SOCK_STREAM, 0);
     if (fd < 0) return -1;
-    socklen_t len = ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    socklen_t len =
+        ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
     if (connect(fd, (struct sockaddr *)&ss, len)) {
         close(fd);
         return -1;

@@ -15,10 +15,8 @@ typedef struct route {
 } route;
 
 static const route routes[] = {
-    {"GET", "/health", srv_handle_health, false},
-    {"GET", "/ready", srv_handle_ready, false},
-    {"GET", "/models", srv_handle_models, false},
-    {"POST", "/decode", srv_handle_decode, true},
+    {"GET", "/health", srv_handle_health, false},     {"GET", "/ready", srv_handle_ready, false},
+    {"GET", "/models", srv_handle_models, false},     {"POST", "/decode", srv_handle_decode, true},
     {"POST", "/generate", srv_handle_generate, true},
 };
 
@@ -66,8 +64,9 @@ void srv_handle_models(srv_req *r)
         json_t *info = srv_model_info_json(m);
         size_t count, bytes;
         srv_sessions_usage(r->srv->sessions, m, &count, &bytes);
-        json_object_set_new(info, "sessions", json_pack("{s:I,s:I}", "count", (json_int_t)count,
-                                                        "bytes", (json_int_t)bytes));
+        json_object_set_new(
+            info, "sessions",
+            json_pack("{s:I,s:I}", "count", (json_int_t)count, "bytes", (json_int_t)bytes));
         json_array_append_new(list, info);
     }
     srv_reply_json(r, 200, json_pack("{s:o}", "models", list));
@@ -81,9 +80,12 @@ void srv_handle_decode(srv_req *r)
     const srv_model *m = srv_req_model(r);
     if (!m) return;
     bool session = json_object_get(r->json, "session") || r->session_hdr;
-    if (m->kind == SRV_MODEL_MAMBA) srv_mamba_decode(r, m);
-    else if (session) srv_hmm_session_decode(r, m);
-    else srv_hmm_decode(r, m);
+    if (m->kind == SRV_MODEL_MAMBA)
+        srv_mamba_decode(r, m);
+    else if (session)
+        srv_hmm_session_decode(r, m);
+    else
+        srv_hmm_decode(r, m);
 }
 
 void srv_handle_generate(srv_req *r)
@@ -91,6 +93,8 @@ void srv_handle_generate(srv_req *r)
     if (!srv_parse_body(r)) return;
     const srv_model *m = srv_req_model(r);
     if (!m) return;
-    if (m->kind == SRV_MODEL_HMM) srv_hmm_generate(r, m);
-    else srv_mamba_generate(r, m);
+    if (m->kind == SRV_MODEL_HMM)
+        srv_hmm_generate(r, m);
+    else
+        srv_mamba_generate(r, m);
 }

@@ -39,7 +39,8 @@ static bool random_id(char id[33])
 {
     unsigned char b[16];
     if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) return false;
-    for (int i = 0; i < 16; i++) snprintf(id + 2 * i, 3, "%02x", b[i]);
+    for (int i = 0; i < 16; i++)
+        snprintf(id + 2 * i, 3, "%02x", b[i]);
     return true;
 }
 
@@ -61,8 +62,9 @@ bool srv_req_take_session(srv_req *r, const srv_model *m, const char *field_id,
         mode = PROTO_SESSION_CREATE;
     }
     if (!srv_session_id_valid(id)) {
-        srv_reply_error(r, 400, "invalid_request",
-                        "session ids are 1..128 characters of A-Z a-z 0-9 . _ : - (field 'session')");
+        srv_reply_error(
+            r, 400, "invalid_request",
+            "session ids are 1..128 characters of A-Z a-z 0-9 . _ : - (field 'session')");
         return false;
     }
     if (mode == PROTO_SESSION_AUTO && r->session_mode_hdr &&
@@ -70,8 +72,8 @@ bool srv_req_take_session(srv_req *r, const srv_model *m, const char *field_id,
         srv_reply_error(r, 400, "invalid_request", "header X-Session-Mode: %s", err.msg);
         return false;
     }
-    int rc = srv_session_acquire(r->srv->sessions, id, m, mode != PROTO_SESSION_CONTINUE, out,
-                                 created);
+    int rc =
+        srv_session_acquire(r->srv->sessions, id, m, mode != PROTO_SESSION_CONTINUE, out, created);
     if (!rc && mode == PROTO_SESSION_CREATE && !*created) {
         srv_session_release(r->srv->sessions, *out, false);
         *out = NULL;
@@ -94,8 +96,10 @@ static void h_get(srv_req *r)
     char id[SRV_SESSION_ID_MAX + 1];
     if (!req_id(r, id)) return;
     json_t *j = srv_session_info(r->srv->sessions, id);
-    if (j) srv_reply_json(r, 200, j);
-    else srv_reply_session_error(r, SRV_ACQ_NOT_FOUND, id);
+    if (j)
+        srv_reply_json(r, 200, j);
+    else
+        srv_reply_session_error(r, SRV_ACQ_NOT_FOUND, id);
 }
 
 static void h_delete(srv_req *r)
@@ -103,8 +107,10 @@ static void h_delete(srv_req *r)
     char id[SRV_SESSION_ID_MAX + 1];
     if (!req_id(r, id)) return;
     int rc = srv_session_delete(r->srv->sessions, id);
-    if (rc) srv_reply_session_error(r, rc, id);
-    else srv_reply_json(r, 200, json_pack("{s:s,s:b}", "id", id, "deleted", 1));
+    if (rc)
+        srv_reply_session_error(r, rc, id);
+    else
+        srv_reply_json(r, 200, json_pack("{s:s,s:b}", "id", id, "deleted", 1));
 }
 
 static void h_fork(srv_req *r)
@@ -114,7 +120,8 @@ static void h_fork(srv_req *r)
     eng_error err;
     static const char *const allowed[] = {"as", NULL};
     if (!req_id(r, id) || !srv_parse_body(r)) return;
-    if (proto_check_fields(r->json, allowed, &err) || proto_get_string(r->json, "as", 1, &as, &err)) {
+    if (proto_check_fields(r->json, allowed, &err) ||
+        proto_get_string(r->json, "as", 1, &as, &err)) {
         srv_reply_eng_error(r, &err);
         return;
     }
@@ -124,8 +131,10 @@ static void h_fork(srv_req *r)
         return;
     }
     int rc = srv_session_fork(r->srv->sessions, id, as);
-    if (rc) srv_reply_session_error(r, rc, rc == SRV_ACQ_EXISTS ? as : id);
-    else srv_reply_json(r, 201, srv_session_info(r->srv->sessions, as));
+    if (rc)
+        srv_reply_session_error(r, rc, rc == SRV_ACQ_EXISTS ? as : id);
+    else
+        srv_reply_json(r, 201, srv_session_info(r->srv->sessions, as));
 }
 
 static void h_export(srv_req *r)
@@ -184,8 +193,8 @@ static void h_import(srv_req *r)
         srv_reply_error(r, 404, "model_not_found", "no model named '%s'", name);
         return;
     }
-    srv_session *imp = srv_session_import(r->srv, r->body ? r->body : "", r->len, id, m, why,
-                                          sizeof why);
+    srv_session *imp =
+        srv_session_import(r->srv, r->body ? r->body : "", r->len, id, m, why, sizeof why);
     if (!imp) {
         srv_reply_error(r, 400, "invalid_state", "%s", why);
         return;
@@ -194,8 +203,10 @@ static void h_import(srv_req *r)
     bool created = rc == 0;
     if (rc == SRV_ACQ_EXISTS) rc = replace_into(r->srv, id, imp);
     if (!created) srv_session_destroy(imp);
-    if (rc) srv_reply_session_error(r, rc, id);
-    else srv_reply_json(r, created ? 201 : 200, srv_session_info(r->srv->sessions, id));
+    if (rc)
+        srv_reply_session_error(r, rc, id);
+    else
+        srv_reply_json(r, created ? 201 : 200, srv_session_info(r->srv->sessions, id));
 }
 
 /* ===== routing ===== */

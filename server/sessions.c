@@ -25,14 +25,16 @@ struct srv_sessions {
 static size_t bucket_of(const char *id)
 {
     uint64_t h = 1469598103934665603ull;
-    for (; *id; id++) h = (h ^ (unsigned char)*id) * 1099511628211ull;
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 1099511628211ull;
     return (size_t)(h % NBUCKETS);
 }
 
 static srv_session **find_slot(srv_sessions *t, const char *id)
 {
     srv_session **p = &t->buckets[bucket_of(id)];
-    while (*p && strcmp((*p)->id, id)) p = &(*p)->next;
+    while (*p && strcmp((*p)->id, id))
+        p = &(*p)->next;
     return p;
 }
 
@@ -54,8 +56,8 @@ static void unlink_free(srv_sessions *t, srv_session **slot)
     session_free(s);
 }
 
-int srv_sessions_new(size_t max_sessions, size_t budget_bytes, unsigned ttl_s,
-                     srv_sessions **out, eng_error *err)
+int srv_sessions_new(size_t max_sessions, size_t budget_bytes, unsigned ttl_s, srv_sessions **out,
+                     eng_error *err)
 {
     srv_sessions *t = calloc(1, sizeof *t);
     if (!t) return eng_error_set(err, ENG_ENOMEM, "out of memory");
@@ -71,7 +73,8 @@ void srv_sessions_free(srv_sessions *t)
 {
     if (!t) return;
     for (size_t b = 0; b < NBUCKETS; b++)
-        while (t->buckets[b]) unlink_free(t, &t->buckets[b]);
+        while (t->buckets[b])
+            unlink_free(t, &t->buckets[b]);
     uv_mutex_destroy(&t->mu);
     free(t);
 }
@@ -110,11 +113,9 @@ static bool evict_lru_locked(srv_sessions *t)
     srv_session **oldest = NULL;
     for (size_t b = 0; b < NBUCKETS; b++)
         for (srv_session **p = &t->buckets[b]; *p; p = &(*p)->next)
-            if (!(*p)->busy && (!oldest || (*p)->last_use_ns < (*oldest)->last_use_ns))
-                oldest = p;
+            if (!(*p)->busy && (!oldest || (*p)->last_use_ns < (*oldest)->last_use_ns)) oldest = p;
     if (!oldest) return false;
-    srv_log("session %s evicted (least recently used; budget %zu bytes)", (*oldest)->id,
-            t->budget);
+    srv_log("session %s evicted (least recently used; budget %zu bytes)", (*oldest)->id, t->budget);
     unlink_free(t, oldest);
     return true;
 }
@@ -133,7 +134,8 @@ static bool make_room_locked(srv_sessions *t, size_t bytes)
 static size_t mamba_session_bytes(const srv_model *m)
 {
     const mamba_config *c = mamba_model_config(m->mamba);
-    return sizeof(srv_session) + mamba_state_bytes(m->mamba) + (size_t)c->vocab_size * sizeof(float);
+    return sizeof(srv_session) + mamba_state_bytes(m->mamba) +
+           (size_t)c->vocab_size * sizeof(float);
 }
 
 static srv_session *session_new(const char *id, const srv_model *model)
@@ -175,16 +177,20 @@ srv_acquire srv_session_acquire(srv_sessions *t, const char *id, const srv_model
     srv_session **slot = find_slot(t, id);
     *created = false;
     if (*slot) {
-        if ((*slot)->busy) rc = SRV_ACQ_BUSY;
-        else if (model && (*slot)->model != model) rc = SRV_ACQ_WRONG_MODEL;
+        if ((*slot)->busy)
+            rc = SRV_ACQ_BUSY;
+        else if (model && (*slot)->model != model)
+            rc = SRV_ACQ_WRONG_MODEL;
     } else if (!create) {
         rc = SRV_ACQ_NOT_FOUND;
     } else {
         size_t bytes = model->kind == SRV_MODEL_MAMBA ? mamba_session_bytes(model)
                                                       : sizeof(srv_session) + 4096;
         srv_session *s = NULL;
-        if (!make_room_locked(t, bytes)) rc = SRV_ACQ_FULL;
-        else if (!(s = session_new(id, model))) rc = SRV_ACQ_NOMEM;
+        if (!make_room_locked(t, bytes))
+            rc = SRV_ACQ_FULL;
+        else if (!(s = session_new(id, model)))
+            rc = SRV_ACQ_NOMEM;
         else {
             slot = find_slot(t, id); /* eviction may have moved things */
             *slot = s;
@@ -279,8 +285,7 @@ static json_t *info_locked(const srv_session *s)
     uint64_t idle_ms = (srv_now_ns() - s->last_use_ns) / 1000000u;
     return json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:b}", "id", s->id, "model", s->model->name,
                      "tokens", (json_int_t)s->tokens, "bytes", (json_int_t)s->bytes, "last_use",
-                     (json_int_t)s->last_use_unix, "idle_ms", (json_int_t)idle_ms, "busy",
-                     s->busy);
+                     (json_int_t)s->last_use_unix, "idle_ms", (json_int_t)idle_ms, "busy", s->busy);
 }
 
 json_t *srv_session_info(srv_sessions *t, const char *id)
@@ -351,8 +356,10 @@ int srv_sessions_adopt(srv_sessions *t, srv_session *s)
 {
     uv_mutex_lock(&t->mu);
     int rc = 0;
-    if (*find_slot(t, s->id)) rc = SRV_ACQ_EXISTS;
-    else if (!make_room_locked(t, s->bytes)) rc = SRV_ACQ_FULL;
+    if (*find_slot(t, s->id))
+        rc = SRV_ACQ_EXISTS;
+    else if (!make_room_locked(t, s->bytes))
+        rc = SRV_ACQ_FULL;
     else {
         s->next = NULL;
         touch(s);

@@ -27,33 +27,33 @@ typedef struct srv_session {
     struct hmm_online *online; /* HMM: the observation stream (filtering, online Viterbi) */
     float *last_logits;        /* Mamba: logits after the last absorbed token, or NULL */
     int32_t history[SRV_SESSION_HISTORY];
-    size_t nhistory;           /* valid entries at the end of the ring, <= HISTORY */
-    uint64_t tokens;           /* absorbed so far */
-    size_t bytes;              /* what this session holds */
-    uint64_t last_use_ns;      /* CLOCK_MONOTONIC */
-    int64_t last_use_unix;     /* wall clock seconds, for listing */
+    size_t nhistory;       /* valid entries at the end of the ring, <= HISTORY */
+    uint64_t tokens;       /* absorbed so far */
+    size_t bytes;          /* what this session holds */
+    uint64_t last_use_ns;  /* CLOCK_MONOTONIC */
+    int64_t last_use_unix; /* wall clock seconds, for listing */
     bool busy;
-    struct srv_session *next;  /* hash chain */
+    struct srv_session *next; /* hash chain */
 } srv_session;
 
 typedef struct srv_sessions srv_sessions;
 
 /* A table under budget_bytes of state, at most max_sessions, idle TTL ttl_s. */
-int srv_sessions_new(size_t max_sessions, size_t budget_bytes, unsigned ttl_s,
-                     srv_sessions **out, eng_error *err);
+int srv_sessions_new(size_t max_sessions, size_t budget_bytes, unsigned ttl_s, srv_sessions **out,
+                     eng_error *err);
 void srv_sessions_free(srv_sessions *t); /* accepts NULL; frees every session */
 
 /* Check an id: 1..128 characters of [A-Za-z0-9._:-]. */
 bool srv_session_id_valid(const char *id);
 
 typedef enum srv_acquire {
-    SRV_ACQ_OK = 0,       /* *out is yours until srv_session_release */
-    SRV_ACQ_BUSY = -1,    /* in use by another request: 409 */
+    SRV_ACQ_OK = 0,           /* *out is yours until srv_session_release */
+    SRV_ACQ_BUSY = -1,        /* in use by another request: 409 */
     SRV_ACQ_WRONG_MODEL = -2, /* exists, for another model: 409 */
     SRV_ACQ_NOT_FOUND = -3,   /* create was false and there is none: 404 */
     SRV_ACQ_FULL = -4,        /* no room even after evicting idle sessions: 503 */
     SRV_ACQ_NOMEM = -5,
-    SRV_ACQ_EXISTS = -6,      /* fork: the new id is taken: 409 */
+    SRV_ACQ_EXISTS = -6, /* fork: the new id is taken: 409 */
 } srv_acquire;
 
 /* Take session id for exclusive use, creating it (for model) when create is

@@ -89,8 +89,8 @@ static int copy_cfg(cfg_config *dst, const cfg_config *src)
     dst->host = strdup(src->host);
     dst->api_key = src->api_key ? strdup(src->api_key) : NULL;
     dst->session_dir = src->session_dir ? strdup(src->session_dir) : NULL;
-    int ok = dst->host && (dst->api_key || !src->api_key) &&
-             (dst->session_dir || !src->session_dir);
+    int ok =
+        dst->host && (dst->api_key || !src->api_key) && (dst->session_dir || !src->session_dir);
     for (size_t i = 0; i < src->nmodels; i++) {
         dst->models[i].name = strdup(src->models[i].name);
         dst->models[i].path = strdup(src->models[i].path);
@@ -160,7 +160,8 @@ unsigned srv_drain(srv *s, unsigned drain_ms)
         if (s->listen_fd >= 0) close(s->listen_fd);
     }
     uint64_t until = srv_now_ns() + (uint64_t)drain_ms * 1000000u;
-    while (atomic_load(&s->inflight) > 0 && srv_now_ns() < until) usleep(10000);
+    while (atomic_load(&s->inflight) > 0 && srv_now_ns() < until)
+        usleep(10000);
     return atomic_load(&s->inflight);
 }
 
@@ -174,7 +175,8 @@ void srv_free(srv *s)
     if (s->sessions) srv_sessions_save(s); /* every session is idle now */
     if (s->mhd) MHD_stop_daemon(s->mhd);
     srv_sessions_free(s->sessions);
-    for (size_t i = 0; i < s->nmodels; i++) srv_model_unload(&s->models[i]);
+    for (size_t i = 0; i < s->nmodels; i++)
+        srv_model_unload(&s->models[i]);
     free(s->models);
     cfg_free(&s->cfg);
     free(s);

@@ -29,7 +29,7 @@ typedef struct srv_model {
     srv_model_kind kind;
     hmm_model *hmm;
     struct mamba_model *mamba;
-    struct eng_tok *tok; /* may be NULL: then only token ids are accepted */
+    struct eng_tok *tok;  /* may be NULL: then only token ids are accepted */
     srv_batcher *batcher; /* Mamba: generations stepped together (mamba_gen.c) */
 } srv_model;
 
@@ -57,10 +57,10 @@ struct srv {
     int listen_fd; /* >= 0 once drained: MHD gave the socket back */
     srv_sessions *sessions;
     atomic_bool draining;
-    atomic_bool stopping;   /* generations end early: the server is going away */
-    atomic_uint inflight;   /* requests between arrival and completion */
+    atomic_bool stopping; /* generations end early: the server is going away */
+    atomic_uint inflight; /* requests between arrival and completion */
     atomic_uint_fast64_t next_id;
-    uint32_t id_salt;       /* request ids differ across restarts */
+    uint32_t id_salt; /* request ids differ across restarts */
 };
 
 /* ===== requests ===== */

@@ -104,11 +104,13 @@ int srv_stream_write(srv_stream *s, const char *data, size_t len)
     uv_mutex_lock(&s->mu);
     /* Back-pressure: a slow reader makes the producer wait, not the
      * buffer grow without bound. */
-    while (!s->cancelled && s->len > s->cap) uv_cond_wait(&s->drained, &s->mu);
+    while (!s->cancelled && s->len > s->cap)
+        uv_cond_wait(&s->drained, &s->mu);
     int rc = -1;
     if (!s->cancelled && s->len + len > s->alloc) {
         size_t a = s->alloc ? s->alloc : 4096;
-        while (a < s->len + len) a *= 2;
+        while (a < s->len + len)
+            a *= 2;
         char *b = realloc(s->buf, a);
         if (b) {
             s->buf = b;

@@ -49,7 +49,8 @@ static int buf_add(buf *b, const char *p, size_t n)
 {
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 8192;
-        while (cap < b->len + n + 1) cap *= 2;
+        while (cap < b->len + n + 1)
+            cap *= 2;
         char *d = realloc(b->d, cap);
         if (!d) return -1;
         b->d = d;
@@ -84,7 +85,8 @@ const char *http_header(const http_resp *r, const char *name, char *dst, size_t 
         if (!eol) break;
         if (!strncasecmp(p, name, nl) && p[nl] == ':') {
             const char *v = p + nl + 1;
-            while (*v == ' ') v++;
+            while (*v == ' ')
+                v++;
             size_t n = (size_t)(eol - v) < cap - 1 ? (size_t)(eol - v) : cap - 1;
             memcpy(dst, v, n);
             dst[n] = '\0';
@@ -117,7 +119,8 @@ int http_read_response(int fd, http_resp *out)
     buf b = {0};
     if (http_header(out, "Transfer-Encoding", te, sizeof te) && !strcasecmp(te, "chunked"))
         dechunk(body, blen, &b);
-    else buf_add(&b, body, blen);
+    else
+        buf_add(&b, body, blen);
     if (!b.d) buf_add(&b, "", 0);
     out->body = b.d;
     out->body_len = b.len;

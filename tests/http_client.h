@@ -8,9 +8,9 @@
 #include <stdint.h>
 
 typedef struct http_resp {
-    int status;     /* 0 when no answer came */
-    char *headers;  /* raw header block, NUL-terminated */
-    char *body;     /* de-chunked, NUL-terminated */
+    int status;    /* 0 when no answer came */
+    char *headers; /* raw header block, NUL-terminated */
+    char *body;    /* de-chunked, NUL-terminated */
     size_t body_len;
 } http_resp;
 

@@ -53,7 +53,8 @@ static tensor *add(tlist *l, const char *name, int ndim, long a, long b, long c)
 
 static void fill(tensor *t, uint64_t *s, float lo, float hi)
 {
-    for (size_t i = 0; i < t->n; i++) t->data[i] = uniform(s, lo, hi);
+    for (size_t i = 0; i < t->n; i++)
+        t->data[i] = uniform(s, lo, hi);
 }
 
 static void layer(tlist *l, int i, const mgen_shape *sh, uint64_t *s)
@@ -75,7 +76,8 @@ static void layer(tlist *l, int i, const mgen_shape *sh, uint64_t *s)
         b->data[k] = dt + logf(-expm1f(-dt));
     }
     tensor *a = add(l, NAME("mixer.A_log"), 2, di, N, 0);
-    for (size_t k = 0; k < a->n; k++) a->data[k] = logf((float)(k % (size_t)N) + 1.0f);
+    for (size_t k = 0; k < a->n; k++)
+        a->data[k] = logf((float)(k % (size_t)N) + 1.0f);
     fill(add(l, NAME("mixer.D"), 1, di, 0, 0), s, 0.9f, 1.1f);
     fill(add(l, NAME("mixer.out_proj.weight"), 2, d, di, 0), s, -adi, adi);
 #undef NAME
@@ -105,13 +107,15 @@ static int write_safetensors(const char *path, const tlist *l)
         const tensor *t = &l->t[i];
         len += (size_t)snprintf(h + len, cap - len, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%ld",
                                 t->name, t->shape[0]);
-        for (int k = 1; k < t->ndim; k++) len += (size_t)snprintf(h + len, cap - len, ",%ld", t->shape[k]);
+        for (int k = 1; k < t->ndim; k++)
+            len += (size_t)snprintf(h + len, cap - len, ",%ld", t->shape[k]);
         len += (size_t)snprintf(h + len, cap - len, "],\"data_offsets\":[%zu,%zu]}", off,
                                 off + t->n * 4);
         off += t->n * 4;
     }
     len += (size_t)snprintf(h + len, cap - len, "}");
-    while (len % 8) h[len++] = ' '; /* keep the data 8-byte aligned */
+    while (len % 8)
+        h[len++] = ' '; /* keep the data 8-byte aligned */
     FILE *f = fopen(path, "wb");
     if (!f) {
         free(h);
@@ -119,7 +123,8 @@ static int write_safetensors(const char *path, const tlist *l)
     }
     uint64_t hl = len; /* little-endian on every machine we run on */
     int ok = fwrite(&hl, 8, 1, f) == 1 && fwrite(h, 1, len, f) == len;
-    for (int i = 0; ok && i < l->n; i++) ok = fwrite(l->t[i].data, 4, l->t[i].n, f) == l->t[i].n;
+    for (int i = 0; ok && i < l->n; i++)
+        ok = fwrite(l->t[i].data, 4, l->t[i].n, f) == l->t[i].n;
     free(h);
     return fclose(f) == 0 && ok ? 0 : -1;
 }
@@ -150,14 +155,16 @@ int mgen_write_model(const char *dir, const mgen_shape *sh, uint64_t seed)
     tlist *l = calloc(1, sizeof *l);
     uint64_t s = seed;
     fill(add(l, "backbone.embeddings.weight", 2, sh->vocab, sh->d_model, 0), &s, -1.0f, 1.0f);
-    for (int i = 0; i < sh->n_layer; i++) layer(l, i, sh, &s);
+    for (int i = 0; i < sh->n_layer; i++)
+        layer(l, i, sh, &s);
     fill(add(l, "backbone.norm_f.weight", 1, sh->d_model, 0, 0), &s, 0.8f, 1.2f);
     char path[1200];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     int rc = write_safetensors(path, l);
     snprintf(path, sizeof path, "%s/config.json", dir);
     if (!rc) rc = write_config(path, sh);
-    for (int i = 0; i < l->n; i++) free(l->t[i].data);
+    for (int i = 0; i < l->n; i++)
+        free(l->t[i].data);
     free(l);
     return rc;
 }
@@ -177,9 +184,12 @@ static unsigned byte_cp(unsigned b)
 
 static void put_json_cp(FILE *f, unsigned cp)
 {
-    if (cp == '"' || cp == '\\') fprintf(f, "\\%c", (char)cp);
-    else if (cp < 128) fputc((int)cp, f);
-    else fprintf(f, "\\u%04x", cp);
+    if (cp == '"' || cp == '\\')
+        fprintf(f, "\\%c", (char)cp);
+    else if (cp < 128)
+        fputc((int)cp, f);
+    else
+        fprintf(f, "\\u%04x", cp);
 }
 
 int mgen_write_byte_tokenizer(const char *dir)
@@ -188,16 +198,17 @@ int mgen_write_byte_tokenizer(const char *dir)
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     FILE *f = fopen(path, "w");
     if (!f) return -1;
-    fprintf(f, "{\"version\": \"1.0\", \"truncation\": null, \"padding\": null, \"added_tokens\": [],\n"
-               " \"normalizer\": null,\n"
-               " \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false, "
-               "\"trim_offsets\": true, \"use_regex\": true},\n"
-               " \"post_processor\": null,\n"
-               " \"decoder\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false, "
-               "\"trim_offsets\": true, \"use_regex\": true},\n"
-               " \"model\": {\"type\": \"BPE\", \"dropout\": null, \"unk_token\": null, "
-               "\"continuing_subword_prefix\": null, \"end_of_word_suffix\": null, "
-               "\"fuse_unk\": false, \"vocab\": {");
+    fprintf(
+        f, "{\"version\": \"1.0\", \"truncation\": null, \"padding\": null, \"added_tokens\": [],\n"
+           " \"normalizer\": null,\n"
+           " \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false, "
+           "\"trim_offsets\": true, \"use_regex\": true},\n"
+           " \"post_processor\": null,\n"
+           " \"decoder\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false, "
+           "\"trim_offsets\": true, \"use_regex\": true},\n"
+           " \"model\": {\"type\": \"BPE\", \"dropout\": null, \"unk_token\": null, "
+           "\"continuing_subword_prefix\": null, \"end_of_word_suffix\": null, "
+           "\"fuse_unk\": false, \"vocab\": {");
     for (unsigned b = 0; b < 256; b++) {
         fprintf(f, "%s\"", b ? ", " : "");
         put_json_cp(f, byte_cp(b));

@@ -50,9 +50,10 @@ END_TEST
 
 START_TEST(file_overrides_and_resolves_paths)
 {
-    const char *p = write_file("c.json", "{\"listen\": \"0.0.0.0:9001\", \"workers\": 3,"
-                                         " \"models\": {\"a\": \"m/a.json\", \"b\": \"/abs/b\"},"
-                                         " \"limits\": {\"max_body_bytes\": 1000, \"session_ttl_s\": 5}}");
+    const char *p =
+        write_file("c.json", "{\"listen\": \"0.0.0.0:9001\", \"workers\": 3,"
+                             " \"models\": {\"a\": \"m/a.json\", \"b\": \"/abs/b\"},"
+                             " \"limits\": {\"max_body_bytes\": 1000, \"session_ttl_s\": 5}}");
     cfg_config c;
     cfg_init(&c);
     eng_error e = {0};

@@ -179,7 +179,10 @@ END_TEST
 START_TEST(path_names_for_named_states)
 {
     int status;
-    json_t *ans = post("/decode", "{\"model\":\"casino\",\"observations\":[\"6\",\"6\",\"6\",\"6\",\"6\",\"6\",\"1\",2]}", &status);
+    json_t *ans = post(
+        "/decode",
+        "{\"model\":\"casino\",\"observations\":[\"6\",\"6\",\"6\",\"6\",\"6\",\"6\",\"1\",2]}",
+        &status);
     ck_assert_int_eq(status, 200);
     json_t *names = json_object_get(ans, "path_names"), *path = json_object_get(ans, "path");
     ck_assert_uint_eq(json_array_size(names), 8);
@@ -200,20 +203,21 @@ START_TEST(batch_in_order)
     size_t cuts[] = {0, 1, 50, 51, 120, 300};
     for (size_t i = 0; i + 1 < sizeof cuts / sizeof cuts[0]; i++) {
         json_t *s = json_array();
-        for (size_t t = cuts[i]; t < cuts[i + 1]; t++) json_array_append(s, json_array_get(obs, t));
+        for (size_t t = cuts[i]; t < cuts[i + 1]; t++)
+            json_array_append(s, json_array_get(obs, t));
         json_array_append_new(seqs, s);
     }
     int status;
-    json_t *ans = post_json("/decode", json_pack("{s:s,s:O}", "model", "casino", "sequences", seqs),
-                            &status);
+    json_t *ans =
+        post_json("/decode", json_pack("{s:s,s:O}", "model", "casino", "sequences", seqs), &status);
     ck_assert_int_eq(status, 200);
     json_t *results = json_object_get(ans, "results");
     ck_assert_uint_eq(json_array_size(results), json_array_size(seqs));
     for (size_t i = 0; i < json_array_size(seqs); i++) {
-        json_t *one = post_json("/decode",
-                                json_pack("{s:s,s:O}", "model", "casino", "observations",
-                                          json_array_get(seqs, i)),
-                                &status);
+        json_t *one = post_json(
+            "/decode",
+            json_pack("{s:s,s:O}", "model", "casino", "observations", json_array_get(seqs, i)),
+            &status);
         ck_assert_int_eq(status, 200);
         ck_assert_msg(json_equal(one, json_array_get(results, i)), "results[%zu] differs", i);
         json_decref(one);
@@ -234,13 +238,12 @@ typedef struct err_case {
 
 static const err_case err_cases[] = {
     {"POST", "/decode", "{\"model\": \"casino\",", 400, "invalid_json", "line 1, column"},
-    {"POST", "/decode", "{\"model\": \"casino\",\n \"observations\": [1,2,]}", 400,
-     "invalid_json", "line 2"},
+    {"POST", "/decode", "{\"model\": \"casino\",\n \"observations\": [1,2,]}", 400, "invalid_json",
+     "line 2"},
     {"POST", "/decode", "[1,2]", 400, "invalid_json", "JSON object"},
     {"POST", "/decode", "", 400, "invalid_json", "line"},
     {"POST", "/decode", "{\"observations\": [1]}", 400, "invalid_request", "'model'"},
-    {"POST", "/decode", "{\"model\": 7, \"observations\": [1]}", 400, "invalid_request",
-     "'model'"},
+    {"POST", "/decode", "{\"model\": 7, \"observations\": [1]}", 400, "invalid_request", "'model'"},
     {"POST", "/decode", "{\"model\": \"casino\"}", 400, "invalid_request", "'observations'"},
     {"POST", "/decode", "{\"model\": \"casino\", \"observations\": \"123\"}", 400,
      "invalid_request", "observations"},
@@ -267,22 +270,23 @@ static const err_case err_cases[] = {
      "invalid_request", "observations[1]"},
     {"POST", "/decode", "{\"model\": \"fx-gauss-diag-k4-d3\", \"observations\": [[1,2,3],[1,2]]}",
      400, "invalid_request", "observations[1]"},
-    {"POST", "/decode", "{\"model\": \"fx-gauss-diag-k4-d3\", \"observations\": [[1,2,3],[1,2,\"x\"]]}",
-     400, "invalid_request", "observations[1]"},
-    {"POST", "/decode", "{\"model\": \"fx-gauss-1d-k3\", \"observations\": [1.0, 2.0, \"NaN\"]}", 400,
-     "invalid_request", "observations[2]"},
+    {"POST", "/decode",
+     "{\"model\": \"fx-gauss-diag-k4-d3\", \"observations\": [[1,2,3],[1,2,\"x\"]]}", 400,
+     "invalid_request", "observations[1]"},
+    {"POST", "/decode", "{\"model\": \"fx-gauss-1d-k3\", \"observations\": [1.0, 2.0, \"NaN\"]}",
+     400, "invalid_request", "observations[2]"},
     {"POST", "/decode", "{\"model\": \"fx-gauss-1d-k3\", \"observations\": [1.0, 1e999]}", 400,
      "invalid_json", "column"},
     {"POST", "/decode", "{\"model\": \"casino\", \"observations\": []}", 400, "invalid_request",
      "empty"},
-    {"POST", "/decode", "{\"model\": \"casino\", \"sequences\": [[1], []]}", 400,
-     "invalid_request", "sequences[1]"},
+    {"POST", "/decode", "{\"model\": \"casino\", \"sequences\": [[1], []]}", 400, "invalid_request",
+     "sequences[1]"},
     {"POST", "/decode", "{\"model\": \"casino\", \"sequences\": []}", 400, "invalid_request",
      "'sequences'"},
     {"POST", "/decode", "{\"model\": \"casino\", \"sequences\": [[1], [\"9\"]]}", 400,
      "invalid_request", "sequences[1][0]"},
-    {"POST", "/decode", "{\"model\": \"casino\", \"observations\": [1], \"sequences\": [[1]]}",
-     400, "invalid_request", "not both"},
+    {"POST", "/decode", "{\"model\": \"casino\", \"observations\": [1], \"sequences\": [[1]]}", 400,
+     "invalid_request", "not both"},
     {"POST", "/decode", "{\"model\": \"casino\", \"model\": \"casino\", \"observations\": [1]}",
      400, "invalid_json", "duplicate"},
     {"POST", "/generate", "{\"model\": \"casino\"}", 400, "invalid_request", "'length'"},
@@ -295,9 +299,9 @@ START_TEST(error_table)
 {
     const err_case *c = &err_cases[_i];
     http_resp r;
-    ck_assert_int_eq(http_request(port, c->method, c->path, NULL, c->body,
-                                  c->body ? strlen(c->body) : 0, &r),
-                     0);
+    ck_assert_int_eq(
+        http_request(port, c->method, c->path, NULL, c->body, c->body ? strlen(c->body) : 0, &r),
+        0);
     ck_assert_msg(r.status == c->status, "case %d (%s): status %d, want %d: %s", _i,
                   c->body ? c->body : c->path, r.status, c->status, r.body);
     json_t *j = json_loads(r.body, 0, NULL), *e = json_object_get(j, "error");
@@ -320,14 +324,15 @@ END_TEST
 START_TEST(impossible_sequence)
 {
     int status;
-    json_t *ans = post("/decode", "{\"model\":\"sticky\",\"observations\":[\"a\",\"a\",\"b\",\"a\"]}",
-                       &status);
+    json_t *ans = post(
+        "/decode", "{\"model\":\"sticky\",\"observations\":[\"a\",\"a\",\"b\",\"a\"]}", &status);
     ck_assert_int_eq(status, 400);
     json_t *e = json_object_get(ans, "error");
     ck_assert_str_eq(json_string_value(json_object_get(e, "code")), "impossible_observations");
     ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(e, "message")), "[2]"));
     json_decref(ans);
-    ans = post("/decode", "{\"model\":\"sticky\",\"observations\":[\"a\",\"a\"],\"algorithm\":\"posterior\"}",
+    ans = post("/decode",
+               "{\"model\":\"sticky\",\"observations\":[\"a\",\"a\"],\"algorithm\":\"posterior\"}",
                &status);
     ck_assert_int_eq(status, 200);
     ck_assert(fabs(json_real_value(json_object_get(ans, "log_likelihood"))) < 1e-12);
@@ -390,7 +395,8 @@ static void gate_run(srv_job *j)
 {
     gate *g = (gate *)j;
     uv_mutex_lock(&g->mu);
-    while (!g->open) uv_cond_wait(&g->cv, &g->mu);
+    while (!g->open)
+        uv_cond_wait(&g->cv, &g->mu);
     uv_mutex_unlock(&g->mu);
 }
 
@@ -406,7 +412,8 @@ START_TEST(overload_503_then_recovers)
     uv_mutex_init(&g2.mu);
     uv_cond_init(&g2.cv);
     ck_assert_int_eq(srv_pool_submit(S->pool, &g.job, false), 0);
-    while (srv_pool_waiting(S->pool) > 0) usleep(1000); /* the worker holds g */
+    while (srv_pool_waiting(S->pool) > 0)
+        usleep(1000);                                              /* the worker holds g */
     ck_assert_int_eq(srv_pool_submit(S->pool, &g2.job, false), 0); /* the queue is full */
     http_resp r;
     const char *body = "{\"model\":\"casino\",\"observations\":[1,2,3]}";
@@ -424,7 +431,8 @@ START_TEST(overload_503_then_recovers)
         uv_cond_signal(&gs[i]->cv);
         uv_mutex_unlock(&gs[i]->mu);
     }
-    while (srv_pool_waiting(S->pool) > 0) usleep(1000);
+    while (srv_pool_waiting(S->pool) > 0)
+        usleep(1000);
     ck_assert_int_eq(http_request(port, "POST", "/decode", NULL, body, strlen(body), &r), 0);
     ck_assert_int_eq(r.status, 200);
     http_resp_free(&r);
@@ -452,8 +460,8 @@ START_TEST(hmm_generate_is_seeded)
     }
     /* Sampled observations decode: the round trip is a valid request. */
     int st4;
-    json_t *d = post_json("/decode", json_pack("{s:s,s:O}", "model", "casino", "observations", obs),
-                          &st4);
+    json_t *d =
+        post_json("/decode", json_pack("{s:s,s:O}", "model", "casino", "observations", obs), &st4);
     ck_assert_int_eq(st4, 200);
     json_decref(a);
     json_decref(b);
@@ -476,7 +484,8 @@ void mamba_models_remove(void);
 static void check_stream(const char *name, unsigned seed)
 {
     json_t *ref = load_fixture(name, "reference.json");
-    json_t *obs = json_object_get(ref, "observations"), *want = json_object_get(ref, "viterbi_path");
+    json_t *obs = json_object_get(ref, "observations"),
+           *want = json_object_get(ref, "viterbi_path");
     json_t *post = json_object_get(ref, "posteriors");
     size_t T = json_array_size(obs), at = 0, K = json_array_size(json_array_get(post, 0));
     char model[64], sid[64];
@@ -491,7 +500,8 @@ static void check_stream(const char *name, unsigned seed)
         if (at + n > T) n = T - at;
         bool final = at + n == T;
         json_t *chunk = json_array();
-        for (size_t t = at; t < at + n; t++) json_array_append(chunk, json_array_get(obs, t));
+        for (size_t t = at; t < at + n; t++)
+            json_array_append(chunk, json_array_get(obs, t));
         a = post_json("/decode",
                       json_pack("{s:s,s:s,s:o,s:b,s:i}", "model", model, "session", sid,
                                 "observations", chunk, "final", final, "lag", 3),
@@ -524,7 +534,8 @@ static void check_stream(const char *name, unsigned seed)
     for (size_t i = 0; i < json_array_size(tail); i++)
         for (size_t k = 0; k < K; k++)
             ck_assert(fabs(json_real_value(json_array_get(json_array_get(tail, i), k)) -
-                           json_real_value(json_array_get(json_array_get(post, from + i), k))) < 1e-6);
+                           json_real_value(json_array_get(json_array_get(post, from + i), k))) <
+                      1e-6);
     for (size_t k = 0; k < K; k++) /* filtering at the last position is smoothing */
         ck_assert(fabs(json_real_value(json_array_get(last_filtered, k)) -
                        json_real_value(json_array_get(json_array_get(post, T - 1), k))) < 1e-6);
@@ -552,10 +563,12 @@ END_TEST
 START_TEST(hmm_stream_sessions)
 {
     int st;
-    json_t *a = post("/decode", "{\"model\":\"sticky\",\"session\":\"h1\",\"observations\":[\"a\",\"a\"]}", &st);
+    json_t *a = post(
+        "/decode", "{\"model\":\"sticky\",\"session\":\"h1\",\"observations\":[\"a\",\"a\"]}", &st);
     ck_assert_int_eq(st, 200);
     json_decref(a);
-    a = post("/decode", "{\"model\":\"sticky\",\"session\":\"h1\",\"observations\":[\"a\",\"b\"]}", &st);
+    a = post("/decode", "{\"model\":\"sticky\",\"session\":\"h1\",\"observations\":[\"a\",\"b\"]}",
+             &st);
     ck_assert_int_eq(st, 400);
     ck_assert_str_eq(error_code(a), "impossible_observations");
     json_decref(a);
@@ -568,7 +581,8 @@ START_TEST(hmm_stream_sessions)
     ck_assert_int_eq(http_request(port, "GET", "/sessions/h1/state", NULL, NULL, 0, &r), 0);
     ck_assert_int_eq(r.status, 200);
     http_resp put;
-    ck_assert_int_eq(http_request(port, "PUT", "/sessions/h3/state", NULL, r.body, r.body_len, &put), 0);
+    ck_assert_int_eq(
+        http_request(port, "PUT", "/sessions/h3/state", NULL, r.body, r.body_len, &put), 0);
     ck_assert_int_eq(put.status, 201);
     http_resp_free(&put);
     http_resp_free(&r);
@@ -576,13 +590,17 @@ START_TEST(hmm_stream_sessions)
     json_t *first = NULL;
     for (int i = 0; i < 3; i++) {
         char body[160];
-        snprintf(body, sizeof body, "{\"model\":\"sticky\",\"session\":\"%s\",\"observations\":[\"a\"],\"final\":true}", ids[i]);
+        snprintf(
+            body, sizeof body,
+            "{\"model\":\"sticky\",\"session\":\"%s\",\"observations\":[\"a\"],\"final\":true}",
+            ids[i]);
         a = post("/decode", body, &st);
         ck_assert_int_eq(st, 200);
         json_object_del(a, "session");
         json_object_del(a, "session_created");
         ck_assert_int_eq(json_integer_value(json_object_get(a, "position")), 3);
-        if (!first) first = a;
+        if (!first)
+            first = a;
         else {
             ck_assert(json_equal(a, first));
             json_decref(a);
@@ -592,13 +610,18 @@ START_TEST(hmm_stream_sessions)
                          (json_int_t)json_array_size(json_object_get(first, "fixed_path")),
                      3);
     json_decref(first);
-    a = post("/decode", "{\"model\":\"sticky\",\"session\":\"h1\",\"observations\":[\"a\"],\"session_mode\":\"continue\"}", &st);
+    a = post("/decode",
+             "{\"model\":\"sticky\",\"session\":\"h1\",\"observations\":[\"a\"],\"session_mode\":"
+             "\"continue\"}",
+             &st);
     ck_assert_int_eq(st, 404); /* closed by final */
     json_decref(a);
     a = post("/decode", "{\"model\":\"casino\",\"session\":\"h9\",\"sequences\":[[\"1\"]]}", &st);
     ck_assert_int_eq(st, 400);
     json_decref(a);
-    a = post("/decode", "{\"model\":\"casino\",\"session\":\"h9\",\"observations\":[\"1\"],\"lag\":100000}", &st);
+    a = post("/decode",
+             "{\"model\":\"casino\",\"session\":\"h9\",\"observations\":[\"1\"],\"lag\":100000}",
+             &st);
     ck_assert_int_eq(st, 400);
     json_decref(a);
 }
@@ -622,7 +645,8 @@ START_TEST(api_key_required)
     ck_assert_int_eq(st, 401);
     ck_assert_str_eq(error_code(a), "unauthorized");
     json_decref(a);
-    const char *wrong[] = {"Authorization: Bearer s3cret-kez\r\n", "Authorization: Bearer s3cret\r\n",
+    const char *wrong[] = {"Authorization: Bearer s3cret-kez\r\n",
+                           "Authorization: Bearer s3cret\r\n",
                            "Authorization: Bearer s3cret-key-and-more\r\n",
                            "Authorization: Basic s3cret-key\r\n", "Authorization: Bearer \r\n"};
     for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {

@@ -68,7 +68,8 @@ static json_t *reference(void)
 static json_t *slice(json_t *ids, size_t from, size_t to)
 {
     json_t *a = json_array();
-    for (size_t i = from; i < to; i++) json_array_append(a, json_array_get(ids, i));
+    for (size_t i = from; i < to; i++)
+        json_array_append(a, json_array_get(ids, i));
     return a;
 }
 
@@ -91,10 +92,10 @@ START_TEST(decode_matches_reference)
 {
     json_t *ref = reference(), *ids = json_object_get(ref, "input_ids");
     int st;
-    json_t *a = post_json("/decode",
-                          json_pack("{s:s,s:O,s:b,s:b}", "model", "tiny", "tokens", ids, "logits",
-                                    1, "hidden", 1),
-                          &st);
+    json_t *a = post_json(
+        "/decode",
+        json_pack("{s:s,s:O,s:b,s:b}", "model", "tiny", "tokens", ids, "logits", 1, "hidden", 1),
+        &st);
     ck_assert_int_eq(st, 200);
     assert_rows_close(json_object_get(a, "logits"), json_object_get(ref, "logits"), 0, 1e-4);
     assert_rows_close(json_object_get(a, "hidden"), json_object_get(ref, "last_hidden_state"), 0,
@@ -110,10 +111,11 @@ START_TEST(decode_matches_reference)
             mx = fmax(mx, json_number_value(json_array_get(row, v)));
         for (size_t v = 0; v < json_array_size(row); v++)
             z += exp(json_number_value(json_array_get(row, v)) - mx);
-        double want = json_number_value(json_array_get(row, (size_t)json_integer_value(
-                                                                  json_array_get(ids, i)))) -
+        double want = json_number_value(
+                          json_array_get(row, (size_t)json_integer_value(json_array_get(ids, i)))) -
                       mx - log(z);
-        ck_assert_msg(fabs(json_number_value(json_array_get(lp, i)) - want) < 1e-4, "logprob %zu", i);
+        ck_assert_msg(fabs(json_number_value(json_array_get(lp, i)) - want) < 1e-4, "logprob %zu",
+                      i);
         sum += want;
     }
     ck_assert(fabs(json_number_value(json_object_get(a, "log_likelihood")) - sum) < 1e-3);
@@ -129,18 +131,18 @@ START_TEST(decode_chunks_over_session)
     json_t *ref = reference(), *ids = json_object_get(ref, "input_ids");
     size_t cuts[] = {0, 1, 8, 11, 24, 25, 40};
     int st;
-    json_t *whole = post_json("/decode",
-                              json_pack("{s:s,s:O,s:b}", "model", "tiny", "tokens", ids, "logits", 1),
-                              &st);
+    json_t *whole = post_json(
+        "/decode", json_pack("{s:s,s:O,s:b}", "model", "tiny", "tokens", ids, "logits", 1), &st);
     ck_assert_int_eq(st, 200);
     for (size_t c = 0; c + 1 < sizeof cuts / sizeof cuts[0]; c++) {
-        json_t *a = post_json("/decode",
-                              json_pack("{s:s,s:o,s:b,s:s}", "model", "tiny", "tokens",
-                                        slice(ids, cuts[c], cuts[c + 1]), "logits", 1, "session",
-                                        "chunks"),
-                              &st);
+        json_t *a =
+            post_json("/decode",
+                      json_pack("{s:s,s:o,s:b,s:s}", "model", "tiny", "tokens",
+                                slice(ids, cuts[c], cuts[c + 1]), "logits", 1, "session", "chunks"),
+                      &st);
         ck_assert_int_eq(st, 200);
-        assert_rows_close(json_object_get(a, "logits"), json_object_get(ref, "logits"), cuts[c], 1e-4);
+        assert_rows_close(json_object_get(a, "logits"), json_object_get(ref, "logits"), cuts[c],
+                          1e-4);
         for (size_t i = cuts[c]; i < cuts[c + 1]; i++) {
             ck_assert_msg(json_equal(json_array_get(json_object_get(a, "logits"), i - cuts[c]),
                                      json_array_get(json_object_get(whole, "logits"), i)),
@@ -208,8 +210,10 @@ END_TEST
 START_TEST(stop_string)
 {
     int st;
-    json_t *a = post("/generate", "{\"model\":\"tiny\",\"prompt\":\"The \",\"max_tokens\":40,"
-                                  "\"temperature\":0.8,\"seed\":3}", &st);
+    json_t *a = post("/generate",
+                     "{\"model\":\"tiny\",\"prompt\":\"The \",\"max_tokens\":40,"
+                     "\"temperature\":0.8,\"seed\":3}",
+                     &st);
     ck_assert_int_eq(st, 200);
     const char *text = json_string_value(json_object_get(a, "text"));
     size_t n = strlen(text);
@@ -218,17 +222,19 @@ START_TEST(stop_string)
      * occurs is where the output must end. */
     char stop[16] = {0};
     size_t at = n / 2, len = 0;
-    while (at > 0 && ((unsigned char)text[at] & 0xC0) == 0x80) at--; /* a character boundary */
-    for (int chars = 0; chars < 2 && at + len < n; chars++) {       /* two whole characters */
+    while (at > 0 && ((unsigned char)text[at] & 0xC0) == 0x80)
+        at--;                                                 /* a character boundary */
+    for (int chars = 0; chars < 2 && at + len < n; chars++) { /* two whole characters */
         unsigned char c = (unsigned char)text[at + len];
         len += c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
     }
     memcpy(stop, text + at, len);
     size_t first = (size_t)(strstr(text, stop) - text);
-    json_t *b = post_json("/generate",
-                          json_pack("{s:s,s:s,s:i,s:f,s:i,s:[s]}", "model", "tiny", "prompt", "The ",
-                                    "max_tokens", 40, "temperature", 0.8, "seed", 3, "stop", stop),
-                          &st);
+    json_t *b =
+        post_json("/generate",
+                  json_pack("{s:s,s:s,s:i,s:f,s:i,s:[s]}", "model", "tiny", "prompt", "The ",
+                            "max_tokens", 40, "temperature", 0.8, "seed", 3, "stop", stop),
+                  &st);
     ck_assert_msg(st == 200, "stop \"%s\": %s", stop, error_code(b));
     ck_assert_str_eq(json_string_value(json_object_get(b, "finish_reason")), "stop");
     const char *cut = json_string_value(json_object_get(b, "text"));
@@ -243,12 +249,16 @@ END_TEST
 START_TEST(session_continue_equals_whole)
 {
     int st;
-    json_t *a = post("/generate", "{\"model\":\"tiny\",\"tokens\":[1,2,3,4,5],\"max_tokens\":6,"
-                                  "\"temperature\":0,\"session\":\"c1\"}", &st);
+    json_t *a = post("/generate",
+                     "{\"model\":\"tiny\",\"tokens\":[1,2,3,4,5],\"max_tokens\":6,"
+                     "\"temperature\":0,\"session\":\"c1\"}",
+                     &st);
     ck_assert_int_eq(st, 200);
     ck_assert_str_eq(json_string_value(json_object_get(a, "session")), "c1");
-    json_t *b = post("/generate", "{\"model\":\"tiny\",\"tokens\":[9,8,7],\"max_tokens\":6,"
-                                  "\"temperature\":0,\"session\":\"c1\"}", &st);
+    json_t *b = post("/generate",
+                     "{\"model\":\"tiny\",\"tokens\":[9,8,7],\"max_tokens\":6,"
+                     "\"temperature\":0,\"session\":\"c1\"}",
+                     &st);
     ck_assert_int_eq(st, 200);
     json_t *hist = json_pack("[i,i,i,i,i]", 1, 2, 3, 4, 5);
     json_array_extend(hist, json_object_get(a, "tokens"));
@@ -262,8 +272,10 @@ START_TEST(session_continue_equals_whole)
     ck_assert_int_eq(st, 200);
     ck_assert(json_equal(json_object_get(b, "tokens"), json_object_get(c, "tokens")));
     /* An empty prompt continues from the session's last token. */
-    json_t *d = post("/generate", "{\"model\":\"tiny\",\"tokens\":[],\"max_tokens\":0,"
-                                  "\"session\":\"c1\"}", &st);
+    json_t *d = post("/generate",
+                     "{\"model\":\"tiny\",\"tokens\":[],\"max_tokens\":0,"
+                     "\"session\":\"c1\"}",
+                     &st);
     ck_assert_int_eq(st, 200);
     json_t *info = request_json("GET", "/sessions/c1", NULL, NULL, &st);
     ck_assert_int_eq(json_integer_value(json_object_get(info, "tokens")), 5 + 6 + 3 + 6);
@@ -292,27 +304,35 @@ START_TEST(generate_errors)
         const char *body, *code, *needle;
         int status;
     } cases[] = {
-        {"{\"model\":\"tiny\",\"prompt\":\"a\",\"max_tokens\":-1}", "invalid_request", "'max_tokens'", 400},
-        {"{\"model\":\"tiny\",\"prompt\":\"a\",\"max_tokens\":100000000}", "invalid_request", "'max_tokens'", 400},
+        {"{\"model\":\"tiny\",\"prompt\":\"a\",\"max_tokens\":-1}", "invalid_request",
+         "'max_tokens'", 400},
+        {"{\"model\":\"tiny\",\"prompt\":\"a\",\"max_tokens\":100000000}", "invalid_request",
+         "'max_tokens'", 400},
         {"{\"model\":\"tiny\",\"tokens\":[1,256]}", "invalid_request", "tokens[1]", 400},
         {"{\"model\":\"tiny\",\"tokens\":[1,\"a\"]}", "invalid_request", "tokens[1]", 400},
-        {"{\"model\":\"tiny\",\"prompt\":\"a\",\"temperature\":\"hot\"}", "invalid_request", "'temperature'", 400},
+        {"{\"model\":\"tiny\",\"prompt\":\"a\",\"temperature\":\"hot\"}", "invalid_request",
+         "'temperature'", 400},
         {"{\"model\":\"tiny\",\"prompt\":\"a\",\"top_p\":0}", "invalid_request", "'top_p'", 400},
         {"{\"model\":\"tiny\",\"prompt\":\"a\",\"stop\":[1]}", "invalid_request", "stop[0]", 400},
-        {"{\"model\":\"tiny\",\"prompt\":\"a\",\"max_token\":5}", "invalid_request", "'max_token'", 400},
-        {"{\"model\":\"tiny\",\"prompt\":\"a\",\"tokens\":[1]}", "invalid_request", "not both", 400},
+        {"{\"model\":\"tiny\",\"prompt\":\"a\",\"max_token\":5}", "invalid_request", "'max_token'",
+         400},
+        {"{\"model\":\"tiny\",\"prompt\":\"a\",\"tokens\":[1]}", "invalid_request", "not both",
+         400},
         {"{\"model\":\"tiny\"}", "invalid_request", "'prompt'", 400},
         {"{\"model\":\"tiny\",\"prompt\":\"\"}", "invalid_request", "empty", 400},
         {"{\"model\":\"slow\",\"prompt\":\"a\"}", "invalid_request", "tokenizer", 400},
-        {"{\"model\":\"tiny\",\"prompt\":\"a\",\"session\":\"bad id!\"}", "invalid_request", "'session'", 400},
-        {"{\"model\":\"tiny\",\"prompt\":\"a\",\"stream\":true,\"max_tokens\":-5}", "invalid_request", "'max_tokens'", 400},
+        {"{\"model\":\"tiny\",\"prompt\":\"a\",\"session\":\"bad id!\"}", "invalid_request",
+         "'session'", 400},
+        {"{\"model\":\"tiny\",\"prompt\":\"a\",\"stream\":true,\"max_tokens\":-5}",
+         "invalid_request", "'max_tokens'", 400},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int st;
         json_t *a = post("/generate", cases[i].body, &st);
         ck_assert_msg(st == cases[i].status, "case %zu: %d", i, st);
         ck_assert_str_eq(error_code(a), cases[i].code);
-        const char *msg = json_string_value(json_object_get(json_object_get(a, "error"), "message"));
+        const char *msg =
+            json_string_value(json_object_get(json_object_get(a, "error"), "message"));
         ck_assert_msg(strstr(msg, cases[i].needle), "case %zu: \"%s\" lacks \"%s\"", i, msg,
                       cases[i].needle);
         json_decref(a);
@@ -325,7 +345,7 @@ END_TEST
 
 typedef struct streamed {
     int status;
-    char *headers, *body; /* body de-chunked */
+    char *headers, *body;   /* body de-chunked */
     double t_first, t_last; /* seconds from sending to the first / last token event */
 } streamed;
 
@@ -351,7 +371,8 @@ static void stream_request(const char *body, const char *extra, streamed *out, s
         len += (size_t)n;
         raw[len] = 0;
         size_t count = 0;
-        for (const char *p = raw; (p = strstr(p, "\"token\"")); p++) count++;
+        for (const char *p = raw; (p = strstr(p, "\"token\"")); p++)
+            count++;
         if (count > tokens_seen) {
             if (!tokens_seen) out->t_first = now_s() - t0;
             out->t_last = now_s() - t0;
@@ -394,11 +415,12 @@ static json_t *sse_events(const char *body, bool *done)
 {
     json_t *evs = json_array();
     *done = false;
-    for (const char *p = body; (p = strstr(p, "data: ")); ) {
+    for (const char *p = body; (p = strstr(p, "data: "));) {
         p += 6;
         const char *end = strstr(p, "\n\n");
         ck_assert_ptr_nonnull(end);
-        if (!strncmp(p, "[DONE]", 6)) *done = true;
+        if (!strncmp(p, "[DONE]", 6))
+            *done = true;
         else {
             json_t *e = json_loadb(p, (size_t)(end - p), 0, NULL);
             ck_assert_msg(e != NULL, "bad event: %.*s", (int)(end - p), p);
@@ -437,8 +459,9 @@ START_TEST(stream_sse_equals_plain)
     }
     json_t *last = json_array_get(evs, n - 1);
     ck_assert_str_eq(json_string_value(json_object_get(last, "finish_reason")), "length");
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(last, "usage"),
-                                                        "completion_tokens")), 25);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_object_get(last, "usage"), "completion_tokens")),
+        25);
     ck_assert(json_equal(toks, json_object_get(plain, "tokens")));
     ck_assert_str_eq(text, json_string_value(json_object_get(plain, "text")));
     json_decref(toks);
@@ -473,8 +496,8 @@ END_TEST
 START_TEST(stream_first_token_early)
 {
     streamed s;
-    stream_request("{\"model\":\"slow\",\"tokens\":[1,2,3],\"max_tokens\":60,\"stream\":true}", NULL,
-                   &s, 0);
+    stream_request("{\"model\":\"slow\",\"tokens\":[1,2,3],\"max_tokens\":60,\"stream\":true}",
+                   NULL, &s, 0);
     ck_assert_int_eq(s.status, 200);
     ck_assert_msg(s.t_first < s.t_last / 4, "first token at %.3fs, last at %.3fs", s.t_first,
                   s.t_last);
@@ -491,7 +514,8 @@ START_TEST(stream_disconnect_frees_worker)
     streamed s;
     double t0 = now_s();
     stream_request("{\"model\":\"slow\",\"tokens\":[1,2,3],\"max_tokens\":2000,\"stream\":true,"
-                   "\"session\":\"gone\"}", NULL, &s, 1);
+                   "\"session\":\"gone\"}",
+                   NULL, &s, 1);
     streamed_free(&s);
     int st;
     json_t *a = post("/decode", "{\"model\":\"casino\",\"observations\":[1,2,3]}", &st);
@@ -514,8 +538,9 @@ START_TEST(long_generation_does_not_block)
     int fd = http_connect(port);
     const char *body = "{\"model\":\"slow\",\"tokens\":[1],\"max_tokens\":2000,\"stream\":true}";
     char head[256];
-    int hn = snprintf(head, sizeof head, "POST /generate HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
-                      strlen(body));
+    int hn =
+        snprintf(head, sizeof head,
+                 "POST /generate HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", strlen(body));
     http_send_all(fd, head, (size_t)hn);
     http_send_all(fd, body, strlen(body));
     char buf[512];
@@ -524,7 +549,9 @@ START_TEST(long_generation_does_not_block)
     for (int i = 0; i < 20; i++) {
         double t = now_s();
         int st;
-        json_t *a = post("/decode", "{\"model\":\"casino\",\"observations\":[\"1\",\"6\",\"6\",\"6\",\"2\"]}", &st);
+        json_t *a =
+            post("/decode",
+                 "{\"model\":\"casino\",\"observations\":[\"1\",\"6\",\"6\",\"6\",\"2\"]}", &st);
         ck_assert_int_eq(st, 200);
         json_decref(a);
         worst = fmax(worst, now_s() - t);
@@ -542,21 +569,25 @@ START_TEST(session_busy_409)
     const char *body = "{\"model\":\"slow\",\"tokens\":[1],\"max_tokens\":400,\"stream\":true,"
                        "\"session\":\"busy\"}";
     char head[256];
-    int hn = snprintf(head, sizeof head, "POST /generate HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
-                      strlen(body));
+    int hn =
+        snprintf(head, sizeof head,
+                 "POST /generate HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", strlen(body));
     http_send_all(fd, head, (size_t)hn);
     http_send_all(fd, body, strlen(body));
     char buf[512];
     ck_assert_int_gt(recv(fd, buf, sizeof buf, 0), 0);
     int st;
-    json_t *a = post("/generate", "{\"model\":\"slow\",\"tokens\":[5],\"max_tokens\":1,\"session\":\"busy\"}", &st);
+    json_t *a =
+        post("/generate",
+             "{\"model\":\"slow\",\"tokens\":[5],\"max_tokens\":1,\"session\":\"busy\"}", &st);
     ck_assert_int_eq(st, 409);
     ck_assert_str_eq(error_code(a), "session_busy");
     json_decref(a);
     a = request_json("DELETE", "/sessions/busy", NULL, NULL, &st);
     ck_assert_int_eq(st, 409);
     json_decref(a);
-    a = post("/generate", "{\"model\":\"tiny\",\"tokens\":[5],\"max_tokens\":1,\"session\":\"busy\"}", &st);
+    a = post("/generate",
+             "{\"model\":\"tiny\",\"tokens\":[5],\"max_tokens\":1,\"session\":\"busy\"}", &st);
     ck_assert_int_eq(st, 409); /* busy, and of another model besides */
     json_decref(a);
     close(fd);
@@ -568,8 +599,10 @@ END_TEST
 START_TEST(session_modes)
 {
     int st;
-    json_t *a = post("/generate", "{\"model\":\"tiny\",\"tokens\":[1],\"max_tokens\":1,"
-                                  "\"session\":\"m1\",\"session_mode\":\"continue\"}", &st);
+    json_t *a = post("/generate",
+                     "{\"model\":\"tiny\",\"tokens\":[1],\"max_tokens\":1,"
+                     "\"session\":\"m1\",\"session_mode\":\"continue\"}",
+                     &st);
     ck_assert_int_eq(st, 404);
     ck_assert_str_eq(error_code(a), "session_not_found");
     json_decref(a);
@@ -577,19 +610,28 @@ START_TEST(session_modes)
                      "{\"model\":\"tiny\",\"tokens\":[1]}", &st);
     ck_assert_int_eq(st, 404);
     json_decref(a);
-    a = post("/decode", "{\"model\":\"tiny\",\"tokens\":[1],\"session\":\"m1\",\"session_mode\":\"create\"}", &st);
+    a = post("/decode",
+             "{\"model\":\"tiny\",\"tokens\":[1],\"session\":\"m1\",\"session_mode\":\"create\"}",
+             &st);
     ck_assert_int_eq(st, 200);
     ck_assert(json_is_true(json_object_get(a, "session_created")));
     json_decref(a);
-    a = post("/decode", "{\"model\":\"tiny\",\"tokens\":[1],\"session\":\"m1\",\"session_mode\":\"create\"}", &st);
+    a = post("/decode",
+             "{\"model\":\"tiny\",\"tokens\":[1],\"session\":\"m1\",\"session_mode\":\"create\"}",
+             &st);
     ck_assert_int_eq(st, 409);
     ck_assert_str_eq(error_code(a), "session_exists");
     json_decref(a);
-    a = post("/decode", "{\"model\":\"tiny\",\"tokens\":[2],\"session\":\"m1\",\"session_mode\":\"continue\"}", &st);
+    a = post("/decode",
+             "{\"model\":\"tiny\",\"tokens\":[2],\"session\":\"m1\",\"session_mode\":\"continue\"}",
+             &st);
     ck_assert_int_eq(st, 200);
     ck_assert(json_is_false(json_object_get(a, "session_created")));
     json_decref(a);
-    a = post("/decode", "{\"model\":\"tiny\",\"tokens\":[2],\"session\":\"m1\",\"session_mode\":\"sometimes\"}", &st);
+    a = post(
+        "/decode",
+        "{\"model\":\"tiny\",\"tokens\":[2],\"session\":\"m1\",\"session_mode\":\"sometimes\"}",
+        &st);
     ck_assert_int_eq(st, 400);
     json_decref(a);
     json_t *info = request_json("GET", "/sessions/m1", NULL, NULL, &st);
@@ -599,7 +641,8 @@ START_TEST(session_modes)
      * random bits; two such ids differ. */
     char ids[2][64];
     for (int i = 0; i < 2; i++) {
-        a = post("/generate", "{\"model\":\"tiny\",\"tokens\":[1],\"max_tokens\":1,\"session\":true}", &st);
+        a = post("/generate",
+                 "{\"model\":\"tiny\",\"tokens\":[1],\"max_tokens\":1,\"session\":true}", &st);
         ck_assert_int_eq(st, 200);
         ck_assert(json_is_true(json_object_get(a, "session_created")));
         const char *id = json_string_value(json_object_get(a, "session"));
@@ -623,7 +666,8 @@ END_TEST
 START_TEST(fork_delete_list)
 {
     int st;
-    json_t *a = post("/decode", "{\"model\":\"tiny\",\"tokens\":[3,1,4,1,5],\"session\":\"f1\"}", &st);
+    json_t *a =
+        post("/decode", "{\"model\":\"tiny\",\"tokens\":[3,1,4,1,5],\"session\":\"f1\"}", &st);
     json_decref(a);
     a = post("/sessions/f1/fork", "{\"as\":\"f2\"}", &st);
     ck_assert_int_eq(st, 201);
@@ -633,8 +677,14 @@ START_TEST(fork_delete_list)
     ck_assert_int_eq(st, 409);
     ck_assert_str_eq(error_code(a), "session_exists");
     json_decref(a);
-    json_t *x = post("/generate", "{\"model\":\"tiny\",\"tokens\":[9],\"max_tokens\":8,\"temperature\":0,\"session\":\"f1\"}", &st);
-    json_t *y = post("/generate", "{\"model\":\"tiny\",\"tokens\":[9],\"max_tokens\":8,\"temperature\":0,\"session\":\"f2\"}", &st);
+    json_t *x = post(
+        "/generate",
+        "{\"model\":\"tiny\",\"tokens\":[9],\"max_tokens\":8,\"temperature\":0,\"session\":\"f1\"}",
+        &st);
+    json_t *y = post(
+        "/generate",
+        "{\"model\":\"tiny\",\"tokens\":[9],\"max_tokens\":8,\"temperature\":0,\"session\":\"f2\"}",
+        &st);
     ck_assert(json_equal(json_object_get(x, "tokens"), json_object_get(y, "tokens")));
     json_decref(x);
     json_decref(y);
@@ -645,7 +695,8 @@ START_TEST(fork_delete_list)
     json_decref(list);
     json_t *models = request_json("GET", "/models", NULL, NULL, &st);
     json_t *tiny = json_array_get(json_object_get(models, "models"), 0);
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(tiny, "sessions"), "count")), 2);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_object_get(tiny, "sessions"), "count")), 2);
     json_decref(models);
     a = request_json("DELETE", "/sessions/f1", NULL, NULL, &st);
     ck_assert_int_eq(st, 200);
@@ -691,7 +742,8 @@ static json_t *put_blob(const char *path, const char *blob, size_t len, int *sta
 START_TEST(export_import)
 {
     int st;
-    json_t *a = post("/decode", "{\"model\":\"tiny\",\"tokens\":[7,7,7,1,2],\"session\":\"e1\"}", &st);
+    json_t *a =
+        post("/decode", "{\"model\":\"tiny\",\"tokens\":[7,7,7,1,2],\"session\":\"e1\"}", &st);
     json_decref(a);
     size_t len;
     char *blob = get_blob("e1", &len);
@@ -701,15 +753,25 @@ START_TEST(export_import)
     ck_assert_int_eq(json_integer_value(json_object_get(a, "tokens")), 5);
     json_decref(a);
     /* The export carries the last logits too: an empty prompt continues. */
-    json_t *g1 = post("/generate", "{\"model\":\"tiny\",\"tokens\":[],\"max_tokens\":5,\"temperature\":0,\"session\":\"e1\"}", &st);
+    json_t *g1 = post(
+        "/generate",
+        "{\"model\":\"tiny\",\"tokens\":[],\"max_tokens\":5,\"temperature\":0,\"session\":\"e1\"}",
+        &st);
     ck_assert_int_eq(st, 200);
-    json_t *g2 = post("/generate", "{\"model\":\"tiny\",\"tokens\":[],\"max_tokens\":5,\"temperature\":0,\"session\":\"e2\"}", &st);
+    json_t *g2 = post(
+        "/generate",
+        "{\"model\":\"tiny\",\"tokens\":[],\"max_tokens\":5,\"temperature\":0,\"session\":\"e2\"}",
+        &st);
     ck_assert_int_eq(st, 200);
     ck_assert(json_equal(json_object_get(g1, "tokens"), json_object_get(g2, "tokens")));
     json_decref(g1);
     json_decref(g2);
-    json_t *x = post("/decode", "{\"model\":\"tiny\",\"tokens\":[4,4,9],\"session\":\"e1\",\"logits\":true}", &st);
-    json_t *y = post("/decode", "{\"model\":\"tiny\",\"tokens\":[4,4,9],\"session\":\"e2\",\"logits\":true}", &st);
+    json_t *x =
+        post("/decode",
+             "{\"model\":\"tiny\",\"tokens\":[4,4,9],\"session\":\"e1\",\"logits\":true}", &st);
+    json_t *y =
+        post("/decode",
+             "{\"model\":\"tiny\",\"tokens\":[4,4,9],\"session\":\"e2\",\"logits\":true}", &st);
     ck_assert_int_eq(st, 200);
     ck_assert(json_equal(json_object_get(x, "logits"), json_object_get(y, "logits")));
     json_decref(x);
@@ -726,7 +788,8 @@ START_TEST(export_import)
     blob[len - 20] ^= 0x5a;
     a = put_blob("/sessions/e3/state?model=other", blob, len, &st);
     ck_assert_int_eq(st, 400);
-    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(json_object_get(a, "error"), "message")), "model"));
+    ck_assert_ptr_nonnull(strstr(
+        json_string_value(json_object_get(json_object_get(a, "error"), "message")), "model"));
     json_decref(a);
     a = request_json("GET", "/sessions/e3", NULL, NULL, &st);
     ck_assert_int_eq(st, 404); /* nothing half-made */
@@ -747,14 +810,16 @@ START_TEST(eviction_lru)
     start_mamba(2, 1);
     int st;
     json_t *m = request_json("GET", "/models", NULL, NULL, &st);
-    json_int_t state = json_integer_value(json_object_get(json_array_get(json_object_get(m, "models"), 0), "state_bytes"));
+    json_int_t state = json_integer_value(
+        json_object_get(json_array_get(json_object_get(m, "models"), 0), "state_bytes"));
     json_decref(m);
     teardown();
     start_mamba(2, (size_t)(state + 2048) * 2 + 2048);
     const char *ids[] = {"v1", "v2", "v3"};
     for (int i = 0; i < 3; i++) {
         char body[128];
-        snprintf(body, sizeof body, "{\"model\":\"tiny\",\"tokens\":[1,2],\"session\":\"%s\"}", ids[i]);
+        snprintf(body, sizeof body, "{\"model\":\"tiny\",\"tokens\":[1,2],\"session\":\"%s\"}",
+                 ids[i]);
         json_t *a = post("/decode", body, &st);
         ck_assert_int_eq(st, 200);
         json_decref(a);
@@ -809,7 +874,9 @@ START_TEST(demo_model_matches_training)
     json_t *cases = json_object_get(ref, "encode_cases");
     for (size_t i = 0; i < json_array_size(cases); i++) {
         json_t *c = json_array_get(cases, i);
-        a = post_json("/decode", json_pack("{s:s,s:O}", "model", "demo", "text", json_object_get(c, "text")), &st);
+        a = post_json("/decode",
+                      json_pack("{s:s,s:O}", "model", "demo", "text", json_object_get(c, "text")),
+                      &st);
         ck_assert_int_eq(st, 200);
         ck_assert_msg(json_equal(json_object_get(a, "tokens"), json_object_get(c, "ids")),
                       "encode case %zu differs", i);
@@ -830,8 +897,10 @@ typedef struct conc {
 static json_t *greedy(int i)
 {
     char body[200];
-    snprintf(body, sizeof body, "{\"model\":\"slow\",\"tokens\":[%d,%d,%d],\"max_tokens\":%d,"
-             "\"temperature\":0,\"session\":\"conc%d\"}", i, i * 3 % 256, 7, 20 + 3 * i, i);
+    snprintf(body, sizeof body,
+             "{\"model\":\"slow\",\"tokens\":[%d,%d,%d],\"max_tokens\":%d,"
+             "\"temperature\":0,\"session\":\"conc%d\"}",
+             i, i * 3 % 256, 7, 20 + 3 * i, i);
     http_resp r;
     if (http_request(port, "POST", "/generate", NULL, body, strlen(body), &r) || r.status != 200)
         return NULL;
@@ -868,9 +937,9 @@ START_TEST(concurrent_generations_exact)
     for (int i = 0; i < N; i++) {
         pthread_join(c[i].th, NULL);
         ck_assert_ptr_nonnull(c[i].answer);
-        ck_assert_msg(json_equal(json_object_get(c[i].answer, "tokens"),
-                                 json_object_get(alone[i], "tokens")),
-                      "generation %d differs when batched", i);
+        ck_assert_msg(
+            json_equal(json_object_get(c[i].answer, "tokens"), json_object_get(alone[i], "tokens")),
+            "generation %d differs when batched", i);
         json_decref(c[i].answer);
         json_decref(alone[i]);
     }
@@ -903,15 +972,19 @@ START_TEST(sessions_survive_restart)
     const char *ids[] = {"p1", "p2"};
     for (int i = 0; i < 2; i++) {
         char body[160];
-        snprintf(body, sizeof body, "{\"model\":\"tiny\",\"tokens\":[%d,2,3],\"max_tokens\":4,"
-                 "\"temperature\":0,\"session\":\"%s\"}", 10 + i, ids[i]);
+        snprintf(body, sizeof body,
+                 "{\"model\":\"tiny\",\"tokens\":[%d,2,3],\"max_tokens\":4,"
+                 "\"temperature\":0,\"session\":\"%s\"}",
+                 10 + i, ids[i]);
         json_decref(post("/generate", body, &st));
         ck_assert_int_eq(st, 200);
     }
     /* The uninterrupted continuation, on a fork that is deleted before the stop. */
     json_decref(post("/sessions/p1/fork", "{\"as\":\"ref\"}", &st));
-    json_t *want = post("/generate", "{\"model\":\"tiny\",\"tokens\":[],\"max_tokens\":6,"
-                        "\"temperature\":0,\"session\":\"ref\"}", &st);
+    json_t *want = post("/generate",
+                        "{\"model\":\"tiny\",\"tokens\":[],\"max_tokens\":6,"
+                        "\"temperature\":0,\"session\":\"ref\"}",
+                        &st);
     ck_assert_int_eq(st, 200);
     json_decref(request_json("DELETE", "/sessions/ref", NULL, NULL, &st));
     teardown(); /* snapshots to dir */
@@ -926,8 +999,10 @@ START_TEST(sessions_survive_restart)
     ck_assert_int_eq(json_integer_value(json_object_get(list, "count")), 2);
     json_decref(list);
     /* Continuing with an empty prompt needs the saved last logits too. */
-    json_t *got = post("/generate", "{\"model\":\"tiny\",\"tokens\":[],\"max_tokens\":6,"
-                       "\"temperature\":0,\"session\":\"p1\"}", &st);
+    json_t *got = post("/generate",
+                       "{\"model\":\"tiny\",\"tokens\":[],\"max_tokens\":6,"
+                       "\"temperature\":0,\"session\":\"p1\"}",
+                       &st);
     ck_assert_int_eq(st, 200);
     ck_assert(json_equal(json_object_get(got, "tokens"), json_object_get(want, "tokens")));
     json_decref(got);
@@ -1005,15 +1080,27 @@ void mamba_models_create(void)
     snprintf(other_dir, sizeof other_dir, "%s/other", tmp_models);
     /* tiny: the reference fixture, with a byte-level tokenizer beside it */
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "mkdir -p %s && cp %s/mamba/mamba1-tiny-tied/config.json "
-             "%s/mamba/mamba1-tiny-tied/model.safetensors %s/", tiny_dir, fixtures(), fixtures(), tiny_dir);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s && cp %s/mamba/mamba1-tiny-tied/config.json "
+             "%s/mamba/mamba1-tiny-tied/model.safetensors %s/",
+             tiny_dir, fixtures(), fixtures(), tiny_dir);
     must(system(cmd) == 0, cmd);
     must(mgen_write_byte_tokenizer(tiny_dir) == 0, "byte tokenizer");
-    mgen_shape slow = {.d_model = 1024, .n_layer = 4, .vocab = 256, .d_state = 16, .d_conv = 4,
-                       .expand = 2, .eos = -1};
+    mgen_shape slow = {.d_model = 1024,
+                       .n_layer = 4,
+                       .vocab = 256,
+                       .d_state = 16,
+                       .d_conv = 4,
+                       .expand = 2,
+                       .eos = -1};
     must(mgen_write_model(slow_dir, &slow, 42) == 0, "slow model");
-    mgen_shape other = {.d_model = 64, .n_layer = 2, .vocab = 256, .d_state = 16, .d_conv = 4,
-                        .expand = 2, .eos = 0};
+    mgen_shape other = {.d_model = 64,
+                        .n_layer = 2,
+                        .vocab = 256,
+                        .d_state = 16,
+                        .d_conv = 4,
+                        .expand = 2,
+                        .eos = 0};
     must(mgen_write_model(other_dir, &other, 7) == 0, "other model");
 }
 

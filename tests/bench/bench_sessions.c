@@ -59,7 +59,8 @@ static char *tokens_json(size_t n, unsigned seed)
 {
     char *s = malloc(n * 8 + 2), *p = s;
     *p++ = '[';
-    for (size_t i = 0; i < n; i++) p += sprintf(p, "%s%u", i ? "," : "", (seed + (unsigned)i * 7) % 256);
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s%u", i ? "," : "", (seed + (unsigned)i * 7) % 256);
     strcpy(p, "]");
     return s;
 }
@@ -70,8 +71,13 @@ int main(void)
     if (!mkdtemp(dir)) return 1;
     char mdir[128];
     snprintf(mdir, sizeof mdir, "%s/m", dir);
-    mgen_shape sh = {.d_model = 768, .n_layer = 4, .vocab = 256, .d_state = 16, .d_conv = 4,
-                     .expand = 2, .eos = -1};
+    mgen_shape sh = {.d_model = 768,
+                     .n_layer = 4,
+                     .vocab = 256,
+                     .d_state = 16,
+                     .d_conv = 4,
+                     .expand = 2,
+                     .eos = -1};
     if (mgen_write_model(mdir, &sh, 1)) return 1;
     cfg_config cfg;
     cfg_init(&cfg);
@@ -91,7 +97,8 @@ int main(void)
     double fresh[ROUNDS], cont[ROUNDS];
     for (int i = 0; i < ROUNDS; i++) {
         /* fresh: a new session each time */
-        snprintf(body, sizeof body, "{\"model\":\"m\",\"tokens\":%s,\"session\":\"fresh%d\"}", ten, i);
+        snprintf(body, sizeof body, "{\"model\":\"m\",\"tokens\":%s,\"session\":\"fresh%d\"}", ten,
+                 i);
         fresh[i] = timed_post("/decode", body);
         char id[32];
         snprintf(id, sizeof id, "fresh%d", i);
@@ -104,7 +111,8 @@ int main(void)
     }
     qsort(fresh, ROUNDS, sizeof *fresh, cmp);
     qsort(cont, ROUNDS, sizeof *cont, cmp);
-    printf("session continuation (d_model 768, 4 layers, vocab 256; HTTP /decode, %d rounds)\n", ROUNDS);
+    printf("session continuation (d_model 768, 4 layers, vocab 256; HTTP /decode, %d rounds)\n",
+           ROUNDS);
     printf("| request | median ms |\n|---|---|\n");
     printf("| absorb 4,000 tokens of history (once) | %.1f |\n", absorb * 1e3);
     printf("| 10 tokens, fresh session | %.2f |\n", fresh[ROUNDS / 2] * 1e3);

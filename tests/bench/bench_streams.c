@@ -37,7 +37,8 @@ typedef struct stream_run {
 static int count(const char *s, const char *needle)
 {
     int n = 0;
-    for (; (s = strstr(s, needle)); s++) n++;
+    for (; (s = strstr(s, needle)); s++)
+        n++;
     return n;
 }
 
@@ -50,7 +51,8 @@ static void *run_stream(void *arg)
              r->i + 1, TOKENS, r->i);
     int hn = snprintf(head, sizeof head,
                       "POST /generate HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                      "Content-Length: %zu\r\n\r\n", strlen(body));
+                      "Content-Length: %zu\r\n\r\n",
+                      strlen(body));
     int fd = http_connect(port);
     double t0 = now_s();
     http_send_all(fd, head, (size_t)hn);
@@ -99,8 +101,13 @@ int main(void)
     if (!mkdtemp(dir)) return 1;
     char mdir[128];
     snprintf(mdir, sizeof mdir, "%s/m", dir);
-    mgen_shape sh = {.d_model = 768, .n_layer = 4, .vocab = 256, .d_state = 16, .d_conv = 4,
-                     .expand = 2, .eos = -1};
+    mgen_shape sh = {.d_model = 768,
+                     .n_layer = 4,
+                     .vocab = 256,
+                     .d_state = 16,
+                     .d_conv = 4,
+                     .expand = 2,
+                     .eos = -1};
     if (mgen_write_model(mdir, &sh, 1)) return 1;
     cfg_config cfg;
     cfg_init(&cfg);
