@@ -47,8 +47,17 @@
 /* The dense O(K^2) kernels are compiled for AVX-512, AVX2 and baseline
  * x86-64 and picked at load time (GCC/clang target_clones). Each clone does
  * the same operations per element in the same order (ISO C mode: no fused
- * multiply-add), so all give the same bits. */
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute)
+ * multiply-add), so all give the same bits. Not under ThreadSanitizer: its
+ * runtime is not up yet when the loader runs the clones' resolvers. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define HMM_NO_CLONES 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define HMM_NO_CLONES 1
+#endif
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute) && !defined(HMM_NO_CLONES)
 #if __has_attribute(target_clones)
 #define HMM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif

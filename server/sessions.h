@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 struct srv_model;
@@ -28,7 +29,7 @@ typedef struct srv_session {
     float *last_logits;        /* Mamba: logits after the last absorbed token, or NULL */
     int32_t history[SRV_SESSION_HISTORY];
     size_t nhistory;       /* valid entries at the end of the ring, <= HISTORY */
-    uint64_t tokens;       /* absorbed so far */
+    _Atomic uint64_t tokens; /* absorbed so far; listings read it while the owner writes */
     size_t bytes;          /* what this session holds */
     uint64_t last_use_ns;  /* CLOCK_MONOTONIC */
     int64_t last_use_unix; /* wall clock seconds, for listing */
