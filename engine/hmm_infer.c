@@ -1,11 +1,11 @@
-/* hmm_infer.c: Viterbi, forward, forward-backward and posterior decoding.
+/* hmm_infer.c: forward, forward-backward and posterior decoding (Viterbi is
+ * in hmm_viterbi.c).
  *
- * Viterbi runs in log space (max-plus). Forward and backward run scaled in
- * probability space: alpha is renormalised to sum 1 at every step and the
- * log of each normaliser is accumulated, so 10^6 steps neither underflow nor
- * need exp/log in the O(K^2) inner loops. Dense models use loops over
- * contiguous rows that the compiler vectorises; models whose transition
- * matrix is mostly zeros use predecessor/successor lists instead.
+ * Forward and backward run scaled in probability space: alpha is renormalised to sum 1 at every
+ * step and the log of each normaliser is accumulated, so 10^6 steps neither underflow nor need
+ * exp/log in the O(K^2) inner loops. Dense models use loops over contiguous rows that the compiler
+ * vectorises; models whose transition matrix is mostly zeros use predecessor/successor lists
+ * instead.
  *
  * The dense inner loops also come in AVX2 and AVX-512 versions, chosen at
  * run time (target attributes: the build runs on any x86-64). They do the
@@ -25,17 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
-#include <immintrin.h>
-#define HMM_X86 1
-#define HMM_AVX2 __attribute__((target("avx2")))
-#define HMM_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx2")))
-#define HMM_INLINE static inline __attribute__((always_inline))
+#include "hmm_simd.h"
 
-/* 0: plain C, 1: AVX2, 2: AVX-512, capped by the environment variable
- * HMMBA_ISA ("portable", "avx2"), as the Mamba kernels are. Computed once
- * (a benign race). */
-static int simd_level(void)
+#if HMM_X86
+/* A benign race: every thread computes the same value. */
+int hmm_simd_level(void)
 {
     static int level = -1;
     int l = __atomic_load_n(&level, __ATOMIC_RELAXED);
@@ -53,18 +47,19 @@ static int simd_level(void)
     return l;
 }
 #else
-#define HMM_X86 0
-#define HMM_INLINE static inline
+int hmm_simd_level(void)
+{
+    return 0;
+}
 #endif
 
-/* Columns per block in the dense Viterbi step: best[] and arg[] for one block
- * (2 x 8 x 512 bytes) stay in L1 while the rows stream past. */
-#define VIT_BLOCK 512
 /* Beta is rescaled when it drifts beyond this (posteriors are normalised per
  * step, so any per-step scale is harmless). */
 #define BETA_RESCALE 1e280
 
-static int impossible(eng_error *err, size_t t)
+/* ===== Shared with hmm_viterbi.c ===== */
+
+int hmm_err_impossible(eng_error *err, size_t t)
 {
     return eng_error_set(err, ENG_ERANGE,
                          "observations[%zu] is impossible under the model: its probability "
@@ -72,263 +67,18 @@ static int impossible(eng_error *err, size_t t)
                          t);
 }
 
-static int nomem(eng_error *err, const char *what)
+int hmm_err_nomem(eng_error *err, const char *what)
 {
     return eng_error_set(err, ENG_ENOMEM, "out of memory for %s", what);
 }
 
-/* ===== Viterbi ===== */
-
-/* best[j] = max_i delta[i] + log A[i][j], arg[j] = the lowest such i (as a
- * double, so that the select below has one lane width and vectorises). */
-static void vit_dense_c(const hmm_model *m, const double *restrict delta, double *restrict best,
-                        double *restrict arg)
-{
-    size_t K = m->K;
-    for (size_t j = 0; j < K; j++) {
-        best[j] = -INFINITY;
-        arg[j] = 0.0;
-    }
-    for (size_t j0 = 0; j0 < K; j0 += VIT_BLOCK) {
-        size_t n = K - j0 < VIT_BLOCK ? K - j0 : VIT_BLOCK;
-        double *restrict b = best + j0, *restrict a = arg + j0;
-        for (size_t i = 0; i < K; i++) {
-            const double di = delta[i], fi = (double)i;
-            if (di == -INFINITY) continue;
-            const double *restrict row = m->log_trans + i * K + j0;
-            for (size_t j = 0; j < n; j++) {       /* hot loop: max-plus with argmax */
-                double c = di + row[j], bj = b[j]; /* written as two selects: */
-                double mx = c > bj ? c : bj;       /* gcc 12 does not if-convert */
-                a[j] = c > bj ? fi : a[j];         /* a shared int condition */
-                b[j] = mx;
-            }
-        }
-    }
-}
-
-#if HMM_X86
-/* The same recursion with the running max and argmax of VIT_VECS vectors
- * of columns held in registers while every row i streams past: per cell an
- * add, a compare and two blends, no loads or stores of best and arg. c > b
- * (ordered, false on ties) keeps the lowest i, as above. */
-#define VIT_VECS 8
-
-/* Columns [j0, j0 + 8 * VIT_VECS) (full: all there, no masks) or the last
- * K - j0 < 8 * VIT_VECS of them (masked). */
-HMM_AVX512 HMM_INLINE void vit_block_avx512(const hmm_model *m, const double *delta, double *best,
-                                            double *arg, size_t j0, bool full)
-{
-    size_t K = m->K;
-    __m512d b[VIT_VECS], a[VIT_VECS];
-    __mmask8 lm[VIT_VECS];
-    for (int v = 0; v < VIT_VECS; v++) {
-        size_t at = j0 + 8 * (size_t)v, cnt = at >= K ? 0 : K - at > 8 ? 8 : K - at;
-        lm[v] = full ? (__mmask8)0xff : (__mmask8)((1u << cnt) - 1);
-        b[v] = _mm512_set1_pd(-INFINITY);
-        a[v] = _mm512_setzero_pd();
-    }
-    for (size_t i = 0; i < K; i++) {
-        const double di = delta[i];
-        if (di == -INFINITY) continue;
-        const __m512d dv = _mm512_set1_pd(di), fv = _mm512_set1_pd((double)i);
-        const double *row = m->log_trans + i * K + j0;
-        for (int v = 0; v < VIT_VECS; v++) {
-            __m512d c;
-            if (full) {
-                c = _mm512_add_pd(dv, _mm512_loadu_pd(row + 8 * v));
-            } else {
-                if (!lm[v]) break;
-                c = _mm512_add_pd(dv, _mm512_maskz_loadu_pd(lm[v], row + 8 * v));
-            }
-            __mmask8 gt = _mm512_cmp_pd_mask(c, b[v], _CMP_GT_OQ);
-            b[v] = _mm512_mask_blend_pd(gt, b[v], c);
-            a[v] = _mm512_mask_blend_pd(gt, a[v], fv);
-        }
-    }
-    for (int v = 0; v < VIT_VECS && lm[v]; v++) {
-        _mm512_mask_storeu_pd(best + j0 + 8 * v, lm[v], b[v]);
-        _mm512_mask_storeu_pd(arg + j0 + 8 * v, lm[v], a[v]);
-    }
-}
-
-HMM_AVX512 static void vit_dense_avx512(const hmm_model *m, const double *delta, double *best,
-                                        double *arg)
-{
-    size_t K = m->K, j0 = 0;
-    for (; j0 + 8 * VIT_VECS <= K; j0 += 8 * VIT_VECS)
-        vit_block_avx512(m, delta, best, arg, j0, true);
-    if (j0 < K) vit_block_avx512(m, delta, best, arg, j0, false);
-}
-
-HMM_AVX2 static void vit_dense_avx2(const hmm_model *m, const double *delta, double *best,
-                                    double *arg)
-{
-    size_t K = m->K;
-    for (size_t j0 = 0; j0 < K; j0 += 4 * VIT_VECS) {
-        __m256d b[VIT_VECS], a[VIT_VECS];
-        __m256i lm[VIT_VECS];
-        int nv = 0;
-        for (int v = 0; v < VIT_VECS; v++) {
-            size_t at = j0 + 4 * (size_t)v, cnt = at >= K ? 0 : K - at > 4 ? 4 : K - at;
-            lm[v] = _mm256_set_epi64x(cnt > 3 ? -1 : 0, cnt > 2 ? -1 : 0, cnt > 1 ? -1 : 0,
-                                      cnt > 0 ? -1 : 0);
-            b[v] = _mm256_set1_pd(-INFINITY);
-            a[v] = _mm256_setzero_pd();
-            nv += cnt > 0;
-        }
-        for (size_t i = 0; i < K; i++) {
-            const double di = delta[i];
-            if (di == -INFINITY) continue;
-            const __m256d dv = _mm256_set1_pd(di), fv = _mm256_set1_pd((double)i);
-            const double *row = m->log_trans + i * K + j0;
-            for (int v = 0; v < nv; v++) {
-                __m256d c = _mm256_add_pd(dv, _mm256_maskload_pd(row + 4 * v, lm[v]));
-                __m256d gt = _mm256_cmp_pd(c, b[v], _CMP_GT_OQ);
-                b[v] = _mm256_blendv_pd(b[v], c, gt);
-                a[v] = _mm256_blendv_pd(a[v], fv, gt);
-            }
-        }
-        for (int v = 0; v < nv; v++) {
-            _mm256_maskstore_pd(best + j0 + 4 * v, lm[v], b[v]);
-            _mm256_maskstore_pd(arg + j0 + 4 * v, lm[v], a[v]);
-        }
-    }
-}
-#endif
-
-static void vit_dense(const hmm_model *m, const double *delta, double *best, double *arg)
-{
-#if HMM_X86
-    int level = simd_level();
-    if (level == 2) {
-        vit_dense_avx512(m, delta, best, arg);
-        return;
-    }
-    if (level == 1) {
-        vit_dense_avx2(m, delta, best, arg);
-        return;
-    }
-#endif
-    vit_dense_c(m, delta, best, arg);
-}
-
-static void vit_sparse(const hmm_model *m, const double *delta, double *best, double *arg)
-{
-    for (size_t j = 0; j < m->K; j++) {
-        double b = -INFINITY;
-        uint32_t a = 0;
-        for (size_t n = m->in_off[j]; n < m->in_off[j + 1]; n++) {
-            double c = delta[m->in_src[n]] + m->in_logp[n];
-            if (c > b) {
-                b = c;
-                a = m->in_src[n];
-            }
-        }
-        best[j] = b;
-        arg[j] = (double)a;
-    }
-}
-
 /* Index of the largest entry, lowest on ties. */
-static size_t argmax(const double *v, size_t n)
+size_t hmm_argmax(const double *v, size_t n)
 {
     size_t k = 0;
     for (size_t i = 1; i < n; i++)
         if (v[i] > v[k]) k = i;
     return k;
-}
-
-/* delta += log b(o_t); true when some entry is still possible. */
-static bool add_emission(double *delta, const double *lb, size_t K)
-{
-    bool any = false;
-    for (size_t j = 0; j < K; j++) {
-        delta[j] += lb[j];
-        any |= delta[j] > -INFINITY;
-    }
-    return any;
-}
-
-/* The backpointer rows: (T-1) x K of uint8_t (K <= 256) or uint16_t. */
-typedef struct vit_bp {
-    uint8_t *u8;
-    uint16_t *u16;
-    size_t K;
-} vit_bp;
-
-static void bp_store(vit_bp *bp, size_t row, const double *arg)
-{
-    size_t K = bp->K;
-    if (bp->u8) {
-        uint8_t *r = bp->u8 + row * K;
-        for (size_t j = 0; j < K; j++)
-            r[j] = (uint8_t)arg[j];
-    } else {
-        uint16_t *r = bp->u16 + row * K;
-        for (size_t j = 0; j < K; j++)
-            r[j] = (uint16_t)arg[j];
-    }
-}
-
-static size_t bp_load(const vit_bp *bp, size_t row, size_t j)
-{
-    return bp->u8 ? bp->u8[row * bp->K + j] : bp->u16[row * bp->K + j];
-}
-
-/* The recursion; fills bp and leaves delta_{T-1} in delta. work: 3K + D. */
-static int vit_run(const hmm_model *m, const hmm_obs *obs, vit_bp *bp, double *delta, double *work,
-                   eng_error *err)
-{
-    size_t K = m->K;
-    double *best = work, *arg = work + K, *scratch = work + 2 * K;
-    const double *lb = hmm_log_emit(m, obs, 0, scratch);
-    for (size_t j = 0; j < K; j++)
-        delta[j] = m->log_start[j];
-    if (!add_emission(delta, lb, K)) return impossible(err, 0);
-    for (size_t t = 1; t < obs->T; t++) {
-        if (m->sparse)
-            vit_sparse(m, delta, best, arg);
-        else
-            vit_dense(m, delta, best, arg);
-        bp_store(bp, t - 1, arg);
-        memcpy(delta, best, K * sizeof *delta);
-        if (!add_emission(delta, hmm_log_emit(m, obs, t, scratch), K)) return impossible(err, t);
-    }
-    return 0;
-}
-
-int hmm_viterbi(const hmm_model *m, const hmm_obs *obs, int32_t *path, double *log_prob,
-                eng_error *err)
-{
-    int rc = hmm_check_obs(m, obs, err);
-    if (rc) return rc;
-    size_t K = m->K, T = obs->T, width = K <= HMM_MAX_STATES_U8 ? 1 : 2;
-    if (T - 1 > SIZE_MAX / width / K) return nomem(err, "Viterbi backpointers");
-    vit_bp bp = {NULL, NULL, K};
-    void *mem = malloc((T - 1) * K * width + 1);
-    double *delta = malloc((4 * K + m->D) * sizeof *delta);
-    if (!mem || !delta) {
-        free(mem);
-        free(delta);
-        return nomem(err, "Viterbi backpointers");
-    }
-    if (width == 1)
-        bp.u8 = mem;
-    else
-        bp.u16 = mem;
-    rc = vit_run(m, obs, &bp, delta, delta + K, err);
-    if (rc == 0) {
-        size_t s = argmax(delta, K);
-        if (log_prob) *log_prob = delta[s];
-        path[T - 1] = (int32_t)s;
-        for (size_t t = T - 1; t > 0; t--) {
-            s = bp_load(&bp, t - 1, s);
-            path[t - 1] = (int32_t)s;
-        }
-    }
-    free(mem);
-    free(delta);
-    return rc;
 }
 
 /* ===== Forward ===== */
@@ -366,8 +116,7 @@ HMM_AVX512 HMM_INLINE void axpy_block_avx512(const double *mat, size_t K, const 
     __m512d acc[AXPY_VECS];
     __mmask8 lm[AXPY_VECS];
     for (int u = 0; u < AXPY_VECS; u++) {
-        size_t at = j0 + 8 * (size_t)u, cnt = at >= K ? 0 : K - at > 8 ? 8 : K - at;
-        lm[u] = full ? (__mmask8)0xff : (__mmask8)((1u << cnt) - 1);
+        lm[u] = full ? (__mmask8)0xff : hmm_lanes8(K, j0 + 8 * (size_t)u);
         acc[u] = _mm512_setzero_pd();
     }
     for (size_t i = 0; i < K; i++) {
@@ -407,7 +156,7 @@ HMM_AVX2 static void axpy_avx2(const double *restrict mat, size_t K, const doubl
 static void axpy_rows(const double *mat, size_t K, const double *v, double *out)
 {
 #if HMM_X86
-    int level = simd_level();
+    int level = hmm_simd_level();
     if (level == 2) {
         axpy_avx512(mat, K, v, out);
         return;
@@ -501,7 +250,7 @@ static int fwd_step(const hmm_model *m, const hmm_obs *obs, size_t t, const doub
     const double *lb = hmm_log_emit(m, obs, t, scratch);
     double lc = scaled_update(m, pred, lb, obs, t, out);
     if (isnan(lc)) lc = log_update(m->K, pred, lb, out);
-    if (lc == -INFINITY) return impossible(err, t);
+    if (lc == -INFINITY) return hmm_err_impossible(err, t);
     *logc = lc;
     return 0;
 }
@@ -528,7 +277,7 @@ int hmm_forward(const hmm_model *m, const hmm_obs *obs, double *log_lik, eng_err
     if (rc) return rc;
     size_t K = m->K;
     double *mem = malloc((4 * K + m->D) * sizeof *mem);
-    if (!mem) return nomem(err, "the forward pass");
+    if (!mem) return hmm_err_nomem(err, "the forward pass");
     double *alpha = mem, *next = mem + K, *work = mem + 2 * K;
     ksum ll = {0.0, 0.0};
     for (size_t t = 0; t < obs->T && rc == 0; t++) {
@@ -577,7 +326,7 @@ static int back_step(const hmm_model *m, const hmm_obs *obs, size_t t, const dou
     for (size_t j = 0; j < K; j++)
         w[j] = g1[j] > 0.0 ? exp(lb[j] - logc[t + 1]) * beta[j] : 0.0;
     back_mul(m, w, beta);
-    double mx = beta[argmax(beta, K)];
+    double mx = beta[hmm_argmax(beta, K)];
     if (mx > BETA_RESCALE || (mx > 0.0 && mx < 1.0 / BETA_RESCALE))
         for (size_t i = 0; i < K; i++)
             beta[i] /= mx;
@@ -605,7 +354,7 @@ int hmm_posteriors(const hmm_model *m, const hmm_obs *obs, double *post, double 
     if (!logc || !mem) {
         free(logc);
         free(mem);
-        return nomem(err, "forward-backward");
+        return hmm_err_nomem(err, "forward-backward");
     }
     double *beta = mem, *work = mem + K;
     ksum ll = {0.0, 0.0};
@@ -629,12 +378,12 @@ int hmm_posterior_decode(const hmm_model *m, const hmm_obs *obs, int32_t *path, 
     int rc = hmm_check_obs(m, obs, err);
     if (rc) return rc;
     size_t K = m->K, T = obs->T;
-    if (T > SIZE_MAX / sizeof(double) / K) return nomem(err, "posterior decoding");
+    if (T > SIZE_MAX / sizeof(double) / K) return hmm_err_nomem(err, "posterior decoding");
     double *post = malloc(T * K * sizeof *post);
-    if (!post) return nomem(err, "posterior decoding");
+    if (!post) return hmm_err_nomem(err, "posterior decoding");
     rc = hmm_posteriors(m, obs, post, log_lik, err);
     for (size_t t = 0; rc == 0 && t < T; t++)
-        path[t] = (int32_t)argmax(post + t * K, K);
+        path[t] = (int32_t)hmm_argmax(post + t * K, K);
     free(post);
     return rc;
 }

@@ -22,12 +22,15 @@ struct hmm_model {
     size_t M; /* categorical: symbols; else 0 */
     size_t D; /* gaussian: dimension; else 0 */
 
-    double *start;     /* K, probabilities */
-    double *log_start; /* K */
-    double *trans;     /* K x K, [i*K + j] = P(j | i): row i is the source */
-    double *log_trans; /* K x K, same layout, -INFINITY for zeros */
-    double *trans_t;   /* K x K transposed, [j*K + i] = P(j | i): contiguous
-                        * axpy in the backward pass */
+    double *start;       /* K, probabilities */
+    double *log_start;   /* K */
+    double *trans;       /* K x K, [i*K + j] = P(j | i): row i is the source */
+    double *log_trans;   /* K x K, same layout, -INFINITY for zeros */
+    double *trans_t;     /* K x K transposed, [j*K + i] = P(j | i): contiguous
+                          * axpy in the backward pass */
+    double *log_trans_t; /* dense models: K x K, log_trans transposed: one
+                          * column contiguous for the Viterbi backtrace;
+                          * NULL for sparse ones */
 
     /* Sparse transition lists, built when more than half of trans is zero.
      * in_*: predecessors of each destination j, sources ascending, at
@@ -72,5 +75,26 @@ int hmm_check_obs(const hmm_model *m, const hmm_obs *obs, eng_error *err);
  * Categorical returns a row of the model's table; Gaussian fills and returns
  * scratch, which needs K + D doubles. */
 const double *hmm_log_emit(const hmm_model *m, const hmm_obs *obs, size_t t, double *scratch);
+
+/* ENG_ERANGE: observations[t] is impossible given those before it. */
+int hmm_err_impossible(eng_error *err, size_t t);
+
+/* ENG_ENOMEM naming what could not be allocated. */
+int hmm_err_nomem(eng_error *err, const char *what);
+
+/* Index of the largest of v[0..n), the lowest on ties. */
+size_t hmm_argmax(const double *v, size_t n);
+
+/* One Viterbi step on a sparse model (hmm_viterbi.c, also used by
+ * hmm_online.c): best[j] = max_i delta[i] + log A[i][j] over the
+ * predecessors of j, arg[j] = the lowest such i (as a double; 0 and -inf
+ * when j has no possible predecessor). */
+void hmm_vit_sparse_step(const hmm_model *m, const double *delta, double *best, double *arg);
+
+/* Viterbi on a dense model keeps every row of delta (T x K doubles, no
+ * backpointers) while they take at most this many bytes: half the work per
+ * cell. Longer sequences use 1- or 2-byte backpointers. The same results
+ * either way; a variable so that tests can set it (0: never). */
+extern size_t hmm_vit_lazy_bytes;
 
 #endif

@@ -213,23 +213,6 @@ HMM_CLONES static void vit_dense(const hmm_model *m, const double *restrict delt
     if (j0 < K) vit_block(m, delta, j0, K - j0, best, arg);
 }
 
-static void vit_sparse(const hmm_model *m, const double *delta, double *best, double *arg)
-{
-    for (size_t j = 0; j < m->K; j++) {
-        double b = -INFINITY;
-        uint32_t a = 0;
-        for (size_t n = m->in_off[j]; n < m->in_off[j + 1]; n++) {
-            double c = delta[m->in_src[n]] + m->in_logp[n];
-            if (c > b) {
-                b = c;
-                a = m->in_src[n];
-            }
-        }
-        best[j] = b;
-        arg[j] = (double)a;
-    }
-}
-
 /* out[j0..j0+n) = sum_i v[i] mat[i*K + j], i ascending, rows with v[i] == 0
  * skipped (the order of hmm_infer.c's axpy), the n sums in registers. */
 HMM_INLINE void axpy_block(const double *restrict mat, size_t K, const double *restrict v,
@@ -831,7 +814,7 @@ static bool stage_viterbi(hmm_online *st, uint64_t t, const double *lb, int32_t 
         return any;
     }
     if (m->sparse)
-        vit_sparse(m, delta, best, arg);
+        hmm_vit_sparse_step(m, delta, best, arg);
     else
         vit_dense(m, delta, best, arg);
     for (size_t j = 0; j < K; j++) {

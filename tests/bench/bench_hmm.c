@@ -126,7 +126,7 @@ int main(void)
 {
     static const size_t Ks[] = {4, 16, 64, 256};
     bench_limits lim;
-    double f64_peak_1;
+    double f64_peak_1, l2_gbs;
 
     double load0 = bench_loadavg();
     bench_limits_measure(&lim, ROUNDS);
@@ -135,13 +135,18 @@ int main(void)
     printf("ns per (step x state^2); Viterbi also in G cells/s and as a fraction of the one-core "
            "F64 peak (%.1f GFLOP/s = half the measured F32 FMA peak, 2 ops per cell).\n\n",
            f64_peak_1);
+    l2_gbs = bench_cache_read_gbs((size_t)512 << 10, ROUNDS);
+    printf("Transition matrices of K >= 128 (128 KiB and more) do not fit L1: every step reads "
+           "the whole matrix, 8 bytes per cell, from L2, whose read bandwidth on one core is "
+           "%.1f GB/s here (a 512 KiB buffer read again and again).\n\n",
+           l2_gbs);
     printf("| model | K | Viterbi | forward | forward-backward | Viterbi G cells/s | Viterbi "
-           "of F64 peak |\n|---|---:|---:|---:|---:|---:|---:|\n");
+           "of F64 peak | Viterbi matrix GB/s |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int i = 0; i < 4; i++) {
         hmm_model *m = make(Ks[i], 1);
         rates r = measure(m, Ks[i]);
-        printf("| dense | %zu | %.3f | %.3f | %.3f | %.2f | %.0f%% |\n", Ks[i], r.vit, r.fwd, r.fb,
-               1 / r.vit, 100 * 2 / r.vit / f64_peak_1);
+        printf("| dense | %zu | %.3f | %.3f | %.3f | %.2f | %.0f%% | %.0f |\n", Ks[i], r.vit, r.fwd,
+               r.fb, 1 / r.vit, 100 * 2 / r.vit / f64_peak_1, 8 / r.vit);
         hmm_model_free(m);
     }
     {
@@ -150,7 +155,7 @@ int main(void)
         rates r = measure(m, K);
         double nnz = 3.0 * (double)K - 3; /* per step */
         double per = (double)K * (double)K / nnz;
-        printf("| left-right (3 per row) | %zu | %.4f | %.4f | %.4f | | |\n", K, r.vit, r.fwd,
+        printf("| left-right (3 per row) | %zu | %.4f | %.4f | %.4f | | | |\n", K, r.vit, r.fwd,
                r.fb);
         printf("\nLeft-right model per (step x non-zero transition): Viterbi %.2f ns, forward "
                "%.2f ns, forward-backward %.2f ns.\n",

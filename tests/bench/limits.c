@@ -245,6 +245,31 @@ static size_t buffer_bytes(void)
     return b;
 }
 
+double bench_cache_read_gbs(size_t bytes, int reps)
+{
+    size_t n = bytes / sizeof(float) / 64 * 64, passes;
+    float *p = aligned_alloc(64, (n ? n : 64) * sizeof *p);
+    double best = 0.0;
+    volatile float sink = 0.0f;
+    if (!p || !n) {
+        free(p);
+        return 0.0;
+    }
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)(i % 7);
+    passes = (size_t)(2e9 / (double)(n * sizeof *p)) + 1; /* about 2 GB per run */
+    for (int r = 0; r < reps; r++) {
+        double t0 = bench_now(), t;
+        for (size_t k = 0; k < passes; k++)
+            sink += sum_best(p, n);
+        t = bench_now() - t0;
+        if ((double)(passes * n * sizeof *p) / t / 1e9 > best)
+            best = (double)(passes * n * sizeof *p) / t / 1e9;
+    }
+    free(p);
+    return best;
+}
+
 void bench_limits_measure(bench_limits *out, int reps)
 {
     team *t = calloc(1, sizeof *t);

@@ -26,6 +26,11 @@ typedef struct bench_limits {
 /* Measure; repeats each measurement `reps` times and keeps the best. */
 void bench_limits_measure(bench_limits *out, int reps);
 
+/* Read bandwidth of one core (the caller's thread) over a buffer of `bytes`
+ * read again and again, in GB/s: with a buffer that fits a cache level,
+ * that level's bandwidth. Best of `reps`; 0 when out of memory. */
+double bench_cache_read_gbs(size_t bytes, int reps);
+
 /* Seconds on a monotonic clock. */
 double bench_now(void);
 
