@@ -33,7 +33,13 @@
  * single-token kernel prefetches the rows ahead of the ones it reads (int8
  * rows give too little work per cache line for the out-of-order window to
  * keep enough loads in flight), and the batch kernels read each weight
- * once for all the tokens of a call. */
+ * once for all the tokens of a call.
+ *
+ * Files. mamba_kernels.c: instruction sets, weights and the matrix
+ * products (the SIMD ones from mamba_kernels.inc); mamba_elementwise.c:
+ * RMSNorm, the activations, the gate, the conv and the scan;
+ * mamba_scratch.c: the per-thread scratch; mamba_kernels_impl.h: the
+ * preamble the two computing files share. */
 #ifndef HMMBA_MAMBA_KERNELS_H
 #define HMMBA_MAMBA_KERNELS_H
 
