@@ -9,8 +9,10 @@
 #include "../engine/sample.h"
 #include "../engine/tokenizer.h"
 #include "../proto/proto.h"
+#include "mamba_batch.h"
 #include "srv_internal.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,11 +43,10 @@ struct gen {
     const char *finish;
     int32_t history[SRV_SESSION_HISTORY * 4];
     size_t nhist;
-    srv_req *req;    /* non-streaming: answered and completed at the end */
-    int32_t pending; /* the token chosen this round, to be stepped */
-    int emit_rc;     /* on_token's verdict on it */
+    srv_req *req;        /* non-streaming: answered and completed at the end */
+    srv_batch_member mb; /* in the model's batch; mb.token: the token to step */
+    int emit_rc;         /* on_token's verdict on mb.token */
     eng_error err;
-    gen *next;                        /* in the model's batch */
     char sid[SRV_SESSION_ID_MAX + 1]; /* the session's id, kept for the answer */
 };
 
@@ -249,16 +250,17 @@ static bool take_state(srv_req *r, gen *g)
 
 /* ===== the loop, one token at a time =====
  * A generation alternates: choose the next token from g->logits (before),
- * then the engine steps the state with it (done by the batch driver, for
- * every active generation of the model at once), then see whether it ended
- * (after). Every chosen token is stepped, so the state absorbs it. */
+ * then the engine steps the state with it (done by the batcher,
+ * mamba_batch.c, for every active generation of the model at once), then
+ * see whether it ended (after). Every chosen token is stepped, so the state
+ * absorbs it. */
 
 static bool should_stop(gen *g)
 {
     return atomic_load(&g->srv->stopping) || (g->stream && srv_stream_cancelled(g->stream));
 }
 
-/* Choose and emit the next token into g->pending. Returns true when the
+/* Choose and emit the next token into g->mb.token. Returns true when the
  * token must be stepped; false when the generation ended without one. */
 static bool gen_before(gen *g)
 {
@@ -277,7 +279,7 @@ static bool gen_before(gen *g)
     if (id < 0 || (size_t)id >= V) id = 0;
     g->out[g->nout++] = id;
     history_push(g, id);
-    g->pending = id;
+    g->mb.token = id;
     g->emit_rc = on_token(g, id, lp);
     return true;
 }
@@ -287,7 +289,7 @@ static bool gen_after(gen *g)
 {
     if (g->emit_rc < 0)
         g->finish = "cancelled";
-    else if (g->pending == mamba_model_config(g->m->mamba)->eos_id)
+    else if (g->mb.token == mamba_model_config(g->m->mamba)->eos_id)
         g->finish = "eos";
     else if (g->emit_rc == 1)
         g->finish = "stop";
@@ -426,129 +428,40 @@ static void gen_finalize(gen *g)
     gen_free(g);
 }
 
-/* ===== batching across sessions =====
- * Every generation of a model that is past its prompt joins the model's
- * batch. One worker at a time drives it: each round it chooses a token for
- * every member, steps all their states in one engine call (each weight is
- * read once for the whole batch), and finalizes those that ended. Other
- * workers stay free for prompts and short requests. */
+/* ===== the batcher's view of a generation (mamba_batch.h) =====
+ * Once past its prompt, a generation is a batch member: the batcher calls
+ * these on its driving worker, and batch_end is the last it sees of g. */
 
-struct srv_batcher {
-    uv_mutex_t mu;
-    gen *active; /* linked by next */
-    bool driving;
-    size_t size; /* members */
-};
-
-srv_batcher *srv_batcher_new(void)
+static gen *gen_of(srv_batch_member *mb)
 {
-    srv_batcher *b = calloc(1, sizeof *b);
-    if (b) uv_mutex_init(&b->mu);
-    return b;
+    return (gen *)((char *)mb - offsetof(gen, mb));
 }
 
-void srv_batcher_free(srv_batcher *b)
+static bool batch_choose(srv_batch_member *mb)
 {
-    if (!b) return;
-    uv_mutex_destroy(&b->mu);
-    free(b);
+    return gen_before(gen_of(mb));
 }
 
-#define MAX_BATCH 64
-
-/* Take up to MAX_BATCH members out of the batch (they are ours this round). */
-static size_t take_round(srv_batcher *b, gen **round)
+/* logits: vocab floats, the batcher's scratch; keep them for the next choice. */
+static bool batch_absorb(srv_batch_member *mb, const float *logits)
 {
-    uv_mutex_lock(&b->mu);
-    size_t n = 0;
-    while (b->active && n < MAX_BATCH) {
-        round[n++] = b->active;
-        b->active = b->active->next;
+    gen *g = gen_of(mb);
+    memcpy(g->logits, logits, (size_t)mamba_model_config(g->m->mamba)->vocab_size * sizeof(float));
+    return gen_after(g);
+}
+
+/* A failure without err (no memory for the batch) keeps g->err as it is. */
+static void batch_end(srv_batch_member *mb, bool failed, const eng_error *err)
+{
+    gen *g = gen_of(mb);
+    if (failed) {
+        if (err) g->err = *err;
+        g->finish = "error";
     }
-    b->size -= n;
-    if (n == 0) b->driving = false; /* decided under the lock: a joiner drives next */
-    uv_mutex_unlock(&b->mu);
-    return n;
+    gen_finalize(g);
 }
 
-/* Put the members that go on back at the front, in their order. */
-static void give_back(srv_batcher *b, gen **keep, size_t n)
-{
-    uv_mutex_lock(&b->mu);
-    for (size_t i = n; i-- > 0;) {
-        keep[i]->next = b->active;
-        b->active = keep[i];
-    }
-    b->size += n;
-    uv_mutex_unlock(&b->mu);
-}
-
-/* One round: choose, step together, finalize the finished. */
-static void drive_round(const srv_model *m, gen **round, size_t n, float *logits)
-{
-    size_t V = (size_t)mamba_model_config(m->mamba)->vocab_size, ns = 0, nk = 0;
-    mamba_state *states[MAX_BATCH];
-    int32_t ids[MAX_BATCH];
-    gen *stepped[MAX_BATCH], *keep[MAX_BATCH];
-    for (size_t i = 0; i < n; i++) {
-        if (gen_before(round[i])) {
-            stepped[ns] = round[i];
-            states[ns] = round[i]->state;
-            ids[ns++] = round[i]->pending;
-        } else {
-            gen_finalize(round[i]);
-        }
-    }
-    eng_error err = {0};
-    int rc = ns ? mamba_step(m->mamba, states, ids, ns, logits, &err) : 0;
-    for (size_t i = 0; i < ns; i++) {
-        gen *g = stepped[i];
-        if (rc) {
-            g->err = err;
-            g->finish = "error";
-        } else {
-            memcpy(g->logits, logits + i * V, V * sizeof(float));
-        }
-        if (rc || gen_after(g))
-            gen_finalize(g);
-        else
-            keep[nk++] = g;
-    }
-    if (nk) give_back(m->batcher, keep, nk);
-}
-
-static void drive(const srv_model *m)
-{
-    size_t V = (size_t)mamba_model_config(m->mamba)->vocab_size;
-    float *logits = malloc(MAX_BATCH * V * sizeof(float));
-    gen *round[MAX_BATCH];
-    size_t n;
-    while ((n = take_round(m->batcher, round)) > 0) {
-        if (!logits) { /* no memory for the batch: end its members cleanly */
-            for (size_t i = 0; i < n; i++) {
-                round[i]->finish = "error";
-                gen_finalize(round[i]);
-            }
-            continue;
-        }
-        drive_round(m, round, n, logits);
-    }
-    free(logits);
-}
-
-/* Join the batch; drive it if nobody does. */
-static void join_batch(const srv_model *m, gen *g)
-{
-    srv_batcher *b = m->batcher;
-    uv_mutex_lock(&b->mu);
-    g->next = b->active;
-    b->active = g;
-    b->size++;
-    bool drive_it = !b->driving;
-    b->driving = true;
-    uv_mutex_unlock(&b->mu);
-    if (drive_it) drive(m);
-}
+static const srv_batch_ops gen_batch_ops = {batch_choose, batch_absorb, batch_end};
 
 /* ===== the endpoint ===== */
 
@@ -592,8 +505,11 @@ void srv_mamba_generate(srv_req *r, const srv_model *m)
         if (rc) g->finish = "error";
     }
     if (!g->finish && g->q.max_tokens == 0) g->finish = "length";
-    if (g->finish)
+    if (g->finish) {
         gen_finalize(g);
-    else
-        join_batch(m, g);
+    } else {
+        g->mb.ops = &gen_batch_ops;
+        g->mb.state = g->state;
+        srv_batcher_join(m->batcher, m->mamba, &g->mb);
+    }
 }

@@ -6,6 +6,7 @@
 #include "../config/cfg.h"
 #include "../engine/hmm.h"
 #include "../proto/proto.h"
+#include "mamba_batch.h"
 #include "pool.h"
 #include "sessions.h"
 #include "stream.h"
@@ -21,8 +22,6 @@
 
 typedef enum srv_model_kind { SRV_MODEL_HMM, SRV_MODEL_MAMBA } srv_model_kind;
 
-typedef struct srv_batcher srv_batcher;
-
 typedef struct srv_model {
     char *name;
     char *path;
@@ -30,11 +29,8 @@ typedef struct srv_model {
     hmm_model *hmm;
     struct mamba_model *mamba;
     struct eng_tok *tok;  /* may be NULL: then only token ids are accepted */
-    srv_batcher *batcher; /* Mamba: generations stepped together (mamba_gen.c) */
+    srv_batcher *batcher; /* Mamba: generations stepped together (mamba_batch.c) */
 } srv_model;
-
-srv_batcher *srv_batcher_new(void);
-void srv_batcher_free(srv_batcher *b); /* accepts NULL; the batch must be empty */
 
 /* Load one model; the kind is detected from the path (directory: Mamba,
  * file: HMM JSON). workers: how many compute threads will share the cores.
