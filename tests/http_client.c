@@ -38,6 +38,19 @@ int http_send_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
+int http_send_post(int fd, const char *path, const char *extra_headers, const char *body)
+{
+    const char *x = extra_headers ? extra_headers : "";
+    size_t blen = strlen(body), cap = strlen(path) + strlen(x) + 128;
+    char *head = malloc(cap);
+    if (!head) return -1;
+    int hn = snprintf(head, cap, "POST %s HTTP/1.1\r\nHost: x\r\n%sContent-Length: %zu\r\n\r\n",
+                      path, x, blen);
+    int rc = http_send_all(fd, head, (size_t)hn) || http_send_all(fd, body, blen) ? -1 : 0;
+    free(head);
+    return rc;
+}
+
 /* ===== reading ===== */
 
 typedef struct buf {

@@ -20,6 +20,12 @@ int http_connect(uint16_t port);
 /* Send raw bytes on fd. Returns 0 or -1. */
 int http_send_all(int fd, const void *buf, size_t len);
 
+/* Send a POST of the JSON text body to path on fd, without reading the
+ * answer (for streams): the request line, "Host: x", extra_headers
+ * ("Name: value\r\n" lines, or NULL), Content-Length, then body. Returns 0,
+ * or -1 when not all of it could be sent. */
+int http_send_post(int fd, const char *path, const char *extra_headers, const char *body);
+
 /* One request on a fresh connection ("Connection: close"). body may be
  * NULL. extra_headers: "Name: value\r\n" lines or NULL. Returns 0 and fills
  * out (free with http_resp_free), or -1 on a socket error. */

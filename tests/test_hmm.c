@@ -4,87 +4,16 @@
  * paths, and a plain full-lattice log-space implementation written here. */
 #include "../engine/hmm.h"
 #include "../proto/proto.h"
+#include "hmm_fixtures.h"
+#include "test_util.h"
 
 #include <check.h>
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* ===== Helpers ===== */
-
-/* $HMMBA_FIXTURES (set by meson test), else tests/fixtures found beside
- * this source (__FILE__ is relative to the build dir) or from the cwd. */
-static const char *fixtures_dir(void)
-{
-    const char *e = getenv("HMMBA_FIXTURES");
-    if (e && *e) return e;
-    static char buf[1024];
-    snprintf(buf, sizeof buf, "%s", __FILE__);
-    char *slash = strrchr(buf, '/');
-    snprintf(slash ? slash + 1 : buf, sizeof buf - (size_t)(slash ? slash + 1 - buf : 0),
-             "fixtures");
-    const char *cands[] = {buf, "tests/fixtures", "../tests/fixtures"};
-    for (size_t i = 0; i < 3; i++) {
-        char p[1100];
-        struct stat st;
-        snprintf(p, sizeof p, "%s/hmm", cands[i]);
-        if (stat(p, &st) == 0) return cands[i];
-    }
-    return buf;
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
-
-/* Deterministic test data: splitmix64 in [0, 1). */
-static double urand(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return (double)(z >> 11) * 0x1.0p-53;
-}
-
-/* A random distribution over n entries; each entry is zero with probability
- * zero_frac, but entry keep (if < n) is always positive. */
-static void rand_dist(uint64_t *s, double *v, size_t n, double zero_frac, size_t keep)
-{
-    double sum = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        v[i] = (i != keep && urand(s) < zero_frac) ? 0.0 : 0.05 + urand(s);
-        sum += v[i];
-    }
-    for (size_t i = 0; i < n; i++)
-        v[i] /= sum;
-}
-
-static void assert_rel(double got, double want, double tol, const char *what)
-{
-    double scale = fabs(want) > 1.0 ? fabs(want) : 1.0;
-    ck_assert_msg(isfinite(got) && fabs(got - want) <= tol * scale, "%s: got %.17g, want %.17g",
-                  what, got, want);
-}
-
-static hmm_model *model_from_string(const char *json)
-{
-    json_error_t je;
-    json_t *root = json_loads(json, 0, &je);
-    ck_assert_msg(root != NULL, "bad test JSON: %s", je.text);
-    hmm_model *m = NULL;
-    eng_error err = {0, ""};
-    int rc = proto_hmm_from_json(root, "test.json", &m, &err);
-    json_decref(root);
-    ck_assert_msg(rc == 0, "model: %s", err.msg);
-    return m;
-}
 
 static const char *CASINO =
     "{\"states\": [\"fair\", \"loaded\"], \"start\": [0.5, 0.5],"
@@ -104,13 +33,13 @@ typedef struct ref_model {
 
 static ref_model ref_random(uint64_t seed, size_t K, size_t M, double trans_zero_frac)
 {
-    ref_model r = {K, M, xmalloc(K * sizeof(double)), xmalloc(K * K * sizeof(double)),
-                   xmalloc(K * M * sizeof(double))};
-    rand_dist(&seed, r.start, K, 0.3, 0);
+    ref_model r = {K, M, hfx_xmalloc(K * sizeof(double)), hfx_xmalloc(K * K * sizeof(double)),
+                   hfx_xmalloc(K * M * sizeof(double))};
+    hfx_rand_dist(&seed, r.start, K, 0.3, 0);
     for (size_t i = 0; i < K; i++)
-        rand_dist(&seed, r.trans + i * K, K, trans_zero_frac, (i * 7 + 3) % K);
+        hfx_rand_dist(&seed, r.trans + i * K, K, trans_zero_frac, (i * 7 + 3) % K);
     for (size_t k = 0; k < K; k++)
-        rand_dist(&seed, r.probs + k * M, M, 0.0, SIZE_MAX);
+        hfx_rand_dist(&seed, r.probs + k * M, M, 0.0, SIZE_MAX);
     return r;
 }
 
@@ -145,8 +74,8 @@ static double lse(double a, double b)
 static double ref_viterbi(const ref_model *r, const int32_t *o, size_t T, int32_t *path)
 {
     size_t K = r->K;
-    double *d = xmalloc(T * K * sizeof *d);
-    size_t *psi = xmalloc(T * K * sizeof *psi);
+    double *d = hfx_xmalloc(T * K * sizeof *d);
+    size_t *psi = hfx_xmalloc(T * K * sizeof *psi);
     for (size_t k = 0; k < K; k++)
         d[k] = log(r->start[k]) + log(r->probs[k * r->M + o[0]]);
     for (size_t t = 1; t < T; t++) {
@@ -178,7 +107,7 @@ static double ref_viterbi(const ref_model *r, const int32_t *o, size_t T, int32_
 static double ref_fb(const ref_model *r, const int32_t *o, size_t T, double *post)
 {
     size_t K = r->K;
-    double *la = xmalloc(T * K * sizeof *la), *lb = xmalloc(T * K * sizeof *lb);
+    double *la = hfx_xmalloc(T * K * sizeof *la), *lb = hfx_xmalloc(T * K * sizeof *lb);
     for (size_t k = 0; k < K; k++) {
         la[k] = log(r->start[k]) + log(r->probs[k * r->M + o[0]]);
         lb[(T - 1) * K + k] = 0.0;
@@ -210,38 +139,13 @@ static double ref_fb(const ref_model *r, const int32_t *o, size_t T, double *pos
 
 static int32_t *rand_obs(uint64_t seed, size_t T, size_t M)
 {
-    int32_t *o = xmalloc(T * sizeof *o);
+    int32_t *o = hfx_xmalloc(T * sizeof *o);
     for (size_t t = 0; t < T; t++)
-        o[t] = (int32_t)(urand(&seed) * (double)M);
+        o[t] = (int32_t)(tu_unit(&seed) * (double)M);
     return o;
 }
 
 /* ===== Fixtures ===== */
-
-static int cmp_name(const void *a, const void *b)
-{
-    return strcmp(a, b);
-}
-
-/* Sorted names of the fixture directories under fixtures/hmm. */
-static size_t list_fixtures(char names[][256], size_t cap)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/hmm", fixtures_dir());
-    DIR *d = opendir(dir);
-    ck_assert_msg(d != NULL, "cannot open %s", dir);
-    size_t n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < cap) {
-        char p[4096 + 512];
-        struct stat st;
-        snprintf(p, sizeof p, "%s/%s/model.json", dir, e->d_name);
-        if (e->d_name[0] != '.' && stat(p, &st) == 0) snprintf(names[n++], 256, "%s", e->d_name);
-    }
-    closedir(d);
-    qsort(names, n, 256, cmp_name);
-    return n;
-}
 
 /* Check every algorithm on one model against a fixture's reference. */
 static void check_against_reference(const char *name, hmm_model *m, const json_t *ref)
@@ -252,8 +156,8 @@ static void check_against_reference(const char *name, hmm_model *m, const json_t
                                      &err);
     ck_assert_msg(rc == 0, "%s: %s", name, err.msg);
     size_t T = obs.T, K = hmm_num_states(m);
-    int32_t *path = xmalloc(T * sizeof *path), *dec = xmalloc(T * sizeof *dec);
-    double *post = xmalloc(T * K * sizeof *post), lp = 0, ll = 0, ll2 = 0, ll3 = 0;
+    int32_t *path = hfx_xmalloc(T * sizeof *path), *dec = hfx_xmalloc(T * sizeof *dec);
+    double *post = hfx_xmalloc(T * K * sizeof *post), lp = 0, ll = 0, ll2 = 0, ll3 = 0;
 
     ck_assert_msg(hmm_viterbi(m, &obs, path, &lp, &err) == 0, "%s: %s", name, err.msg);
     const json_t *vp = json_object_get(ref, "viterbi_path");
@@ -261,15 +165,15 @@ static void check_against_reference(const char *name, hmm_model *m, const json_t
     for (size_t t = 0; t < T; t++)
         ck_assert_msg(path[t] == json_integer_value(json_array_get(vp, t)),
                       "%s: viterbi path differs at %zu", name, t);
-    assert_rel(lp, json_number_value(json_object_get(ref, "viterbi_log_prob")), 1e-6, name);
+    hfx_assert_rel(lp, json_number_value(json_object_get(ref, "viterbi_log_prob")), 1e-6, name);
 
     double want_ll = json_number_value(json_object_get(ref, "log_likelihood"));
     ck_assert_msg(hmm_forward(m, &obs, &ll, &err) == 0, "%s: %s", name, err.msg);
-    assert_rel(ll, want_ll, 1e-6, name);
+    hfx_assert_rel(ll, want_ll, 1e-6, name);
     ck_assert_msg(hmm_posteriors(m, &obs, post, &ll2, &err) == 0, "%s: %s", name, err.msg);
-    assert_rel(ll2, want_ll, 1e-6, name);
+    hfx_assert_rel(ll2, want_ll, 1e-6, name);
     ck_assert_msg(hmm_posterior_decode(m, &obs, dec, &ll3, &err) == 0, "%s: %s", name, err.msg);
-    assert_rel(ll3, want_ll, 1e-6, name);
+    hfx_assert_rel(ll3, want_ll, 1e-6, name);
 
     const json_t *rp = json_object_get(ref, "posteriors");
     for (size_t t = 0; t < T; t++) {
@@ -290,27 +194,14 @@ static void check_against_reference(const char *name, hmm_model *m, const json_t
     proto_hmm_obs_free(&obs);
 }
 
-static json_t *load_json(const char *path)
-{
-    json_error_t je;
-    json_t *j = json_load_file(path, 0, &je);
-    ck_assert_msg(j != NULL, "%s: %s", path, je.text);
-    return j;
-}
-
 START_TEST(test_fixtures)
 {
     char names[32][256];
-    size_t n = list_fixtures(names, 32);
+    size_t n = hfx_list(names, 32);
     ck_assert_uint_ge(n, 4);
     for (size_t i = 0; i < n; i++) {
-        char path[4096 + 512];
-        snprintf(path, sizeof path, "%s/hmm/%s/model.json", fixtures_dir(), names[i]);
-        hmm_model *m = NULL;
-        eng_error err = {0, ""};
-        ck_assert_msg(proto_hmm_load_file(path, &m, &err) == 0, "%s", err.msg);
-        snprintf(path, sizeof path, "%s/hmm/%s/reference.json", fixtures_dir(), names[i]);
-        json_t *ref = load_json(path);
+        json_t *ref = NULL;
+        hmm_model *m = hfx_load(names[i], &ref);
         check_against_reference(names[i], m, ref);
         json_decref(ref);
         hmm_model_free(m);
@@ -322,9 +213,7 @@ END_TEST
  * whose off-diagonal entries are zero: same results as the diag model. */
 START_TEST(test_full_equals_diag)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/hmm/gauss-diag-k4-d3/model.json", fixtures_dir());
-    json_t *root = load_json(path);
+    json_t *root = hfx_json("gauss-diag-k4-d3", "model.json");
     json_t *em = json_object_get(root, "emissions");
     json_t *vars = json_object_get(em, "variances"), *covs = json_array();
     for (size_t k = 0; k < json_array_size(vars); k++) {
@@ -349,22 +238,21 @@ START_TEST(test_full_equals_diag)
     ck_assert_int_eq(hmm_kind(full), HMM_GAUSS_FULL);
     ck_assert_int_eq(hmm_kind(diag), HMM_GAUSS_DIAG);
 
-    snprintf(path, sizeof path, "%s/hmm/gauss-diag-k4-d3/reference.json", fixtures_dir());
-    json_t *ref = load_json(path);
+    json_t *ref = hfx_json("gauss-diag-k4-d3", "reference.json");
     check_against_reference("full-covariance", full, ref);
     hmm_obs obs;
     ck_assert(
         proto_hmm_obs_from_json(full, json_object_get(ref, "observations"), NULL, &obs, &err) == 0);
     size_t T = obs.T, K = 4;
-    int32_t *p1 = xmalloc(T * 4), *p2 = xmalloc(T * 4);
-    double *q1 = xmalloc(T * K * 8), *q2 = xmalloc(T * K * 8), l1, l2, f1, f2;
+    int32_t *p1 = hfx_xmalloc(T * 4), *p2 = hfx_xmalloc(T * 4);
+    double *q1 = hfx_xmalloc(T * K * 8), *q2 = hfx_xmalloc(T * K * 8), l1, l2, f1, f2;
     ck_assert(hmm_viterbi(diag, &obs, p1, &l1, &err) == 0);
     ck_assert(hmm_viterbi(full, &obs, p2, &l2, &err) == 0);
     ck_assert(memcmp(p1, p2, T * 4) == 0);
-    assert_rel(l2, l1, 1e-12, "viterbi full vs diag");
+    hfx_assert_rel(l2, l1, 1e-12, "viterbi full vs diag");
     ck_assert(hmm_posteriors(diag, &obs, q1, &f1, &err) == 0);
     ck_assert(hmm_posteriors(full, &obs, q2, &f2, &err) == 0);
-    assert_rel(f2, f1, 1e-12, "forward full vs diag");
+    hfx_assert_rel(f2, f1, 1e-12, "forward full vs diag");
     for (size_t i = 0; i < T * K; i++)
         ck_assert_msg(fabs(q1[i] - q2[i]) <= 1e-9, "posterior %zu", i);
     free(p1);
@@ -383,7 +271,7 @@ END_TEST
  * is the sum of bivariate normal log densities, written out by hand. */
 START_TEST(test_full_covariance_density)
 {
-    hmm_model *m = model_from_string(
+    hmm_model *m = hfx_model_from_string(
         "{\"start\": [1], \"transitions\": [[1]], \"emissions\": {\"type\": \"gaussian\","
         " \"covariance\": \"full\", \"means\": [[1, -1]], \"covariances\": [[[2, 0.6], [0.6, "
         "1]]]}}");
@@ -397,7 +285,7 @@ START_TEST(test_full_covariance_density)
     }
     eng_error err = {0, ""};
     ck_assert_msg(hmm_forward(m, &obs, &ll, &err) == 0, "%s", err.msg);
-    assert_rel(ll, want, 1e-12, "full covariance density");
+    hfx_assert_rel(ll, want, 1e-12, "full covariance density");
     hmm_model_free(m);
 }
 END_TEST
@@ -438,9 +326,9 @@ START_TEST(test_brute_force)
     eng_error err = {0, ""};
     ck_assert_msg(hmm_viterbi(m, &obs, path, &lp, &err) == 0, "%s", err.msg);
     ck_assert(memcmp(path, best_path, sizeof path) == 0);
-    assert_rel(lp, best, 1e-12, "viterbi vs brute force");
+    hfx_assert_rel(lp, best, 1e-12, "viterbi vs brute force");
     ck_assert_msg(hmm_posteriors(m, &obs, post, &ll, &err) == 0, "%s", err.msg);
-    assert_rel(ll, log(total), 1e-12, "likelihood vs brute force");
+    hfx_assert_rel(ll, log(total), 1e-12, "likelihood vs brute force");
     for (int i = 0; i < T * K; i++)
         ck_assert_msg(fabs(post[i] - marg[i] / total) <= 1e-12, "posterior %d", i);
     hmm_model_free(m);
@@ -457,15 +345,15 @@ START_TEST(test_k300)
     int32_t *o = rand_obs(99, T, M), path[T], want_path[T];
     hmm_model *m = ref_build(&r);
     hmm_obs obs = {T, o, NULL};
-    double lp = 0, ll = 0, *post = xmalloc(T * K * sizeof *post);
-    double *want_post = xmalloc(T * K * sizeof *want_post);
+    double lp = 0, ll = 0, *post = hfx_xmalloc(T * K * sizeof *post);
+    double *want_post = hfx_xmalloc(T * K * sizeof *want_post);
     eng_error err = {0, ""};
     ck_assert_msg(hmm_viterbi(m, &obs, path, &lp, &err) == 0, "%s", err.msg);
     double want_lp = ref_viterbi(&r, o, T, want_path);
     ck_assert(memcmp(path, want_path, sizeof path) == 0);
-    assert_rel(lp, want_lp, 1e-12, "K=300 viterbi");
+    hfx_assert_rel(lp, want_lp, 1e-12, "K=300 viterbi");
     ck_assert_msg(hmm_posteriors(m, &obs, post, &ll, &err) == 0, "%s", err.msg);
-    assert_rel(ll, ref_fb(&r, o, T, want_post), 1e-10, "K=300 likelihood");
+    hfx_assert_rel(ll, ref_fb(&r, o, T, want_post), 1e-10, "K=300 likelihood");
     for (size_t i = 0; i < (size_t)T * K; i++)
         ck_assert_msg(fabs(post[i] - want_post[i]) <= 1e-9, "posterior %zu", i);
     /* some path goes through a state above 255, so the uint16 rows matter */
@@ -497,22 +385,23 @@ START_TEST(test_long_categorical)
         want += logl((long double)pe[o[t]]);
     hmm_obs obs = {LONG_T, o, NULL};
     eng_error err = {0, ""};
-    hmm_model *one = model_from_string("{\"start\": [1], \"transitions\": [[1]], \"emissions\": "
-                                       "{\"type\": \"categorical\", \"probs\": [[0.2, 0.3, "
-                                       "0.5]]}}");
+    hmm_model *one =
+        hfx_model_from_string("{\"start\": [1], \"transitions\": [[1]], \"emissions\": "
+                              "{\"type\": \"categorical\", \"probs\": [[0.2, 0.3, "
+                              "0.5]]}}");
     double ll = 0.0, lp = 0.0;
-    int32_t *path = xmalloc(LONG_T * sizeof *path);
+    int32_t *path = hfx_xmalloc(LONG_T * sizeof *path);
     ck_assert_msg(hmm_forward(one, &obs, &ll, &err) == 0, "%s", err.msg);
-    assert_rel(ll, (double)want, 1e-12, "1-state log-likelihood");
+    hfx_assert_rel(ll, (double)want, 1e-12, "1-state log-likelihood");
     ck_assert(hmm_viterbi(one, &obs, path, &lp, &err) == 0);
-    assert_rel(lp, (double)want, 1e-10, "1-state viterbi"); /* plain sum of 10^6 terms */
+    hfx_assert_rel(lp, (double)want, 1e-10, "1-state viterbi"); /* plain sum of 10^6 terms */
 
-    hmm_model *two = model_from_string(
+    hmm_model *two = hfx_model_from_string(
         "{\"start\": [0.25, 0.75], \"transitions\": [[0.9, 0.1], [0.3, 0.7]], \"emissions\": "
         "{\"type\": \"categorical\", \"probs\": [[0.2, 0.3, 0.5], [0.2, 0.3, 0.5]]}}");
-    double *post = xmalloc(2 * LONG_T * sizeof *post);
+    double *post = hfx_xmalloc(2 * LONG_T * sizeof *post);
     ck_assert_msg(hmm_posteriors(two, &obs, post, &ll, &err) == 0, "%s", err.msg);
-    assert_rel(ll, (double)want, 1e-12, "2-state log-likelihood");
+    hfx_assert_rel(ll, (double)want, 1e-12, "2-state log-likelihood");
     double pi0 = 0.25;
     for (size_t t = 0; t < LONG_T; t++) {
         if (t < 50 || t % 99991 == 0)
@@ -531,32 +420,32 @@ END_TEST
  * 3-state model on the same data: finite, consistent across algorithms. */
 START_TEST(test_long_gaussian)
 {
-    double *x = xmalloc(LONG_T * sizeof *x);
+    double *x = hfx_xmalloc(LONG_T * sizeof *x);
     uint64_t s = 11;
     long double want = 0.0L;
     for (size_t t = 0; t < LONG_T; t++) {
-        x[t] = 8.0 * urand(&s) - 4.0;
+        x[t] = 8.0 * tu_unit(&s) - 4.0;
         long double d = (long double)x[t] - 0.5L;
         want += -0.5L * logl(2.0L * (long double)M_PI * 2.0L) - d * d / 4.0L;
     }
     hmm_obs obs = {LONG_T, NULL, x};
     eng_error err = {0, ""};
-    hmm_model *one = model_from_string(
+    hmm_model *one = hfx_model_from_string(
         "{\"start\": [1], \"transitions\": [[1]], \"emissions\": {\"type\": \"gaussian\","
         " \"means\": [[0.5]], \"variances\": [[2]]}}");
     double ll = 0.0, ll2 = 0.0;
     ck_assert_msg(hmm_forward(one, &obs, &ll, &err) == 0, "%s", err.msg);
-    assert_rel(ll, (double)want, 1e-12, "1-state gaussian log-likelihood");
+    hfx_assert_rel(ll, (double)want, 1e-12, "1-state gaussian log-likelihood");
 
-    hmm_model *three = model_from_string(
+    hmm_model *three = hfx_model_from_string(
         "{\"start\": [0.2, 0.3, 0.5], \"transitions\": [[0.8, 0.1, 0.1], [0.2, 0.6, 0.2],"
         " [0, 0.5, 0.5]], \"emissions\": {\"type\": \"gaussian\", \"means\": [[-3], [0], [3]],"
         " \"variances\": [[0.5], [1], [0.25]]}}");
-    double *post = xmalloc(3 * LONG_T * sizeof *post);
+    double *post = hfx_xmalloc(3 * LONG_T * sizeof *post);
     ck_assert(hmm_forward(three, &obs, &ll, &err) == 0);
     ck_assert(hmm_posteriors(three, &obs, post, &ll2, &err) == 0);
     ck_assert(isfinite(ll) && ll < 0.0);
-    assert_rel(ll2, ll, 1e-12, "forward vs forward-backward");
+    hfx_assert_rel(ll2, ll, 1e-12, "forward vs forward-backward");
     for (size_t t = 0; t < LONG_T; t++) {
         double sum = post[3 * t] + post[3 * t + 1] + post[3 * t + 2];
         ck_assert_msg(fabs(sum - 1.0) < 1e-9, "posteriors at %zu sum to %g", t, sum);
@@ -575,12 +464,12 @@ START_TEST(test_impossible)
     eng_error err = {0, ""};
     double post[8], v = 0.0;
     int32_t path[4];
-    hmm_model *cas = model_from_string(CASINO); /* "6" is impossible when fair only */
+    hmm_model *cas = hfx_model_from_string(CASINO); /* "6" is impossible when fair only */
     int32_t six[] = {0, 1, 2, 5};
     hmm_obs obs = {4, six, NULL};
     ck_assert_int_eq(hmm_forward(cas, &obs, &v, &err), 0);
     /* state 1 (the only one that emits symbol 2) is unreachable */
-    hmm_model *stuck = model_from_string(
+    hmm_model *stuck = hfx_model_from_string(
         "{\"start\": [1, 0], \"transitions\": [[1, 0], [0, 1]], \"emissions\": {\"type\":"
         " \"categorical\", \"probs\": [[0.5, 0.5, 0], [0, 0, 1]]}}");
     int32_t o[] = {0, 1, 0, 2};
@@ -604,9 +493,9 @@ START_TEST(test_impossible)
     ck_assert_int_eq(hmm_posteriors(stuck, &obs, post, &v, &err), 0);
     for (int i = 0; i < 8; i++)
         ck_assert_msg(post[i] == (i % 2 ? 0.0 : 1.0), "post[%d] = %g", i, post[i]);
-    assert_rel(v, 4 * log(0.5), 1e-15, "likelihood with zeros");
+    hfx_assert_rel(v, 4 * log(0.5), 1e-15, "likelihood with zeros");
     ck_assert_int_eq(hmm_viterbi(stuck, &obs, path, &v, &err), 0);
-    assert_rel(v, 4 * log(0.5), 1e-15, "viterbi with zeros");
+    hfx_assert_rel(v, 4 * log(0.5), 1e-15, "viterbi with zeros");
     hmm_model_free(cas);
     hmm_model_free(stuck);
 }
@@ -617,7 +506,7 @@ END_TEST
  * a beta of 1e300 instead of overflowing. */
 START_TEST(test_underflow_fallback)
 {
-    hmm_model *m = model_from_string(
+    hmm_model *m = hfx_model_from_string(
         "{\"start\": [1, 0], \"transitions\": [[1, 1e-300], [0, 1]], \"emissions\": "
         "{\"type\": \"categorical\", \"probs\": [[1, 0], [1, 1e-30]]}}");
     int32_t o[] = {0, 1, 1}, path[3];
@@ -625,12 +514,12 @@ START_TEST(test_underflow_fallback)
     double want = log(1e-300) + log(1e-30) + log(1e-30), ll = 0, lp = 0, post[6];
     eng_error err = {0, ""};
     ck_assert_msg(hmm_forward(m, &obs, &ll, &err) == 0, "%s", err.msg);
-    assert_rel(ll, want, 1e-14, "fallback likelihood");
+    hfx_assert_rel(ll, want, 1e-14, "fallback likelihood");
     ck_assert_msg(hmm_viterbi(m, &obs, path, &lp, &err) == 0, "%s", err.msg);
-    assert_rel(lp, want, 1e-14, "fallback viterbi");
+    hfx_assert_rel(lp, want, 1e-14, "fallback viterbi");
     ck_assert(path[0] == 0 && path[1] == 1 && path[2] == 1);
     ck_assert_msg(hmm_posteriors(m, &obs, post, &ll, &err) == 0, "%s", err.msg);
-    assert_rel(ll, want, 1e-14, "fallback forward-backward");
+    hfx_assert_rel(ll, want, 1e-14, "fallback forward-backward");
     const double want_post[6] = {1, 0, 0, 1, 0, 1};
     for (int i = 0; i < 6; i++)
         ck_assert_msg(post[i] == want_post[i], "post[%d] = %g", i, post[i]);
@@ -640,7 +529,7 @@ END_TEST
 
 START_TEST(test_invalid_obs_engine)
 {
-    hmm_model *m = model_from_string(CASINO);
+    hmm_model *m = hfx_model_from_string(CASINO);
     eng_error err = {0, ""};
     int32_t o[] = {0, 1, 2, 3, 4, 6}, path[6];
     double v;
@@ -652,7 +541,7 @@ START_TEST(test_invalid_obs_engine)
     ck_assert_msg(strstr(err.msg, "observations[5]"), "%s", err.msg);
     obs.T = 0;
     ck_assert_int_eq(hmm_forward(m, &obs, &v, &err), ENG_EINVAL);
-    hmm_model *g = model_from_string(
+    hmm_model *g = hfx_model_from_string(
         "{\"start\": [1], \"transitions\": [[1]], \"emissions\": {\"type\": \"gaussian\","
         " \"means\": [[0, 0]], \"variances\": [[1, 1]]}}");
     double x[] = {0, 1, 2, 3, 4, NAN};
@@ -835,7 +724,7 @@ static void obs_case(const hmm_model *m, const char *json, const char *field, co
 
 START_TEST(test_obs_json_errors)
 {
-    hmm_model *cas = model_from_string(CASINO);
+    hmm_model *cas = hfx_model_from_string(CASINO);
     obs_case(cas, "[\"1\", \"6\", 5, \"7\"]", "observations",
              "observations[3]: symbol \"7\" is not in the alphabet");
     obs_case(cas, "[\"1\", 9]", "observations", "observations[1]: symbol index 9 is out of range");
@@ -846,18 +735,18 @@ START_TEST(test_obs_json_errors)
     obs_case(cas, "[]", "observations", "observations: must not be empty");
     obs_case(cas, "[\"1\", \"x\"]", "sequences[2]", "sequences[2][1]: symbol \"x\"");
     obs_case(cas, "[\"1\", 5, \"6\"]", "observations", NULL);
-    hmm_model *unnamed = model_from_string(
+    hmm_model *unnamed = hfx_model_from_string(
         "{\"start\": [1], \"transitions\": [[1]], \"emissions\": {\"type\": \"categorical\","
         " \"probs\": [[0.5, 0.5]]}}");
     obs_case(unnamed, "[0, \"1\"]", "observations", "observations[1]: the model has no symbol");
-    hmm_model *g3 = model_from_string(
+    hmm_model *g3 = hfx_model_from_string(
         "{\"start\": [1], \"transitions\": [[1]], \"emissions\": {\"type\": \"gaussian\","
         " \"means\": [[0, 0, 0]], \"variances\": [[1, 1, 1]]}}");
     obs_case(g3, "[[1, 2, 3], [1, 2, 3], [1, 2], [1, 2, 3]]", "observations",
              "observations[2]: expected a vector of 3 numbers");
     obs_case(g3, "[[1, 2, 3], 4]", "observations", "observations[1]: expected a vector of 3");
     obs_case(g3, "[[1, 2, \"3\"]]", "observations", "observations[0]: expected a vector of 3");
-    hmm_model *g1 = model_from_string(
+    hmm_model *g1 = hfx_model_from_string(
         "{\"start\": [1], \"transitions\": [[1]], \"emissions\": {\"type\": \"gaussian\","
         " \"means\": [[0]], \"variances\": [[1]]}}");
     obs_case(g1, "[1.5, [2], -3]", "observations", NULL);
@@ -875,7 +764,7 @@ END_TEST
 
 START_TEST(test_obs_json_round_trip)
 {
-    hmm_model *cas = model_from_string(CASINO);
+    hmm_model *cas = hfx_model_from_string(CASINO);
     ck_assert_uint_eq(hmm_num_states(cas), 2);
     ck_assert_uint_eq(hmm_num_symbols(cas), 6);
     ck_assert_uint_eq(hmm_dim(cas), 0);
@@ -901,7 +790,7 @@ START_TEST(test_obs_json_round_trip)
     proto_hmm_obs_free(&obs);
     proto_hmm_obs_free(NULL);
 
-    hmm_model *g2 = model_from_string(
+    hmm_model *g2 = hfx_model_from_string(
         "{\"start\": [1], \"transitions\": [[1]], \"emissions\": {\"type\": \"gaussian\","
         " \"means\": [[0, 0]], \"variances\": [[1, 1]]}}");
     double x[] = {1.5, -2.0, 0.25, 3.0};
@@ -920,7 +809,7 @@ END_TEST
 
 START_TEST(test_sample_determinism)
 {
-    hmm_model *m = model_from_string(CASINO);
+    hmm_model *m = hfx_model_from_string(CASINO);
     enum { T = 1000 };
     int32_t s1[T], y1[T], s2[T], y2[T], s3[T], y3[T];
     eng_error err = {0, ""};
@@ -931,7 +820,7 @@ START_TEST(test_sample_determinism)
     ck_assert(memcmp(y1, y3, sizeof y1) != 0);
     ck_assert_int_eq(hmm_sample(m, T, 42, s1, NULL, NULL, &err), ENG_EINVAL);
     ck_assert_int_eq(hmm_sample(m, 0, 42, s1, y1, NULL, &err), ENG_EINVAL);
-    hmm_model *g = model_from_string(
+    hmm_model *g = hfx_model_from_string(
         "{\"start\": [0.5, 0.5], \"transitions\": [[0.5, 0.5], [0.5, 0.5]], \"emissions\": "
         "{\"type\": \"gaussian\", \"means\": [[0], [5]], \"variances\": [[1], [1]]}}");
     double x1[T], x2[T], x3[T];
@@ -950,9 +839,9 @@ END_TEST
  * zero-probability symbol is never drawn. */
 START_TEST(test_sample_frequencies)
 {
-    hmm_model *m = model_from_string(CASINO);
+    hmm_model *m = hfx_model_from_string(CASINO);
     enum { T = 400000 };
-    int32_t *st = xmalloc(T * sizeof *st), *sy = xmalloc(T * sizeof *sy);
+    int32_t *st = hfx_xmalloc(T * sizeof *st), *sy = hfx_xmalloc(T * sizeof *sy);
     eng_error err = {0, ""};
     ck_assert(hmm_sample(m, T, 2024, st, sy, NULL, &err) == 0);
     double n[2] = {0}, sw[2] = {0}, e[2][6] = {{0}};
@@ -977,13 +866,13 @@ END_TEST
 /* A correlated 2-D full-covariance state: sample mean and covariance. */
 START_TEST(test_sample_gaussian_moments)
 {
-    hmm_model *m = model_from_string(
+    hmm_model *m = hfx_model_from_string(
         "{\"start\": [1], \"transitions\": [[1]], \"emissions\": {\"type\": \"gaussian\","
         " \"covariance\": \"full\", \"means\": [[1, -2]], \"covariances\": [[[2, 0.6], [0.6, "
         "1]]]}}");
     enum { T = 200000 };
-    int32_t *st = xmalloc(T * sizeof *st);
-    double *x = xmalloc(2 * T * sizeof *x);
+    int32_t *st = hfx_xmalloc(T * sizeof *st);
+    double *x = hfx_xmalloc(2 * T * sizeof *x);
     eng_error err = {0, ""};
     ck_assert(hmm_sample(m, T, 99, st, NULL, x, &err) == 0);
     double mu[2] = {0}, c[3] = {0};

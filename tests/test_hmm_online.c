@@ -9,111 +9,20 @@
  * coalesce, forks, blobs and their refusals, bounded memory. */
 #include "../engine/hmm.h"
 #include "../proto/proto.h"
+#include "hmm_fixtures.h"
+#include "test_util.h"
 
 #include <check.h>
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* ===== Helpers ===== */
 
-/* $HMMBA_FIXTURES (set by meson test), else tests/fixtures beside this
- * source or from the cwd. */
-static const char *fixtures_dir(void)
-{
-    const char *e = getenv("HMMBA_FIXTURES");
-    if (e && *e) return e;
-    static char buf[1024];
-    snprintf(buf, sizeof buf, "%s", __FILE__);
-    char *slash = strrchr(buf, '/');
-    snprintf(slash ? slash + 1 : buf, sizeof buf - (size_t)(slash ? slash + 1 - buf : 0),
-             "fixtures");
-    const char *cands[] = {buf, "tests/fixtures", "../tests/fixtures"};
-    for (size_t i = 0; i < 3; i++) {
-        char p[1100];
-        struct stat st;
-        snprintf(p, sizeof p, "%s/hmm", cands[i]);
-        if (stat(p, &st) == 0) return cands[i];
-    }
-    return buf;
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
-
-/* splitmix64 in [0, 1). */
-static double urand(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return (double)(z >> 11) * 0x1.0p-53;
-}
-
 static size_t urange(uint64_t *s, size_t lo, size_t hi) /* lo..hi inclusive */
 {
-    return lo + (size_t)(urand(s) * (double)(hi - lo + 1));
-}
-
-static void assert_rel(double got, double want, double tol, const char *what)
-{
-    double scale = fabs(want) > 1.0 ? fabs(want) : 1.0;
-    ck_assert_msg(isfinite(got) && fabs(got - want) <= tol * scale, "%s: got %.17g, want %.17g",
-                  what, got, want);
-}
-
-static hmm_model *model_from_string(const char *json)
-{
-    json_error_t je;
-    json_t *root = json_loads(json, 0, &je);
-    ck_assert_msg(root != NULL, "bad test JSON: %s", je.text);
-    hmm_model *m = NULL;
-    eng_error err = {0, ""};
-    int rc = proto_hmm_from_json(root, "test.json", &m, &err);
-    json_decref(root);
-    ck_assert_msg(rc == 0, "model: %s", err.msg);
-    return m;
-}
-
-static json_t *load_json(const char *path)
-{
-    json_error_t je;
-    json_t *j = json_load_file(path, 0, &je);
-    ck_assert_msg(j != NULL, "%s: %s", path, je.text);
-    return j;
-}
-
-static int cmp_name(const void *a, const void *b)
-{
-    return strcmp(a, b);
-}
-
-/* Sorted names of the fixture directories under fixtures/hmm. */
-static size_t list_fixtures(char names[][256], size_t cap)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/hmm", fixtures_dir());
-    DIR *d = opendir(dir);
-    ck_assert_msg(d != NULL, "cannot open %s", dir);
-    size_t n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < cap) {
-        char p[4096 + 512];
-        struct stat st;
-        snprintf(p, sizeof p, "%s/%s/model.json", dir, e->d_name);
-        if (e->d_name[0] != '.' && stat(p, &st) == 0) snprintf(names[n++], 256, "%s", e->d_name);
-    }
-    closedir(d);
-    qsort(names, n, 256, cmp_name);
-    return n;
+    return lo + (size_t)(tu_unit(s) * (double)(hi - lo + 1));
 }
 
 /* Observations [from, from + n) of obs as a chunk (no copy). */
@@ -132,6 +41,19 @@ static hmm_online *new_state(const hmm_model *m, size_t max_lag, size_t max_pend
     eng_error err = {0, ""};
     ck_assert_msg(hmm_online_new(m, &o, &st, &err) == 0, "hmm_online_new: %s", err.msg);
     return st;
+}
+
+/* The categorical model of these tables (K states, M symbols); asserts
+ * that it is valid. The arrays are copied. */
+static hmm_model *categorical_model(size_t K, size_t M, const double *start, const double *trans,
+                                    const double *probs)
+{
+    hmm_spec s = {
+        .K = K, .start = start, .trans = trans, .kind = HMM_CATEGORICAL, .M = M, .probs = probs};
+    hmm_model *m = NULL;
+    eng_error err = {0, ""};
+    ck_assert_msg(hmm_model_new(&s, &m, &err) == 0, "%s", err.msg);
+    return m;
 }
 
 /* A categorical model's probability tables, kept by the test to score
@@ -177,7 +99,7 @@ static size_t next_chunk(const run_cfg *c, uint64_t *rng, size_t left, size_t T)
         n = urange(rng, 1, 4);
         break;
     case 2:
-        n = urand(rng) < 0.3 ? 1 : urange(rng, 1, 64);
+        n = tu_unit(rng) < 0.3 ? 1 : urange(rng, 1, 64);
         break;
     case 3:
         n = urange(rng, 1, T / 3 + 1);
@@ -234,7 +156,7 @@ static double offline_viterbi(const hmm_model *m, const hmm_obs *obs, size_t T, 
 static void check_prefix(const hmm_model *m, const hmm_obs *obs, size_t end, const run_out *r,
                          size_t fixed_end, const hmm_online_out *out, const char *name)
 {
-    int32_t *want = xmalloc(end * sizeof *want);
+    int32_t *want = hfx_xmalloc(end * sizeof *want);
     double lp = offline_viterbi(m, obs, end, want);
     for (size_t t = 0; t < fixed_end; t++)
         ck_assert_msg(r->path[t] == want[t], "%s: fixed state at %zu is %d, prefix Viterbi %d",
@@ -249,7 +171,7 @@ static void check_prefix(const hmm_model *m, const hmm_obs *obs, size_t end, con
     double ll = 0;
     eng_error err = {0, ""};
     ck_assert(hmm_forward(m, &p, &ll, &err) == 0);
-    assert_rel(out->log_lik, ll, 1e-9, "prefix log-likelihood");
+    hfx_assert_rel(out->log_lik, ll, 1e-9, "prefix log-likelihood");
     free(want);
 }
 
@@ -292,10 +214,10 @@ static run_out run_stream(const hmm_model *m, const hmm_obs *obs, const run_cfg 
 {
     size_t T = obs->T, K = hmm_num_states(m), pos = 0, fixed_end = 0;
     run_out r = {0};
-    r.path = xmalloc(T * sizeof *r.path);
-    r.filt = xmalloc(T * K * sizeof *r.filt);
-    r.smooth = xmalloc(T * K * sizeof *r.smooth);
-    r.smooth_lag = xmalloc(T * sizeof *r.smooth_lag);
+    r.path = hfx_xmalloc(T * sizeof *r.path);
+    r.filt = hfx_xmalloc(T * K * sizeof *r.filt);
+    r.smooth = hfx_xmalloc(T * K * sizeof *r.smooth);
+    r.smooth_lag = hfx_xmalloc(T * sizeof *r.smooth_lag);
     r.has_smooth = calloc(T, 1);
     hmm_online *st = new_state(m, cfg->max_lag, cfg->max_pending);
     uint64_t rng = cfg->seed;
@@ -330,7 +252,7 @@ static run_out run_stream(const hmm_model *m, const hmm_obs *obs, const run_cfg 
         size_t tail = flag < T ? flag : T;
         ck_assert_uint_eq(out.nsmoothed, tail);
         ck_assert_uint_eq(out.smoothed_from, T - tail);
-        double *post = xmalloc(T * K * sizeof *post);
+        double *post = hfx_xmalloc(T * K * sizeof *post);
         ck_assert(hmm_posteriors(m, obs, post, NULL, &err) == 0);
         for (size_t i = 0; i < tail * K; i++)
             ck_assert_msg(fabs(out.smoothed[i] - post[(T - tail) * K + i]) <= 1e-12,
@@ -349,7 +271,7 @@ static void check_marginals(const hmm_model *m, const hmm_obs *obs, const run_ou
                             const char *name)
 {
     size_t T = obs->T, K = hmm_num_states(m);
-    double *post = xmalloc(T * K * sizeof *post);
+    double *post = hfx_xmalloc(T * K * sizeof *post);
     eng_error err = {0, ""};
     for (size_t t = 0; t < T; t += (t + 20 >= T ? 1 : every)) { /* and the last 20 */
         hmm_obs p = sub_obs(m, obs, 0, t + 1);
@@ -387,22 +309,18 @@ static const run_cfg FIXTURE_RUNS[] = {
 START_TEST(test_fixtures_chunked)
 {
     char names[32][256];
-    size_t n = list_fixtures(names, 32);
+    size_t n = hfx_list(names, 32);
     ck_assert_uint_ge(n, 4);
     const run_cfg *cfg = &FIXTURE_RUNS[_i];
     for (size_t f = 0; f < n; f++) {
-        char path[4096 + 512];
-        snprintf(path, sizeof path, "%s/hmm/%s/model.json", fixtures_dir(), names[f]);
-        hmm_model *m = NULL;
+        json_t *ref = NULL;
+        hmm_model *m = hfx_load(names[f], &ref);
         eng_error err = {0, ""};
-        ck_assert_msg(proto_hmm_load_file(path, &m, &err) == 0, "%s", err.msg);
-        snprintf(path, sizeof path, "%s/hmm/%s/reference.json", fixtures_dir(), names[f]);
-        json_t *ref = load_json(path);
         hmm_obs obs;
         ck_assert(proto_hmm_obs_from_json(m, json_object_get(ref, "observations"), "observations",
                                           &obs, &err) == 0);
         size_t T = obs.T;
-        int32_t *want = xmalloc(T * sizeof *want);
+        int32_t *want = hfx_xmalloc(T * sizeof *want);
         double want_lp = offline_viterbi(m, &obs, T, want), want_ll = 0;
         ck_assert(hmm_forward(m, &obs, &want_ll, &err) == 0);
 
@@ -415,9 +333,9 @@ START_TEST(test_fixtures_chunked)
         }
         ck_assert_msg(r.path_log_prob == want_lp, "%s: path score %.17g vs %.17g", names[f],
                       r.path_log_prob, want_lp);
-        assert_rel(r.log_lik, want_ll, 1e-9, "log-likelihood vs hmm_forward");
-        assert_rel(r.log_lik, json_number_value(json_object_get(ref, "log_likelihood")), 1e-6,
-                   "log-likelihood vs reference");
+        hfx_assert_rel(r.log_lik, want_ll, 1e-9, "log-likelihood vs hmm_forward");
+        hfx_assert_rel(r.log_lik, json_number_value(json_object_get(ref, "log_likelihood")), 1e-6,
+                       "log-likelihood vs reference");
         ck_assert_uint_eq(r.forced_total, 0);
         /* the on-line part works: most of the path came out before the end */
         ck_assert_msg(r.fixed_before_finish * 10 >= T * 9, "%s: only %zu of %zu fixed early",
@@ -434,40 +352,22 @@ END_TEST
 
 /* ===== Random models: sparse, K > 256, full covariance, ties ===== */
 
-/* A random distribution; entry keep always positive, others zero with
- * probability zero_frac. */
-static void rand_dist(uint64_t *s, double *v, size_t n, double zero_frac, size_t keep)
-{
-    double sum = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        v[i] = (i != keep && urand(s) < zero_frac) ? 0.0 : 0.05 + urand(s);
-        sum += v[i];
-    }
-    for (size_t i = 0; i < n; i++)
-        v[i] /= sum;
-}
-
 static hmm_model *random_categorical(uint64_t seed, size_t K, size_t M, double zero_frac,
                                      double *start, double *trans, double *probs)
 {
-    rand_dist(&seed, start, K, 0.3, 0);
+    hfx_rand_dist(&seed, start, K, 0.3, 0);
     for (size_t i = 0; i < K; i++)
-        rand_dist(&seed, trans + i * K, K, zero_frac, (i * 7 + 3) % K);
+        hfx_rand_dist(&seed, trans + i * K, K, zero_frac, (i * 7 + 3) % K);
     for (size_t k = 0; k < K; k++)
-        rand_dist(&seed, probs + k * M, M, 0.0, SIZE_MAX);
-    hmm_spec s = {
-        .K = K, .start = start, .trans = trans, .kind = HMM_CATEGORICAL, .M = M, .probs = probs};
-    hmm_model *m = NULL;
-    eng_error err = {0, ""};
-    ck_assert_msg(hmm_model_new(&s, &m, &err) == 0, "%s", err.msg);
-    return m;
+        hfx_rand_dist(&seed, probs + k * M, M, 0.0, SIZE_MAX);
+    return categorical_model(K, M, start, trans, probs);
 }
 
 /* Stream obs in two chunkings and compare with offline. */
 static void check_against_offline(const hmm_model *m, const hmm_obs *obs, const char *name)
 {
     size_t T = obs->T;
-    int32_t *want = xmalloc(T * sizeof *want);
+    int32_t *want = hfx_xmalloc(T * sizeof *want);
     double want_lp = offline_viterbi(m, obs, T, want), want_ll = 0;
     eng_error err = {0, ""};
     ck_assert(hmm_forward(m, obs, &want_ll, &err) == 0);
@@ -478,7 +378,7 @@ static void check_against_offline(const hmm_model *m, const hmm_obs *obs, const 
             ck_assert_msg(r.path[t] == want[t], "%s: state at %zu is %d, offline %d", name, t,
                           r.path[t], want[t]);
         ck_assert(r.path_log_prob == want_lp);
-        assert_rel(r.log_lik, want_ll, 1e-9, name);
+        hfx_assert_rel(r.log_lik, want_ll, 1e-9, name);
         check_marginals(m, obs, &r, hmm_num_states(m) > 100 ? 6 : T > 300 ? 7 : 1, name);
         run_out_free(&r);
     }
@@ -492,16 +392,16 @@ START_TEST(test_random_categorical)
     static const size_t Ks[] = {20, 300, 300}, Ts[] = {3000, 120, 120};
     static const double zf[] = {0.7, 0.0, 0.8};
     size_t K = Ks[_i], M = 9, T = Ts[_i];
-    double *start = xmalloc(K * sizeof *start), *trans = xmalloc(K * K * sizeof *trans);
-    double *probs = xmalloc(K * M * sizeof *probs);
+    double *start = hfx_xmalloc(K * sizeof *start), *trans = hfx_xmalloc(K * K * sizeof *trans);
+    double *probs = hfx_xmalloc(K * M * sizeof *probs);
     hmm_model *m = random_categorical(40 + (uint64_t)_i, K, M, zf[_i], start, trans, probs);
-    int32_t *o = xmalloc(T * sizeof *o), *states = xmalloc(T * sizeof *states);
+    int32_t *o = hfx_xmalloc(T * sizeof *o), *states = hfx_xmalloc(T * sizeof *states);
     eng_error err = {0, ""};
     ck_assert(hmm_sample(m, T, 77, states, o, NULL, &err) == 0);
     hmm_obs obs = {T, o, NULL};
     check_against_offline(m, &obs, "random categorical");
     if (K > 256) { /* some state above 255 occurs on the path */
-        int32_t *path = xmalloc(T * sizeof *path);
+        int32_t *path = hfx_xmalloc(T * sizeof *path);
         offline_viterbi(m, &obs, T, path);
         int high = 0;
         for (size_t t = 0; t < T; t++)
@@ -520,14 +420,14 @@ END_TEST
 
 START_TEST(test_full_covariance)
 {
-    hmm_model *m = model_from_string(
+    hmm_model *m = hfx_model_from_string(
         "{\"start\": [0.6, 0.3, 0.1], \"transitions\": [[0.8, 0.15, 0.05], [0.1, 0.8, 0.1],"
         " [0.2, 0.2, 0.6]], \"emissions\": {\"type\": \"gaussian\", \"covariance\": \"full\","
         " \"means\": [[0, 0], [2, 1], [-1, 3]], \"covariances\": [[[1, 0.5], [0.5, 2]],"
         " [[0.5, -0.2], [-0.2, 0.7]], [[3, 1], [1, 1]]]}}");
     size_t T = 700;
-    int32_t *states = xmalloc(T * sizeof *states);
-    double *x = xmalloc(2 * T * sizeof *x);
+    int32_t *states = hfx_xmalloc(T * sizeof *states);
+    double *x = hfx_xmalloc(2 * T * sizeof *x);
     eng_error err = {0, ""};
     ck_assert_msg(hmm_sample(m, T, 5, states, NULL, x, &err) == 0, "%s", err.msg);
     hmm_obs obs = {T, NULL, x};
@@ -542,15 +442,15 @@ END_TEST
  * at every step and every tie must go to the lower index, as offline. */
 START_TEST(test_ties)
 {
-    hmm_model *m = model_from_string(
+    hmm_model *m = hfx_model_from_string(
         "{\"start\": [0.2, 0.4, 0.4], \"transitions\": [[0.5, 0.25, 0.25], [0.3, 0.4, 0.3],"
         " [0.3, 0.3, 0.4]], \"emissions\": {\"type\": \"categorical\","
         " \"probs\": [[0.5, 0.5], [0.2, 0.8], [0.2, 0.8]]}}");
     size_t T = 2000;
-    int32_t *o = xmalloc(T * sizeof *o), *path = xmalloc(T * sizeof *path);
+    int32_t *o = hfx_xmalloc(T * sizeof *o), *path = hfx_xmalloc(T * sizeof *path);
     uint64_t rng = 9;
     for (size_t t = 0; t < T; t++)
-        o[t] = urand(&rng) < 0.6;
+        o[t] = tu_unit(&rng) < 0.6;
     hmm_obs obs = {T, o, NULL};
     offline_viterbi(m, &obs, T, path);
     int twos = 0, ones = 0;
@@ -560,7 +460,7 @@ START_TEST(test_ties)
                   twos);
     check_against_offline(m, &obs, "ties");
     /* identical states everywhere: all scores tie, the path is all 0 */
-    hmm_model *flat = model_from_string(
+    hmm_model *flat = hfx_model_from_string(
         "{\"start\": [0.25, 0.25, 0.25, 0.25], \"transitions\": [[0.25, 0.25, 0.25, 0.25],"
         " [0.25, 0.25, 0.25, 0.25], [0.25, 0.25, 0.25, 0.25], [0.25, 0.25, 0.25, 0.25]],"
         " \"emissions\": {\"type\": \"categorical\", \"probs\": [[0.5, 0.5], [0.5, 0.5],"
@@ -596,7 +496,7 @@ static const char *STUCK = /* state 1 (the only one emitting symbol 2) is unreac
 
 START_TEST(test_impossible_unchanged)
 {
-    hmm_model *m = model_from_string(
+    hmm_model *m = hfx_model_from_string(
         "{\"start\": [0.5, 0.5, 0], \"transitions\": [[0.5, 0.5, 0], [0.5, 0.5, 0], [0, 0, 1]],"
         " \"emissions\": {\"type\": \"categorical\", \"probs\": [[0.7, 0.3, 0], [0.2, 0.8, 0],"
         " [0, 0, 1]]}}");
@@ -635,13 +535,13 @@ START_TEST(test_impossible_unchanged)
     hmm_obs full = {8, all, NULL};
     double lp = offline_viterbi(m, &full, 8, want), ll = 0;
     ck_assert(hmm_forward(m, &full, &ll, &err) == 0);
-    assert_rel(out.log_lik, ll, 1e-12, "after a refused chunk");
+    hfx_assert_rel(out.log_lik, ll, 1e-12, "after a refused chunk");
     ck_assert(out.path_log_prob == lp);
     hmm_online_free(st);
     free(b);
 
     /* impossible at the very first position; then a good start works */
-    hmm_model *stuck = model_from_string(STUCK);
+    hmm_model *stuck = hfx_model_from_string(STUCK);
     st = new_state(stuck, 4, 1000);
     int32_t first[] = {2, 0};
     c = (hmm_obs){2, first, NULL};
@@ -656,7 +556,7 @@ START_TEST(test_impossible_unchanged)
     hmm_model_free(stuck);
 
     /* Gaussian: a non-finite value */
-    hmm_model *g = model_from_string(
+    hmm_model *g = hfx_model_from_string(
         "{\"start\": [1], \"transitions\": [[1]], \"emissions\": {\"type\": \"gaussian\","
         " \"means\": [[0, 0]], \"variances\": [[1, 1]]}}");
     st = new_state(g, 0, 10);
@@ -683,24 +583,15 @@ static const double CYC_PROBS[12] = {0.7, 0.3, 0, 0.3, 0.7, 0, 0.6, 0.3, 0.1, 0.
 
 static hmm_model *cycles_model(void)
 {
-    hmm_spec s = {.K = 4,
-                  .start = CYC_START,
-                  .trans = CYC_TRANS,
-                  .kind = HMM_CATEGORICAL,
-                  .M = 3,
-                  .probs = CYC_PROBS};
-    hmm_model *m = NULL;
-    eng_error err = {0, ""};
-    ck_assert(hmm_model_new(&s, &m, &err) == 0);
-    return m;
+    return categorical_model(4, 3, CYC_START, CYC_TRANS, CYC_PROBS);
 }
 
 /* Symbols that agree with the phase of the first cycle (0 at even t). */
 static int32_t *cycle_obs(size_t T, uint64_t seed)
 {
-    int32_t *o = xmalloc(T * sizeof *o);
+    int32_t *o = hfx_xmalloc(T * sizeof *o);
     for (size_t t = 0; t < T; t++)
-        o[t] = (int32_t)((t % 2) ^ (urand(&seed) < 0.3));
+        o[t] = (int32_t)((t % 2) ^ (tu_unit(&seed) < 0.3));
     return o;
 }
 
@@ -727,7 +618,7 @@ START_TEST(test_forcing)
     ck_assert_uint_le(r.max_pending_seen, caps[_i]); /* after each push */
     double score = path_score(&tb, o, r.path, T);
     ck_assert_msg(isfinite(score), "the forced path is impossible");
-    assert_rel(r.path_log_prob, score, 1e-12, "reported score of the forced path");
+    hfx_assert_rel(r.path_log_prob, score, 1e-12, "reported score of the forced path");
     /* it may not beat the unconstrained optimum */
     ck_assert(r.path_log_prob <= r0.path_log_prob);
     /* here the data favour the first cycle, so forcing picks it */
@@ -778,21 +669,21 @@ START_TEST(test_forced_dead_end)
 }
 END_TEST
 
+/* The occasionally dishonest casino: fair (1-6 alike) and loaded (6 half
+ * the time), sticky. */
+static const double CAS_START[2] = {0.5, 0.5}, CAS_TRANS[4] = {0.95, 0.05, 0.1, 0.9};
+static const double CAS_PROBS[12] = {1. / 6, 1. / 6, 1. / 6, 1. / 6, 1. / 6, 1. / 6,
+                                     0.1,    0.1,    0.1,    0.1,    0.1,    0.5};
+
 /* A mixing model with tiny caps: forced, yet the path stays valid and its
  * reported score is its true score. */
 START_TEST(test_forcing_mixing)
 {
-    static const double start[2] = {0.5, 0.5}, trans[4] = {0.95, 0.05, 0.1, 0.9};
-    static const double probs[12] = {1. / 6, 1. / 6, 1. / 6, 1. / 6, 1. / 6, 1. / 6,
-                                     0.1,    0.1,    0.1,    0.1,    0.1,    0.5};
-    hmm_spec s = {
-        .K = 2, .start = start, .trans = trans, .kind = HMM_CATEGORICAL, .M = 6, .probs = probs};
-    hmm_model *m = NULL;
+    hmm_model *m = categorical_model(2, 6, CAS_START, CAS_TRANS, CAS_PROBS);
     eng_error err = {0, ""};
-    ck_assert(hmm_model_new(&s, &m, &err) == 0);
-    tables tb = {2, 6, start, trans, probs};
+    tables tb = {2, 6, CAS_START, CAS_TRANS, CAS_PROBS};
     size_t T = 5000;
-    int32_t *o = xmalloc(T * sizeof *o), *st = xmalloc(T * sizeof *st);
+    int32_t *o = hfx_xmalloc(T * sizeof *o), *st = hfx_xmalloc(T * sizeof *st);
     ck_assert(hmm_sample(m, T, 8, st, o, NULL, &err) == 0);
     hmm_obs obs = {T, o, NULL};
     for (size_t cap = 1; cap <= 4; cap++) {
@@ -800,7 +691,7 @@ START_TEST(test_forcing_mixing)
         run_out r = run_stream(m, &obs, &cfg, "casino, capped");
         ck_assert_uint_gt(r.forced_total, 0);
         double score = path_score(&tb, o, r.path, T);
-        assert_rel(r.path_log_prob, score, 1e-12, "forced casino path score");
+        hfx_assert_rel(r.path_log_prob, score, 1e-12, "forced casino path score");
         run_out_free(&r);
     }
     free(o);
@@ -813,13 +704,9 @@ END_TEST
 
 static hmm_model *load_fixture_model(const char *name, hmm_obs *obs)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/hmm/%s/model.json", fixtures_dir(), name);
-    hmm_model *m = NULL;
+    json_t *ref = NULL;
+    hmm_model *m = hfx_load(name, &ref);
     eng_error err = {0, ""};
-    ck_assert_msg(proto_hmm_load_file(path, &m, &err) == 0, "%s", err.msg);
-    snprintf(path, sizeof path, "%s/hmm/%s/reference.json", fixtures_dir(), name);
-    json_t *ref = load_json(path);
     ck_assert(proto_hmm_obs_from_json(m, json_object_get(ref, "observations"), "observations", obs,
                                       &err) == 0);
     json_decref(ref);
@@ -874,7 +761,7 @@ START_TEST(test_fork)
     ck_assert_uint_eq(hmm_online_position(c), half);
     memcpy(p3, p2, T * 4), memcpy(f3, f2, nb), memcpy(s3, s2, nb);
     /* original: a reversed continuation */
-    double *rev = xmalloc((T - half) * sizeof *rev);
+    double *rev = hfx_xmalloc((T - half) * sizeof *rev);
     for (size_t t = half; t < T; t++)
         rev[t - half] = obs.x[T - 1 - (t - half)];
     hmm_obs robs = {T - half, NULL, rev};
@@ -901,8 +788,9 @@ START_TEST(test_blob_round_trip)
     hmm_model *m = load_fixture_model(_i ? "discrete-k8-long" : "gauss-diag-k4-d3", &obs);
     size_t T = _i ? 3000 : obs.T, K = hmm_num_states(m), nb = T * K * sizeof(double);
     obs.T = T;
-    int32_t *p1 = xmalloc(T * 4), *p2 = xmalloc(T * 4);
-    double *f1 = xmalloc(nb), *f2 = xmalloc(nb), *s1 = calloc(T * K, 8), *s2 = calloc(T * K, 8);
+    int32_t *p1 = hfx_xmalloc(T * 4), *p2 = hfx_xmalloc(T * 4);
+    double *f1 = hfx_xmalloc(nb), *f2 = hfx_xmalloc(nb), *s1 = calloc(T * K, 8),
+           *s2 = calloc(T * K, 8);
     hmm_online *a = new_state(m, 50, 1000);
     feed(a, m, &obs, 0, T, 9, 50, p1, f1, s1, true);
     hmm_online_free(a);
@@ -967,14 +855,15 @@ static void expect_refusal(const hmm_model *m, const uint8_t *b, size_t len, int
 
 START_TEST(test_blob_refusals)
 {
-    hmm_model *m = model_from_string(
+    hmm_model *m = hfx_model_from_string(
         "{\"start\": [0.5, 0.5], \"transitions\": [[0.9, 0.1], [0.2, 0.8]], \"emissions\":"
         " {\"type\": \"categorical\", \"probs\": [[0.5, 0.3, 0.2], [0.1, 0.2, 0.7]]}}");
-    hmm_model *other = model_from_string(/* same shape, one emission slightly different */
-                                         "{\"start\": [0.5, 0.5], \"transitions\": [[0.9, 0.1], "
-                                         "[0.2, 0.8]], \"emissions\":"
-                                         " {\"type\": \"categorical\", \"probs\": [[0.5, 0.3, "
-                                         "0.2], [0.1, 0.2000001, 0.6999999]]}}");
+    hmm_model *other =
+        hfx_model_from_string(/* same shape, one emission slightly different */
+                              "{\"start\": [0.5, 0.5], \"transitions\": [[0.9, 0.1], "
+                              "[0.2, 0.8]], \"emissions\":"
+                              " {\"type\": \"categorical\", \"probs\": [[0.5, 0.3, "
+                              "0.2], [0.1, 0.2000001, 0.6999999]]}}");
     hmm_online *st = new_state(m, 3, 100);
     int32_t o[] = {0, 1, 0, 0, 1};
     hmm_obs c = {5, o, NULL};
@@ -985,7 +874,7 @@ START_TEST(test_blob_refusals)
     uint8_t *b = NULL;
     size_t len = 0;
     blob_of(st, (void **)&b, &len);
-    uint8_t *e = xmalloc(len + 1);
+    uint8_t *e = hfx_xmalloc(len + 1);
     char seen[16][ENG_ERRMSG_MAX];
     size_t nseen = 0;
 
@@ -1032,7 +921,7 @@ END_TEST
 
 START_TEST(test_api_edges)
 {
-    hmm_model *m = model_from_string(STUCK);
+    hmm_model *m = hfx_model_from_string(STUCK);
     hmm_online *st = NULL;
     eng_error err = {0, ""};
     hmm_online_opts bad = {10, 0};
@@ -1076,16 +965,10 @@ END_TEST
  * 3.6 MB), and the unfixed window stays short. */
 START_TEST(test_bounded_memory)
 {
-    static const double start[2] = {0.5, 0.5}, trans[4] = {0.95, 0.05, 0.1, 0.9};
-    static const double probs[12] = {1. / 6, 1. / 6, 1. / 6, 1. / 6, 1. / 6, 1. / 6,
-                                     0.1,    0.1,    0.1,    0.1,    0.1,    0.5};
-    hmm_spec s = {
-        .K = 2, .start = start, .trans = trans, .kind = HMM_CATEGORICAL, .M = 6, .probs = probs};
-    hmm_model *m = NULL;
+    hmm_model *m = categorical_model(2, 6, CAS_START, CAS_TRANS, CAS_PROBS);
     eng_error err = {0, ""};
-    ck_assert(hmm_model_new(&s, &m, &err) == 0);
     size_t T = 300000, chunk = 1000;
-    int32_t *o = xmalloc(T * sizeof *o), *states = xmalloc(T * sizeof *states);
+    int32_t *o = hfx_xmalloc(T * sizeof *o), *states = hfx_xmalloc(T * sizeof *states);
     ck_assert(hmm_sample(m, T, 2024, states, o, NULL, &err) == 0);
     hmm_online *st = new_state(m, HMM_ONLINE_DEFAULT_MAX_LAG, HMM_ONLINE_DEFAULT_MAX_PENDING);
     hmm_online_out out;

@@ -22,6 +22,7 @@
 #include "harness.h"
 #include "http_client.h"
 #include "mamba_gen.h"
+#include "test_util.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -58,13 +59,6 @@ static void *xrealloc(void *p, size_t n)
 static char *xstrdup(const char *s)
 {
     return s ? strcpy(xrealloc(NULL, strlen(s) + 1), s) : NULL;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* A growing byte string, always NUL-terminated (bodies may hold NULs). */
@@ -145,20 +139,8 @@ static bool models_create(void)
     atexit(models_remove);
     snprintf(tiny_dir, sizeof tiny_dir, "%s/tiny", model_root);
     snprintf(slow_dir, sizeof slow_dir, "%s/slow", model_root);
-    mgen_shape tiny = {.d_model = 32,
-                       .n_layer = 2,
-                       .vocab = 256,
-                       .d_state = 8,
-                       .d_conv = 4,
-                       .expand = 2,
-                       .eos = -1};
-    mgen_shape slow = {.d_model = 512,
-                       .n_layer = 4,
-                       .vocab = 256,
-                       .d_state = 16,
-                       .d_conv = 4,
-                       .expand = 2,
-                       .eos = -1};
+    mgen_shape tiny = mgen_byte_shape(32, 2), slow = mgen_byte_shape(512, 4);
+    tiny.d_state = 8;
     return !mgen_write_model(tiny_dir, &tiny, 3) && !mgen_write_byte_tokenizer(tiny_dir) &&
            !mgen_write_model(slow_dir, &slow, 5);
 }
@@ -1694,18 +1676,25 @@ static void add_known_failures(void)
  * asserted table (their `want` stays as the record of what was wrong). */
 static void promote_fixed_rows(void)
 {
-    static const char *const fixed[] = {
-        "Mamba /decode: a text of max_seq_len + 1 tokens", "GET /%ff", "GET /\\xff\\xfe (raw bytes)",
-        "POST /sessions/%ff/fork", "PUT /sessions/x/state?model=%ff", "a method with invalid UTF-8",
-        "model name of 1000 x U+00E9", "observation of 63 x 'a' + U+00E9",
-        "unknown key 'x' + 300 x U+00E9", "two different Content-Length headers",
-        "Transfer-Encoding: gzip", "GET /health%00junk", NULL};
+    static const char *const fixed[] = {"Mamba /decode: a text of max_seq_len + 1 tokens",
+                                        "GET /%ff",
+                                        "GET /\\xff\\xfe (raw bytes)",
+                                        "POST /sessions/%ff/fork",
+                                        "PUT /sessions/x/state?model=%ff",
+                                        "a method with invalid UTF-8",
+                                        "model name of 1000 x U+00E9",
+                                        "observation of 63 x 'a' + U+00E9",
+                                        "unknown key 'x' + 300 x U+00E9",
+                                        "two different Content-Length headers",
+                                        "Transfer-Encoding: gzip",
+                                        "GET /health%00junk",
+                                        NULL};
     size_t keep = 0;
     for (size_t i = 0; i < known_list.n; i++) {
         row *w = &known_list.v[i];
         bool is_fixed = false;
-        for (const char *const *f = fixed; *f; f++) is_fixed |= strstr(w->name, *f) == w->name &&
-                                                                strlen(w->name) == strlen(*f);
+        for (const char *const *f = fixed; *f; f++)
+            is_fixed |= strstr(w->name, *f) == w->name && strlen(w->name) == strlen(*f);
         if (!is_fixed) {
             known_list.v[keep++] = *w;
             continue;
@@ -1824,9 +1813,9 @@ END_TEST
 /* Seconds a GET /health takes on a fresh connection; asserts it is 200. */
 static double health_latency(void)
 {
-    double t = now_s();
+    double t = tu_now_s();
     assert_healthy();
-    return now_s() - t;
+    return tu_now_s() - t;
 }
 
 static void start_short_timeout(unsigned timeout_s)
@@ -1844,7 +1833,7 @@ static void trickle(const char *what, const char *head, const char *msg, answers
     int fd = connect_to(5);
     size_t n = strlen(msg);
     ck_assert_int_eq(http_send_all(fd, head, strlen(head)), 0);
-    double t0 = now_s();
+    double t0 = tu_now_s();
     *worst = 0;
     *dropped = false;
     for (size_t i = 0; i < n; i++) {
@@ -1860,7 +1849,7 @@ static void trickle(const char *what, const char *head, const char *msg, answers
     *dropped |= got->n == 0;
     printf("slow client (%s): %zu bytes over %.1f s with request_timeout_s 1: %s; /health "
            "meanwhile took at most %.1f ms\n",
-           what, n, now_s() - t0, *dropped ? "dropped" : "answered", *worst * 1000);
+           what, n, tu_now_s() - t0, *dropped ? "dropped" : "answered", *worst * 1000);
     fflush(stdout);
 }
 
@@ -1944,10 +1933,10 @@ START_TEST(stalled_body_dropped)
     int fd = connect_to(8);
     const char *msg = "POST /decode HTTP/1.1\r\nHost: x\r\nContent-Length: 43\r\n\r\n{\"model\":";
     ck_assert_int_eq(http_send_all(fd, msg, strlen(msg)), 0);
-    double t0 = now_s();
+    double t0 = tu_now_s();
     answers got;
     read_answers(fd, false, &got);
-    double took = now_s() - t0;
+    double took = tu_now_s() - t0;
     close(fd);
     ck_assert_msg(got.n == 0 && took < 6, "stalled body: %zu answers after %.1f s", got.n, took);
     ck_assert_msg(took > 0.5, "dropped after %.2f s, before the 1 s timeout", took);
@@ -2164,17 +2153,13 @@ END_TEST
  * returns once it has started (its session is taken). */
 static int start_long_stream(const char *id)
 {
-    char body[200], head[256];
+    char body[200];
     snprintf(body, sizeof body,
              "{\"model\":\"slow\",\"tokens\":[1],\"max_tokens\":4096,\"stream\":true,"
              "\"session\":\"%s\"}",
              id);
-    int hn =
-        snprintf(head, sizeof head,
-                 "POST /generate HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", strlen(body));
     int fd = connect_to(30);
-    ck_assert_int_eq(http_send_all(fd, head, (size_t)hn), 0);
-    ck_assert_int_eq(http_send_all(fd, body, strlen(body)), 0);
+    ck_assert_int_eq(http_send_post(fd, "/generate", NULL, body), 0);
     char buf[256];
     ck_assert_int_gt(recv(fd, buf, sizeof buf, 0), 0);
     ck_assert(!strncmp(buf, "HTTP/1.1 200", 12));
@@ -2211,13 +2196,13 @@ START_TEST(limit_sessions_full)
     json_decref(post("/decode", TINY "\"tokens\":[1]}", &st)); /* no session: served */
     ck_assert_int_eq(st, 200);
     close(f1); /* the generation stops within a token; x1 becomes idle */
-    double t0 = now_s();
+    double t0 = tu_now_s();
     json_t *info = NULL;
     do {
         json_decref(info);
         usleep(20 * 1000);
         info = request_json("GET", "/sessions/x1", NULL, NULL, &st);
-    } while (json_is_true(json_object_get(info, "busy")) && now_s() - t0 < 20);
+    } while (json_is_true(json_object_get(info, "busy")) && tu_now_s() - t0 < 20);
     ck_assert(!json_is_true(json_object_get(info, "busy")));
     json_decref(info);
     touch_session("x3");
@@ -2282,10 +2267,10 @@ START_TEST(limit_request_timeout)
 {
     start_short_timeout(1);
     int fd = connect_to(8);
-    double t0 = now_s();
+    double t0 = tu_now_s();
     answers got;
     read_answers(fd, false, &got);
-    double idle = now_s() - t0;
+    double idle = tu_now_s() - t0;
     close(fd);
     ck_assert_msg(got.n == 0 && idle > 0.5 && idle < 5,
                   "fresh idle connection: closed after "
@@ -2295,9 +2280,9 @@ START_TEST(limit_request_timeout)
     fd = connect_to(8);
     const char *req = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"; /* keep-alive */
     ck_assert_int_eq(http_send_all(fd, req, strlen(req)), 0);
-    t0 = now_s();
+    t0 = tu_now_s();
     read_answers(fd, false, &got);
-    double kept = now_s() - t0;
+    double kept = tu_now_s() - t0;
     close(fd);
     ck_assert_uint_eq(got.n, 1);
     ck_assert_int_eq(got.a[0].status, 200);

@@ -17,12 +17,13 @@
 #include "hmm.h"
 #include "hmm_internal.h" /* private: hmm_vit_lazy_bytes chooses the Viterbi kernel */
 #include "mamba.h"
+#include "mamba_check.h"
 #include "mamba_gen.h"
 #include "mamba_internal.h" /* private: kernels and the model's isa are tested directly */
 #include "mamba_kernels.h"
+#include "test_util.h"
 
 #include <check.h>
-#include <ftw.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -75,10 +76,7 @@ static uint64_t g_rng = 0x9e3779b97f4a7c15u;
 
 static uint64_t rnd(void)
 {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return g_rng;
+    return tu_xorshift64(&g_rng);
 }
 
 static float rnd_f(float lo, float hi)
@@ -97,24 +95,6 @@ static float *rnd_vec(size_t n, float lo, float hi)
 static const mk_isa g_isas[] = {MK_ISA_PORTABLE, MK_ISA_AVX2, MK_ISA_AVX512};
 #define NISA 3
 
-static const char *fixtures_dir(void)
-{
-    static char path[1024];
-    const char *env = getenv("HMMBA_FIXTURES");
-    const char *slash = strrchr(__FILE__, '/');
-    if (env) return env;
-    snprintf(path, sizeof path, "%.*s/fixtures", slash ? (int)(slash - __FILE__) : 1,
-             slash ? __FILE__ : ".");
-    return path;
-}
-
-static const char *tiny_dir(void)
-{
-    static char path[1100];
-    snprintf(path, sizeof path, "%s/mamba/mamba1-tiny-tied", fixtures_dir());
-    return path;
-}
-
 static mamba_model *load_w(const char *dir, mamba_weights w)
 {
     mamba_load_opts o = {w};
@@ -123,30 +103,6 @@ static mamba_model *load_w(const char *dir, mamba_weights w)
     int rc = mamba_model_load_opts(dir, &o, &m, &err);
     ck_assert_msg(rc == 0, "load %s as %s: %d %s", dir, mamba_weights_name(w), rc, err.msg);
     return m;
-}
-
-static mamba_state *state_ok(const mamba_model *m)
-{
-    mamba_state *s = NULL;
-    eng_error err = {0};
-    ck_assert_int_eq(mamba_state_new(m, &s, &err), 0);
-    return s;
-}
-
-static void prefill_ok(const mamba_model *m, mamba_state *s, const int32_t *tok, size_t n,
-                       float *logits)
-{
-    eng_error err = {0};
-    int rc = mamba_prefill(m, s, tok, n, logits, NULL, NULL, &err);
-    ck_assert_msg(rc == 0, "prefill: %d %s", rc, err.msg);
-}
-
-static void step_ok(const mamba_model *m, mamba_state *const *s, const int32_t *tok, size_t b,
-                    float *logits)
-{
-    eng_error err = {0};
-    int rc = mamba_step(m, s, tok, b, logits, &err);
-    ck_assert_msg(rc == 0, "step: %d %s", rc, err.msg);
 }
 
 static double max_abs_diff(const float *a, const float *b, size_t n)
@@ -159,44 +115,13 @@ static double max_abs_diff(const float *a, const float *b, size_t n)
     return worst;
 }
 
-/* Prefill logits of n tokens from a fresh state (malloc'd). */
-static float *logits_of(const mamba_model *m, const int32_t *tok, size_t n)
-{
-    size_t V = (size_t)mamba_model_config(m)->vocab_size;
-    float *lg = malloc(n * V * sizeof *lg);
-    mamba_state *s = state_ok(m);
-    prefill_ok(m, s, tok, n, lg);
-    mamba_state_free(s);
-    return lg;
-}
-
-/* A temporary directory holding a random model of the given shape. */
-static char g_tmp[256];
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static void tmp_setup(void)
-{
-    snprintf(g_tmp, sizeof g_tmp, "/tmp/hmmba-test-kernels-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(g_tmp));
-}
-
-static void tmp_teardown(void)
-{
-    nftw(g_tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* A model big enough that a call uses two threads (about 2.6 M
  * multiply-adds per token). */
 static const char *mid_model(void)
 {
     static char dir[400];
     mgen_shape sh = {256, 3, 4096, 16, 4, 2, -1};
-    snprintf(dir, sizeof dir, "%s/mid", g_tmp);
+    snprintf(dir, sizeof dir, "%s/mid", mck_tmp());
     ck_assert_int_eq(mgen_write_model(dir, &sh, 7), 0);
     return dir;
 }
@@ -648,7 +573,7 @@ START_TEST(test_load_opts)
     const mamba_config *c;
     size_t mats, vecs;
 
-    ck_assert_int_eq(mamba_model_load_opts(tiny_dir(), &bad, &m, &err), ENG_EINVAL);
+    ck_assert_int_eq(mamba_model_load_opts(mck_tiny_dir(), &bad, &m, &err), ENG_EINVAL);
     ck_assert_ptr_null(m);
     ck_assert_ptr_nonnull(strstr(err.msg, "weight"));
     ck_assert_int_eq(mamba_weights_parse("INT8", &w, &err), 0);
@@ -664,10 +589,10 @@ START_TEST(test_load_opts)
     ck_assert_str_eq(mamba_weights_name(MAMBA_WEIGHTS_INT8), "int8");
 
     plain = NULL;
-    ck_assert_int_eq(mamba_model_load(tiny_dir(), &plain, &err), 0);
-    f32 = load_w(tiny_dir(), MAMBA_WEIGHTS_F32);
-    bf = load_w(tiny_dir(), MAMBA_WEIGHTS_BF16);
-    q8 = load_w(tiny_dir(), MAMBA_WEIGHTS_INT8);
+    ck_assert_int_eq(mamba_model_load(mck_tiny_dir(), &plain, &err), 0);
+    f32 = load_w(mck_tiny_dir(), MAMBA_WEIGHTS_F32);
+    bf = load_w(mck_tiny_dir(), MAMBA_WEIGHTS_BF16);
+    q8 = load_w(mck_tiny_dir(), MAMBA_WEIGHTS_INT8);
     ck_assert_int_eq(mamba_model_weights(plain), MAMBA_WEIGHTS_F32);
     ck_assert_int_eq(mamba_model_weights(q8), MAMBA_WEIGHTS_INT8);
     /* F32 fingerprints unchanged; other modes distinct */
@@ -708,8 +633,8 @@ START_TEST(test_modes_close_to_f32)
     for (int i = 0; i < 48; i++)
         tok[i] = (int32_t)(rnd() % 256);
     for (int w = 0; w < 3; w++) {
-        m[w] = load_w(tiny_dir(), (mamba_weights)w);
-        lg[w] = logits_of(m[w], tok, 48);
+        m[w] = load_w(mck_tiny_dir(), (mamba_weights)w);
+        lg[w] = mck_logits(m[w], tok, 48);
     }
     V = (size_t)mamba_model_config(m[0])->vocab_size;
     for (int w = 1; w < 3; w++) {
@@ -754,7 +679,7 @@ START_TEST(test_modes_consistent)
         float *ref = NULL;
         for (int ii = 0; ii < NISA; ii++) {
             mk_isa isa = g_isas[ii];
-            mamba_state *s = state_ok(m), *b[3];
+            mamba_state *s = mck_state(m), *b[3];
             float *pre, *one = malloc(V * sizeof *one), *three = malloc(3 * V * sizeof *three);
             if (!mk_isa_supported(isa)) {
                 mamba_state_free(s);
@@ -764,27 +689,27 @@ START_TEST(test_modes_consistent)
             }
             mamba_model_set_isa(m, isa);
             mamba_model_set_threads(m, 2);
-            pre = logits_of(m, tok, T);
+            pre = mck_logits(m, tok, T);
             for (int t = 0; t < T; t++) { /* steps == prefill */
-                step_ok(m, &s, &tok[t], 1, one);
+                mck_step(m, &s, &tok[t], 1, one);
                 ck_assert_msg(memcmp(one, pre + (size_t)t * V, V * sizeof(float)) == 0,
                               "%s %s: step %d differs from prefill", mamba_weights_name(w),
                               mk_isa_name(isa), t);
             }
             for (int j = 0; j < 3; j++) { /* batch of 3 at positions 0, 5, 9 */
-                b[j] = state_ok(m);
-                if (j) prefill_ok(m, b[j], tok, (size_t)(j == 1 ? 5 : 9), NULL);
+                b[j] = mck_state(m);
+                if (j) mck_prefill(m, b[j], tok, (size_t)(j == 1 ? 5 : 9), NULL, NULL, NULL);
             }
             {
                 int32_t bt[3] = {tok[0], tok[5], tok[9]};
-                step_ok(m, b, bt, 3, three);
+                mck_step(m, b, bt, 3, three);
                 ck_assert(memcmp(three, pre, V * sizeof(float)) == 0);
                 ck_assert(memcmp(three + V, pre + 5 * V, V * sizeof(float)) == 0);
                 ck_assert(memcmp(three + 2 * V, pre + 9 * V, V * sizeof(float)) == 0);
             }
             mamba_model_set_threads(m, 1); /* thread count */
             {
-                float *p1 = logits_of(m, tok, T);
+                float *p1 = mck_logits(m, tok, T);
                 ck_assert(memcmp(p1, pre, T * V * sizeof(float)) == 0);
                 free(p1);
             }
@@ -875,15 +800,15 @@ START_TEST(test_decode_allocates_nothing)
     for (int w = 0; w < 3; w++) {
         mamba_model *m = load_w(dir, (mamba_weights)w);
         size_t V = (size_t)mamba_model_config(m)->vocab_size;
-        mamba_state *s[4] = {state_ok(m), state_ok(m), state_ok(m), state_ok(m)};
+        mamba_state *s[4] = {mck_state(m), mck_state(m), mck_state(m), mck_state(m)};
         float *lg = malloc(4 * V * sizeof *lg);
         int32_t tok[4] = {1, 2, 3, 4};
         int rc = 0;
         for (int nt = 1; nt <= 2; nt++) {
             long before, allocs;
             mamba_model_set_threads(m, nt);
-            step_ok(m, s, tok, 1, lg); /* warm: scratch and pool */
-            step_ok(m, s, tok, 4, lg);
+            mck_step(m, s, tok, 1, lg); /* warm: scratch and pool */
+            mck_step(m, s, tok, 4, lg);
             /* no ck_assert in the loop: Check allocates to record each one */
             before = atomic_load(&g_allocs);
             for (int i = 0; i < 10; i++) {
@@ -1111,7 +1036,7 @@ static Suite *kernels_suite(void)
     suite_add_tcase(s, k);
 
     tcase_set_timeout(md, 300);
-    tcase_add_checked_fixture(md, tmp_setup, tmp_teardown);
+    tcase_add_checked_fixture(md, mck_tmp_setup, mck_tmp_teardown);
     tcase_add_test(md, test_load_opts);
     tcase_add_test(md, test_modes_close_to_f32);
     tcase_add_test(md, test_modes_consistent);

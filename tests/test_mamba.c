@@ -12,10 +12,12 @@
  *    the file and the tensor or field.
  * Set HMMBA_MAMBA_BENCH=1 to also time a random 130m-shaped model. */
 #include "mamba.h"
+#include "mamba_check.h"
+#include "mamba_gen.h"
 #include "mamba_kernels.h" /* private: the kernels are tested directly too */
+#include "test_util.h"
 
 #include <check.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -27,32 +29,11 @@
 
 /* ================================================================ utils */
 
-static char g_tmp[256]; /* per-test scratch directory */
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void tmp_setup(void)
-{
-    snprintf(g_tmp, sizeof g_tmp, "/tmp/hmmba-mamba-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(g_tmp));
-}
-
-static void tmp_teardown(void)
-{
-    nftw(g_tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* g_tmp/name, created as a directory. */
+/* mck_tmp()/name, created as a directory. */
 static const char *subdir(const char *name)
 {
     static char path[512];
-    snprintf(path, sizeof path, "%s/%s", g_tmp, name);
+    snprintf(path, sizeof path, "%s/%s", mck_tmp(), name);
     mkdir(path, 0755);
     return path;
 }
@@ -105,24 +86,6 @@ static int argmax(const float *v, size_t n)
     return (int)best;
 }
 
-static const char *fixtures_dir(void)
-{
-    static char path[1024];
-    const char *env = getenv("HMMBA_FIXTURES");
-    const char *slash = strrchr(__FILE__, '/');
-    if (env) return env;
-    snprintf(path, sizeof path, "%.*s/fixtures", slash ? (int)(slash - __FILE__) : 1,
-             slash ? __FILE__ : ".");
-    return path;
-}
-
-static const char *tiny_dir(void)
-{
-    static char path[1100];
-    snprintf(path, sizeof path, "%s/mamba/mamba1-tiny-tied", fixtures_dir());
-    return path;
-}
-
 static mamba_model *load_ok(const char *dir)
 {
     mamba_model *m = NULL;
@@ -130,30 +93,6 @@ static mamba_model *load_ok(const char *dir)
     int rc = mamba_model_load(dir, &m, &err);
     ck_assert_msg(rc == 0, "load %s: %d %s", dir, rc, err.msg);
     return m;
-}
-
-static mamba_state *state_ok(const mamba_model *m)
-{
-    mamba_state *s = NULL;
-    eng_error err = {0};
-    ck_assert_int_eq(mamba_state_new(m, &s, &err), 0);
-    return s;
-}
-
-static void prefill_ok(const mamba_model *m, mamba_state *s, const int32_t *tok, size_t n,
-                       float *logits, float *last, float *hidden)
-{
-    eng_error err = {0};
-    int rc = mamba_prefill(m, s, tok, n, logits, last, hidden, &err);
-    ck_assert_msg(rc == 0, "prefill: %d %s", rc, err.msg);
-}
-
-static void step_ok(const mamba_model *m, mamba_state *const *s, const int32_t *tok, size_t b,
-                    float *logits)
-{
-    eng_error err = {0};
-    int rc = mamba_step(m, s, tok, b, logits, &err);
-    ck_assert_msg(rc == 0, "step: %d %s", rc, err.msg);
 }
 
 /* ============================================================ reference */
@@ -185,7 +124,7 @@ static reference *reference_load(int V, int dm)
     json_t *root, *ids, *g;
     reference *r = calloc(1, sizeof *r);
 
-    snprintf(path, sizeof path, "%s/reference.json", tiny_dir());
+    snprintf(path, sizeof path, "%s/reference.json", mck_tiny_dir());
     root = json_load_file(path, 0, &jerr);
     ck_assert_msg(root != NULL, "%s: %s", path, jerr.text);
     ids = json_object_get(root, "input_ids");
@@ -216,7 +155,7 @@ static void reference_free(reference *r)
 
 START_TEST(test_fixture_config)
 {
-    mamba_model *m = load_ok(tiny_dir());
+    mamba_model *m = load_ok(mck_tiny_dir());
     const mamba_config *c = mamba_model_config(m);
     ck_assert_int_eq(c->d_model, 64);
     ck_assert_int_eq(c->n_layer, 2);
@@ -238,15 +177,15 @@ END_TEST
 
 START_TEST(test_fixture_prefill)
 {
-    mamba_model *m = load_ok(tiny_dir());
+    mamba_model *m = load_ok(mck_tiny_dir());
     reference *r = reference_load(256, 64);
-    mamba_state *s = state_ok(m);
+    mamba_state *s = mck_state(m);
     float *logits = malloc((size_t)r->n * 256 * sizeof(float));
     float *hidden = malloc((size_t)r->n * 64 * sizeof(float));
     float last[256];
     double dl, dh;
 
-    prefill_ok(m, s, r->ids, (size_t)r->n, logits, last, hidden);
+    mck_prefill(m, s, r->ids, (size_t)r->n, logits, last, hidden);
     dl = max_abs_diff(logits, r->logits, (size_t)r->n * 256);
     dh = max_abs_diff(hidden, r->hidden, (size_t)r->n * 64);
     printf("fixture prefill: max |logit - transformers| %.3g, max |hidden - transformers| %.3g\n",
@@ -259,7 +198,7 @@ START_TEST(test_fixture_prefill)
     /* last_logits alone (the head runs on the last row only) */
     mamba_state_reset(s);
     memset(last, 0, sizeof last);
-    prefill_ok(m, s, r->ids, (size_t)r->n, NULL, last, NULL);
+    mck_prefill(m, s, r->ids, (size_t)r->n, NULL, last, NULL);
     ck_assert(max_abs_diff(last, logits + (size_t)(r->n - 1) * 256, 256) < 1e-6);
     free(logits);
     free(hidden);
@@ -271,16 +210,16 @@ END_TEST
 
 START_TEST(test_fixture_step)
 {
-    mamba_model *m = load_ok(tiny_dir());
+    mamba_model *m = load_ok(mck_tiny_dir());
     reference *r = reference_load(256, 64);
-    mamba_state *s = state_ok(m), *p = state_ok(m);
+    mamba_state *s = mck_state(m), *p = mck_state(m);
     float *pre = malloc((size_t)r->n * 256 * sizeof(float)), out[256];
     double worst = 0, vs_prefill = 0;
 
-    prefill_ok(m, p, r->ids, (size_t)r->n, pre, NULL, NULL);
+    mck_prefill(m, p, r->ids, (size_t)r->n, pre, NULL, NULL);
     for (int t = 0; t < r->n; t++) {
         double d;
-        step_ok(m, &s, &r->ids[t], 1, out);
+        mck_step(m, &s, &r->ids[t], 1, out);
         d = max_abs_diff(out, r->logits + (size_t)t * 256, 256);
         worst = d > worst ? d : worst;
         d = max_abs_diff(out, pre + (size_t)t * 256, 256);
@@ -302,20 +241,20 @@ END_TEST
 START_TEST(test_fixture_chunks)
 {
     static const size_t chunks[] = {1, 7, 3, 13, 1, 15};
-    mamba_model *m = load_ok(tiny_dir());
+    mamba_model *m = load_ok(mck_tiny_dir());
     reference *r = reference_load(256, 64);
-    mamba_state *s = state_ok(m), *p = state_ok(m);
+    mamba_state *s = mck_state(m), *p = mck_state(m);
     float *one = malloc((size_t)r->n * 256 * sizeof(float));
     float *chunked = malloc((size_t)r->n * 256 * sizeof(float));
     float *hid = malloc((size_t)r->n * 64 * sizeof(float));
     size_t at = 0;
     double d;
 
-    prefill_ok(m, p, r->ids, (size_t)r->n, one, NULL, NULL);
+    mck_prefill(m, p, r->ids, (size_t)r->n, one, NULL, NULL);
     for (size_t c = 0; at < (size_t)r->n; c++) {
         size_t k = chunks[c % 6];
         if (k > (size_t)r->n - at) k = (size_t)r->n - at;
-        prefill_ok(m, s, r->ids + at, k, chunked + at * 256, NULL, hid + at * 64);
+        mck_prefill(m, s, r->ids + at, k, chunked + at * 256, NULL, hid + at * 64);
         at += k;
     }
     d = max_abs_diff(chunked, r->logits, (size_t)r->n * 256);
@@ -336,18 +275,18 @@ END_TEST
 
 START_TEST(test_fixture_greedy)
 {
-    mamba_model *m = load_ok(tiny_dir());
+    mamba_model *m = load_ok(mck_tiny_dir());
     reference *r = reference_load(256, 64);
-    mamba_state *s = state_ok(m);
+    mamba_state *s = mck_state(m);
     float last[256];
     int32_t tok;
 
-    prefill_ok(m, s, r->ids, (size_t)r->n, NULL, last, NULL);
+    mck_prefill(m, s, r->ids, (size_t)r->n, NULL, last, NULL);
     for (int i = 0; i < r->ng; i++) {
         tok = argmax(last, 256);
         ck_assert_msg(tok == r->greedy[i], "greedy token %d: %d, expected %d", i, tok,
                       r->greedy[i]);
-        if (i + 1 < r->ng) step_ok(m, &s, &tok, 1, last);
+        if (i + 1 < r->ng) mck_step(m, &s, &tok, 1, last);
     }
     mamba_state_free(s);
     reference_free(r);
@@ -359,26 +298,26 @@ END_TEST
 START_TEST(test_batch_step_positions)
 {
     static const size_t prefix[4] = {0, 3, 10, 25};
-    mamba_model *m = load_ok(tiny_dir());
+    mamba_model *m = load_ok(mck_tiny_dir());
     reference *r = reference_load(256, 64);
     mamba_state *batch[4], *alone[4];
     float out[4 * 256], one[256];
 
     for (int b = 0; b < 4; b++) {
-        batch[b] = state_ok(m);
-        alone[b] = state_ok(m);
+        batch[b] = mck_state(m);
+        alone[b] = mck_state(m);
         if (prefix[b]) {
-            prefill_ok(m, batch[b], r->ids, prefix[b], NULL, NULL, NULL);
-            prefill_ok(m, alone[b], r->ids, prefix[b], NULL, NULL, NULL);
+            mck_prefill(m, batch[b], r->ids, prefix[b], NULL, NULL, NULL);
+            mck_prefill(m, alone[b], r->ids, prefix[b], NULL, NULL, NULL);
         }
     }
     for (int round = 0; round < 6; round++) {
         int32_t tok[4];
         for (int b = 0; b < 4; b++)
             tok[b] = r->ids[(prefix[b] + (size_t)round) % (size_t)r->n];
-        step_ok(m, batch, tok, 4, out);
+        mck_step(m, batch, tok, 4, out);
         for (int b = 0; b < 4; b++) {
-            step_ok(m, &alone[b], &tok[b], 1, one);
+            mck_step(m, &alone[b], &tok[b], 1, one);
             ck_assert_msg(max_abs_diff(one, out + b * 256, 256) < 1e-6,
                           "round %d state %d: batch and single step differ", round, b);
         }
@@ -395,18 +334,18 @@ END_TEST
 
 START_TEST(test_threads_same_numbers)
 {
-    mamba_model *m = load_ok(tiny_dir());
+    mamba_model *m = load_ok(mck_tiny_dir());
     reference *r = reference_load(256, 64);
-    mamba_state *s = state_ok(m);
+    mamba_state *s = mck_state(m);
     float *a = malloc((size_t)r->n * 256 * sizeof(float));
     float *b = malloc((size_t)r->n * 256 * sizeof(float));
 
     mamba_model_set_threads(m, 1);
     ck_assert_int_eq(mamba_model_threads(m), 1);
-    prefill_ok(m, s, r->ids, (size_t)r->n, a, NULL, NULL);
+    mck_prefill(m, s, r->ids, (size_t)r->n, a, NULL, NULL);
     mamba_state_reset(s);
     mamba_model_set_threads(m, 4);
-    prefill_ok(m, s, r->ids, (size_t)r->n, b, NULL, NULL);
+    mck_prefill(m, s, r->ids, (size_t)r->n, b, NULL, NULL);
     ck_assert(memcmp(a, b, (size_t)r->n * 256 * sizeof(float)) == 0);
     mamba_model_set_threads(m, 0);
     ck_assert_int_ge(mamba_model_threads(m), 1);
@@ -420,8 +359,8 @@ END_TEST
 
 START_TEST(test_bad_tokens)
 {
-    mamba_model *m = load_ok(tiny_dir());
-    mamba_state *s = state_ok(m), *t = state_ok(m);
+    mamba_model *m = load_ok(mck_tiny_dir());
+    mamba_state *s = mck_state(m), *t = mck_state(m);
     int32_t toks[5] = {1, 2, 3, 256, 4}, two[2] = {5, -1};
     mamba_state *pair[2] = {s, t}, *dup[2] = {s, s};
     float out[2 * 256];
@@ -429,7 +368,7 @@ START_TEST(test_bad_tokens)
     size_t lb, la;
     eng_error err = {0};
 
-    prefill_ok(m, s, toks, 3, NULL, NULL, NULL);
+    mck_prefill(m, s, toks, 3, NULL, NULL, NULL);
     ck_assert_int_eq(mamba_state_serialize(s, &before, &lb, &err), 0);
     ck_assert_int_eq(mamba_prefill(m, s, toks, 5, NULL, out, NULL, &err), ENG_EINVAL);
     ck_assert_msg(strstr(err.msg, "256") && strstr(err.msg, "position 3"), "%s", err.msg);
@@ -467,10 +406,7 @@ static uint64_t g_rng = 0x9e3779b97f4a7c15u;
 
 static int rnd_int(int lo, int hi) /* uniform in [lo, hi] */
 {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return lo + (int)(g_rng % (uint64_t)(hi - lo + 1));
+    return lo + (int)(tu_xorshift64(&g_rng) % (uint64_t)(hi - lo + 1));
 }
 
 /* n values k / div, k in [lo, hi] */
@@ -684,145 +620,37 @@ static void tm_tensors(const tmodel *t, tlist *l, bool orig_names)
     if (t->head) tl_add(l, "lm_head.weight", t->head, 2, t->V, t->dm, 0);
 }
 
-static uint16_t to_f16(float f) /* exact for the values the tests use */
-{
-    uint32_t b;
-    int e;
-    float m;
-    uint16_t sign;
-    memcpy(&b, &f, 4);
-    sign = (uint16_t)((b >> 16) & 0x8000);
-    if (f == 0) return sign;
-    m = frexpf(fabsf(f), &e); /* |f| = m * 2^e, m in [0.5, 1) */
-    if (e - 1 < -14)          /* subnormal: units of 2^-24 */
-        return (uint16_t)(sign | (uint16_t)lrintf(fabsf(f) * 0x1p24f));
-    return (uint16_t)(sign | (uint16_t)((e - 1 + 15) << 10) | (uint16_t)lrintf((m * 2 - 1) * 1024));
-}
+/* Files are built as mgen_image (mamba_gen.h); tests edit the entries
+ * (mgen_entry) of an image before writing it. */
+typedef mgen_image img;
+typedef mgen_entry ent;
 
-static size_t dtype_size(const char *dt)
-{
-    return strcmp(dt, "F64") == 0 ? 8 : strcmp(dt, "F32") == 0 ? 4 : 2;
-}
-
-static void encode(const float *v, size_t n, const char *dt, unsigned char *out)
-{
-    if (strcmp(dt, "F32") == 0) {
-        memcpy(out, v, n * 4);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        uint32_t b;
-        uint16_t h;
-        double d = v[i];
-        memcpy(&b, &v[i], 4);
-        if (strcmp(dt, "F64") == 0) {
-            memcpy(out + 8 * i, &d, 8);
-        } else {
-            h = strcmp(dt, "BF16") == 0 ? (uint16_t)(b >> 16) : to_f16(v[i]);
-            memcpy(out + 2 * i, &h, 2);
-        }
-    }
-}
-
-/* A file image whose header entries the tests may edit before writing. */
-typedef struct ent {
-    char name[96];
-    char dtype[16];
-    char shape[64];
-    unsigned long long b, e;
-    bool dropped;
-} ent;
-
-typedef struct img {
-    ent ents[320];
-    int n;
-    unsigned char *data;
-    size_t dlen;
-} img;
-
-static size_t numel(const tt *t)
-{
-    size_t n = 1;
-    for (int d = 0; d < t->ndim; d++)
-        n *= (size_t)t->shape[d];
-    return n;
-}
-
+/* Tensors [from, to) of l as an image; each in its own dtype, else dtype. */
 static img *img_build(const tlist *l, int from, int to, const char *dtype)
 {
-    img *im = calloc(1, sizeof *im);
-    size_t cap = 0;
-    for (int i = from; i < to; i++) {
-        const char *dt = l->t[i].dtype[0] ? l->t[i].dtype : dtype;
-        cap += numel(&l->t[i]) * dtype_size(dt);
-    }
-    im->data = malloc(cap + 1);
+    img *im = mgen_image_new();
+    ck_assert_ptr_nonnull(im);
     for (int i = from; i < to; i++) {
         const tt *t = &l->t[i];
-        ent *e = &im->ents[im->n++];
-        const char *dt = t->dtype[0] ? t->dtype : dtype;
-        size_t bytes = numel(t) * dtype_size(dt);
-        snprintf(e->name, sizeof e->name, "%s", t->name);
-        snprintf(e->dtype, sizeof e->dtype, "%s", dt);
-        if (t->ndim == 1) snprintf(e->shape, sizeof e->shape, "[%lld]", (long long)t->shape[0]);
-        if (t->ndim == 2)
-            snprintf(e->shape, sizeof e->shape, "[%lld,%lld]", (long long)t->shape[0],
-                     (long long)t->shape[1]);
-        if (t->ndim == 3)
-            snprintf(e->shape, sizeof e->shape, "[%lld,%lld,%lld]", (long long)t->shape[0],
-                     (long long)t->shape[1], (long long)t->shape[2]);
-        encode(t->v, numel(t), dt, im->data + im->dlen);
-        e->b = im->dlen;
-        e->e = im->dlen + bytes;
-        im->dlen += bytes;
+        ck_assert_ptr_nonnull(mgen_image_add(im, t->name, t->dtype[0] ? t->dtype : dtype, t->ndim,
+                                             t->shape[0], t->shape[1], t->shape[2], t->v));
     }
     return im;
 }
 
 static ent *img_find(img *im, const char *name)
 {
-    for (int i = 0; i < im->n; i++)
-        if (strcmp(im->ents[i].name, name) == 0) return &im->ents[i];
-    ck_abort_msg("test bug: no tensor %s", name);
-    return NULL;
+    ent *e = mgen_image_find(im, name);
+    ck_assert_msg(e != NULL, "test bug: no tensor %s", name);
+    return e;
 }
 
-/* Write im to path. The header is padded to a multiple of 8 bytes plus
- * misalign; hlen_extra is added to the header length field (a lie) and
- * cut bytes are dropped from the end of the file. */
+/* Write im to path; see mgen_image_write for misalign, hlen_extra, cut. */
 static void img_write_ex(const img *im, const char *path, int misalign, uint64_t hlen_extra,
                          size_t cut)
 {
-    size_t cap = 64 + (size_t)im->n * 256, len = 0, total;
-    char *h = malloc(cap);
-    unsigned char *file;
-    uint64_t hl;
-
-    len += (size_t)snprintf(h + len, cap - len, "{\"__metadata__\":{\"format\":\"pt\"}");
-    for (int i = 0; i < im->n; i++) {
-        const ent *e = &im->ents[i];
-        if (e->dropped) continue;
-        len +=
-            (size_t)snprintf(h + len, cap - len,
-                             ",\"%s\":{\"dtype\":\"%s\",\"shape\":%s,\"data_offsets\":[%llu,%llu]}",
-                             e->name, e->dtype, e->shape, e->b, e->e);
-    }
-    h[len++] = '}';
-    while ((8 + len) % 8 != 0)
-        h[len++] = ' ';
-    for (int i = 0; i < misalign; i++)
-        h[len++] = ' ';
-    total = 8 + len + im->dlen;
-    file = malloc(total);
-    hl = len + hlen_extra;
-    for (int i = 0; i < 8; i++)
-        file[i] = (unsigned char)(hl >> (8 * i));
-    memcpy(file + 8, h, len);
-    memcpy(file + 8 + len, im->data, im->dlen);
-    ck_assert(cut <= total);
-    write_file(path, file, total - cut);
-    free(file);
-    free(h);
+    ck_assert_msg(mgen_image_write(im, path, misalign, hlen_extra, cut) == 0, "cannot write %s",
+                  path);
 }
 
 static void img_write(const img *im, const char *dir, const char *fname)
@@ -830,13 +658,6 @@ static void img_write(const img *im, const char *dir, const char *fname)
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, fname);
     img_write_ex(im, path, 0, 0, 0);
-}
-
-static void img_free(img *im)
-{
-    if (!im) return;
-    free(im->data);
-    free(im);
 }
 
 /* ---------------------------------------------------------- configs */
@@ -860,7 +681,7 @@ static char *config_hf(const tmodel *t, const char *dt_rank_json)
     return s;
 }
 
-/* Write t as an HF model directory g_tmp/name (config + one file). */
+/* Write t as an HF model directory mck_tmp()/name (config + one file). */
 static const char *tm_write(const tmodel *t, const char *name, const char *dtype)
 {
     const char *dir = subdir(name);
@@ -871,21 +692,10 @@ static const char *tm_write(const tmodel *t, const char *name, const char *dtype
     tm_tensors(t, l, false);
     im = img_build(l, 0, l->n, dtype);
     img_write(im, dir, "model.safetensors");
-    img_free(im);
+    mgen_image_free(im);
     free(l);
     free(cfg);
     return dir;
-}
-
-/* Engine logits of n tokens, by prefill (n x V, malloc'd). */
-static float *engine_logits(const mamba_model *m, const int32_t *tok, size_t n)
-{
-    size_t V = (size_t)mamba_model_config(m)->vocab_size;
-    float *out = malloc(n * V * sizeof *out);
-    mamba_state *s = state_ok(m);
-    prefill_ok(m, s, tok, n, out, NULL, NULL);
-    mamba_state_free(s);
-    return out;
 }
 
 static void random_tokens(int32_t *tok, size_t n, int V)
@@ -901,13 +711,13 @@ static void check_vs_naive(const tmodel *t, const char *dir, size_t n)
     int32_t tok[200];
     double *ref = malloc(n * (size_t)t->V * sizeof *ref), worst = 0, scale = 0;
     float *pre, *st = malloc((size_t)t->V * sizeof *st);
-    mamba_state *s = state_ok(m);
+    mamba_state *s = mck_state(m);
 
     ck_assert(n <= 200);
     ck_assert_int_eq(mamba_model_config(m)->vocab_size, t->V);
     random_tokens(tok, n, t->V);
     naive_forward(t, tok, (int)n, ref);
-    pre = engine_logits(m, tok, n);
+    pre = mck_logits(m, tok, n);
     for (size_t i = 0; i < n * (size_t)t->V; i++) {
         double d = fabs(pre[i] - ref[i]) / (1 + fabs(ref[i]));
         worst = d > worst ? d : worst;
@@ -919,7 +729,7 @@ static void check_vs_naive(const tmodel *t, const char *dir, size_t n)
            scale);
     ck_assert_msg(worst < 1e-4, "%s: prefill differs from the naive reference by %g", dir, worst);
     for (size_t i = 0; i < n; i++) {
-        step_ok(m, &s, &tok[i], 1, st);
+        mck_step(m, &s, &tok[i], 1, st);
         ck_assert_msg(max_abs_diff(st, pre + i * (size_t)t->V, (size_t)t->V) < 1e-5,
                       "%s: step %zu differs from prefill", dir, i);
     }
@@ -980,7 +790,7 @@ START_TEST(test_naive_dt_rank_auto)
     ck_assert_int_eq(mamba_model_config(m)->dt_rank, 3);
     mamba_model_free(m);
     check_vs_naive(t, dir, 12);
-    img_free(im);
+    mgen_image_free(im);
     free(l);
     free(cfg);
     tm_free(t);
@@ -1017,7 +827,7 @@ START_TEST(test_naive_original_format)
     ck_assert_int_eq(c->bos_id, -1);
     mamba_model_free(m);
     check_vs_naive(t, dir, 16);
-    img_free(im);
+    mgen_image_free(im);
     free(l);
     tm_free(t);
 }
@@ -1056,7 +866,7 @@ static void assert_same_logits(const char *a, const char *b, const int32_t *tok,
 {
     mamba_model *ma = load_ok(a), *mb = load_ok(b);
     size_t V = (size_t)mamba_model_config(ma)->vocab_size;
-    float *la = engine_logits(ma, tok, n), *lb = engine_logits(mb, tok, n);
+    float *la = mck_logits(ma, tok, n), *lb = mck_logits(mb, tok, n);
     ck_assert_msg(memcmp(la, lb, n * V * sizeof(float)) == 0, "%s and %s give different logits", a,
                   b);
     free(la);
@@ -1105,7 +915,7 @@ START_TEST(test_misaligned_f32)
     img_write_ex(im, path, 1, 0, 0);
     random_tokens(tok, 10, 20);
     assert_same_logits(a, dir, tok, 10);
-    img_free(im);
+    mgen_image_free(im);
     free(l);
     free(cfg);
     free((void *)a);
@@ -1141,8 +951,8 @@ START_TEST(test_sharded)
     write_text(dir, "model.safetensors.index.json", index);
     random_tokens(tok, 25, 40);
     assert_same_logits(single, dir, tok, 25);
-    img_free(a);
-    img_free(b);
+    mgen_image_free(a);
+    mgen_image_free(b);
     free(l);
     free(index);
     free(cfg);
@@ -1160,22 +970,22 @@ START_TEST(test_prop_chunks)
     static const size_t chunks[] = {1, 64, 20, 65};
     tmodel *t = tm_new(16, 3, 50, 8, 32, 4, 2, true, true, true);
     mamba_model *m = load_ok(tm_write(t, "m", "F32"));
-    mamba_state *s = state_ok(m);
+    mamba_state *s = mck_state(m);
     int32_t tok[150];
     float *one, *ch = malloc(150 * 50 * sizeof(float)), st[50];
     size_t at = 0;
 
     random_tokens(tok, 150, 50);
-    one = engine_logits(m, tok, 150);
+    one = mck_logits(m, tok, 150);
     for (int c = 0; c < 4; c++) {
-        prefill_ok(m, s, tok + at, chunks[c], ch + at * 50, NULL, NULL);
+        mck_prefill(m, s, tok + at, chunks[c], ch + at * 50, NULL, NULL);
         at += chunks[c];
     }
     ck_assert_uint_eq(at, 150);
     ck_assert(max_abs_diff(one, ch, 150 * 50) < 1e-5);
     mamba_state_reset(s);
     for (size_t i = 0; i < 150; i++) {
-        step_ok(m, &s, &tok[i], 1, st);
+        mck_step(m, &s, &tok[i], 1, st);
         ck_assert(max_abs_diff(st, one + i * 50, 50) < 1e-5);
     }
     free(one);
@@ -1198,16 +1008,16 @@ START_TEST(test_prop_big_batch)
     float *out = malloc(B * V * sizeof(float)), single[V];
 
     for (int b = 0; b < B; b++) {
-        s[b] = state_ok(m);
-        alone[b] = state_ok(m);
+        s[b] = mck_state(m);
+        alone[b] = mck_state(m);
         random_tokens(pre, 3, V);
-        prefill_ok(m, s[b], pre, (size_t)(b % 3) + 1, NULL, NULL, NULL);
+        mck_prefill(m, s[b], pre, (size_t)(b % 3) + 1, NULL, NULL, NULL);
         mamba_state_copy(alone[b], s[b]);
         tok[b] = rnd_int(0, V - 1);
     }
-    step_ok(m, s, tok, B, out);
+    mck_step(m, s, tok, B, out);
     for (int b = 0; b < B; b++) {
-        step_ok(m, &alone[b], &tok[b], 1, single);
+        mck_step(m, &alone[b], &tok[b], 1, single);
         ck_assert_msg(max_abs_diff(single, out + b * V, V) < 1e-6, "entry %d differs", b);
         ck_assert_uint_eq(mamba_state_tokens(s[b]), (uint64_t)(b % 3) + 2);
         mamba_state_free(s[b]);
@@ -1223,7 +1033,7 @@ START_TEST(test_prop_serialize_copy_reset)
 {
     tmodel *t = tm_new(16, 2, 40, 8, 32, 4, 2, false, true, false);
     mamba_model *m = load_ok(tm_write(t, "m", "F32"));
-    mamba_state *a = state_ok(m), *b = state_ok(m), *c = state_ok(m), *fresh = state_ok(m);
+    mamba_state *a = mck_state(m), *b = mck_state(m), *c = mck_state(m), *fresh = mck_state(m);
     int32_t tok[40];
     float *whole, la[40], lb[40];
     void *blob;
@@ -1231,26 +1041,26 @@ START_TEST(test_prop_serialize_copy_reset)
     eng_error err = {0};
 
     random_tokens(tok, 40, 40);
-    whole = engine_logits(m, tok, 40);
+    whole = mck_logits(m, tok, 40);
     /* serialize after 20, restore into another state, continue */
-    prefill_ok(m, a, tok, 20, NULL, NULL, NULL);
+    mck_prefill(m, a, tok, 20, NULL, NULL, NULL);
     ck_assert_int_eq(mamba_state_serialize(a, &blob, &len, &err), 0);
     ck_assert_uint_eq(len, 64 + mamba_state_bytes(m) + 8);
     ck_assert_int_eq(mamba_state_deserialize(m, blob, len, b, &err), 0);
     ck_assert_uint_eq(mamba_state_tokens(b), 20);
-    prefill_ok(m, b, tok + 20, 20, NULL, lb, NULL);
+    mck_prefill(m, b, tok + 20, 20, NULL, lb, NULL);
     ck_assert(max_abs_diff(lb, whole + 39 * 40, 40) < 1e-5);
     /* copy == original */
     mamba_state_copy(c, a);
     ck_assert_uint_eq(mamba_state_tokens(c), 20);
-    prefill_ok(m, a, tok + 20, 20, NULL, la, NULL);
-    prefill_ok(m, c, tok + 20, 20, NULL, lb, NULL);
+    mck_prefill(m, a, tok + 20, 20, NULL, la, NULL);
+    mck_prefill(m, c, tok + 20, 20, NULL, lb, NULL);
     ck_assert(memcmp(la, lb, sizeof la) == 0);
     /* reset == fresh */
     mamba_state_reset(a);
     ck_assert_uint_eq(mamba_state_tokens(a), 0);
-    prefill_ok(m, a, tok, 5, NULL, la, NULL);
-    prefill_ok(m, fresh, tok, 5, NULL, lb, NULL);
+    mck_prefill(m, a, tok, 5, NULL, la, NULL);
+    mck_prefill(m, fresh, tok, 5, NULL, lb, NULL);
     ck_assert(memcmp(la, lb, sizeof la) == 0);
     free(blob);
     free(whole);
@@ -1270,7 +1080,7 @@ START_TEST(test_prop_blob_errors)
     tmodel *t = tm_new(16, 1, 20, 4, 32, 4, 2, false, true, false);
     tmodel *u = tm_new(16, 1, 20, 4, 32, 4, 2, false, true, false); /* same shapes */
     mamba_model *m = load_ok(tm_write(t, "m", "F32")), *other = load_ok(tm_write(u, "o", "F32"));
-    mamba_state *s = state_ok(m), *dst = state_ok(m), *os = state_ok(other);
+    mamba_state *s = mck_state(m), *dst = mck_state(m), *os = mck_state(other);
     int32_t tok[6] = {1, 2, 3, 4, 5, 6};
     unsigned char *blob, *bad, *dst_before, *dst_after;
     void *p;
@@ -1278,8 +1088,8 @@ START_TEST(test_prop_blob_errors)
     eng_error err = {0};
 
     ck_assert(mamba_model_fingerprint(m) != mamba_model_fingerprint(other));
-    prefill_ok(m, s, tok, 6, NULL, NULL, NULL);
-    prefill_ok(m, dst, tok, 2, NULL, NULL, NULL);
+    mck_prefill(m, s, tok, 6, NULL, NULL, NULL);
+    mck_prefill(m, dst, tok, 2, NULL, NULL, NULL);
     ck_assert_int_eq(mamba_state_serialize(s, &p, &len, &err), 0);
     blob = p;
     ck_assert_int_eq(mamba_state_serialize(dst, &p, &lb, &err), 0);
@@ -1330,7 +1140,7 @@ END_TEST
 
 START_TEST(test_prop_fingerprint_stable)
 {
-    mamba_model *a = load_ok(tiny_dir()), *b = load_ok(tiny_dir());
+    mamba_model *a = load_ok(mck_tiny_dir()), *b = load_ok(mck_tiny_dir());
     ck_assert(mamba_model_fingerprint(a) == mamba_model_fingerprint(b));
     ck_assert(mamba_model_fingerprint(a) != 0);
     mamba_model_free(a);
@@ -1367,7 +1177,7 @@ static void broken_free(broken *b)
 {
     tm_free(b->t);
     free(b->l);
-    img_free(b->im);
+    mgen_image_free(b->im);
     free(b->cfg);
     free((void *)b->dir);
     free(b);
@@ -1540,7 +1350,7 @@ END_TEST
 START_TEST(test_bad_dtype_f64)
 {
     broken *b = broken_new();
-    img_free(b->im);
+    mgen_image_free(b->im);
     for (int i = 0; i < b->l->n; i++)
         if (strcmp(b->l->t[i].name, "backbone.layers.0.mixer.dt_proj.bias") == 0)
             snprintf(b->l->t[i].dtype, 8, "F64");
@@ -1763,20 +1573,20 @@ START_TEST(test_bench_130m)
     write_text(dir, "config.json", cfg);
     im = img_build(l, 0, l->n, "F32");
     img_write(im, dir, "model.safetensors");
-    img_free(im);
+    mgen_image_free(im);
     t0 = now_s();
     m = load_ok(dir);
     printf("bench 130m-shaped: load %.3f s\n", now_s() - t0);
     random_tokens(tok, 512, 50280);
     for (int b = 0; b < 32; b++)
-        s[b] = state_ok(m);
-    prefill_ok(m, s[0], tok, 4, NULL, logits, NULL); /* fault the mapping in */
+        s[b] = mck_state(m);
+    mck_prefill(m, s[0], tok, 4, NULL, logits, NULL); /* fault the mapping in */
     for (int nt = 1; nt <= 2; nt++) {
         mamba_model_set_threads(m, nt == 1 ? 1 : 0);
         for (int n_pre = 16; n_pre <= 512; n_pre *= 32) {
             mamba_state_reset(s[0]);
             t0 = now_s();
-            prefill_ok(m, s[0], tok, (size_t)n_pre, NULL, logits, NULL);
+            mck_prefill(m, s[0], tok, (size_t)n_pre, NULL, logits, NULL);
             t1 = now_s();
             printf("bench 130m-shaped, %d thread(s): prefill %3d tokens: %.1f tokens/s\n",
                    mamba_model_threads(m), n_pre, n_pre / (t1 - t0));
@@ -1785,7 +1595,7 @@ START_TEST(test_bench_130m)
             int steps = bs == 1 ? 16 : 4;
             t0 = now_s();
             for (int k = 0; k < steps; k++)
-                step_ok(m, s, tok + k, (size_t)bs, logits);
+                mck_step(m, s, tok + k, (size_t)bs, logits);
             t1 = now_s();
             printf("bench 130m-shaped, %d thread(s): step batch %2d: %.1f tokens/s (%.1f ms per "
                    "step)\n",
@@ -1823,7 +1633,7 @@ static Suite *mamba_suite(void)
     suite_add_tcase(s, fx);
 
     tcase_set_timeout(nv, 120);
-    tcase_add_checked_fixture(nv, tmp_setup, tmp_teardown);
+    tcase_add_checked_fixture(nv, mck_tmp_setup, mck_tmp_teardown);
     tcase_add_test(nv, test_naive_one_layer);
     tcase_add_test(nv, test_naive_untied_bias);
     tcase_add_test(nv, test_naive_conv_kernels);
@@ -1837,7 +1647,7 @@ static Suite *mamba_suite(void)
     suite_add_tcase(s, nv);
 
     tcase_set_timeout(pr, 120);
-    tcase_add_checked_fixture(pr, tmp_setup, tmp_teardown);
+    tcase_add_checked_fixture(pr, mck_tmp_setup, mck_tmp_teardown);
     tcase_add_test(pr, test_prop_chunks);
     tcase_add_test(pr, test_prop_big_batch);
     tcase_add_test(pr, test_prop_serialize_copy_reset);
@@ -1848,7 +1658,7 @@ static Suite *mamba_suite(void)
     suite_add_tcase(s, pr);
 
     tcase_set_timeout(bad, 120);
-    tcase_add_checked_fixture(bad, tmp_setup, tmp_teardown);
+    tcase_add_checked_fixture(bad, mck_tmp_setup, mck_tmp_teardown);
     tcase_add_test(bad, test_bad_truncated_file);
     tcase_add_test(bad, test_bad_header_length);
     tcase_add_test(bad, test_bad_header_json);
@@ -1873,7 +1683,7 @@ static Suite *mamba_suite(void)
     if (getenv("HMMBA_MAMBA_BENCH")) {
         TCase *bench = tcase_create("bench");
         tcase_set_timeout(bench, 1800);
-        tcase_add_checked_fixture(bench, tmp_setup, tmp_teardown);
+        tcase_add_checked_fixture(bench, mck_tmp_setup, mck_tmp_teardown);
         tcase_add_test(bench, test_bench_130m);
         suite_add_tcase(s, bench);
     }

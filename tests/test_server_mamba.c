@@ -6,6 +6,7 @@
 #include "harness.h"
 #include "http_client.h"
 #include "mamba_gen.h"
+#include "test_util.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -50,13 +51,6 @@ static void setup(void)
 static void teardown(void)
 {
     harness_stop();
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static json_t *reference(void)
@@ -356,14 +350,10 @@ static void stream_request(const char *body, const char *extra, streamed *out, s
     memset(out, 0, sizeof *out);
     int fd = http_connect(port);
     ck_assert_int_ge(fd, 0);
-    char head[1024];
-    int hn = snprintf(head, sizeof head,
-                      "POST /generate HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s"
-                      "Content-Length: %zu\r\n\r\n",
-                      extra ? extra : "", strlen(body));
-    double t0 = now_s();
-    ck_assert_int_eq(http_send_all(fd, head, (size_t)hn), 0);
-    ck_assert_int_eq(http_send_all(fd, body, strlen(body)), 0);
+    char headers[1024];
+    snprintf(headers, sizeof headers, "Connection: close\r\n%s", extra ? extra : "");
+    double t0 = tu_now_s();
+    ck_assert_int_eq(http_send_post(fd, "/generate", headers, body), 0);
     size_t cap = 1 << 16, len = 0, tokens_seen = 0;
     char *raw = malloc(cap);
     ssize_t n;
@@ -374,8 +364,8 @@ static void stream_request(const char *body, const char *extra, streamed *out, s
         for (const char *p = raw; (p = strstr(p, "\"token\"")); p++)
             count++;
         if (count > tokens_seen) {
-            if (!tokens_seen) out->t_first = now_s() - t0;
-            out->t_last = now_s() - t0;
+            if (!tokens_seen) out->t_first = tu_now_s() - t0;
+            out->t_last = tu_now_s() - t0;
             tokens_seen = count;
         }
         if (stop_after && len >= stop_after && tokens_seen) break;
@@ -512,14 +502,14 @@ START_TEST(stream_disconnect_frees_worker)
     teardown();
     start_mamba(1, 0);
     streamed s;
-    double t0 = now_s();
+    double t0 = tu_now_s();
     stream_request("{\"model\":\"slow\",\"tokens\":[1,2,3],\"max_tokens\":2000,\"stream\":true,"
                    "\"session\":\"gone\"}",
                    NULL, &s, 1);
     streamed_free(&s);
     int st;
     json_t *a = post("/decode", "{\"model\":\"casino\",\"observations\":[1,2,3]}", &st);
-    double took = now_s() - t0;
+    double took = tu_now_s() - t0;
     ck_assert_int_eq(st, 200);
     json_t *info = request_json("GET", "/sessions/gone", NULL, NULL, &st);
     json_int_t absorbed = json_integer_value(json_object_get(info, "tokens"));
@@ -537,24 +527,19 @@ START_TEST(long_generation_does_not_block)
 {
     int fd = http_connect(port);
     const char *body = "{\"model\":\"slow\",\"tokens\":[1],\"max_tokens\":2000,\"stream\":true}";
-    char head[256];
-    int hn =
-        snprintf(head, sizeof head,
-                 "POST /generate HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", strlen(body));
-    http_send_all(fd, head, (size_t)hn);
-    http_send_all(fd, body, strlen(body));
+    http_send_post(fd, "/generate", NULL, body);
     char buf[512];
     ck_assert_int_gt(recv(fd, buf, sizeof buf, 0), 0); /* the stream has started */
     double worst = 0;
     for (int i = 0; i < 20; i++) {
-        double t = now_s();
+        double t = tu_now_s();
         int st;
         json_t *a =
             post("/decode",
                  "{\"model\":\"casino\",\"observations\":[\"1\",\"6\",\"6\",\"6\",\"2\"]}", &st);
         ck_assert_int_eq(st, 200);
         json_decref(a);
-        worst = fmax(worst, now_s() - t);
+        worst = fmax(worst, tu_now_s() - t);
     }
     close(fd);
     ck_assert_msg(worst < 0.25, "a short request took %.1f ms", worst * 1000);
@@ -568,12 +553,7 @@ START_TEST(session_busy_409)
     int fd = http_connect(port);
     const char *body = "{\"model\":\"slow\",\"tokens\":[1],\"max_tokens\":400,\"stream\":true,"
                        "\"session\":\"busy\"}";
-    char head[256];
-    int hn =
-        snprintf(head, sizeof head,
-                 "POST /generate HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", strlen(body));
-    http_send_all(fd, head, (size_t)hn);
-    http_send_all(fd, body, strlen(body));
+    http_send_post(fd, "/generate", NULL, body);
     char buf[512];
     ck_assert_int_gt(recv(fd, buf, sizeof buf, 0), 0);
     int st;
@@ -1086,21 +1066,10 @@ void mamba_models_create(void)
              tiny_dir, fixtures(), fixtures(), tiny_dir);
     must(system(cmd) == 0, cmd);
     must(mgen_write_byte_tokenizer(tiny_dir) == 0, "byte tokenizer");
-    mgen_shape slow = {.d_model = 1024,
-                       .n_layer = 4,
-                       .vocab = 256,
-                       .d_state = 16,
-                       .d_conv = 4,
-                       .expand = 2,
-                       .eos = -1};
+    mgen_shape slow = mgen_byte_shape(1024, 4);
     must(mgen_write_model(slow_dir, &slow, 42) == 0, "slow model");
-    mgen_shape other = {.d_model = 64,
-                        .n_layer = 2,
-                        .vocab = 256,
-                        .d_state = 16,
-                        .d_conv = 4,
-                        .expand = 2,
-                        .eos = 0};
+    mgen_shape other = mgen_byte_shape(64, 2);
+    other.eos = 0;
     must(mgen_write_model(other_dir, &other, 7) == 0, "other model");
 }
 

@@ -15,6 +15,7 @@
  * Times are CPU time of this thread (the machine may be shared); wall
  * time is printed for the totals. Exits 1 if the peak bytes held in (1) or
  * (2) after the first 10^6 steps exceed 2x the peak within them. */
+#include "../test_util.h"
 #include "hmm.h"
 
 #include <stdio.h>
@@ -38,20 +39,11 @@ static double cpu_s(void)
     return clock_s(CLOCK_THREAD_CPUTIME_ID);
 }
 
-static double urand(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return (double)(z >> 11) * 0x1.0p-53;
-}
-
 static void rand_dist(uint64_t *s, double *v, size_t n, double peak, size_t at)
 {
     double sum = 0.0;
     for (size_t i = 0; i < n; i++)
-        sum += v[i] = 0.05 + urand(s) + (i == at ? peak : 0.0);
+        sum += v[i] = 0.05 + tu_unit(s) + (i == at ? peak : 0.0);
     for (size_t i = 0; i < n; i++)
         v[i] /= sum;
 }

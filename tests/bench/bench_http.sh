@@ -7,8 +7,9 @@ cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
 SECS=${2:-10}
 command -v wrk >/dev/null || { echo "bench_http: needs wrk (apt-get install wrk)" >&2; exit 1; }
+. tests/hmmba_server.sh
 TMP=$(mktemp -d)
-trap 'kill $PID 2>/dev/null || true; rm -rf "$TMP"' EXIT
+trap 'hmmba_stop; rm -rf "$TMP"' EXIT
 # 100 casino rolls, deterministic
 obs=$(awk 'BEGIN { srand(1); s = ""; for (i = 0; i < 100; i++) s = s (i ? "," : "") "\"" int(1 + rand() * 6) "\""; print s }')
 printf '{"model":"casino","observations":[%s]}' "$obs" >"$TMP/body.json"
@@ -17,11 +18,9 @@ wrk.method = "POST"
 local f = io.open("$TMP/body.json"); wrk.body = f:read("*a"); f:close()
 wrk.headers["Content-Type"] = "application/json"
 LUA
-"$BUILD/server/hmmba" --model casino=config/models/casino.json --listen 127.0.0.1:0 \
-    >"$TMP/out" 2>/dev/null &
-PID=$!
-for _ in $(seq 50); do grep -q listening "$TMP/out" 2>/dev/null && break; sleep 0.1; done
-URL=$(sed -n 's/^listening on //p' "$TMP/out")
+hmmba_start "$TMP/out" /dev/null "$BUILD/server/hmmba" --model casino=config/models/casino.json \
+    --listen 127.0.0.1:0
+URL=$HMMBA_URL
 wrk -t2 -c64 -d2s -s "$TMP/post.lua" "$URL/decode" >/dev/null # warm up
 wrk -t2 -c64 -d"${SECS}s" --latency -s "$TMP/post.lua" "$URL/decode" >"$TMP/wrk"
 rps=$(awk '/Requests\/sec/ { print $2 }' "$TMP/wrk")
@@ -32,6 +31,6 @@ echo "HMM /decode (casino, 100 observations), 64 connections, ${SECS} s, $(nproc
 echo "| requests/s | p50 | p99 | errors |"
 echo "|---|---|---|---|"
 echo "| $rps | $p50 | $p99 | ${errs:-none} |"
-kill $PID
+hmmba_stop
 echo
 "$BUILD/tests/bench/bench_streams" 2>/dev/null

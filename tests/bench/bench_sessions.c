@@ -4,27 +4,19 @@
  * keeps the recurrent state (fixed size), not the history.
  *
  * Runs an in-process server on loopback with a random Mamba model of
- * d_model 768, 4 layers (written to a temp dir), and prints medians and
- * their ratio over HTTP. */
-#include "../../server/srv_internal.h"
+ * d_model 768, 4 layers (bench_server.h), and prints medians and their
+ * ratio over HTTP. */
 #include "../http_client.h"
-#include "../mamba_gen.h"
+#include "../test_util.h"
+#include "bench_server.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define ROUNDS 21
 
 static uint16_t port;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int cmp(const void *a, const void *b)
 {
@@ -36,12 +28,12 @@ static int cmp(const void *a, const void *b)
 static double timed_post(const char *path, const char *body)
 {
     http_resp r;
-    double t = now_s();
+    double t = tu_now_s();
     if (http_request(port, "POST", path, NULL, body, strlen(body), &r) || r.status / 100 != 2) {
         fprintf(stderr, "%s failed: %d %s\n", path, r.status, r.body ? r.body : "");
         exit(1);
     }
-    t = now_s() - t;
+    t = tu_now_s() - t;
     http_resp_free(&r);
     return t;
 }
@@ -67,30 +59,9 @@ static char *tokens_json(size_t n, unsigned seed)
 
 int main(void)
 {
-    char dir[] = "/tmp/hmmba-bench-XXXXXX";
-    if (!mkdtemp(dir)) return 1;
-    char mdir[128];
-    snprintf(mdir, sizeof mdir, "%s/m", dir);
-    mgen_shape sh = {.d_model = 768,
-                     .n_layer = 4,
-                     .vocab = 256,
-                     .d_state = 16,
-                     .d_conv = 4,
-                     .expand = 2,
-                     .eos = -1};
-    if (mgen_write_model(mdir, &sh, 1)) return 1;
-    cfg_config cfg;
-    cfg_init(&cfg);
-    eng_error err = {0};
-    char spec[256];
-    snprintf(spec, sizeof spec, "m=%s", mdir);
-    srv *s = NULL;
-    if (cfg_add_model(&cfg, spec, &err) || cfg_set_listen(&cfg, "127.0.0.1:0", &err) ||
-        srv_new(&cfg, &s, &err) || srv_start(s, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
-    port = srv_port(s);
+    bsrv b;
+    if (bsrv_start(&b)) return 1;
+    port = b.port;
     char *hist = tokens_json(4000, 3), *ten = tokens_json(10, 11), body[65536];
     snprintf(body, sizeof body, "{\"model\":\"m\",\"tokens\":%s,\"session\":\"long\"}", hist);
     double absorb = timed_post("/decode", body);
@@ -119,10 +90,7 @@ int main(void)
     printf("| 10 tokens after 4,000 tokens of history | %.2f |\n", cont[ROUNDS / 2] * 1e3);
     printf("ratio continued / fresh: %.2f (target: within 0.8..1.2)\n",
            cont[ROUNDS / 2] / fresh[ROUNDS / 2]);
-    srv_free(s);
-    cfg_free(&cfg);
     free(hist);
     free(ten);
-    snprintf(body, sizeof body, "rm -rf %s", dir);
-    return system(body) != 0;
+    return bsrv_stop(&b) != 0;
 }

@@ -1,31 +1,23 @@
 /* bench_streams.c: time to first token and tokens/s per stream for 8
  * concurrent streaming /generate requests (and 1, for comparison), over
  * HTTP on loopback, on a random Mamba model of d_model 768, 4 layers,
- * vocab 256 written by the benchmark itself. Concurrent streams of a model
+ * vocab 256 (bench_server.h). Concurrent streams of a model
  * are stepped together by one worker, so the aggregate rate should grow
  * with the number of streams. */
-#include "../../server/srv_internal.h"
 #include "../http_client.h"
-#include "../mamba_gen.h"
+#include "../test_util.h"
+#include "bench_server.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define TOKENS 64
 
 static uint16_t port;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 typedef struct stream_run {
     pthread_t th;
@@ -45,32 +37,27 @@ static int count(const char *s, const char *needle)
 static void *run_stream(void *arg)
 {
     stream_run *r = arg;
-    char body[256], head[256], buf[65536];
+    char body[256], buf[65536];
     snprintf(body, sizeof body,
              "{\"model\":\"m\",\"tokens\":[%d,7,9],\"max_tokens\":%d,\"stream\":true,\"seed\":%d}",
              r->i + 1, TOKENS, r->i);
-    int hn = snprintf(head, sizeof head,
-                      "POST /generate HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                      "Content-Length: %zu\r\n\r\n",
-                      strlen(body));
     int fd = http_connect(port);
-    double t0 = now_s();
-    http_send_all(fd, head, (size_t)hn);
-    http_send_all(fd, body, strlen(body));
+    double t0 = tu_now_s();
+    http_send_post(fd, "/generate", "Connection: close\r\n", body);
     ssize_t n;
     size_t len = 0;
     r->ttft = -1;
     while ((n = recv(fd, buf + len, sizeof buf - 1 - len, 0)) > 0) {
         len += (size_t)n;
         buf[len] = 0;
-        if (r->ttft < 0 && strstr(buf, "\"token\"")) r->ttft = now_s() - t0;
+        if (r->ttft < 0 && strstr(buf, "\"token\"")) r->ttft = tu_now_s() - t0;
         if (len > sizeof buf - 4096) { /* keep only the tail: count as we go */
             r->tokens += count(buf, "\"token\"");
             len = 0;
         }
     }
     r->tokens += count(buf, "\"token\"");
-    r->total = now_s() - t0;
+    r->total = tu_now_s() - t0;
     close(fd);
     return NULL;
 }
@@ -78,7 +65,7 @@ static void *run_stream(void *arg)
 static void bench(int nstreams)
 {
     stream_run runs[16];
-    double t0 = now_s();
+    double t0 = tu_now_s();
     for (int i = 0; i < nstreams; i++) {
         runs[i] = (stream_run){.i = i};
         pthread_create(&runs[i].th, NULL, run_stream, &runs[i]);
@@ -91,44 +78,20 @@ static void bench(int nstreams)
         rate += (runs[i].tokens - 1) / (runs[i].total - runs[i].ttft) / nstreams;
         tokens += runs[i].tokens;
     }
-    double wall = now_s() - t0;
+    double wall = tu_now_s() - t0;
     printf("| %d | %.1f | %.1f | %.1f |\n", nstreams, ttft * 1e3, rate, tokens / wall);
 }
 
 int main(void)
 {
-    char dir[] = "/tmp/hmmba-bench-XXXXXX";
-    if (!mkdtemp(dir)) return 1;
-    char mdir[128];
-    snprintf(mdir, sizeof mdir, "%s/m", dir);
-    mgen_shape sh = {.d_model = 768,
-                     .n_layer = 4,
-                     .vocab = 256,
-                     .d_state = 16,
-                     .d_conv = 4,
-                     .expand = 2,
-                     .eos = -1};
-    if (mgen_write_model(mdir, &sh, 1)) return 1;
-    cfg_config cfg;
-    cfg_init(&cfg);
-    eng_error err = {0};
-    char spec[256];
-    snprintf(spec, sizeof spec, "m=%s", mdir);
-    srv *s = NULL;
-    if (cfg_add_model(&cfg, spec, &err) || cfg_set_listen(&cfg, "127.0.0.1:0", &err) ||
-        srv_new(&cfg, &s, &err) || srv_start(s, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
-    port = srv_port(s);
+    bsrv b;
+    if (bsrv_start(&b)) return 1;
+    port = b.port;
     printf("streaming /generate, %d tokens each (d_model 768, 4 layers, vocab 256; %u workers)\n",
-           TOKENS, cfg.workers);
+           TOKENS, b.cfg.workers);
     printf("| streams | time to first token, ms (mean) | tokens/s per stream | tokens/s, all |\n");
     printf("|---|---|---|---|\n");
     bench(1);
     bench(8);
-    srv_free(s);
-    cfg_free(&cfg);
-    snprintf(spec, sizeof spec, "rm -rf %s", dir);
-    return system(spec) != 0;
+    return bsrv_stop(&b) != 0;
 }

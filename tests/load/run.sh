@@ -51,19 +51,12 @@ done
 command -v wrk >/dev/null || { echo "run.sh: wrk is missing (apt-get install wrk)" >&2; exit 2; }
 
 tmp=$(mktemp -d /tmp/hmmba-load-XXXXXX)
-server_pid=""
-stop_server() {
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    server_pid=""
-}
+. "$root/tests/hmmba_server.sh" # hmmba_start, hmmba_stop: HMMBA_PID, HMMBA_URL
 # The work directory (configs, server logs, wrk output) is kept when
 # something failed, for a look at the server's log.
 cleanup() {
     local rc=$?
-    stop_server
+    hmmba_stop
     if [ "$rc" -eq 0 ]; then rm -rf "$tmp"; else echo "run.sh: logs kept in $tmp" >&2; fi
 }
 trap cleanup EXIT
@@ -77,7 +70,7 @@ fail() { failures+=("$1"); echo "FAIL: $1" >&2; }
 casino="$root/config/models/casino.json"
 
 # start_server NAME WORKERS QUEUE: writes $tmp/NAME.json, starts hmmba, sets
-# server_pid and url.
+# HMMBA_PID and url.
 start_server() {
     local name=$1 workers=$2 queue=$3
     cat > "$tmp/$name.json" <<EOF
@@ -86,31 +79,20 @@ start_server() {
  "limits": {"queue_capacity": $queue, "max_connections": 1024, "request_timeout_s": 60,
             "max_sessions": 10000, "max_tokens": 4096}}
 EOF
-    : > "$tmp/$name.out"
-    "$hmmba" --config "$tmp/$name.json" > "$tmp/$name.out" 2> "$tmp/$name.log" &
-    server_pid=$!
-    local port=""
-    for _ in $(seq 100); do
-        port=$(sed -n 's|^listening on http://127.0.0.1:\([0-9]*\)$|\1|p' "$tmp/$name.out")
-        [ -n "$port" ] && break
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if [ -z "$port" ]; then
-        echo "run.sh: the $name server did not start:" >&2
-        tail -5 "$tmp/$name.log" >&2
+    hmmba_start "$tmp/$name.out" "$tmp/$name.log" "$hmmba" --config "$tmp/$name.json" || {
+        echo "run.sh: the $name server did not start" >&2
         exit 2
-    fi
-    url="http://127.0.0.1:$port"
+    }
+    url=$HMMBA_URL
 }
 
 rss_kb() {
-    kill -0 "$server_pid" 2>/dev/null || {
+    kill -0 "$HMMBA_PID" 2>/dev/null || {
         echo "run.sh: the server died; its log ends:" >&2
         grep -v ' req=' "$tmp"/*.log | tail -5 >&2
         exit 1
     }
-    awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status"
+    awk '/^VmRSS:/ {print $2}' "/proc/$HMMBA_PID/status"
 }
 
 # run_wrk SECONDS MODE OUTFILE: one wrk run; its LOADRESULT line to OUTFILE.
@@ -131,7 +113,7 @@ sleep 1
 rss0=$(rss_kb) # idle, after the warm-up: every session the mix makes exists by now
 sessions0=$(curl -s "$url/sessions" | sed -n 's/.*"count":\([0-9]*\).*/\1/p')
 # VmRSS every second under load, for the peaks of the first and last thirds.
-( while kill -0 "$server_pid" 2>/dev/null; do rss_kb >> "$tmp/rss.samples"; sleep 1; done ) \
+( while kill -0 "$HMMBA_PID" 2>/dev/null; do rss_kb >> "$tmp/rss.samples"; sleep 1; done ) \
     2>/dev/null &
 sampler=$!
 run_wrk "$seconds" mix "$tmp/soak"
@@ -140,8 +122,8 @@ wait "$sampler" 2>/dev/null || true
 sleep 1
 rss1=$(rss_kb) # idle again
 sessions=$(curl -s "$url/sessions" | sed -n 's/.*"count":\([0-9]*\).*/\1/p')
-kill -0 "$server_pid" || fail "the server died during the soak"
-stop_server
+kill -0 "$HMMBA_PID" || fail "the server died during the soak"
+hmmba_stop
 
 r="$tmp/soak"
 non200=$(( $(get "$r" requests) - $(get "$r" s200) ))
@@ -184,7 +166,7 @@ done
 recovery_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 [ "$code" = 200 ] || fail "overload: no 200 within 10 s after the storm (last: $code)"
 grep -q '"logprobs"' "$tmp/recovery.json" 2>/dev/null || fail "overload: the recovery answer is not a decode"
-stop_server
+hmmba_stop
 
 # ===== the table =====
 

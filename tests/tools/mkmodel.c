@@ -54,13 +54,7 @@ int main(int argc, char **argv)
     if (arg_int(argc, argv, 2, 4, 4096, &d_model) || arg_int(argc, argv, 3, 1, 64, &n_layer) ||
         arg_int(argc, argv, 4, 0, 1L << 30, &seed))
         return 2;
-    mgen_shape shape = {.d_model = (int)d_model,
-                        .n_layer = (int)n_layer,
-                        .vocab = 256,
-                        .d_state = 16,
-                        .d_conv = 4,
-                        .expand = 2,
-                        .eos = -1};
+    mgen_shape shape = mgen_byte_shape((int)d_model, (int)n_layer);
     if (mgen_write_model(argv[1], &shape, (uint64_t)seed) || mgen_write_byte_tokenizer(argv[1])) {
         fprintf(stderr, "mkmodel: %s: %s\n", argv[1], strerror(errno));
         return 1;

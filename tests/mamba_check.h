@@ -1,0 +1,45 @@
+/* mamba_check.h: what the Mamba engine test programs (test_mamba,
+ * test_kernels) share: the reference fixture model, engine calls that
+ * assert (Check) that they succeeded, and a per-test scratch directory.
+ * Call these from inside a test. Library test_mamba_support. */
+#ifndef HMMBA_TEST_MAMBA_CHECK_H
+#define HMMBA_TEST_MAMBA_CHECK_H
+
+#include "../engine/mamba.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The fixture model directory fixtures/mamba/mamba1-tiny-tied (a static
+ * string, owned here). */
+const char *mck_tiny_dir(void);
+
+/* A fresh state for m; asserts that mamba_state_new succeeded. The
+ * caller frees it (mamba_state_free). */
+mamba_state *mck_state(const mamba_model *m);
+
+/* mamba_prefill of tok[0..n) into s (logits, last, hidden as there: each
+ * may be NULL); asserts that it succeeded. */
+void mck_prefill(const mamba_model *m, mamba_state *s, const int32_t *tok, size_t n, float *logits,
+                 float *last, float *hidden);
+
+/* mamba_step of b states s[0..b) with one token each; asserts that it
+ * succeeded. logits: b x vocab. */
+void mck_step(const mamba_model *m, mamba_state *const *s, const int32_t *tok, size_t b,
+              float *logits);
+
+/* The prefill logits of tok[0..n) from a fresh state: n x vocab floats,
+ * malloc'd, owned by the caller. */
+float *mck_logits(const mamba_model *m, const int32_t *tok, size_t n);
+
+/* A checked fixture pair (tcase_add_checked_fixture): setup creates an
+ * empty directory /tmp/hmmba-test-XXXXXX (asserting), teardown removes it
+ * and everything in it. */
+void mck_tmp_setup(void);
+void mck_tmp_teardown(void);
+
+/* The scratch directory of the current test (valid between setup and
+ * teardown; owned here). */
+const char *mck_tmp(void);
+
+#endif
