@@ -72,15 +72,6 @@ int hmm_err_nomem(eng_error *err, const char *what)
     return eng_error_set(err, ENG_ENOMEM, "out of memory for %s", what);
 }
 
-/* Index of the largest entry, lowest on ties. */
-size_t hmm_argmax(const double *v, size_t n)
-{
-    size_t k = 0;
-    for (size_t i = 1; i < n; i++)
-        if (v[i] > v[k]) k = i;
-    return k;
-}
-
 /* ===== Forward ===== */
 
 /* out[j] = sum_i v[i] mat[i*K + j], rows with v[i] == 0 skipped: the
@@ -188,8 +179,8 @@ static void predict(const hmm_model *m, const double *restrict alpha, double *re
 /* out[j] = pred[j] b_j normalised, with b_j = exp(lb[j] - max reachable
  * lb). Returns log of the normaliser in absolute terms, or NaN when the
  * scaled sum is 0 (underflow or impossibility: the caller falls back). */
-static double scaled_update(const hmm_model *m, const double *pred, const double *lb,
-                            const hmm_obs *obs, size_t t, double *out)
+double hmm_scaled_update(const hmm_model *m, const double *pred, const double *lb,
+                         const hmm_obs *obs, size_t t, double *out)
 {
     size_t K = m->K;
     double c = 0.0, shift = 0.0;
@@ -219,7 +210,7 @@ static double scaled_update(const hmm_model *m, const double *pred, const double
 /* The same update in log space, for when the scaled sum underflowed (e.g.
  * reachable states all have emission probabilities below 1e-308). Returns
  * -INFINITY when observation t is truly impossible. */
-static double log_update(size_t K, const double *pred, const double *lb, double *out)
+double hmm_log_update(size_t K, const double *pred, const double *lb, double *out)
 {
     double mx = -INFINITY;
     for (size_t j = 0; j < K; j++) {
@@ -248,27 +239,11 @@ static int fwd_step(const hmm_model *m, const hmm_obs *obs, size_t t, const doub
     else
         predict(m, alpha, pred);
     const double *lb = hmm_log_emit(m, obs, t, scratch);
-    double lc = scaled_update(m, pred, lb, obs, t, out);
-    if (isnan(lc)) lc = log_update(m->K, pred, lb, out);
+    double lc = hmm_scaled_update(m, pred, lb, obs, t, out);
+    if (isnan(lc)) lc = hmm_log_update(m->K, pred, lb, out);
     if (lc == -INFINITY) return hmm_err_impossible(err, t);
     *logc = lc;
     return 0;
-}
-
-/* Neumaier-compensated running sum: the log-likelihood of 10^6 steps keeps
- * full precision. */
-typedef struct ksum {
-    double s, c;
-} ksum;
-
-static void ksum_add(ksum *k, double x)
-{
-    double t = k->s + x;
-    if (fabs(k->s) >= fabs(x))
-        k->c += (k->s - t) + x;
-    else
-        k->c += (x - t) + k->s;
-    k->s = t;
 }
 
 int hmm_forward(const hmm_model *m, const hmm_obs *obs, double *log_lik, eng_error *err)
@@ -279,11 +254,11 @@ int hmm_forward(const hmm_model *m, const hmm_obs *obs, double *log_lik, eng_err
     double *mem = malloc((4 * K + m->D) * sizeof *mem);
     if (!mem) return hmm_err_nomem(err, "the forward pass");
     double *alpha = mem, *next = mem + K, *work = mem + 2 * K;
-    ksum ll = {0.0, 0.0};
+    hmm_ksum ll = {0.0, 0.0};
     for (size_t t = 0; t < obs->T && rc == 0; t++) {
         double lc = 0.0;
         rc = fwd_step(m, obs, t, alpha, next, work, &lc, err);
-        ksum_add(&ll, lc);
+        hmm_ksum_add(&ll, lc);
         double *tmp = alpha;
         alpha = next;
         next = tmp;
@@ -357,10 +332,10 @@ int hmm_posteriors(const hmm_model *m, const hmm_obs *obs, double *post, double 
         return hmm_err_nomem(err, "forward-backward");
     }
     double *beta = mem, *work = mem + K;
-    ksum ll = {0.0, 0.0};
+    hmm_ksum ll = {0.0, 0.0};
     for (size_t t = 0; t < T && rc == 0; t++) { /* post row t = alpha_t */
         rc = fwd_step(m, obs, t, t ? post + (t - 1) * K : NULL, post + t * K, work, &logc[t], err);
-        if (rc == 0) ksum_add(&ll, logc[t]);
+        if (rc == 0) hmm_ksum_add(&ll, logc[t]);
     }
     for (size_t i = 0; i < K; i++) /* gamma_{T-1} = alpha_{T-1} */
         beta[i] = 1.0;

