@@ -557,6 +557,49 @@ static int vit_run(const hmm_model *m, const hmm_obs *obs, vit_bp *bp, double *d
     return 0;
 }
 
+#if HMM_X86
+/* vit_run for a dense model of K <= 8 states on AVX-512: delta, the best
+ * scores and their arguments each fit one register, and the K rows of log
+ * A stay in registers for the whole sequence, so a step is K broadcasts,
+ * adds, compares and pairs of blends, with no loads but the emissions and
+ * no stores but K bytes of backpointers. The same operations in the same
+ * order as vit_dense_c (a row at -inf adds -inf, which never compares
+ * greater: the same as skipping it), so the same bits. */
+#define VIT_SMALL_K 8
+
+HMM_AVX512 static int vit_run_small(const hmm_model *m, const hmm_obs *obs, uint8_t *bp,
+                                    double *delta, double *scratch, eng_error *err)
+{
+    const size_t K = m->K;
+    const __mmask8 lm = hmm_lanes8(K, 0);
+    const __m512d ninf = _mm512_set1_pd(-INFINITY);
+    __m512d row[VIT_SMALL_K], d;
+    for (size_t i = 0; i < K; i++)
+        row[i] = _mm512_maskz_loadu_pd(lm, m->log_trans + i * K);
+    for (size_t j = 0; j < K; j++)
+        delta[j] = m->log_start[j];
+    if (!add_emission(delta, hmm_log_emit(m, obs, 0, scratch), K))
+        return hmm_err_impossible(err, 0);
+    d = _mm512_maskz_loadu_pd(lm, delta);
+    for (size_t t = 1; t < obs->T; t++) {
+        __m512d b = ninf;
+        __m512i a = _mm512_setzero_si512();
+        for (size_t i = 0; i < K; i++) {
+            __m512d c =
+                _mm512_add_pd(_mm512_permutexvar_pd(_mm512_set1_epi64((long long)i), d), row[i]);
+            __mmask8 gt = _mm512_mask_cmp_pd_mask(lm, c, b, _CMP_GT_OQ);
+            b = _mm512_mask_blend_pd(gt, b, c);
+            a = _mm512_mask_blend_epi64(gt, a, _mm512_set1_epi64((long long)i));
+        }
+        _mm512_mask_cvtepi64_storeu_epi8(bp + (t - 1) * K, lm, a);
+        d = _mm512_add_pd(b, _mm512_maskz_loadu_pd(lm, hmm_log_emit(m, obs, t, scratch)));
+        if (!_mm512_mask_cmp_pd_mask(lm, d, ninf, _CMP_NEQ_OQ)) return hmm_err_impossible(err, t);
+    }
+    _mm512_mask_storeu_pd(delta, lm, d);
+    return 0;
+}
+#endif
+
 int hmm_viterbi(const hmm_model *m, const hmm_obs *obs, int32_t *path, double *log_prob,
                 eng_error *err)
 {
@@ -564,7 +607,12 @@ int hmm_viterbi(const hmm_model *m, const hmm_obs *obs, int32_t *path, double *l
     if (rc) return rc;
     size_t K = m->K, T = obs->T, width = K <= HMM_MAX_STATES_U8 ? 1 : 2;
     if (T - 1 > SIZE_MAX / width / K) return hmm_err_nomem(err, "Viterbi backpointers");
-    if (!m->sparse && T <= hmm_vit_lazy_bytes / sizeof(double) / K) {
+#if HMM_X86
+    bool small = !m->sparse && K <= VIT_SMALL_K && hmm_simd_level() == 2;
+#else
+    bool small = false;
+#endif
+    if (!small && !m->sparse && T <= hmm_vit_lazy_bytes / sizeof(double) / K) {
         double *rows = malloc(T * K * sizeof *rows);
         if (rows) { /* else the backpointers, 8 times smaller */
             rc = vit_lazy(m, obs, rows, path, log_prob, err);
@@ -584,7 +632,12 @@ int hmm_viterbi(const hmm_model *m, const hmm_obs *obs, int32_t *path, double *l
         bp.u8 = mem;
     else
         bp.u16 = mem;
-    rc = vit_run(m, obs, &bp, delta, delta + K, err);
+#if HMM_X86
+    if (small)
+        rc = vit_run_small(m, obs, bp.u8, delta, delta + K, err);
+    else
+#endif
+        rc = vit_run(m, obs, &bp, delta, delta + K, err);
     if (rc == 0) {
         size_t s = hmm_argmax(delta, K);
         if (log_prob) *log_prob = delta[s];
