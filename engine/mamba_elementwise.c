@@ -33,15 +33,13 @@ typedef uint32_t vu __attribute__((vector_size(VN * sizeof(uint32_t))));
 /* m ? a : b, lane by lane (m from a comparison: all ones or zero) */
 #define VSEL(m, a, b) ((vf)(((vi)(a) & (m)) | ((vi)(b) & ~(m))))
 
-/* *x = exp(*x) for *x <= 0, exactly as mk_exp_neg. */
-MK_INLINE void v_exp_neg(vf *px)
+/* *x = exp(*x) for *x already clamped to [-87, 88]: n = round(x / ln 2),
+ * the Taylor polynomial of degree 7 in r = x - n ln 2, times 2^n (exactly
+ * the operations of mk_exp_neg). */
+MK_INLINE void v_exp_clamped(vf *px)
 {
-    vu u = (vu)*px;
-    vi lo = (vi)(u < 0x80000000u), hi = (vi)(u > 0xc2ae0000u);
-    u = (u & (vu)~lo) | ((vu)lo & 0x80000000u);
-    u = (u & (vu)~hi) | ((vu)hi & 0xc2ae0000u);
-    vf x = (vf)u, n, r, p;
-    n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;
+    vf x = *px, n, r, p;
+    n = (x * 1.44269504f + 12582912.0f) - 12582912.0f; /* in [-126, 127] */
     r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
     p = r * (1.0f / 5040) + 1.0f / 720;
     p = p * r + 1.0f / 120;
@@ -53,22 +51,26 @@ MK_INLINE void v_exp_neg(vf *px)
     *px = p * (vf)((__builtin_convertvector(n, vi) + 127) << 23);
 }
 
+/* *x = exp(*x) for *x <= 0, exactly as mk_exp_neg (clamped in the integer
+ * domain as it is). */
+MK_INLINE void v_exp_neg(vf *px)
+{
+    vu u = (vu)*px;
+    vi lo = (vi)(u < 0x80000000u), hi = (vi)(u > 0xc2ae0000u);
+    u = (u & (vu)~lo) | ((vu)lo & 0x80000000u);
+    u = (u & (vu)~hi) | ((vu)hi & 0xc2ae0000u);
+    *px = (vf)u;
+    v_exp_clamped(px);
+}
+
 /* *x = exp(*x) for any x, clamped to [-87, 88] (no overflow, no denormal). */
 MK_INLINE void v_exp(vf *px)
 {
-    vf x = *px, lo = x * 0.0f - 87.0f, hi = x * 0.0f + 88.0f, n, r, p;
+    vf x = *px, lo = x * 0.0f - 87.0f, hi = x * 0.0f + 88.0f;
     x = VSEL(x < lo, lo, x);
     x = VSEL(x > hi, hi, x);
-    n = (x * 1.44269504f + 12582912.0f) - 12582912.0f; /* in [-126, 127] */
-    r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
-    p = r * (1.0f / 5040) + 1.0f / 720;
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    *px = p * (vf)((__builtin_convertvector(n, vi) + 127) << 23);
+    *px = x;
+    v_exp_clamped(px);
 }
 
 /* *x = silu(*x) = x / (1 + exp(-x)) */
