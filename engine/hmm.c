@@ -1,5 +1,6 @@
 /* hmm.c: building and validating HMMs, accessors, and the emission
- * densities that the algorithms in hmm_infer.c and hmm_sample.c share.
+ * densities that the algorithms in hmm_infer.c, hmm_viterbi.c and
+ * hmm_sample.c share.
  *
  * A model keeps both probability and log tables: the forward-backward pass
  * runs scaled in probability space (cheap multiply-adds), Viterbi runs in log

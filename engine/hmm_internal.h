@@ -1,5 +1,5 @@
 /* hmm_internal.h: the model layout shared by hmm.c (build, validation,
- * emissions), hmm_infer.c (Viterbi, forward, forward-backward) and
+ * emissions), hmm_infer.c (forward, forward-backward), hmm_viterbi.c (Viterbi) and
  * hmm_sample.c (sampling). Not a public header: only engine/hmm*.c include
  * it. */
 #ifndef HMMBA_HMM_INTERNAL_H

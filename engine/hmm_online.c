@@ -24,7 +24,8 @@
  * a node: amortised at most K + 1 row visits of O(K) per position, and
  * about one in practice (a fixed position costs one more O(K) scan).
  *
- * The dense step kernels mirror hmm_infer.c operation for operation (same
+ * The dense step kernels mirror hmm_infer.c and hmm_viterbi.c operation for
+ * operation (same
  * order of operations per element, same comparisons) so that delta, alpha
  * and the log-likelihood are bit-identical to the offline results;
  * test_hmm_online checks this. The other steps are hmm_infer.c's own. */
@@ -155,14 +156,15 @@ static int impossible(eng_error *err, size_t i, uint64_t t, bool viterbi_only, b
  *
  * The dense O(K^2) steps are this file's own (compiled per instruction set
  * with target_clones, blocks of COL_BLOCK columns): at the small K of
- * typical streams they measured 15-30% faster than hmm_infer.c's
- * dispatched ones (K = 8). They do the operations of hmm_infer.c in the
+ * typical streams they measured 15-30% faster than the offline files'
+ * dispatched ones (K = 8). They do the operations of hmm_viterbi.c and
+ * hmm_infer.c in the
  * same order, so the bits are the same (test_hmm_online checks it). The
  * rest is shared with the offline code (hmm_internal.h). */
 
 /* One block of n <= COL_BLOCK columns from j0 of the dense Viterbi step.
  * With n == COL_BLOCK (a constant) the compiler keeps b and a in registers.
- * Strict > keeps the lowest i on ties, as hmm_infer.c. */
+ * Strict > keeps the lowest i on ties, as hmm_viterbi.c. */
 HMM_INLINE void vit_block(const hmm_model *m, const double *restrict delta, size_t j0, size_t n,
                           double *restrict best, double *restrict arg)
 {
