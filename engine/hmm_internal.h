@@ -1,7 +1,8 @@
 /* hmm_internal.h: the model layout shared by hmm.c (build, validation,
- * emissions), hmm_infer.c (forward, forward-backward), hmm_viterbi.c (Viterbi) and
- * hmm_sample.c (sampling). Not a public header: only engine/hmm*.c include
- * it. */
+ * emissions), hmm_infer.c (forward, forward-backward), hmm_viterbi.c
+ * (Viterbi), hmm_online.c (streams) and hmm_sample.c (sampling). Not a
+ * public header: only engine/hmm*.c include it (and tests, for what they
+ * check directly). */
 #ifndef HMMBA_HMM_INTERNAL_H
 #define HMMBA_HMM_INTERNAL_H
 

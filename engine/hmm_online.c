@@ -24,11 +24,11 @@
  * a node: amortised at most K + 1 row visits of O(K) per position, and
  * about one in practice (a fixed position costs one more O(K) scan).
  *
- * The dense step kernels mirror hmm_infer.c and hmm_viterbi.c operation for
- * operation (same
- * order of operations per element, same comparisons) so that delta, alpha
- * and the log-likelihood are bit-identical to the offline results;
- * test_hmm_online checks this. The other steps are hmm_infer.c's own. */
+ * The dense step kernels mirror hmm_infer.c and hmm_viterbi.c operation
+ * for operation (same order of operations per element, same comparisons)
+ * so that delta, alpha and the log-likelihood are bit-identical to the
+ * offline results; test_hmm_online checks this. The other steps are
+ * hmm_infer.c's own. */
 #include "hmm_internal.h"
 
 #include <math.h>

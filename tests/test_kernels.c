@@ -11,8 +11,8 @@
  *    instruction set; the load options and weight names;
  *  - the worker pool: concurrent callers, and no allocation per decoded
  *    token (malloc and friends are wrapped at link time and counted);
- *  - the vectorized HMM loops (engine/hmm_viterbi.c, hmm_infer.c): Viterbi against a
- *    naive max-plus recursion (same path, same log probability, ties to the
+ *  - the vectorized HMM loops (engine/hmm_viterbi.c, hmm_infer.c): Viterbi
+ *    against a naive max-plus recursion (same path, same log probability, ties to the
  *    lowest index), and every instruction set giving the same bits. */
 #include "hmm.h"
 #include "hmm_internal.h" /* private: hmm_vit_lazy_bytes chooses the Viterbi kernel */
