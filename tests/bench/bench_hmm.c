@@ -1,9 +1,10 @@
 /* bench_hmm.c: HMM inference throughput (engine/hmm_viterbi.c and
  * hmm_infer.c) as ns per (step x state^2): Viterbi, forward and
  * forward-backward (hmm_posteriors) on dense random models of K = 4, 16,
- * 64, 256 states with M = 32 symbols, and on a sparse left-right model (each state goes to itself or the next
- * two; K = 256), where the cost per step follows the non-zeros rather than
- * K^2 (its ns per step x non-zero is given too). One thread, best of 3;
+ * 64, 256 states with M = 32 symbols, and on a sparse left-right model
+ * (each state goes to itself or the next two; K = 256), where the cost per
+ * step follows the non-zeros rather than K^2 (its ns per step x non-zero
+ * is given too). One thread, best of 3;
  * each run covers about 10^8 (step x state^2) cells, at least 2000 steps.
  *
  * The machine's peak FMA throughput is measured in the same run and the
