@@ -160,17 +160,32 @@ static void axpy_rows(const double *mat, size_t K, const double *v, double *out)
     axpy_c(mat, K, v, out);
 }
 
+void hmm_sparse_predict(const hmm_model *m, const double *restrict alpha, double *restrict pred)
+{
+    for (size_t j = 0; j < m->K; j++) {
+        double s = 0.0;
+        for (size_t n = m->in_off[j]; n < m->in_off[j + 1]; n++)
+            s += alpha[m->in_src[n]] * m->in_p[n];
+        pred[j] = s;
+    }
+}
+
+void hmm_sparse_back_mul(const hmm_model *m, const double *restrict w, double *restrict beta_out)
+{
+    for (size_t i = 0; i < m->K; i++) {
+        double s = 0.0;
+        for (size_t n = m->out_off[i]; n < m->out_off[i + 1]; n++)
+            s += m->out_p[n] * w[m->out_dst[n]];
+        beta_out[i] = s;
+    }
+}
+
 /* pred[j] = sum_i alpha[i] P(j | i). */
 static void predict(const hmm_model *m, const double *restrict alpha, double *restrict pred)
 {
     size_t K = m->K;
     if (m->sparse) {
-        for (size_t j = 0; j < K; j++) {
-            double s = 0.0;
-            for (size_t n = m->in_off[j]; n < m->in_off[j + 1]; n++)
-                s += alpha[m->in_src[n]] * m->in_p[n];
-            pred[j] = s;
-        }
+        hmm_sparse_predict(m, alpha, pred);
         return;
     }
     axpy_rows(m->trans, K, alpha, pred);
@@ -275,12 +290,7 @@ static void back_mul(const hmm_model *m, const double *restrict w, double *restr
 {
     size_t K = m->K;
     if (m->sparse) {
-        for (size_t i = 0; i < K; i++) {
-            double s = 0.0;
-            for (size_t n = m->out_off[i]; n < m->out_off[i + 1]; n++)
-                s += m->out_p[n] * w[m->out_dst[n]];
-            beta_out[i] = s;
-        }
+        hmm_sparse_back_mul(m, w, beta_out);
         return;
     }
     axpy_rows(m->trans_t, K, w, beta_out);

@@ -119,6 +119,13 @@ double hmm_scaled_update(const hmm_model *m, const double *pred, const double *l
                          const hmm_obs *obs, size_t t, double *out);
 double hmm_log_update(size_t K, const double *pred, const double *lb, double *out);
 
+/* The sparse products of the forward and backward passes (hmm_infer.c,
+ * also used by hmm_online.c), over the predecessor and successor lists:
+ * pred[j] = sum_i alpha[i] P(j | i) and beta_out[i] = sum_j P(j | i) w[j]
+ * (K each, sources and destinations ascending). */
+void hmm_sparse_predict(const hmm_model *m, const double *alpha, double *pred);
+void hmm_sparse_back_mul(const hmm_model *m, const double *w, double *beta_out);
+
 /* One Viterbi step on a sparse model (hmm_viterbi.c, also used by
  * hmm_online.c): best[j] = max_i delta[i] + log A[i][j] over the
  * predecessors of j, arg[j] = the lowest such i (as a double; 0 and -inf

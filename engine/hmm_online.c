@@ -134,11 +134,6 @@ struct hmm_online {
 
 /* ===== Errors ===== */
 
-static int nomem(eng_error *err, const char *what)
-{
-    return eng_error_set(err, ENG_ENOMEM, "out of memory for %s", what);
-}
-
 static int impossible(eng_error *err, size_t i, uint64_t t, bool viterbi_only, bool forced)
 {
     if (viterbi_only && forced)
@@ -221,12 +216,7 @@ HMM_CLONES static void predict(const hmm_model *m, const double *restrict alpha,
 {
     size_t K = m->K;
     if (m->sparse) {
-        for (size_t j = 0; j < K; j++) {
-            double s = 0.0;
-            for (size_t n = m->in_off[j]; n < m->in_off[j + 1]; n++)
-                s += alpha[m->in_src[n]] * m->in_p[n];
-            pred[j] = s;
-        }
+        hmm_sparse_predict(m, alpha, pred);
         return;
     }
     size_t j0 = 0;
@@ -241,12 +231,7 @@ HMM_CLONES static void back_mul(const hmm_model *m, const double *restrict w,
 {
     size_t K = m->K;
     if (m->sparse) {
-        for (size_t i = 0; i < K; i++) {
-            double s = 0.0;
-            for (size_t n = m->out_off[i]; n < m->out_off[i + 1]; n++)
-                s += m->out_p[n] * w[m->out_dst[n]];
-            beta_out[i] = s;
-        }
+        hmm_sparse_back_mul(m, w, beta_out);
         return;
     }
     size_t i0 = 0; /* beta_out[i] = sum_j trans_t[j][i] w[j]: axpy over trans_t rows */
@@ -610,7 +595,7 @@ int hmm_online_new(const hmm_model *m, const hmm_online_opts *opts, hmm_online *
     int rc = check_opts(m, &o, err);
     if (rc) return rc;
     hmm_online *st = alloc_state(m, &o);
-    if (!st) return nomem(err, "an online HMM state");
+    if (!st) return hmm_err_nomem(err, "an online HMM state");
     *out = st;
     return 0;
 }
@@ -643,7 +628,7 @@ int hmm_online_copy(const hmm_online *st, hmm_online **out, eng_error *err)
 {
     if (!st || !out) return eng_error_set(err, ENG_EINVAL, "online HMM: state missing");
     hmm_online *c = alloc_state(st->m, &st->opts);
-    if (!c) return nomem(err, "a copy of an online HMM state");
+    if (!c) return hmm_err_nomem(err, "a copy of an online HMM state");
     size_t K = st->K, rc_ = st->ring.cap, tc = st->tree.cap;
     c->T = st->T;
     c->finished = st->finished;
@@ -663,7 +648,7 @@ int hmm_online_copy(const hmm_online *st, hmm_online **out, eng_error *err)
               dup_array((void **)&c->tree.live, st->tree.live, tc * K, 1);
     if (!ok) {
         hmm_online_free(c);
-        return nomem(err, "a copy of an online HMM state");
+        return hmm_err_nomem(err, "a copy of an online HMM state");
     }
     *out = c;
     return 0;
@@ -946,7 +931,7 @@ int hmm_online_push(hmm_online *st, const hmm_obs *chunk, size_t lag, hmm_online
     if (rc == 0) rc = check_chunk(st, chunk, err);
     if (rc) return rc;
     size_t n = chunk->T;
-    if (reserve_push(st, n, lag)) return nomem(err, "an online HMM chunk");
+    if (reserve_push(st, n, lag)) return hmm_err_nomem(err, "an online HMM chunk");
     rc = stage_chunk(st, chunk, err);
     if (rc) return rc;
     clear_out(out, st, lag);
@@ -965,7 +950,7 @@ int hmm_online_finish(hmm_online *st, size_t lag, hmm_online_out *out, eng_error
     size_t tail = lag == HMM_ONLINE_NO_LAG ? 0 : lag;
     if (tail > st->T) tail = (size_t)st->T;
     if (reserve_paths(st, st->tree.count) || reserve_smooth(st, tail, tail))
-        return nomem(err, "finishing an online HMM stream");
+        return hmm_err_nomem(err, "finishing an online HMM stream");
     clear_out(out, st, lag);
     out->smoothed_from = st->T - tail;
     out->smoothed = st->s.smooth;
@@ -1088,7 +1073,7 @@ int hmm_online_serialize(const hmm_online *st, void **blob, size_t *len, eng_err
     if (!st || !blob || !len) return eng_error_set(err, ENG_EINVAL, "online HMM: state missing");
     size_t K = st->K, plen = payload_size(st), total = BLOB_HEADER + plen;
     uint8_t *b = malloc(total);
-    if (!b) return nomem(err, "an online HMM blob");
+    if (!b) return hmm_err_nomem(err, "an online HMM blob");
     wbuf w = {b};
     memcpy(w.p, BLOB_MAGIC, 8);
     w.p += 8;
@@ -1213,7 +1198,7 @@ static int read_tree(hmm_online *st, rbuf *r, size_t count, eng_error *err)
 {
     size_t K = st->K;
     if (count > r->left / 2 / K) return corrupt(err, "backpointer rows overrun the blob");
-    if (count && tree_reserve(st, count)) return nomem(err, "an online HMM state");
+    if (count && tree_reserve(st, count)) return hmm_err_nomem(err, "an online HMM state");
     for (size_t i = 0; i < count; i++) {
         uint16_t *bp = st->tree.bp + i * K;
         for (size_t j = 0; j < K; j++) {
@@ -1251,7 +1236,7 @@ static int read_payload(hmm_online *st, rbuf *r, uint64_t T, eng_error *err)
     if (!st->opts.max_lag) want = 0;
     if (nring != want) return corrupt(err, "smoothing ring size");
     if (nring > r->left / ((2 * K + 1) * 8)) return corrupt(err, "smoothing rows overrun the blob");
-    if (read_ring(st, r, (size_t)nring)) return nomem(err, "an online HMM state");
+    if (read_ring(st, r, (size_t)nring)) return hmm_err_nomem(err, "an online HMM state");
     uint64_t ntree = get_u64(r);
     if (r->bad) return corrupt(err, "payload too short");
     if (ntree > T || (st->finished && ntree)) return corrupt(err, "backpointer row count");
@@ -1280,7 +1265,7 @@ int hmm_online_deserialize(const hmm_model *m, const void *blob, size_t len, hmm
     if (K != m->K) return corrupt(err, "number of states differs from the model");
     if (check_opts(m, &o, NULL)) return corrupt(err, "options out of range");
     hmm_online *st = alloc_state(m, &o);
-    if (!st) return nomem(err, "an online HMM state");
+    if (!st) return hmm_err_nomem(err, "an online HMM state");
     rc = read_payload(st, &r, T, err);
     if (rc) {
         hmm_online_free(st);

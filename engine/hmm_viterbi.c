@@ -183,6 +183,16 @@ static size_t add_emission(double *restrict delta, const double *restrict lb, si
     return n;
 }
 
+/* delta = log start + log b(o_0), the first row of every recursion below;
+ * returns how many entries are finite (0: o_0 is impossible). scratch:
+ * K + D doubles. */
+static size_t vit_first_row(const hmm_model *m, const hmm_obs *obs, double *delta, double *scratch)
+{
+    for (size_t j = 0; j < m->K; j++)
+        delta[j] = m->log_start[j];
+    return add_emission(delta, hmm_log_emit(m, obs, 0, scratch), m->K);
+}
+
 /* ----- Max only: lazy backpointers -----
  *
  * While the rows of delta fit in hmm_vit_lazy_bytes, the recursion keeps
@@ -478,11 +488,9 @@ static int vit_lazy(const hmm_model *m, const hmm_obs *obs, double *rows, int32_
         rc = hmm_err_nomem(err, "Viterbi");
         goto out;
     }
-    for (size_t j = 0; j < K; j++) {
-        rows[j] = m->log_start[j];
+    for (size_t j = 0; j < K; j++)
         all[j] = (uint32_t)j;
-    }
-    size_t n_finite = add_emission(rows, hmm_log_emit(m, obs, 0, scratch), K);
+    size_t n_finite = vit_first_row(m, obs, rows, scratch);
     for (size_t t = 1; t < T && n_finite; t++) {
         const double *prev = rows + (t - 1) * K, *lb = hmm_log_emit(m, obs, t, scratch);
         if (n_finite == K) /* the common case: no row to leave out */
@@ -540,10 +548,7 @@ static int vit_run(const hmm_model *m, const hmm_obs *obs, vit_bp *bp, double *d
 {
     size_t K = m->K;
     double *best = work, *arg = work + K, *scratch = work + 2 * K;
-    const double *lb = hmm_log_emit(m, obs, 0, scratch);
-    for (size_t j = 0; j < K; j++)
-        delta[j] = m->log_start[j];
-    if (!add_emission(delta, lb, K)) return hmm_err_impossible(err, 0);
+    if (!vit_first_row(m, obs, delta, scratch)) return hmm_err_impossible(err, 0);
     for (size_t t = 1; t < obs->T; t++) {
         if (m->sparse)
             hmm_vit_sparse_step(m, delta, best, arg);
@@ -577,10 +582,7 @@ HMM_AVX512 HMM_INLINE int vit_small(const hmm_model *m, const hmm_obs *obs, uint
     __mmask8 lm[4];
     for (int v = 0; v < nv; v++)
         lm[v] = hmm_lanes8(K, 8 * (size_t)v);
-    for (size_t j = 0; j < K; j++)
-        delta[j] = m->log_start[j];
-    if (!add_emission(delta, hmm_log_emit(m, obs, 0, scratch), K))
-        return hmm_err_impossible(err, 0);
+    if (!vit_first_row(m, obs, delta, scratch)) return hmm_err_impossible(err, 0);
     for (size_t t = 1; t < obs->T; t++) {
         __m512d b[4];
         __m512i a[4];
@@ -624,10 +626,7 @@ HMM_AVX512 static int vit_small1(const hmm_model *m, const hmm_obs *obs, uint8_t
     __m512d row[8], d;
     for (size_t i = 0; i < K; i++)
         row[i] = _mm512_maskz_loadu_pd(lm, m->log_trans + i * K);
-    for (size_t j = 0; j < K; j++)
-        delta[j] = m->log_start[j];
-    if (!add_emission(delta, hmm_log_emit(m, obs, 0, scratch), K))
-        return hmm_err_impossible(err, 0);
+    if (!vit_first_row(m, obs, delta, scratch)) return hmm_err_impossible(err, 0);
     d = _mm512_maskz_loadu_pd(lm, delta);
     for (size_t t = 1; t < obs->T; t++) {
         __m512d b = ninf;
