@@ -9,18 +9,8 @@ cd "$(dirname "$0")/.."
 PACKAGES="build-essential pkg-config meson ninja-build libmicrohttpd-dev libjansson-dev
 libuv1-dev check libutf8proc-dev curl"
 
-install_packages() {
-    missing=""
-    for p in $PACKAGES; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
-    done
-    [ -z "$missing" ] && return 0
-    echo "quickstart: installing$missing"
-    SUDO=""
-    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
-}
+. deploy/apt.sh
+APT_PREFIX="quickstart: "
 
 build() {
     [ -d build ] || meson setup build --buildtype=release
@@ -29,13 +19,13 @@ build() {
 
 case "${1:-}" in
 serve)
-    install_packages
+    apt_install $PACKAGES
     build
     shift
     exec build/server/hmmba --config config/hmmba.json "$@"
     ;;
 test)
-    install_packages
+    apt_install $PACKAGES
     build
     meson test -C build --print-errorlogs
     ;;

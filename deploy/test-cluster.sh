@@ -102,19 +102,7 @@ trap 'exit 130' INT TERM
 
 # ===== set-up: tools, build, models =====
 
-apt_install() {
-    local missing=() p
-    for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    echo "installing ${missing[*]}"
-    local sudo=""
-    [ "$(id -u)" -ne 0 ] && sudo=sudo
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >/dev/null
-}
+. deploy/apt.sh # apt_install
 
 PATH=$PATH:/usr/sbin
 command -v "$LB_KIND" >/dev/null || apt_install "$LB_KIND"
