@@ -68,7 +68,12 @@ const char *hmm_symbol_name(const hmm_model *m, size_t i);
 int32_t hmm_symbol_index(const hmm_model *m, const char *name);
 
 /* Most likely state path. path: T entries, caller-allocated. *log_prob gets
- * the joint log probability of path and observations. Memory is O(T*K)
+ * the joint log probability of path and observations. Ties go to the
+ * lowest state index at every step: the predecessor of each state is the
+ * lowest i of equal best score, and the last state the lowest of equal
+ * best score. Every kernel (dense, sparse, small-K, each instruction set,
+ * and the online recursion below) keeps this rule, so all give the same
+ * path (tests/test_kernels.c, test_hmm_viterbi_ties). Memory is O(T*K)
  * bytes of backpointers (1 byte per entry for K <= 256, 2 beyond); time
  * O(T*K^2). Fails with ENG_ERANGE, naming the first impossible position,
  * when the observations have probability zero; ENG_EINVAL on bad indices or

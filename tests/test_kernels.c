@@ -949,6 +949,97 @@ START_TEST(test_hmm_viterbi_naive)
 }
 END_TEST
 
+/* ===== The tie rule: lowest state index, in every kernel =====
+ *
+ * Two models where states 0 and 1 are exact twins (start 1/2 each, the same
+ * transition row, one symbol): every path through 0 has a twin through 1 of
+ * the same probability, and only the tie rule picks between them. The
+ * rule (engine/hmm.h): the lowest index wins, so the path is 0, 2, 3;
+ * keeping the last of equal scores gives 1, 2, 3. */
+
+/* start 1/2 on states 0 and 1; rows 0 and 1 send 0.7 to state 2, row 2
+ * sends 0.7 to 3, rows i >= 3 keep 0.7 on i. dense: the other 0.3 spread
+ * over the other K - 1 states (no zero: a dense model); else dropped (the
+ * issue 20 model, sparse: 0->2, 1->2, 2->3, 3->3 with K = 4). */
+static hmm_model *tie_model(size_t K, bool dense)
+{
+    double *start = calloc(K, sizeof *start), *trans = calloc(K * K, sizeof *trans);
+    double *probs = malloc(K * sizeof *probs);
+    eng_error err = {0};
+    hmm_model *m = NULL;
+    start[0] = start[1] = 0.5;
+    for (size_t i = 0; i < K; i++) {
+        size_t to = i < 2 ? 2 : i == 2 ? 3 : i;
+        for (size_t j = 0; j < K; j++)
+            trans[i * K + j] = j == to ? (dense ? 0.7 : 1.0) : dense ? 0.3 / (double)(K - 1) : 0.0;
+        probs[i] = 1.0;
+    }
+    hmm_spec spec = {
+        .K = K, .start = start, .trans = trans, .kind = HMM_CATEGORICAL, .M = 1, .probs = probs};
+    ck_assert_msg(hmm_model_new(&spec, &m, &err) == 0, "%s", err.msg);
+    ck_assert_msg(m->sparse == !dense, "K %zu: the model is not %s", K, dense ? "dense" : "sparse");
+    free(start), free(trans), free(probs);
+    return m;
+}
+
+/* The online Viterbi path of sym[0..T), pushed in chunks of chunk. */
+static void online_path(const hmm_model *m, const int32_t *sym, size_t T, size_t chunk,
+                        int32_t *path)
+{
+    hmm_online *st = NULL;
+    hmm_online_out out;
+    eng_error err = {0};
+    size_t got = 0;
+    ck_assert_int_eq(hmm_online_new(m, NULL, &st, &err), 0);
+    for (size_t t = 0; t < T; t += chunk) {
+        size_t n = T - t < chunk ? T - t : chunk;
+        ck_assert_int_eq(
+            hmm_online_push(st, &(hmm_obs){n, sym + t, NULL}, HMM_ONLINE_NO_LAG, &out, &err), 0);
+        ck_assert_uint_eq(out.fixed_from, got);
+        memcpy(path + got, out.fixed, out.nfixed * sizeof *path);
+        got += out.nfixed;
+    }
+    ck_assert_int_eq(hmm_online_finish(st, HMM_ONLINE_NO_LAG, &out, &err), 0);
+    ck_assert_uint_eq(got + out.nfixed, T);
+    memcpy(path + got, out.fixed, out.nfixed * sizeof *path);
+    hmm_online_free(st);
+}
+
+/* Offline (loop index 0: rows of delta kept where the kernel allows it;
+ * 1: backpointers) and online (chunks of 1 and 3) on the sparse model and
+ * on dense ones of K = 4 and 12 (the small-K kernel on AVX-512), 40 (the
+ * AVX-512 blocks with a partial vector) and 130 (several blocks): the path
+ * is 0, 2, 3 in each. The instruction set is the best here; the
+ * kernels-avx2 and kernels-portable tests run this under HMMBA_ISA. */
+START_TEST(test_hmm_viterbi_ties)
+{
+    static const size_t Ks[] = {4, 4, 12, 40, 130};
+    static const int32_t want[3] = {0, 2, 3}, sym[3] = {0, 0, 0};
+    size_t saved = hmm_vit_lazy_bytes;
+    if (_i == 1) hmm_vit_lazy_bytes = 0;
+    for (int ki = 0; ki < 5; ki++) {
+        size_t K = Ks[ki];
+        hmm_model *m = tie_model(K, ki > 0);
+        const char *kind = ki > 0 ? "dense" : "sparse";
+        int32_t path[3];
+        double lp;
+        eng_error err = {0};
+        ck_assert_int_eq(hmm_viterbi(m, &(hmm_obs){3, sym, NULL}, path, &lp, &err), 0);
+        ck_assert_msg(memcmp(path, want, sizeof want) == 0, "%s K %zu: offline path %d %d %d", kind,
+                      K, path[0], path[1], path[2]);
+        ck_assert_double_eq_tol(lp, log(0.5) + 2 * log(ki > 0 ? 0.7 : 1.0), 1e-12);
+        for (size_t chunk = 1; chunk <= 3; chunk += 2) {
+            online_path(m, sym, 3, chunk, path);
+            ck_assert_msg(memcmp(path, want, sizeof want) == 0,
+                          "%s K %zu, chunks of %zu: online path %d %d %d", kind, K, chunk, path[0],
+                          path[1], path[2]);
+        }
+        hmm_model_free(m);
+    }
+    hmm_vit_lazy_bytes = saved;
+}
+END_TEST
+
 /* Viterbi path and probability, log-likelihood and posteriors of a model
  * under the instruction set named by HMMBA_ISA (NULL: the best), written
  * to fd. Run in a child process: the set is chosen once per process. */
@@ -1016,6 +1107,10 @@ START_TEST(test_hmm_isas_same_bits)
         free(best);
         free(other);
     }
+    const char *cap = getenv("HMMBA_ISA");
+    printf("kernels: HMM loops: %s%s against portable%s\n", cap ? cap : mk_isa_name(mk_isa_best()),
+           cap ? " (HMMBA_ISA)" : " (the best here)",
+           mk_isa_supported(MK_ISA_AVX2) ? " and avx2" : " only (no avx2 on this CPU)");
 }
 END_TEST
 
@@ -1049,6 +1144,7 @@ static Suite *kernels_suite(void)
     TCase *h = tcase_create("hmm");
     tcase_set_timeout(h, 300);
     tcase_add_loop_test(h, test_hmm_viterbi_naive, 0, 2);
+    tcase_add_loop_test(h, test_hmm_viterbi_ties, 0, 2);
     tcase_add_test(h, test_hmm_isas_same_bits);
     suite_add_tcase(s, h);
     return s;
