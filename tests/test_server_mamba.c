@@ -67,17 +67,26 @@ static json_t *slice(json_t *ids, size_t from, size_t to)
     return a;
 }
 
-static void assert_rows_close(json_t *got, json_t *want, size_t want_from, double tol)
+/* got (an answer's field) holds exactly rows rows, each within tol of
+ * want's rows want_from.. (a missing field or a short answer fails). */
+static void assert_rows_close(json_t *got, json_t *want, size_t want_from, size_t rows, double tol)
 {
-    for (size_t i = 0; i < json_array_size(got); i++) {
+    ck_assert_msg(json_is_array(got) && json_array_size(got) == rows,
+                  "expected %zu rows from %zu, got %s of %zu", rows, want_from,
+                  json_is_array(got) ? "an array" : "no array", json_array_size(got));
+    double worst = 0;
+    for (size_t i = 0; i < rows; i++) {
         json_t *g = json_array_get(got, i), *w = json_array_get(want, want_from + i);
         ck_assert_uint_eq(json_array_size(g), json_array_size(w));
         for (size_t v = 0; v < json_array_size(w); v++) {
             double d = fabs(json_number_value(json_array_get(g, v)) -
                             json_number_value(json_array_get(w, v)));
             ck_assert_msg(d <= tol, "row %zu col %zu off by %g", want_from + i, v, d);
+            worst = fmax(worst, d);
         }
     }
+    if (getenv("HMMBA_MEASURE"))
+        printf("rows from %zu: worst %g (tol %g)\n", want_from, worst, tol);
 }
 
 /* ===== /decode ===== */
@@ -91,9 +100,11 @@ START_TEST(decode_matches_reference)
         json_pack("{s:s,s:O,s:b,s:b}", "model", "tiny", "tokens", ids, "logits", 1, "hidden", 1),
         &st);
     ck_assert_int_eq(st, 200);
-    assert_rows_close(json_object_get(a, "logits"), json_object_get(ref, "logits"), 0, 1e-4);
-    assert_rows_close(json_object_get(a, "hidden"), json_object_get(ref, "last_hidden_state"), 0,
-                      1e-4);
+    size_t n = json_array_size(ids);
+    /* measured: 7.2e-7 on logits, 5.9e-7 on hidden (AVX-512, AVX2 and portable) */
+    assert_rows_close(json_object_get(a, "logits"), json_object_get(ref, "logits"), 0, n, 1e-5);
+    assert_rows_close(json_object_get(a, "hidden"), json_object_get(ref, "last_hidden_state"), 0, n,
+                      1e-5);
     /* logprob[i] = log_softmax(reference logits[i-1])[ids[i]]; the first is null. */
     json_t *lp = json_object_get(a, "logprobs"), *L = json_object_get(ref, "logits");
     ck_assert(json_is_null(json_array_get(lp, 0)));
@@ -136,7 +147,7 @@ START_TEST(decode_chunks_over_session)
                       &st);
         ck_assert_int_eq(st, 200);
         assert_rows_close(json_object_get(a, "logits"), json_object_get(ref, "logits"), cuts[c],
-                          1e-4);
+                          cuts[c + 1] - cuts[c], 1e-5); /* measured: 7.2e-7 */
         for (size_t i = cuts[c]; i < cuts[c + 1]; i++) {
             ck_assert_msg(json_equal(json_array_get(json_object_get(a, "logits"), i - cuts[c]),
                                      json_array_get(json_object_get(whole, "logits"), i)),
@@ -548,28 +559,76 @@ END_TEST
 
 /* ===== sessions ===== */
 
+static char *get_blob(const char *id, size_t *len);
+
+/* The one answer a busy session gets: 409 session_busy. */
+static void assert_busy(const char *method, const char *path, const char *body)
+{
+    int st;
+    json_t *a = request_json(method, path, NULL, body, &st);
+    ck_assert_msg(st == 409 && !strcmp(error_code(a), "session_busy"), "%s %s: %d %s", method, path,
+                  st, error_code(a));
+    json_decref(a);
+}
+
+/* A session held by a request (here the test holds it, through the
+ * server's own acquire, so it stays busy for exactly as long as the test
+ * says) refuses every other use with 409 session_busy: a generation on
+ * it, on it with another model (busy is said first), delete, fork and
+ * export. Once released, the same fork, export and delete succeed. */
 START_TEST(session_busy_409)
 {
+    int st;
+    json_decref(post("/generate",
+                     "{\"model\":\"slow\",\"tokens\":[1],\"max_tokens\":1,\"session\":\"busy\"}",
+                     &st));
+    ck_assert_int_eq(st, 200);
+    srv_session *held;
+    bool created;
+    ck_assert_int_eq(
+        srv_session_acquire(S->sessions, "busy", srv_find_model(S, "slow"), false, &held, &created),
+        SRV_ACQ_OK);
+    json_t *info = request_json("GET", "/sessions/busy", NULL, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert(json_is_true(json_object_get(info, "busy")));
+    json_decref(info);
+    assert_busy("POST", "/generate",
+                "{\"model\":\"slow\",\"tokens\":[5],\"max_tokens\":1,\"session\":\"busy\"}");
+    assert_busy("POST", "/generate",
+                "{\"model\":\"tiny\",\"tokens\":[5],\"max_tokens\":1,\"session\":\"busy\"}");
+    assert_busy("DELETE", "/sessions/busy", NULL);
+    assert_busy("POST", "/sessions/busy/fork", "{\"as\":\"busy2\"}");
+    assert_busy("GET", "/sessions/busy/state", NULL);
+    srv_session_release(S->sessions, held, false);
+    json_decref(request_json("POST", "/sessions/busy/fork", NULL, "{\"as\":\"busy2\"}", &st));
+    ck_assert_int_eq(st, 201);
+    size_t len;
+    free(get_blob("busy", &len));
+    json_decref(request_json("DELETE", "/sessions/busy", NULL, NULL, &st));
+    ck_assert_int_eq(st, 200);
+}
+END_TEST
+
+/* A streaming generation holds its session until it ends: while the
+ * stream is running (the client has its first event and has not read on;
+ * 2000 tokens are far from made), the session says busy and refuses a
+ * second generation. */
+START_TEST(stream_holds_session)
+{
     int fd = http_connect(port);
-    const char *body = "{\"model\":\"slow\",\"tokens\":[1],\"max_tokens\":400,\"stream\":true,"
-                       "\"session\":\"busy\"}";
+    const char *body = "{\"model\":\"slow\",\"tokens\":[1],\"max_tokens\":2000,\"stream\":true,"
+                       "\"session\":\"held\"}";
     http_send_post(fd, "/generate", NULL, body);
     char buf[512];
     ck_assert_int_gt(recv(fd, buf, sizeof buf, 0), 0);
     int st;
-    json_t *a =
-        post("/generate",
-             "{\"model\":\"slow\",\"tokens\":[5],\"max_tokens\":1,\"session\":\"busy\"}", &st);
-    ck_assert_int_eq(st, 409);
-    ck_assert_str_eq(error_code(a), "session_busy");
-    json_decref(a);
-    a = request_json("DELETE", "/sessions/busy", NULL, NULL, &st);
-    ck_assert_int_eq(st, 409);
-    json_decref(a);
-    a = post("/generate",
-             "{\"model\":\"tiny\",\"tokens\":[5],\"max_tokens\":1,\"session\":\"busy\"}", &st);
-    ck_assert_int_eq(st, 409); /* busy, and of another model besides */
-    json_decref(a);
+    json_t *info = request_json("GET", "/sessions/held", NULL, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert(json_is_true(json_object_get(info, "busy")));
+    ck_assert_int_lt(json_integer_value(json_object_get(info, "tokens")), 1 + 2000);
+    json_decref(info);
+    assert_busy("POST", "/generate",
+                "{\"model\":\"slow\",\"tokens\":[5],\"max_tokens\":1,\"session\":\"held\"}");
     close(fd);
 }
 END_TEST
@@ -838,7 +897,9 @@ START_TEST(demo_model_matches_training)
                                     json_object_get(ref, "input_ids"), "logits", 1),
                           &st);
     ck_assert_int_eq(st, 200);
-    assert_rows_close(json_object_get(a, "logits"), json_object_get(ref, "logits"), 0, 1e-4);
+    /* measured: 1.6e-5 (the demo's logits are larger; AVX-512, AVX2 and portable) */
+    assert_rows_close(json_object_get(a, "logits"), json_object_get(ref, "logits"), 0,
+                      json_array_size(json_object_get(ref, "input_ids")), 1e-4);
     json_decref(a);
     json_t *want = json_object_get(ref, "greedy_continuation");
     a = post_json("/generate",
@@ -1029,6 +1090,7 @@ Suite *mamba_server_suite(void)
     tcase_add_test(tc, stream_disconnect_frees_worker);
     tcase_add_test(tc, long_generation_does_not_block);
     tcase_add_test(tc, session_busy_409);
+    tcase_add_test(tc, stream_holds_session);
     tcase_add_test(tc, fork_delete_list);
     tcase_add_test(tc, session_modes);
     tcase_add_test(tc, export_import);
