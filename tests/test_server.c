@@ -575,8 +575,12 @@ START_TEST(hmm_stream_sessions)
     a = request_json("GET", "/sessions/h1", NULL, NULL, &st);
     ck_assert_int_eq(json_integer_value(json_object_get(a, "tokens")), 2);
     json_decref(a);
-    json_decref(post("/sessions/h1/fork", "{\"as\":\"h2\"}", &st));
+    a = post("/sessions/h1/fork", "{\"as\":\"h2\"}", &st);
     ck_assert_int_eq(st, 201);
+    ck_assert_str_eq(json_string_value(json_object_get(a, "id")), "h2");
+    ck_assert_str_eq(json_string_value(json_object_get(a, "model")), "sticky");
+    ck_assert_int_eq(json_integer_value(json_object_get(a, "tokens")), 2);
+    json_decref(a);
     http_resp r;
     ck_assert_int_eq(http_request(port, "GET", "/sessions/h1/state", NULL, NULL, 0, &r), 0);
     ck_assert_int_eq(r.status, 200);
@@ -584,6 +588,9 @@ START_TEST(hmm_stream_sessions)
     ck_assert_int_eq(
         http_request(port, "PUT", "/sessions/h3/state", NULL, r.body, r.body_len, &put), 0);
     ck_assert_int_eq(put.status, 201);
+    a = json_loads(put.body, 0, NULL);
+    ck_assert_int_eq(json_integer_value(json_object_get(a, "tokens")), 2);
+    json_decref(a);
     http_resp_free(&put);
     http_resp_free(&r);
     const char *ids[] = {"h1", "h2", "h3"};
@@ -615,14 +622,19 @@ START_TEST(hmm_stream_sessions)
              "\"continue\"}",
              &st);
     ck_assert_int_eq(st, 404); /* closed by final */
+    ck_assert_str_eq(error_code(a), "session_not_found");
     json_decref(a);
     a = post("/decode", "{\"model\":\"casino\",\"session\":\"h9\",\"sequences\":[[\"1\"]]}", &st);
     ck_assert_int_eq(st, 400);
+    ck_assert_str_eq(error_code(a), "invalid_request");
     json_decref(a);
     a = post("/decode",
              "{\"model\":\"casino\",\"session\":\"h9\",\"observations\":[\"1\"],\"lag\":100000}",
              &st);
     ck_assert_int_eq(st, 400);
+    ck_assert_str_eq(error_code(a), "invalid_request");
+    ck_assert_ptr_nonnull(
+        strstr(json_string_value(json_object_get(json_object_get(a, "error"), "message")), "lag"));
     json_decref(a);
 }
 END_TEST
@@ -667,6 +679,29 @@ START_TEST(api_key_required)
 }
 END_TEST
 
+/* The status of one keep-alive answer on fd, read to the end of its body
+ * (Content-Length), and nothing past it; -1 if the connection ends first. */
+static int read_one_status(int fd)
+{
+    char buf[4096];
+    size_t len = 0;
+    int status = -1;
+    long clen = -1;
+    for (;;) {
+        char *end = len ? strstr(buf, "\r\n\r\n") : NULL;
+        if (end && clen < 0) {
+            const char *cl = strcasestr(buf, "\r\nContent-Length:");
+            if (sscanf(buf, "HTTP/1.1 %d", &status) != 1 || !cl) return -1;
+            clen = strtol(cl + 17, NULL, 10);
+        }
+        if (end && len >= (size_t)(end + 4 - buf) + (size_t)clen) return status;
+        ssize_t n = recv(fd, buf + len, sizeof buf - 1 - len, 0);
+        if (n <= 0) return -1;
+        len += (size_t)n;
+        buf[len] = 0;
+    }
+}
+
 START_TEST(probe_and_drain)
 {
     char url[64];
@@ -679,8 +714,12 @@ START_TEST(probe_and_drain)
     /* Draining: /ready turns 503 on connections already open. */
     int fd = http_connect(port);
     ck_assert_int_ge(fd, 0);
-    usleep(200 * 1000); /* let the daemon accept it before it stops listening */
-    ck_assert_uint_eq(srv_drain(S, 0), 0);
+    /* A first request answered on it: the daemon has accepted it. */
+    const char *health = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    ck_assert_int_eq(http_send_all(fd, health, strlen(health)), 0);
+    ck_assert_int_eq(read_one_status(fd), 200);
+    /* 10 s: a hang guard; the /health request ends in microseconds */
+    ck_assert_msg(srv_drain(S, 10000) == 0, "hang: /health still in flight after 10 s");
     const char *req = "GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     ck_assert_int_eq(http_send_all(fd, req, strlen(req)), 0);
     http_resp r;
