@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 
 srv *S;
 uint16_t port;
@@ -92,4 +94,27 @@ const char *error_code(const json_t *answer)
 {
     const char *c = json_string_value(json_object_get(json_object_get(answer, "error"), "code"));
     return c ? c : "";
+}
+
+/* The status of one keep-alive answer on fd, read to the end of its body
+ * (Content-Length), and nothing past it; -1 if the connection ends first. */
+int read_one_status(int fd)
+{
+    char buf[4096];
+    size_t len = 0;
+    int status = -1;
+    long clen = -1;
+    for (;;) {
+        char *end = len ? strstr(buf, "\r\n\r\n") : NULL;
+        if (end && clen < 0) {
+            const char *cl = strcasestr(buf, "\r\nContent-Length:");
+            if (sscanf(buf, "HTTP/1.1 %d", &status) != 1 || !cl) return -1;
+            clen = strtol(cl + 17, NULL, 10);
+        }
+        if (end && len >= (size_t)(end + 4 - buf) + (size_t)clen) return status;
+        ssize_t n = recv(fd, buf + len, sizeof buf - 1 - len, 0);
+        if (n <= 0) return -1;
+        len += (size_t)n;
+        buf[len] = 0;
+    }
 }

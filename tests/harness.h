@@ -36,5 +36,8 @@ void assert_healthy(void);
 
 /* The error code of an error answer, or "" . */
 const char *error_code(const json_t *answer);
+/* The status of one keep-alive answer on fd, read to the end of its body
+ * (Content-Length) and nothing past it; -1 if the connection ends first. */
+int read_one_status(int fd);
 
 #endif

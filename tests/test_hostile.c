@@ -11,8 +11,8 @@
  * code of README's error table (and that the message names the field),
  * that every error answer is JSON, and that /health still answers. What the
  * server gets wrong today is kept apart in known_failures: those rows are
- * run and printed, not asserted, so the suite stays green while the report
- * stays honest.
+ * expected failures, asserted to still fail (and printed), so that a fix
+ * turns them red until they are promoted to the table.
  *
  * Then slow clients (slowloris bodies and headers, stalled and idle
  * connections) and the limits of cfg_limits that test_server*.c do not
@@ -24,6 +24,7 @@
 #include "mamba_gen.h"
 #include "test_util.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -238,6 +239,7 @@ typedef struct answer {
 typedef struct answers {
     char *raw; /* everything read until the server closed (or the timeout) */
     size_t len;
+    bool timed_out; /* the receive timeout ended the read, not the server */
     answer a[MAX_ANSWERS];
     size_t n;
 } answers;
@@ -307,7 +309,9 @@ static void split_answers(answers *g, bool head_request)
     }
 }
 
-/* Read until the server closes (or the receive timeout), then split. */
+/* Read until the server closes (or resets) the connection, or the receive
+ * timeout passes (g->timed_out: a hang, as far as the server's end is
+ * concerned), then split. */
 static void read_answers(int fd, bool head_request, answers *g)
 {
     sb b = {0};
@@ -317,6 +321,7 @@ static void read_answers(int fd, bool head_request, answers *g)
     while ((n = recv(fd, tmp, sizeof tmp, 0)) > 0)
         sb_add(&b, tmp, (size_t)n);
     memset(g, 0, sizeof *g);
+    g->timed_out = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
     g->raw = b.d;
     g->len = b.len;
     split_answers(g, head_request);
@@ -332,7 +337,11 @@ static void answers_free(answers *g)
 static void describe(const answers *g, char *out, size_t cap)
 {
     if (!g->n) {
-        snprintf(out, cap, "no answer (%zu bytes before the connection ended)", g->len);
+        snprintf(out, cap,
+                 g->timed_out ? "no answer, and the connection still open at the receive timeout "
+                                "(a hang; %zu bytes)"
+                              : "no answer (%zu bytes before the server ended the connection)",
+                 g->len);
         return;
     }
     const answer *a = &g->a[0];
@@ -523,6 +532,10 @@ static bool error_answer_ok(const answer *a, char *code, size_t ccap, char *msg,
 static bool row_fits(const row *w, const answers *g, char *why, size_t cap)
 {
     if (!g->n) {
+        if (g->timed_out) { /* a dropped connection is an answer; a hang is not */
+            snprintf(why, cap, "hang: the connection neither answered nor closed");
+            return false;
+        }
         if (w->status == 0) return true;
         snprintf(why, cap, "want %d, but no answer came", w->status);
         return false;
@@ -560,7 +573,8 @@ static bool row_fits(const row *w, const answers *g, char *why, size_t cap)
     return true;
 }
 
-/* Send row i of l; assert it (or, for a known failure, report it). */
+/* Send row i of l; assert that it fits (or, for a known failure, that it
+ * still does not: an expected failure, reported). */
 static void run_row(const row_list *l, size_t i, bool assert_it)
 {
     const row *w = &l->v[i];
@@ -571,9 +585,10 @@ static void run_row(const row_list *l, size_t i, bool assert_it)
     describe(&got, seen, sizeof seen);
     if (assert_it) {
         ck_assert_msg(ok, "row %zu (%s): %s; got %s", i, w->name, why, seen);
-    } else if (ok) {
-        printf("known failure %zu (%s) now behaves: move it to the table\n", i, w->name);
     } else {
+        /* An expected failure: red once fixed, so that it joins the table. */
+        ck_assert_msg(!ok, "known failure %zu (%s) now behaves: promote it (promote_fixed_rows)", i,
+                      w->name);
         printf("KNOWN FAILURE %zu: %s\n    got:  %s\n    (%s)\n    want: %s\n", i, w->name, seen,
                why, w->want);
     }
@@ -1540,9 +1555,11 @@ static void add_pipelining_rows(void)
         100;
 }
 
-/* ===== known failures: run and printed, not asserted =====
- * Each row asserts what the server should do; known_failure runs it,
- * prints what happened and asserts only that /health still answers. */
+/* ===== known failures: expected failures =====
+ * Each row says what the server should do; known_failure runs it, prints
+ * what happened, and asserts that the row still fails (a fixed row turns
+ * the test red until it is promoted to the table) and that /health still
+ * answers. */
 
 static row *known(row *w, const char *want)
 {
@@ -1810,13 +1827,10 @@ END_TEST
 
 /* ===== slow clients ===== */
 
-/* Seconds a GET /health takes on a fresh connection; asserts it is 200. */
-static double health_latency(void)
-{
-    double t = tu_now_s();
-    assert_healthy();
-    return tu_now_s() - t;
-}
+/* Receive timeout of the slow-client and limit tests: a hang guard, far
+ * beyond the 1 s request_timeout_s these servers use; reaching it fails the
+ * test as a hang. */
+#define HANG_S 30
 
 static void start_short_timeout(unsigned timeout_s)
 {
@@ -1825,16 +1839,16 @@ static void start_short_timeout(unsigned timeout_s)
     restart(&o);
 }
 
-/* Send head at once, then msg a byte every 100 ms, on a fresh connection,
- * timing /health on other connections meanwhile; then read the answer. */
-static void trickle(const char *what, const char *head, const char *msg, answers *got,
-                    double *worst, bool *dropped)
+/* Send head at once, then msg a byte every 100 ms, on a fresh connection;
+ * every 5 bytes GET /health on another connection must answer 200 (so
+ * others are served while this client is still mid-request: an order, not
+ * a time). Then read the answer: *dropped when the server closed without
+ * one (a hang fails). */
+static void trickle(const char *head, const char *msg, answers *got, bool *dropped)
 {
-    int fd = connect_to(5);
+    int fd = connect_to(HANG_S);
     size_t n = strlen(msg);
     ck_assert_int_eq(http_send_all(fd, head, strlen(head)), 0);
-    double t0 = tu_now_s();
-    *worst = 0;
     *dropped = false;
     for (size_t i = 0; i < n; i++) {
         if (send(fd, msg + i, 1, MSG_NOSIGNAL) != 1) {
@@ -1842,20 +1856,17 @@ static void trickle(const char *what, const char *head, const char *msg, answers
             break;
         }
         usleep(100 * 1000);
-        if (i % 5 == 0) *worst = fmax(*worst, health_latency());
+        if (i % 5 == 0) assert_healthy();
     }
     read_answers(fd, false, got);
     close(fd);
+    ck_assert_msg(!got->timed_out, "hang: no answer and no close within %d s", HANG_S);
     *dropped |= got->n == 0;
-    printf("slow client (%s): %zu bytes over %.1f s with request_timeout_s 1: %s; /health "
-           "meanwhile took at most %.1f ms\n",
-           what, n, tu_now_s() - t0, *dropped ? "dropped" : "answered", *worst * 1000);
-    fflush(stdout);
 }
 
 /* A body trickled a byte per 100 ms (longer in all than the timeout, which
  * is an idle timeout): the server answers it or drops it, and serves
- * others at once meanwhile. */
+ * others meanwhile. */
 START_TEST(slow_body)
 {
     start_short_timeout(1);
@@ -1865,10 +1876,8 @@ START_TEST(slow_body)
              "POST /decode HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n",
              strlen(body));
     answers got;
-    double worst;
     bool dropped;
-    trickle("body", head, body, &got, &worst, &dropped);
-    ck_assert_msg(worst < 0.5, "/health took %.0f ms while a client trickled", worst * 1000);
+    trickle(head, body, &got, &dropped);
     ck_assert_msg(dropped || got.a[0].status == 200, "slow body: status %d", got.a[0].status);
     answers_free(&got);
 }
@@ -1878,17 +1887,15 @@ START_TEST(slow_headers)
 {
     start_short_timeout(1);
     answers got;
-    double worst;
     bool dropped;
-    trickle("headers", "", "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &got,
-            &worst, &dropped);
-    ck_assert_msg(worst < 0.5, "/health took %.0f ms while a client trickled", worst * 1000);
+    trickle("", "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &got, &dropped);
     ck_assert_msg(dropped || got.a[0].status == 200, "slow headers: status %d", got.a[0].status);
     answers_free(&got);
 }
 END_TEST
 
-/* 48 slow clients at once, each a byte per 100 ms. */
+/* 48 slow clients at once, each a byte per 100 ms: /health is served
+ * meanwhile, and each slow client is answered 200 or dropped. */
 START_TEST(many_slow_clients)
 {
     enum { N = 48 };
@@ -1897,19 +1904,19 @@ START_TEST(many_slow_clients)
                       "Content-Length: 43\r\n\r\n" D1;
     int fd[N];
     for (int i = 0; i < N; i++)
-        fd[i] = connect_to(5);
-    double worst = 0;
+        fd[i] = connect_to(HANG_S);
     for (size_t k = 0; msg[k]; k++) {
         for (int i = 0; i < N; i++)
             (void)send(fd[i], msg + k, 1, MSG_NOSIGNAL);
         usleep(100 * 1000);
-        if (k % 8 == 0) worst = fmax(worst, health_latency());
+        if (k % 8 == 0) assert_healthy();
     }
     int ok = 0, dropped = 0;
     for (int i = 0; i < N; i++) {
         answers got;
         read_answers(fd[i], false, &got);
         close(fd[i]);
+        ck_assert_msg(!got.timed_out, "slow client %d: hang (no answer, no close)", i);
         if (!got.n)
             dropped++;
         else if (got.a[0].status == 200)
@@ -1918,28 +1925,25 @@ START_TEST(many_slow_clients)
             ck_abort_msg("slow client %d: status %d", i, got.a[0].status);
         answers_free(&got);
     }
-    printf("%d slow clients: %d answered, %d dropped; /health at most %.1f ms\n", N, ok, dropped,
-           worst * 1000);
-    ck_assert_msg(worst < 0.5, "/health took %.0f ms beside %d slow clients", worst * 1000, N);
+    printf("%d slow clients: %d answered, %d dropped\n", N, ok, dropped);
     assert_healthy();
 }
 END_TEST
 
-/* A client that stops in the middle of its body is dropped after
- * request_timeout_s, without an answer. */
+/* A client that stops in the middle of its body is dropped (after
+ * request_timeout_s), without an answer: the server closes the connection;
+ * only the hang guard would end the wait otherwise. */
 START_TEST(stalled_body_dropped)
 {
     start_short_timeout(1);
-    int fd = connect_to(8);
+    int fd = connect_to(HANG_S);
     const char *msg = "POST /decode HTTP/1.1\r\nHost: x\r\nContent-Length: 43\r\n\r\n{\"model\":";
     ck_assert_int_eq(http_send_all(fd, msg, strlen(msg)), 0);
-    double t0 = tu_now_s();
     answers got;
     read_answers(fd, false, &got);
-    double took = tu_now_s() - t0;
     close(fd);
-    ck_assert_msg(got.n == 0 && took < 6, "stalled body: %zu answers after %.1f s", got.n, took);
-    ck_assert_msg(took > 0.5, "dropped after %.2f s, before the 1 s timeout", took);
+    ck_assert_msg(!got.timed_out, "hang: the stalled client was not dropped within %d s", HANG_S);
+    ck_assert_msg(got.n == 0, "stalled body: %zu answers", got.n);
     answers_free(&got);
     assert_healthy();
 }
@@ -2202,8 +2206,9 @@ START_TEST(limit_sessions_full)
         json_decref(info);
         usleep(20 * 1000);
         info = request_json("GET", "/sessions/x1", NULL, NULL, &st);
-    } while (json_is_true(json_object_get(info, "busy")) && tu_now_s() - t0 < 20);
-    ck_assert(!json_is_true(json_object_get(info, "busy")));
+    } while (json_is_true(json_object_get(info, "busy")) && tu_now_s() - t0 < 60);
+    ck_assert_msg(!json_is_true(json_object_get(info, "busy")),
+                  "hang: x1 still busy 60 s after its client closed");
     json_decref(info);
     touch_session("x3");
     ck_assert_int_eq(session_status("x1"), 404); /* evicted: idle and least recently used */
@@ -2212,8 +2217,20 @@ START_TEST(limit_sessions_full)
 }
 END_TEST
 
-/* max_connections: with N idle connections held, N + 5 more are not
- * served; once some close, the waiting ones and fresh ones are. */
+/* The status of one keep-alive GET /health on fd (see read_one_status). */
+static int health_on(int fd)
+{
+    const char *req = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    ck_assert_int_eq(http_send_all(fd, req, strlen(req)), 0);
+    return read_one_status(fd);
+}
+
+/* max_connections: with N connections held (each answered once, so
+ * surely accepted), 5 more are not served: after they sent their
+ * requests, two more answers on a held connection come first (the server's
+ * one polling thread has gone round since), and none of the 5 has an
+ * answer. Once 6 held ones close, each of the 5 is served 200, unless it
+ * was refused (closed) at once. */
 START_TEST(limit_connections)
 {
     enum { N = 8, EXTRA = 5 };
@@ -2222,20 +2239,24 @@ START_TEST(limit_connections)
     o.lim.request_timeout_s = 60;
     restart(&o);
     int held[N], extra[EXTRA];
-    for (int i = 0; i < N; i++)
-        held[i] = connect_to(5);
-    usleep(300 * 1000); /* the server accepts them */
+    for (int i = 0; i < N; i++) {
+        held[i] = connect_to(HANG_S);
+        ck_assert_int_eq(health_on(held[i]), 200);
+    }
     const char *req = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     for (int i = 0; i < EXTRA; i++) {
-        extra[i] = connect_to(5);
+        extra[i] = connect_to(HANG_S);
         (void)http_send_all(extra[i], req, strlen(req));
     }
-    usleep(700 * 1000);
+    ck_assert_int_eq(health_on(held[N - 1]), 200);
+    ck_assert_int_eq(health_on(held[N - 1]), 200);
     int served = 0, closed = 0;
+    bool refused[EXTRA];
     for (int i = 0; i < EXTRA; i++) {
         char c[16];
         ssize_t n = recv(extra[i], c, sizeof c, MSG_DONTWAIT);
         served += n > 0;
+        refused[i] = n == 0;
         closed += n == 0;
     }
     ck_assert_msg(served == 0, "%d of %d connections over max_connections were served", served,
@@ -2247,8 +2268,10 @@ START_TEST(limit_connections)
         answers got;
         read_answers(extra[i], false, &got);
         close(extra[i]);
-        ck_assert_msg(got.n == 0 || got.a[0].status == 200, "extra %d: status %d", i,
-                      got.a[0].status);
+        ck_assert_msg(!got.timed_out, "extra %d: hang (no answer, no close)", i);
+        ck_assert_msg(refused[i] || (got.n == 1 && got.a[0].status == 200),
+                      "extra %d was left waiting, then got %zu answers (status %d)", i, got.n,
+                      got.n ? got.a[0].status : 0);
         served += got.n > 0;
         answers_free(&got);
     }
@@ -2262,35 +2285,25 @@ START_TEST(limit_connections)
 END_TEST
 
 /* request_timeout_s: an idle connection, fresh or after an answer, is
- * closed once the timeout passes. */
+ * closed by the server without an answer (the wait is bounded only by the
+ * hang guard; how soon it closes is not asserted: that is a time). */
 START_TEST(limit_request_timeout)
 {
     start_short_timeout(1);
-    int fd = connect_to(8);
-    double t0 = tu_now_s();
+    int fd = connect_to(HANG_S);
     answers got;
     read_answers(fd, false, &got);
-    double idle = tu_now_s() - t0;
     close(fd);
-    ck_assert_msg(got.n == 0 && idle > 0.5 && idle < 5,
-                  "fresh idle connection: closed after "
-                  "%.2f s with %zu answers",
-                  idle, got.n);
+    ck_assert_msg(!got.timed_out, "hang: a fresh idle connection still open after %d s", HANG_S);
+    ck_assert_msg(got.n == 0, "fresh idle connection: %zu answers", got.n);
     answers_free(&got);
-    fd = connect_to(8);
-    const char *req = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"; /* keep-alive */
-    ck_assert_int_eq(http_send_all(fd, req, strlen(req)), 0);
-    t0 = tu_now_s();
+    fd = connect_to(HANG_S);
+    ck_assert_int_eq(health_on(fd), 200); /* keep-alive: the connection stays open for it */
     read_answers(fd, false, &got);
-    double kept = tu_now_s() - t0;
     close(fd);
-    ck_assert_uint_eq(got.n, 1);
-    ck_assert_int_eq(got.a[0].status, 200);
-    ck_assert_msg(kept > 0.5 && kept < 5, "keep-alive connection closed after %.2f s", kept);
+    ck_assert_msg(!got.timed_out, "hang: a kept-alive connection still open after %d s", HANG_S);
+    ck_assert_uint_eq(got.n, 0);
     answers_free(&got);
-    printf("request_timeout_s 1: idle connection closed after %.2f s, kept-alive one %.2f s "
-           "after its answer\n",
-           idle, kept);
     assert_healthy();
 }
 END_TEST
@@ -2340,7 +2353,7 @@ Suite *hostile_suite(void)
 {
     models_ok = models_create();
     build_table();
-    printf("hostile: %zu table rows, %zu known failures (printed, not asserted)\n", table.n,
+    printf("hostile: %zu table rows, %zu known failures (expected to fail)\n", table.n,
            known_list.n);
     Suite *s = suite_create("hostile");
     TCase *tc = tcase_create("table");
