@@ -190,8 +190,9 @@ START_TEST(test_fixture_prefill)
     dh = max_abs_diff(hidden, r->hidden, (size_t)r->n * 64);
     printf("fixture prefill: max |logit - transformers| %.3g, max |hidden - transformers| %.3g\n",
            dl, dh);
-    ck_assert_msg(dl < 1e-4, "prefill logits differ from transformers by %g", dl);
-    ck_assert_msg(dh < 1e-4, "prefill hidden differs from transformers by %g", dh);
+    /* measured: 7.2e-7 (logits), 4.8e-7 (hidden) on AVX-512, AVX2 and portable */
+    ck_assert_msg(dl < 1e-5, "prefill logits differ from transformers by %g", dl);
+    ck_assert_msg(dh < 1e-5, "prefill hidden differs from transformers by %g", dh);
     ck_assert(max_abs_diff(last, logits + (size_t)(r->n - 1) * 256, 256) == 0);
     ck_assert_uint_eq(mamba_state_tokens(s), (uint64_t)r->n);
 
@@ -214,7 +215,7 @@ START_TEST(test_fixture_step)
     reference *r = reference_load(256, 64);
     mamba_state *s = mck_state(m), *p = mck_state(m);
     float *pre = malloc((size_t)r->n * 256 * sizeof(float)), out[256];
-    double worst = 0, vs_prefill = 0;
+    double worst = 0;
 
     mck_prefill(m, p, r->ids, (size_t)r->n, pre, NULL, NULL);
     for (int t = 0; t < r->n; t++) {
@@ -222,13 +223,13 @@ START_TEST(test_fixture_step)
         mck_step(m, &s, &r->ids[t], 1, out);
         d = max_abs_diff(out, r->logits + (size_t)t * 256, 256);
         worst = d > worst ? d : worst;
-        d = max_abs_diff(out, pre + (size_t)t * 256, 256);
-        vs_prefill = d > vs_prefill ? d : vs_prefill;
+        /* step and prefill do the same operations: the same bits */
+        ck_assert_msg(memcmp(out, pre + (size_t)t * 256, sizeof out) == 0,
+                      "step and prefill differ at token %d", t);
     }
-    printf("fixture step: max |logit - transformers| %.3g, max |step - prefill| %.3g\n", worst,
-           vs_prefill);
-    ck_assert_msg(worst < 1e-4, "step logits differ from transformers by %g", worst);
-    ck_assert_msg(vs_prefill < 1e-5, "step and prefill differ by %g", vs_prefill);
+    printf("fixture step: max |logit - transformers| %.3g\n", worst);
+    /* measured: 7.2e-7 on AVX-512, AVX2 and portable */
+    ck_assert_msg(worst < 1e-5, "step logits differ from transformers by %g", worst);
     ck_assert_uint_eq(mamba_state_tokens(s), (uint64_t)r->n);
     free(pre);
     mamba_state_free(s);
@@ -727,11 +728,12 @@ static void check_vs_naive(const tmodel *t, const char *dir, size_t n)
     printf("naive %dx%d K%d R%d%s%s: max relative |engine - naive| %.3g (logits up to %.2f)\n",
            t->nl, t->dm, t->K, t->R, t->bias ? " bias" : "", t->untied ? " untied" : "", worst,
            scale);
-    ck_assert_msg(worst < 1e-4, "%s: prefill differs from the naive reference by %g", dir, worst);
+    /* measured: at most 7.2e-7 relative over these shapes (AVX-512, AVX2, portable) */
+    ck_assert_msg(worst < 1e-5, "%s: prefill differs from the naive reference by %g", dir, worst);
     for (size_t i = 0; i < n; i++) {
         mck_step(m, &s, &tok[i], 1, st);
-        ck_assert_msg(max_abs_diff(st, pre + i * (size_t)t->V, (size_t)t->V) < 1e-5,
-                      "%s: step %zu differs from prefill", dir, i);
+        ck_assert_msg(memcmp(st, pre + i * (size_t)t->V, (size_t)t->V * sizeof *st) == 0,
+                      "%s: step %zu differs from prefill (not bit for bit)", dir, i);
     }
     mamba_state_free(s);
     free(ref);
