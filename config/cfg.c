@@ -28,6 +28,7 @@ void cfg_init(cfg_config *cfg)
         .max_sessions = 10000,
         .session_budget_bytes = (size_t)1 << 30,
         .session_ttl_s = 3600,
+        .stream_buffer_bytes = 1u << 20,
     };
 }
 
@@ -155,6 +156,7 @@ static int load_limits(cfg_limits *l, json_t *obj, const char *file, eng_error *
         {"max_sessions", offsetof(cfg_limits, max_sessions), 0, 1},
         {"session_budget_bytes", offsetof(cfg_limits, session_budget_bytes), 0, 1},
         {"session_ttl_s", offsetof(cfg_limits, session_ttl_s), 1, 0},
+        {"stream_buffer_bytes", offsetof(cfg_limits, stream_buffer_bytes), 0, 1},
     };
     if (!json_is_object(obj))
         return eng_error_set(err, ENG_EINVAL, "%s: limits must be an object", file);
@@ -230,6 +232,13 @@ static int load_field(cfg_config *cfg, const char *key, json_t *v, const char *f
         if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 1024)
             return eng_error_set(err, ENG_EINVAL, "%s: workers must be an integer 1..1024", file);
         cfg->workers = (unsigned)json_integer_value(v);
+        return 0;
+    }
+    if (!strcmp(key, "threads")) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1024)
+            return eng_error_set(err, ENG_EINVAL,
+                                 "%s: threads must be an integer 0..1024 (0: every core)", file);
+        cfg->threads = (unsigned)json_integer_value(v);
         return 0;
     }
     if (!strcmp(key, "models")) return load_models(cfg, v, file, err);

@@ -27,6 +27,8 @@ typedef struct cfg_limits {
     size_t max_sessions;         /* default 10,000 */
     size_t session_budget_bytes; /* all session state together; default 1 GiB */
     unsigned session_ttl_s;      /* idle time before a session expires; default 3600 */
+    size_t stream_buffer_bytes;  /* unread bytes a stream holds before it is ended
+                                    (a client that stops reading); default 1 MiB */
 } cfg_limits;
 
 typedef struct cfg_config {
@@ -36,6 +38,8 @@ typedef struct cfg_config {
     bool log_json;     /* one JSON object per log line */
     uint16_t port;     /* default 8080; 0 picks a free port */
     unsigned workers;  /* default: number of online cores */
+    unsigned threads;  /* engine threads one Mamba call may use; 0 (default): the online
+                          cores (mamba_model_set_threads) */
     cfg_model models[CFG_MAX_MODELS];
     size_t nmodels;
     cfg_limits limits;
@@ -48,12 +52,13 @@ void cfg_init(cfg_config *cfg);
 void cfg_free(cfg_config *cfg);
 
 /* Read a JSON config file into cfg (over what is there). Fields:
- *   "listen": "HOST:PORT", "workers": N, "api_key_file": PATH,
+ *   "listen": "HOST:PORT", "workers": N, "threads": N, "api_key_file": PATH,
  *   "session_dir": PATH, "log_format": "text" | "json",
  *   "models": {"NAME": "PATH", ...}  (relative paths are relative to the file),
  *   "limits": {"max_body_bytes", "max_seq_len", "max_batch", "max_tokens",
  *              "queue_capacity", "max_connections", "request_timeout_s",
- *              "max_sessions", "session_budget_bytes", "session_ttl_s"}.
+ *              "max_sessions", "session_budget_bytes", "session_ttl_s",
+ *              "stream_buffer_bytes"}.
  * Unknown fields are refused (a typo should not silently fall back to a
  * default). Errors name the file and the field: ENG_EIO, ENG_EFORMAT or
  * ENG_EINVAL. */

@@ -153,8 +153,7 @@ static void run_job(srv_job *job)
 
 srv_stream *srv_req_start_stream(srv_req *r, const char *ctype)
 {
-    srv_stream *st =
-        srv_stream_new(r->conn, 1 << 20); /* a slow reader stalls its batch past this */
+    srv_stream *st = srv_stream_new(r->conn, r->srv->cfg.limits.stream_buffer_bytes);
     if (!st) {
         srv_reply_error(r, 500, "internal", "out of memory");
         return NULL;

@@ -12,14 +12,17 @@
 
 static const char usage[] =
     "usage: hmmba [--config FILE] [--model NAME=PATH]... [--listen HOST:PORT]\n"
-    "             [--workers N] [--max-body BYTES] [--queue N] [--drain-ms MS]\n"
+    "             [--workers N] [--threads N] [--max-body BYTES] [--queue N] [--drain-ms MS]\n"
     "             [--api-key-file FILE] [--session-dir DIR] [--session-ttl S]\n"
-    "             [--session-budget BYTES] [--max-sessions N] [--log-format text|json]\n"
+    "             [--session-budget BYTES] [--max-sessions N] [--stream-buffer BYTES]\n"
+    "             [--log-format text|json]\n"
     "       hmmba --probe URL\n"
     "  --model NAME=PATH  serve an HMM JSON file or a Mamba model directory (repeatable)\n"
     "  --config FILE      JSON config: listen, workers, models, limits\n"
     "  --listen HOST:PORT default 127.0.0.1:8080; port 0 picks a free port\n"
     "  --workers N        worker threads (default: number of cores)\n"
+    "  --threads N        threads one Mamba forward pass may use (default 0: every core;\n"
+    "                     concurrent generations of a model are stepped together by them)\n"
     "  --max-body BYTES   request body limit (default 16 MiB)\n"
     "  --queue N          jobs that may wait for a worker before 503 (default 256)\n"
     "  --drain-ms MS      on SIGTERM, time in-flight requests get to finish (default 30000)\n"
@@ -30,6 +33,9 @@ static const char usage[] =
     "  --session-budget B bytes of session state in all; past it the least recently used\n"
     "                     idle sessions are evicted (default 1 GiB)\n"
     "  --max-sessions N   default 10000\n"
+    "  --stream-buffer B  unread bytes a streamed answer may hold; a client that falls this\n"
+    "                     far behind gets an error event and its generation stops, so it\n"
+    "                     never holds up the others (default 1 MiB)\n"
     "  --log-format F     text (default) or json: one object per line\n"
     "  --probe URL        GET an http:// URL; exit 0 if it answers 2xx within 2 s, else 1\n"
     "                     (a health check for images without curl)\n"
@@ -108,6 +114,12 @@ static int parse_args(int argc, char **argv, cfg_config *cfg, opts *o)
         } else if (!strcmp(a, "--workers")) {
             if (parse_count(a, v, 1024, &n) || n == 0) return -1;
             cfg->workers = (unsigned)n;
+        } else if (!strcmp(a, "--threads")) {
+            if (parse_count(a, v, 1024, &n)) return -1;
+            cfg->threads = (unsigned)n;
+        } else if (!strcmp(a, "--stream-buffer")) {
+            if (parse_count(a, v, 1ull << 40, &n) || n == 0) return -1;
+            cfg->limits.stream_buffer_bytes = (size_t)n;
         } else if (!strcmp(a, "--max-body")) {
             if (parse_count(a, v, 1ull << 40, &n)) return -1;
             cfg->limits.max_body_bytes = (size_t)n;

@@ -47,6 +47,7 @@ struct gen {
     srv_batch_member mb; /* in the model's batch; mb.token: the token to step */
     int emit_rc;         /* on_token's verdict on mb.token */
     eng_error err;
+    const char *err_code;             /* finish "error": the code the stream's last event gives */
     char sid[SRV_SESSION_ID_MAX + 1]; /* the session's id, kept for the answer */
 };
 
@@ -108,16 +109,34 @@ static size_t stop_holdback(const gen *g)
 
 /* ===== output ===== */
 
+/* One event as the stream frames it: "data: JSON\n\n" (SSE) or "JSON\n"
+ * (NDJSON), in a malloc'd string (*len bytes). Consumes ev. NULL: no memory. */
+static char *frame_json(const gen *g, json_t *ev, size_t *len)
+{
+    char *s = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+    json_decref(ev);
+    if (!s) return NULL;
+    size_t n = strlen(s), pre = g->ndjson ? 0 : 6, post = g->ndjson ? 1 : 2;
+    char *f = malloc(pre + n + post + 1);
+    if (f) {
+        memcpy(f, "data: ", pre);
+        memcpy(f + pre, s, n);
+        memcpy(f + pre + n, "\n\n", post);
+        f[pre + n + post] = '\0';
+        *len = pre + n + post;
+    }
+    free(s);
+    return f;
+}
+
+/* Write one event (consumes ev). 0, or srv_stream_write's refusal. */
 static int emit_json(gen *g, json_t *ev)
 {
-    char *s = json_dumps(ev, JSON_COMPACT);
-    json_decref(ev);
-    if (!s) return -1;
-    size_t n = strlen(s);
-    int rc = srv_stream_write(g->stream, g->ndjson ? "" : "data: ", g->ndjson ? 0 : 6);
-    if (!rc) rc = srv_stream_write(g->stream, s, n);
-    if (!rc) rc = srv_stream_write(g->stream, g->ndjson ? "\n" : "\n\n", g->ndjson ? 1 : 2);
-    free(s);
+    size_t n;
+    char *f = frame_json(g, ev, &n);
+    if (!f) return SRV_STREAM_FULL; /* no memory: the stream cannot go on */
+    int rc = srv_stream_write(g->stream, f, n);
+    free(f);
     return rc;
 }
 
@@ -137,7 +156,8 @@ static json_t *logprob_json(gen *g, int32_t id, float lp)
 
 /* Account for a new token: its text joins g->text; the part that is now
  * certain (not a possible stop prefix) is streamed. Returns 1 when a stop
- * string was completed, -1 when the client is gone, else 0. */
+ * string was completed, else 0, or < 0 when the token could not be sent:
+ * SRV_STREAM_GONE (the client left) or SRV_STREAM_FULL (it does not read). */
 static int on_token(gen *g, int32_t id, float lp)
 {
     size_t plen = 0;
@@ -150,7 +170,7 @@ static int on_token(gen *g, int32_t id, float lp)
     size_t before = g->text_len;
     int rc = text_append(g, tmp, n);
     if (tmp != buf) free(tmp);
-    if (rc) return -1;
+    if (rc) return SRV_STREAM_FULL;
     size_t from = before >= 64 ? before - 64 : 0; /* a stop may straddle tokens */
     long stop = g->q.nstop ? find_stop(g, from) : -1;
     size_t upto = stop >= 0 ? (size_t)stop : g->text_len - stop_holdback(g);
@@ -158,7 +178,7 @@ static int on_token(gen *g, int32_t id, float lp)
     if (g->stream) {
         json_t *ev = logprob_json(g, id, lp);
         json_object_set_new(ev, "text", json_stringn(g->text + g->emitted, upto - g->emitted));
-        if (emit_json(g, ev)) return -1;
+        if ((rc = emit_json(g, ev))) return rc;
     } else if (g->lp_list) {
         json_array_append_new(g->lp_list, logprob_json(g, id, lp));
     }
@@ -287,7 +307,14 @@ static bool gen_before(gen *g)
 /* After the step: did the generation end? */
 static bool gen_after(gen *g)
 {
-    if (g->emit_rc < 0)
+    if (g->emit_rc == SRV_STREAM_FULL) {
+        g->finish = "error";
+        g->err_code = "client_too_slow";
+        eng_error_set(&g->err, ENG_ERANGE,
+                      "the client did not read the stream: %zu bytes were waiting, the bound is "
+                      "%zu (limits.stream_buffer_bytes); the generation was stopped",
+                      srv_stream_unread(g->stream), g->srv->cfg.limits.stream_buffer_bytes);
+    } else if (g->emit_rc < 0)
         g->finish = "cancelled";
     else if (g->mb.token == mamba_model_config(g->m->mamba)->eos_id)
         g->finish = "eos";
@@ -341,6 +368,8 @@ static void answer_json(srv_req *r, gen *g)
     srv_reply_json(r, 200, o);
 }
 
+/* The closing event (finish_reason, the held-back text, usage; error when
+ * it failed), then [DONE] on SSE; appended whatever the stream's bound. */
 static void finish_stream(gen *g, const char *error)
 {
     json_t *ev = json_pack("{s:s,s:s%,s:o}", "finish_reason", g->finish, "text",
@@ -351,10 +380,20 @@ static void finish_stream(gen *g, const char *error)
     }
     if (ev && error)
         json_object_set_new(ev, "error",
-                            json_pack("{s:s,s:s}", "code", "internal", "message", error));
+                            json_pack("{s:s,s:s}", "code", g->err_code ? g->err_code : "internal",
+                                      "message", error));
     if (ev && g->ndjson) json_object_set_new(ev, "done", json_true());
-    if (!emit_json(g, ev) && !g->ndjson) srv_stream_write(g->stream, "data: [DONE]\n\n", 14);
-    srv_stream_finish(g->stream);
+    size_t n = 0;
+    char *f = frame_json(g, ev, &n);
+    static const char done[] = "data: [DONE]\n\n";
+    char *t = f && !g->ndjson ? realloc(f, n + sizeof done) : NULL;
+    if (t) {
+        memcpy(t + n, done, sizeof done);
+        n += sizeof done - 1;
+        f = t;
+    }
+    srv_stream_finish(g->stream, f, f ? n : 0);
+    free(f);
 }
 
 static void gen_free(gen *g)

@@ -12,17 +12,19 @@
 
 /* A Hugging Face model directory: the weights, and tokenizer.json if the
  * directory has one (without it, requests must send token ids). */
-static int load_mamba(srv_model *out, const char *path, mamba_weights w, unsigned workers,
+static int load_mamba(srv_model *out, const char *path, mamba_weights w, unsigned threads,
                       eng_error *err)
 {
     mamba_load_opts opts = {.weights = w};
     int rc = mamba_model_load_opts(path, &opts, &out->mamba, err);
     if (rc) return rc;
-    /* Each worker's call may use threads of its own; share the cores out so
-     * that busy workers do not fight over them (ceil(cores / workers)). */
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int per = cores > 0 ? (int)((cores + workers - 1) / workers) : 1;
-    mamba_model_set_threads(out->mamba, per > 0 ? per : 1);
+    /* The whole machine for one call (0: the engine's default, every
+     * core). Concurrent generations share it through the batcher (one
+     * call steps them all); a call that finds the model's threads busy
+     * (a prompt beside a generation) runs on its worker alone, so
+     * neither takes more than its share of the cores. Dividing the cores
+     * by the workers instead would halve a lone generation's speed. */
+    mamba_model_set_threads(out->mamba, (int)threads);
     if (!(out->batcher = srv_batcher_new())) return eng_error_set(err, ENG_ENOMEM, "out of memory");
     char tok[4200];
     snprintf(tok, sizeof tok, "%s/tokenizer.json", path);
@@ -46,7 +48,7 @@ static mamba_weights split_weights(char *path)
     return w;
 }
 
-int srv_model_load(srv_model *out, const char *name, const char *spec, unsigned workers,
+int srv_model_load(srv_model *out, const char *name, const char *spec, unsigned threads,
                    eng_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -66,7 +68,7 @@ int srv_model_load(srv_model *out, const char *name, const char *spec, unsigned 
     int rc;
     if (S_ISDIR(st.st_mode)) {
         out->kind = SRV_MODEL_MAMBA;
-        rc = load_mamba(out, path, w, workers ? workers : 1, err);
+        rc = load_mamba(out, path, w, threads, err);
     } else {
         out->kind = SRV_MODEL_HMM;
         rc = proto_hmm_load_file(path, &out->hmm, err);

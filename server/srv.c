@@ -112,7 +112,7 @@ int srv_new(const cfg_config *cfg, srv **out, eng_error *err)
     }
     for (size_t i = 0; i < cfg->nmodels; i++) {
         int rc = srv_model_load(&s->models[i], cfg->models[i].name, cfg->models[i].path,
-                                cfg->workers, err);
+                                cfg->threads, err);
         if (rc) {
             srv_free(s);
             return rc;

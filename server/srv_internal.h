@@ -33,9 +33,9 @@ typedef struct srv_model {
 } srv_model;
 
 /* Load one model; the kind is detected from the path (directory: Mamba,
- * file: HMM JSON). workers: how many compute threads will share the cores.
- * Errors name the model and the file. */
-int srv_model_load(srv_model *out, const char *name, const char *path, unsigned workers,
+ * file: HMM JSON). threads: engine threads one Mamba call may use (0: every
+ * core). Errors name the model and the file. */
+int srv_model_load(srv_model *out, const char *name, const char *path, unsigned threads,
                    eng_error *err);
 void srv_model_unload(srv_model *m); /* accepts NULL */
 const srv_model *srv_find_model(const srv *s, const char *name);

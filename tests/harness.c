@@ -118,3 +118,24 @@ int read_one_status(int fd)
         buf[len] = 0;
     }
 }
+
+json_t *sse_events(const char *body, bool *done)
+{
+    json_t *evs = json_array();
+    *done = false;
+    for (const char *p = body; (p = strstr(p, "data: "));) {
+        p += 6;
+        const char *end = strstr(p, "\n\n");
+        if (!end) break; /* still arriving */
+        if (!strncmp(p, "[DONE]", 6))
+            *done = true;
+        else {
+            json_t *e = json_loadb(p, (size_t)(end - p), 0, NULL);
+            ck_assert_msg(e != NULL, "bad event: %.*s", (int)(end - p), p);
+            json_array_append_new(evs, e);
+        }
+        p = end;
+    }
+    return evs;
+}
+

@@ -31,6 +31,11 @@ json_t *post(const char *path, const char *body, int *status);
 /* As post, with a JSON body, which is stolen. */
 json_t *post_json(const char *path, json_t *body, int *status);
 
+/* The SSE events of a (de-chunked) body, as JSON, the [DONE] marker
+ * excluded; *done: it was there. An event not finished yet (no blank line
+ * after it) is left out. Asserts that each event is JSON. */
+json_t *sse_events(const char *body, bool *done);
+
 /* GET /health answers 200 {"status":"ok"}. */
 void assert_healthy(void);
 

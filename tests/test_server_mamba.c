@@ -399,27 +399,6 @@ static void streamed_free(streamed *s)
     free(s->body);
 }
 
-/* The SSE events of a body, as JSON (the [DONE] marker excluded). */
-static json_t *sse_events(const char *body, bool *done)
-{
-    json_t *evs = json_array();
-    *done = false;
-    for (const char *p = body; (p = strstr(p, "data: "));) {
-        p += 6;
-        const char *end = strstr(p, "\n\n");
-        ck_assert_ptr_nonnull(end);
-        if (!strncmp(p, "[DONE]", 6))
-            *done = true;
-        else {
-            json_t *e = json_loadb(p, (size_t)(end - p), 0, NULL);
-            ck_assert_msg(e != NULL, "bad event: %.*s", (int)(end - p), p);
-            json_array_append_new(evs, e);
-        }
-        p = end;
-    }
-    return evs;
-}
-
 START_TEST(stream_sse_equals_plain)
 {
     const char *base = "{\"model\":\"tiny\",\"prompt\":\"Once upon a time\",\"max_tokens\":25,"

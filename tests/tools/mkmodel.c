@@ -2,10 +2,12 @@
  * model.safetensors, byte-level tokenizer.json) with random weights, for
  * deploy tests that need a Mamba model with a tokenizer.
  *
- *   mkmodel DIR [D_MODEL [N_LAYER [SEED]]]
+ *   mkmodel DIR [D_MODEL [N_LAYER [SEED [VOCAB]]]]
  *   mkmodel --tokenizer-only DIR
  *
- * Defaults: d_model 64, 2 layers, seed 1; vocab 256 (one token per byte),
+ * Defaults: d_model 64, 2 layers, seed 1; vocab 256 (one token per byte;
+ * a larger VOCAB, e.g. 50280 for mamba-130m's shape, gives ids past 255
+ * no text),
  * d_state 16, d_conv 4, expand 2, and no eos token, so a generation always
  * runs to max_tokens. The same arguments always write the same files.
  * --tokenizer-only writes only tokenizer.json, e.g. beside a fixture model
@@ -34,7 +36,7 @@ static int arg_int(int argc, char **argv, int i, long lo, long hi, long *out)
     return 0;
 }
 
-static const char usage[] = "usage: mkmodel DIR [D_MODEL [N_LAYER [SEED]]]\n"
+static const char usage[] = "usage: mkmodel DIR [D_MODEL [N_LAYER [SEED [VOCAB]]]]\n"
                             "       mkmodel --tokenizer-only DIR\n";
 
 int main(int argc, char **argv)
@@ -46,15 +48,16 @@ int main(int argc, char **argv)
         }
         return 0;
     }
-    if (argc < 2 || argc > 5 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+    if (argc < 2 || argc > 6 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    long d_model = 64, n_layer = 2, seed = 1;
+    long d_model = 64, n_layer = 2, seed = 1, vocab = 256;
     if (arg_int(argc, argv, 2, 4, 4096, &d_model) || arg_int(argc, argv, 3, 1, 64, &n_layer) ||
-        arg_int(argc, argv, 4, 0, 1L << 30, &seed))
+        arg_int(argc, argv, 4, 0, 1L << 30, &seed) || arg_int(argc, argv, 5, 256, 1L << 20, &vocab))
         return 2;
     mgen_shape shape = mgen_byte_shape((int)d_model, (int)n_layer);
+    shape.vocab = (int)vocab;
     if (mgen_write_model(argv[1], &shape, (uint64_t)seed) || mgen_write_byte_tokenizer(argv[1])) {
         fprintf(stderr, "mkmodel: %s: %s\n", argv[1], strerror(errno));
         return 1;

@@ -1,0 +1,289 @@
+/* bench_served.c: what users meet. hmmba is started as its own process at
+ * its defaults (`hmmba --model m=DIR[:bf16|:int8]`, nothing else but a
+ * free port), measured over HTTP on loopback, and every figure is printed
+ * beside the engine's own figure for the same work, measured in this
+ * process in the same run, as a ratio:
+ *
+ *   decode          /generate of 128 tokens, not streamed: 128 / (time
+ *                   with max_tokens 128 - time with max_tokens 0, the
+ *                   same 3-token prompt); engine: mamba_step, one state;
+ *   decode, SSE     the same streamed: 127 / (last token event - first);
+ *   first token     a 64-token prompt streamed: time to the first token
+ *                   event; engine: mamba_prefill of the prompt (the first
+ *                   token is sampled from its last logits);
+ *   prefill         512 tokens through /generate with max_tokens 0;
+ *                   engine: mamba_prefill, last logits only;
+ *   prefill, score  512 tokens through /decode (the log probability of
+ *                   every token, so logits at every position); engine:
+ *                   mamba_prefill with every position's logits;
+ *   8 streams       8 concurrent SSE streams of 128 tokens: the sum of
+ *                   their rates (they are stepped together); engine:
+ *                   mamba_step on 8 states at once.
+ *
+ * The model is random, shaped like mamba-130m (d_model 768, 24 layers,
+ * vocab 50280), written by tests/mamba_gen.c under $TMPDIR. Each figure
+ * is the best of ROUNDS, engine and server alternating so that a machine
+ * shared with other work affects both alike. Usage:
+ *   bench_served HMMBA_BINARY      (meson test --benchmark -v served)
+ * HMMBA_BENCH_QUICK=1: 4 layers (a smoke test). Peers: see served.h. */
+#include "../../engine/mamba.h"
+#include "../mamba_gen.h"
+#include "../test_util.h"
+#include "limits.h"
+#include "served.h"
+
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NW 3
+#define ROUNDS 3
+#define DECODE 128
+#define TTFT_PROMPT 64
+#define PREFILL 512
+#define STREAMS 8
+
+static const mamba_weights g_types[NW] = {MAMBA_WEIGHTS_F32, MAMBA_WEIGHTS_BF16,
+                                          MAMBA_WEIGHTS_INT8};
+
+/* The figures of one weight type; index 0 served, 1 engine. */
+enum { DEC, DEC_SSE, TTFT, PRE_GEN, PRE_DEC, STREAMS8, NFIG };
+static const char *const fig_names[NFIG] = {"decode, tokens/s (not streamed)",
+                                            "decode, tokens/s (SSE)",
+                                            "first token, 64-token prompt, ms",
+                                            "prefill 512, /generate max_tokens 0, tokens/s",
+                                            "prefill 512, /decode (every logprob), tokens/s",
+                                            "8 concurrent streams, tokens/s in all"};
+static double g_fig[NW][NFIG][2];
+static double g_stream1[NW]; /* served SSE decode of one stream, for 8 vs 1 */
+
+static int32_t g_prompt[PREFILL];
+
+static void die(const char *what, const eng_error *e)
+{
+    fprintf(stderr, "bench_served: %s: %s\n", what, e ? e->msg : "failed");
+    exit(1);
+}
+
+/* Keep the better: the highest rate, or the lowest time (TTFT). */
+static void keep(int w, int f, int side, double v)
+{
+    double *d = &g_fig[w][f][side];
+    if (*d == 0 || (f == TTFT ? v < *d : v > *d)) *d = v;
+}
+
+/* ------------------------------------------------------------ engine */
+
+static void engine_round(const char *dir, int w)
+{
+    mamba_load_opts o = {g_types[w]};
+    mamba_model *m;
+    eng_error e = {0};
+    if (mamba_model_load_opts(dir, &o, &m, &e)) die(dir, &e);
+    size_t V = (size_t)mamba_model_config(m)->vocab_size;
+    float *lg = malloc(PREFILL * V * sizeof *lg);
+    mamba_state *s[STREAMS];
+    for (int i = 0; i < STREAMS; i++)
+        if (mamba_state_new(m, &s[i], &e)) die("state", &e);
+    if (mamba_prefill(m, s[0], g_prompt, 8, NULL, lg, NULL, &e)) die("prefill", &e); /* warm */
+
+    double t0 = tu_now_s();
+    for (int k = 0; k < DECODE; k++)
+        if (mamba_step(m, s, &g_prompt[k], 1, lg, &e)) die("step", &e);
+    keep(w, DEC, 1, DECODE / (tu_now_s() - t0));
+    keep(w, DEC_SSE, 1, DECODE / (tu_now_s() - t0));
+
+    mamba_state_reset(s[0]);
+    t0 = tu_now_s();
+    if (mamba_prefill(m, s[0], g_prompt, TTFT_PROMPT, NULL, lg, NULL, &e)) die("prefill", &e);
+    keep(w, TTFT, 1, (tu_now_s() - t0) * 1e3);
+
+    mamba_state_reset(s[0]);
+    t0 = tu_now_s();
+    if (mamba_prefill(m, s[0], g_prompt, PREFILL, NULL, lg, NULL, &e)) die("prefill", &e);
+    keep(w, PRE_GEN, 1, PREFILL / (tu_now_s() - t0));
+
+    mamba_state_reset(s[0]);
+    t0 = tu_now_s();
+    if (mamba_prefill(m, s[0], g_prompt, PREFILL, lg, NULL, NULL, &e)) die("prefill", &e);
+    keep(w, PRE_DEC, 1, PREFILL / (tu_now_s() - t0));
+
+    t0 = tu_now_s();
+    for (int k = 0; k < DECODE; k++)
+        if (mamba_step(m, s, &g_prompt[k * STREAMS % 256], STREAMS, lg, &e)) die("step", &e);
+    keep(w, STREAMS8, 1, DECODE * STREAMS / (tu_now_s() - t0));
+
+    for (int i = 0; i < STREAMS; i++)
+        mamba_state_free(s[i]);
+    free(lg);
+    mamba_model_free(m);
+}
+
+/* ------------------------------------------------------------ served */
+
+/* A /generate or /decode body: tokens g_prompt[from, from + n). */
+static char *body_of(const char *fmt_tail, size_t from, size_t n)
+{
+    size_t cap = 64 + 8 * n + strlen(fmt_tail);
+    char *b = malloc(cap), *p = b;
+    p += sprintf(p, "{\"model\":\"m\",\"tokens\":[");
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s%d", i ? "," : "", g_prompt[from + i]);
+    sprintf(p, "]%s}", fmt_tail);
+    return b;
+}
+
+static double post_ok(uint16_t port, const char *path, const char *body, served_timing *t)
+{
+    int st = served_post(port, path, body, t);
+    if (st != 200) {
+        fprintf(stderr, "bench_served: %s answered %d to %.200s\n", path, st, body);
+        exit(1);
+    }
+    return t->total;
+}
+
+typedef struct stream_arg {
+    pthread_t th;
+    uint16_t port;
+    int i;
+    served_timing t;
+} stream_arg;
+
+static void *stream_main(void *arg)
+{
+    stream_arg *a = arg;
+    char tail[128];
+    snprintf(tail, sizeof tail, ",\"max_tokens\":%d,\"temperature\":0,\"stream\":true", DECODE);
+    char *b = body_of(tail, (size_t)a->i * 3, 3);
+    post_ok(a->port, "/generate", b, &a->t);
+    free(b);
+    return NULL;
+}
+
+static void served_round(uint16_t port, int w)
+{
+    served_timing t;
+    char tail[128];
+    snprintf(tail, sizeof tail, ",\"max_tokens\":%d,\"temperature\":0", DECODE);
+    char *b = body_of(tail, 0, 3), *b0 = body_of(",\"max_tokens\":0", 0, 3);
+    double full = post_ok(port, "/generate", b, &t), none = post_ok(port, "/generate", b0, &t);
+    keep(w, DEC, 0, DECODE / (full - none));
+    free(b);
+    free(b0);
+
+    snprintf(tail, sizeof tail, ",\"max_tokens\":%d,\"temperature\":0,\"stream\":true", DECODE);
+    b = body_of(tail, 0, 3);
+    post_ok(port, "/generate", b, &t);
+    keep(w, DEC_SSE, 0, (t.tokens - 1) / (t.t_last - t.t_first));
+    if ((t.tokens - 1) / (t.t_last - t.t_first) > g_stream1[w])
+        g_stream1[w] = (t.tokens - 1) / (t.t_last - t.t_first);
+    free(b);
+
+    b = body_of(",\"max_tokens\":1,\"stream\":true", 0, TTFT_PROMPT);
+    post_ok(port, "/generate", b, &t);
+    keep(w, TTFT, 0, t.t_first * 1e3);
+    free(b);
+
+    b = body_of(",\"max_tokens\":0", 0, PREFILL);
+    keep(w, PRE_GEN, 0, PREFILL / post_ok(port, "/generate", b, &t));
+    free(b);
+    b = body_of("", 0, PREFILL);
+    keep(w, PRE_DEC, 0, PREFILL / post_ok(port, "/decode", b, &t));
+    free(b);
+
+    stream_arg sa[STREAMS];
+    double sum = 0;
+    for (int i = 0; i < STREAMS; i++) {
+        sa[i] = (stream_arg){.port = port, .i = i};
+        pthread_create(&sa[i].th, NULL, stream_main, &sa[i]);
+    }
+    for (int i = 0; i < STREAMS; i++) {
+        pthread_join(sa[i].th, NULL);
+        sum += (sa[i].t.tokens - 1) / (sa[i].t.t_last - sa[i].t.t_first);
+    }
+    keep(w, STREAMS8, 0, sum);
+}
+
+static void served_weights(const char *binary, const char *dir, int w)
+{
+    char spec[600];
+    snprintf(spec, sizeof spec, "m=%s:%s", dir, mamba_weights_name(g_types[w]));
+    char *argv[] = {(char *)binary, "--model", spec, NULL};
+    served_proc p;
+    if (served_start(&p, argv)) exit(1);
+    served_timing t;
+    char *warm = body_of(",\"max_tokens\":4", 0, 8);
+    post_ok(p.port, "/generate", warm, &t);
+    free(warm);
+    served_round(p.port, w);
+    served_stop(&p);
+}
+
+/* -------------------------------------------------------------- main */
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void print_table(void)
+{
+    printf("| weights | measure | served | engine | served / engine |\n"
+           "|---|---|---:|---:|---:|\n");
+    for (int w = 0; w < NW; w++)
+        for (int f = 0; f < NFIG; f++) {
+            double s = g_fig[w][f][0], e = g_fig[w][f][1];
+            printf("| %s | %s | %.1f | %.1f | %.2f |\n", mamba_weights_name(g_types[w]),
+                   fig_names[f], s, e, f == TTFT ? e / s : s / e);
+        }
+    printf("\n8 concurrent streams against one (served, SSE): ");
+    for (int w = 0; w < NW; w++)
+        printf("%s%s %.2fx", w ? ", " : "", mamba_weights_name(g_types[w]),
+               g_fig[w][STREAMS8][0] / g_stream1[w]);
+    printf("\n(first token: the ratio is engine time / served time.)\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: bench_served HMMBA_BINARY\n");
+        return 2;
+    }
+    int quick = getenv("HMMBA_BENCH_QUICK") != NULL;
+    mgen_shape shape = {768, quick ? 4 : 24, 50280, 16, 4, 2, -1};
+    const char *tmp = getenv("TMPDIR");
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/hmmba-bench-served-XXXXXX", tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) die("mkdtemp", NULL);
+    if (mgen_write_model(dir, &shape, 42)) die("writing the model", NULL);
+    uint64_t rng = 7;
+    for (int i = 0; i < PREFILL; i++)
+        g_prompt[i] = (int32_t)(tu_splitmix64(&rng) % (uint64_t)shape.vocab);
+
+    double t0 = bench_now(), load0 = bench_loadavg();
+    for (int r = 0; r < ROUNDS; r++)
+        for (int w = 0; w < NW; w++) {
+            engine_round(dir, w);
+            served_weights(argv[1], dir, w);
+        }
+    printf("# Served path: hmmba at its defaults over HTTP, against its engine (same run)\n\n"
+           "130m-shaped random model (d_model 768, %d layers, vocab 50280); %ld cores; best of "
+           "%d rounds.\n\n",
+           shape.n_layer, sysconf(_SC_NPROCESSORS_ONLN), ROUNDS);
+    print_table();
+    double dec[NW], sse[NW];
+    for (int w = 0; w < NW; w++) {
+        dec[w] = g_fig[w][DEC][1];
+        sse[w] = g_fig[w][DEC_SSE][0];
+    }
+    served_peers(sse, dec, g_fig[0][PRE_GEN][1]);
+    printf("\nTotal time %.0f s; 1-minute load average %.2f at the start, %.2f at the end.\n",
+           bench_now() - t0, load0, bench_loadavg());
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return 0;
+}
