@@ -459,13 +459,17 @@ START_TEST(test_ties)
     ck_assert_msg(twos == 0 && ones > 0, "the model should tie 1 and 2 (ones %d, twos %d)", ones,
                   twos);
     check_against_offline(m, &obs, "ties");
-    /* identical states everywhere: all scores tie, the path is all 0 */
+    /* identical states everywhere: all scores tie, and the lowest-index rule
+     * makes the path all 0 (checked here offline; the stream must match it) */
     hmm_model *flat = hfx_model_from_string(
         "{\"start\": [0.25, 0.25, 0.25, 0.25], \"transitions\": [[0.25, 0.25, 0.25, 0.25],"
         " [0.25, 0.25, 0.25, 0.25], [0.25, 0.25, 0.25, 0.25], [0.25, 0.25, 0.25, 0.25]],"
         " \"emissions\": {\"type\": \"categorical\", \"probs\": [[0.5, 0.5], [0.5, 0.5],"
         " [0.5, 0.5], [0.5, 0.5]]}}");
     check_against_offline(flat, &obs, "flat");
+    offline_viterbi(flat, &obs, T, path);
+    for (size_t t = 0; t < T; t++)
+        ck_assert_msg(path[t] == 0, "flat: state %d at %zu, want 0", path[t], t);
     free(o);
     free(path);
     hmm_model_free(m);
