@@ -719,7 +719,8 @@ START_TEST(test_modes_consistent)
                 double d = max_abs_diff(pre, ref, T * V);
                 printf("kernels: mid model, %s weights: |%s - portable| <= %.3g\n",
                        mamba_weights_name(w), mk_isa_name(isa), d);
-                ck_assert_msg(d < 1e-3, "%s %s vs portable: %g", mamba_weights_name(w),
+                /* measured: at most 3.05e-5 (every weight mode, AVX2 and AVX-512) */
+                ck_assert_msg(d < 3e-4, "%s %s vs portable: %g", mamba_weights_name(w),
                               mk_isa_name(isa), d);
                 free(pre);
             }
