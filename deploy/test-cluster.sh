@@ -333,7 +333,10 @@ check_turn() { # check_turn T: the streams, placement and token counts of turn T
         local per
         per=$(for k in $(seq 1 $NSESS); do echo "${HOME_OF[$k]}"; done | sort | uniq -c |
             awk '{ printf "r%s: %s  ", $2, $1 }')
-        ok "turn 0: sessions spread over the replicas: $per"
+        # The checks after a kill loop over the survivors: every replica
+        # must hold some session, or they would check nothing.
+        check "turn 0: sessions spread over all 3 replicas: $per" \
+            [ "$(for k in $(seq 1 $NSESS); do echo "${HOME_OF[$k]}"; done | sort -u | grep -c .)" = 3 ]
     else
         check "turn $t: every session still on its first replica ($moved moved)" [ $moved = 0 ]
         check "turn $t: $LBN's X-Hmmba-Replica header names that replica ($bad_hdr not)" [ $bad_hdr = 0 ]
@@ -396,6 +399,8 @@ DOOMED=() SURVIVORS=()
 for k in $(seq 1 $NSESS); do
     if [ "${HOME_OF[$k]}" = "$VICTIM" ]; then DOOMED+=("$k"); else SURVIVORS+=("$k"); fi
 done
+check "sessions both on the victim (${#DOOMED[@]}) and elsewhere (${#SURVIVORS[@]})" \
+    [ ${#DOOMED[@]} -gt 0 -a ${#SURVIVORS[@]} -gt 0 ]
 echo "== SIGKILL replica r$VICTIM (pid ${RPID[VICTIM]}, ${#DOOMED[@]} sessions) ($((SECONDS - T0)) s)"
 disown "${RPID[VICTIM]}" # no job-control notice for it
 kill -KILL "${RPID[VICTIM]}"

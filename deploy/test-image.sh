@@ -330,7 +330,8 @@ demo_checks() {
     local worst
     worst=$(jq -n --slurpfile a "$TMP/demo.json" --slurpfile r "$ref" \
         '[$a[0].logits, $r[0].logits] | transpose | map(transpose | map(.[0] - .[1] | fabs) | max) | max')
-    awk -v d="$worst" 'BEGIN { exit !(d < 1e-3) }' || fail "/decode demo: logits differ from the reference by $worst"
+    # measured: 1.6e-5 (the server suite's demo check, every instruction set)
+    awk -v d="$worst" 'BEGIN { exit !(d < 2e-4) }' || fail "/decode demo: logits differ from the reference by $worst"
     ok "/decode demo: $(jq '.logits | length' "$TMP/demo.json") x $(jq '.logits[0] | length' "$TMP/demo.json") logits within $worst of transformers'"
 }
 
