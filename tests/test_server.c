@@ -123,10 +123,11 @@ static void check_viterbi(const char *name)
         ck_assert_msg(json_integer_value(json_array_get(got, t)) ==
                           json_integer_value(json_array_get(want, t)),
                       "%s: path[%zu] differs", name, t);
+    /* as test_hmm.c: about 10x the 2.3e-13 relative measured against pomegranate */
     assert_close_rel(json_real_value(json_object_get(ans, "path_log_prob")),
-                     json_real_value(json_object_get(ref, "viterbi_log_prob")), 1e-6, name);
+                     json_real_value(json_object_get(ref, "viterbi_log_prob")), 3e-12, name);
     assert_close_rel(json_real_value(json_object_get(ans, "log_likelihood")),
-                     json_real_value(json_object_get(ref, "log_likelihood")), 1e-6, name);
+                     json_real_value(json_object_get(ref, "log_likelihood")), 3e-12, name);
     json_decref(ans);
     json_decref(ref);
 }
@@ -151,7 +152,8 @@ static void check_posteriors(const char *name)
         size_t best = 0;
         for (size_t k = 0; k < json_array_size(wr); k++) {
             double w = json_real_value(json_array_get(wr, k));
-            ck_assert_msg(fabs(json_real_value(json_array_get(gr, k)) - w) <= 1e-6,
+            /* measured: 6.1e-10 (test_hmm.c) */
+            ck_assert_msg(fabs(json_real_value(json_array_get(gr, k)) - w) <= 1e-8,
                           "%s: posteriors[%zu][%zu]", name, t, k);
             if (w > json_real_value(json_array_get(wr, best))) best = k;
         }
@@ -159,7 +161,7 @@ static void check_posteriors(const char *name)
     }
     ck_assert_ptr_null(json_object_get(ans, "path_log_prob"));
     assert_close_rel(json_real_value(json_object_get(ans, "log_likelihood")),
-                     json_real_value(json_object_get(ref, "log_likelihood")), 1e-6, name);
+                     json_real_value(json_object_get(ref, "log_likelihood")), 3e-12, name);
     json_decref(ans);
     json_decref(ref);
 }
@@ -472,7 +474,6 @@ END_TEST
 
 Suite *mamba_server_suite(void);
 Suite *hostile_suite(void);
-Suite *slow_client_suite(void);
 void mamba_models_create(void);
 void mamba_models_remove(void);
 
@@ -741,7 +742,6 @@ int main(void)
     SRunner *sr = srunner_create(server_suite());
     srunner_add_suite(sr, mamba_server_suite());
     srunner_add_suite(sr, hostile_suite());
-    srunner_add_suite(sr, slow_client_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
