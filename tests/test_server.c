@@ -638,6 +638,20 @@ START_TEST(hmm_stream_sessions)
     ck_assert_ptr_nonnull(
         strstr(json_string_value(json_object_get(json_object_get(a, "error"), "message")), "lag"));
     json_decref(a);
+    /* the largest lag served (SRV_HMM_MAX_LAG, 256) is accepted, one more is not */
+    a = post("/decode",
+             "{\"model\":\"casino\",\"session\":\"h10\",\"observations\":[\"1\"],\"lag\":256}",
+             &st);
+    ck_assert_int_eq(st, 200);
+    json_decref(a);
+    a = post("/decode",
+             "{\"model\":\"casino\",\"session\":\"h10\",\"observations\":[\"1\"],\"lag\":257}",
+             &st);
+    ck_assert_int_eq(st, 400);
+    ck_assert_str_eq(error_code(a), "invalid_request");
+    const char *msg = json_string_value(json_object_get(json_object_get(a, "error"), "message"));
+    ck_assert_msg(strstr(msg, "field 'lag' must be"), "lag 257: %s", msg); /* refused when parsed */
+    json_decref(a);
 }
 END_TEST
 

@@ -303,6 +303,23 @@ START_TEST(session_header)
 }
 END_TEST
 
+/* The documented defaults and bounds at their edge: without max_tokens a
+ * model with no eos generates 128 tokens; top_k 0 (no top-k) is accepted. */
+START_TEST(generate_defaults)
+{
+    int st;
+    json_t *a = post("/generate", "{\"model\":\"slow\",\"tokens\":[1]}", &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_uint_eq(json_array_size(json_object_get(a, "tokens")), 128);
+    ck_assert_str_eq(json_string_value(json_object_get(a, "finish_reason")), "length");
+    json_decref(a);
+    a = post("/generate", "{\"model\":\"slow\",\"tokens\":[1],\"max_tokens\":2,\"top_k\":0}", &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_uint_eq(json_array_size(json_object_get(a, "tokens")), 2);
+    json_decref(a);
+}
+END_TEST
+
 START_TEST(generate_errors)
 {
     static const struct {
@@ -1063,6 +1080,7 @@ Suite *mamba_server_suite(void)
     tcase_add_test(tc, stop_string);
     tcase_add_test(tc, session_continue_equals_whole);
     tcase_add_test(tc, session_header);
+    tcase_add_test(tc, generate_defaults);
     tcase_add_test(tc, generate_errors);
     tcase_add_test(tc, stream_sse_equals_plain);
     tcase_add_test(tc, stream_ndjson);
