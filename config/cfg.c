@@ -1,6 +1,8 @@
 /* cfg.c: defaults, the JSON config file and NAME=PATH / HOST:PORT specs. */
 #include "cfg.h"
 
+#include "../engine/cpu.h"
+
 #include <jansson.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -15,8 +17,7 @@ void cfg_init(cfg_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->host = strdup("127.0.0.1");
     cfg->port = 8080;
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    cfg->workers = n > 0 ? (unsigned)n : 1;
+    cfg->workers = (unsigned)eng_cpu_count();
     cfg->limits = (cfg_limits){
         .max_body_bytes = 16u << 20,
         .max_seq_len = 1000000,

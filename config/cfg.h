@@ -37,9 +37,9 @@ typedef struct cfg_config {
     char *session_dir; /* owned, or NULL: sessions are not persisted */
     bool log_json;     /* one JSON object per log line */
     uint16_t port;     /* default 8080; 0 picks a free port */
-    unsigned workers;  /* default: number of online cores */
-    unsigned threads;  /* engine threads one Mamba call may use; 0 (default): the online
-                          cores (mamba_model_set_threads) */
+    unsigned workers;  /* default: the CPUs the process may use (eng_cpu_count) */
+    unsigned threads;  /* engine threads one Mamba call may use; 0 (default): the CPUs
+                          the process may use (mamba_model_set_threads) */
     cfg_model models[CFG_MAX_MODELS];
     size_t nmodels;
     cfg_limits limits;

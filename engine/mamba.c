@@ -3,6 +3,7 @@
  * mamba_config.c (config.json), mamba_weights.c (tensors), safetensors.c
  * (the file format), mamba_state.c (states), mamba_forward.c and
  * mamba_kernels.c (the forward pass). */
+#include "cpu.h"
 #include "mamba_internal.h"
 
 #include <stdio.h>
@@ -10,15 +11,14 @@
 #include <strings.h>
 #include <unistd.h>
 
-/* Default worker threads per call: the online cores, at most this many
- * (beyond it the memory bandwidth is saturated anyway). */
+/* Default worker threads per call: the CPUs the process may use, at most
+ * this many (beyond it the memory bandwidth is saturated anyway). */
 #define MAMBA_DEFAULT_MAX_THREADS 16
 
 static int default_threads(void)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    if (n < 1) n = 1;
-    return n > MAMBA_DEFAULT_MAX_THREADS ? MAMBA_DEFAULT_MAX_THREADS : (int)n;
+    int n = eng_cpu_count();
+    return n > MAMBA_DEFAULT_MAX_THREADS ? MAMBA_DEFAULT_MAX_THREADS : n;
 }
 
 int mamba_model_load_opts(const char *dir, const mamba_load_opts *opts, mamba_model **out,

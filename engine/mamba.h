@@ -101,7 +101,7 @@ const mamba_config *mamba_model_config(const mamba_model *m);
 uint64_t mamba_model_fingerprint(const mamba_model *m);
 
 /* Worker threads one mamba_prefill or mamba_step call may use, and small
- * calls use fewer. n <= 0 restores the default (the online cores, at most
+ * calls use fewer. n <= 0 restores the default (eng_cpu_count(), at most
  * 16). The numbers computed do not depend on the thread count. Set it
  * before the model is shared between threads.
  *

@@ -1,8 +1,11 @@
 /* test_config.c: defaults, the JSON config file (and its errors), and the
  * NAME=PATH / HOST:PORT specs. */
 #include "../config/cfg.h"
+#include "../engine/cpu.h"
 
 #include <check.h>
+#include <sched.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,8 +43,10 @@ START_TEST(defaults)
     cfg_init(&c);
     ck_assert_str_eq(c.host, "127.0.0.1");
     ck_assert_uint_eq(c.port, 8080);
-    ck_assert_uint_eq(c.workers, (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
+    ck_assert_uint_eq(c.workers, (unsigned)eng_cpu_count());
     ck_assert_uint_eq(c.limits.max_body_bytes, 16u << 20);
+    ck_assert_uint_eq(c.limits.stream_buffer_bytes, 1u << 20);
+    ck_assert_uint_eq(c.threads, 0); /* every CPU for one forward pass */
     ck_assert_uint_eq(c.nmodels, 0);
     cfg_free(&c);
     cfg_free(NULL);
@@ -51,9 +56,10 @@ END_TEST
 START_TEST(file_overrides_and_resolves_paths)
 {
     const char *p =
-        write_file("c.json", "{\"listen\": \"0.0.0.0:9001\", \"workers\": 3,"
+        write_file("c.json", "{\"listen\": \"0.0.0.0:9001\", \"workers\": 3, \"threads\": 5,"
                              " \"models\": {\"a\": \"m/a.json\", \"b\": \"/abs/b\"},"
-                             " \"limits\": {\"max_body_bytes\": 1000, \"session_ttl_s\": 5}}");
+                             " \"limits\": {\"max_body_bytes\": 1000, \"session_ttl_s\": 5,"
+                             " \"stream_buffer_bytes\": 4096}}");
     cfg_config c;
     cfg_init(&c);
     eng_error e = {0};
@@ -61,6 +67,8 @@ START_TEST(file_overrides_and_resolves_paths)
     ck_assert_str_eq(c.host, "0.0.0.0");
     ck_assert_uint_eq(c.port, 9001);
     ck_assert_uint_eq(c.workers, 3);
+    ck_assert_uint_eq(c.threads, 5);
+    ck_assert_uint_eq(c.limits.stream_buffer_bytes, 4096);
     ck_assert_uint_eq(c.nmodels, 2);
     char want[300];
     snprintf(want, sizeof want, "%s/m/a.json", tmpdir);
@@ -86,6 +94,8 @@ static const struct {
     {"{\"listen\": \"127.0.0.1:70000\"}", "listen", ENG_EINVAL},
     {"{\"workers\": 0}", "workers", ENG_EINVAL},
     {"{\"workers\": \"4\"}", "workers", ENG_EINVAL},
+    {"{\"threads\": -1}", "threads", ENG_EINVAL},
+    {"{\"limits\": {\"stream_buffer_bytes\": 0}}", "limits.stream_buffer_bytes", ENG_EINVAL},
     {"{\"models\": [\"a\"]}", "models", ENG_EINVAL},
     {"{\"models\": {\"a\": 1}}", "models.a", ENG_EINVAL},
     {"{\"limits\": {\"max_body_bytes\": -1}}", "limits.max_body_bytes", ENG_EINVAL},
@@ -148,6 +158,35 @@ START_TEST(specs)
 }
 END_TEST
 
+/* The default thread counts follow the CPUs the process may run on (its
+ * affinity, as taskset or a container's cpuset sets it), not the CPUs
+ * the machine has. In a child, so that the count is read afresh. */
+START_TEST(cpu_count_follows_affinity)
+{
+    cpu_set_t all;
+    ck_assert_int_eq(sched_getaffinity(0, sizeof all, &all), 0);
+    int first = 0;
+    while (!CPU_ISSET(first, &all))
+        first++;
+    pid_t pid = fork();
+    if (pid == 0) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(first, &one);
+        if (sched_setaffinity(0, sizeof one, &one)) _exit(100);
+        cfg_config c;
+        cfg_init(&c);
+        _exit(eng_cpu_count() == 1 && c.workers == 1 ? 0 : 1);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "pinned to one CPU, the count was not 1 (status %d)", status);
+    ck_assert_int_ge(eng_cpu_count(), 1);
+    ck_assert_int_le(eng_cpu_count(), CPU_COUNT(&all));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("config");
@@ -158,6 +197,7 @@ int main(void)
     tcase_add_loop_test(tc, bad_file, 0, sizeof bad_files / sizeof bad_files[0]);
     tcase_add_test(tc, missing_file);
     tcase_add_test(tc, specs);
+    tcase_add_test(tc, cpu_count_follows_affinity);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

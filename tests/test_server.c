@@ -474,6 +474,7 @@ END_TEST
 
 Suite *mamba_server_suite(void);
 Suite *hostile_suite(void);
+Suite *slow_client_suite(void);
 void mamba_models_create(void);
 void mamba_models_remove(void);
 
@@ -756,6 +757,7 @@ int main(void)
     SRunner *sr = srunner_create(server_suite());
     srunner_add_suite(sr, mamba_server_suite());
     srunner_add_suite(sr, hostile_suite());
+    srunner_add_suite(sr, slow_client_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -11,6 +11,7 @@
  * at its defaults. */
 #include "../http_client.h"
 #include "served.h"
+#include "../../engine/cpu.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -22,8 +23,7 @@
 
 static long cores(void)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? n : 1;
+    return eng_cpu_count();
 }
 
 /* mamba.c's decode rate: the last "tok/s: X" it prints; 0 if none. */

@@ -25,12 +25,15 @@
  * is the best of ROUNDS, engine and server alternating so that a machine
  * shared with other work affects both alike. Usage:
  *   bench_served HMMBA_BINARY      (meson test --benchmark -v served)
- * HMMBA_BENCH_QUICK=1: 4 layers (a smoke test). Peers: see served.h. */
+ * HMMBA_BENCH_QUICK=1: 4 layers (a smoke test). HMMBA_BENCH_SERVER_ARGS:
+ * flags added to the server's command line (to compare a setting with the
+ * defaults; the output says so). Peers: see served.h. */
 #include "../../engine/mamba.h"
 #include "../mamba_gen.h"
 #include "../test_util.h"
 #include "limits.h"
 #include "served.h"
+#include "../../engine/cpu.h"
 
 #include <ftw.h>
 #include <pthread.h>
@@ -212,7 +215,14 @@ static void served_weights(const char *binary, const char *dir, int w)
 {
     char spec[600];
     snprintf(spec, sizeof spec, "m=%s:%s", dir, mamba_weights_name(g_types[w]));
-    char *argv[] = {(char *)binary, "--model", spec, NULL};
+    char *argv[16] = {(char *)binary, "--model", spec, NULL};
+    static char extra[256]; /* HMMBA_BENCH_SERVER_ARGS: flags to compare with the defaults */
+    const char *env = getenv("HMMBA_BENCH_SERVER_ARGS");
+    snprintf(extra, sizeof extra, "%s", env ? env : "");
+    int argc = 3;
+    for (char *tok = strtok(extra, " "); tok && argc < 15; tok = strtok(NULL, " "))
+        argv[argc++] = tok;
+    argv[argc] = NULL;
     served_proc p;
     if (served_start(&p, argv)) exit(1);
     served_timing t;
@@ -272,9 +282,11 @@ int main(int argc, char **argv)
             served_weights(argv[1], dir, w);
         }
     printf("# Served path: hmmba at its defaults over HTTP, against its engine (same run)\n\n"
-           "130m-shaped random model (d_model 768, %d layers, vocab 50280); %ld cores; best of "
+           "130m-shaped random model (d_model 768, %d layers, vocab 50280); %d cores; best of "
            "%d rounds.\n\n",
-           shape.n_layer, sysconf(_SC_NPROCESSORS_ONLN), ROUNDS);
+           shape.n_layer, eng_cpu_count(), ROUNDS);
+    if (getenv("HMMBA_BENCH_SERVER_ARGS"))
+        printf("NOT the defaults: the server ran with %s\n\n", getenv("HMMBA_BENCH_SERVER_ARGS"));
     print_table();
     double dec[NW], sse[NW];
     for (int w = 0; w < NW; w++) {

@@ -3,6 +3,8 @@
  * any x86-64 (and falls back to plain C elsewhere). */
 #include "limits.h"
 
+#include "../../engine/cpu.h"
+
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -229,10 +231,11 @@ static double fma_gflops(team *t, int n, int wide, int reps)
 
 /* ============================================================ public */
 
+/* The CPUs the process may use (as the server counts them), capped. */
 static int online_cores(void)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+    int n = eng_cpu_count();
+    return n > MAX_THREADS ? MAX_THREADS : n;
 }
 
 /* 4x the last-level cache, at least 512 MiB, at most 2 GiB. */
