@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHUNK 64                      /* positions per prefill call */
+#define CHUNK 128                     /* positions per prefill call */
 #define MAX_LOGITS_FLOATS (16u << 20) /* logits:true answers at most this many */
 
 typedef struct scorer {
