@@ -159,29 +159,47 @@ for n in 1 2 3 4; do start_replica "$n"; done
 for n in 1 2 3 4; do wait_replica "$n"; done
 ok "3 replicas and a reference instance listening on ports ${RPORT[1]} ${RPORT[2]} ${RPORT[3]} (ref ${RPORT[4]})"
 
-LB_PORT=$(free_port)
-STATS_PORT=$(free_port)
-while [ "$STATS_PORT" = "$LB_PORT" ]; do STATS_PORT=$(free_port); done
-LB=http://127.0.0.1:$LB_PORT
+# The balancer on free ports. A port seen free can be taken before the
+# balancer binds it (another process on the machine): then the balancer
+# exits, and it is started again on other ports.
+start_lb() {
+    LB_PORT=$(free_port)
+    STATS_PORT=$(free_port)
+    while [ "$STATS_PORT" = "$LB_PORT" ]; do STATS_PORT=$(free_port); done
+    LB=http://127.0.0.1:$LB_PORT
+    if [ "$LB_KIND" = haproxy ]; then
+        HMMBA_SERVER1=127.0.0.1:${RPORT[1]} HMMBA_SERVER2=127.0.0.1:${RPORT[2]} \
+            HMMBA_SERVER3=127.0.0.1:${RPORT[3]} HAPROXY_BIND=127.0.0.1:$LB_PORT \
+            HAPROXY_STATS_BIND=127.0.0.1:$STATS_PORT \
+            haproxy -db -f "$HAPROXY_CFG" >"$TMP/lb.log" 2>&1 &
+        LB_PID=$!
+    else
+        # The shipped config with this run's ports; nginx's workers (nobody)
+        # need to reach its prefix directory.
+        mkdir -p "$TMP/nginx"
+        chmod 755 "$TMP" "$TMP/nginx"
+        sed -e "s/server 127.0.0.1:8081 /server 127.0.0.1:${RPORT[1]} /" \
+            -e "s/server 127.0.0.1:8082 /server 127.0.0.1:${RPORT[2]} /" \
+            -e "s/server 127.0.0.1:8083 /server 127.0.0.1:${RPORT[3]} /" \
+            -e "s/listen 8080;/listen 127.0.0.1:$LB_PORT;/" deploy/nginx.conf >"$TMP/nginx/nginx.conf"
+        nginx -p "$TMP/nginx/" -c "$TMP/nginx/nginx.conf" -g 'daemon off;' >"$TMP/lb.log" 2>&1 &
+        LB_PID=$!
+    fi
+    # Up when it listens; down when it exited (a port was taken).
+    while kill -0 "$LB_PID" 2>/dev/null; do
+        ss -Htln "sport = :$LB_PORT" | grep -q . && return 0
+        sleep 0.1
+    done
+    wait "$LB_PID" 2>/dev/null || true
+    LB_PID=""
+    return 1
+}
 REF=http://127.0.0.1:${RPORT[4]}
-if [ "$LB_KIND" = haproxy ]; then
-    HMMBA_SERVER1=127.0.0.1:${RPORT[1]} HMMBA_SERVER2=127.0.0.1:${RPORT[2]} \
-        HMMBA_SERVER3=127.0.0.1:${RPORT[3]} HAPROXY_BIND=127.0.0.1:$LB_PORT \
-        HAPROXY_STATS_BIND=127.0.0.1:$STATS_PORT \
-        haproxy -db -f "$HAPROXY_CFG" >"$TMP/lb.log" 2>&1 &
-    LB_PID=$!
-else
-    # The shipped config with this run's ports; nginx's workers (nobody)
-    # need to reach its prefix directory.
-    mkdir -p "$TMP/nginx"
-    chmod 755 "$TMP" "$TMP/nginx"
-    sed -e "s/server 127.0.0.1:8081 /server 127.0.0.1:${RPORT[1]} /" \
-        -e "s/server 127.0.0.1:8082 /server 127.0.0.1:${RPORT[2]} /" \
-        -e "s/server 127.0.0.1:8083 /server 127.0.0.1:${RPORT[3]} /" \
-        -e "s/listen 8080;/listen 127.0.0.1:$LB_PORT;/" deploy/nginx.conf >"$TMP/nginx/nginx.conf"
-    nginx -p "$TMP/nginx/" -c "$TMP/nginx/nginx.conf" -g 'daemon off;' >"$TMP/lb.log" 2>&1 &
-    LB_PID=$!
-fi
+for try in 1 2 3 4 5; do
+    start_lb && break
+    note "$LBN exited before listening (try $try; a port was taken?): $(tail -n 2 "$TMP/lb.log")"
+    [ "$try" = 5 ] && die "$LBN did not start"
+done
 
 server_status() { # server_status rN: UP / DOWN / ... as HAProxy's stats say
     if [ "$LB_KIND" = nginx ]; then # no such page: UP when nginx answers at all
@@ -192,18 +210,23 @@ server_status() { # server_status rN: UP / DOWN / ... as HAProxy's stats say
         awk -F, -v s="$1" '$1 == "hmmba" && $2 == s { print $18 }'
 }
 
-wait_status() { # wait_status rN STATUS SECONDS
+# Waits on state, not on time: HANG_S is only a guard against a balancer
+# that never gets there (a slow machine takes longer, never fails here).
+HANG_S=180
+
+wait_status() { # wait_status rN STATUS: until the balancer says so, or a hang
     local i
     [ "$LB_KIND" = nginx ] && [ "$2" = DOWN ] && return 0 # passive checks only
-    for ((i = 0; i < $3 * 10; i++)); do
+    for ((i = 0; i < HANG_S * 10; i++)); do
         [[ "$(server_status "$1")" == "$2"* ]] && return 0
         sleep 0.1
     done
+    note "hang: $LBN never saw $1 $2 in ${HANG_S} s"
     return 1
 }
 
 for n in 1 2 3; do
-    wait_status "r$n" UP 10 || die "$LBN does not see replica r$n UP ($(server_status "r$n"))"
+    wait_status "r$n" UP || die "$LBN does not see replica r$n UP ($(server_status "r$n"))"
 done
 if [ "$LB_KIND" = haproxy ]; then
     ok "HAProxy ($HAPROXY_CFG) on port $LB_PORT sees r1 r2 r3 UP (health checks on /ready)"
@@ -407,8 +430,8 @@ kill -KILL "${RPID[VICTIM]}"
 RPID[VICTIM]=""
 T_KILL=$SECONDS
 if [ "$LB_KIND" = haproxy ]; then
-    check "HAProxy marks r$VICTIM DOWN" wait_status "r$VICTIM" DOWN 15
-    note "marked down within $((SECONDS - T_KILL)) s"
+    check "HAProxy marks r$VICTIM DOWN" wait_status "r$VICTIM" DOWN
+    note "marked down after $((SECONDS - T_KILL)) s"
 fi
 
 T=$TURNS # the turn after the failure
@@ -541,24 +564,35 @@ curl -sS -N --max-time 120 -H "X-Session-Id: $DSID" -o "$TMP/drain.out" -w '%{ht
     -d "{\"model\": \"slow\", \"prompt\": \"drain\", \"max_tokens\": $DRAIN_TOKENS, \"stream\": true}" \
     "$LB/generate" >"$TMP/drain.code" 2>"$TMP/drain.err" &
 DRAIN_CURL=$!
-for _ in $(seq 1 100); do
+# The first token event, however long it takes (HANG_S guards a hang).
+for ((i = 0; i < HANG_S * 20; i++)); do
     grep -q '^data: {"token"' "$TMP/drain.out" 2>/dev/null && break
+    kill -0 "$DRAIN_CURL" 2>/dev/null || break
     sleep 0.05
 done
 check "the stream's first events arrive through $LBN before it ends (no buffering)" \
     grep -q '^data: {"token"' "$TMP/drain.out"
-kill -TERM "${RPID[DRAINER]}"
-T_TERM=$SECONDS
-sleep 0.3
+# In flight when the signal is sent: not ended yet (no [DONE]), read now.
 done_at_term=$(grep -c '^data: \[DONE\]' "$TMP/drain.out" || true)
 events_at_term=$(grep -c '^data: {"token"' "$TMP/drain.out" || true)
-check "the stream was still in flight after SIGTERM ($events_at_term of $DRAIN_TOKENS tokens sent)" \
+kill -TERM "${RPID[DRAINER]}"
+T_TERM=$SECONDS
+check "the stream was in flight when SIGTERM was sent ($events_at_term of $DRAIN_TOKENS tokens sent)" \
     [ "$done_at_term" = 0 ]
-ready=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:${RPORT[DRAINER]}/ready" || true)
+# /ready turns 503 (or the port closes) once the signal is handled: poll for
+# that state while the stream still runs, rather than sleep and hope.
+ready=200
+for ((i = 0; i < HANG_S * 20; i++)); do
+    ready=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:${RPORT[DRAINER]}/ready" || true)
+    [ "$ready" != 200 ] && break
+    sleep 0.05
+done
+stream_done=$(grep -c '^data: \[DONE\]' "$TMP/drain.out" || true)
 check "the draining replica is not ready: /ready answers '$ready' (503, or 000: refused)" \
     [ "$ready" = 503 -o "$ready" = 000 ]
+note "the stream had ${stream_done:-0} [DONE] when /ready turned '$ready'"
 if [ "$LB_KIND" = haproxy ]; then
-    check "HAProxy takes the draining replica out (DOWN)" wait_status "r$DRAINER" DOWN 15
+    check "HAProxy takes the draining replica out (DOWN)" wait_status "r$DRAINER" DOWN
 fi
 wait "$DRAIN_CURL" || true
 ntok=$(grep -c '^data: {"token"' "$TMP/drain.out" || true)
