@@ -278,15 +278,19 @@ in_container() { # run a command in the container, print its exit status
     else bah run --isolation chroot "$CTR" -- "$@" >/dev/null 2>&1 && echo 0 || echo $?; fi
 }
 
+# Waits are on state; HANG_S only guards against a server that never gets
+# there (a slow machine takes longer, it does not fail).
+HANG_S=180
+
 wait_health() {
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 $((HANG_S * 5))); do
         curl -fs "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && return 0
         if [ "$ENGINE" = buildah ] && ! kill -0 "$RUN_PID" 2>/dev/null; then break; fi
         sleep 0.2
     done
     [ -f "$TMP/server.log" ] && cat "$TMP/server.log"
     [ "$ENGINE" = docker ] && docker logs "$CTR" 2>&1 | tail -20
-    fail "the server did not answer /health on 127.0.0.1:$PORT"
+    fail "hang or exit: the server did not answer /health on 127.0.0.1:$PORT (${HANG_S} s guard)"
 }
 
 http_checks() {
@@ -365,12 +369,12 @@ probe_checks() {
     ok "no gcc, meson or curl in the runtime image"
     if [ "$ENGINE" = docker ]; then
         local st=""
-        for _ in $(seq 1 40); do
+        for _ in $(seq 1 "$HANG_S"); do
             st=$(docker inspect -f '{{.State.Health.Status}}' "$CTR")
             [ "$st" = healthy ] && break
             sleep 1
         done
-        [ "$st" = healthy ] || fail "docker health status '$st'"
+        [ "$st" = healthy ] || fail "hang: docker health status still '$st' after ${HANG_S} s"
         ok "docker reports the container healthy"
     fi
 }
