@@ -1,7 +1,7 @@
 /* cfg.c: defaults, the JSON config file and NAME=PATH / HOST:PORT specs. */
-#include "cfg.h"
+#include "config/cfg.h"
 
-#include "../engine/cpu.h"
+#include "core/cpu.h"
 
 #include <jansson.h>
 #include <limits.h>

@@ -3,7 +3,7 @@
 #ifndef HMMBA_CFG_H
 #define HMMBA_CFG_H
 
-#include "../engine/eng.h"
+#include "core/eng.h"
 
 #include <stdbool.h>
 #include <stddef.h>

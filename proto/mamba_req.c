@@ -1,5 +1,5 @@
 /* mamba_req.c: Mamba /generate and /decode requests. */
-#include "proto.h"
+#include "proto/proto.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -96,31 +96,6 @@ static int parse_sampling(const json_t *root, eng_sample_params *p, eng_error *e
     return 0;
 }
 
-/* "session" and "session_mode". */
-static int parse_session(const json_t *root, const char **out, proto_session_mode *mode,
-                         eng_error *err)
-{
-    const char *m = NULL;
-    int rc = proto_get_session(root, out, err);
-    if (!rc) rc = proto_get_string(root, "session_mode", 0, &m, err);
-    if (rc || !m) return rc;
-    return proto_session_mode_parse(m, mode, err);
-}
-
-int proto_session_mode_parse(const char *s, proto_session_mode *mode, eng_error *err)
-{
-    if (!strcmp(s, "auto"))
-        *mode = PROTO_SESSION_AUTO;
-    else if (!strcmp(s, "create"))
-        *mode = PROTO_SESSION_CREATE;
-    else if (!strcmp(s, "continue"))
-        *mode = PROTO_SESSION_CONTINUE;
-    else
-        return eng_error_set(err, ENG_EINVAL,
-                             "field 'session_mode' must be \"auto\", \"create\" or \"continue\"");
-    return 0;
-}
-
 /* ===== /generate ===== */
 
 int proto_generate_parse(const json_t *root, size_t vocab, size_t max_len, size_t max_tokens_cap,
@@ -144,7 +119,7 @@ int proto_generate_parse(const json_t *root, size_t vocab, size_t max_len, size_
         (rc = proto_get_int(root, "max_tokens", 0, (long long)max_tokens_cap, &max_tokens, err)) ||
         (rc = parse_sampling(root, &q->sample, err)) || (rc = parse_stop(root, q, err)) ||
         (rc = proto_get_bool(root, "stream", &q->stream, err)) ||
-        (rc = parse_session(root, &q->session, &q->session_mode, err)) ||
+        (rc = proto_get_session_fields(root, &q->session, &q->session_mode, err)) ||
         (rc = proto_get_int(root, "logprobs", 0, 20, &logprobs, err)))
         return rc;
     q->max_tokens = (size_t)max_tokens;
@@ -176,7 +151,7 @@ int proto_mamba_decode_parse(const json_t *root, size_t vocab, size_t max_len,
         (rc = proto_get_bool(root, "logits", &q->logits, err)) ||
         (rc = proto_get_bool(root, "hidden", &q->hidden, err)) ||
         (rc = proto_get_int(root, "top_logprobs", 0, 20, &top, err)) ||
-        (rc = parse_session(root, &q->session, &q->session_mode, err)))
+        (rc = proto_get_session_fields(root, &q->session, &q->session_mode, err)))
         return rc;
     q->top_logprobs = (size_t)top;
     return 0;

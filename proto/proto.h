@@ -3,9 +3,9 @@
 #ifndef HMMBA_PROTO_H
 #define HMMBA_PROTO_H
 
-#include "../engine/eng.h"
-#include "../engine/hmm.h"
-#include "../engine/sample.h"
+#include "core/eng.h"
+#include "hmm/hmm.h"
+#include "text/sample.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -89,6 +89,21 @@ json_t *proto_hmm_result_json(const hmm_model *m, size_t T, const int32_t *path,
                               double path_log_prob, int has_path_log_prob, double log_lik,
                               const double *post);
 
+/* ===== HMM /generate ===== */
+
+typedef struct proto_hmm_generate_req {
+    size_t length; /* 1..max_len */
+    uint64_t seed;
+} proto_hmm_generate_req;
+
+/* Parse {"model", "length", "seed"}; "length" is required. */
+int proto_hmm_generate_parse(const json_t *root, size_t max_len, proto_hmm_generate_req *q,
+                             eng_error *err);
+
+/* {"observations", "states", "seed"}: a sample of obs->T steps. */
+json_t *proto_hmm_sample_json(const hmm_model *m, const hmm_obs *obs, const int32_t *states,
+                              uint64_t seed);
+
 /* ===== sessions ===== */
 
 /* What a request with a session id may do to the session table:
@@ -109,6 +124,11 @@ int proto_get_session(const json_t *root, const char **out, eng_error *err);
 
 /* "auto" / "create" / "continue" (ENG_EINVAL naming 'session_mode'). */
 int proto_session_mode_parse(const char *s, proto_session_mode *mode, eng_error *err);
+
+/* "session" (as proto_get_session) then "session_mode" (as
+ * proto_session_mode_parse; *mode untouched when it is absent). */
+int proto_get_session_fields(const json_t *root, const char **session, proto_session_mode *mode,
+                             eng_error *err);
 
 /* ===== HMM /decode on a session: a chunk of a stream ===== */
 

@@ -3,9 +3,9 @@
  * prompt, and print tokens as they are sampled.
  *
  *   hmmba-generate MODEL_DIR "prompt" [max_tokens [temperature [seed]]] */
-#include "../engine/mamba.h"
-#include "../engine/sample.h"
-#include "../engine/tokenizer.h"
+#include "mamba/mamba.h"
+#include "text/sample.h"
+#include "text/tokenizer.h"
 
 #include <stdio.h>
 #include <stdlib.h>

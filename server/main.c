@@ -1,6 +1,6 @@
 /* main.c: the hmmba executable: options, config, and the libuv loop that
  * waits for SIGTERM / SIGINT to drain and stop. */
-#include "srv.h"
+#include "server/srv.h"
 
 #include <stdio.h>
 #include <stdlib.h>

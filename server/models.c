@@ -1,8 +1,8 @@
 /* models.c: the model registry: loading by kind, lookup, description. */
-#include "../engine/mamba.h"
-#include "../engine/tokenizer.h"
-#include "../proto/proto.h"
-#include "srv_internal.h"
+#include "mamba/mamba.h"
+#include "text/tokenizer.h"
+#include "proto/proto.h"
+#include "server/srv_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* pool.c: bounded FIFO of jobs served by dedicated uv_thread workers. */
-#include "pool.h"
+#include "server/pool.h"
 
 #include <stdlib.h>
 #include <uv.h>

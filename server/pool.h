@@ -4,7 +4,7 @@
 #ifndef HMMBA_POOL_H
 #define HMMBA_POOL_H
 
-#include "../engine/eng.h"
+#include "core/eng.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
 /* probe.c: `hmmba --probe URL`, a minimal HTTP GET for container health
  * checks, since slim images have no curl. */
-#include "srv.h"
+#include "server/srv.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

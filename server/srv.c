@@ -1,5 +1,10 @@
-/* srv.c: the server's lifecycle (models, pool, daemon, drain) and logging. */
-#include "srv_internal.h"
+/* srv.c: the server's lifecycle (models, pool, daemon, drain). */
+#include "server/http/http.h"
+#include "server/log.h"
+#include "server/sessions/persist.h"
+#include "server/srv_internal.h"
+
+#include <microhttpd.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,79 +12,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-/* ===== logging ===== */
-
-uint64_t srv_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static bool log_json; /* process-wide, set by srv_new */
-
-/* JSON string escaping for log lines (control characters, quotes). */
-static void json_escape(char *out, size_t cap, const char *in)
-{
-    size_t o = 0;
-    for (; *in && o + 7 < cap; in++) {
-        unsigned char c = (unsigned char)*in;
-        if (c == '"' || c == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)c;
-        } else if (c < 0x20) {
-            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
-        } else {
-            out[o++] = (char)c;
-        }
-    }
-    out[o] = '\0';
-}
-
-void srv_log(const char *fmt, ...)
-{
-    char line[2048];
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    char ts_text[32], msg[900], esc[1000];
-    strftime(ts_text, sizeof ts_text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (log_json) {
-        json_escape(esc, sizeof esc, msg);
-        snprintf(line, sizeof line, "{\"time\":\"%s\",\"msg\":\"%s\"}", ts_text, esc);
-    } else {
-        snprintf(line, sizeof line, "%s %s", ts_text, msg);
-    }
-    fprintf(stderr, "%s\n", line); /* one write per line: lines never interleave */
-}
-
-void srv_log_request(const char *id, const char *method, const char *url, int status,
-                     size_t bytes_in, double ms, bool closed_early)
-{
-    if (!log_json) {
-        srv_log("req=%s %s %s %d %zuB %.2fms%s", id, method, url, status, bytes_in, ms,
-                closed_early ? " (connection closed early)" : "");
-        return;
-    }
-    char line[1400], esc[1000], ts_text[32];
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(ts_text, sizeof ts_text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    json_escape(esc, sizeof esc, url);
-    snprintf(line, sizeof line,
-             "{\"time\":\"%s\",\"request_id\":\"%s\",\"method\":\"%s\",\"path\":\"%s\","
-             "\"status\":%d,\"bytes_in\":%zu,\"ms\":%.3f,\"closed_early\":%s}",
-             ts_text, id, method, esc, status, bytes_in, ms, closed_early ? "true" : "false");
-    fprintf(stderr, "%s\n", line);
-}
 
 /* ===== lifecycle ===== */
 
@@ -103,7 +35,7 @@ int srv_new(const cfg_config *cfg, srv **out, eng_error *err)
 {
     srv *s = calloc(1, sizeof *s);
     if (!s) return eng_error_set(err, ENG_ENOMEM, "out of memory");
-    log_json = cfg->log_json;
+    srv_log_set_json(cfg->log_json);
     s->listen_fd = -1;
     if (copy_cfg(&s->cfg, cfg) ||
         !(s->models = calloc(cfg->nmodels ? cfg->nmodels : 1, sizeof *s->models))) {

@@ -6,8 +6,8 @@
 #ifndef HMMBA_SRV_H
 #define HMMBA_SRV_H
 
-#include "../config/cfg.h"
-#include "../engine/eng.h"
+#include "config/cfg.h"
+#include "core/eng.h"
 
 #include <stdbool.h>
 #include <stdint.h>

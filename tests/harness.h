@@ -4,7 +4,7 @@
 #ifndef HMMBA_TEST_HARNESS_H
 #define HMMBA_TEST_HARNESS_H
 
-#include "../server/srv_internal.h"
+#include "server/srv_internal.h"
 
 #include <check.h>
 #include <jansson.h>

@@ -1,7 +1,7 @@
 /* hmm_fixtures.c: see hmm_fixtures.h. */
 #include "hmm_fixtures.h"
 
-#include "../proto/proto.h"
+#include "proto/proto.h"
 #include "test_util.h"
 
 #include <check.h>

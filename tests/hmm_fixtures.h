@@ -7,7 +7,7 @@
 #ifndef HMMBA_TEST_HMM_FIXTURES_H
 #define HMMBA_TEST_HMM_FIXTURES_H
 
-#include "../engine/hmm.h"
+#include "hmm/hmm.h"
 
 #include <jansson.h>
 #include <stddef.h>

@@ -5,7 +5,7 @@
 #ifndef HMMBA_TEST_MAMBA_CHECK_H
 #define HMMBA_TEST_MAMBA_CHECK_H
 
-#include "../engine/mamba.h"
+#include "mamba/mamba.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* test_config.c: defaults, the JSON config file (and its errors), and the
  * NAME=PATH / HOST:PORT specs. */
-#include "../config/cfg.h"
-#include "../engine/cpu.h"
+#include "config/cfg.h"
+#include "core/cpu.h"
 
 #include <check.h>
 #include <sched.h>

@@ -2,8 +2,8 @@
  * derived values: the reference fixtures (pomegranate), closed forms
  * (1-state models, identical emissions), brute-force enumeration of all
  * paths, and a plain full-lattice log-space implementation written here. */
-#include "../engine/hmm.h"
-#include "../proto/proto.h"
+#include "hmm/hmm.h"
+#include "proto/proto.h"
 #include "hmm_fixtures.h"
 #include "test_util.h"
 

@@ -7,8 +7,8 @@
  * that prefix). Also: impossible and invalid chunks leave the state
  * unchanged (byte-identical blobs), forcing on models whose paths never
  * coalesce, forks, blobs and their refusals, bounded memory. */
-#include "../engine/hmm.h"
-#include "../proto/proto.h"
+#include "hmm/hmm.h"
+#include "proto/proto.h"
 #include "hmm_fixtures.h"
 #include "test_util.h"
 

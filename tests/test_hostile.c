@@ -1611,7 +1611,7 @@ static void add_known_failures(void)
     sb_str(&b, "\xc3\xa9\"]}");
     known(add_row(&known_list, ROW_HTTP, "POST", "/decode", &b, 400, "invalid_request",
                   "observation of 63 x 'a' + U+00E9"),
-          "400 invalid_request; same cause: proto/hmm_json.c prints the symbol with %.64s, "
+          "400 invalid_request; same cause: proto/hmm_model.c prints the symbol with %.64s, "
           "which cuts the last character in half -> 500");
     sb_str(&b, CAS "\"observations\":[\"1\"],\"x");
     sb_rep(&b, "\xc3\xa9", 300);

@@ -14,13 +14,13 @@
  *  - the vectorized HMM loops (engine/hmm_viterbi.c, hmm_infer.c): Viterbi
  *    against a naive max-plus recursion (same path, same log probability, ties to the
  *    lowest index), and every instruction set giving the same bits. */
-#include "hmm.h"
-#include "hmm_internal.h" /* private: hmm_vit_lazy_bytes chooses the Viterbi kernel */
-#include "mamba.h"
+#include "hmm/hmm.h"
+#include "hmm/hmm_internal.h" /* private: hmm_vit_lazy_bytes chooses the Viterbi kernel */
+#include "mamba/mamba.h"
 #include "mamba_check.h"
 #include "mamba_gen.h"
-#include "mamba_internal.h" /* private: kernels and the model's isa are tested directly */
-#include "mamba_kernels.h"
+#include "mamba/mamba_internal.h" /* private: kernels and the model's isa are tested directly */
+#include "mamba/kernels/mamba_kernels.h"
 #include "test_util.h"
 
 #include <check.h>

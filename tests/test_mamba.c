@@ -11,10 +11,10 @@
  *  - malformed checkpoints and configs, each refused with a message naming
  *    the file and the tensor or field.
  * Set HMMBA_MAMBA_BENCH=1 to also time a random 130m-shaped model. */
-#include "mamba.h"
+#include "mamba/mamba.h"
 #include "mamba_check.h"
 #include "mamba_gen.h"
-#include "mamba_kernels.h" /* private: the kernels are tested directly too */
+#include "mamba/kernels/mamba_kernels.h" /* private: the kernels are tested directly too */
 #include "test_util.h"
 
 #include <check.h>

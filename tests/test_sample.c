@@ -1,7 +1,7 @@
 /* test_sample.c: the sampler against independently derived values:
  * published PRNG test vectors, hand-computed softmaxes, a naive sort-based
  * transcription of the Hugging Face warpers, and empirical frequencies. */
-#include "../engine/sample.h"
+#include "text/sample.h"
 
 #include <check.h>
 #include <float.h>

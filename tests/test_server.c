@@ -2,7 +2,9 @@
  * listing, HMM decoding of every fixture against its reference, batches,
  * the error table, body limits and queue overload. Each test starts its
  * own server on port 0 (Check forks per test). */
-#include "../server/srv_internal.h"
+#include "server/srv_internal.h"
+
+#include <uv.h>
 #include "harness.h"
 #include "http_client.h"
 

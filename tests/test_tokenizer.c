@@ -3,7 +3,7 @@
  * ids and decoded text produced by HF tokenizers), the GPT-2 pre-tokenizer
  * against splits from Python's `regex` module, UTF-8 repair against
  * Python's errors="replace", and round trips / malformed files. */
-#include "tok_internal.h"
+#include "text/tok_internal.h"
 
 #include <check.h>
 #include <jansson.h>

@@ -13,7 +13,7 @@
  * vectors hold half as many lanes as the F32 lanes of the peak, so the
  * "of peak" column compares 2 ops/cell x cells/s with half the one-core F32
  * peak (the F64 peak). */
-#include "hmm.h"
+#include "hmm/hmm.h"
 #include "limits.h"
 
 #include <math.h>

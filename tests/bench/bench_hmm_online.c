@@ -16,7 +16,7 @@
  * time is printed for the totals. Exits 1 if the peak bytes held in (1) or
  * (2) after the first 10^6 steps exceed 2x the peak within them. */
 #include "../test_util.h"
-#include "hmm.h"
+#include "hmm/hmm.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -18,7 +18,7 @@
  * shrinks the model to 4 layers (a smoke test). The model directory is
  * written under $TMPDIR (default /tmp) and removed at the end. */
 #include "limits.h"
-#include "mamba.h"
+#include "mamba/mamba.h"
 #include "mamba_gen.h"
 
 #include <ftw.h>

@@ -11,7 +11,7 @@
  * at its defaults. */
 #include "../http_client.h"
 #include "served.h"
-#include "../../engine/cpu.h"
+#include "core/cpu.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

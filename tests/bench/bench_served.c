@@ -28,12 +28,12 @@
  * HMMBA_BENCH_QUICK=1: 4 layers (a smoke test). HMMBA_BENCH_SERVER_ARGS:
  * flags added to the server's command line (to compare a setting with the
  * defaults; the output says so). Peers: see served.h. */
-#include "../../engine/mamba.h"
+#include "mamba/mamba.h"
 #include "../mamba_gen.h"
 #include "../test_util.h"
 #include "limits.h"
 #include "served.h"
-#include "../../engine/cpu.h"
+#include "core/cpu.h"
 
 #include <ftw.h>
 #include <pthread.h>

@@ -6,7 +6,7 @@
 #ifndef HMMBA_BENCH_SERVER_H
 #define HMMBA_BENCH_SERVER_H
 
-#include "../../server/srv_internal.h"
+#include "server/srv_internal.h"
 
 #include <stdint.h>
 

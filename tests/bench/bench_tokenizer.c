@@ -5,7 +5,7 @@
  * three; also one corpus copy (no repeats for the word cache to reuse)
  * and one call per line (short prompts). Prints MB/s (10^6 bytes per second); exits 1 if encoding
  * is slower than the 5 MB/s target. */
-#include "tokenizer.h"
+#include "text/tokenizer.h"
 
 #include <dirent.h>
 #include <jansson.h>

@@ -3,7 +3,7 @@
  * any x86-64 (and falls back to plain C elsewhere). */
 #include "limits.h"
 
-#include "../../engine/cpu.h"
+#include "core/cpu.h"
 
 #include <pthread.h>
 #include <stdint.h>

@@ -13,7 +13,7 @@
  * the config is whole (host set, at most CFG_MAX_MODELS models, each with a
  * name and a path, no two with the same name) and cfg_free releases it
  * (LeakSanitizer checks). */
-#include "cfg.h"
+#include "config/cfg.h"
 #include "fuzz_util.h"
 
 static char g_dir[64], g_path[96];

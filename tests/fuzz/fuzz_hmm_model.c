@@ -9,7 +9,7 @@
  * ENG_ERANGE), its log-likelihood is finite and at least the best path's,
  * posteriors lie in [0, 1] and each step sums to 1. */
 #include "fuzz_util.h"
-#include "proto.h"
+#include "proto/proto.h"
 
 #include <math.h>
 

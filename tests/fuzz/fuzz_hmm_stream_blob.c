@@ -16,7 +16,7 @@
  * a push and a finish are safe, their paths hold states in 0..K-1, and a
  * finished stream refuses pushes. */
 #include "fuzz_util.h"
-#include "proto.h"
+#include "proto/proto.h"
 
 #define BLOB_HEADER 40
 #define T_INIT 20

@@ -8,7 +8,7 @@
  * vocabulary at least the vocabulary and less than one padding multiple
  * (<= 65536) above it. */
 #include "fuzz_util.h"
-#include "mamba_internal.h"
+#include "mamba/mamba_internal.h"
 
 #include <math.h>
 

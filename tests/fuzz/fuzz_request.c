@@ -12,7 +12,7 @@
  * is within the limits given, errors come with a message, parsed
  * observations survive a JSON round trip, and results hold no NaN. */
 #include "fuzz_util.h"
-#include "proto.h"
+#include "proto/proto.h"
 
 #include <jansson.h>
 #include <math.h>

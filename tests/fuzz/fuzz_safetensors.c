@@ -11,7 +11,7 @@
  *    a matching file), in a per-process directory under /tmp, so shape
  *    checks, dtype conversion and the forward pass see fuzzed weights. */
 #include "fuzz_util.h"
-#include "mamba_internal.h"
+#include "mamba/mamba_internal.h"
 
 #include <jansson.h>
 #include <math.h>

@@ -10,7 +10,7 @@
  * is found, in the shard the map names (a plain file name of the
  * directory), and a name the map does not list is not found. */
 #include "fuzz_util.h"
-#include "safetensors.h"
+#include "mamba/safetensors.h"
 
 #include <jansson.h>
 

@@ -15,7 +15,7 @@
  * back to the same bytes (reserved field aside), and the model can step
  * from it. */
 #include "fuzz_util.h"
-#include "mamba_internal.h"
+#include "mamba/mamba_internal.h"
 
 #define HEADER 64
 

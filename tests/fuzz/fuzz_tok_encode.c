@@ -15,7 +15,7 @@
  *    ENG_UTF8_STREAM_OUT_MAX; fed the pieces of encode(x), it gives
  *    decode(encode(x)). */
 #include "fuzz_util.h"
-#include "tokenizer.h"
+#include "text/tokenizer.h"
 
 #include <utf8proc.h>
 

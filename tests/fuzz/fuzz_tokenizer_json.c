@@ -8,7 +8,7 @@
  * to be safe. Invariants: errors come with a message; encode gives ids in
  * range; decode gives valid UTF-8. */
 #include "fuzz_util.h"
-#include "tokenizer.h"
+#include "text/tokenizer.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

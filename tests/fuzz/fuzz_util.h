@@ -4,7 +4,7 @@
 #ifndef HMMBA_FUZZ_UTIL_H
 #define HMMBA_FUZZ_UTIL_H
 
-#include "eng.h"
+#include "core/eng.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,0 +1,374 @@
+/* hmm_infer.c: forward, forward-backward and posterior decoding (Viterbi is
+ * in hmm_viterbi.c).
+ *
+ * Forward and backward run scaled in probability space: alpha is renormalised to sum 1 at every
+ * step and the log of each normaliser is accumulated, so 10^6 steps neither underflow nor need
+ * exp/log in the O(K^2) inner loops. Dense models use loops over contiguous rows that the compiler
+ * vectorises; models whose transition matrix is mostly zeros use predecessor/successor lists
+ * instead.
+ *
+ * The dense inner loops also come in AVX2 and AVX-512 versions, chosen at
+ * run time (target attributes: the build runs on any x86-64). They do the
+ * same operations on each element in the same order (no fused
+ * multiply-add: ISO C mode keeps them apart), so every version gives the
+ * same bits, the same paths and the same tie-breaking. */
+#include "hmm/hmm_internal.h"
+
+/* No contraction of a * b + c into fused multiply-adds behind our back:
+ * the versions compiled for different instruction sets must do the same
+ * operations (GCC in ISO C mode does not contract; Clang does unless told). */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hmm/hmm_simd.h"
+
+#if HMM_X86
+/* A benign race: every thread computes the same value. */
+int hmm_simd_level(void)
+{
+    static int level = -1;
+    int l = __atomic_load_n(&level, __ATOMIC_RELAXED);
+    if (l < 0) {
+        const char *cap = getenv("HMMBA_ISA");
+        l = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                    __builtin_cpu_supports("avx512vl")
+                ? 2
+            : __builtin_cpu_supports("avx2") ? 1
+                                             : 0;
+        if (cap && strcmp(cap, "portable") == 0) l = 0;
+        if (cap && strcmp(cap, "avx2") == 0 && l > 1) l = 1;
+        __atomic_store_n(&level, l, __ATOMIC_RELAXED);
+    }
+    return l;
+}
+#else
+int hmm_simd_level(void)
+{
+    return 0;
+}
+#endif
+
+/* Beta is rescaled when it drifts beyond this (posteriors are normalised per
+ * step, so any per-step scale is harmless). */
+#define BETA_RESCALE 1e280
+
+/* ===== Shared with hmm_viterbi.c ===== */
+
+int hmm_err_impossible(eng_error *err, size_t t)
+{
+    return eng_error_set(err, ENG_ERANGE,
+                         "observations[%zu] is impossible under the model: its probability "
+                         "given the observations before it is 0",
+                         t);
+}
+
+int hmm_err_nomem(eng_error *err, const char *what)
+{
+    return eng_error_set(err, ENG_ENOMEM, "out of memory for %s", what);
+}
+
+/* ===== Forward ===== */
+
+/* out[j] = sum_i v[i] mat[i*K + j], rows with v[i] == 0 skipped: the
+ * dense forward (mat = trans) and backward (mat = trans_t) products. */
+HMM_INLINE void axpy_body(const double *restrict mat, size_t K, const double *restrict v,
+                          double *restrict out)
+{
+    memset(out, 0, K * sizeof *out);
+    for (size_t i = 0; i < K; i++) {
+        const double vi = v[i];
+        if (vi == 0.0) continue;
+        const double *restrict row = mat + i * K;
+        for (size_t j = 0; j < K; j++) /* hot loop: axpy over a contiguous row */
+            out[j] += vi * row[j];
+    }
+}
+
+static void axpy_c(const double *restrict mat, size_t K, const double *restrict v,
+                   double *restrict out)
+{
+    axpy_body(mat, K, v, out);
+}
+
+#if HMM_X86
+/* The same sums with AXPY_VECS vectors of out held in registers while the
+ * rows stream past (a multiply and an add per element, in row order, rows
+ * with v[i] == 0 skipped: the same bits as axpy_body). */
+#define AXPY_VECS 8
+
+HMM_AVX512 HMM_INLINE void axpy_block_avx512(const double *mat, size_t K, const double *v,
+                                             double *out, size_t j0, bool full)
+{
+    __m512d acc[AXPY_VECS];
+    __mmask8 lm[AXPY_VECS];
+    for (int u = 0; u < AXPY_VECS; u++) {
+        lm[u] = full ? (__mmask8)0xff : hmm_lanes8(K, j0 + 8 * (size_t)u);
+        acc[u] = _mm512_setzero_pd();
+    }
+    for (size_t i = 0; i < K; i++) {
+        if (v[i] == 0.0) continue;
+        const __m512d vi = _mm512_set1_pd(v[i]);
+        const double *row = mat + i * K + j0;
+        for (int u = 0; u < AXPY_VECS; u++) {
+            __m512d r;
+            if (full) {
+                r = _mm512_loadu_pd(row + 8 * u);
+            } else {
+                if (!lm[u]) break;
+                r = _mm512_maskz_loadu_pd(lm[u], row + 8 * u);
+            }
+            acc[u] = _mm512_add_pd(acc[u], _mm512_mul_pd(vi, r));
+        }
+    }
+    for (int u = 0; u < AXPY_VECS && lm[u]; u++)
+        _mm512_mask_storeu_pd(out + j0 + 8 * u, lm[u], acc[u]);
+}
+
+HMM_AVX512 static void axpy_avx512(const double *mat, size_t K, const double *v, double *out)
+{
+    size_t j0 = 0;
+    for (; j0 + 8 * AXPY_VECS <= K; j0 += 8 * AXPY_VECS)
+        axpy_block_avx512(mat, K, v, out, j0, true);
+    if (j0 < K) axpy_block_avx512(mat, K, v, out, j0, false);
+}
+
+HMM_AVX2 static void axpy_avx2(const double *restrict mat, size_t K, const double *restrict v,
+                               double *restrict out)
+{
+    axpy_body(mat, K, v, out);
+}
+#endif
+
+static void axpy_rows(const double *mat, size_t K, const double *v, double *out)
+{
+#if HMM_X86
+    int level = hmm_simd_level();
+    if (level == 2) {
+        axpy_avx512(mat, K, v, out);
+        return;
+    }
+    if (level == 1) {
+        axpy_avx2(mat, K, v, out);
+        return;
+    }
+#endif
+    axpy_c(mat, K, v, out);
+}
+
+void hmm_sparse_predict(const hmm_model *m, const double *restrict alpha, double *restrict pred)
+{
+    for (size_t j = 0; j < m->K; j++) {
+        double s = 0.0;
+        for (size_t n = m->in_off[j]; n < m->in_off[j + 1]; n++)
+            s += alpha[m->in_src[n]] * m->in_p[n];
+        pred[j] = s;
+    }
+}
+
+void hmm_sparse_back_mul(const hmm_model *m, const double *restrict w, double *restrict beta_out)
+{
+    for (size_t i = 0; i < m->K; i++) {
+        double s = 0.0;
+        for (size_t n = m->out_off[i]; n < m->out_off[i + 1]; n++)
+            s += m->out_p[n] * w[m->out_dst[n]];
+        beta_out[i] = s;
+    }
+}
+
+/* pred[j] = sum_i alpha[i] P(j | i). */
+static void predict(const hmm_model *m, const double *restrict alpha, double *restrict pred)
+{
+    size_t K = m->K;
+    if (m->sparse) {
+        hmm_sparse_predict(m, alpha, pred);
+        return;
+    }
+    axpy_rows(m->trans, K, alpha, pred);
+}
+
+/* out[j] = pred[j] b_j normalised, with b_j = exp(lb[j] - max reachable
+ * lb). Returns log of the normaliser in absolute terms, or NaN when the
+ * scaled sum is 0 (underflow or impossibility: the caller falls back). */
+double hmm_scaled_update(const hmm_model *m, const double *pred, const double *lb,
+                         const hmm_obs *obs, size_t t, double *out)
+{
+    size_t K = m->K;
+    double c = 0.0, shift = 0.0;
+    if (m->kind == HMM_CATEGORICAL) { /* probabilities <= 1 already: no exp */
+        const double *b = m->probs_t + (size_t)obs->sym[t] * K;
+        for (size_t j = 0; j < K; j++) {
+            out[j] = pred[j] * b[j];
+            c += out[j];
+        }
+    } else {
+        shift = -INFINITY;
+        for (size_t j = 0; j < K; j++)
+            if (pred[j] > 0.0 && lb[j] > shift) shift = lb[j];
+        if (shift == -INFINITY) return NAN;
+        for (size_t j = 0; j < K; j++) {
+            out[j] = pred[j] > 0.0 ? pred[j] * exp(lb[j] - shift) : 0.0;
+            c += out[j];
+        }
+    }
+    if (!(c > 0.0)) return NAN;
+    double inv = 1.0 / c;
+    for (size_t j = 0; j < K; j++)
+        out[j] *= inv;
+    return log(c) + shift;
+}
+
+/* The same update in log space, for when the scaled sum underflowed (e.g.
+ * reachable states all have emission probabilities below 1e-308). Returns
+ * -INFINITY when observation t is truly impossible. */
+double hmm_log_update(size_t K, const double *pred, const double *lb, double *out)
+{
+    double mx = -INFINITY;
+    for (size_t j = 0; j < K; j++) {
+        out[j] = pred[j] > 0.0 ? log(pred[j]) + lb[j] : -INFINITY;
+        if (out[j] > mx) mx = out[j];
+    }
+    if (mx == -INFINITY) return -INFINITY;
+    double s = 0.0;
+    for (size_t j = 0; j < K; j++) {
+        out[j] = exp(out[j] - mx);
+        s += out[j];
+    }
+    for (size_t j = 0; j < K; j++)
+        out[j] /= s;
+    return mx + log(s);
+}
+
+/* One forward step: alpha_{t-1} (normalised; NULL at t = 0) -> out =
+ * alpha_t (normalised). *logc = log P(o_t | o_0..o_{t-1}). work: 2K + D. */
+static int fwd_step(const hmm_model *m, const hmm_obs *obs, size_t t, const double *alpha,
+                    double *out, double *work, double *logc, eng_error *err)
+{
+    double *pred = work, *scratch = work + m->K;
+    if (t == 0)
+        memcpy(pred, m->start, m->K * sizeof *pred);
+    else
+        predict(m, alpha, pred);
+    const double *lb = hmm_log_emit(m, obs, t, scratch);
+    double lc = hmm_scaled_update(m, pred, lb, obs, t, out);
+    if (isnan(lc)) lc = hmm_log_update(m->K, pred, lb, out);
+    if (lc == -INFINITY) return hmm_err_impossible(err, t);
+    *logc = lc;
+    return 0;
+}
+
+int hmm_forward(const hmm_model *m, const hmm_obs *obs, double *log_lik, eng_error *err)
+{
+    int rc = hmm_check_obs(m, obs, err);
+    if (rc) return rc;
+    size_t K = m->K;
+    double *mem = malloc((4 * K + m->D) * sizeof *mem);
+    if (!mem) return hmm_err_nomem(err, "the forward pass");
+    double *alpha = mem, *next = mem + K, *work = mem + 2 * K;
+    hmm_ksum ll = {0.0, 0.0};
+    for (size_t t = 0; t < obs->T && rc == 0; t++) {
+        double lc = 0.0;
+        rc = fwd_step(m, obs, t, alpha, next, work, &lc, err);
+        hmm_ksum_add(&ll, lc);
+        double *tmp = alpha;
+        alpha = next;
+        next = tmp;
+    }
+    if (rc == 0 && log_lik) *log_lik = ll.s + ll.c;
+    free(mem);
+    return rc;
+}
+
+/* ===== Forward-backward ===== */
+
+/* beta_out = A w (dense: axpy over columns of A, i.e. rows of trans_t). */
+static void back_mul(const hmm_model *m, const double *restrict w, double *restrict beta_out)
+{
+    size_t K = m->K;
+    if (m->sparse) {
+        hmm_sparse_back_mul(m, w, beta_out);
+        return;
+    }
+    axpy_rows(m->trans_t, K, w, beta_out);
+}
+
+/* One backward step from t+1 to t. post row t+1 holds gamma_{t+1}, row t
+ * holds alpha_t and receives gamma_t. beta: beta_{t+1} in, beta_t out.
+ * w[j] = b_j(o_{t+1}) / c_{t+1} beta_{t+1}(j), zero where gamma_{t+1}(j) is 0
+ * (alpha 0 there, so the term cannot matter, and an overflowing beta of an
+ * unreachable state cannot turn into NaN). work: 2K + D. */
+static int back_step(const hmm_model *m, const hmm_obs *obs, size_t t, const double *logc,
+                     double *post, double *beta, double *work, eng_error *err)
+{
+    size_t K = m->K;
+    double *w = work, *scratch = work + K;
+    const double *lb = hmm_log_emit(m, obs, t + 1, scratch);
+    const double *g1 = post + (t + 1) * K;
+    for (size_t j = 0; j < K; j++)
+        w[j] = g1[j] > 0.0 ? exp(lb[j] - logc[t + 1]) * beta[j] : 0.0;
+    back_mul(m, w, beta);
+    double mx = beta[hmm_argmax(beta, K)];
+    if (mx > BETA_RESCALE || (mx > 0.0 && mx < 1.0 / BETA_RESCALE))
+        for (size_t i = 0; i < K; i++)
+            beta[i] /= mx;
+    double *g = post + t * K, s = 0.0;
+    for (size_t i = 0; i < K; i++) { /* alpha 0: gamma 0, whatever beta is */
+        g[i] = g[i] > 0.0 ? g[i] * beta[i] : 0.0;
+        s += g[i];
+    }
+    if (!(s > 0.0) || !isfinite(s))
+        return eng_error_set(err, ENG_ERANGE,
+                             "observations[%zu]: posterior probabilities underflowed", t);
+    for (size_t i = 0; i < K; i++)
+        g[i] /= s;
+    return 0;
+}
+
+int hmm_posteriors(const hmm_model *m, const hmm_obs *obs, double *post, double *log_lik,
+                   eng_error *err)
+{
+    int rc = hmm_check_obs(m, obs, err);
+    if (rc) return rc;
+    size_t K = m->K, T = obs->T;
+    double *logc = malloc(T * sizeof *logc);
+    double *mem = malloc((3 * K + m->D) * sizeof *mem);
+    if (!logc || !mem) {
+        free(logc);
+        free(mem);
+        return hmm_err_nomem(err, "forward-backward");
+    }
+    double *beta = mem, *work = mem + K;
+    hmm_ksum ll = {0.0, 0.0};
+    for (size_t t = 0; t < T && rc == 0; t++) { /* post row t = alpha_t */
+        rc = fwd_step(m, obs, t, t ? post + (t - 1) * K : NULL, post + t * K, work, &logc[t], err);
+        if (rc == 0) hmm_ksum_add(&ll, logc[t]);
+    }
+    for (size_t i = 0; i < K; i++) /* gamma_{T-1} = alpha_{T-1} */
+        beta[i] = 1.0;
+    for (size_t t = T - 1; rc == 0 && t > 0; t--)
+        rc = back_step(m, obs, t - 1, logc, post, beta, work, err);
+    if (rc == 0 && log_lik) *log_lik = ll.s + ll.c;
+    free(logc);
+    free(mem);
+    return rc;
+}
+
+int hmm_posterior_decode(const hmm_model *m, const hmm_obs *obs, int32_t *path, double *log_lik,
+                         eng_error *err)
+{
+    int rc = hmm_check_obs(m, obs, err);
+    if (rc) return rc;
+    size_t K = m->K, T = obs->T;
+    if (T > SIZE_MAX / sizeof(double) / K) return hmm_err_nomem(err, "posterior decoding");
+    double *post = malloc(T * K * sizeof *post);
+    if (!post) return hmm_err_nomem(err, "posterior decoding");
+    rc = hmm_posteriors(m, obs, post, log_lik, err);
+    for (size_t t = 0; rc == 0 && t < T; t++)
+        path[t] = (int32_t)hmm_argmax(post + t * K, K);
+    free(post);
+    return rc;
+}

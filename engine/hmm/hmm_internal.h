@@ -1,0 +1,141 @@
+/* hmm_internal.h: the model layout shared by hmm.c (build, validation,
+ * emissions), hmm_infer.c (forward, forward-backward), hmm_viterbi.c
+ * (Viterbi), hmm_online.c (streams) and hmm_sample.c (sampling). Not a
+ * public header: only engine/hmm*.c include it (and tests, for what they
+ * check directly). */
+#ifndef HMMBA_HMM_INTERNAL_H
+#define HMMBA_HMM_INTERNAL_H
+
+#include "hmm/hmm.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Backpointers are uint8_t up to this many states, uint16_t beyond; so at
+ * most 65536 states. */
+#define HMM_MAX_STATES_U8 256u
+#define HMM_MAX_STATES 65536u
+
+struct hmm_model {
+    size_t K;
+    hmm_emission_kind kind;
+    size_t M; /* categorical: symbols; else 0 */
+    size_t D; /* gaussian: dimension; else 0 */
+
+    double *start;       /* K, probabilities */
+    double *log_start;   /* K */
+    double *trans;       /* K x K, [i*K + j] = P(j | i): row i is the source */
+    double *log_trans;   /* K x K, same layout, -INFINITY for zeros */
+    double *trans_t;     /* K x K transposed, [j*K + i] = P(j | i): contiguous
+                          * axpy in the backward pass */
+    double *log_trans_t; /* dense models: K x K, log_trans transposed: one
+                          * column contiguous for the Viterbi backtrace;
+                          * NULL for sparse ones */
+
+    /* Sparse transition lists, built when more than half of trans is zero.
+     * in_*: predecessors of each destination j, sources ascending, at
+     * in_off[j] .. in_off[j+1]-1 (Viterbi and forward). out_*: successors of
+     * each source i, destinations ascending (backward). */
+    bool sparse;
+    size_t *in_off;    /* K + 1 */
+    uint32_t *in_src;  /* nnz */
+    double *in_p;      /* nnz, P(j | in_src) */
+    double *in_logp;   /* nnz */
+    size_t *out_off;   /* K + 1 */
+    uint32_t *out_dst; /* nnz */
+    double *out_p;     /* nnz */
+
+    /* Categorical, transposed so one symbol's column over all states is
+     * contiguous: [s*K + k] = P(symbol s | state k). */
+    double *probs_t;     /* M x K */
+    double *log_probs_t; /* M x K */
+
+    /* Gaussian. */
+    double *means;    /* K x D */
+    double *inv_var;  /* diag: K x D, 1 / variance */
+    double *sd;       /* diag: K x D, sqrt(variance), for sampling */
+    double *chol;     /* full: K x D x D, lower triangle L with Sigma = L L^T */
+    double *log_norm; /* K: -(D/2) log(2 pi) - (1/2) log det Sigma_k */
+
+    /* Sampling: cumulative rows, last positive entry forced to exactly 1. */
+    double *start_cdf; /* K */
+    double *trans_cdf; /* K x K */
+    double *probs_cdf; /* categorical: K x M */
+
+    char **state_names;  /* K, or NULL */
+    char **symbol_names; /* M, or NULL */
+    int32_t *sym_sorted; /* M symbol indices sorted by name, or NULL */
+};
+
+/* Check an observation sequence against the model: T >= 1, symbol indices
+ * in range, values finite. ENG_EINVAL naming the first bad position. */
+int hmm_check_obs(const hmm_model *m, const hmm_obs *obs, eng_error *err);
+
+/* Log emission densities of observation t under every state: K values.
+ * Categorical returns a row of the model's table; Gaussian fills and returns
+ * scratch, which needs K + D doubles. */
+const double *hmm_log_emit(const hmm_model *m, const hmm_obs *obs, size_t t, double *scratch);
+
+/* ENG_ERANGE: observations[t] is impossible given those before it. */
+int hmm_err_impossible(eng_error *err, size_t t);
+
+/* ENG_ENOMEM naming what could not be allocated. */
+int hmm_err_nomem(eng_error *err, const char *what);
+
+/* Index of the largest of v[0..n), the lowest on ties. */
+static inline size_t hmm_argmax(const double *v, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 1; i < n; i++)
+        if (v[i] > v[k]) k = i;
+    return k;
+}
+
+/* Neumaier-compensated running sum: the log-likelihood of 10^6 steps keeps
+ * full precision. Start at {0, 0}; the sum is s + c. */
+typedef struct hmm_ksum {
+    double s, c;
+} hmm_ksum;
+
+static inline void hmm_ksum_add(hmm_ksum *k, double x)
+{
+    double t = k->s + x;
+    if (fabs(k->s) >= fabs(x))
+        k->c += (k->s - t) + x;
+    else
+        k->c += (x - t) + k->s;
+    k->s = t;
+}
+
+/* The update of a forward step (hmm_infer.c), shared with hmm_online.c so
+ * that a stream gives the bits of an offline call.
+ * hmm_scaled_update: out = pred * b(o_t) normalised to sum 1; returns the
+ * log of the normaliser, or NaN when the scaled sum is 0 (underflow or
+ * impossibility: then use hmm_log_update). lb: log emissions of o_t.
+ * hmm_log_update: the same in log space; -inf when o_t is impossible. */
+double hmm_scaled_update(const hmm_model *m, const double *pred, const double *lb,
+                         const hmm_obs *obs, size_t t, double *out);
+double hmm_log_update(size_t K, const double *pred, const double *lb, double *out);
+
+/* The sparse products of the forward and backward passes (hmm_infer.c,
+ * also used by hmm_online.c), over the predecessor and successor lists:
+ * pred[j] = sum_i alpha[i] P(j | i) and beta_out[i] = sum_j P(j | i) w[j]
+ * (K each, sources and destinations ascending). */
+void hmm_sparse_predict(const hmm_model *m, const double *alpha, double *pred);
+void hmm_sparse_back_mul(const hmm_model *m, const double *w, double *beta_out);
+
+/* One Viterbi step on a sparse model (hmm_viterbi.c, also used by
+ * hmm_online.c): best[j] = max_i delta[i] + log A[i][j] over the
+ * predecessors of j, arg[j] = the lowest such i (as a double; 0 and -inf
+ * when j has no possible predecessor). */
+void hmm_vit_sparse_step(const hmm_model *m, const double *delta, double *best, double *arg);
+
+/* Viterbi on a dense model keeps every row of delta (T x K doubles, no
+ * backpointers) while they take at most this many bytes: half the work per
+ * cell. Longer sequences use 1- or 2-byte backpointers. The same results
+ * either way; a variable so that tests can set it (0: never). */
+extern size_t hmm_vit_lazy_bytes;
+
+#endif

@@ -1,0 +1,149 @@
+/* hmm_sample.c: drawing state and observation sequences from a model.
+ *
+ * The PRNG is xoshiro256** seeded through splitmix64 (both public-domain
+ * reference algorithms), so a seed gives the same integer stream on every
+ * platform. States and symbols are drawn by inverting precomputed CDFs with
+ * 53-bit uniforms; Gaussian values use the Marsaglia polar method and a
+ * Cholesky factor (results can differ in the last bit between libms, since
+ * they use log and sqrt). Per step the draws are: state, then emission. */
+#include "hmm/hmm_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* ===== PRNG ===== */
+
+typedef struct rng {
+    uint64_t s[4];
+    bool has_spare; /* the polar method makes normals in pairs */
+    double spare;
+} rng;
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static void rng_seed(rng *r, uint64_t seed)
+{
+    for (int i = 0; i < 4; i++)
+        r->s[i] = splitmix64(&seed);
+    r->has_spare = false;
+    r->spare = 0.0;
+}
+
+static uint64_t rng_next(rng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+/* Uniform in [0, 1) with 53 random bits. */
+static double rng_uniform(rng *r)
+{
+    return (double)(rng_next(r) >> 11) * 0x1.0p-53;
+}
+
+/* Standard normal (Marsaglia polar method). */
+static double rng_normal(rng *r)
+{
+    if (r->has_spare) {
+        r->has_spare = false;
+        return r->spare;
+    }
+    double u, v, s;
+    do {
+        u = 2.0 * rng_uniform(r) - 1.0;
+        v = 2.0 * rng_uniform(r) - 1.0;
+        s = u * u + v * v;
+    } while (s >= 1.0 || s == 0.0);
+    double f = sqrt(-2.0 * log(s) / s);
+    r->spare = v * f;
+    r->has_spare = true;
+    return u * f;
+}
+
+/* First i with u < cdf[i] (cdf ends at exactly 1, so one exists). */
+static size_t draw_cdf(rng *r, const double *cdf, size_t n)
+{
+    double u = rng_uniform(r);
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (u < cdf[mid])
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+/* ===== Emissions ===== */
+
+/* x (D) ~ N(mu_k, Sigma_k): mu + sd * z (diag) or mu + L z (full). z: D. */
+static void draw_gauss(const hmm_model *m, rng *r, size_t k, double *x, double *z)
+{
+    size_t D = m->D;
+    const double *mu = m->means + k * D;
+    for (size_t d = 0; d < D; d++)
+        z[d] = rng_normal(r);
+    if (m->kind == HMM_GAUSS_DIAG) {
+        const double *sd = m->sd + k * D;
+        for (size_t d = 0; d < D; d++)
+            x[d] = mu[d] + sd[d] * z[d];
+        return;
+    }
+    const double *L = m->chol + k * D * D;
+    for (size_t a = 0; a < D; a++) {
+        double v = mu[a];
+        for (size_t b = 0; b <= a; b++)
+            v += L[a * D + b] * z[b];
+        x[a] = v;
+    }
+}
+
+/* ===== Public ===== */
+
+int hmm_sample(const hmm_model *m, size_t T, uint64_t seed, int32_t *states, int32_t *sym,
+               double *x, eng_error *err)
+{
+    if (!m || !states) return eng_error_set(err, ENG_EINVAL, "sample: missing model or output");
+    if (T < 1) return eng_error_set(err, ENG_EINVAL, "sample: length must be at least 1");
+    if (m->kind == HMM_CATEGORICAL && !sym)
+        return eng_error_set(err, ENG_EINVAL, "sample: categorical model needs a symbol output");
+    if (m->kind != HMM_CATEGORICAL && !x)
+        return eng_error_set(err, ENG_EINVAL, "sample: gaussian model needs a value output");
+    double *z = NULL;
+    if (m->kind != HMM_CATEGORICAL && !(z = malloc(m->D * sizeof *z)))
+        return eng_error_set(err, ENG_ENOMEM, "out of memory for sampling");
+    rng r;
+    rng_seed(&r, seed);
+    size_t K = m->K, k = 0;
+    for (size_t t = 0; t < T; t++) {
+        const double *cdf = t == 0 ? m->start_cdf : m->trans_cdf + k * K;
+        k = draw_cdf(&r, cdf, K);
+        states[t] = (int32_t)k;
+        if (m->kind == HMM_CATEGORICAL)
+            sym[t] = (int32_t)draw_cdf(&r, m->probs_cdf + k * m->M, m->M);
+        else
+            draw_gauss(m, &r, k, x + t * m->D, z);
+    }
+    free(z);
+    return 0;
+}

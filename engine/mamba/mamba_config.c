@@ -1,0 +1,227 @@
+/* mamba_config.c: reading a Mamba-1 config.json, in the Hugging Face
+ * format (hidden_size, num_hidden_layers, state_size, ...) or the original
+ * state-spaces format (d_model, n_layer, ssm_cfg {d_state, d_conv, expand,
+ * dt_rank, bias, conv_bias}, pad_vocab_size_multiple, tie_embeddings).
+ * Every field is type-checked; a wrong one is named in the message. */
+#include "mamba/mamba_internal.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct reader {
+    const char *path;
+    json_t *root;
+    json_t *ssm; /* ssm_cfg object, or NULL */
+    eng_error *err;
+} reader;
+
+/* The first of names[] present (non-null) in the config; "ssm_cfg.x"
+ * means key x of the ssm_cfg object. *which gets the name found. */
+static json_t *lookup(const reader *r, const char *const *names, const char **which)
+{
+    for (; *names; names++) {
+        json_t *v;
+        if (strncmp(*names, "ssm_cfg.", 8) == 0)
+            v = r->ssm ? json_object_get(r->ssm, *names + 8) : NULL;
+        else
+            v = json_object_get(r->root, *names);
+        if (v && !json_is_null(v)) {
+            *which = *names;
+            return v;
+        }
+    }
+    return NULL;
+}
+
+static int type_error(const reader *r, const char *field, const char *want)
+{
+    return eng_error_set(r->err, ENG_EFORMAT, "%s: field %s must be %s", r->path, field, want);
+}
+
+/* An integer field in [lo, hi] (a real with an integral value is accepted);
+ * def when absent, or an error when def < lo (required). */
+static int get_int(const reader *r, const char *const *names, long long def, long long lo,
+                   long long hi, int *out)
+{
+    const char *which = names[0];
+    json_t *v = lookup(r, names, &which);
+    long long x;
+
+    if (!v) {
+        if (def < lo)
+            return eng_error_set(r->err, ENG_EFORMAT, "%s: field %s missing", r->path, names[0]);
+        *out = (int)def;
+        return 0;
+    }
+    if (json_is_integer(v)) {
+        x = json_integer_value(v);
+    } else if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)) &&
+               fabs(json_real_value(v)) < 1e15) {
+        x = (long long)json_real_value(v);
+    } else {
+        return type_error(r, which, "an integer");
+    }
+    if (x < lo || x > hi)
+        return eng_error_set(r->err, ENG_EFORMAT, "%s: field %s = %lld out of range [%lld, %lld]",
+                             r->path, which, x, lo, hi);
+    *out = (int)x;
+    return 0;
+}
+
+static int get_bool(const reader *r, const char *const *names, bool def, bool *out)
+{
+    const char *which = names[0];
+    json_t *v = lookup(r, names, &which);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    if (!json_is_boolean(v)) return type_error(r, which, "true or false");
+    *out = json_is_true(v);
+    return 0;
+}
+
+/* A token id: an integer, or absent/null (-1). */
+static int get_token(const reader *r, const char *name, int *out)
+{
+    const char *names[] = {name, NULL};
+    return get_int(r, names, -1, -1, INT32_MAX, out);
+}
+
+#define NAMES(...)                                                                                 \
+    (const char *const[])                                                                          \
+    {                                                                                              \
+        __VA_ARGS__, NULL                                                                          \
+    }
+
+/* Refuse what is not a Mamba-1 model, with the reason. */
+static int check_kind(const reader *r)
+{
+    const char *which;
+    json_t *mt = lookup(r, NAMES("model_type"), &which);
+    json_t *arch = json_object_get(r->root, "architectures");
+    json_t *layer = lookup(r, NAMES("ssm_cfg.layer"), &which);
+    json_t *act = lookup(r, NAMES("hidden_act"), &which);
+    bool rms = true;
+    size_t i;
+    json_t *a;
+
+    if (mt && !json_is_string(mt)) return type_error(r, "model_type", "a string");
+    if ((mt && strcmp(json_string_value(mt), "mamba2") == 0) ||
+        (layer && json_is_string(layer) && strcmp(json_string_value(layer), "Mamba2") == 0))
+        return eng_error_set(r->err, ENG_EFORMAT,
+                             "%s: Mamba-2 is not supported yet (only Mamba-1 models)", r->path);
+    json_array_foreach(arch, i, a)
+    {
+        if (json_is_string(a) && strstr(json_string_value(a), "Mamba2"))
+            return eng_error_set(r->err, ENG_EFORMAT,
+                                 "%s: Mamba-2 is not supported yet (architectures lists %s)",
+                                 r->path, json_string_value(a));
+    }
+    if (mt && strcmp(json_string_value(mt), "mamba") != 0)
+        return eng_error_set(r->err, ENG_EFORMAT, "%s: model_type \"%s\" is not a Mamba-1 model",
+                             r->path, json_string_value(mt));
+    if (act && (!json_is_string(act) || strcmp(json_string_value(act), "silu") != 0))
+        return eng_error_set(r->err, ENG_EFORMAT,
+                             "%s: field hidden_act must be \"silu\" (the only Mamba-1 activation)",
+                             r->path);
+    if (get_bool(r, NAMES("rms_norm"), true, &rms)) return r->err ? r->err->code : ENG_EFORMAT;
+    if (!rms)
+        return eng_error_set(r->err, ENG_EFORMAT,
+                             "%s: field rms_norm is false: LayerNorm models are not supported",
+                             r->path);
+    return 0;
+}
+
+/* dt_rank: an integer, or "auto" (ceil(d_model / 16)). */
+static int get_dt_rank(const reader *r, int d_model, int *out)
+{
+    const char *const *names = NAMES("time_step_rank", "ssm_cfg.dt_rank");
+    const char *which = names[0];
+    json_t *v = lookup(r, names, &which);
+    if (!v || (json_is_string(v) && strcmp(json_string_value(v), "auto") == 0)) {
+        *out = (d_model + 15) / 16;
+        return 0;
+    }
+    if (json_is_string(v)) return type_error(r, which, "an integer or \"auto\"");
+    return get_int(r, names, 0, 1, 1 << 16, out);
+}
+
+static int get_eps(const reader *r, float *out)
+{
+    const char *which = "layer_norm_epsilon";
+    json_t *v = lookup(r, NAMES("layer_norm_epsilon", "norm_epsilon"), &which);
+    double e;
+    if (!v) {
+        *out = 1e-5f;
+        return 0;
+    }
+    if (!json_is_number(v)) return type_error(r, which, "a number");
+    e = json_number_value(v);
+    if (!(e > 0 && e < 1 && (float)e > 0)) /* 1e-86 would round to a float 0 */
+        return eng_error_set(r->err, ENG_EFORMAT, "%s: field %s = %g out of range (0, 1)", r->path,
+                             which, e);
+    *out = (float)e;
+    return 0;
+}
+
+/* The dimensions. */
+static int read_dims(const reader *r, mamba_config *c, int *pad_multiple)
+{
+    int expand = 2, inner = 0;
+    if (get_int(r, NAMES("hidden_size", "d_model"), -1, 1, 1 << 16, &c->d_model) ||
+        get_int(r, NAMES("num_hidden_layers", "n_layer"), -1, 1, 4096, &c->n_layer) ||
+        get_int(r, NAMES("vocab_size"), -1, 1, 1 << 24, &c->vocab_size) ||
+        get_int(r, NAMES("pad_vocab_size_multiple"), 1, 1, 1 << 16, pad_multiple) ||
+        get_int(r, NAMES("state_size", "ssm_cfg.d_state"), 16, 1, 1024, &c->d_state) ||
+        get_int(r, NAMES("conv_kernel", "ssm_cfg.d_conv"), 4, 1, 64, &c->d_conv) ||
+        get_int(r, NAMES("expand", "ssm_cfg.expand"), 2, 1, 64, &expand) ||
+        get_int(r, NAMES("intermediate_size"), 0, 0, 1 << 18, &inner) ||
+        get_dt_rank(r, c->d_model, &c->dt_rank))
+        return r->err ? r->err->code : ENG_EFORMAT;
+    c->d_inner = inner > 0 ? inner : expand * c->d_model;
+    return 0;
+}
+
+static int read_config(reader *r, mamba_config *c, int *vocab_padded)
+{
+    int pad = 1, rc;
+    const char *which;
+    json_t *ssm = lookup(r, NAMES("ssm_cfg"), &which);
+
+    if (ssm && !json_is_object(ssm)) return type_error(r, "ssm_cfg", "an object");
+    r->ssm = ssm;
+    if ((rc = check_kind(r)) || (rc = read_dims(r, c, &pad))) return rc;
+    if (get_bool(r, NAMES("use_bias", "ssm_cfg.bias"), false, &c->use_bias) ||
+        get_bool(r, NAMES("use_conv_bias", "ssm_cfg.conv_bias"), true, &c->use_conv_bias) ||
+        get_bool(r, NAMES("residual_in_fp32"), true, &c->residual_in_fp32) ||
+        get_bool(r, NAMES("tie_word_embeddings", "tie_embeddings"), true, &c->tied) ||
+        get_eps(r, &c->eps) || get_token(r, "bos_token_id", &c->bos_id) ||
+        get_token(r, "eos_token_id", &c->eos_id) || get_token(r, "pad_token_id", &c->pad_id))
+        return r->err ? r->err->code : ENG_EFORMAT;
+    *vocab_padded = (int)(((long long)c->vocab_size + pad - 1) / pad * pad);
+    return 0;
+}
+
+int mamba_config_parse(const char *path, mamba_config *cfg, int *vocab_padded, eng_error *err)
+{
+    json_error_t jerr;
+    reader r = {path, NULL, NULL, err};
+    eng_error local;
+    int rc;
+
+    if (!err) r.err = &local; /* the helpers read the code back */
+    memset(cfg, 0, sizeof *cfg);
+    if (access(path, F_OK) != 0) return eng_error_set(err, ENG_ENOTFOUND, "%s: no such file", path);
+    r.root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!r.root)
+        return eng_error_set(err, ENG_EFORMAT, "%s: line %d: %s", path, jerr.line, jerr.text);
+    if (!json_is_object(r.root))
+        rc = eng_error_set(err, ENG_EFORMAT, "%s: not a JSON object", path);
+    else
+        rc = read_config(&r, cfg, vocab_padded);
+    json_decref(r.root);
+    return rc;
+}

@@ -1,0 +1,39 @@
+/* team.h (engine-internal): a team of worker threads that run one job at a
+ * time together with the caller, for the forward pass (mamba_forward.c).
+ *
+ * A job is fn(job, tid) for tid 0..nt-1: the caller runs tid 0 and the
+ * workers the others. A team serves one call at a time; a call that finds
+ * it busy runs alone. The model owns its team (mamba_model_team), started
+ * by the first call that wants threads and stopped with the model. */
+#ifndef HMMBA_MAMBA_TEAM_H
+#define HMMBA_MAMBA_TEAM_H
+
+#include "mamba/kernels/mamba_kernels.h"
+
+#if MK_HAVE_X86
+#include <immintrin.h>
+#define mamba_cpu_relax() _mm_pause()
+#else
+#define mamba_cpu_relax() ((void)0)
+#endif
+
+typedef struct mamba_team mamba_team;
+struct mamba_model;
+
+/* m's team, started on first use (nthreads - 1 workers); NULL when m has
+ * one thread or no thread could be started. Thread-safe. */
+mamba_team *mamba_model_team(const struct mamba_model *m);
+
+/* Stop and free m's team, if any. Not while a call runs on m. */
+void mamba_model_team_free(struct mamba_model *m);
+
+/* Take the team for a job of up to want threads: returns the thread count
+ * nt (>= 2) the job gets, and the caller must then call mamba_team_run; or
+ * 1 when the team is busy (the caller runs the job alone). */
+int mamba_team_acquire(mamba_team *t, int want);
+
+/* Run fn(job, 1..nt-1) on the workers and fn(job, 0) here, wait for all,
+ * and give the team back. nt is what mamba_team_acquire returned. */
+void mamba_team_run(mamba_team *t, int nt, void (*fn)(void *job, int tid), void *job);
+
+#endif

@@ -1,0 +1,770 @@
+/* sample.c: next-token choice from logits.
+ *
+ * The pipeline follows Hugging Face transformers' logits processors and
+ * warpers, in their order: repetition penalty, temperature, top-k, top-p,
+ * min-p, then a draw from the softmax of what is left. Temperature 0 is
+ * greedy argmax over the penalized logits (ties to the lowest id).
+ *
+ * Non-finite logits: NaN counts as -inf (never chosen); +inf counts as
+ * FLT_MAX (so several +inf share the mass equally instead of making NaNs).
+ * If every logit is -inf or NaN the choice is id 0, and the model's
+ * distribution is taken as uniform (log prob -log V for every id), which is
+ * what softmax of V equal values gives and agrees with greedy's tie rule.
+ *
+ * Speed: nothing allocates per token (the sampler owns scratch arrays of V
+ * entries), and the per-token work over V is a few linear passes written so
+ * that the compiler can vectorize them: a sanitizing copy, a max, a
+ * branch-free exp (exp_nonpos below; libm's expf is a call per element),
+ * block sums, and a draw that skips whole blocks. Top-k finds its threshold
+ * with a k-heap that skips blocks by their max; top-p first drops tokens too
+ * light to matter (a provable bound), then runs a quickselect on weight mass
+ * (expected linear, heapsort fallback for bad pivots). Nothing sorts V.
+ *
+ * A sampler holds per-step scratch: one thread at a time.
+ */
+#include "text/sample.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Weights are summed in blocks of this many ids, so the draw can skip a
+ * block at a time and the sums have short dependency chains. */
+#define BLOCK 256
+
+struct eng_sampler {
+    size_t V;
+    eng_sample_params p;
+    eng_rng rng;
+    float *x;      /* [V] this step's sanitized, penalized logits, by id */
+    float *w;      /* [V] unnormalized weights exp((x - max) / T), by id */
+    float *raw;    /* [V] scratch for the raw distribution's exps */
+    double *bsum;  /* [ceil(V / BLOCK)] sums of w per block */
+    int32_t *idx;  /* [V] candidate ids (their order is scratch) */
+    uint8_t *mark; /* [V] all zero between calls; 1 = already penalized */
+    /* Raw-distribution statistics, when the warping step could derive them
+     * for free (no penalty applied and T == 1): max and log sum exp(x - max). */
+    bool have_raw;
+    float raw_max;
+    double raw_logsum;
+};
+
+eng_sample_params eng_sample_defaults(void)
+{
+    eng_sample_params p = {.temperature = 1.0f,
+                           .top_k = 0,
+                           .top_p = 1.0f,
+                           .min_p = 0.0f,
+                           .repetition_penalty = 1.0f,
+                           .seed = 0};
+    return p;
+}
+
+/* ---- PRNG: xoshiro256** (Blackman and Vigna), seeded with splitmix64 ---- */
+
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static inline uint64_t rotl64(uint64_t v, int k)
+{
+    return (v << k) | (v >> (64 - k));
+}
+
+/* The four state words are the first four splitmix64 outputs from `seed`
+ * (the seeding the xoshiro authors recommend); they are never all zero. */
+void eng_rng_seed(eng_rng *r, uint64_t seed)
+{
+    uint64_t sm = seed;
+    for (int i = 0; i < 4; i++)
+        r->s[i] = splitmix64(&sm);
+}
+
+/* One xoshiro256** step: returns 64 random bits. */
+uint64_t eng_rng_next(eng_rng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t result = rotl64(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl64(s[3], 45);
+    return result;
+}
+
+/* Top 53 bits scaled by 2^-53: uniform on [0, 1), never 1. */
+double eng_rng_uniform(eng_rng *r)
+{
+    return (double)(eng_rng_next(r) >> 11) * 0x1.0p-53;
+}
+
+/* ---- vectorizable kernels ---- */
+
+/* NaN -> -inf, +inf -> FLT_MAX; see the file comment. */
+static inline float sanitize(float v)
+{
+    v = v > FLT_MAX ? FLT_MAX : v;
+    return v == v ? v : -INFINITY;
+}
+
+/* exp(x) for the x <= 0 that sampling needs (x - max), written so that
+ * loops over it vectorize: no branches, and the result is masked rather than
+ * selected (with trapping math, GCC will not if-convert a select of FP work).
+ * Cephes' expf: x = n ln2 + r with |r| <= ln2 / 2 (ln2 split in two for
+ * exactness), a polynomial for exp(r), and n added to the exponent bits;
+ * within about 2 ulp of exp. Below -86 (weights under 4e-38 of the max,
+ * where 2^n would leave the normal range) and for -inf or NaN it returns 0,
+ * whatever the intermediate values were. */
+static inline float exp_nonpos(float x)
+{
+    const float shifter = 12582912.0f; /* 1.5 * 2^23: adding rounds to an integer */
+    float t = x * 1.44269504088896341f + shifter;
+    float n = t - shifter;
+    uint32_t tb, sb;
+    memcpy(&tb, &t, sizeof tb);
+    memcpy(&sb, &shifter, sizeof sb);
+    uint32_t ni = tb - sb; /* n, two's complement, in [-124, 0] when kept */
+    float r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    float y = p * r * r + r + 1.0f;
+    uint32_t yb;
+    memcpy(&yb, &y, sizeof yb);
+    yb += ni << 23;
+    yb &= (uint32_t)0 - (uint32_t)(x >= -86.0f); /* all ones to keep, else 0 */
+    memcpy(&y, &yb, sizeof y);
+    return y;
+}
+
+/* Largest of x[0, n) (n >= 1), with four independent lanes; NaN never
+ * compares greater, so it is ignored (-inf if all are NaN). */
+static float max_value(const float *x, size_t n)
+{
+    float m[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int j = 0; j < 4; j++)
+            m[j] = x[i + j] > m[j] ? x[i + j] : m[j];
+    for (; i < n; i++)
+        m[0] = x[i] > m[0] ? x[i] : m[0];
+    float a = m[0] > m[1] ? m[0] : m[1], b = m[2] > m[3] ? m[2] : m[3];
+    return a > b ? a : b;
+}
+
+/* Sum of w[0, n) in double, four lanes (a fixed order: deterministic). */
+static double sum_lanes(const float *w, size_t n)
+{
+    double acc[4] = {0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int j = 0; j < 4; j++)
+            acc[j] += w[i + j];
+    for (; i < n; i++)
+        acc[0] += w[i];
+    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+/* bsum[b] = sum of w over block b; returns the total. */
+static double block_sums(const float *w, size_t V, double *bsum)
+{
+    double z = 0.0;
+    for (size_t b = 0, lo = 0; lo < V; b++, lo += BLOCK) {
+        size_t len = V - lo < BLOCK ? V - lo : BLOCK;
+        bsum[b] = sum_lanes(w + lo, len);
+        z += bsum[b];
+    }
+    return z;
+}
+
+/* ---- log_softmax of the raw logits ---- */
+
+/* For sanitized logits xs[V]: their max and log(sum exp(xs - max)), using
+ * tmp[V] as scratch (tmp may be xs itself, which is then overwritten); max
+ * is -inf when every logit is -inf. */
+static void raw_stats(const float *xs, size_t V, float *tmp, float *max_out, double *logsum_out)
+{
+    float m = max_value(xs, V);
+    double sum = 0.0;
+    if (m > -INFINITY) {
+        for (size_t i = 0; i < V; i++)
+            tmp[i] = exp_nonpos(xs[i] - m);
+        sum = sum_lanes(tmp, V);
+    }
+    *max_out = m;
+    *logsum_out = log(sum);
+}
+
+/* log prob of one logit given raw_stats; the uniform -log V when the whole
+ * row was -inf/NaN. */
+static inline float raw_logprob(float logit, float m, double logsum, size_t V)
+{
+    if (!(m > -INFINITY)) return (float)-log((double)V);
+    return (float)((double)(sanitize(logit) - m) - logsum);
+}
+
+void eng_log_softmax(const float *logits, size_t V, float *out)
+{
+    if (!logits || !out || V == 0) return;
+    float m;
+    double logsum;
+    for (size_t i = 0; i < V; i++)
+        out[i] = sanitize(logits[i]);
+    raw_stats(out, V, out, &m, &logsum);
+    for (size_t i = 0; i < V; i++)
+        out[i] = raw_logprob(logits[i], m, logsum, V);
+}
+
+/* ---- sampler lifetime ---- */
+
+static int check_params(const eng_sample_params *p, eng_error *err)
+{
+    if (!(isfinite(p->temperature) && p->temperature >= 0.0f))
+        return eng_error_set(err, ENG_EINVAL,
+                             "sample: temperature must be finite and >= 0 (got %g)",
+                             (double)p->temperature);
+    if (p->top_k < 0)
+        return eng_error_set(err, ENG_EINVAL, "sample: top_k must be >= 0 (got %d)", p->top_k);
+    if (!(p->top_p > 0.0f && p->top_p <= 1.0f))
+        return eng_error_set(err, ENG_EINVAL, "sample: top_p must be in (0, 1] (got %g)",
+                             (double)p->top_p);
+    if (!(p->min_p >= 0.0f && p->min_p <= 1.0f))
+        return eng_error_set(err, ENG_EINVAL, "sample: min_p must be in [0, 1] (got %g)",
+                             (double)p->min_p);
+    if (!(isfinite(p->repetition_penalty) && p->repetition_penalty > 0.0f))
+        return eng_error_set(err, ENG_EINVAL,
+                             "sample: repetition_penalty must be finite and > 0 (got %g)",
+                             (double)p->repetition_penalty);
+    return ENG_OK;
+}
+
+/* p may be NULL for the defaults. The PRNG is seeded from p->seed here, so
+ * a sampler's sequence of draws is a function of the seed and the inputs. */
+int eng_sampler_new(size_t V, const eng_sample_params *p, eng_sampler **out, eng_error *err)
+{
+    if (!out) return eng_error_set(err, ENG_EINVAL, "sample: out is NULL");
+    *out = NULL;
+    if (V == 0 || V > (size_t)INT32_MAX)
+        return eng_error_set(err, ENG_EINVAL, "sample: vocabulary size %zu out of range", V);
+    eng_sample_params params = p ? *p : eng_sample_defaults();
+    int rc = check_params(&params, err);
+    if (rc) return rc;
+
+    eng_sampler *s = calloc(1, sizeof *s);
+    if (!s) return eng_error_set(err, ENG_ENOMEM, "sample: no memory for the sampler");
+    s->V = V;
+    s->p = params;
+    s->x = malloc(V * sizeof *s->x);
+    s->w = malloc(V * sizeof *s->w);
+    s->raw = malloc(V * sizeof *s->raw);
+    s->bsum = malloc((V + BLOCK - 1) / BLOCK * sizeof *s->bsum);
+    s->idx = malloc(V * sizeof *s->idx);
+    s->mark = calloc(V, sizeof *s->mark);
+    if (!s->x || !s->w || !s->raw || !s->bsum || !s->idx || !s->mark) {
+        eng_sampler_free(s);
+        return eng_error_set(err, ENG_ENOMEM, "sample: no memory for scratch of %zu ids", V);
+    }
+    eng_rng_seed(&s->rng, params.seed);
+    *out = s;
+    return ENG_OK;
+}
+
+void eng_sampler_free(eng_sampler *s)
+{
+    if (!s) return;
+    free(s->x);
+    free(s->w);
+    free(s->raw);
+    free(s->bsum);
+    free(s->idx);
+    free(s->mark);
+    free(s);
+}
+
+/* ---- repetition penalty ---- */
+
+/* Copy sanitized logits into s->x and apply the HF/CTRL penalty once per
+ * distinct in-range history id (out-of-range ids are ignored). A finite logit
+ * stays finite (clamped to +-FLT_MAX). Returns whether any logit changed. */
+static bool load_logits(eng_sampler *s, const float *logits, const int32_t *history, size_t nhist)
+{
+    const size_t V = s->V;
+    for (size_t i = 0; i < V; i++)
+        s->x[i] = sanitize(logits[i]);
+
+    const float pen = s->p.repetition_penalty;
+    if (pen == 1.0f || !history) return false;
+    bool changed = false;
+    for (size_t h = 0; h < nhist; h++) {
+        int32_t id = history[h];
+        if (id < 0 || (size_t)id >= V || s->mark[id]) continue;
+        s->mark[id] = 1;
+        float v = s->x[id];
+        if (!isfinite(v)) continue; /* -inf stays -inf either way */
+        v = v < 0.0f ? v * pen : v / pen;
+        s->x[id] = fminf(fmaxf(v, -FLT_MAX), FLT_MAX);
+        changed = true;
+    }
+    for (size_t h = 0; h < nhist; h++) {
+        int32_t id = history[h];
+        if (id >= 0 && (size_t)id < V) s->mark[id] = 0;
+    }
+    return changed;
+}
+
+/* ---- selection over candidate ids, ordered by (x desc, id asc) ---- */
+
+/* A strict total order: a ranks before b. */
+static inline bool ranks_before(const float *x, int32_t a, int32_t b)
+{
+    return x[a] > x[b] || (x[a] == x[b] && a < b);
+}
+
+static inline void swap_ids(int32_t *ids, size_t i, size_t j)
+{
+    int32_t t = ids[i];
+    ids[i] = ids[j];
+    ids[j] = t;
+}
+
+/* Partition ids[lo, hi) (hi - lo >= 1) around a median-of-three pivot:
+ * afterwards ids[lo, p) rank before ids[p] and ids(p, hi) after it. Returns
+ * p; *mass_before (if w) gets the sum of w over ids[lo, p). */
+static size_t partition(int32_t *ids, size_t lo, size_t hi, const float *x, const float *w,
+                        double *mass_before)
+{
+    size_t a = lo, b = lo + (hi - lo) / 2, c = hi - 1;
+    /* median of ids[a], ids[b], ids[c] under ranks_before */
+    size_t med = b;
+    if (ranks_before(x, ids[a], ids[b]) != ranks_before(x, ids[a], ids[c]))
+        med = a;
+    else if (ranks_before(x, ids[c], ids[a]) != ranks_before(x, ids[c], ids[b]))
+        med = c;
+    swap_ids(ids, med, hi - 1);
+    const int32_t pv = ids[hi - 1];
+    const float xp = x[pv];
+    size_t store = lo;
+    double mass = 0.0;
+    /* branch-free Lomuto: the comparisons are coin flips for a predictor */
+    for (size_t i = lo; i + 1 < hi; i++) {
+        const int32_t id = ids[i];
+        const float xi = x[id];
+        const size_t before = (size_t)((xi > xp) | ((xi == xp) & (id < pv)));
+        ids[i] = ids[store];
+        ids[store] = id;
+        if (w) mass += w[id] * (float)before;
+        store += before;
+    }
+    swap_ids(ids, store, hi - 1);
+    if (mass_before) *mass_before = mass;
+    return store;
+}
+
+static void sift_down(int32_t *ids, size_t root, size_t n, const float *x)
+{
+    for (;;) {
+        size_t child = 2 * root + 1;
+        if (child >= n) return;
+        /* max-heap on "ranks after", so the heap's root is the worst */
+        if (child + 1 < n && ranks_before(x, ids[child], ids[child + 1])) child++;
+        if (!ranks_before(x, ids[root], ids[child])) return;
+        swap_ids(ids, root, child);
+        root = child;
+    }
+}
+
+/* Sort ids[0, n) best first (heapsort: the fallback when pivots go bad). */
+static void sort_ids(int32_t *ids, size_t n, const float *x)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        sift_down(ids, i, n, x);
+    for (size_t end = n; end > 1; end--) {
+        swap_ids(ids, 0, end - 1);
+        sift_down(ids, 0, end - 1, x);
+    }
+}
+
+/* Quickselect iterations allowed before falling back to heapsort. */
+static size_t select_budget(size_t n)
+{
+    size_t b = 8;
+    while (n > 1) {
+        n >>= 1;
+        b += 2;
+    }
+    return b;
+}
+
+/* HF top-p: the kept ids are those with less than `target` weight ranked
+ * before them (target = top_p * total weight). Rearranges ids[0, n) so that
+ * the kept ones come first and returns how many (>= 1 when target > 0). */
+static size_t select_top_mass(int32_t *ids, size_t n, const float *x, const float *w, double target)
+{
+    size_t lo = 0, hi = n, budget = select_budget(n);
+    double above = 0.0; /* weight of ids[0, lo): all kept */
+    while (lo < hi) {
+        if (budget-- == 0) {
+            sort_ids(ids + lo, hi - lo, x);
+            while (lo < hi && above < target)
+                above += w[ids[lo++]];
+            return lo;
+        }
+        double mass;
+        size_t p = partition(ids, lo, hi, x, w, &mass);
+        if (above + mass < target) { /* the pivot is kept, so all before it */
+            above += mass + w[ids[p]];
+            lo = p + 1;
+        } else { /* the pivot is dropped, so all after it */
+            hi = p;
+        }
+    }
+    return lo;
+}
+
+/* ---- the warpers and the draw ---- */
+
+/* Min-heap of floats: sift heap[root] down in heap[0, n). */
+static void fheap_down(float *heap, size_t root, size_t n)
+{
+    for (;;) {
+        size_t c = 2 * root + 1;
+        if (c >= n) return;
+        if (c + 1 < n && heap[c + 1] < heap[c]) c++;
+        if (!(heap[c] < heap[root])) return;
+        float t = heap[root];
+        heap[root] = heap[c];
+        heap[c] = t;
+        root = c;
+    }
+}
+
+/* The k-th largest of x[0, V) counting repeats (0 < k < V, no NaN), which is
+ * torch.topk's threshold. A min-heap of the k best so far in heap[k];
+ * blocks whose max cannot enter are skipped with a vectorized max. Expected
+ * O(V) on shuffled data, O(V log k) at worst. */
+static float kth_largest(const float *x, size_t V, size_t k, float *heap)
+{
+    memcpy(heap, x, k * sizeof *heap);
+    for (size_t i = k / 2; i-- > 0;)
+        fheap_down(heap, i, k);
+    for (size_t lo = k; lo < V; lo += BLOCK) {
+        size_t hi = V - lo < BLOCK ? V : lo + BLOCK;
+        if (!(max_value(x + lo, hi - lo) > heap[0])) continue;
+        for (size_t i = lo; i < hi; i++) {
+            if (x[i] > heap[0]) {
+                heap[0] = x[i];
+                fheap_down(heap, 0, k);
+            }
+        }
+    }
+    return heap[0];
+}
+
+/* ids of w[0, V) above thr, in id order; branch-free. Returns the count. */
+static size_t ids_above(const float *w, size_t V, float thr, int32_t *ids)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < V; i++) {
+        ids[n] = (int32_t)i;
+        n += w[i] > thr;
+    }
+    return n;
+}
+
+/* HF top-k: the ids whose logit is >= the k-th largest (ties with the k-th
+ * are all kept: torch.topk's threshold only removes logits < it), among
+ * those with weight > 0, into ids in id order. Returns the count. */
+static size_t top_k_ids(eng_sampler *s, size_t k, int32_t *ids)
+{
+    const float *x = s->x, *w = s->w;
+    const float kth = kth_largest(x, s->V, k, s->raw);
+    size_t n = 0;
+    for (size_t i = 0; i < s->V; i++) {
+        ids[n] = (int32_t)i;
+        n += (x[i] >= kth) & (w[i] > 0.0f);
+    }
+    return n;
+}
+
+/* A weight floor for HF top-p over a set of n tokens whose weights sum to z.
+ * Everything ranked at or after a token t has no larger logit, so no larger
+ * weight (up to an ulp); if w_t <= (1 - top_p) z / (2 n), that tail weighs at
+ * most about (1 - top_p) z / 2, so more than top_p z is ranked before t and
+ * t fails the top-p test. Dropping such tokens first cannot change the
+ * answer for the others, and leaves the quickselect only the plausible head.
+ * n must count the whole set, not an already filtered one. */
+static float top_p_floor(double z, size_t n, float top_p)
+{
+    return (float)((1.0 - (double)top_p) * z / (2.0 * (double)n));
+}
+
+/* Keep the ids[0, n) whose weight is above thr, in order; branch-free. */
+static size_t keep_above(int32_t *ids, size_t n, const float *w, float thr)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        ids[kept] = ids[i];
+        kept += w[ids[i]] > thr;
+    }
+    return kept;
+}
+
+/* HF min-p: prob < min_p * max prob, i.e. w < min_p as the max has w = 1. */
+static size_t apply_min_p(int32_t *ids, size_t n, const float *w, float min_p)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(w[ids[i]] < min_p)) ids[kept++] = ids[i];
+    return kept;
+}
+
+static double sum_weights(const int32_t *ids, size_t n, const float *w)
+{
+    double z = 0.0;
+    for (size_t i = 0; i < n; i++)
+        z += w[ids[i]];
+    return z;
+}
+
+/* Draw from ids[0, n) with probability proportional to w (z = their sum,
+ * in this order). */
+static int32_t draw_sparse(eng_rng *rng, const int32_t *ids, size_t n, const float *w, double z)
+{
+    double u = eng_rng_uniform(rng) * z, acc = 0.0;
+    int32_t last = ids[0];
+    for (size_t i = 0; i < n; i++) {
+        float wi = w[ids[i]];
+        if (wi <= 0.0f) continue;
+        acc += wi;
+        last = ids[i];
+        if (u < acc) return ids[i];
+    }
+    return last; /* only reachable through rounding */
+}
+
+/* Draw from all of w[0, V) given its block sums and total z: skip whole
+ * blocks, then walk one. */
+static int32_t draw_dense(eng_rng *rng, const float *w, size_t V, const double *bsum, double z)
+{
+    double u = eng_rng_uniform(rng) * z, acc = 0.0;
+    size_t lo = 0;
+    for (size_t b = 0; lo < V; b++, lo += BLOCK) {
+        if (!(u < acc + bsum[b])) {
+            acc += bsum[b];
+            continue;
+        }
+        size_t hi = V - lo < BLOCK ? V : lo + BLOCK;
+        int32_t last = -1;
+        for (size_t i = lo; i < hi; i++) {
+            if (w[i] <= 0.0f) continue;
+            acc += w[i];
+            last = (int32_t)i;
+            if (u < acc) return last;
+        }
+        if (last >= 0) return last; /* rounding: the block's own sum was larger */
+    }
+    for (size_t i = V; i-- > 0;) /* rounding at the very end */
+        if (w[i] > 0.0f) return (int32_t)i;
+    return 0;
+}
+
+/* What the warpers leave: nothing (every logit -inf/NaN), all of s->w
+ * (dense; zeros are removed ids; s->bsum holds its block sums), or the ids
+ * s->idx[0, n) (sparse). z is the sum of the surviving weights. */
+typedef struct warped {
+    enum { WARPED_NONE, WARPED_DENSE, WARPED_SPARSE } kind;
+    size_t n;
+    double z;
+} warped;
+
+/* Temperature > 0: the warpers over s->x. Also fills the sampler's raw
+ * statistics when the penalty did nothing and T == 1, since the weights are
+ * then the raw ones. */
+static warped warp(eng_sampler *s, bool penalized)
+{
+    const size_t V = s->V;
+    const float *x = s->x;
+    float *w = s->w;
+    const float T = s->p.temperature, min_p = s->p.min_p;
+
+    const float m = max_value(x, V);
+    if (!(m > -INFINITY)) return (warped){WARPED_NONE, 0, 0.0};
+    /* softmax(x / T) = softmax((x - m) / T); dividing like HF avoids 0 * inf
+     * for tiny T. The max gets weight exactly 1. */
+    for (size_t i = 0; i < V; i++)
+        w[i] = exp_nonpos((x[i] - m) / T);
+    double z = block_sums(w, V, s->bsum);
+    if (!penalized && T == 1.0f) {
+        s->have_raw = true;
+        s->raw_max = m;
+        s->raw_logsum = log(z);
+    }
+
+    const size_t k = (size_t)s->p.top_k;
+    if ((k == 0 || k >= V) && s->p.top_p >= 1.0f) { /* no candidate list needed */
+        if (min_p > 0.0f) {
+            for (size_t i = 0; i < V; i++)
+                w[i] = w[i] < min_p ? 0.0f : w[i];
+            z = block_sums(w, V, s->bsum);
+        }
+        return (warped){WARPED_DENSE, V, z};
+    }
+
+    int32_t *ids = s->idx;
+    const float top_p = s->p.top_p;
+    size_t n;
+    if (k > 0 && k < V) {
+        n = top_k_ids(s, k, ids);
+        z = sum_weights(ids, n, w);
+        if (top_p < 1.0f) n = keep_above(ids, n, w, top_p_floor(z, n, top_p));
+    } else { /* top_p < 1 here; V bounds the count of tokens with weight */
+        n = ids_above(w, V, top_p_floor(z, V, top_p), ids);
+    }
+    if (top_p < 1.0f) n = select_top_mass(ids, n, x, w, (double)top_p * z);
+    if (min_p > 0.0f) n = apply_min_p(ids, n, w, min_p);
+    return (warped){WARPED_SPARSE, n, sum_weights(ids, n, w)};
+}
+
+/* Argmax of s->x, ties to the lowest id; 0 when all are -inf. */
+static int32_t argmax(const float *x, size_t V)
+{
+    const float m = max_value(x, V);
+    for (size_t i = 0; i < V; i++)
+        if (x[i] == m) return (int32_t)i;
+    return 0;
+}
+
+/* ---- top alternatives under the raw distribution ---- */
+
+/* Min-heap over top[0, n) (root = worst of the kept), keyed by the logit
+ * stored in .logprob and the id, with the same total order as selection. */
+static inline bool alt_before(const eng_logprob *a, const eng_logprob *b)
+{
+    return a->logprob > b->logprob || (a->logprob == b->logprob && a->id < b->id);
+}
+
+static void alt_sift_down(eng_logprob *h, size_t root, size_t n)
+{
+    for (;;) {
+        size_t child = 2 * root + 1;
+        if (child >= n) return;
+        if (child + 1 < n && alt_before(&h[child], &h[child + 1])) child++;
+        if (!alt_before(&h[root], &h[child])) return;
+        eng_logprob t = h[root];
+        h[root] = h[child];
+        h[child] = t;
+        root = child;
+    }
+}
+
+/* The ntop best ids of the raw logits, best first, as raw log probs; slots
+ * beyond V get id -1 and -inf. */
+static void top_alternatives(const float *logits, size_t V, float m, double logsum,
+                             eng_logprob *top, size_t ntop)
+{
+    size_t n = ntop < V ? ntop : V;
+    for (size_t i = 0; i < n; i++)
+        top[i] = (eng_logprob){.id = (int32_t)i, .logprob = sanitize(logits[i])};
+    for (size_t i = n / 2; i-- > 0;)
+        alt_sift_down(top, i, n);
+    /* Later ids lose ties, so a block whose max (NaN ignored) is not above
+     * the worst kept logit cannot contribute. */
+    for (size_t lo = n; lo < V; lo += BLOCK) {
+        size_t hi = V - lo < BLOCK ? V : lo + BLOCK;
+        if (!(max_value(logits + lo, hi - lo) > top[0].logprob)) continue;
+        for (size_t i = lo; i < hi; i++) {
+            eng_logprob c = {.id = (int32_t)i, .logprob = sanitize(logits[i])};
+            if (alt_before(&c, &top[0])) {
+                top[0] = c;
+                alt_sift_down(top, 0, n);
+            }
+        }
+    }
+    for (size_t end = n; end > 1; end--) { /* worst to the back: best first */
+        eng_logprob t = top[0];
+        top[0] = top[end - 1];
+        top[end - 1] = t;
+        alt_sift_down(top, 0, end - 1);
+    }
+    for (size_t i = 0; i < n; i++)
+        top[i].logprob = raw_logprob(top[i].logprob, m, logsum, V);
+    for (size_t i = n; i < ntop; i++)
+        top[i] = (eng_logprob){.id = -1, .logprob = -INFINITY};
+}
+
+/* ---- the public step ---- */
+
+/* Returns -1 (ENG_EINVAL) when s or logits is NULL; otherwise an id in
+ * [0, V). top may be NULL (ntop is then ignored). */
+int32_t eng_sample_next(eng_sampler *s, const float *logits, const int32_t *history, size_t nhist,
+                        float *logprob, eng_logprob *top, size_t ntop)
+{
+    if (!s || !logits) return ENG_EINVAL;
+    bool penalized = load_logits(s, logits, history, nhist);
+    s->have_raw = false;
+    int32_t id = 0; /* the documented choice when every logit is -inf/NaN */
+    if (s->p.temperature == 0.0f) {
+        id = argmax(s->x, s->V);
+    } else {
+        warped r = warp(s, penalized);
+        if (r.kind == WARPED_DENSE)
+            id = draw_dense(&s->rng, s->w, s->V, s->bsum, r.z);
+        else if (r.kind == WARPED_SPARSE)
+            id = draw_sparse(&s->rng, s->idx, r.n, s->w, r.z);
+    }
+
+    if (!top) ntop = 0;
+    if (logprob || ntop > 0) {
+        if (!s->have_raw) { /* s->x is the sanitized raw row unless penalized */
+            const float *xs = s->x;
+            if (penalized) {
+                for (size_t i = 0; i < s->V; i++)
+                    s->raw[i] = sanitize(logits[i]);
+                xs = s->raw;
+            }
+            raw_stats(xs, s->V, s->raw, &s->raw_max, &s->raw_logsum);
+        }
+        if (logprob) *logprob = raw_logprob(logits[id], s->raw_max, s->raw_logsum, s->V);
+        if (ntop > 0) top_alternatives(logits, s->V, s->raw_max, s->raw_logsum, top, ntop);
+    }
+    return id;
+}
+
+size_t eng_sample_support(eng_sampler *s, const float *logits, const int32_t *history, size_t nhist,
+                          int32_t *ids, float *probs)
+{
+    if (!s || !logits || !ids || !probs) return 0;
+    bool penalized = load_logits(s, logits, history, nhist);
+    s->have_raw = false;
+    warped r = {WARPED_NONE, 0, 0.0};
+    if (s->p.temperature > 0.0f) r = warp(s, penalized);
+    size_t n = 0;
+    if (r.kind == WARPED_DENSE) {
+        for (size_t i = 0; i < s->V; i++)
+            if (s->w[i] > 0.0f) ids[n++] = (int32_t)i;
+    } else if (r.kind == WARPED_SPARSE) {
+        memcpy(ids, s->idx, r.n * sizeof *ids);
+        n = r.n;
+    }
+    if (n == 0) { /* greedy, or every logit -inf/NaN: one sure id */
+        ids[0] = s->p.temperature > 0.0f ? 0 : argmax(s->x, s->V);
+        probs[0] = 1.0f;
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++)
+        probs[i] = (float)(s->w[ids[i]] / r.z);
+    return n;
+}

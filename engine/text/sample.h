@@ -1,0 +1,71 @@
+/* sample.h: choosing the next token from logits: greedy, temperature,
+ * top-k, top-p, min-p and repetition penalty, with a seeded PRNG, plus the
+ * log probabilities of the choice and its top alternatives. */
+#ifndef HMMBA_SAMPLE_H
+#define HMMBA_SAMPLE_H
+
+#include "core/eng.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct eng_sample_params {
+    float temperature;        /* 0 = greedy (argmax, ties to lowest id) */
+    int top_k;                /* 0 = off */
+    float top_p;              /* 1 = off, in (0, 1] */
+    float min_p;              /* 0 = off, in [0, 1] */
+    float repetition_penalty; /* 1 = off, > 0; as in HF / CTRL */
+    uint64_t seed;
+} eng_sample_params;
+
+/* Defaults: temperature 1, top_k 0, top_p 1, min_p 0, penalty 1, seed 0. */
+eng_sample_params eng_sample_defaults(void);
+
+/* Deterministic PRNG state: xoshiro256** seeded through splitmix64. */
+typedef struct eng_rng {
+    uint64_t s[4];
+} eng_rng;
+void eng_rng_seed(eng_rng *r, uint64_t seed);
+uint64_t eng_rng_next(eng_rng *r);
+double eng_rng_uniform(eng_rng *r); /* [0, 1) */
+
+typedef struct eng_logprob {
+    int32_t id;
+    float logprob;
+} eng_logprob;
+
+/* A reusable sampler: scratch buffers for a vocabulary of size V, so that
+ * sampling allocates nothing per token (one thread at a time per sampler;
+ * separate samplers are independent). p may be NULL (defaults); the PRNG
+ * is seeded from p->seed. ENG_EINVAL for V == 0 or V > INT32_MAX, or a
+ * parameter out of range (the message names it); ENG_ENOMEM. */
+typedef struct eng_sampler eng_sampler;
+int eng_sampler_new(size_t V, const eng_sample_params *p, eng_sampler **out, eng_error *err);
+void eng_sampler_free(eng_sampler *s); /* accepts NULL */
+
+/* Choose the next id from logits[V] (not modified). history: ids seen so
+ * far (for the repetition penalty; may be NULL with nhist 0). *logprob gets
+ * the chosen id's log probability under the model's own distribution
+ * (log_softmax of the raw logits). top: if ntop > 0, the ntop most likely ids
+ * under that distribution, most likely first (ties to the lower id; slots
+ * beyond V get id -1, logprob -inf). Pipeline as in HF transformers:
+ * repetition penalty (once per distinct in-range history id), temperature,
+ * top_k (ties with the k-th logit kept), top_p, min_p, softmax draw.
+ * NaN logits count as -inf, +inf as FLT_MAX. If every logit is -inf/NaN the
+ * choice is 0. Returns the id, or -1 when s or logits is NULL. */
+int32_t eng_sample_next(eng_sampler *s, const float *logits, const int32_t *history, size_t nhist,
+                        float *logprob, eng_logprob *top, size_t ntop);
+
+/* The distribution eng_sample_next would draw from for these inputs, after
+ * penalty and warpers, without drawing (the PRNG does not advance): fills
+ * ids[0, n) and probs[0, n) (each with room for V) in no particular order,
+ * probs summing to 1, and returns n >= 1 (n = 1 when greedy). Returns 0 when
+ * s, logits, ids or probs is NULL. For tests, debugging and inspection. */
+size_t eng_sample_support(eng_sampler *s, const float *logits, const int32_t *history, size_t nhist,
+                          int32_t *ids, float *probs);
+
+/* log_softmax of logits[V] into out[V]. NaN counts as -inf and +inf as
+ * FLT_MAX; if every logit is -inf or NaN the result is uniform (-log V). */
+void eng_log_softmax(const float *logits, size_t V, float *out);
+
+#endif

@@ -1,0 +1,117 @@
+/* fields.c: reading request fields with precise errors, the error body, and
+ * the session fields every model kind's requests share. */
+#include "proto/proto.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ===== generic fields ===== */
+
+int proto_check_fields(const json_t *obj, const char *const *allowed, eng_error *err)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        const char *const *a = allowed;
+        while (*a && strcmp(*a, key))
+            a++;
+        if (!*a) return eng_error_set(err, ENG_EINVAL, "unknown field '%s'", key);
+    }
+    return 0;
+}
+
+int proto_get_string(const json_t *obj, const char *field, int required, const char **out,
+                     eng_error *err)
+{
+    json_t *v = json_object_get(obj, field);
+    if (!v) {
+        if (required) return eng_error_set(err, ENG_EINVAL, "missing field '%s'", field);
+        return 0;
+    }
+    if (!json_is_string(v))
+        return eng_error_set(err, ENG_EINVAL, "field '%s' must be a string", field);
+    *out = json_string_value(v);
+    return 0;
+}
+
+int proto_get_bool(const json_t *obj, const char *field, int *out, eng_error *err)
+{
+    json_t *v = json_object_get(obj, field);
+    if (!v) return 0;
+    if (!json_is_boolean(v))
+        return eng_error_set(err, ENG_EINVAL, "field '%s' must be true or false", field);
+    *out = json_is_true(v);
+    return 0;
+}
+
+int proto_get_int(const json_t *obj, const char *field, long long min, long long max,
+                  long long *out, eng_error *err)
+{
+    json_t *v = json_object_get(obj, field);
+    if (!v) return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+        return eng_error_set(err, ENG_EINVAL, "field '%s' must be an integer in %lld..%lld", field,
+                             min, max);
+    *out = json_integer_value(v);
+    return 0;
+}
+
+int proto_get_number(const json_t *obj, const char *field, double min, double max, double *out,
+                     eng_error *err)
+{
+    json_t *v = json_object_get(obj, field);
+    if (!v) return 0;
+    double x = json_number_value(v);
+    if (!json_is_number(v) || !isfinite(x) || x < min || x > max)
+        return eng_error_set(err, ENG_EINVAL, "field '%s' must be a number in %g..%g", field, min,
+                             max);
+    *out = x;
+    return 0;
+}
+
+json_t *proto_error_json(const char *code, const char *msg)
+{
+    return json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
+}
+
+/* ===== sessions ===== */
+
+const char proto_session_new[] = "(new)";
+
+int proto_get_session(const json_t *root, const char **out, eng_error *err)
+{
+    json_t *v = json_object_get(root, "session");
+    if (json_is_true(v)) {
+        *out = proto_session_new;
+        return 0;
+    }
+    if (v && !json_is_string(v))
+        return eng_error_set(err, ENG_EINVAL,
+                             "field 'session' must be a session id, or true for a new session");
+    return proto_get_string(root, "session", 0, out, err);
+}
+
+int proto_session_mode_parse(const char *s, proto_session_mode *mode, eng_error *err)
+{
+    if (!strcmp(s, "auto"))
+        *mode = PROTO_SESSION_AUTO;
+    else if (!strcmp(s, "create"))
+        *mode = PROTO_SESSION_CREATE;
+    else if (!strcmp(s, "continue"))
+        *mode = PROTO_SESSION_CONTINUE;
+    else
+        return eng_error_set(err, ENG_EINVAL,
+                             "field 'session_mode' must be \"auto\", \"create\" or \"continue\"");
+    return 0;
+}
+
+int proto_get_session_fields(const json_t *root, const char **session, proto_session_mode *mode,
+                             eng_error *err)
+{
+    const char *m = NULL;
+    int rc = proto_get_session(root, session, err);
+    if (!rc) rc = proto_get_string(root, "session_mode", 0, &m, err);
+    if (rc || !m) return rc;
+    return proto_session_mode_parse(m, mode, err);
+}

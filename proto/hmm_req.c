@@ -1,0 +1,201 @@
+/* hmm_req.c: the HMM /decode request (offline, batch, and a chunk of a
+ * session's stream) and its result. */
+#include "proto/proto.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ===== HMM /decode ===== */
+
+static int parse_algorithm(const json_t *root, proto_hmm_decode_req *req, eng_error *err)
+{
+    const char *alg = NULL;
+    int rc = proto_get_string(root, "algorithm", 0, &alg, err);
+    if (rc || !alg) return rc;
+    if (!strcmp(alg, "viterbi"))
+        req->algorithm = PROTO_HMM_VITERBI;
+    else if (!strcmp(alg, "posterior"))
+        req->algorithm = PROTO_HMM_POSTERIOR;
+    else
+        return eng_error_set(err, ENG_EINVAL,
+                             "field 'algorithm' must be \"viterbi\" or \"posterior\"");
+    return 0;
+}
+
+static int parse_one(const json_t *arr, const char *field, const hmm_model *m, size_t max_len,
+                     hmm_obs *obs, eng_error *err)
+{
+    if (json_is_array(arr) && json_array_size(arr) > max_len)
+        return eng_error_set(err, ENG_ERANGE, "%s: %zu observations, over the limit of %zu", field,
+                             json_array_size(arr), max_len);
+    return proto_hmm_obs_from_json(m, arr, field, obs, err);
+}
+
+static int parse_sequences(const json_t *seqs, const hmm_model *m, size_t max_len, size_t max_batch,
+                           proto_hmm_decode_req *req, eng_error *err)
+{
+    if (!json_is_array(seqs))
+        return eng_error_set(err, ENG_EINVAL, "field 'sequences' must be an array of arrays");
+    size_t n = json_array_size(seqs);
+    if (n == 0) return eng_error_set(err, ENG_EINVAL, "field 'sequences' must not be empty");
+    if (n > max_batch)
+        return eng_error_set(err, ENG_ERANGE, "sequences: %zu sequences, over the limit of %zu", n,
+                             max_batch);
+    req->seqs = calloc(n, sizeof *req->seqs);
+    if (!req->seqs) return eng_error_set(err, ENG_ENOMEM, "out of memory");
+    req->batch = 1;
+    for (size_t i = 0; i < n; i++) {
+        char field[48];
+        snprintf(field, sizeof field, "sequences[%zu]", i);
+        int rc = parse_one(json_array_get(seqs, i), field, m, max_len, &req->seqs[i], err);
+        req->nseq = i + 1;
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int proto_hmm_decode_parse(const json_t *root, const hmm_model *m, size_t max_len, size_t max_batch,
+                           proto_hmm_decode_req *req, eng_error *err)
+{
+    static const char *const allowed[] = {"model",     "observations", "sequences",
+                                          "algorithm", "posteriors",   NULL};
+    memset(req, 0, sizeof *req);
+    int rc;
+    if ((rc = proto_check_fields(root, allowed, err)) || (rc = parse_algorithm(root, req, err)) ||
+        (rc = proto_get_bool(root, "posteriors", &req->posteriors, err)))
+        return rc;
+    json_t *obs = json_object_get(root, "observations");
+    json_t *seqs = json_object_get(root, "sequences");
+    if (obs && seqs)
+        return eng_error_set(err, ENG_EINVAL, "give 'observations' or 'sequences', not both");
+    if (seqs) return parse_sequences(seqs, m, max_len, max_batch, req, err);
+    if (!obs) return eng_error_set(err, ENG_EINVAL, "missing field 'observations'");
+    req->seqs = calloc(1, sizeof *req->seqs);
+    if (!req->seqs) return eng_error_set(err, ENG_ENOMEM, "out of memory");
+    req->nseq = 1;
+    return parse_one(obs, "observations", m, max_len, &req->seqs[0], err);
+}
+
+void proto_hmm_decode_req_free(proto_hmm_decode_req *req)
+{
+    if (!req) return;
+    for (size_t i = 0; i < req->nseq; i++)
+        proto_hmm_obs_free(&req->seqs[i]);
+    free(req->seqs);
+    memset(req, 0, sizeof *req);
+}
+
+static json_t *path_json(const hmm_model *m, size_t T, const int32_t *path, int names)
+{
+    json_t *a = json_array();
+    for (size_t t = 0; a && t < T; t++) {
+        json_t *v = names ? json_string(hmm_state_name(m, (size_t)path[t])) : json_integer(path[t]);
+        if (json_array_append_new(a, v)) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+static json_t *posteriors_json(size_t T, size_t K, const double *post)
+{
+    json_t *rows = json_array();
+    for (size_t t = 0; rows && t < T; t++) {
+        json_t *row = json_array();
+        for (size_t k = 0; row && k < K; k++)
+            if (json_array_append_new(row, json_real(post[t * K + k]))) {
+                json_decref(row);
+                row = NULL;
+            }
+        if (json_array_append_new(rows, row)) {
+            json_decref(rows);
+            return NULL;
+        }
+    }
+    return rows;
+}
+
+json_t *proto_hmm_result_json(const hmm_model *m, size_t T, const int32_t *path,
+                              double path_log_prob, int has_path_log_prob, double log_lik,
+                              const double *post)
+{
+    json_t *o = json_object();
+    if (!o) return NULL;
+    int bad = json_object_set_new(o, "path", path_json(m, T, path, 0));
+    if (hmm_state_name(m, 0)) bad |= json_object_set_new(o, "path_names", path_json(m, T, path, 1));
+    if (has_path_log_prob) bad |= json_object_set_new(o, "path_log_prob", json_real(path_log_prob));
+    bad |= json_object_set_new(o, "log_likelihood", json_real(log_lik));
+    if (post)
+        bad |= json_object_set_new(o, "posteriors", posteriors_json(T, hmm_num_states(m), post));
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* ===== HMM /decode on a session ===== */
+
+int proto_hmm_stream_parse(const json_t *root, const hmm_model *m, size_t max_len, size_t max_lag,
+                           proto_hmm_stream_req *q, eng_error *err)
+{
+    static const char *const allowed[] = {"model",   "observations", "lag", "final",
+                                          "session", "session_mode", NULL};
+    memset(q, 0, sizeof *q);
+    q->lag = SIZE_MAX;
+    long long lag = -1;
+    int rc;
+    if ((rc = proto_check_fields(root, allowed, err)) ||
+        (rc = proto_get_int(root, "lag", 0, (long long)max_lag, &lag, err)) ||
+        (rc = proto_get_bool(root, "final", &q->final, err)) ||
+        (rc = proto_get_session_fields(root, &q->session, &q->session_mode, err)))
+        return rc;
+    if (lag >= 0) q->lag = (size_t)lag;
+    json_t *obs = json_object_get(root, "observations");
+    if (json_object_get(root, "sequences"))
+        return eng_error_set(err, ENG_EINVAL,
+                             "a session takes a stream: send 'observations', not 'sequences'");
+    if (!obs || (q->final && json_is_array(obs) && json_array_size(obs) == 0)) {
+        if (q->final) return 0; /* closing without a last chunk */
+        return eng_error_set(err, ENG_EINVAL, "missing field 'observations'");
+    }
+    return parse_one(obs, "observations", m, max_len, &q->obs, err);
+}
+
+void proto_hmm_stream_req_free(proto_hmm_stream_req *q)
+{
+    if (!q) return;
+    proto_hmm_obs_free(&q->obs);
+    memset(q, 0, sizeof *q);
+}
+
+/* ===== HMM /generate ===== */
+
+int proto_hmm_generate_parse(const json_t *root, size_t max_len, proto_hmm_generate_req *q,
+                             eng_error *err)
+{
+    static const char *const allowed[] = {"model", "length", "seed", NULL};
+    long long length = 0, seed = 0;
+    int rc;
+    if ((rc = proto_check_fields(root, allowed, err)) ||
+        (rc = proto_get_int(root, "length", 1, (long long)max_len, &length, err)) ||
+        (rc = proto_get_int(root, "seed", 0, INT64_MAX, &seed, err)))
+        return rc;
+    if (!json_object_get(root, "length"))
+        return eng_error_set(err, ENG_EINVAL, "missing field 'length'");
+    q->length = (size_t)length;
+    q->seed = (uint64_t)seed;
+    return 0;
+}
+
+json_t *proto_hmm_sample_json(const hmm_model *m, const hmm_obs *obs, const int32_t *states,
+                              uint64_t seed)
+{
+    json_t *st = json_array();
+    for (size_t t = 0; st && t < obs->T; t++)
+        json_array_append_new(st, json_integer(states[t]));
+    return json_pack("{s:o,s:o,s:I}", "observations", proto_hmm_obs_to_json(m, obs), "states", st,
+                     "seed", (json_int_t)seed);
+}

@@ -1,0 +1,14 @@
+/* handlers.h: the handlers of /decode and /generate, per model kind
+ * (routes.c chooses). Each runs on a worker and sets r's answer. */
+#ifndef HMMBA_SRV_HANDLERS_H
+#define HMMBA_SRV_HANDLERS_H
+
+#include "server/http/request.h"
+
+void srv_hmm_decode(srv_req *r, const srv_model *m);
+void srv_hmm_generate(srv_req *r, const srv_model *m);
+void srv_hmm_session_decode(srv_req *r, const srv_model *m);
+void srv_mamba_generate(srv_req *r, const srv_model *m);
+void srv_mamba_decode(srv_req *r, const srv_model *m);
+
+#endif

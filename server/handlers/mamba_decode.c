@@ -1,0 +1,210 @@
+/* mamba_decode.c: POST /decode on Mamba models: score a token sequence.
+ * Each token's log probability is taken under the distribution the model
+ * gave after the tokens before it; the first token has none unless a
+ * session supplies context. The sequence runs through prefill in chunks,
+ * so memory stays bounded by the chunk, not the sequence. */
+#include "mamba/mamba.h"
+#include "text/sample.h"
+#include "text/tokenizer.h"
+#include "proto/proto.h"
+#include "server/handlers/handlers.h"
+#include "server/http/request.h"
+#include "server/sessions/take.h"
+#include "server/srv_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK 128                     /* positions per prefill call */
+#define MAX_LOGITS_FLOATS (16u << 20) /* logits:true answers at most this many */
+
+typedef struct scorer {
+    size_t V;
+    float *prev; /* V: distribution for the next token, valid if have_prev */
+    bool have_prev;
+    float *lsm; /* V scratch: log_softmax */
+    json_t *logprobs, *top, *logits, *hidden;
+    double loglik;
+    size_t k; /* top_logprobs */
+} scorer;
+
+static json_t *floats_json(const float *x, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        json_array_append_new(a, json_real((double)x[i]));
+    return a;
+}
+
+/* The k best of lsm[V], best first (k is small: a selection pass each). */
+static json_t *top_json(const float *lsm, size_t V, size_t k)
+{
+    json_t *a = json_array();
+    int32_t chosen[32];
+    for (size_t j = 0; a && j < k && j < V; j++) {
+        int32_t best = -1;
+        for (size_t v = 0; v < V; v++) {
+            bool taken = false;
+            for (size_t c = 0; c < j; c++)
+                taken |= chosen[c] == (int32_t)v;
+            if (!taken && (best < 0 || lsm[v] > lsm[best])) best = (int32_t)v;
+        }
+        chosen[j] = best;
+        json_array_append_new(a,
+                              json_pack("{s:i,s:f}", "token", best, "logprob", (double)lsm[best]));
+    }
+    return a;
+}
+
+/* Score token id under sc->prev, then make row the new prev. */
+static void score_position(scorer *sc, int32_t id, const float *row)
+{
+    if (sc->have_prev) {
+        eng_log_softmax(sc->prev, sc->V, sc->lsm);
+        sc->loglik += sc->lsm[id];
+        json_array_append_new(sc->logprobs, json_real((double)sc->lsm[id]));
+        if (sc->top) json_array_append_new(sc->top, top_json(sc->lsm, sc->V, sc->k));
+    } else {
+        json_array_append_new(sc->logprobs, json_null());
+        if (sc->top) json_array_append_new(sc->top, json_null());
+    }
+    memcpy(sc->prev, row, sc->V * sizeof(float));
+    sc->have_prev = true;
+}
+
+static int run_chunks(const srv_model *m, mamba_state *st, const int32_t *ids, size_t n, scorer *sc,
+                      eng_error *err)
+{
+    size_t d = (size_t)mamba_model_config(m->mamba)->d_model;
+    float *logits = malloc(CHUNK * sc->V * sizeof(float));
+    float *hidden = sc->hidden ? malloc(CHUNK * d * sizeof(float)) : NULL;
+    int rc =
+        (!logits || (sc->hidden && !hidden)) ? eng_error_set(err, ENG_ENOMEM, "out of memory") : 0;
+    for (size_t at = 0; !rc && at < n; at += CHUNK) {
+        size_t c = n - at < CHUNK ? n - at : CHUNK;
+        rc = mamba_prefill(m->mamba, st, ids + at, c, logits, NULL, hidden, err);
+        for (size_t i = 0; !rc && i < c; i++) {
+            score_position(sc, ids[at + i], logits + i * sc->V);
+            if (sc->logits)
+                json_array_append_new(sc->logits, floats_json(logits + i * sc->V, sc->V));
+            if (hidden) json_array_append_new(sc->hidden, floats_json(hidden + i * d, d));
+        }
+    }
+    free(logits);
+    free(hidden);
+    return rc;
+}
+
+static bool get_tokens(srv_req *r, const srv_model *m, proto_mamba_decode_req *q, int32_t **ids,
+                       size_t *n)
+{
+    eng_error err;
+    if (q->tokens) {
+        *ids = q->tokens;
+        *n = q->ntokens;
+        q->tokens = NULL;
+    } else if (!m->tok) {
+        srv_reply_error(r, 400, "invalid_request",
+                        "model '%s' has no tokenizer.json: send 'tokens' instead of 'text'",
+                        m->name);
+        return false;
+    } else if (eng_tok_encode(m->tok, q->text, q->text_len, ids, n, &err)) {
+        srv_reply_eng_error(r, &err);
+        return false;
+    }
+    if (*n == 0) {
+        srv_reply_error(r, 400, "invalid_request", "nothing to decode: the sequence is empty");
+        return false;
+    }
+    if (*n > r->srv->cfg.limits.max_seq_len) {
+        srv_reply_error(r, 400, "limit_exceeded", "text: %zu tokens, over the limit of %zu", *n,
+                        r->srv->cfg.limits.max_seq_len);
+        return false;
+    }
+    return true;
+}
+
+static void answer(srv_req *r, const int32_t *ids, size_t n, scorer *sc, const srv_session *s,
+                   bool created)
+{
+    json_t *toks = json_array();
+    for (size_t i = 0; toks && i < n; i++)
+        json_array_append_new(toks, json_integer(ids[i]));
+    json_t *o = json_pack("{s:o,s:O,s:f}", "tokens", toks, "logprobs", sc->logprobs,
+                          "log_likelihood", sc->loglik);
+    if (o && sc->top) json_object_set(o, "top_logprobs", sc->top);
+    if (o && sc->logits) json_object_set(o, "logits", sc->logits);
+    if (o && sc->hidden) json_object_set(o, "hidden", sc->hidden);
+    if (o && s) {
+        json_object_set_new(o, "session", json_string(s->id));
+        json_object_set_new(o, "session_created", json_boolean(created));
+    }
+    srv_reply_json(r, 200, o);
+}
+
+void srv_mamba_decode(srv_req *r, const srv_model *m)
+{
+    const mamba_config *c = mamba_model_config(m->mamba);
+    proto_mamba_decode_req q;
+    eng_error err = {0};
+    int32_t *ids = NULL;
+    size_t n = 0;
+    scorer sc = {.V = (size_t)c->vocab_size};
+    srv_session *sess = NULL;
+    mamba_state *st = NULL;
+    bool created = false;
+    if (proto_mamba_decode_parse(r->json, sc.V, r->srv->cfg.limits.max_seq_len, &q, &err)) {
+        srv_reply_eng_error(r, &err);
+        goto out;
+    }
+    if (!get_tokens(r, m, &q, &ids, &n)) goto out;
+    if (q.logits && n * sc.V > MAX_LOGITS_FLOATS) {
+        srv_reply_error(r, 400, "limit_exceeded",
+                        "logits: %zu positions x %zu would be over %u numbers; send fewer tokens",
+                        n, sc.V, MAX_LOGITS_FLOATS);
+        goto out;
+    }
+    if (!srv_req_take_session(r, m, q.session, q.session_mode, &sess, &created)) goto out;
+    sc.prev = malloc(sc.V * sizeof(float));
+    sc.lsm = malloc(sc.V * sizeof(float));
+    sc.logprobs = json_array();
+    sc.k = q.top_logprobs;
+    if (q.top_logprobs) sc.top = json_array();
+    if (q.logits) sc.logits = json_array();
+    if (q.hidden) sc.hidden = json_array();
+    if (sess) {
+        st = sess->state;
+        if (sess->last_logits && sc.prev) {
+            memcpy(sc.prev, sess->last_logits, sc.V * sizeof(float));
+            sc.have_prev = true;
+        }
+    } else if (mamba_state_new(m->mamba, &st, &err)) {
+        st = NULL;
+    }
+    if (!sc.prev || !sc.lsm || !st || run_chunks(m, st, ids, n, &sc, &err)) {
+        srv_reply_error(r, 500, "internal", "%s", err.msg[0] ? err.msg : "out of memory");
+    } else {
+        if (sess) {
+            sess->tokens = mamba_state_tokens(st);
+            if (sess->last_logits || (sess->last_logits = malloc(sc.V * sizeof(float))))
+                memcpy(sess->last_logits, sc.prev, sc.V * sizeof(float));
+            size_t keep = n < SRV_SESSION_HISTORY ? n : SRV_SESSION_HISTORY;
+            memcpy(sess->history, ids + n - keep, keep * sizeof(int32_t));
+            sess->nhistory = keep;
+        }
+        answer(r, ids, n, &sc, sess, created);
+    }
+out:
+    if (sess)
+        srv_session_release(r->srv->sessions, sess, false);
+    else
+        mamba_state_free(st);
+    proto_mamba_decode_req_free(&q);
+    free(ids);
+    free(sc.prev);
+    free(sc.lsm);
+    json_decref(sc.logprobs);
+    json_decref(sc.top);
+    json_decref(sc.logits);
+    json_decref(sc.hidden);
+}

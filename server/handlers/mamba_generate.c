@@ -1,0 +1,530 @@
+/* mamba_generate.c: POST /generate on Mamba models: tokenize, take the session,
+ * absorb the prompt, then sample token by token, streaming each one as it
+ * is produced (SSE or NDJSON) or collecting them for one JSON answer.
+ *
+ * Every sampled token is fed back into the state before the request ends,
+ * so a session holds prompt + output and its last logits, and the next
+ * request's prompt continues exactly where this one stopped. */
+#include "mamba/mamba.h"
+#include "text/sample.h"
+#include "text/tokenizer.h"
+#include "proto/proto.h"
+#include "server/handlers/batch.h"
+#include "server/handlers/handlers.h"
+#include "server/http/request.h"
+#include "server/log.h"
+#include "server/sessions/take.h"
+#include "server/srv_internal.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ===== the generation's working set ===== */
+
+typedef struct gen gen;
+struct gen {
+    srv *srv;
+    const srv_model *m;
+    proto_generate_req q;
+    int32_t *prompt; /* tokens to absorb (owned) */
+    size_t nprompt;
+    srv_session *session; /* or NULL: then state is private */
+    bool created;
+    mamba_state *state;
+    float *logits; /* vocab: the distribution for the next token */
+    bool have_logits;
+    eng_sampler *sampler;
+    eng_logprob *top; /* q.logprobs alternatives */
+    int32_t *out;     /* generated ids */
+    size_t nout;
+    char *text;                         /* generated text so far (valid UTF-8) */
+    size_t text_len, text_cap, emitted; /* bytes of text already sent */
+    eng_utf8_stream utf8;
+    json_t *lp_list; /* logprobs per token (non-streaming) */
+    srv_stream *stream;
+    bool ndjson;
+    const char *finish;
+    int32_t history[SRV_SESSION_HISTORY * 4];
+    size_t nhist;
+    srv_req *req;        /* non-streaming: answered and completed at the end */
+    srv_batch_member mb; /* in the model's batch; mb.token: the token to step */
+    int emit_rc;         /* on_token's verdict on mb.token */
+    eng_error err;
+    const char *err_code;             /* finish "error": the code the stream's last event gives */
+    char sid[SRV_SESSION_ID_MAX + 1]; /* the session's id, kept for the answer */
+};
+
+static void history_push(gen *g, int32_t id)
+{
+    size_t cap = sizeof g->history / sizeof g->history[0];
+    if (g->nhist == cap) {
+        memmove(g->history, g->history + cap / 2, cap / 2 * sizeof *g->history);
+        g->nhist = cap / 2;
+    }
+    g->history[g->nhist++] = id;
+}
+
+static int text_append(gen *g, const char *p, size_t n)
+{
+    if (g->text_len + n + 1 > g->text_cap) {
+        size_t cap = g->text_cap ? g->text_cap * 2 : 256;
+        while (cap < g->text_len + n + 1)
+            cap *= 2;
+        char *t = realloc(g->text, cap);
+        if (!t) return -1;
+        g->text = t;
+        g->text_cap = cap;
+    }
+    memcpy(g->text + g->text_len, p, n);
+    g->text_len += n;
+    g->text[g->text_len] = '\0';
+    return 0;
+}
+
+/* ===== stop strings ===== */
+
+/* Where the first stop string starts in text, searching from `from`, or -1. */
+static long find_stop(const gen *g, size_t from)
+{
+    long best = -1;
+    for (size_t i = 0; i < g->q.nstop; i++) {
+        const char *hit =
+            memmem(g->text + from, g->text_len - from, g->q.stop[i], strlen(g->q.stop[i]));
+        if (hit && (best < 0 || hit - g->text < best)) best = hit - g->text;
+    }
+    return best;
+}
+
+/* Bytes at the end of text that could still grow into a stop string. */
+static size_t stop_holdback(const gen *g)
+{
+    size_t hold = 0;
+    for (size_t i = 0; i < g->q.nstop; i++) {
+        size_t sl = strlen(g->q.stop[i]);
+        for (size_t k = sl - 1; k > hold; k--)
+            if (k <= g->text_len && !memcmp(g->text + g->text_len - k, g->q.stop[i], k)) {
+                hold = k;
+                break;
+            }
+    }
+    return hold;
+}
+
+/* ===== output ===== */
+
+/* One event as the stream frames it: "data: JSON\n\n" (SSE) or "JSON\n"
+ * (NDJSON), in a malloc'd string (*len bytes). Consumes ev. NULL: no memory. */
+static char *frame_json(const gen *g, json_t *ev, size_t *len)
+{
+    char *s = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+    json_decref(ev);
+    if (!s) return NULL;
+    size_t n = strlen(s), pre = g->ndjson ? 0 : 6, post = g->ndjson ? 1 : 2;
+    char *f = malloc(pre + n + post + 1);
+    if (f) {
+        memcpy(f, "data: ", pre);
+        memcpy(f + pre, s, n);
+        memcpy(f + pre + n, "\n\n", post);
+        f[pre + n + post] = '\0';
+        *len = pre + n + post;
+    }
+    free(s);
+    return f;
+}
+
+/* Write one event (consumes ev). 0, or srv_stream_write's refusal. */
+static int emit_json(gen *g, json_t *ev)
+{
+    size_t n;
+    char *f = frame_json(g, ev, &n);
+    if (!f) return SRV_STREAM_FULL; /* no memory: the stream cannot go on */
+    int rc = srv_stream_write(g->stream, f, n);
+    free(f);
+    return rc;
+}
+
+/* {"token", "logprob", "top_logprobs"} (the logprobs only when asked). */
+static json_t *logprob_json(gen *g, int32_t id, float lp)
+{
+    if (!g->q.logprobs) return json_pack("{s:i}", "token", id);
+    json_t *o = json_pack("{s:i,s:f}", "token", id, "logprob", (double)lp);
+    if (!o) return NULL;
+    json_t *top = json_array();
+    for (size_t i = 0; top && i < g->q.logprobs; i++)
+        json_array_append_new(top, json_pack("{s:i,s:f}", "token", g->top[i].id, "logprob",
+                                             (double)g->top[i].logprob));
+    json_object_set_new(o, "top_logprobs", top);
+    return o;
+}
+
+/* Account for a new token: its text joins g->text; the part that is now
+ * certain (not a possible stop prefix) is streamed. Returns 1 when a stop
+ * string was completed, else 0, or < 0 when the token could not be sent:
+ * SRV_STREAM_GONE (the client left) or SRV_STREAM_FULL (it does not read). */
+static int on_token(gen *g, int32_t id, float lp)
+{
+    size_t plen = 0;
+    const char *piece = g->m->tok ? eng_tok_piece(g->m->tok, id, true, &plen) : "";
+    char buf[256], *tmp = ENG_UTF8_STREAM_OUT_MAX(plen) <= sizeof buf
+                              ? buf
+                              : malloc(ENG_UTF8_STREAM_OUT_MAX(plen));
+    if (!tmp) return -1;
+    size_t n = eng_utf8_stream_push(&g->utf8, piece ? piece : "", piece ? plen : 0, tmp);
+    size_t before = g->text_len;
+    int rc = text_append(g, tmp, n);
+    if (tmp != buf) free(tmp);
+    if (rc) return SRV_STREAM_FULL;
+    size_t from = before >= 64 ? before - 64 : 0; /* a stop may straddle tokens */
+    long stop = g->q.nstop ? find_stop(g, from) : -1;
+    size_t upto = stop >= 0 ? (size_t)stop : g->text_len - stop_holdback(g);
+    if (upto < g->emitted) upto = g->emitted;
+    if (g->stream) {
+        json_t *ev = logprob_json(g, id, lp);
+        json_object_set_new(ev, "text", json_stringn(g->text + g->emitted, upto - g->emitted));
+        if ((rc = emit_json(g, ev))) return rc;
+    } else if (g->lp_list) {
+        json_array_append_new(g->lp_list, logprob_json(g, id, lp));
+    }
+    g->emitted = upto;
+    if (stop >= 0) g->text_len = (size_t)stop; /* the stop string is never part of the output */
+    return stop >= 0;
+}
+
+/* ===== set-up ===== */
+
+/* Tokenize the prompt (or take the ids). false: an answer is set. */
+static bool prepare_prompt(srv_req *r, gen *g)
+{
+    if (g->q.tokens) {
+        g->prompt = g->q.tokens;
+        g->nprompt = g->q.ntokens;
+        g->q.tokens = NULL;
+        return true;
+    }
+    if (!g->m->tok) {
+        srv_reply_error(r, 400, "invalid_request",
+                        "model '%s' has no tokenizer.json: send 'tokens' instead of 'prompt'",
+                        g->m->name);
+        return false;
+    }
+    eng_error err;
+    if (eng_tok_encode(g->m->tok, g->q.prompt, g->q.prompt_len, &g->prompt, &g->nprompt, &err)) {
+        srv_reply_eng_error(r, &err);
+        return false;
+    }
+    if (g->nprompt > r->srv->cfg.limits.max_seq_len) {
+        srv_reply_error(r, 400, "limit_exceeded", "prompt: %zu tokens, over the limit of %zu",
+                        g->nprompt, r->srv->cfg.limits.max_seq_len);
+        return false;
+    }
+    return true;
+}
+
+/* Take the session (or a private state). false: an answer is set. */
+static bool take_state(srv_req *r, gen *g)
+{
+    if (!srv_req_take_session(r, g->m, g->q.session, g->q.session_mode, &g->session, &g->created))
+        return false;
+    if (g->session) {
+        g->state = g->session->state;
+        memcpy(g->history, g->session->history, g->session->nhistory * sizeof(int32_t));
+        g->nhist = g->session->nhistory;
+        if (g->session->last_logits) {
+            memcpy(g->logits, g->session->last_logits,
+                   (size_t)mamba_model_config(g->m->mamba)->vocab_size * sizeof(float));
+            g->have_logits = true;
+        }
+        return true;
+    }
+    if (mamba_state_new(g->m->mamba, &g->state, NULL)) {
+        srv_reply_error(r, 500, "internal", "out of memory");
+        return false;
+    }
+    return true;
+}
+
+/* ===== the loop, one token at a time =====
+ * A generation alternates: choose the next token from g->logits (before),
+ * then the engine steps the state with it (done by the batcher,
+ * batch.c, for every active generation of the model at once), then
+ * see whether it ended (after). Every chosen token is stepped, so the state
+ * absorbs it. */
+
+static bool should_stop(gen *g)
+{
+    return atomic_load(&g->srv->stopping) || (g->stream && srv_stream_cancelled(g->stream));
+}
+
+/* Choose and emit the next token into g->mb.token. Returns true when the
+ * token must be stepped; false when the generation ended without one. */
+static bool gen_before(gen *g)
+{
+    size_t V = (size_t)mamba_model_config(g->m->mamba)->vocab_size;
+    if (g->nout >= g->q.max_tokens) {
+        g->finish = "length";
+        return false;
+    }
+    if (should_stop(g)) {
+        g->finish = "cancelled";
+        return false;
+    }
+    float lp = 0;
+    int32_t id =
+        eng_sample_next(g->sampler, g->logits, g->history, g->nhist, &lp, g->top, g->q.logprobs);
+    if (id < 0 || (size_t)id >= V) id = 0;
+    g->out[g->nout++] = id;
+    history_push(g, id);
+    g->mb.token = id;
+    g->emit_rc = on_token(g, id, lp);
+    return true;
+}
+
+/* After the step: did the generation end? */
+static bool gen_after(gen *g)
+{
+    if (g->emit_rc == SRV_STREAM_FULL) {
+        g->finish = "error";
+        g->err_code = "client_too_slow";
+        eng_error_set(&g->err, ENG_ERANGE,
+                      "the client did not read the stream: %zu bytes were waiting, the bound is "
+                      "%zu (limits.stream_buffer_bytes); the generation was stopped",
+                      srv_stream_unread(g->stream), g->srv->cfg.limits.stream_buffer_bytes);
+    } else if (g->emit_rc < 0)
+        g->finish = "cancelled";
+    else if (g->mb.token == mamba_model_config(g->m->mamba)->eos_id)
+        g->finish = "eos";
+    else if (g->emit_rc == 1)
+        g->finish = "stop";
+    else if (g->nout >= g->q.max_tokens)
+        g->finish = "length";
+    return g->finish != NULL;
+}
+
+/* Whatever text is still held back (an incomplete character, a possible
+ * stop prefix that never completed) belongs to the output now. */
+static void flush_text(gen *g)
+{
+    if (!strcmp(g->finish, "stop")) return;
+    char tail[8];
+    size_t n = eng_utf8_stream_flush(&g->utf8, tail);
+    text_append(g, tail, n);
+}
+
+static void save_session(gen *g)
+{
+    srv_session *s = g->session;
+    size_t V = (size_t)mamba_model_config(g->m->mamba)->vocab_size;
+    s->tokens = mamba_state_tokens(s->state);
+    if (g->have_logits && (s->last_logits || (s->last_logits = malloc(V * sizeof(float)))))
+        memcpy(s->last_logits, g->logits, V * sizeof(float));
+    size_t keep = g->nhist < SRV_SESSION_HISTORY ? g->nhist : SRV_SESSION_HISTORY;
+    memcpy(s->history, g->history + g->nhist - keep, keep * sizeof(int32_t));
+    s->nhistory = keep;
+}
+
+static json_t *usage_json(gen *g)
+{
+    return json_pack("{s:I,s:I}", "prompt_tokens", (json_int_t)g->nprompt, "completion_tokens",
+                     (json_int_t)g->nout);
+}
+
+static void answer_json(srv_req *r, gen *g)
+{
+    json_t *ids = json_array();
+    for (size_t i = 0; ids && i < g->nout; i++)
+        json_array_append_new(ids, json_integer(g->out[i]));
+    json_t *o = json_pack("{s:s%,s:o,s:s,s:o}", "text", g->text ? g->text : "", g->text_len,
+                          "tokens", ids, "finish_reason", g->finish, "usage", usage_json(g));
+    if (o && g->sid[0]) {
+        json_object_set_new(o, "session", json_string(g->sid));
+        json_object_set_new(o, "session_created", json_boolean(g->created));
+    }
+    if (o && g->lp_list) json_object_set(o, "logprobs", g->lp_list);
+    srv_reply_json(r, 200, o);
+}
+
+/* The closing event (finish_reason, the held-back text, usage; error when
+ * it failed), then [DONE] on SSE; appended whatever the stream's bound. */
+static void finish_stream(gen *g, const char *error)
+{
+    json_t *ev = json_pack("{s:s,s:s%,s:o}", "finish_reason", g->finish, "text",
+                           g->text + g->emitted, g->text_len - g->emitted, "usage", usage_json(g));
+    if (ev && g->sid[0]) {
+        json_object_set_new(ev, "session", json_string(g->sid));
+        json_object_set_new(ev, "session_created", json_boolean(g->created));
+    }
+    if (ev && error)
+        json_object_set_new(ev, "error",
+                            json_pack("{s:s,s:s}", "code", g->err_code ? g->err_code : "internal",
+                                      "message", error));
+    if (ev && g->ndjson) json_object_set_new(ev, "done", json_true());
+    size_t n = 0;
+    char *f = frame_json(g, ev, &n);
+    static const char done[] = "data: [DONE]\n\n";
+    char *t = f && !g->ndjson ? realloc(f, n + sizeof done) : NULL;
+    if (t) {
+        memcpy(t + n, done, sizeof done);
+        n += sizeof done - 1;
+        f = t;
+    }
+    srv_stream_finish(g->stream, f, f ? n : 0);
+    free(f);
+}
+
+static void gen_free(gen *g)
+{
+    if (g->session)
+        srv_session_release(g->srv->sessions, g->session, false);
+    else
+        mamba_state_free(g->state);
+    proto_generate_req_free(&g->q);
+    eng_sampler_free(g->sampler);
+    json_decref(g->lp_list);
+    free(g->prompt);
+    free(g->logits);
+    free(g->top);
+    free(g->out);
+    free(g->text);
+    free(g);
+}
+
+/* Parse and check everything that can fail before a 200 is committed. */
+static bool gen_setup(srv_req *r, gen *g)
+{
+    const cfg_limits *lim = &r->srv->cfg.limits;
+    size_t V = (size_t)mamba_model_config(g->m->mamba)->vocab_size;
+    eng_error err;
+    if (proto_generate_parse(r->json, V, lim->max_seq_len, lim->max_tokens, &g->q, &err)) {
+        srv_reply_eng_error(r, &err);
+        return false;
+    }
+    if (!prepare_prompt(r, g)) return false;
+    g->logits = malloc(V * sizeof(float));
+    g->out = malloc((g->q.max_tokens + 1) * sizeof(int32_t));
+    g->top = calloc(g->q.logprobs + 1, sizeof *g->top);
+    if (g->q.logprobs && !g->q.stream) g->lp_list = json_array();
+    if (!g->logits || !g->out || !g->top || eng_sampler_new(V, &g->q.sample, &g->sampler, &err)) {
+        srv_reply_error(r, 500, "internal", "out of memory");
+        return false;
+    }
+    if (!take_state(r, g)) return false;
+    if (g->nprompt == 0 && !g->have_logits && g->q.max_tokens > 0) {
+        srv_reply_error(r, 400, "invalid_request",
+                        "the prompt is empty and there is no session context to continue from");
+        return false;
+    }
+    return true;
+}
+
+/* Write the answer (or end the stream), keep the session, free g. */
+static void gen_finalize(gen *g)
+{
+    flush_text(g);
+    if (g->session) {
+        /* Give the session back before the client can see the answer, so
+         * its next request does not find it still busy. */
+        save_session(g);
+        snprintf(g->sid, sizeof g->sid, "%s", g->session->id);
+        srv_session_release(g->srv->sessions, g->session, false);
+        g->session = NULL;
+        g->state = NULL;
+    }
+    bool failed = g->finish && !strcmp(g->finish, "error");
+    if (g->stream) {
+        finish_stream(g, failed ? (g->err.msg[0] ? g->err.msg : "engine failure") : NULL);
+    } else {
+        if (failed)
+            srv_reply_error(g->req, 500, "internal", "%s", g->err.msg);
+        else
+            answer_json(g->req, g);
+        srv_req_complete(g->req);
+    }
+    gen_free(g);
+}
+
+/* ===== the batcher's view of a generation (batch.h) =====
+ * Once past its prompt, a generation is a batch member: the batcher calls
+ * these on its driving worker, and batch_end is the last it sees of g. */
+
+static gen *gen_of(srv_batch_member *mb)
+{
+    return (gen *)((char *)mb - offsetof(gen, mb));
+}
+
+static bool batch_choose(srv_batch_member *mb)
+{
+    return gen_before(gen_of(mb));
+}
+
+/* logits: vocab floats, the batcher's scratch; keep them for the next choice. */
+static bool batch_absorb(srv_batch_member *mb, const float *logits)
+{
+    gen *g = gen_of(mb);
+    memcpy(g->logits, logits, (size_t)mamba_model_config(g->m->mamba)->vocab_size * sizeof(float));
+    return gen_after(g);
+}
+
+/* A failure without err (no memory for the batch) keeps g->err as it is. */
+static void batch_end(srv_batch_member *mb, bool failed, const eng_error *err)
+{
+    gen *g = gen_of(mb);
+    if (failed) {
+        if (err) g->err = *err;
+        g->finish = "error";
+    }
+    gen_finalize(g);
+}
+
+static const srv_batch_ops gen_batch_ops = {batch_choose, batch_absorb, batch_end};
+
+/* ===== the endpoint ===== */
+
+void srv_mamba_generate(srv_req *r, const srv_model *m)
+{
+    gen *g = calloc(1, sizeof *g);
+    if (!g) {
+        srv_reply_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    g->srv = r->srv;
+    g->m = m;
+    if (!gen_setup(r, g)) {
+        if (g->session && g->created) {
+            srv_session_release(g->srv->sessions, g->session, true);
+            g->session = NULL;
+            g->state = NULL;
+        }
+        gen_free(g);
+        return;
+    }
+    if (g->q.stream) {
+        g->ndjson = r->ndjson;
+        g->stream =
+            srv_req_start_stream(r, g->ndjson ? "application/x-ndjson" : "text/event-stream");
+        if (!g->stream) {
+            gen_free(g);
+            return;
+        }
+    } else {
+        g->req = r;
+        srv_req_defer(); /* whoever finalizes g completes r */
+    }
+    r = NULL; /* from here on r is reached only through g->req, by gen_finalize */
+    if (g->nprompt) {
+        int rc = mamba_prefill(m->mamba, g->state, g->prompt, g->nprompt, NULL, g->logits, NULL,
+                               &g->err);
+        g->have_logits = rc == 0;
+        for (size_t i = 0; !rc && i < g->nprompt; i++)
+            history_push(g, g->prompt[i]);
+        if (rc) g->finish = "error";
+    }
+    if (!g->finish && g->q.max_tokens == 0) g->finish = "length";
+    if (g->finish) {
+        gen_finalize(g);
+    } else {
+        g->mb.ops = &gen_batch_ops;
+        g->mb.state = g->state;
+        srv_batcher_join(m->batcher, m->mamba, &g->mb);
+    }
+}

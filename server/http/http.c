@@ -1,0 +1,331 @@
+/* http.c: libmicrohttpd glue. The access handler routes, collects the
+ * body, answers cheap requests inline and hands the rest to the worker
+ * pool with the connection suspended; the worker stores its answer and
+ * resumes the connection, and the handler, called again, queues it. */
+#include "proto/proto.h"
+#include "server/http/http.h"
+#include "server/http/request.h"
+#include "server/http/routes.h"
+#include "server/log.h"
+#include "server/srv_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static enum MHD_Result queue_stream(srv_req *r)
+{
+    struct MHD_Response *resp = srv_stream_response(r->stream);
+    r->answered = true; /* the reserved reference is used up either way */
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    MHD_add_response_header(resp, "X-Request-Id", r->id);
+    enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
+    MHD_destroy_response(resp);
+    r->answered = true;
+    return ret;
+}
+
+/* ===== the access handler ===== */
+
+static enum MHD_Result queue_reply(srv_req *r)
+{
+    if (r->stream) return queue_stream(r);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(r->resp_len, r->resp, MHD_RESPMEM_MUST_FREE);
+    if (!resp) return MHD_NO;
+    r->resp = NULL; /* MHD owns it now */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
+    MHD_add_response_header(resp, "X-Request-Id", r->id);
+    if (r->retry_after) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%u", r->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
+    if (r->allow) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->www_auth) MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    r->answered = true;
+    return ret;
+}
+
+static srv_req *req_new(srv *s, struct MHD_Connection *c, const char *method, const char *url)
+{
+    srv_req *r = calloc(1, sizeof *r);
+    if (!r || !(r->url = strdup(url))) {
+        free(r);
+        return NULL;
+    }
+    r->srv = s;
+    r->conn = c;
+    snprintf(r->method, sizeof r->method, "%s", method);
+    uint64_t n = atomic_fetch_add(&s->next_id, 1);
+    snprintf(r->id, sizeof r->id, "%08x%08llx", s->id_salt, (unsigned long long)n);
+    r->t0_ns = srv_now_ns();
+    r->job.run = srv_req_run;
+    const char *sid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Session-Id");
+    const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept");
+    const char *smode = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Session-Mode");
+    r->session_hdr = sid ? strdup(sid) : NULL;
+    r->session_mode_hdr = smode ? strdup(smode) : NULL;
+    r->ndjson = accept && strstr(accept, "application/x-ndjson");
+    uv_mutex_init(&r->mu);
+    atomic_fetch_add(&s->inflight, 1);
+    return r;
+}
+
+static void req_free(srv_req *r)
+{
+    if (r->stream && !r->answered) srv_stream_abandon(r->stream);
+    atomic_fetch_sub(&r->srv->inflight, 1);
+    uv_mutex_destroy(&r->mu);
+    json_decref(r->json);
+    free(r->resp);
+    free(r->body);
+    free(r->session_hdr);
+    free(r->session_mode_hdr);
+    free(r->url);
+    free(r);
+}
+
+/* ===== authentication ===== */
+
+/* Compare in time that depends only on the lengths, not on where the
+ * strings first differ. */
+static bool same_secret(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    unsigned char diff = (unsigned char)(na != nb);
+    for (size_t i = 0; i < nb; i++)
+        diff |= (unsigned char)(a[i % (na ? na : 1)] ^ b[i]);
+    return diff == 0 && na == nb;
+}
+
+/* With an API key set, everything but the probes needs it. */
+static bool authorized(srv *s, struct MHD_Connection *c, const char *url)
+{
+    if (!s->cfg.api_key || !strcmp(url, "/health") || !strcmp(url, "/ready")) return true;
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncmp(h, "Bearer ", 7)) return false;
+    return same_secret(h + 7, s->cfg.api_key);
+}
+
+/* ===== framing ===== */
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    (void)kind;
+    (void)value;
+    unsigned *n = cls;
+    if (!strcasecmp(key, "Content-Length")) n[0]++;
+    if (!strcasecmp(key, "Transfer-Encoding")) n[1]++;
+    return MHD_YES;
+}
+
+/* Ambiguous framing lets a proxy and this server disagree on where a
+ * request ends (request smuggling): refuse it. NULL when fine. */
+static const char *framing_error(struct MHD_Connection *c)
+{
+    unsigned n[2] = {0, 0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, n);
+    if (n[0] > 1) return "more than one Content-Length header";
+    if (n[1] > 1) return "more than one Transfer-Encoding header";
+    if (n[0] && n[1]) return "both Content-Length and Transfer-Encoding";
+    return NULL;
+}
+
+/* URL unescaping, as MHD's own but leaving %00 as it is: a NUL would cut
+ * the path short ("/health%00junk" must not be "/health"). */
+static size_t unescape_url(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    char *w = s;
+    for (const char *p = s; *p; p++) {
+        int hi, lo;
+        if (p[0] == '%' && (hi = hexval(p[1])) >= 0 && (lo = hexval(p[2])) >= 0 && (hi | lo)) {
+            *w++ = (char)(hi * 16 + lo);
+            p += 2;
+        } else {
+            *w++ = *p;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
+/* First call: route, and refuse an announced oversized body at once. */
+static enum MHD_Result on_first_call(srv *s, struct MHD_Connection *c, const char *method,
+                                     const char *url, void **req_cls)
+{
+    srv_req *r = req_new(s, c, method, url);
+    if (!r) return MHD_NO;
+    *req_cls = r;
+    int status = 0;
+    if (!authorized(s, c, url)) {
+        r->www_auth = true;
+        srv_reply_error(r, 401, "unauthorized",
+                        "this server needs an API key: send 'Authorization: Bearer KEY'");
+        return MHD_YES;
+    }
+    r->handler = srv_route(method, url, &r->async, &status, &r->allow);
+    if (!r->handler) {
+        if (status == 405)
+            srv_reply_error(r, 405, "method_not_allowed", "%s is not allowed on %s (allowed: %s)",
+                            method, url, r->allow);
+        else
+            srv_reply_error(r, 404, "not_found", "no endpoint %s", url);
+        return MHD_YES; /* queued once the body (if any) is consumed */
+    }
+    const char *why = framing_error(c);
+    if (why) {
+        srv_reply_error(r, 400, "bad_request", "%s", why);
+        return queue_reply(r);
+    }
+    const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+    if (te && strcasecmp(te, "chunked") && strcasecmp(te, "identity")) {
+        srv_reply_error(r, 501, "not_implemented",
+                        "Transfer-Encoding \"%.64s\" is not supported (only chunked)", te);
+        return queue_reply(r);
+    }
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    if (cl && strtoull(cl, NULL, 10) > s->cfg.limits.max_body_bytes) {
+        r->too_large = true;
+        srv_reply_error(r, 413, "body_too_large",
+                        "request body of %s bytes is over the limit of %zu", cl,
+                        s->cfg.limits.max_body_bytes);
+        return queue_reply(r);
+    }
+    return MHD_YES;
+}
+
+static void append_body(srv_req *r, const char *data, size_t n)
+{
+    size_t limit = r->srv->cfg.limits.max_body_bytes;
+    if (r->too_large || r->resp) return; /* an answer is already decided: discard */
+    if (r->len + n > limit) {
+        r->too_large = true;
+        srv_reply_error(r, 413, "body_too_large", "request body is over the limit of %zu bytes",
+                        limit);
+        free(r->body);
+        r->body = NULL;
+        r->len = 0;
+        return;
+    }
+    if (r->len + n > r->cap) {
+        size_t cap = r->cap ? r->cap : 4096;
+        while (cap < r->len + n)
+            cap *= 2;
+        if (cap > limit) cap = limit;
+        char *b = realloc(r->body, cap);
+        if (!b) {
+            srv_reply_error(r, 500, "internal", "out of memory reading the body");
+            return;
+        }
+        r->body = b;
+        r->cap = cap;
+    }
+    memcpy(r->body + r->len, data, n);
+    r->len += n;
+}
+
+/* Body complete: answer inline, or suspend and queue the job. */
+static enum MHD_Result dispatch(srv_req *r)
+{
+    if (r->resp) return queue_reply(r); /* decided earlier (404, 405, 413) */
+    if (!r->async) {
+        r->handler(r);
+        return queue_reply(r);
+    }
+    if (srv_pool_submit(r->srv->pool, &r->job, false)) {
+        r->retry_after = 1;
+        srv_reply_error(r, 503, "overloaded", "all %u workers are busy and the queue is full",
+                        srv_pool_workers(r->srv->pool));
+        return queue_reply(r);
+    }
+    uv_mutex_lock(&r->mu);
+    if (!r->done) {
+        r->suspended = true;
+        MHD_suspend_connection(r->conn);
+    }
+    bool done = r->done;
+    uv_mutex_unlock(&r->mu);
+    return done ? queue_reply(r) : MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
+{
+    (void)version;
+    srv_req *r = *req_cls;
+    if (!r) return on_first_call(cls, c, method, url, req_cls);
+    if (*upload_data_size) {
+        append_body(r, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->answered) return MHD_YES;
+    uv_mutex_lock(&r->mu);
+    bool done = r->done, started = r->done || r->suspended;
+    uv_mutex_unlock(&r->mu);
+    if (done) return queue_reply(r);
+    if (started) return MHD_YES;
+    return dispatch(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    srv_req *r = *req_cls;
+    if (!r) return;
+    double ms = (double)(srv_now_ns() - r->t0_ns) / 1e6;
+    srv_log_request(r->id, r->method, r->url, r->status, r->len, ms,
+                    toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    req_free(r);
+    *req_cls = NULL;
+}
+
+/* ===== the daemon ===== */
+
+int srv_http_start(srv *s, eng_error *err)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (uv_ip4_addr(s->cfg.host, s->cfg.port, sin) != 0) {
+        if (uv_ip6_addr(s->cfg.host, s->cfg.port, sin6) != 0)
+            return eng_error_set(err, ENG_EINVAL, "listen: \"%s\" is not an IP address",
+                                 s->cfg.host);
+        flags |= MHD_USE_IPv6;
+    }
+    s->mhd = MHD_start_daemon(
+        flags, s->cfg.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &ss,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape_url,
+        NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.limits.max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.limits.request_timeout_s, MHD_OPTION_END);
+    if (!s->mhd)
+        return eng_error_set(err, ENG_EIO, "cannot listen on %s:%u (in use, or not permitted?)",
+                             s->cfg.host, s->cfg.port);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : s->cfg.port;
+    return 0;
+}

@@ -1,0 +1,86 @@
+/* reply.c: setting a request's answer: a JSON body, an error body, an
+ * engine error mapped to its HTTP status. */
+#include "proto/proto.h"
+#include "server/http/request.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void set_reply(srv_req *r, int status, char *body, size_t len, const char *ctype)
+{
+    free(r->resp);
+    r->status = status;
+    r->resp = body;
+    r->resp_len = len;
+    r->ctype = ctype;
+}
+
+void srv_reply_json(srv_req *r, int status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text) {
+        static const char oom[] =
+            "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}\n";
+        set_reply(r, 500, strdup(oom), sizeof oom - 1, "application/json");
+        return;
+    }
+    size_t len = strlen(text);
+    text[len] = '\n'; /* the NUL becomes a final newline; MHD needs no NUL */
+    set_reply(r, status, text, len + 1, "application/json");
+}
+
+/* Make s valid UTF-8 in place: a message may quote a client's bytes, or be
+ * cut in the middle of a character, and JSON strings must be valid. Each
+ * byte that does not start a well-formed sequence becomes '?'. */
+static void utf8_scrub(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        size_t n = c < 0x80                   ? 1
+                   : (c >= 0xC2 && c <= 0xDF) ? 2
+                   : (c >= 0xE0 && c <= 0xEF) ? 3
+                   : (c >= 0xF0 && c <= 0xF4) ? 4
+                                              : 0;
+        bool ok = n > 0;
+        for (size_t i = 1; ok && i < n; i++)
+            ok = (p[i] & 0xC0) == 0x80;
+        if (ok && n == 3) /* no overlongs, no surrogates */
+            ok = !(c == 0xE0 && p[1] < 0xA0) && !(c == 0xED && p[1] >= 0xA0);
+        if (ok && n == 4) ok = !(c == 0xF0 && p[1] < 0x90) && !(c == 0xF4 && p[1] >= 0x90);
+        if (!ok) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
+void srv_reply_error(srv_req *r, int status, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    utf8_scrub(msg);
+    srv_reply_json(r, status, proto_error_json(code, msg));
+}
+
+void srv_reply_eng_error(srv_req *r, const eng_error *e)
+{
+    switch (e->code) {
+    case ENG_ENOMEM:
+        srv_reply_error(r, 500, "internal", "%s", e->msg);
+        break;
+    case ENG_ERANGE:
+        srv_reply_error(r, 400, "limit_exceeded", "%s", e->msg);
+        break;
+    default:
+        srv_reply_error(r, 400, "invalid_request", "%s", e->msg);
+        break;
+    }
+}

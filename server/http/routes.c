@@ -1,0 +1,110 @@
+/* routes.c: the route table, and the endpoints that are not specific to a
+ * model kind. */
+#include "proto/proto.h"
+#include "server/handlers/handlers.h"
+#include "server/http/request.h"
+#include "server/http/routes.h"
+#include "server/sessions/session_routes.h"
+#include "server/srv_internal.h"
+
+#include <string.h>
+
+/* ===== routing ===== */
+
+static void srv_handle_health(srv_req *r);
+static void srv_handle_ready(srv_req *r);
+static void srv_handle_models(srv_req *r);
+static void srv_handle_decode(srv_req *r);
+static void srv_handle_generate(srv_req *r);
+
+typedef struct route {
+    const char *method;
+    const char *path; /* exact path */
+    srv_handler fn;
+    bool async;
+} route;
+
+static const route routes[] = {
+    {"GET", "/health", srv_handle_health, false},     {"GET", "/ready", srv_handle_ready, false},
+    {"GET", "/models", srv_handle_models, false},     {"POST", "/decode", srv_handle_decode, true},
+    {"POST", "/generate", srv_handle_generate, true},
+};
+
+srv_handler srv_route(const char *method, const char *url, bool *async, int *status,
+                      const char **allow)
+{
+    if (!strncmp(url, "/sessions", 9) && (url[9] == '\0' || url[9] == '/'))
+        return srv_session_route(method, url, async, status, allow);
+    bool path_found = false;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (strcmp(routes[i].path, url)) continue;
+        path_found = true;
+        if (!strcmp(routes[i].method, method) ||
+            (!strcmp(method, "HEAD") && !strcmp(routes[i].method, "GET"))) {
+            *async = routes[i].async;
+            return routes[i].fn;
+        }
+        *allow = routes[i].method;
+    }
+    *status = path_found ? 405 : 404;
+    return NULL;
+}
+
+/* ===== probes and listing ===== */
+
+static void srv_handle_health(srv_req *r)
+{
+    srv_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void srv_handle_ready(srv_req *r)
+{
+    if (atomic_load(&r->srv->draining)) {
+        srv_reply_json(r, 503, json_pack("{s:s}", "status", "draining"));
+        return;
+    }
+    srv_reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
+}
+
+static void srv_handle_models(srv_req *r)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < r->srv->nmodels; i++) {
+        const srv_model *m = &r->srv->models[i];
+        json_t *info = srv_model_info_json(m);
+        size_t count, bytes;
+        srv_sessions_usage(r->srv->sessions, m, &count, &bytes);
+        json_object_set_new(
+            info, "sessions",
+            json_pack("{s:I,s:I}", "count", (json_int_t)count, "bytes", (json_int_t)bytes));
+        json_array_append_new(list, info);
+    }
+    srv_reply_json(r, 200, json_pack("{s:o}", "models", list));
+}
+
+/* ===== model endpoints: dispatch on the model's kind ===== */
+
+static void srv_handle_decode(srv_req *r)
+{
+    if (!srv_parse_body(r)) return;
+    const srv_model *m = srv_req_model(r);
+    if (!m) return;
+    bool session = json_object_get(r->json, "session") || r->session_hdr;
+    if (m->kind == SRV_MODEL_MAMBA)
+        srv_mamba_decode(r, m);
+    else if (session)
+        srv_hmm_session_decode(r, m);
+    else
+        srv_hmm_decode(r, m);
+}
+
+static void srv_handle_generate(srv_req *r)
+{
+    if (!srv_parse_body(r)) return;
+    const srv_model *m = srv_req_model(r);
+    if (!m) return;
+    if (m->kind == SRV_MODEL_HMM)
+        srv_hmm_generate(r, m);
+    else
+        srv_mamba_generate(r, m);
+}

@@ -1,0 +1,100 @@
+/* sessions.h (server-internal): named sessions holding a model's recurrent
+ * state between requests, with an idle TTL, a memory budget enforced by
+ * evicting the least recently used idle sessions, and exclusive use (a
+ * session in use by one request is refused to another: HTTP 409). */
+#ifndef HMMBA_SESSIONS_H
+#define HMMBA_SESSIONS_H
+
+#include "core/eng.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+struct srv_model;
+struct mamba_state;
+struct hmm_online;
+
+#define SRV_SESSION_ID_MAX 128
+#define SRV_SESSION_HISTORY 64 /* recent tokens kept for the repetition penalty */
+#define SRV_HMM_MAX_LAG 256    /* largest smoothing lag an HMM session serves */
+
+typedef struct srv_session {
+    char id[SRV_SESSION_ID_MAX + 1];
+    const struct srv_model *model;
+    struct mamba_state *state; /* Mamba: the recurrent state */
+    struct hmm_online *online; /* HMM: the observation stream (filtering, online Viterbi) */
+    float *last_logits;        /* Mamba: logits after the last absorbed token, or NULL */
+    int32_t history[SRV_SESSION_HISTORY];
+    size_t nhistory;         /* valid entries at the end of the ring, <= HISTORY */
+    _Atomic uint64_t tokens; /* absorbed so far; listings read it while the owner writes */
+    size_t bytes;            /* what this session holds */
+    uint64_t last_use_ns;    /* CLOCK_MONOTONIC */
+    int64_t last_use_unix;   /* wall clock seconds, for listing */
+    bool busy;
+    struct srv_session *next; /* hash chain */
+} srv_session;
+
+typedef struct srv_sessions srv_sessions;
+
+/* A table under budget_bytes of state, at most max_sessions, idle TTL ttl_s. */
+int srv_sessions_new(size_t max_sessions, size_t budget_bytes, unsigned ttl_s, srv_sessions **out,
+                     eng_error *err);
+void srv_sessions_free(srv_sessions *t); /* accepts NULL; frees every session */
+
+/* Check an id: 1..128 characters of [A-Za-z0-9._:-]. */
+bool srv_session_id_valid(const char *id);
+
+typedef enum srv_acquire {
+    SRV_ACQ_OK = 0,           /* *out is yours until srv_session_release */
+    SRV_ACQ_BUSY = -1,        /* in use by another request: 409 */
+    SRV_ACQ_WRONG_MODEL = -2, /* exists, for another model: 409 */
+    SRV_ACQ_NOT_FOUND = -3,   /* create was false and there is none: 404 */
+    SRV_ACQ_FULL = -4,        /* no room even after evicting idle sessions: 503 */
+    SRV_ACQ_NOMEM = -5,
+    SRV_ACQ_EXISTS = -6, /* fork: the new id is taken: 409 */
+} srv_acquire;
+
+/* Take session id for exclusive use, creating it (for model) when create is
+ * set and it does not exist. *created tells which. model NULL (only with
+ * create false) accepts a session of any model. */
+srv_acquire srv_session_acquire(srv_sessions *t, const char *id, const struct srv_model *model,
+                                bool create, srv_session **out, bool *created);
+
+/* Give a session back after use, updating its use time and bytes. If
+ * discard, it is removed (e.g. created for a request that then failed). */
+void srv_session_release(srv_sessions *t, srv_session *s, bool discard);
+
+/* Remove an idle session. 0, SRV_ACQ_NOT_FOUND or SRV_ACQ_BUSY. */
+int srv_session_delete(srv_sessions *t, const char *id);
+
+/* Copy session id into a new session as_id (which must not exist):
+ * 0, NOT_FOUND, BUSY, EXISTS (as_id is taken), FULL, NOMEM. */
+int srv_session_fork(srv_sessions *t, const char *id, const char *as_id);
+
+/* JSON descriptions. */
+json_t *srv_session_info(srv_sessions *t, const char *id); /* NULL if none */
+json_t *srv_sessions_list(srv_sessions *t);
+/* Count and bytes, over all sessions or those of one model (NULL: all). */
+void srv_sessions_usage(srv_sessions *t, const struct srv_model *model, size_t *count,
+                        size_t *bytes);
+
+/* Call fn on every idle session (busy ones are skipped), under the table's
+ * lock: fn must not call back into the table. */
+void srv_sessions_foreach(srv_sessions *t, void (*fn)(srv_session *s, void *ctx), void *ctx);
+
+/* Insert a session built outside the table (restored from disk): it takes
+ * ownership. SRV_ACQ_EXISTS or SRV_ACQ_FULL leave s to the caller. */
+int srv_sessions_adopt(srv_sessions *t, srv_session *s);
+
+/* A fresh session for model (not in any table); NULL on ENOMEM. Free with
+ * srv_session_destroy unless adopted. */
+srv_session *srv_session_create(const char *id, const struct srv_model *model);
+void srv_session_destroy(srv_session *s); /* accepts NULL */
+
+/* Drop sessions idle past the TTL. Returns how many. */
+size_t srv_sessions_expire(srv_sessions *t);
+
+#endif
