@@ -3,6 +3,7 @@
 #include "proto/proto.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -169,6 +170,63 @@ void proto_hmm_stream_req_free(proto_hmm_stream_req *q)
     if (!q) return;
     proto_hmm_obs_free(&q->obs);
     memset(q, 0, sizeof *q);
+}
+
+/* ===== HMM /decode on a session: the answer ===== */
+
+/* Set key (and key_names, when the model names states) to path p. */
+static void set_path(json_t *o, const hmm_model *m, const char *key, const int32_t *p, size_t n)
+{
+    json_object_set_new(o, key, path_json(m, n, p, 0));
+    if (!hmm_state_name(m, 0)) return;
+    char k2[64];
+    snprintf(k2, sizeof k2, "%s_names", key);
+    json_object_set_new(o, k2, path_json(m, n, p, 1));
+}
+
+json_t *proto_hmm_push_json(const hmm_model *m, const hmm_online_out *push)
+{
+    size_t K = hmm_num_states(m);
+    json_t *o = json_object();
+    if (!o) return NULL;
+    json_object_set_new(o, "from", json_integer((json_int_t)push->from));
+    json_object_set_new(o, "filtered", posteriors_json(push->n, K, push->filtered));
+    if (push->lag != HMM_ONLINE_NO_LAG) {
+        json_object_set_new(o, "lag", json_integer((json_int_t)push->lag));
+        json_object_set_new(o, "smoothed", posteriors_json(push->nsmoothed, K, push->smoothed));
+        json_object_set_new(o, "smoothed_from", json_integer((json_int_t)push->smoothed_from));
+    }
+    json_object_set_new(o, "fixed_from", json_integer((json_int_t)push->fixed_from));
+    return o;
+}
+
+void proto_hmm_path_part_json(json_t *o, const hmm_model *m, const hmm_online_out *last,
+                              const int32_t *fixed, size_t nfixed, const hmm_online_out *fin)
+{
+    size_t K = hmm_num_states(m), nf = nfixed + (fin ? fin->nfixed : 0);
+    int32_t *all = malloc((nf + 1) * sizeof *all);
+    if (all) {
+        if (nfixed) memcpy(all, fixed, nfixed * sizeof *all);
+        if (fin) memcpy(all + nfixed, fin->fixed, fin->nfixed * sizeof *all);
+        set_path(o, m, "fixed_path", all, nf);
+        free(all);
+    }
+    if (!json_object_get(o, "fixed_from"))
+        json_object_set_new(o, "fixed_from", json_integer((json_int_t)last->fixed_from));
+    set_path(o, m, "tentative_path", last->tentative, last->ntentative);
+    json_object_set_new(o, "tentative_from", json_integer((json_int_t)last->tentative_from));
+    json_object_set_new(o, "log_likelihood", json_real(last->log_lik));
+    json_object_set_new(o, "path_log_prob", json_real(last->path_log_prob));
+    json_object_set_new(o, "forced_total", json_integer((json_int_t)last->forced_total));
+    if (fin) {
+        json_object_set_new(o, "final", json_true());
+        if (fin->lag != HMM_ONLINE_NO_LAG) { /* the tail no push could smooth */
+            json_object_set_new(o, "final_smoothed",
+                                posteriors_json(fin->nsmoothed, K, fin->smoothed));
+            json_object_set_new(o, "final_smoothed_from",
+                                json_integer((json_int_t)fin->smoothed_from));
+        }
+    }
 }
 
 /* ===== HMM /generate ===== */

@@ -89,6 +89,21 @@ json_t *proto_hmm_result_json(const hmm_model *m, size_t T, const int32_t *path,
                               double path_log_prob, int has_path_log_prob, double log_lik,
                               const double *post);
 
+/* ===== HMM /decode on a session: the answer ===== */
+
+/* The push's part of the answer: from, filtered, lag, smoothed,
+ * smoothed_from, fixed_from. Build it before any finish, which reuses the
+ * state's output buffers. */
+json_t *proto_hmm_push_json(const hmm_model *m, const hmm_online_out *push);
+
+/* Complete o with the last call's (push or finish) view of the path:
+ * fixed_path (the push's fixed states, then the finish's), fixed_from,
+ * tentative_path, tentative_from, log_likelihood, path_log_prob,
+ * forced_total, and with fin final and final_smoothed. Path keys get a
+ * *_names twin when the model names its states. */
+void proto_hmm_path_part_json(json_t *o, const hmm_model *m, const hmm_online_out *last,
+                              const int32_t *fixed, size_t nfixed, const hmm_online_out *fin);
+
 /* ===== HMM /generate ===== */
 
 typedef struct proto_hmm_generate_req {

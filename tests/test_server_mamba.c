@@ -292,6 +292,52 @@ START_TEST(session_continue_equals_whole)
 }
 END_TEST
 
+/* Issue 14: /decode on a session merges the recent-token history as
+ * /generate does, so the repetition penalty after two /decode calls and a
+ * /generate on the session sees every token, as one request with the whole
+ * history does (before, the second /decode replaced the history with its
+ * own tokens, and the penalty forgot the first call's). */
+START_TEST(decode_merges_history)
+{
+    int st;
+    json_t *first = json_array(), *whole = json_array();
+    for (int i = 0; i < 60; i++) /* many distinct ids, for the penalty to hit */
+        json_array_append_new(first, json_integer(4 * i + 1));
+    json_array_extend(whole, first);
+    json_t *a = post_json(
+        "/decode", json_pack("{s:s,s:o,s:s}", "model", "tiny", "tokens", first, "session", "h1"),
+        &st);
+    ck_assert_int_eq(st, 200);
+    json_t *b = post("/decode", "{\"model\":\"tiny\",\"tokens\":[7,3],\"session\":\"h1\"}", &st);
+    ck_assert_int_eq(st, 200);
+    json_t *tail = json_pack("[i,i]", 7, 3);
+    json_array_extend(whole, tail);
+    json_decref(tail);
+    const char *params = "\"max_tokens\":8,\"temperature\":0,\"repetition_penalty\":100";
+    char body[256];
+    snprintf(body, sizeof body, "{\"model\":\"tiny\",\"tokens\":[],\"session\":\"h1\",%s}", params);
+    json_t *c = post("/generate", body, &st);
+    ck_assert_int_eq(st, 200);
+    json_t *d =
+        post_json("/generate",
+                  json_pack("{s:s,s:o,s:i,s:f,s:f}", "model", "tiny", "tokens", whole, "max_tokens",
+                            8, "temperature", 0.0, "repetition_penalty", 100.0),
+                  &st);
+    ck_assert_int_eq(st, 200);
+    char *got = json_dumps(json_object_get(c, "tokens"), JSON_COMPACT);
+    char *want = json_dumps(json_object_get(d, "tokens"), JSON_COMPACT);
+    ck_assert_msg(json_equal(json_object_get(c, "tokens"), json_object_get(d, "tokens")),
+                  "session after two /decode calls generated %s; one request generates %s", got,
+                  want);
+    free(got);
+    free(want);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+    json_decref(d);
+}
+END_TEST
+
 START_TEST(session_header)
 {
     int st;
@@ -774,6 +820,64 @@ static json_t *put_blob(const char *path, const char *blob, size_t len, int *sta
     return j;
 }
 
+/* Issue 14: the session format is little-endian whatever the host, read
+ * here byte by byte: "HMBASES1", u32 version, u16 + id, u16 + model name,
+ * u64 tokens, u32 n + n int32 history, u32 n + n float logits, u64 n + the
+ * engine's blob, u64 FNV-1a of all before it. */
+static uint64_t le(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+START_TEST(export_layout_little_endian)
+{
+    int st;
+    json_t *a =
+        post("/decode", "{\"model\":\"tiny\",\"tokens\":[255,1,200],\"session\":\"le\"}", &st);
+    ck_assert_int_eq(st, 200);
+    size_t len;
+    unsigned char *b = (unsigned char *)get_blob("le", &len), *p = b;
+    ck_assert_uint_ge(len, 8 + 4 + 2 + 2 + 2 + 4 + 8 + 4 + 12 + 4 + 8 + 8);
+    ck_assert_int_eq(memcmp(p, "HMBASES1", 8), 0);
+    ck_assert_uint_eq(le(p + 8, 4), 1); /* version */
+    p += 12;
+    ck_assert_uint_eq(le(p, 2), 2);
+    ck_assert_int_eq(memcmp(p + 2, "le", 2), 0);
+    p += 4;
+    ck_assert_uint_eq(le(p, 2), 4);
+    ck_assert_int_eq(memcmp(p + 2, "tiny", 4), 0);
+    p += 6;
+    ck_assert_uint_eq(le(p, 8), 3); /* tokens */
+    p += 8;
+    ck_assert_uint_eq(le(p, 4), 3); /* history */
+    static const unsigned char hist[12] = {0xff, 0, 0, 0, 1, 0, 0, 0, 0xc8, 0, 0, 0};
+    ck_assert_int_eq(memcmp(p + 4, hist, 12), 0);
+    p += 16;
+    uint64_t nl = le(p, 4); /* the vocabulary's logits, float32 little-endian */
+    p += 4;
+    ck_assert_uint_gt(nl, 0);
+    for (uint64_t i = 0; i < nl; i++, p += 4) {
+        uint32_t u = (uint32_t)le(p, 4);
+        float f;
+        memcpy(&f, &u, sizeof f);
+        ck_assert(isfinite(f));
+    }
+    uint64_t bl = le(p, 8);
+    p += 8;
+    ck_assert_uint_eq((size_t)(p - b) + bl + 8, len);
+    p += bl;
+    uint64_t h = 1469598103934665603ull; /* the format's FNV-1a basis */
+    for (const unsigned char *q = b; q < p; q++)
+        h = (h ^ *q) * 1099511628211ull;
+    ck_assert_uint_eq(le(p, 8), h);
+    free(b);
+    json_decref(a);
+}
+END_TEST
+
 START_TEST(export_import)
 {
     int st;
@@ -1075,6 +1179,7 @@ Suite *mamba_server_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, decode_matches_reference);
     tcase_add_test(tc, decode_chunks_over_session);
+    tcase_add_test(tc, decode_merges_history);
     tcase_add_test(tc, greedy_matches_reference);
     tcase_add_test(tc, sampling_is_seeded);
     tcase_add_test(tc, stop_string);
@@ -1091,6 +1196,7 @@ Suite *mamba_server_suite(void)
     tcase_add_test(tc, fork_delete_list);
     tcase_add_test(tc, session_modes);
     tcase_add_test(tc, export_import);
+    tcase_add_test(tc, export_layout_little_endian);
     tcase_add_test(tc, eviction_lru);
     tcase_add_test(tc, sessions_survive_restart);
     tcase_add_test(tc, sessions_expire);

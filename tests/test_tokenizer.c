@@ -375,7 +375,7 @@ START_TEST(test_stream_invalid_every_split)
         size_t w = stream_chunks(in, n, cuts, n, out);
         ck_assert_msg(w == strlen(want) && memcmp(out, want, w) == 0, "case %zu bytewise", c);
         /* and the non-streaming repair agrees */
-        tok_buf b = {0};
+        eng_buf b = {0};
         ck_assert_int_eq(tok_utf8_lossy_append(&b, in, n), 0);
         ck_assert_msg(b.n == strlen(want) && memcmp(b.v, want, b.n) == 0, "case %zu lossy", c);
         free(b.v);
@@ -408,7 +408,7 @@ START_TEST(test_stream_random)
             i += c;
         }
         w += eng_utf8_stream_flush(&st, out + w);
-        tok_buf b = {0};
+        eng_buf b = {0};
         ck_assert_int_eq(tok_utf8_lossy_append(&b, (const char *)in, n), 0);
         ck_assert_uint_eq(w, b.n);
         ck_assert(w == 0 || memcmp(out, b.v, w) == 0);

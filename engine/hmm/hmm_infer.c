@@ -25,33 +25,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/isa.h"
 #include "hmm/hmm_simd.h"
 
+/* The engine's one detector and HMMBA_ISA (core/isa.h). */
+int hmm_simd_level(void)
+{
 #if HMM_X86
-/* A benign race: every thread computes the same value. */
-int hmm_simd_level(void)
-{
-    static int level = -1;
-    int l = __atomic_load_n(&level, __ATOMIC_RELAXED);
-    if (l < 0) {
-        const char *cap = getenv("HMMBA_ISA");
-        l = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-                    __builtin_cpu_supports("avx512vl")
-                ? 2
-            : __builtin_cpu_supports("avx2") ? 1
-                                             : 0;
-        if (cap && strcmp(cap, "portable") == 0) l = 0;
-        if (cap && strcmp(cap, "avx2") == 0 && l > 1) l = 1;
-        __atomic_store_n(&level, l, __ATOMIC_RELAXED);
-    }
-    return l;
-}
+    return (int)eng_isa_best();
 #else
-int hmm_simd_level(void)
-{
     return 0;
-}
 #endif
+}
 
 /* Beta is rescaled when it drifts beyond this (posteriors are normalised per
  * step, so any per-step scale is harmless). */

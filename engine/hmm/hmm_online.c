@@ -29,6 +29,8 @@
  * so that delta, alpha and the log-likelihood are bit-identical to the
  * offline results; test_hmm_online checks this. The other steps are
  * hmm_infer.c's own. */
+#include "core/bytes.h"
+#include "core/hash.h"
 #include "hmm/hmm_internal.h"
 
 #include <math.h>
@@ -972,33 +974,19 @@ int hmm_online_finish(hmm_online *st, size_t lag, hmm_online_out *out, eng_error
 
 /* ===== Serialization ===== */
 
-#define FNV_OFFSET 0xcbf29ce484222325ull
-#define FNV_PRIME 0x100000001b3ull
-
-static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= FNV_PRIME;
-    }
-    return h;
-}
-
 static uint64_t fnv_u64(uint64_t h, uint64_t v)
 {
-    uint8_t b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-    return fnv_bytes(h, b, 8);
+    unsigned char b[8];
+    eng_put_le64(b, v);
+    return eng_fnv1a(h, b, 8);
 }
 
 static uint64_t fnv_f64s(uint64_t h, const double *v, size_t n)
 {
+    unsigned char b[8];
     for (size_t i = 0; i < n; i++) {
-        uint64_t u;
-        memcpy(&u, &v[i], sizeof u);
-        h = fnv_u64(h, u);
+        eng_put_f64(b, v[i]);
+        h = eng_fnv1a(h, b, 8);
     }
     return h;
 }
@@ -1007,7 +995,7 @@ static uint64_t fnv_f64s(uint64_t h, const double *v, size_t n)
 static uint64_t model_fingerprint(const hmm_model *m)
 {
     size_t K = m->K, D = m->D;
-    uint64_t h = fnv_u64(fnv_u64(FNV_OFFSET, K), (uint64_t)m->kind);
+    uint64_t h = fnv_u64(fnv_u64(ENG_FNV1A_INIT, K), (uint64_t)m->kind);
     h = fnv_u64(fnv_u64(h, m->M), D);
     h = fnv_f64s(h, m->log_start, K);
     h = fnv_f64s(h, m->log_trans, K * K);
@@ -1023,38 +1011,29 @@ typedef struct wbuf {
 
 static void put_u64(wbuf *w, uint64_t v)
 {
-    for (int i = 0; i < 8; i++)
-        *w->p++ = (uint8_t)(v >> (8 * i));
+    eng_put_le64(w->p, v);
+    w->p += 8;
 }
 
 static void put_u32(wbuf *w, uint32_t v)
 {
-    for (int i = 0; i < 4; i++)
-        *w->p++ = (uint8_t)(v >> (8 * i));
+    eng_put_le32(w->p, v);
+    w->p += 4;
 }
 
 static void put_f64s(wbuf *w, const double *v, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        uint64_t u;
-        memcpy(&u, &v[i], sizeof u);
-        put_u64(w, u);
+        eng_put_f64(w->p, v[i]);
+        w->p += 8;
     }
-}
-
-static uint64_t load_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
 }
 
 /* Checksum of a blob: FNV-1a over all bytes but the checksum field. */
 static uint64_t blob_checksum(const uint8_t *b, size_t len)
 {
-    uint64_t h = fnv_bytes(FNV_OFFSET, b, BLOB_HEADER - 8);
-    return fnv_bytes(h, b + BLOB_HEADER, len - BLOB_HEADER);
+    uint64_t h = eng_fnv1a(ENG_FNV1A_INIT, b, BLOB_HEADER - 8);
+    return eng_fnv1a(h, b + BLOB_HEADER, len - BLOB_HEADER);
 }
 
 /* Payload: K, max_lag, max_pending, T, finished, forced_total (u64); the
@@ -1100,10 +1079,8 @@ int hmm_online_serialize(const hmm_online *st, void **blob, size_t *len, eng_err
     put_u64(&w, st->tree.count);
     for (size_t r = 0; r < st->tree.count; r++) {
         const uint16_t *bp = row_bp(st, r);
-        for (size_t j = 0; j < K; j++) {
-            *w.p++ = (uint8_t)bp[j];
-            *w.p++ = (uint8_t)(bp[j] >> 8);
-        }
+        for (size_t j = 0; j < K; j++, w.p += 2)
+            eng_put_le16(w.p, bp[j]);
     }
     uint64_t sum = blob_checksum(b, total);
     w.p = b + BLOB_HEADER - 8;
@@ -1126,7 +1103,7 @@ static uint64_t get_u64(rbuf *r)
         r->bad = true;
         return 0;
     }
-    uint64_t v = load_u64(r->p);
+    uint64_t v = eng_get_le64(r->p);
     r->p += 8;
     r->left -= 8;
     return v;
@@ -1154,12 +1131,12 @@ static int check_header(const hmm_model *m, const uint8_t *b, size_t len, eng_er
                              len, BLOB_HEADER);
     if (memcmp(b, BLOB_MAGIC, 8) != 0)
         return eng_error_set(err, ENG_EFORMAT, "not an HMM session blob (bad magic)");
-    uint32_t version = (uint32_t)(load_u64(b + 8) & 0xffffffffu);
+    uint32_t version = (uint32_t)(eng_get_le64(b + 8) & 0xffffffffu);
     if (version != HMM_ONLINE_BLOB_VERSION)
         return eng_error_set(err, ENG_EMISMATCH,
                              "HMM session blob has format version %u; this engine reads version %u",
                              version, HMM_ONLINE_BLOB_VERSION);
-    uint64_t plen = load_u64(b + 24), have = len - BLOB_HEADER;
+    uint64_t plen = eng_get_le64(b + 24), have = len - BLOB_HEADER;
     if (have < plen)
         return eng_error_set(err, ENG_EFORMAT,
                              "HMM session blob is truncated: %zu bytes, expected %llu", len,
@@ -1167,15 +1144,15 @@ static int check_header(const hmm_model *m, const uint8_t *b, size_t len, eng_er
     if (have > plen)
         return eng_error_set(err, ENG_EFORMAT, "HMM session blob has %llu trailing bytes",
                              (unsigned long long)(have - plen));
-    if (load_u64(b + 32) != blob_checksum(b, len))
+    if (eng_get_le64(b + 32) != blob_checksum(b, len))
         return eng_error_set(err, ENG_EFORMAT, "HMM session blob is corrupt: checksum mismatch");
-    uint64_t want = model_fingerprint(m), got = load_u64(b + 16);
+    uint64_t want = model_fingerprint(m), got = eng_get_le64(b + 16);
     if (got != want)
         return eng_error_set(err, ENG_EMISMATCH,
                              "HMM session blob belongs to a different model (fingerprint "
                              "%016llx, this model has %016llx)",
                              (unsigned long long)got, (unsigned long long)want);
-    if (load_u64(b + 8) >> 32) return corrupt(err, "unknown flags");
+    if (eng_get_le64(b + 8) >> 32) return corrupt(err, "unknown flags");
     return 0;
 }
 
@@ -1202,7 +1179,7 @@ static int read_tree(hmm_online *st, rbuf *r, size_t count, eng_error *err)
     for (size_t i = 0; i < count; i++) {
         uint16_t *bp = st->tree.bp + i * K;
         for (size_t j = 0; j < K; j++) {
-            bp[j] = (uint16_t)(r->p[0] | r->p[1] << 8);
+            bp[j] = eng_get_le16(r->p);
             r->p += 2;
             if (bp[j] >= K) return corrupt(err, "backpointer out of range");
         }

@@ -1,11 +1,11 @@
 /* hmm_sample.c: drawing state and observation sequences from a model.
  *
- * The PRNG is xoshiro256** seeded through splitmix64 (both public-domain
- * reference algorithms), so a seed gives the same integer stream on every
- * platform. States and symbols are drawn by inverting precomputed CDFs with
- * 53-bit uniforms; Gaussian values use the Marsaglia polar method and a
- * Cholesky factor (results can differ in the last bit between libms, since
- * they use log and sqrt). Per step the draws are: state, then emission. */
+ * The PRNG is the engine's (core/rng.h: xoshiro256** seeded through
+ * splitmix64), so a seed gives the same integer stream on every platform. States and symbols are
+ * drawn by inverting precomputed CDFs with 53-bit uniforms; Gaussian values use the Marsaglia polar
+ * method and a Cholesky factor (results can differ in the last bit between libms, since they use
+ * log and sqrt). Per step the draws are: state, then emission. */
+#include "core/rng.h"
 #include "hmm/hmm_internal.h"
 
 #include <math.h>
@@ -14,50 +14,21 @@
 /* ===== PRNG ===== */
 
 typedef struct rng {
-    uint64_t s[4];
+    eng_rng x;
     bool has_spare; /* the polar method makes normals in pairs */
     double spare;
 } rng;
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
 static void rng_seed(rng *r, uint64_t seed)
 {
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&seed);
+    eng_rng_seed(&r->x, seed);
     r->has_spare = false;
     r->spare = 0.0;
 }
 
-static uint64_t rng_next(rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-/* Uniform in [0, 1) with 53 random bits. */
 static double rng_uniform(rng *r)
 {
-    return (double)(rng_next(r) >> 11) * 0x1.0p-53;
+    return eng_rng_uniform(&r->x);
 }
 
 /* Standard normal (Marsaglia polar method). */

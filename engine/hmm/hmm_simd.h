@@ -31,8 +31,8 @@ HMM_AVX2 HMM_INLINE __m256i hmm_lanes4(size_t K, size_t at)
 #define HMM_INLINE static inline
 #endif
 
-/* 0: plain C, 1: AVX2, 2: AVX-512, capped by the environment variable
- * HMMBA_ISA ("portable", "avx2"), as the Mamba kernels are. Computed once. */
+/* 0: plain C, 1: AVX2, 2: AVX-512: eng_isa_best() (core/isa.h), so capped
+ * by HMMBA_ISA exactly as the Mamba kernels are. */
 int hmm_simd_level(void);
 
 #endif

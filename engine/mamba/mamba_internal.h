@@ -4,6 +4,7 @@
 #ifndef HMMBA_MAMBA_INTERNAL_H
 #define HMMBA_MAMBA_INTERNAL_H
 
+#include "core/hash.h"
 #include "mamba/mamba.h"
 #include "mamba/kernels/mamba_kernels.h"
 #include "mamba/safetensors.h"
@@ -63,18 +64,6 @@ static inline size_t mamba_conv_per_layer(const mamba_config *c)
 static inline size_t mamba_ssm_per_layer(const mamba_config *c)
 {
     return (size_t)c->d_inner * (size_t)c->d_state;
-}
-
-/* FNV-1a, 64 bit: used for the model fingerprint and the state checksum. */
-#define MAMBA_FNV_INIT UINT64_C(0xcbf29ce484222325)
-static inline uint64_t mamba_fnv1a(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= UINT64_C(0x100000001b3);
-    }
-    return h;
 }
 
 /* Parse dir's config.json (path for messages) into cfg. *vocab_padded is

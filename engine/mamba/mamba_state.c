@@ -133,7 +133,7 @@ int mamba_state_serialize(const mamba_state *s, void **blob, size_t *len, eng_er
     put64(p + 40, s->tokens);
     put64(p + 48, payload);
     memcpy(p + BLOB_HEADER, s->conv, payload); /* conv and ssm are contiguous */
-    put64(p + BLOB_HEADER + payload, mamba_fnv1a(MAMBA_FNV_INIT, p, BLOB_HEADER + payload));
+    put64(p + BLOB_HEADER + payload, eng_fnv1a(ENG_FNV1A_INIT, p, BLOB_HEADER + payload));
     *blob = p;
     *len = total;
     return 0;
@@ -162,7 +162,7 @@ static int check_blob(const unsigned char *p, size_t len, eng_error *err)
         return eng_error_set(err, ENG_EFORMAT, "state blob has %zu trailing bytes",
                              (size_t)(len - BLOB_HEADER - 8 - payload));
     if (get64(p + BLOB_HEADER + payload) !=
-        mamba_fnv1a(MAMBA_FNV_INIT, p, BLOB_HEADER + (size_t)payload))
+        eng_fnv1a(ENG_FNV1A_INIT, p, BLOB_HEADER + (size_t)payload))
         return eng_error_set(err, ENG_EFORMAT, "state blob corrupt: checksum mismatch");
     return 0;
 }

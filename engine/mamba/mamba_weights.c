@@ -59,12 +59,12 @@ static void fingerprint_tensor(binder *b, const st_tensor *t)
     const char *dt = st_dtype_name(t->dtype);
     size_t n = t->nbytes, k = n < FP_SAMPLE ? n : FP_SAMPLE;
 
-    b->fp = mamba_fnv1a(b->fp, t->name, strlen(t->name) + 1);
-    b->fp = mamba_fnv1a(b->fp, dt, strlen(dt) + 1);
-    b->fp = mamba_fnv1a(b->fp, t->shape, (size_t)t->ndim * sizeof t->shape[0]);
-    b->fp = mamba_fnv1a(b->fp, t->data, k);
-    b->fp = mamba_fnv1a(b->fp, t->data + (n - k) / 2, k);
-    b->fp = mamba_fnv1a(b->fp, t->data + (n - k), k);
+    b->fp = eng_fnv1a(b->fp, t->name, strlen(t->name) + 1);
+    b->fp = eng_fnv1a(b->fp, dt, strlen(dt) + 1);
+    b->fp = eng_fnv1a(b->fp, t->shape, (size_t)t->ndim * sizeof t->shape[0]);
+    b->fp = eng_fnv1a(b->fp, t->data, k);
+    b->fp = eng_fnv1a(b->fp, t->data + (n - k) / 2, k);
+    b->fp = eng_fnv1a(b->fp, t->data + (n - k), k);
 }
 
 static int shape_error(binder *b, const st_tensor *t, int ndim, const int64_t *shape)
@@ -319,19 +319,19 @@ static void fingerprint_config(binder *b)
     int32_t v[] = {c->d_model, c->n_layer, c->vocab_size, c->d_state, c->d_inner,
                    c->d_conv,  c->dt_rank, c->use_bias,   c->tied,    c->use_conv_bias,
                    c->bos_id,  c->eos_id,  c->pad_id};
-    b->fp = mamba_fnv1a(b->fp, "hmmba-mamba1", 12);
-    b->fp = mamba_fnv1a(b->fp, v, sizeof v);
-    b->fp = mamba_fnv1a(b->fp, &c->eps, sizeof c->eps);
+    b->fp = eng_fnv1a(b->fp, "hmmba-mamba1", 12);
+    b->fp = eng_fnv1a(b->fp, v, sizeof v);
+    b->fp = eng_fnv1a(b->fp, &c->eps, sizeof c->eps);
     if (b->m->wmode != MAMBA_WEIGHTS_F32) { /* F32 fingerprints stay as they were */
         int32_t w = (int32_t)b->m->wmode;
-        b->fp = mamba_fnv1a(b->fp, "weights", 7);
-        b->fp = mamba_fnv1a(b->fp, &w, sizeof w);
+        b->fp = eng_fnv1a(b->fp, "weights", 7);
+        b->fp = eng_fnv1a(b->fp, &w, sizeof w);
     }
 }
 
 int mamba_bind_weights(mamba_model *m, int vocab_padded, eng_error *err)
 {
-    binder b = {m, MAMBA_FNV_INIT, err};
+    binder b = {m, ENG_FNV1A_INIT, err};
     int rc;
 
     if ((rc = bind_embedding(&b, vocab_padded))) return rc;

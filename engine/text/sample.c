@@ -22,6 +22,7 @@
  *
  * A sampler holds per-step scratch: one thread at a time.
  */
+#include "core/expf.h"
 #include "text/sample.h"
 
 #include <float.h>
@@ -62,51 +63,6 @@ eng_sample_params eng_sample_defaults(void)
     return p;
 }
 
-/* ---- PRNG: xoshiro256** (Blackman and Vigna), seeded with splitmix64 ---- */
-
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static inline uint64_t rotl64(uint64_t v, int k)
-{
-    return (v << k) | (v >> (64 - k));
-}
-
-/* The four state words are the first four splitmix64 outputs from `seed`
- * (the seeding the xoshiro authors recommend); they are never all zero. */
-void eng_rng_seed(eng_rng *r, uint64_t seed)
-{
-    uint64_t sm = seed;
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&sm);
-}
-
-/* One xoshiro256** step: returns 64 random bits. */
-uint64_t eng_rng_next(eng_rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t result = rotl64(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl64(s[3], 45);
-    return result;
-}
-
-/* Top 53 bits scaled by 2^-53: uniform on [0, 1), never 1. */
-double eng_rng_uniform(eng_rng *r)
-{
-    return (double)(eng_rng_next(r) >> 11) * 0x1.0p-53;
-}
-
 /* ---- vectorizable kernels ---- */
 
 /* NaN -> -inf, +inf -> FLT_MAX; see the file comment. */
@@ -116,35 +72,16 @@ static inline float sanitize(float v)
     return v == v ? v : -INFINITY;
 }
 
-/* exp(x) for the x <= 0 that sampling needs (x - max), written so that
- * loops over it vectorize: no branches, and the result is masked rather than
- * selected (with trapping math, GCC will not if-convert a select of FP work).
- * Cephes' expf: x = n ln2 + r with |r| <= ln2 / 2 (ln2 split in two for
- * exactness), a polynomial for exp(r), and n added to the exponent bits;
- * within about 2 ulp of exp. Below -86 (weights under 4e-38 of the max,
- * where 2^n would leave the normal range) and for -inf or NaN it returns 0,
- * whatever the intermediate values were. */
+/* exp(x) for the x <= 0 that sampling needs (x - max): the engine's
+ * branch-free exp (core/expf.h), so that loops over it vectorize, with the
+ * result masked rather than selected (with trapping math, GCC will not
+ * if-convert a select of FP work). Below -86 (weights under 4e-38 of the
+ * max) and for -inf or NaN it returns 0. */
 static inline float exp_nonpos(float x)
 {
-    const float shifter = 12582912.0f; /* 1.5 * 2^23: adding rounds to an integer */
-    float t = x * 1.44269504088896341f + shifter;
-    float n = t - shifter;
-    uint32_t tb, sb;
-    memcpy(&tb, &t, sizeof tb);
-    memcpy(&sb, &shifter, sizeof sb);
-    uint32_t ni = tb - sb; /* n, two's complement, in [-124, 0] when kept */
-    float r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    float y = p * r * r + r + 1.0f;
+    float y = eng_exp_neg(x);
     uint32_t yb;
     memcpy(&yb, &y, sizeof yb);
-    yb += ni << 23;
     yb &= (uint32_t)0 - (uint32_t)(x >= -86.0f); /* all ones to keep, else 0 */
     memcpy(&y, &yb, sizeof y);
     return y;
@@ -670,23 +607,21 @@ static void alt_sift_down(eng_logprob *h, size_t root, size_t n)
     }
 }
 
-/* The ntop best ids of the raw logits, best first, as raw log probs; slots
- * beyond V get id -1 and -inf. */
-static void top_alternatives(const float *logits, size_t V, float m, double logsum,
-                             eng_logprob *top, size_t ntop)
+/* The n (<= V) largest of x[V] (sanitized) into top, best first, ties to
+ * the lower id: a heap of n, skipping blocks whose max cannot enter. */
+static void top_heap(const float *x, size_t V, eng_logprob *top, size_t n)
 {
-    size_t n = ntop < V ? ntop : V;
     for (size_t i = 0; i < n; i++)
-        top[i] = (eng_logprob){.id = (int32_t)i, .logprob = sanitize(logits[i])};
+        top[i] = (eng_logprob){.id = (int32_t)i, .logprob = sanitize(x[i])};
     for (size_t i = n / 2; i-- > 0;)
         alt_sift_down(top, i, n);
     /* Later ids lose ties, so a block whose max (NaN ignored) is not above
-     * the worst kept logit cannot contribute. */
+     * the worst kept value cannot contribute. */
     for (size_t lo = n; lo < V; lo += BLOCK) {
         size_t hi = V - lo < BLOCK ? V : lo + BLOCK;
-        if (!(max_value(logits + lo, hi - lo) > top[0].logprob)) continue;
+        if (!(max_value(x + lo, hi - lo) > top[0].logprob)) continue;
         for (size_t i = lo; i < hi; i++) {
-            eng_logprob c = {.id = (int32_t)i, .logprob = sanitize(logits[i])};
+            eng_logprob c = {.id = (int32_t)i, .logprob = sanitize(x[i])};
             if (alt_before(&c, &top[0])) {
                 top[0] = c;
                 alt_sift_down(top, 0, n);
@@ -699,8 +634,26 @@ static void top_alternatives(const float *logits, size_t V, float m, double logs
         top[end - 1] = t;
         alt_sift_down(top, 0, end - 1);
     }
+}
+
+/* The ntop best ids of the raw logits, best first, as raw log probs; slots
+ * beyond V get id -1 and -inf. */
+static void top_alternatives(const float *logits, size_t V, float m, double logsum,
+                             eng_logprob *top, size_t ntop)
+{
+    size_t n = ntop < V ? ntop : V;
+    top_heap(logits, V, top, n);
     for (size_t i = 0; i < n; i++)
         top[i].logprob = raw_logprob(top[i].logprob, m, logsum, V);
+    for (size_t i = n; i < ntop; i++)
+        top[i] = (eng_logprob){.id = -1, .logprob = -INFINITY};
+}
+
+void eng_top_logprobs(const float *lp, size_t V, eng_logprob *top, size_t ntop)
+{
+    if (!lp || !top) return;
+    size_t n = ntop < V ? ntop : V;
+    if (n) top_heap(lp, V, top, n);
     for (size_t i = n; i < ntop; i++)
         top[i] = (eng_logprob){.id = -1, .logprob = -INFINITY};
 }

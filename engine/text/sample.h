@@ -5,6 +5,7 @@
 #define HMMBA_SAMPLE_H
 
 #include "core/eng.h"
+#include "core/rng.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -20,14 +21,6 @@ typedef struct eng_sample_params {
 
 /* Defaults: temperature 1, top_k 0, top_p 1, min_p 0, penalty 1, seed 0. */
 eng_sample_params eng_sample_defaults(void);
-
-/* Deterministic PRNG state: xoshiro256** seeded through splitmix64. */
-typedef struct eng_rng {
-    uint64_t s[4];
-} eng_rng;
-void eng_rng_seed(eng_rng *r, uint64_t seed);
-uint64_t eng_rng_next(eng_rng *r);
-double eng_rng_uniform(eng_rng *r); /* [0, 1) */
 
 typedef struct eng_logprob {
     int32_t id;
@@ -63,6 +56,11 @@ int32_t eng_sample_next(eng_sampler *s, const float *logits, const int32_t *hist
  * s, logits, ids or probs is NULL. For tests, debugging and inspection. */
 size_t eng_sample_support(eng_sampler *s, const float *logits, const int32_t *history, size_t nhist,
                           int32_t *ids, float *probs);
+
+/* The ntop largest of lp[V] (log probabilities, e.g. eng_log_softmax's),
+ * best first, ties to the lower id; slots beyond V get id -1 and -inf.
+ * O(V log ntop); the sampler's top alternatives come from the same code. */
+void eng_top_logprobs(const float *lp, size_t V, eng_logprob *top, size_t ntop);
 
 /* log_softmax of logits[V] into out[V]. NaN counts as -inf and +inf as
  * FLT_MAX; if every logit is -inf or NaN the result is uniform (-log V). */

@@ -6,6 +6,7 @@
  * of lowest rank, the leftmost one on ties. Short words scan an array of
  * pair ranks (O(n^2), tiny n); long ones use a binary heap (O(n log n)).
  * Both give the same result: tests compare them. */
+#include "core/hash.h"
 #include "text/tok_internal.h"
 
 #include <stdlib.h>
@@ -52,12 +53,7 @@ int tok_cp_to_byte(uint32_t cp)
 uint32_t tok_hash_bytes(const void *p, size_t n)
 {
     /* FNV-1a, 64-bit, folded: words are short, this is fast enough */
-    const unsigned char *b = p;
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ull;
-    }
+    uint64_t h = eng_fnv1a(ENG_FNV1A_INIT, p, n);
     return (uint32_t)(h ^ (h >> 32));
 }
 
@@ -306,7 +302,7 @@ struct tok_cache_ent {
 static int32_t whole_word_id(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_t n)
 {
     c->mapped.n = 0;
-    if (tok_buf_reserve(&c->mapped, 2 * n) != 0) return -1;
+    if (eng_buf_reserve(&c->mapped, 2 * n) != 0) return -1;
     for (size_t i = 0; i < n; i++)
         c->mapped.n += tok_utf8_put(tok_byte_to_cp(w[i]), c->mapped.v + c->mapped.n);
     return tok_vmap_get(t, c->mapped.v, c->mapped.n);
@@ -401,7 +397,7 @@ int tok_bpe_word(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_
     int rc = bpe_uncached(t, c, w, n, out);
     if (rc != 0) return rc;
     size_t k = out->n - before;
-    if (tok_buf_reserve(&c->keys, n) != 0 || tok_ids_reserve(&c->cids, k) != 0) return 0;
+    if (eng_buf_reserve(&c->keys, n) != 0 || tok_ids_reserve(&c->cids, k) != 0) return 0;
     struct tok_cache_ent *e = &c->tab[i];
     e->hash = h;
     e->klen = (uint32_t)n;

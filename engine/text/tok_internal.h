@@ -9,28 +9,24 @@
 #ifndef HMMBA_TOK_INTERNAL_H
 #define HMMBA_TOK_INTERNAL_H
 
+#include "core/buf.h"
 #include "text/tokenizer.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* ---- growable arrays (zero-initialise, free with free(x.v)) ---- */
+/* ---- growable arrays: bytes are an eng_buf, ids a tok_ids; both follow
+ * core/buf.h's growth and invalidation rule (zero-initialise, free with
+ * free(x.v)) ---- */
 
 typedef struct tok_ids {
     int32_t *v;
     size_t n, cap;
 } tok_ids;
 
-typedef struct tok_buf {
-    char *v;
-    size_t n, cap;
-} tok_buf;
-
-/* Make room for `extra` more elements. 0 or ENG_ENOMEM. */
+/* Make room for `extra` more ids. 0 or ENG_ENOMEM. */
 int tok_ids_reserve(tok_ids *a, size_t extra);
-int tok_buf_reserve(tok_buf *b, size_t extra);
-int tok_buf_append(tok_buf *b, const void *p, size_t n);
 
 static inline int tok_ids_push(tok_ids *a, int32_t id)
 {
@@ -57,7 +53,7 @@ size_t tok_utf8_valid_prefix(const char *s, size_t n);
 
 /* Append s to out with every invalid maximal subpart, and an incomplete
  * trailing sequence, replaced by U+FFFD. */
-int tok_utf8_lossy_append(tok_buf *out, const char *s, size_t n);
+int tok_utf8_lossy_append(eng_buf *out, const char *s, size_t n);
 
 /* Scratch for NFC: a code point buffer reused across calls. */
 typedef struct tok_nfc {
@@ -69,7 +65,7 @@ typedef struct tok_nfc {
  * the ASCII character before each, which may compose with what follows) go
  * through utf8proc: an ASCII character never combines with what precedes
  * it, so the text can be cut before every ASCII character. */
-int tok_nfc_append(tok_buf *out, const char *s, size_t n, tok_nfc *sc);
+int tok_nfc_append(eng_buf *out, const char *s, size_t n, tok_nfc *sc);
 
 /* ---- Unicode classes and the GPT-2 scanner (tok_pretok.c) ---- */
 
@@ -200,11 +196,11 @@ static inline const tok_mslot *tok_mmap_get(const eng_tok *t, int32_t a, int32_t
 typedef struct tok_bpe_ctx {
     struct tok_cache_ent *tab;
     size_t tab_cap, tab_used;
-    tok_buf keys;  /* cached words, back to back */
+    eng_buf keys;  /* cached words, back to back */
     tok_ids cids;  /* cached ids, back to back */
     int32_t *work; /* scratch for merging one word: 6 arrays of wcap */
     size_t wcap;
-    tok_buf mapped; /* scratch: a word in byte-level form (ignore_merges) */
+    eng_buf mapped; /* scratch: a word in byte-level form (ignore_merges) */
 } tok_bpe_ctx;
 
 void tok_bpe_ctx_free(tok_bpe_ctx *c);

@@ -196,17 +196,17 @@ static int scan_ids(ld *L, eng_tok *t, json_t *vocab, json_t *added)
 }
 
 /* Set the string of one id into the arena. */
-static int set_str(eng_tok *t, tok_buf *arena, int32_t id, const char *s, size_t n)
+static int set_str(eng_tok *t, eng_buf *arena, int32_t id, const char *s, size_t n)
 {
     if (arena->n + n + 1 > UINT32_MAX) return ENG_ENOMEM;
     t->str_off[id] = (uint32_t)arena->n;
     t->str_len[id] = (uint32_t)n;
-    if (tok_buf_append(arena, s, n) != 0 || tok_buf_append(arena, "", 1) != 0) return ENG_ENOMEM;
+    if (eng_buf_append(arena, s, n) != 0 || eng_buf_append(arena, "", 1) != 0) return ENG_ENOMEM;
     t->strs = arena->v; /* the arena may have moved: keep the maps' view current */
     return 0;
 }
 
-static int load_vocab(ld *L, eng_tok *t, json_t *vocab, tok_buf *arena)
+static int load_vocab(ld *L, eng_tok *t, json_t *vocab, eng_buf *arena)
 {
     t->str_off = malloc(t->n_ids * sizeof *t->str_off);
     t->str_len = calloc(t->n_ids, sizeof *t->str_len);
@@ -257,7 +257,7 @@ static int load_merges(ld *L, eng_tok *t, json_t *merges)
 {
     size_t n = json_array_size(merges);
     if (tok_mmap_init(t, n) != 0) return ENG_ENOMEM;
-    tok_buf cat = {0};
+    eng_buf cat = {0};
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const char *a = NULL, *b = NULL;
@@ -266,7 +266,7 @@ static int load_merges(ld *L, eng_tok *t, json_t *merges)
         if (rc != 0) break;
         int32_t ia = tok_vmap_get(t, a, al), ib = tok_vmap_get(t, b, bl);
         cat.n = 0;
-        if (tok_buf_append(&cat, a, al) != 0 || tok_buf_append(&cat, b, bl) != 0) {
+        if (eng_buf_append(&cat, a, al) != 0 || eng_buf_append(&cat, b, bl) != 0) {
             rc = ENG_ENOMEM;
             break;
         }
@@ -306,7 +306,7 @@ static int load_unk_and_bytes(ld *L, eng_tok *t, json_t *m)
     return 0;
 }
 
-static int load_model(ld *L, eng_tok *t, json_t *root, tok_buf *arena)
+static int load_model(ld *L, eng_tok *t, json_t *root, eng_buf *arena)
 {
     json_t *m = json_object_get(root, "model");
     if (!json_is_object(m)) return FMT_ERR(L, "%s: model: expected an object", L->path);
@@ -397,14 +397,14 @@ static int parse_added(ld *L, json_t *o, size_t i, tok_added *a)
  * the normalizer is NFC (HF normalizes the patterns of normalized tokens). */
 static int added_pattern(eng_tok *t, tok_added *a)
 {
-    tok_buf b = {0};
+    eng_buf b = {0};
     tok_nfc sc = {0};
     int rc;
     if (a->normalized && t->nfc && tok_utf8_valid_prefix(a->content_raw, a->len) == a->len)
         rc = tok_nfc_append(&b, a->content_raw, a->len, &sc);
     else
-        rc = tok_buf_append(&b, a->content_raw, a->len);
-    if (rc == 0) rc = tok_buf_append(&b, "", 1);
+        rc = eng_buf_append(&b, a->content_raw, a->len);
+    if (rc == 0) rc = eng_buf_append(&b, "", 1);
     free(sc.cps);
     if (rc != 0) {
         free(b.v);
@@ -415,7 +415,7 @@ static int added_pattern(eng_tok *t, tok_added *a)
     return 0;
 }
 
-static int load_added(ld *L, eng_tok *t, json_t *root, tok_buf *arena)
+static int load_added(ld *L, eng_tok *t, json_t *root, eng_buf *arena)
 {
     json_t *arr = json_object_get(root, "added_tokens");
     size_t n = json_array_size(arr);
@@ -460,7 +460,7 @@ static int load_added(ld *L, eng_tok *t, json_t *root, tok_buf *arena)
 
 /* Bytes of one token string: each character through the byte-level map;
  * if any character is outside it, the string's own UTF-8 (HF ByteLevel). */
-static int piece_of(const char *s, size_t n, tok_buf *out)
+static int piece_of(const char *s, size_t n, eng_buf *out)
 {
     size_t start = out->n;
     const unsigned char *p = (const unsigned char *)s;
@@ -470,10 +470,10 @@ static int piece_of(const char *s, size_t n, tok_buf *out)
         int b = k > 0 ? tok_cp_to_byte(cp) : -1;
         if (b < 0) {
             out->n = start;
-            return tok_buf_append(out, s, n);
+            return eng_buf_append(out, s, n);
         }
         unsigned char c = (unsigned char)b;
-        if (tok_buf_append(out, &c, 1) != 0) return ENG_ENOMEM;
+        if (eng_buf_append(out, &c, 1) != 0) return ENG_ENOMEM;
         i += (size_t)k;
     }
     return 0;
@@ -481,7 +481,7 @@ static int piece_of(const char *s, size_t n, tok_buf *out)
 
 static int build_pieces(eng_tok *t)
 {
-    tok_buf arena = {0};
+    eng_buf arena = {0};
     t->piece_off = malloc(t->n_ids * sizeof *t->piece_off);
     t->piece_len = calloc(t->n_ids, sizeof *t->piece_len);
     if (!t->piece_off || !t->piece_len) return ENG_ENOMEM;
@@ -492,7 +492,7 @@ static int build_pieces(eng_tok *t)
             piece_of(t->strs + t->str_off[id], t->str_len[id], &arena) != 0)
             goto oom;
         t->piece_len[id] = (uint32_t)(arena.n - before);
-        if (tok_buf_append(&arena, "", 1) != 0) goto oom;
+        if (eng_buf_append(&arena, "", 1) != 0) goto oom;
     }
     t->pieces = arena.v;
     return 0;
@@ -509,11 +509,11 @@ static int read_file(const char *path, char **buf, size_t *len, eng_error *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return eng_error_set(err, ENG_EIO, "%s: cannot open", path);
-    tok_buf b = {0};
+    eng_buf b = {0};
     char chunk[65536];
     size_t got;
     while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (tok_buf_append(&b, chunk, got) != 0) {
+        if (eng_buf_append(&b, chunk, got) != 0) {
             fclose(f);
             free(b.v);
             return eng_error_set(err, ENG_ENOMEM, "%s: out of memory reading", path);
@@ -533,7 +533,7 @@ static int read_file(const char *path, char **buf, size_t *len, eng_error *err)
 static int load_root(ld *L, eng_tok *t, json_t *root)
 {
     if (!json_is_object(root)) return FMT_ERR(L, "%s: expected a JSON object", L->path);
-    tok_buf arena = {0};
+    eng_buf arena = {0};
     int rc = load_normalizer(L, t, root);
     if (rc == 0) rc = load_pre_tokenizer(L, t, root);
     if (rc == 0) rc = load_decoder_post(L, root);

@@ -4,6 +4,7 @@
  * decoder, growable buffers, and NFC through utf8proc. */
 #include "text/tok_internal.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -12,43 +13,13 @@
  * growable arrays
  * ====================================================================== */
 
-static size_t grow_cap(size_t cap, size_t need)
-{
-    size_t c = cap ? cap : 64;
-    while (c < need)
-        c *= 2;
-    return c;
-}
-
 int tok_ids_reserve(tok_ids *a, size_t extra)
 {
-    if (a->n + extra <= a->cap) return 0;
-    size_t c = grow_cap(a->cap, a->n + extra);
-    int32_t *v = realloc(a->v, c * sizeof *v);
-    if (!v) return ENG_ENOMEM;
+    if (extra > SIZE_MAX - a->n) return ENG_ENOMEM;
+    void *v = a->v;
+    int rc = eng_grow(&v, &a->cap, a->n + extra, sizeof *a->v);
     a->v = v;
-    a->cap = c;
-    return 0;
-}
-
-int tok_buf_reserve(tok_buf *b, size_t extra)
-{
-    if (b->n + extra <= b->cap) return 0;
-    size_t c = grow_cap(b->cap, b->n + extra);
-    char *v = realloc(b->v, c);
-    if (!v) return ENG_ENOMEM;
-    b->v = v;
-    b->cap = c;
-    return 0;
-}
-
-int tok_buf_append(tok_buf *b, const void *p, size_t n)
-{
-    if (n == 0) return 0;
-    if (tok_buf_reserve(b, n) != 0) return ENG_ENOMEM;
-    memcpy(b->v + b->n, p, n);
-    b->n += n;
-    return 0;
+    return rc;
 }
 
 /* ======================================================================
@@ -147,19 +118,19 @@ size_t tok_utf8_valid_prefix(const char *s, size_t n)
 
 static const char FFFD[3] = {(char)0xEF, (char)0xBF, (char)0xBD};
 
-int tok_utf8_lossy_append(tok_buf *out, const char *s, size_t n)
+int tok_utf8_lossy_append(eng_buf *out, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
         size_t v = i + tok_utf8_valid_prefix(s + i, n - i);
-        if (tok_buf_append(out, s + i, v - i) != 0) return ENG_ENOMEM;
+        if (eng_buf_append(out, s + i, v - i) != 0) return ENG_ENOMEM;
         if (v >= n) break;
         uint32_t cp;
         int k = tok_utf8_next(p + v, n - v, &cp);
         /* k < 0: invalid subpart of -k bytes; k == 0: incomplete tail */
         size_t skip = k < 0 ? (size_t)-k : n - v;
-        if (tok_buf_append(out, FFFD, 3) != 0) return ENG_ENOMEM;
+        if (eng_buf_append(out, FFFD, 3) != 0) return ENG_ENOMEM;
         i = v + skip;
     }
     return 0;
@@ -249,28 +220,27 @@ size_t eng_utf8_stream_flush(eng_utf8_stream *s, char *out)
  * ====================================================================== */
 
 /* Normalize one span (valid UTF-8) and append it. */
-static int nfc_span(tok_buf *out, const char *s, size_t n, tok_nfc *sc)
+static int nfc_span(eng_buf *out, const char *s, size_t n, tok_nfc *sc)
 {
     const utf8proc_option_t opt = UTF8PROC_COMPOSE | UTF8PROC_STABLE;
     for (;;) {
         utf8proc_ssize_t r = utf8proc_decompose((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n,
                                                 sc->cps, (utf8proc_ssize_t)sc->cap, opt);
-        if (r < 0) return tok_buf_append(out, s, n); /* cannot happen: s is valid */
+        if (r < 0) return eng_buf_append(out, s, n); /* cannot happen: s is valid */
         /* reencode writes UTF-8 over the buffer plus a NUL: needs r+1 slots */
         if ((size_t)r + 1 <= sc->cap) {
             r = utf8proc_reencode(sc->cps, r, opt);
-            if (r < 0) return tok_buf_append(out, s, n);
-            return tok_buf_append(out, sc->cps, (size_t)r);
+            if (r < 0) return eng_buf_append(out, s, n);
+            return eng_buf_append(out, sc->cps, (size_t)r);
         }
-        size_t c = grow_cap(sc->cap, (size_t)r + 1);
-        int32_t *v = realloc(sc->cps, c * sizeof *v);
-        if (!v) return ENG_ENOMEM;
+        void *v = sc->cps;
+        int rc = eng_grow(&v, &sc->cap, (size_t)r + 1, sizeof *sc->cps);
         sc->cps = v;
-        sc->cap = c;
+        if (rc) return rc;
     }
 }
 
-int tok_nfc_append(tok_buf *out, const char *s, size_t n, tok_nfc *sc)
+int tok_nfc_append(eng_buf *out, const char *s, size_t n, tok_nfc *sc)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
@@ -278,9 +248,9 @@ int tok_nfc_append(tok_buf *out, const char *s, size_t n, tok_nfc *sc)
         size_t j = i;
         while (j < n && p[j] < 0x80)
             j++;
-        if (j == n) return tok_buf_append(out, s + i, n - i);
+        if (j == n) return eng_buf_append(out, s + i, n - i);
         size_t start = j > i ? j - 1 : j; /* the ASCII starter may compose */
-        int rc = tok_buf_append(out, s + i, start - i);
+        int rc = eng_buf_append(out, s + i, start - i);
         if (rc != 0) return rc;
         size_t k = j;
         while (k < n && p[k] >= 0x80)

@@ -29,9 +29,9 @@ typedef struct enc {
     tok_ids out;
     tok_bpe_ctx bpe;
     tok_nfc nfc;
-    tok_buf clean; /* input with invalid UTF-8 repaired */
-    tok_buf norm;  /* one NFC'd piece */
-    tok_buf pre;   /* one piece with the prefix space */
+    eng_buf clean; /* input with invalid UTF-8 repaired */
+    eng_buf norm;  /* one NFC'd piece */
+    eng_buf pre;   /* one piece with the prefix space */
 } enc;
 
 typedef int (*piece_fn)(enc *e, const char *s, size_t n);
@@ -141,7 +141,7 @@ static int enc_words(enc *e, const char *str, size_t n)
     const eng_tok *t = e->t;
     if (t->add_prefix_space && str[0] != ' ') {
         e->pre.n = 0;
-        if (tok_buf_append(&e->pre, " ", 1) != 0 || tok_buf_append(&e->pre, str, n) != 0)
+        if (eng_buf_append(&e->pre, " ", 1) != 0 || eng_buf_append(&e->pre, str, n) != 0)
             return ENG_ENOMEM;
         str = e->pre.v;
         n = e->pre.n;
@@ -224,10 +224,10 @@ int eng_tok_decode(const eng_tok *t, const int32_t *ids, size_t n, char **text, 
             return eng_error_set(err, ENG_EINVAL,
                                  "eng_tok_decode: ids[%zu] = %d is out of range (vocab size %zu)",
                                  i, ids[i], t->n_ids);
-    tok_buf raw = {0}, out = {0};
+    eng_buf raw = {0}, out = {0};
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
-        rc = tok_buf_append(&raw, t->pieces + t->piece_off[ids[i]], t->piece_len[ids[i]]);
+        rc = eng_buf_append(&raw, t->pieces + t->piece_off[ids[i]], t->piece_len[ids[i]]);
     if (rc == 0) {
         if (tok_utf8_valid_prefix(raw.v, raw.n) == raw.n) {
             out = raw;
@@ -236,7 +236,7 @@ int eng_tok_decode(const eng_tok *t, const int32_t *ids, size_t n, char **text, 
             rc = tok_utf8_lossy_append(&out, raw.v, raw.n);
         }
     }
-    if (rc == 0) rc = tok_buf_reserve(&out, 1);
+    if (rc == 0) rc = eng_buf_reserve(&out, 1);
     free(raw.v);
     if (rc != 0) {
         free(out.v);

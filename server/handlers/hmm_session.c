@@ -13,90 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ===== JSON of one answer ===== */
-
-static json_t *rows_json(const double *x, size_t n, size_t K)
-{
-    json_t *rows = json_array();
-    for (size_t t = 0; rows && t < n; t++) {
-        json_t *row = json_array();
-        for (size_t k = 0; row && k < K; k++)
-            json_array_append_new(row, json_real(x[t * K + k]));
-        json_array_append_new(rows, row);
-    }
-    return rows;
-}
-
-static json_t *path_json(const hmm_model *m, const int32_t *p, size_t n, bool names)
-{
-    json_t *a = json_array();
-    for (size_t t = 0; a && t < n; t++)
-        json_array_append_new(a, names ? json_string(hmm_state_name(m, (size_t)p[t]))
-                                       : json_integer(p[t]));
-    return a;
-}
-
-/* Set key (and key_names, when the model names states) to path p. */
-static void set_path(json_t *o, const hmm_model *m, const char *key, const int32_t *p, size_t n)
-{
-    json_object_set_new(o, key, path_json(m, p, n, false));
-    if (!hmm_state_name(m, 0)) return;
-    char k2[64];
-    snprintf(k2, sizeof k2, "%s_names", key);
-    json_object_set_new(o, k2, path_json(m, p, n, true));
-}
-
-/* The push's part of the answer. Built before any finish, which reuses the
- * state's output buffers. *fixed gets a copy of the push's fixed states. */
-static json_t *push_json(const hmm_model *m, const hmm_online_out *push, int32_t **fixed,
-                         size_t *nfixed)
-{
-    size_t K = hmm_num_states(m);
-    json_t *o = json_object();
-    if (!o) return NULL;
-    json_object_set_new(o, "from", json_integer((json_int_t)push->from));
-    json_object_set_new(o, "filtered", rows_json(push->filtered, push->n, K));
-    if (push->lag != HMM_ONLINE_NO_LAG) {
-        json_object_set_new(o, "lag", json_integer((json_int_t)push->lag));
-        json_object_set_new(o, "smoothed", rows_json(push->smoothed, push->nsmoothed, K));
-        json_object_set_new(o, "smoothed_from", json_integer((json_int_t)push->smoothed_from));
-    }
-    json_object_set_new(o, "fixed_from", json_integer((json_int_t)push->fixed_from));
-    *nfixed = push->nfixed;
-    if ((*fixed = malloc((push->nfixed + 1) * sizeof **fixed)))
-        memcpy(*fixed, push->fixed, push->nfixed * sizeof **fixed);
-    return o;
-}
-
-/* Complete o with the last call's (push or finish) view of the path. */
-static void path_part(json_t *o, const hmm_model *m, const hmm_online_out *last,
-                      const int32_t *fixed, size_t nfixed, const hmm_online_out *fin)
-{
-    size_t K = hmm_num_states(m), nf = nfixed + (fin ? fin->nfixed : 0);
-    int32_t *all = malloc((nf + 1) * sizeof *all);
-    if (all) {
-        if (nfixed) memcpy(all, fixed, nfixed * sizeof *all);
-        if (fin) memcpy(all + nfixed, fin->fixed, fin->nfixed * sizeof *all);
-        set_path(o, m, "fixed_path", all, nf);
-        free(all);
-    }
-    if (!json_object_get(o, "fixed_from"))
-        json_object_set_new(o, "fixed_from", json_integer((json_int_t)last->fixed_from));
-    set_path(o, m, "tentative_path", last->tentative, last->ntentative);
-    json_object_set_new(o, "tentative_from", json_integer((json_int_t)last->tentative_from));
-    json_object_set_new(o, "log_likelihood", json_real(last->log_lik));
-    json_object_set_new(o, "path_log_prob", json_real(last->path_log_prob));
-    json_object_set_new(o, "forced_total", json_integer((json_int_t)last->forced_total));
-    if (fin) {
-        json_object_set_new(o, "final", json_true());
-        if (fin->lag != HMM_ONLINE_NO_LAG) { /* the tail no push could smooth */
-            json_object_set_new(o, "final_smoothed", rows_json(fin->smoothed, fin->nsmoothed, K));
-            json_object_set_new(o, "final_smoothed_from",
-                                json_integer((json_int_t)fin->smoothed_from));
-        }
-    }
-}
-
 /* ===== the endpoint ===== */
 
 /* Push the chunk (if any), then finish if asked; answer. */
@@ -116,7 +32,10 @@ static void run(srv_req *r, const srv_model *m, proto_hmm_stream_req *q, srv_ses
         return;
     }
     if (q->obs.T && !(rc = hmm_online_push(s->online, &q->obs, q->lag, &push, &err))) {
-        o = push_json(m->hmm, &push, &fixed, &nfixed);
+        o = proto_hmm_push_json(m->hmm, &push);
+        nfixed = push.nfixed; /* a copy: a finish reuses the state's buffers */
+        if ((fixed = malloc((nfixed + 1) * sizeof *fixed)))
+            memcpy(fixed, push.fixed, nfixed * sizeof *fixed);
         forced = push.forced;
     }
     if (!rc && q->final) rc = hmm_online_finish(s->online, q->lag, &fin, &err);
@@ -129,7 +48,7 @@ static void run(srv_req *r, const srv_model *m, proto_hmm_stream_req *q, srv_ses
             o = json_pack("{s:I,s:[]}", "from", (json_int_t)hmm_online_position(s->online),
                           "filtered");
         const hmm_online_out *last = q->final ? &fin : &push;
-        path_part(o, m->hmm, last, fixed, nfixed, q->final ? &fin : NULL);
+        proto_hmm_path_part_json(o, m->hmm, last, fixed, nfixed, q->final ? &fin : NULL);
         json_object_set_new(o, "forced", json_boolean(forced || (q->final && fin.forced)));
         json_object_set_new(o, "session", json_string(s->id));
         json_object_set_new(o, "session_created", json_boolean(created));

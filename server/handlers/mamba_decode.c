@@ -36,23 +36,16 @@ static json_t *floats_json(const float *x, size_t n)
     return a;
 }
 
-/* The k best of lsm[V], best first (k is small: a selection pass each). */
+/* The k best of lsm[V], best first (ties to the lower id). */
 static json_t *top_json(const float *lsm, size_t V, size_t k)
 {
+    eng_logprob top[32]; /* k <= 20 (proto) */
+    size_t n = k < V ? k : V;
+    eng_top_logprobs(lsm, V, top, n);
     json_t *a = json_array();
-    int32_t chosen[32];
-    for (size_t j = 0; a && j < k && j < V; j++) {
-        int32_t best = -1;
-        for (size_t v = 0; v < V; v++) {
-            bool taken = false;
-            for (size_t c = 0; c < j; c++)
-                taken |= chosen[c] == (int32_t)v;
-            if (!taken && (best < 0 || lsm[v] > lsm[best])) best = (int32_t)v;
-        }
-        chosen[j] = best;
-        json_array_append_new(a,
-                              json_pack("{s:i,s:f}", "token", best, "logprob", (double)lsm[best]));
-    }
+    for (size_t j = 0; a && j < n; j++)
+        json_array_append_new(
+            a, json_pack("{s:i,s:f}", "token", top[j].id, "logprob", (double)top[j].logprob));
     return a;
 }
 
@@ -184,14 +177,7 @@ void srv_mamba_decode(srv_req *r, const srv_model *m)
     if (!sc.prev || !sc.lsm || !st || run_chunks(m, st, ids, n, &sc, &err)) {
         srv_reply_error(r, 500, "internal", "%s", err.msg[0] ? err.msg : "out of memory");
     } else {
-        if (sess) {
-            sess->tokens = mamba_state_tokens(st);
-            if (sess->last_logits || (sess->last_logits = malloc(sc.V * sizeof(float))))
-                memcpy(sess->last_logits, sc.prev, sc.V * sizeof(float));
-            size_t keep = n < SRV_SESSION_HISTORY ? n : SRV_SESSION_HISTORY;
-            memcpy(sess->history, ids + n - keep, keep * sizeof(int32_t));
-            sess->nhistory = keep;
-        }
+        if (sess) srv_session_save_mamba(sess, sc.prev, sc.V, ids, n);
         answer(r, ids, n, &sc, sess, created);
     }
 out:

@@ -8,10 +8,12 @@
 #include "mamba/mamba.h"
 #include "text/sample.h"
 #include "text/tokenizer.h"
+#include "core/buf.h"
 #include "proto/proto.h"
 #include "server/handlers/batch.h"
 #include "server/handlers/handlers.h"
 #include "server/http/request.h"
+#include "server/http/sse.h"
 #include "server/log.h"
 #include "server/sessions/take.h"
 #include "server/srv_internal.h"
@@ -38,8 +40,8 @@ struct gen {
     eng_logprob *top; /* q.logprobs alternatives */
     int32_t *out;     /* generated ids */
     size_t nout;
-    char *text;                         /* generated text so far (valid UTF-8) */
-    size_t text_len, text_cap, emitted; /* bytes of text already sent */
+    eng_buf text;   /* generated text so far (valid UTF-8, NUL-terminated once non-empty) */
+    size_t emitted; /* bytes of text already sent */
     eng_utf8_stream utf8;
     json_t *lp_list; /* logprobs per token (non-streaming) */
     srv_stream *stream;
@@ -47,6 +49,7 @@ struct gen {
     const char *finish;
     int32_t history[SRV_SESSION_HISTORY * 4];
     size_t nhist;
+    size_t nadded;       /* history_push calls: tokens this call added to the history */
     srv_req *req;        /* non-streaming: answered and completed at the end */
     srv_batch_member mb; /* in the model's batch; mb.token: the token to step */
     int emit_rc;         /* on_token's verdict on mb.token */
@@ -63,22 +66,15 @@ static void history_push(gen *g, int32_t id)
         g->nhist = cap / 2;
     }
     g->history[g->nhist++] = id;
+    g->nadded++;
 }
 
 static int text_append(gen *g, const char *p, size_t n)
 {
-    if (g->text_len + n + 1 > g->text_cap) {
-        size_t cap = g->text_cap ? g->text_cap * 2 : 256;
-        while (cap < g->text_len + n + 1)
-            cap *= 2;
-        char *t = realloc(g->text, cap);
-        if (!t) return -1;
-        g->text = t;
-        g->text_cap = cap;
-    }
-    memcpy(g->text + g->text_len, p, n);
-    g->text_len += n;
-    g->text[g->text_len] = '\0';
+    if (eng_buf_reserve(&g->text, n + 1)) return -1;
+    memcpy(g->text.v + g->text.n, p, n);
+    g->text.n += n;
+    g->text.v[g->text.n] = '\0';
     return 0;
 }
 
@@ -90,8 +86,8 @@ static long find_stop(const gen *g, size_t from)
     long best = -1;
     for (size_t i = 0; i < g->q.nstop; i++) {
         const char *hit =
-            memmem(g->text + from, g->text_len - from, g->q.stop[i], strlen(g->q.stop[i]));
-        if (hit && (best < 0 || hit - g->text < best)) best = hit - g->text;
+            memmem(g->text.v + from, g->text.n - from, g->q.stop[i], strlen(g->q.stop[i]));
+        if (hit && (best < 0 || hit - g->text.v < best)) best = hit - g->text.v;
     }
     return best;
 }
@@ -103,7 +99,7 @@ static size_t stop_holdback(const gen *g)
     for (size_t i = 0; i < g->q.nstop; i++) {
         size_t sl = strlen(g->q.stop[i]);
         for (size_t k = sl - 1; k > hold; k--)
-            if (k <= g->text_len && !memcmp(g->text + g->text_len - k, g->q.stop[i], k)) {
+            if (k <= g->text.n && !memcmp(g->text.v + g->text.n - k, g->q.stop[i], k)) {
                 hold = k;
                 break;
             }
@@ -113,35 +109,10 @@ static size_t stop_holdback(const gen *g)
 
 /* ===== output ===== */
 
-/* One event as the stream frames it: "data: JSON\n\n" (SSE) or "JSON\n"
- * (NDJSON), in a malloc'd string (*len bytes). Consumes ev. NULL: no memory. */
-static char *frame_json(const gen *g, json_t *ev, size_t *len)
-{
-    char *s = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
-    json_decref(ev);
-    if (!s) return NULL;
-    size_t n = strlen(s), pre = g->ndjson ? 0 : 6, post = g->ndjson ? 1 : 2;
-    char *f = malloc(pre + n + post + 1);
-    if (f) {
-        memcpy(f, "data: ", pre);
-        memcpy(f + pre, s, n);
-        memcpy(f + pre + n, "\n\n", post);
-        f[pre + n + post] = '\0';
-        *len = pre + n + post;
-    }
-    free(s);
-    return f;
-}
-
 /* Write one event (consumes ev). 0, or srv_stream_write's refusal. */
 static int emit_json(gen *g, json_t *ev)
 {
-    size_t n;
-    char *f = frame_json(g, ev, &n);
-    if (!f) return SRV_STREAM_FULL; /* no memory: the stream cannot go on */
-    int rc = srv_stream_write(g->stream, f, n);
-    free(f);
-    return rc;
+    return srv_sse_emit(g->stream, ev, g->ndjson);
 }
 
 /* {"token", "logprob", "top_logprobs"} (the logprobs only when asked). */
@@ -158,7 +129,7 @@ static json_t *logprob_json(gen *g, int32_t id, float lp)
     return o;
 }
 
-/* Account for a new token: its text joins g->text; the part that is now
+/* Account for a new token: its text joins g->text.v; the part that is now
  * certain (not a possible stop prefix) is streamed. Returns 1 when a stop
  * string was completed, else 0, or < 0 when the token could not be sent:
  * SRV_STREAM_GONE (the client left) or SRV_STREAM_FULL (it does not read). */
@@ -171,23 +142,23 @@ static int on_token(gen *g, int32_t id, float lp)
                               : malloc(ENG_UTF8_STREAM_OUT_MAX(plen));
     if (!tmp) return -1;
     size_t n = eng_utf8_stream_push(&g->utf8, piece ? piece : "", piece ? plen : 0, tmp);
-    size_t before = g->text_len;
+    size_t before = g->text.n;
     int rc = text_append(g, tmp, n);
     if (tmp != buf) free(tmp);
     if (rc) return SRV_STREAM_FULL;
     size_t from = before >= 64 ? before - 64 : 0; /* a stop may straddle tokens */
     long stop = g->q.nstop ? find_stop(g, from) : -1;
-    size_t upto = stop >= 0 ? (size_t)stop : g->text_len - stop_holdback(g);
+    size_t upto = stop >= 0 ? (size_t)stop : g->text.n - stop_holdback(g);
     if (upto < g->emitted) upto = g->emitted;
     if (g->stream) {
         json_t *ev = logprob_json(g, id, lp);
-        json_object_set_new(ev, "text", json_stringn(g->text + g->emitted, upto - g->emitted));
+        json_object_set_new(ev, "text", json_stringn(g->text.v + g->emitted, upto - g->emitted));
         if ((rc = emit_json(g, ev))) return rc;
     } else if (g->lp_list) {
         json_array_append_new(g->lp_list, logprob_json(g, id, lp));
     }
     g->emitted = upto;
-    if (stop >= 0) g->text_len = (size_t)stop; /* the stop string is never part of the output */
+    if (stop >= 0) g->text.n = (size_t)stop; /* the stop string is never part of the output */
     return stop >= 0;
 }
 
@@ -313,14 +284,12 @@ static void flush_text(gen *g)
 
 static void save_session(gen *g)
 {
-    srv_session *s = g->session;
+    /* g->history ends with the tokens this call added (at least the last
+     * 2 * SRV_SESSION_HISTORY of everything are always held) */
     size_t V = (size_t)mamba_model_config(g->m->mamba)->vocab_size;
-    s->tokens = mamba_state_tokens(s->state);
-    if (g->have_logits && (s->last_logits || (s->last_logits = malloc(V * sizeof(float)))))
-        memcpy(s->last_logits, g->logits, V * sizeof(float));
-    size_t keep = g->nhist < SRV_SESSION_HISTORY ? g->nhist : SRV_SESSION_HISTORY;
-    memcpy(s->history, g->history + g->nhist - keep, keep * sizeof(int32_t));
-    s->nhistory = keep;
+    size_t add = g->nadded < g->nhist ? g->nadded : g->nhist;
+    srv_session_save_mamba(g->session, g->have_logits ? g->logits : NULL, V,
+                           g->history + g->nhist - add, add);
 }
 
 static json_t *usage_json(gen *g)
@@ -334,7 +303,7 @@ static void answer_json(srv_req *r, gen *g)
     json_t *ids = json_array();
     for (size_t i = 0; ids && i < g->nout; i++)
         json_array_append_new(ids, json_integer(g->out[i]));
-    json_t *o = json_pack("{s:s%,s:o,s:s,s:o}", "text", g->text ? g->text : "", g->text_len,
+    json_t *o = json_pack("{s:s%,s:o,s:s,s:o}", "text", g->text.v ? g->text.v : "", g->text.n,
                           "tokens", ids, "finish_reason", g->finish, "usage", usage_json(g));
     if (o && g->sid[0]) {
         json_object_set_new(o, "session", json_string(g->sid));
@@ -349,7 +318,7 @@ static void answer_json(srv_req *r, gen *g)
 static void finish_stream(gen *g, const char *error)
 {
     json_t *ev = json_pack("{s:s,s:s%,s:o}", "finish_reason", g->finish, "text",
-                           g->text + g->emitted, g->text_len - g->emitted, "usage", usage_json(g));
+                           g->text.v + g->emitted, g->text.n - g->emitted, "usage", usage_json(g));
     if (ev && g->sid[0]) {
         json_object_set_new(ev, "session", json_string(g->sid));
         json_object_set_new(ev, "session_created", json_boolean(g->created));
@@ -359,17 +328,10 @@ static void finish_stream(gen *g, const char *error)
                             json_pack("{s:s,s:s}", "code", g->err_code ? g->err_code : "internal",
                                       "message", error));
     if (ev && g->ndjson) json_object_set_new(ev, "done", json_true());
-    size_t n = 0;
-    char *f = frame_json(g, ev, &n);
-    static const char done[] = "data: [DONE]\n\n";
-    char *t = f && !g->ndjson ? realloc(f, n + sizeof done) : NULL;
-    if (t) {
-        memcpy(t + n, done, sizeof done);
-        n += sizeof done - 1;
-        f = t;
-    }
-    srv_stream_finish(g->stream, f, f ? n : 0);
-    free(f);
+    eng_buf b = {0};
+    if (srv_sse_frame(&b, ev, g->ndjson) == 0) srv_sse_done(&b, g->ndjson);
+    srv_stream_finish(g->stream, b.v, b.n);
+    eng_buf_free(&b);
 }
 
 static void gen_free(gen *g)
@@ -385,7 +347,7 @@ static void gen_free(gen *g)
     free(g->logits);
     free(g->top);
     free(g->out);
-    free(g->text);
+    eng_buf_free(&g->text);
     free(g);
 }
 

@@ -86,7 +86,7 @@ static void req_free(srv_req *r)
     uv_mutex_destroy(&r->mu);
     json_decref(r->json);
     free(r->resp);
-    free(r->body);
+    eng_buf_free(&r->body);
     free(r->session_hdr);
     free(r->session_mode_hdr);
     free(r->url);
@@ -217,30 +217,15 @@ static void append_body(srv_req *r, const char *data, size_t n)
 {
     size_t limit = r->srv->cfg.limits.max_body_bytes;
     if (r->too_large || r->resp) return; /* an answer is already decided: discard */
-    if (r->len + n > limit) {
+    if (r->body.n + n > limit) {
         r->too_large = true;
         srv_reply_error(r, 413, "body_too_large", "request body is over the limit of %zu bytes",
                         limit);
-        free(r->body);
-        r->body = NULL;
-        r->len = 0;
+        eng_buf_free(&r->body);
         return;
     }
-    if (r->len + n > r->cap) {
-        size_t cap = r->cap ? r->cap : 4096;
-        while (cap < r->len + n)
-            cap *= 2;
-        if (cap > limit) cap = limit;
-        char *b = realloc(r->body, cap);
-        if (!b) {
-            srv_reply_error(r, 500, "internal", "out of memory reading the body");
-            return;
-        }
-        r->body = b;
-        r->cap = cap;
-    }
-    memcpy(r->body + r->len, data, n);
-    r->len += n;
+    if (eng_buf_append(&r->body, data, n))
+        srv_reply_error(r, 500, "internal", "out of memory reading the body");
 }
 
 /* Body complete: answer inline, or suspend and queue the job. */
@@ -296,7 +281,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     srv_req *r = *req_cls;
     if (!r) return;
     double ms = (double)(srv_now_ns() - r->t0_ns) / 1e6;
-    srv_log_request(r->id, r->method, r->url, r->status, r->len, ms,
+    srv_log_request(r->id, r->method, r->url, r->status, r->body.n, ms,
                     toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
     req_free(r);
     *req_cls = NULL;

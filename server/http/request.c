@@ -9,7 +9,7 @@
 bool srv_parse_body(srv_req *r)
 {
     json_error_t jerr;
-    r->json = json_loadb(r->body ? r->body : "", r->len, JSON_REJECT_DUPLICATES, &jerr);
+    r->json = json_loadb(r->body.v ? r->body.v : "", r->body.n, JSON_REJECT_DUPLICATES, &jerr);
     if (!r->json) {
         srv_reply_error(r, 400, "invalid_json", "invalid JSON at line %d, column %d: %s", jerr.line,
                         jerr.column, jerr.text);

@@ -5,6 +5,7 @@
 #ifndef HMMBA_SRV_REQUEST_H
 #define HMMBA_SRV_REQUEST_H
 
+#include "core/buf.h"
 #include "core/eng.h"
 #include "server/http/stream.h"
 #include "server/models.h"
@@ -27,8 +28,7 @@ struct srv_req {
     char id[24];
     uint64_t t0_ns;
     /* body */
-    char *body;
-    size_t len, cap;
+    eng_buf body; /* as received (not NUL-terminated) */
     bool too_large;
     srv_handler handler;
     bool async; /* handler runs on a worker */

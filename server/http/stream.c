@@ -1,4 +1,5 @@
 /* stream.c: see stream.h. */
+#include "core/buf.h"
 #include "server/http/stream.h"
 
 #include <stdlib.h>
@@ -8,8 +9,8 @@
 struct srv_stream {
     uv_mutex_t mu;
     struct MHD_Connection *conn;
-    char *buf;                     /* [off, len) unread; reset to 0 when all is read */
-    size_t len, off, bound, alloc; /* bytes held, read, most unread, allocated */
+    eng_buf buf;       /* [off, buf.n) unread; reset to 0 when all is read */
+    size_t off, bound; /* bytes read, most unread */
     bool suspended, done, cancelled;
     int refs;
 };
@@ -31,7 +32,7 @@ static void unref_locked_then_unlock(srv_stream *s)
     uv_mutex_unlock(&s->mu);
     if (left) return;
     uv_mutex_destroy(&s->mu);
-    free(s->buf);
+    eng_buf_free(&s->buf);
     free(s);
 }
 
@@ -52,11 +53,11 @@ static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
     srv_stream *s = cls;
     uv_mutex_lock(&s->mu);
     ssize_t n;
-    if (s->off < s->len) {
-        size_t k = s->len - s->off < max ? s->len - s->off : max;
-        memcpy(out, s->buf + s->off, k);
+    if (s->off < s->buf.n) {
+        size_t k = s->buf.n - s->off < max ? s->buf.n - s->off : max;
+        memcpy(out, s->buf.v + s->off, k);
         s->off += k;
-        if (s->off == s->len) s->off = s->len = 0;
+        if (s->off == s->buf.n) s->off = s->buf.n = 0;
         n = (ssize_t)k;
     } else if (s->done) {
         n = MHD_CONTENT_READER_END_OF_STREAM;
@@ -94,31 +95,23 @@ void srv_stream_abandon(srv_stream *s)
 /* ===== the worker side ===== */
 
 /* Make room for len more bytes: move the unread part to the front, then
- * grow by doubling (from 4 KiB). mu held. false: no memory. */
+ * grow (core/buf.h's rule). mu held. false: no memory. */
 static bool reserve_locked(srv_stream *s, size_t len)
 {
-    if (s->off && s->len + len > s->alloc) {
-        memmove(s->buf, s->buf + s->off, s->len - s->off);
-        s->len -= s->off;
+    if (s->off && s->buf.n + len > s->buf.cap) {
+        memmove(s->buf.v, s->buf.v + s->off, s->buf.n - s->off);
+        s->buf.n -= s->off;
         s->off = 0;
     }
-    if (s->len + len <= s->alloc) return true;
-    size_t a = s->alloc ? s->alloc : 4096;
-    while (a < s->len + len)
-        a *= 2;
-    char *b = realloc(s->buf, a);
-    if (!b) return false;
-    s->buf = b;
-    s->alloc = a;
-    return true;
+    return eng_buf_reserve(&s->buf, len) == 0;
 }
 
 /* Append without looking at the bound. mu held. */
 static int append_locked(srv_stream *s, const char *data, size_t len)
 {
     if (!reserve_locked(s, len)) return SRV_STREAM_FULL;
-    memcpy(s->buf + s->len, data, len);
-    s->len += len;
+    memcpy(s->buf.v + s->buf.n, data, len);
+    s->buf.n += len;
     wake_locked(s);
     return 0;
 }
@@ -129,7 +122,7 @@ int srv_stream_write(srv_stream *s, const char *data, size_t len)
     int rc = 0;
     if (s->cancelled)
         rc = SRV_STREAM_GONE;
-    else if (s->len - s->off + len > s->bound)
+    else if (s->buf.n - s->off + len > s->bound)
         rc = SRV_STREAM_FULL;
     else if (len)
         rc = append_locked(s, data, len);
@@ -140,7 +133,7 @@ int srv_stream_write(srv_stream *s, const char *data, size_t len)
 size_t srv_stream_unread(srv_stream *s)
 {
     uv_mutex_lock(&s->mu);
-    size_t n = s->len - s->off;
+    size_t n = s->buf.n - s->off;
     uv_mutex_unlock(&s->mu);
     return n;
 }

@@ -9,10 +9,14 @@
  * The engine part is the Mamba state blob or the HMM stream blob, by the
  * model's kind (HMM sessions have no logits and no history).
  *
- * File layout (little-endian): "HMBASES1", u32 version, u16 id length + id,
+ * File layout, every integer and float little-endian whatever the host
+ * (core/bytes.h): "HMBASES1", u32 version, u16 id length + id,
  * u16 model-name length + name, u64 tokens, u32 n + n int32 history,
  * u32 n + n float last logits, u64 n + n bytes of the engine's state blob,
  * u64 FNV-1a of everything before it. */
+#include "core/buf.h"
+#include "core/bytes.h"
+#include "core/hash.h"
 #include "mamba/mamba.h"
 #include "server/log.h"
 #include "server/sessions/persist.h"
@@ -30,39 +34,42 @@
 #define MAGIC "HMBASES1"
 #define VERSION 1u
 
-/* ===== a growable byte buffer ===== */
+/* ===== writing: an eng_buf, explicit little-endian ===== */
 
 typedef struct wbuf {
-    unsigned char *d;
-    size_t len, cap;
+    eng_buf b;
     bool oom;
 } wbuf;
 
-static void put(wbuf *b, const void *p, size_t n)
+static void put(wbuf *w, const void *p, size_t n)
 {
-    if (b->oom) return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n)
-            cap *= 2;
-        unsigned char *d = realloc(b->d, cap);
-        if (!d) {
-            b->oom = true;
-            return;
-        }
-        b->d = d;
-        b->cap = cap;
-    }
-    memcpy(b->d + b->len, p, n);
-    b->len += n;
+    if (!w->oom && eng_buf_append(&w->b, p, n)) w->oom = true;
+}
+
+static void put_u16(wbuf *w, uint16_t v)
+{
+    unsigned char t[2];
+    eng_put_le16(t, v);
+    put(w, t, sizeof t);
+}
+
+static void put_u32(wbuf *w, uint32_t v)
+{
+    unsigned char t[4];
+    eng_put_le32(t, v);
+    put(w, t, sizeof t);
+}
+
+static void put_u64(wbuf *w, uint64_t v)
+{
+    unsigned char t[8];
+    eng_put_le64(t, v);
+    put(w, t, sizeof t);
 }
 
 static uint64_t fnv1a(const unsigned char *p, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 1099511628211ull;
-    return h;
+    return eng_fnv1a(ENG_FNV1A_INIT_SESSIONS, p, n);
 }
 
 /* ===== saving ===== */
@@ -80,21 +87,25 @@ static int encode(const srv_session *s, wbuf *b)
     uint32_t nl = s->last_logits ? (uint32_t)mamba_model_config(s->model->mamba)->vocab_size : 0;
     uint64_t tokens = s->tokens, bl = blen;
     put(b, MAGIC, 8);
-    put(b, &version, 4);
-    put(b, &idl, 2);
+    put_u32(b, version);
+    put_u16(b, idl);
     put(b, s->id, idl);
-    put(b, &ml, 2);
+    put_u16(b, ml);
     put(b, s->model->name, ml);
-    put(b, &tokens, 8);
-    put(b, &nh, 4);
-    put(b, s->history, nh * sizeof(int32_t));
-    put(b, &nl, 4);
-    if (nl) put(b, s->last_logits, nl * sizeof(float));
-    put(b, &bl, 8);
+    put_u64(b, tokens);
+    put_u32(b, nh);
+    for (uint32_t i = 0; i < nh; i++)
+        put_u32(b, (uint32_t)s->history[i]);
+    put_u32(b, nl);
+    for (uint32_t i = 0; i < nl; i++) {
+        unsigned char t[4];
+        eng_put_f32(t, s->last_logits[i]);
+        put(b, t, sizeof t);
+    }
+    put_u64(b, bl);
     put(b, blob, blen);
     free(blob);
-    uint64_t sum = fnv1a(b->d, b->len);
-    put(b, &sum, 8);
+    if (!b->oom) put_u64(b, fnv1a((const unsigned char *)b->b.v, b->b.n));
     return b->oom ? -1 : 0;
 }
 
@@ -106,12 +117,12 @@ static int write_atomic(const char *dir, const char *id, const wbuf *b)
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0) return -1;
     size_t off = 0;
-    while (off < b->len) {
-        ssize_t n = write(fd, b->d + off, b->len - off);
+    while (off < b->b.n) {
+        ssize_t n = write(fd, b->b.v + off, b->b.n - off);
         if (n <= 0) break;
         off += (size_t)n;
     }
-    int ok = off == b->len && fsync(fd) == 0;
+    int ok = off == b->b.n && fsync(fd) == 0;
     ok &= close(fd) == 0;
     if (!ok || rename(tmp, path)) {
         unlink(tmp);
@@ -135,7 +146,7 @@ static void save_one(srv_session *s, void *arg)
         c->failed++;
         srv_log("session %s: could not snapshot to %s", s->id, c->dir);
     }
-    free(b.d);
+    eng_buf_free(&b.b);
 }
 
 /* Remove *.session files of sessions that no longer exist. */
@@ -187,11 +198,11 @@ int srv_session_export(const srv_session *s, void **blob, size_t *len)
 {
     wbuf b = {0};
     if (encode(s, &b)) {
-        free(b.d);
+        eng_buf_free(&b.b);
         return -1;
     }
-    *blob = b.d;
-    *len = b.len;
+    *blob = b.b.v;
+    *len = b.b.n;
     return 0;
 }
 
@@ -221,6 +232,48 @@ static bool take(rbuf *r, void *out, size_t n)
     return true;
 }
 
+static bool take_u16(rbuf *r, uint16_t *v)
+{
+    unsigned char t[2];
+    if (!take(r, t, sizeof t)) return false;
+    *v = eng_get_le16(t);
+    return true;
+}
+
+static bool take_u32(rbuf *r, uint32_t *v)
+{
+    unsigned char t[4];
+    if (!take(r, t, sizeof t)) return false;
+    *v = eng_get_le32(t);
+    return true;
+}
+
+static bool take_u64(rbuf *r, uint64_t *v)
+{
+    unsigned char t[8];
+    if (!take(r, t, sizeof t)) return false;
+    *v = eng_get_le64(t);
+    return true;
+}
+
+static bool take_i32s(rbuf *r, int32_t *out, size_t n)
+{
+    if (r->left / 4 < n) return false;
+    for (size_t i = 0; i < n; i++, r->p += 4)
+        out[i] = (int32_t)eng_get_le32(r->p);
+    r->left -= n * 4;
+    return true;
+}
+
+static bool take_f32s(rbuf *r, float *out, size_t n)
+{
+    if (r->left / 4 < n) return false;
+    for (size_t i = 0; i < n; i++, r->p += 4)
+        out[i] = eng_get_f32(r->p);
+    r->left -= n * 4;
+    return true;
+}
+
 /* The engine's part of a snapshot, into sess (of model m). */
 static bool restore_state(const srv_model *m, srv_session *sess, const void *blob, size_t len,
                           eng_error *err)
@@ -244,7 +297,7 @@ static srv_session *decode(srv *s, const unsigned char *d, size_t len, const cha
     uint64_t sum;
     if (len < 16 || memcmp(d, MAGIC, 8))
         return snprintf(why, wcap, "not a hmmba session state (bad magic)"), NULL;
-    memcpy(&sum, d + len - 8, 8);
+    sum = eng_get_le64(d + len - 8);
     if (fnv1a(d, len - 8) != sum)
         return snprintf(why, wcap, "checksum mismatch: the state is corrupt or truncated"), NULL;
     rbuf r = {d + 8, len - 16};
@@ -252,10 +305,10 @@ static srv_session *decode(srv *s, const unsigned char *d, size_t len, const cha
     uint16_t idl, ml;
     uint64_t tokens, bl;
     char id[SRV_SESSION_ID_MAX + 1], model[256];
-    if (!take(&r, &version, 4) || version != VERSION)
+    if (!take_u32(&r, &version) || version != VERSION)
         return snprintf(why, wcap, "unknown version"), NULL;
-    if (!take(&r, &idl, 2) || idl > SRV_SESSION_ID_MAX || !take(&r, id, idl) || !take(&r, &ml, 2) ||
-        ml >= sizeof model || !take(&r, model, ml))
+    if (!take_u16(&r, &idl) || idl > SRV_SESSION_ID_MAX || !take(&r, id, idl) ||
+        !take_u16(&r, &ml) || ml >= sizeof model || !take(&r, model, ml))
         return snprintf(why, wcap, "truncated header"), NULL;
     id[idl] = model[ml] = '\0';
     const srv_model *m = as_model ? as_model : srv_find_model(s, model);
@@ -266,14 +319,12 @@ static srv_session *decode(srv *s, const unsigned char *d, size_t len, const cha
     if (!srv_session_id_valid(id)) return snprintf(why, wcap, "bad session id"), NULL;
     srv_session *sess = srv_session_create(id, m);
     size_t V = m->mamba ? (size_t)mamba_model_config(m->mamba)->vocab_size : 0;
-    bool ok = sess && take(&r, &tokens, 8) && take(&r, &nh, 4) && nh <= SRV_SESSION_HISTORY &&
-              take(&r, sess->history, nh * sizeof(int32_t)) && take(&r, &nl, 4) &&
-              (nl == 0 || nl == V);
+    bool ok = sess && take_u64(&r, &tokens) && take_u32(&r, &nh) && nh <= SRV_SESSION_HISTORY &&
+              take_i32s(&r, sess->history, nh) && take_u32(&r, &nl) && (nl == 0 || nl == V);
     if (ok && nl)
-        ok = (sess->last_logits = malloc(V * sizeof(float))) &&
-             take(&r, sess->last_logits, V * sizeof(float));
+        ok = (sess->last_logits = malloc(V * sizeof(float))) && take_f32s(&r, sess->last_logits, V);
     eng_error err = {0};
-    ok = ok && take(&r, &bl, 8) && bl == r.left && restore_state(m, sess, r.p, (size_t)bl, &err);
+    ok = ok && take_u64(&r, &bl) && bl == r.left && restore_state(m, sess, r.p, (size_t)bl, &err);
     if (!ok) {
         snprintf(why, wcap, "%s", err.msg[0] ? err.msg : "truncated or inconsistent");
         srv_session_destroy(sess);

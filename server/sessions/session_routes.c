@@ -150,7 +150,7 @@ static void h_import(srv_req *r)
         return;
     }
     srv_session *imp =
-        srv_session_import(r->srv, r->body ? r->body : "", r->len, id, m, why, sizeof why);
+        srv_session_import(r->srv, r->body.v ? r->body.v : "", r->body.n, id, m, why, sizeof why);
     if (!imp) {
         srv_reply_error(r, 400, "invalid_state", "%s", why);
         return;

@@ -3,6 +3,7 @@
  * taken only to look up, take and give back, never while computing. */
 #include "server/sessions/sessions.h"
 
+#include "core/hash.h"
 #include "mamba/mamba.h"
 #include "server/log.h"
 #include "server/models.h"
@@ -26,10 +27,7 @@ struct srv_sessions {
 
 static size_t bucket_of(const char *id)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *id; id++)
-        h = (h ^ (unsigned char)*id) * 1099511628211ull;
-    return (size_t)(h % NBUCKETS);
+    return (size_t)(eng_fnv1a_str(ENG_FNV1A_INIT_SESSIONS, id) % NBUCKETS);
 }
 
 static srv_session **find_slot(srv_sessions *t, const char *id)
@@ -371,4 +369,17 @@ int srv_sessions_adopt(srv_sessions *t, srv_session *s)
     }
     uv_mutex_unlock(&t->mu);
     return rc;
+}
+
+void srv_session_save_mamba(srv_session *s, const float *logits, size_t V, const int32_t *ids,
+                            size_t n)
+{
+    s->tokens = mamba_state_tokens(s->state);
+    if (logits && (s->last_logits || (s->last_logits = malloc(V * sizeof(float)))))
+        memcpy(s->last_logits, logits, V * sizeof(float));
+    size_t add = n < SRV_SESSION_HISTORY ? n : SRV_SESSION_HISTORY;
+    size_t keep = s->nhistory < SRV_SESSION_HISTORY - add ? s->nhistory : SRV_SESSION_HISTORY - add;
+    memmove(s->history, s->history + s->nhistory - keep, keep * sizeof(int32_t));
+    memcpy(s->history + keep, ids + n - add, add * sizeof(int32_t));
+    s->nhistory = keep + add;
 }

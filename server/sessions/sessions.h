@@ -37,6 +37,14 @@ typedef struct srv_session {
     struct srv_session *next; /* hash chain */
 } srv_session;
 
+/* After a Mamba call that advanced s->state: the token count from the
+ * state, logits[V] as the last logits (when logits is not NULL), and the
+ * n tokens the call added (ids) appended to the recent-token history, of
+ * which the last SRV_SESSION_HISTORY stay. Every Mamba endpoint saves
+ * through this, so /decode and /generate leave the same history. */
+void srv_session_save_mamba(srv_session *s, const float *logits, size_t V, const int32_t *ids,
+                            size_t n);
+
 typedef struct srv_sessions srv_sessions;
 
 /* A table under budget_bytes of state, at most max_sessions, idle TTL ttl_s. */

@@ -39,15 +39,8 @@ typedef uint32_t vu __attribute__((vector_size(VN * sizeof(uint32_t))));
 MK_INLINE void v_exp_clamped(vf *px)
 {
     vf x = *px, n, r, p;
-    n = (x * 1.44269504f + 12582912.0f) - 12582912.0f; /* in [-126, 127] */
-    r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
-    p = r * (1.0f / 5040) + 1.0f / 720;
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    ENG_EXP_REDUCE(x, n, r); /* n in [-126, 127] */
+    ENG_EXP_POLY(p, r);
     *px = p * (vf)((__builtin_convertvector(n, vi) + 127) << 23);
 }
 

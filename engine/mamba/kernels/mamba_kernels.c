@@ -10,6 +10,7 @@
  * a[0] + a[1]. The portable products keep the original order of this
  * engine (8 lanes, multiply then add, the k mod 8 tail added in order
  * after the tree). See mamba_kernels.h for the contract. */
+#include "core/isa.h"
 #include "mamba/kernels/mamba_kernels_impl.h"
 
 #include <math.h>
@@ -20,16 +21,14 @@
 
 /* ===================================================== instruction sets */
 
+/* The engine's detector (core/isa.h); the enums agree value for value. */
+_Static_assert(MK_ISA_PORTABLE == (int)ENG_ISA_PORTABLE && MK_ISA_AVX2 == (int)ENG_ISA_AVX2 &&
+                   MK_ISA_AVX512 == (int)ENG_ISA_AVX512,
+               "mk_isa and eng_isa differ");
+
 int mk_isa_supported(mk_isa isa)
 {
-#if MK_HAVE_X86
-    if (isa == MK_ISA_AVX512)
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-               __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (isa == MK_ISA_AVX2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
-    return isa == MK_ISA_PORTABLE;
+    return eng_isa_supported((eng_isa)isa);
 }
 
 const char *mk_isa_name(mk_isa isa)
@@ -39,22 +38,7 @@ const char *mk_isa_name(mk_isa isa)
 
 mk_isa mk_isa_best(void)
 {
-    static int best = -1; /* computed once; the race is benign (same value) */
-    int b = __atomic_load_n(&best, __ATOMIC_RELAXED);
-    if (b < 0) {
-        const char *cap = getenv("HMMBA_ISA");
-        int limit = MK_ISA_AVX512;
-        if (cap && strcasecmp(cap, "portable") == 0) limit = MK_ISA_PORTABLE;
-        if (cap && strcasecmp(cap, "avx2") == 0) limit = MK_ISA_AVX2;
-        b = MK_ISA_PORTABLE;
-        for (int i = limit; i > MK_ISA_PORTABLE; i--)
-            if (mk_isa_supported((mk_isa)i)) {
-                b = i;
-                break;
-            }
-        __atomic_store_n(&best, b, __ATOMIC_RELAXED);
-    }
-    return (mk_isa)b;
+    return (mk_isa)eng_isa_best();
 }
 
 /* ============================================================ weights */
@@ -384,26 +368,6 @@ MK_AVX512 MK_INLINE void hsums_avx512(const __m512 *acc, int n, float *out)
 
 #include "mamba/kernels/mamba_kernels.inc"
 
-#undef SFX
-#undef TGT
-#undef VF
-#undef L
-#undef TT
-#undef RT
-#undef RG
-#undef Q8_RG
-#undef PF_HINT
-#undef KC
-#undef VZERO
-#undef VLOAD
-#undef VSTORE
-#undef VSET1
-#undef VMUL
-#undef VFMA
-#undef VBF16
-#undef VQ8
-#undef HSUM
-
 /* --------------------------------------------------------- AVX2 */
 #define SFX(name) name##_avx2
 #define TGT MK_AVX2
@@ -443,26 +407,6 @@ MK_AVX2 MK_INLINE void hsums_avx2(const __m256 *acc, int n, float *out)
 }
 
 #include "mamba/kernels/mamba_kernels.inc"
-
-#undef SFX
-#undef TGT
-#undef VF
-#undef L
-#undef TT
-#undef RT
-#undef RG
-#undef Q8_RG
-#undef PF_HINT
-#undef KC
-#undef VZERO
-#undef VLOAD
-#undef VSTORE
-#undef VSET1
-#undef VMUL
-#undef VFMA
-#undef VBF16
-#undef VQ8
-#undef HSUM
 
 #endif /* MK_HAVE_X86 */
 

@@ -43,6 +43,8 @@
 #ifndef HMMBA_MAMBA_KERNELS_H
 #define HMMBA_MAMBA_KERNELS_H
 
+#include "core/expf.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -186,35 +188,11 @@ void mk_scan(mk_isa isa, float *h, const float *A, const float *B, const float *
 float mk_silu(float x);
 float mk_softplus(float x);
 
-/* exp(x) for x <= 0, within about 1 ulp. Below -87 it gives exp(-87)
- * (1.6e-38) rather than a denormal; x >= 0 gives 1 (and so does +NaN;
- * -NaN gives exp(-87)). Branch-free, and clamped in the integer domain
- * (float comparisons would block vectorization under -ftrapping-math), so
- * loops over it vectorize. The scan's exp(dt * A) has dt > 0 and A < 0.
- * The portable mk_scan computes exactly this, lane by lane. */
+/* exp(x) for x <= 0: the engine's one (core/expf.h, eng_exp_neg). The
+ * vector forms in mamba_elementwise.c compute exactly this, lane by lane. */
 MK_INLINE float mk_exp_neg(float x)
 {
-    const float log2e = 1.44269504f, shifter = 12582912.0f; /* 1.5 * 2^23 */
-    const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
-    float n, r, p, scale;
-    uint32_t u, bits;
-    memcpy(&u, &x, sizeof u);
-    u = u < 0x80000000u ? 0x80000000u : u; /* x >= +0: -0 */
-    u = u > 0xc2ae0000u ? 0xc2ae0000u : u; /* x < -87: -87 */
-    memcpy(&x, &u, sizeof x);
-    n = (x * log2e + shifter) - shifter; /* nearest integer, in [-126, 0] */
-    r = (x - n * ln2_hi) - n * ln2_lo;   /* |r| <= ln2 / 2 */
-    p = 1.0f / 5040;                     /* Taylor to degree 7: error < 6e-9 */
-    p = p * r + 1.0f / 720;
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    bits = (uint32_t)((int32_t)n + 127) << 23; /* 2^n */
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    return eng_exp_neg(x);
 }
 
 /* -------------------------------------------------- thread scratch */
