@@ -146,8 +146,8 @@ static int check_spec(const hmm_spec *s, eng_error *err)
 
 /* calloc of n elements of size sz (NULL on overflow or failure), on a
  * 64-byte boundary: the kernels load whole cache lines from each row, and
- * a row that straddles lines costs two loads per vector (Viterbi at K =
- * 64: 0.085 ns per cell against 0.064). Freed with free(). */
+ * a row that straddles lines costs two loads per vector (figures in
+ * tests/bench/README.md). Freed with free(). */
 static void *xcalloc(size_t n, size_t sz)
 {
     void *p;

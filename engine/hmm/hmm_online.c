@@ -29,9 +29,7 @@
  * so that delta, alpha and the log-likelihood are bit-identical to the
  * offline results; test_hmm_online checks this. The other steps are
  * hmm_infer.c's own. */
-#include "core/bytes.h"
-#include "core/hash.h"
-#include "hmm/hmm_internal.h"
+#include "hmm/hmm_online_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -76,64 +74,6 @@
 /* Scratch buffers larger than this many bytes and 4x their need shrink. */
 #define SHRINK_MIN_BYTES 65536u
 
-/* Blob layout: magic[8], version u32, flags u32, fingerprint u64, payload
- * length u64, checksum u64 (FNV-1a over everything else), then the payload. */
-#define BLOB_MAGIC "HMMONLN"
-#define BLOB_HEADER 40u
-
-/* The last min(T, max_lag + 1) positions, for smoothing. Entry r (0 =
- * oldest) is at (head + r) % cap. */
-typedef struct lag_ring {
-    size_t cap, head, count;
-    double *alpha; /* cap x K: normalised alpha_p */
-    double *lb;    /* cap x K: log b_j(o_p) */
-    double *logc;  /* cap: log P(o_p | o_0..o_{p-1}) */
-} lag_ring;
-
-/* Backpointer rows of the unfixed positions T - count .. T - 1, row r at
- * (head + r) % cap. */
-typedef struct vit_tree {
-    size_t cap, head, count;
-    uint16_t *bp;  /* cap x K: state at the previous position (K <= 65536) */
-    uint8_t *live; /* cap x K: 1 when a live leaf descends from the node */
-} vit_tree;
-
-/* Per-call buffers: not part of the stream's state (never copied or
- * serialized); the answer's arrays point into them. */
-typedef struct staging {
-    size_t rows;    /* chunk rows held; one block at alpha holds all four */
-    double *alpha;  /* rows x K: the filtered answer */
-    double *lb;     /* rows x K, only when max_lag > 0 (else NULL) */
-    double *logc;   /* rows */
-    int32_t *bp;    /* rows x K: backpointer, -1 where delta is -inf */
-    size_t srows;   /* smoothed rows held */
-    double *smooth; /* srows x K */
-    size_t ecap;    /* rows of efac held */
-    double *efac;   /* rows x K: exp(log b_j(o_p) - log c_p), p = efrom + row: the
-                     * backward pass's emission factors, computed once per call */
-    uint64_t efrom;
-    size_t pcap; /* entries of fixed and of tent (one block at fixed) */
-    int32_t *fixed;
-    int32_t *tent;
-    double *work;  /* 8K + D doubles, see W_* below */
-    uint8_t *mark; /* K: one row of live flags being rebuilt */
-} staging;
-
-struct hmm_online {
-    const hmm_model *m;
-    size_t K;
-    hmm_online_opts opts;
-    uint64_t T; /* observations consumed */
-    bool finished;
-    uint64_t forced_total; /* positions fixed by the max_pending cap */
-    hmm_ksum ll;
-    double *alpha; /* K: normalised alpha_{T-1} (T > 0) */
-    double *delta; /* K: Viterbi log scores at T-1, -inf for dead states */
-    lag_ring ring;
-    vit_tree tree;
-    staging s;
-};
-
 /* ===== Errors ===== */
 
 static int impossible(eng_error *err, size_t i, uint64_t t, bool viterbi_only, bool forced)
@@ -153,11 +93,10 @@ static int impossible(eng_error *err, size_t i, uint64_t t, bool viterbi_only, b
  *
  * The dense O(K^2) steps are this file's own (compiled per instruction set
  * with target_clones, blocks of COL_BLOCK columns): at the small K of
- * typical streams they measured 15-30% faster than the offline files'
- * dispatched ones (K = 8). They do the operations of hmm_viterbi.c and
- * hmm_infer.c in the
- * same order, so the bits are the same (test_hmm_online checks it). The
- * rest is shared with the offline code (hmm_internal.h). */
+ * typical streams they are faster than the offline files' dispatched ones
+ * (figures in tests/bench/README.md). They do the operations of
+ * hmm_viterbi.c and hmm_infer.c in the same order, so the bits are the same (test_hmm_online checks
+ * it). The rest is shared with the offline code (hmm_internal.h). */
 
 /* One block of n <= COL_BLOCK columns from j0 of the dense Viterbi step.
  * With n == COL_BLOCK (a constant) the compiler keeps b and a in registers.
@@ -317,237 +256,6 @@ static int reserve_smooth(hmm_online *st, size_t rows, size_t erows)
     return rc;
 }
 
-/* ===== Smoothing ring ===== */
-
-/* head < cap and idx < cap, so one conditional subtraction replaces the
- * (slow) division of a modulo. */
-static size_t ring_slot(const lag_ring *r, size_t idx)
-{
-    size_t s = r->head + idx;
-    return s >= r->cap ? s - r->cap : s;
-}
-
-/* Make room for `need` entries (need <= max_lag + 1), keeping the contents
- * (linearised at head 0). */
-static int ring_reserve(hmm_online *st, size_t need)
-{
-    lag_ring *r = &st->ring;
-    if (r->cap >= need) return 0;
-    size_t K = st->K, cap = r->cap ? r->cap : 16, limit = st->opts.max_lag + 1;
-    while (cap < need)
-        cap *= 2;
-    if (cap > limit) cap = limit;
-    double *a = malloc(cap * K * sizeof *a), *lb = malloc(cap * K * sizeof *lb);
-    double *c = malloc(cap * sizeof *c);
-    if (!a || !lb || !c) {
-        free(a), free(lb), free(c);
-        return ENG_ENOMEM;
-    }
-    for (size_t i = 0; i < r->count; i++) {
-        size_t from = ring_slot(r, i);
-        memcpy(a + i * K, r->alpha + from * K, K * sizeof *a);
-        memcpy(lb + i * K, r->lb + from * K, K * sizeof *lb);
-        c[i] = r->logc[from];
-    }
-    free(r->alpha), free(r->lb), free(r->logc);
-    r->alpha = a, r->lb = lb, r->logc = c;
-    r->cap = cap;
-    r->head = 0;
-    return 0;
-}
-
-/* Append one position's rows, dropping the oldest when full. */
-static void ring_push(hmm_online *st, const double *alpha, const double *lb, double logc)
-{
-    lag_ring *r = &st->ring;
-    size_t K = st->K, slot;
-    if (r->count < r->cap) {
-        slot = ring_slot(r, r->count++);
-    } else {
-        slot = r->head;
-        r->head = r->head + 1 == r->cap ? 0 : r->head + 1;
-    }
-    memcpy(r->alpha + slot * K, alpha, K * sizeof *alpha);
-    memcpy(r->lb + slot * K, lb, K * sizeof *lb);
-    r->logc[slot] = logc;
-}
-
-/* Rows of position p, from the staging rows (p >= T, during a push) or
- * from the ring (T - count <= p < T). */
-static size_t ring_index(const hmm_online *st, uint64_t p)
-{
-    return ring_slot(&st->ring, (size_t)(p - (st->T - st->ring.count)));
-}
-
-static const double *alpha_at(const hmm_online *st, uint64_t p)
-{
-    if (p >= st->T) return st->s.alpha + (size_t)(p - st->T) * st->K;
-    return st->ring.alpha + ring_index(st, p) * st->K;
-}
-
-static const double *lb_at(const hmm_online *st, uint64_t p)
-{
-    if (p >= st->T) return st->s.lb + (size_t)(p - st->T) * st->K;
-    return st->ring.lb + ring_index(st, p) * st->K;
-}
-
-static double logc_at(const hmm_online *st, uint64_t p)
-{
-    if (p >= st->T) return st->s.logc[p - st->T];
-    return st->ring.logc[ring_index(st, p)];
-}
-
-/* ===== Backpointer tree ===== */
-
-static size_t tree_slot(const vit_tree *t, size_t idx) /* as ring_slot */
-{
-    size_t s = t->head + idx;
-    return s >= t->cap ? s - t->cap : s;
-}
-
-/* Capacity for `need` rows, keeping the contents (linearised); shrinks when
- * the rows are a small fraction of the capacity. */
-static int tree_reserve(hmm_online *st, size_t need)
-{
-    vit_tree *t = &st->tree;
-    size_t K = st->K, cap;
-    if (t->cap >= need && !(t->cap > 64 && t->cap / 8 > need)) return 0;
-    cap = need < 16 ? 16 : need;
-    if (t->cap < need && cap < 2 * t->cap) cap = 2 * t->cap;
-    if (cap > SIZE_MAX / (K * sizeof(uint16_t))) return ENG_ENOMEM;
-    uint16_t *bp = malloc(cap * K * sizeof *bp);
-    uint8_t *live = malloc(cap * K);
-    if (!bp || !live) {
-        free(bp), free(live);
-        return t->cap >= need ? 0 : ENG_ENOMEM;
-    }
-    for (size_t i = 0; i < t->count; i++) {
-        size_t from = tree_slot(t, i);
-        memcpy(bp + i * K, t->bp + from * K, K * sizeof *bp);
-        memcpy(live + i * K, t->live + from * K, K);
-    }
-    free(t->bp), free(t->live);
-    t->bp = bp, t->live = live;
-    t->cap = cap;
-    t->head = 0;
-    return 0;
-}
-
-static uint16_t *row_bp(const hmm_online *st, size_t idx)
-{
-    return st->tree.bp + tree_slot(&st->tree, idx) * st->K;
-}
-
-static uint8_t *row_live(const hmm_online *st, size_t idx)
-{
-    return st->tree.live + tree_slot(&st->tree, idx) * st->K;
-}
-
-/* Append the newest position's row (bp: -1 for dead states); its live
- * flags are the leaves'. Capacity was reserved. */
-static void tree_push(hmm_online *st, const int32_t *bp)
-{
-    size_t K = st->K, idx = st->tree.count++;
-    uint16_t *nb = row_bp(st, idx);
-    uint8_t *nl = row_live(st, idx);
-    for (size_t j = 0; j < K; j++) {
-        nb[j] = bp[j] >= 0 ? (uint16_t)bp[j] : 0; /* 0: harmless, never followed */
-        nl[j] = bp[j] >= 0;
-    }
-}
-
-/* Rebuild the live flags from the leaf row upwards. Rows at index >= fresh
- * are new (their flags are only their leaf-time liveness) and always
- * rebuilt; above them the walk stops at the first row that does not
- * change. fresh = 0 rebuilds everything. */
-static void mark_live(hmm_online *st, size_t fresh)
-{
-    size_t K = st->K;
-    uint8_t *restrict mark = st->s.mark;
-    for (size_t idx = st->tree.count; idx-- > 1;) {
-        const uint16_t *restrict b = row_bp(st, idx);
-        const uint8_t *restrict l = row_live(st, idx);
-        uint8_t *restrict up = row_live(st, idx - 1);
-        for (size_t j = 0; j < K; j++) /* plain loops: K is often tiny */
-            mark[j] = 0;
-        for (size_t j = 0; j < K; j++) /* hot loop: dead nodes add nothing */
-            mark[b[j]] |= l[j];
-        uint8_t diff = 0;
-        for (size_t j = 0; j < K; j++)
-            diff |= (uint8_t)(up[j] ^ mark[j]);
-        if (idx - 1 < fresh && !diff) return;
-        for (size_t j = 0; j < K; j++)
-            up[j] = mark[j];
-    }
-}
-
-/* Drop the oldest row. */
-static void tree_pop(hmm_online *st)
-{
-    vit_tree *t = &st->tree;
-    t->head = t->head + 1 == t->cap ? 0 : t->head + 1;
-    t->count--;
-}
-
-/* Fix every oldest position that has a single live node; append the states
- * to fixed[*nfixed..]. */
-static void fix_coalesced(hmm_online *st, int32_t *fixed, size_t *nfixed)
-{
-    size_t K = st->K;
-    while (st->tree.count > 0) {
-        const uint8_t *l = row_live(st, 0);
-        size_t n = 0, at = 0;
-        for (size_t j = 0; j < K; j++)
-            if (l[j]) n++, at = j;
-        if (n != 1) return;
-        fixed[(*nfixed)++] = (int32_t)at;
-        tree_pop(st);
-    }
-}
-
-/* The best path over the unfixed rows, ending in state leaf, into path
- * (tree.count entries, oldest first). */
-static void trace(const hmm_online *st, size_t leaf, int32_t *path)
-{
-    for (size_t idx = st->tree.count; idx-- > 0;) {
-        path[idx] = (int32_t)leaf;
-        leaf = row_bp(st, idx)[leaf];
-    }
-}
-
-/* More than max_pending rows: fix the oldest ones by the current best path
- * until max_pending / 2 remain, and kill every node that disagrees with the
- * forced state at the last forced row, with its descendants (dead leaves get
- * delta = -inf), so that later paths extend the forced ones. A node that
- * survives still has a live leaf below it (that leaf descends from the
- * forced state too), so the flags need no rebuilding. */
-static void force(hmm_online *st, int32_t *fixed, size_t *nfixed)
-{
-    size_t K = st->K, count = st->tree.count, nf = count - st->opts.max_pending / 2;
-    int32_t *path = st->s.tent;
-    trace(st, hmm_argmax(st->delta, K), path);
-    size_t r1 = nf - 1, keep = (size_t)path[r1];
-    uint8_t *l = row_live(st, r1);
-    for (size_t i = 0; i < K; i++)
-        l[i] = i == keep;
-    for (size_t idx = r1 + 1; idx < count; idx++) {
-        const uint16_t *b = row_bp(st, idx);
-        const uint8_t *up = row_live(st, idx - 1);
-        uint8_t *cur = row_live(st, idx);
-        for (size_t j = 0; j < K; j++)
-            cur[j] &= up[b[j]];
-    }
-    const uint8_t *leaf = row_live(st, count - 1);
-    for (size_t j = 0; j < K; j++)
-        if (!leaf[j]) st->delta[j] = -INFINITY;
-    for (size_t i = 0; i < nf; i++) {
-        fixed[(*nfixed)++] = path[i];
-        tree_pop(st);
-    }
-    st->forced_total += nf;
-    fix_coalesced(st, fixed, nfixed);
-}
-
 /* ===== Lifecycle ===== */
 
 hmm_online_opts hmm_online_default_opts(void)
@@ -555,7 +263,7 @@ hmm_online_opts hmm_online_default_opts(void)
     return (hmm_online_opts){HMM_ONLINE_DEFAULT_MAX_LAG, HMM_ONLINE_DEFAULT_MAX_PENDING};
 }
 
-static int check_opts(const hmm_model *m, const hmm_online_opts *o, eng_error *err)
+int hmm__online_check_opts(const hmm_model *m, const hmm_online_opts *o, eng_error *err)
 {
     size_t K = m->K;
     if (o->max_pending < 1) return eng_error_set(err, ENG_EINVAL, "max_pending must be at least 1");
@@ -569,7 +277,7 @@ static int check_opts(const hmm_model *m, const hmm_online_opts *o, eng_error *e
 }
 
 /* A state with its fixed-size arrays and nothing consumed. */
-static hmm_online *alloc_state(const hmm_model *m, const hmm_online_opts *o)
+hmm_online *hmm__online_alloc_state(const hmm_model *m, const hmm_online_opts *o)
 {
     hmm_online *st = calloc(1, sizeof *st);
     if (!st) return NULL;
@@ -594,9 +302,9 @@ int hmm_online_new(const hmm_model *m, const hmm_online_opts *opts, hmm_online *
 {
     if (!m || !out) return eng_error_set(err, ENG_EINVAL, "online HMM: model missing");
     hmm_online_opts o = opts ? *opts : hmm_online_default_opts();
-    int rc = check_opts(m, &o, err);
+    int rc = hmm__online_check_opts(m, &o, err);
     if (rc) return rc;
-    hmm_online *st = alloc_state(m, &o);
+    hmm_online *st = hmm__online_alloc_state(m, &o);
     if (!st) return hmm_err_nomem(err, "an online HMM state");
     *out = st;
     return 0;
@@ -629,7 +337,7 @@ static bool dup_array(void **dst, const void *src, size_t n, size_t elem)
 int hmm_online_copy(const hmm_online *st, hmm_online **out, eng_error *err)
 {
     if (!st || !out) return eng_error_set(err, ENG_EINVAL, "online HMM: state missing");
-    hmm_online *c = alloc_state(st->m, &st->opts);
+    hmm_online *c = hmm__online_alloc_state(st->m, &st->opts);
     if (!c) return hmm_err_nomem(err, "a copy of an online HMM state");
     size_t K = st->K, rc_ = st->ring.cap, tc = st->tree.cap;
     c->T = st->T;
@@ -859,20 +567,20 @@ static void commit_chunk(hmm_online *st, size_t n, hmm_online_out *out)
     if (st->opts.max_lag) {
         size_t keep = st->opts.max_lag + 1, i0 = n > keep ? n - keep : 0;
         for (size_t i = i0; i < n; i++)
-            ring_push(st, st->s.alpha + i * K, st->s.lb + i * K, st->s.logc[i]);
+            hmm__online_ring_push(st, st->s.alpha + i * K, st->s.lb + i * K, st->s.logc[i]);
     }
     size_t fresh = st->tree.count;
     for (size_t i = 0; i < n; i++) {
         hmm_ksum_add(&st->ll, st->s.logc[i]);
-        tree_push(st, st->s.bp + i * K);
+        hmm__online_tree_push(st, st->s.bp + i * K);
     }
     st->T += n;
-    mark_live(st, fresh);
-    fix_coalesced(st, fixed, &nfixed);
+    hmm__online_mark_live(st, fresh);
+    hmm__online_fix_coalesced(st, fixed, &nfixed);
     memcpy(st->alpha, st->s.alpha + (n - 1) * K, K * sizeof *st->alpha);
     memcpy(st->delta, work(st, W_DELTA), K * sizeof *st->delta);
     out->forced = st->tree.count > st->opts.max_pending;
-    if (out->forced) force(st, fixed, &nfixed);
+    if (out->forced) hmm__online_force(st, fixed, &nfixed);
     out->nfixed = nfixed;
     out->fixed = fixed;
 }
@@ -885,7 +593,7 @@ static void answer_paths(hmm_online *st, hmm_online_out *out)
     out->tentative_from = st->T - st->tree.count;
     out->ntentative = st->tree.count;
     out->tentative = st->s.tent;
-    trace(st, best, st->s.tent);
+    hmm__online_trace(st, best, st->s.tent);
     out->forced_total = st->forced_total;
     out->log_lik = st->ll.s + st->ll.c;
 }
@@ -897,11 +605,11 @@ static int reserve_push(hmm_online *st, size_t n, size_t lag)
     if (n > SIZE_MAX / 2 - rows) return ENG_ENOMEM;
     int rc = reserve_staging(st, n);
     if (rc == 0) rc = reserve_paths(st, rows + n);
-    if (rc == 0) rc = tree_reserve(st, rows + n);
+    if (rc == 0) rc = hmm__online_tree_reserve(st, rows + n);
     if (rc == 0 && lag != HMM_ONLINE_NO_LAG) rc = reserve_smooth(st, n, n + lag);
     if (rc == 0 && st->opts.max_lag) {
         uint64_t need = st->T + n;
-        rc = ring_reserve(st, need < limit ? (size_t)need : limit);
+        rc = hmm__online_ring_reserve(st, need < limit ? (size_t)need : limit);
     }
     return rc;
 }
@@ -965,289 +673,9 @@ int hmm_online_finish(hmm_online *st, size_t lag, hmm_online_out *out, eng_error
     out->nfixed = st->tree.count;
     out->fixed = st->s.fixed;
     out->tentative_from = st->T;
-    if (st->tree.count) trace(st, best, st->s.fixed);
+    if (st->tree.count) hmm__online_trace(st, best, st->s.fixed);
     st->tree.count = 0;
     st->tree.head = 0;
     st->finished = true;
-    return 0;
-}
-
-/* ===== Serialization ===== */
-
-static uint64_t fnv_u64(uint64_t h, uint64_t v)
-{
-    unsigned char b[8];
-    eng_put_le64(b, v);
-    return eng_fnv1a(h, b, 8);
-}
-
-static uint64_t fnv_f64s(uint64_t h, const double *v, size_t n)
-{
-    unsigned char b[8];
-    for (size_t i = 0; i < n; i++) {
-        eng_put_f64(b, v[i]);
-        h = eng_fnv1a(h, b, 8);
-    }
-    return h;
-}
-
-/* FNV-1a over K, kind, M, D and the log-space parameters, little-endian. */
-static uint64_t model_fingerprint(const hmm_model *m)
-{
-    size_t K = m->K, D = m->D;
-    uint64_t h = fnv_u64(fnv_u64(ENG_FNV1A_INIT, K), (uint64_t)m->kind);
-    h = fnv_u64(fnv_u64(h, m->M), D);
-    h = fnv_f64s(h, m->log_start, K);
-    h = fnv_f64s(h, m->log_trans, K * K);
-    if (m->kind == HMM_CATEGORICAL) return fnv_f64s(h, m->log_probs_t, m->M * K);
-    h = fnv_f64s(fnv_f64s(h, m->means, K * D), m->log_norm, K);
-    if (m->kind == HMM_GAUSS_DIAG) return fnv_f64s(h, m->inv_var, K * D);
-    return fnv_f64s(h, m->chol, K * D * D);
-}
-
-typedef struct wbuf {
-    uint8_t *p;
-} wbuf;
-
-static void put_u64(wbuf *w, uint64_t v)
-{
-    eng_put_le64(w->p, v);
-    w->p += 8;
-}
-
-static void put_u32(wbuf *w, uint32_t v)
-{
-    eng_put_le32(w->p, v);
-    w->p += 4;
-}
-
-static void put_f64s(wbuf *w, const double *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        eng_put_f64(w->p, v[i]);
-        w->p += 8;
-    }
-}
-
-/* Checksum of a blob: FNV-1a over all bytes but the checksum field. */
-static uint64_t blob_checksum(const uint8_t *b, size_t len)
-{
-    uint64_t h = eng_fnv1a(ENG_FNV1A_INIT, b, BLOB_HEADER - 8);
-    return eng_fnv1a(h, b + BLOB_HEADER, len - BLOB_HEADER);
-}
-
-/* Payload: K, max_lag, max_pending, T, finished, forced_total (u64); the
- * log-likelihood sum and its compensation, alpha[K], delta[K] (f64); ring
- * count, then per position oldest first alpha[K], lb[K], logc; tree count,
- * then per row oldest first bp[K] (u16). Child counts are derived. */
-static size_t payload_size(const hmm_online *st)
-{
-    size_t K = st->K;
-    return 6 * 8 + 2 * 8 + 2 * K * 8 + 8 + st->ring.count * (2 * K + 1) * 8 + 8 +
-           st->tree.count * K * 2;
-}
-
-int hmm_online_serialize(const hmm_online *st, void **blob, size_t *len, eng_error *err)
-{
-    if (!st || !blob || !len) return eng_error_set(err, ENG_EINVAL, "online HMM: state missing");
-    size_t K = st->K, plen = payload_size(st), total = BLOB_HEADER + plen;
-    uint8_t *b = malloc(total);
-    if (!b) return hmm_err_nomem(err, "an online HMM blob");
-    wbuf w = {b};
-    memcpy(w.p, BLOB_MAGIC, 8);
-    w.p += 8;
-    put_u32(&w, HMM_ONLINE_BLOB_VERSION);
-    put_u32(&w, 0); /* flags */
-    put_u64(&w, model_fingerprint(st->m));
-    put_u64(&w, plen);
-    put_u64(&w, 0); /* checksum, filled below */
-    uint64_t head[6] = {K,     st->opts.max_lag, st->opts.max_pending,
-                        st->T, st->finished,     st->forced_total};
-    for (int i = 0; i < 6; i++)
-        put_u64(&w, head[i]);
-    put_f64s(&w, &st->ll.s, 1);
-    put_f64s(&w, &st->ll.c, 1);
-    put_f64s(&w, st->alpha, K);
-    put_f64s(&w, st->delta, K);
-    put_u64(&w, st->ring.count);
-    for (size_t r = 0; r < st->ring.count; r++) {
-        size_t slot = ring_slot(&st->ring, r);
-        put_f64s(&w, st->ring.alpha + slot * K, K);
-        put_f64s(&w, st->ring.lb + slot * K, K);
-        put_f64s(&w, st->ring.logc + slot, 1);
-    }
-    put_u64(&w, st->tree.count);
-    for (size_t r = 0; r < st->tree.count; r++) {
-        const uint16_t *bp = row_bp(st, r);
-        for (size_t j = 0; j < K; j++, w.p += 2)
-            eng_put_le16(w.p, bp[j]);
-    }
-    uint64_t sum = blob_checksum(b, total);
-    w.p = b + BLOB_HEADER - 8;
-    put_u64(&w, sum);
-    *blob = b;
-    *len = total;
-    return 0;
-}
-
-/* A bounds-checked reader over the payload. */
-typedef struct rbuf {
-    const uint8_t *p;
-    size_t left;
-    bool bad;
-} rbuf;
-
-static uint64_t get_u64(rbuf *r)
-{
-    if (r->left < 8) {
-        r->bad = true;
-        return 0;
-    }
-    uint64_t v = eng_get_le64(r->p);
-    r->p += 8;
-    r->left -= 8;
-    return v;
-}
-
-static void get_f64s(rbuf *r, double *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        uint64_t u = get_u64(r);
-        memcpy(&v[i], &u, sizeof u);
-    }
-}
-
-static int corrupt(eng_error *err, const char *what)
-{
-    return eng_error_set(err, ENG_EFORMAT, "HMM session blob is corrupt: %s", what);
-}
-
-/* The header: size, magic, version, length, checksum, model. */
-static int check_header(const hmm_model *m, const uint8_t *b, size_t len, eng_error *err)
-{
-    if (len < BLOB_HEADER)
-        return eng_error_set(err, ENG_EFORMAT,
-                             "HMM session blob is truncated: %zu bytes, the header alone needs %u",
-                             len, BLOB_HEADER);
-    if (memcmp(b, BLOB_MAGIC, 8) != 0)
-        return eng_error_set(err, ENG_EFORMAT, "not an HMM session blob (bad magic)");
-    uint32_t version = (uint32_t)(eng_get_le64(b + 8) & 0xffffffffu);
-    if (version != HMM_ONLINE_BLOB_VERSION)
-        return eng_error_set(err, ENG_EMISMATCH,
-                             "HMM session blob has format version %u; this engine reads version %u",
-                             version, HMM_ONLINE_BLOB_VERSION);
-    uint64_t plen = eng_get_le64(b + 24), have = len - BLOB_HEADER;
-    if (have < plen)
-        return eng_error_set(err, ENG_EFORMAT,
-                             "HMM session blob is truncated: %zu bytes, expected %llu", len,
-                             (unsigned long long)(plen + BLOB_HEADER));
-    if (have > plen)
-        return eng_error_set(err, ENG_EFORMAT, "HMM session blob has %llu trailing bytes",
-                             (unsigned long long)(have - plen));
-    if (eng_get_le64(b + 32) != blob_checksum(b, len))
-        return eng_error_set(err, ENG_EFORMAT, "HMM session blob is corrupt: checksum mismatch");
-    uint64_t want = model_fingerprint(m), got = eng_get_le64(b + 16);
-    if (got != want)
-        return eng_error_set(err, ENG_EMISMATCH,
-                             "HMM session blob belongs to a different model (fingerprint "
-                             "%016llx, this model has %016llx)",
-                             (unsigned long long)got, (unsigned long long)want);
-    if (eng_get_le64(b + 8) >> 32) return corrupt(err, "unknown flags");
-    return 0;
-}
-
-/* Ring rows from the payload (count already validated). */
-static int read_ring(hmm_online *st, rbuf *r, size_t count)
-{
-    size_t K = st->K;
-    if (count && ring_reserve(st, count)) return ENG_ENOMEM;
-    for (size_t i = 0; i < count && !r->bad; i++) {
-        get_f64s(r, st->ring.alpha + i * K, K);
-        get_f64s(r, st->ring.lb + i * K, K);
-        get_f64s(r, st->ring.logc + i, 1);
-    }
-    st->ring.count = count;
-    return 0;
-}
-
-/* Tree rows from the payload; live flags rebuilt from the leaves. */
-static int read_tree(hmm_online *st, rbuf *r, size_t count, eng_error *err)
-{
-    size_t K = st->K;
-    if (count > r->left / 2 / K) return corrupt(err, "backpointer rows overrun the blob");
-    if (count && tree_reserve(st, count)) return hmm_err_nomem(err, "an online HMM state");
-    for (size_t i = 0; i < count; i++) {
-        uint16_t *bp = st->tree.bp + i * K;
-        for (size_t j = 0; j < K; j++) {
-            bp[j] = eng_get_le16(r->p);
-            r->p += 2;
-            if (bp[j] >= K) return corrupt(err, "backpointer out of range");
-        }
-    }
-    r->left -= count * K * 2;
-    st->tree.count = count;
-    if (count == 0) return 0;
-    uint8_t *leaf = row_live(st, count - 1);
-    for (size_t j = 0; j < K; j++)
-        leaf[j] = st->delta[j] > -INFINITY;
-    mark_live(st, 0);
-    for (size_t i = 0; i < count; i++)
-        if (!memchr(row_live(st, i), 1, K))
-            return corrupt(err, "a backpointer row has no live state");
-    return 0;
-}
-
-/* Payload fields after the header; st was made with the blob's options. */
-static int read_payload(hmm_online *st, rbuf *r, uint64_t T, eng_error *err)
-{
-    size_t K = st->K;
-    st->T = T;
-    st->finished = get_u64(r) != 0;
-    st->forced_total = get_u64(r);
-    get_f64s(r, &st->ll.s, 1);
-    get_f64s(r, &st->ll.c, 1);
-    get_f64s(r, st->alpha, K);
-    get_f64s(r, st->delta, K);
-    uint64_t nring = get_u64(r), want = T < st->opts.max_lag + 1 ? T : st->opts.max_lag + 1;
-    if (r->bad) return corrupt(err, "payload too short");
-    if (!st->opts.max_lag) want = 0;
-    if (nring != want) return corrupt(err, "smoothing ring size");
-    if (nring > r->left / ((2 * K + 1) * 8)) return corrupt(err, "smoothing rows overrun the blob");
-    if (read_ring(st, r, (size_t)nring)) return hmm_err_nomem(err, "an online HMM state");
-    uint64_t ntree = get_u64(r);
-    if (r->bad) return corrupt(err, "payload too short");
-    if (ntree > T || (st->finished && ntree)) return corrupt(err, "backpointer row count");
-    if (T && !st->finished && st->delta[hmm_argmax(st->delta, K)] == -INFINITY)
-        return corrupt(err, "no live Viterbi state");
-    int rc = read_tree(st, r, (size_t)ntree, err);
-    if (rc) return rc;
-    if (r->left) return corrupt(err, "payload has unread bytes");
-    return 0;
-}
-
-int hmm_online_deserialize(const hmm_model *m, const void *blob, size_t len, hmm_online **out,
-                           eng_error *err)
-{
-    if (!m || !blob || !out) return eng_error_set(err, ENG_EINVAL, "online HMM: blob missing");
-    const uint8_t *b = blob;
-    int rc = check_header(m, b, len, err);
-    if (rc) return rc;
-    rbuf r = {b + BLOB_HEADER, len - BLOB_HEADER, false};
-    uint64_t K = get_u64(&r);
-    hmm_online_opts o;
-    o.max_lag = (size_t)get_u64(&r);
-    o.max_pending = (size_t)get_u64(&r);
-    uint64_t T = get_u64(&r);
-    if (r.bad) return corrupt(err, "payload too short");
-    if (K != m->K) return corrupt(err, "number of states differs from the model");
-    if (check_opts(m, &o, NULL)) return corrupt(err, "options out of range");
-    hmm_online *st = alloc_state(m, &o);
-    if (!st) return hmm_err_nomem(err, "an online HMM state");
-    rc = read_payload(st, &r, T, err);
-    if (rc) {
-        hmm_online_free(st);
-        return rc;
-    }
-    *out = st;
     return 0;
 }

@@ -5,6 +5,12 @@
 #ifndef HMMBA_HMM_SIMD_H
 #define HMMBA_HMM_SIMD_H
 
+#include "hmm/hmm_internal.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #include <immintrin.h>
 #define HMM_X86 1
@@ -34,5 +40,39 @@ HMM_AVX2 HMM_INLINE __m256i hmm_lanes4(size_t K, size_t at)
 /* 0: plain C, 1: AVX2, 2: AVX-512: eng_isa_best() (core/isa.h), so capped
  * by HMMBA_ISA exactly as the Mamba kernels are. */
 int hmm_simd_level(void);
+
+/* ===== Viterbi, shared by hmm_viterbi.c and hmm_viterbi_small.c ===== */
+
+/* delta += log b(o_t); the number of entries still possible. */
+static inline size_t hmm_vit_add_emission(double *restrict delta, const double *restrict lb,
+                                          size_t K)
+{
+    size_t n = 0;
+    for (size_t j = 0; j < K; j++) {
+        double v = delta[j] + lb[j];
+        delta[j] = v;
+        n += v != -INFINITY;
+    }
+    return n;
+}
+
+/* delta = log start + log b(o_0), the first row of every recursion;
+ * returns how many entries are finite (0: o_0 is impossible). scratch:
+ * K + D doubles. */
+static inline size_t hmm_vit_first_row(const hmm_model *m, const hmm_obs *obs, double *delta,
+                                       double *scratch)
+{
+    for (size_t j = 0; j < m->K; j++)
+        delta[j] = m->log_start[j];
+    return hmm_vit_add_emission(delta, hmm_log_emit(m, obs, 0, scratch), m->K);
+}
+
+#if HMM_X86
+/* Dense models of at most this many states run hmm__vit_run_small on
+ * AVX-512: the whole recursion in registers, 1-byte backpointers. */
+#define HMM_VIT_SMALL_K 32
+int hmm__vit_run_small(const hmm_model *m, const hmm_obs *obs, uint8_t *bp, double *delta,
+                       double *scratch, eng_error *err);
+#endif
 
 #endif

@@ -171,28 +171,6 @@ void hmm_vit_sparse_step(const hmm_model *m, const double *delta, double *best, 
     }
 }
 
-/* delta += log b(o_t); the number of entries still possible. */
-static size_t add_emission(double *restrict delta, const double *restrict lb, size_t K)
-{
-    size_t n = 0;
-    for (size_t j = 0; j < K; j++) {
-        double v = delta[j] + lb[j];
-        delta[j] = v;
-        n += v != -INFINITY;
-    }
-    return n;
-}
-
-/* delta = log start + log b(o_0), the first row of every recursion below;
- * returns how many entries are finite (0: o_0 is impossible). scratch:
- * K + D doubles. */
-static size_t vit_first_row(const hmm_model *m, const hmm_obs *obs, double *delta, double *scratch)
-{
-    for (size_t j = 0; j < m->K; j++)
-        delta[j] = m->log_start[j];
-    return add_emission(delta, hmm_log_emit(m, obs, 0, scratch), m->K);
-}
-
 /* ----- Max only: lazy backpointers -----
  *
  * While the rows of delta fit in hmm_vit_lazy_bytes, the recursion keeps
@@ -204,7 +182,7 @@ static size_t vit_first_row(const hmm_model *m, const hmm_obs *obs, double *delt
  * its tie-breaking are those of the backpointer kernels bit for bit. A max
  * does not depend on the order of its operands, so the rows are the same
  * bits too. The emission of each step is added as the row is stored (the
- * same sum as add_emission's). */
+ * same sum as hmm_vit_add_emission's). */
 size_t hmm_vit_lazy_bytes = (size_t)32 << 20;
 
 /* The rows i with delta[i] > -inf (the others cannot win): their indices in
@@ -240,7 +218,7 @@ static size_t vmax_dense_c(const hmm_model *m, const double *restrict delta,
             }
         }
     }
-    return add_emission(out, lb, K);
+    return hmm_vit_add_emission(out, lb, K);
 }
 
 #if HMM_X86
@@ -305,7 +283,7 @@ HMM_AVX512 HMM_INLINE size_t vmax_block_avx512(const hmm_model *m, const double 
 /* For K x K beyond about half of L2: four rows at a time over all the
  * columns, the running max in out (L1): the rows stream front to back,
  * which the hardware prefetcher follows, where column blocks jump between
- * rows (at K = 1024: 0.29 ns per cell against 0.49). */
+ * rows (figures in tests/bench/README.md). */
 #define VIT_ROWS_BYTES ((size_t)1 << 20)
 HMM_AVX512 static size_t vmax_rows_avx512(const hmm_model *m, const double *delta,
                                           const uint32_t *live, size_t nlive, const double *lb,
@@ -396,7 +374,7 @@ HMM_AVX2 static size_t vmax_dense_avx2(const hmm_model *m, const double *delta,
         for (int v = 0; v < nv; v++)
             _mm256_maskstore_pd(out + j0 + 4 * v, lm[v], b[v]);
     }
-    return add_emission(out, lb, K);
+    return hmm_vit_add_emission(out, lb, K);
 }
 #endif
 
@@ -490,7 +468,7 @@ static int vit_lazy(const hmm_model *m, const hmm_obs *obs, double *rows, int32_
     }
     for (size_t j = 0; j < K; j++)
         all[j] = (uint32_t)j;
-    size_t n_finite = vit_first_row(m, obs, rows, scratch);
+    size_t n_finite = hmm_vit_first_row(m, obs, rows, scratch);
     for (size_t t = 1; t < T && n_finite; t++) {
         const double *prev = rows + (t - 1) * K, *lb = hmm_log_emit(m, obs, t, scratch);
         if (n_finite == K) /* the common case: no row to leave out */
@@ -548,7 +526,7 @@ static int vit_run(const hmm_model *m, const hmm_obs *obs, vit_bp *bp, double *d
 {
     size_t K = m->K;
     double *best = work, *arg = work + K, *scratch = work + 2 * K;
-    if (!vit_first_row(m, obs, delta, scratch)) return hmm_err_impossible(err, 0);
+    if (!hmm_vit_first_row(m, obs, delta, scratch)) return hmm_err_impossible(err, 0);
     for (size_t t = 1; t < obs->T; t++) {
         if (m->sparse)
             hmm_vit_sparse_step(m, delta, best, arg);
@@ -556,111 +534,11 @@ static int vit_run(const hmm_model *m, const hmm_obs *obs, vit_bp *bp, double *d
             vit_dense(m, delta, best, arg);
         bp_store(bp, t - 1, arg);
         memcpy(delta, best, K * sizeof *delta);
-        if (!add_emission(delta, hmm_log_emit(m, obs, t, scratch), K))
+        if (!hmm_vit_add_emission(delta, hmm_log_emit(m, obs, t, scratch), K))
             return hmm_err_impossible(err, t);
     }
     return 0;
 }
-
-#if HMM_X86
-/* vit_run for a dense model of K <= 32 states on AVX-512, the whole
- * recursion in one function: the best scores and their arguments of all K
- * columns stay in (at most 4 + 4) registers, the rows of log A (8 KiB at
- * most) come from L1, and a step stores only delta and K bytes of
- * backpointers, where the general loop pays per step for its dispatch, its
- * blocks of 64 columns and its conversions. The same operations in the
- * same order as vit_dense_c (a row at -inf adds -inf, which never compares
- * greater: the same as skipping it), so the same bits. nv = ceil(K / 8), a
- * constant in each instance. */
-#define VIT_SMALL_K 32
-
-HMM_AVX512 HMM_INLINE int vit_small(const hmm_model *m, const hmm_obs *obs, uint8_t *bp,
-                                    double *delta, double *scratch, eng_error *err, const int nv)
-{
-    const size_t K = m->K;
-    const __m512d ninf = _mm512_set1_pd(-INFINITY);
-    __mmask8 lm[4];
-    for (int v = 0; v < nv; v++)
-        lm[v] = hmm_lanes8(K, 8 * (size_t)v);
-    if (!vit_first_row(m, obs, delta, scratch)) return hmm_err_impossible(err, 0);
-    for (size_t t = 1; t < obs->T; t++) {
-        __m512d b[4];
-        __m512i a[4];
-        for (int v = 0; v < nv; v++) {
-            b[v] = ninf;
-            a[v] = _mm512_setzero_si512();
-        }
-        for (size_t i = 0; i < K; i++) {
-            const __m512d dv = _mm512_set1_pd(delta[i]);
-            const __m512i iv = _mm512_set1_epi64((long long)i);
-            const double *row = m->log_trans + i * K;
-            for (int v = 0; v < nv; v++) {
-                __m512d c = _mm512_add_pd(dv, _mm512_maskz_loadu_pd(lm[v], row + 8 * v));
-                __mmask8 gt = _mm512_mask_cmp_pd_mask(lm[v], c, b[v], _CMP_GT_OQ);
-                b[v] = _mm512_mask_blend_pd(gt, b[v], c);
-                a[v] = _mm512_mask_blend_epi64(gt, a[v], iv);
-            }
-        }
-        const double *lb = hmm_log_emit(m, obs, t, scratch);
-        __mmask8 finite = 0;
-        for (int v = 0; v < nv; v++) {
-            __m512d d = _mm512_add_pd(b[v], _mm512_maskz_loadu_pd(lm[v], lb + 8 * v));
-            _mm512_mask_storeu_pd(delta + 8 * v, lm[v], d);
-            _mm512_mask_cvtepi64_storeu_epi8(bp + (t - 1) * K + 8 * (size_t)v, lm[v], a[v]);
-            finite |= _mm512_mask_cmp_pd_mask(lm[v], d, ninf, _CMP_NEQ_OQ);
-        }
-        if (!finite) return hmm_err_impossible(err, t);
-    }
-    return 0;
-}
-
-/* K <= 8: the same, with delta and the K rows of log A in registers too
- * (delta[i] broadcast by a permute): at K = 4, 1.1 against 1.5 ns per
- * cell for vit_small. */
-HMM_AVX512 static int vit_small1(const hmm_model *m, const hmm_obs *obs, uint8_t *bp, double *delta,
-                                 double *scratch, eng_error *err)
-{
-    const size_t K = m->K;
-    const __mmask8 lm = hmm_lanes8(K, 0);
-    const __m512d ninf = _mm512_set1_pd(-INFINITY);
-    __m512d row[8], d;
-    for (size_t i = 0; i < K; i++)
-        row[i] = _mm512_maskz_loadu_pd(lm, m->log_trans + i * K);
-    if (!vit_first_row(m, obs, delta, scratch)) return hmm_err_impossible(err, 0);
-    d = _mm512_maskz_loadu_pd(lm, delta);
-    for (size_t t = 1; t < obs->T; t++) {
-        __m512d b = ninf;
-        __m512i a = _mm512_setzero_si512();
-        for (size_t i = 0; i < K; i++) {
-            const __m512i iv = _mm512_set1_epi64((long long)i);
-            __m512d c = _mm512_add_pd(_mm512_permutexvar_pd(iv, d), row[i]);
-            __mmask8 gt = _mm512_mask_cmp_pd_mask(lm, c, b, _CMP_GT_OQ);
-            b = _mm512_mask_blend_pd(gt, b, c);
-            a = _mm512_mask_blend_epi64(gt, a, iv);
-        }
-        _mm512_mask_cvtepi64_storeu_epi8(bp + (t - 1) * K, lm, a);
-        d = _mm512_add_pd(b, _mm512_maskz_loadu_pd(lm, hmm_log_emit(m, obs, t, scratch)));
-        if (!_mm512_mask_cmp_pd_mask(lm, d, ninf, _CMP_NEQ_OQ)) return hmm_err_impossible(err, t);
-    }
-    _mm512_mask_storeu_pd(delta, lm, d);
-    return 0;
-}
-
-HMM_AVX512 static int vit_run_small(const hmm_model *m, const hmm_obs *obs, uint8_t *bp,
-                                    double *delta, double *scratch, eng_error *err)
-{
-    switch ((m->K + 7) / 8) {
-    case 1:
-        return vit_small1(m, obs, bp, delta, scratch, err);
-    case 2:
-        return vit_small(m, obs, bp, delta, scratch, err, 2);
-    case 3:
-        return vit_small(m, obs, bp, delta, scratch, err, 3);
-    default:
-        return vit_small(m, obs, bp, delta, scratch, err, 4);
-    }
-}
-#endif
 
 int hmm_viterbi(const hmm_model *m, const hmm_obs *obs, int32_t *path, double *log_prob,
                 eng_error *err)
@@ -670,7 +548,7 @@ int hmm_viterbi(const hmm_model *m, const hmm_obs *obs, int32_t *path, double *l
     size_t K = m->K, T = obs->T, width = K <= HMM_MAX_STATES_U8 ? 1 : 2;
     if (T - 1 > SIZE_MAX / width / K) return hmm_err_nomem(err, "Viterbi backpointers");
 #if HMM_X86
-    bool small = !m->sparse && K <= VIT_SMALL_K && hmm_simd_level() == 2;
+    bool small = !m->sparse && K <= HMM_VIT_SMALL_K && hmm_simd_level() == 2;
 #else
     bool small = false;
 #endif
@@ -696,7 +574,7 @@ int hmm_viterbi(const hmm_model *m, const hmm_obs *obs, int32_t *path, double *l
         bp.u16 = mem;
 #if HMM_X86
     if (small)
-        rc = vit_run_small(m, obs, bp.u8, delta, delta + K, err);
+        rc = hmm__vit_run_small(m, obs, bp.u8, delta, delta + K, err);
     else
 #endif
         rc = vit_run(m, obs, &bp, delta, delta + K, err);

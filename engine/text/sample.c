@@ -14,7 +14,7 @@
  * Speed: nothing allocates per token (the sampler owns scratch arrays of V
  * entries), and the per-token work over V is a few linear passes written so
  * that the compiler can vectorize them: a sanitizing copy, a max, a
- * branch-free exp (exp_nonpos below; libm's expf is a call per element),
+ * branch-free exp (exp_nonpos, sample_internal.h; libm's expf is a call per element),
  * block sums, and a draw that skips whole blocks. Top-k finds its threshold
  * with a k-heap that skips blocks by their max; top-p first drops tokens too
  * light to matter (a provable bound), then runs a quickselect on weight mass
@@ -22,18 +22,13 @@
  *
  * A sampler holds per-step scratch: one thread at a time.
  */
-#include "core/expf.h"
-#include "text/sample.h"
+#include "text/sample_internal.h"
 
 #include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Weights are summed in blocks of this many ids, so the draw can skip a
- * block at a time and the sums have short dependency chains. */
-#define BLOCK 256
 
 struct eng_sampler {
     size_t V;
@@ -63,58 +58,6 @@ eng_sample_params eng_sample_defaults(void)
     return p;
 }
 
-/* ---- vectorizable kernels ---- */
-
-/* NaN -> -inf, +inf -> FLT_MAX; see the file comment. */
-static inline float sanitize(float v)
-{
-    v = v > FLT_MAX ? FLT_MAX : v;
-    return v == v ? v : -INFINITY;
-}
-
-/* exp(x) for the x <= 0 that sampling needs (x - max): the engine's
- * branch-free exp (core/expf.h), so that loops over it vectorize, with the
- * result masked rather than selected (with trapping math, GCC will not
- * if-convert a select of FP work). Below -86 (weights under 4e-38 of the
- * max) and for -inf or NaN it returns 0. */
-static inline float exp_nonpos(float x)
-{
-    float y = eng_exp_neg(x);
-    uint32_t yb;
-    memcpy(&yb, &y, sizeof yb);
-    yb &= (uint32_t)0 - (uint32_t)(x >= -86.0f); /* all ones to keep, else 0 */
-    memcpy(&y, &yb, sizeof y);
-    return y;
-}
-
-/* Largest of x[0, n) (n >= 1), with four independent lanes; NaN never
- * compares greater, so it is ignored (-inf if all are NaN). */
-static float max_value(const float *x, size_t n)
-{
-    float m[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int j = 0; j < 4; j++)
-            m[j] = x[i + j] > m[j] ? x[i + j] : m[j];
-    for (; i < n; i++)
-        m[0] = x[i] > m[0] ? x[i] : m[0];
-    float a = m[0] > m[1] ? m[0] : m[1], b = m[2] > m[3] ? m[2] : m[3];
-    return a > b ? a : b;
-}
-
-/* Sum of w[0, n) in double, four lanes (a fixed order: deterministic). */
-static double sum_lanes(const float *w, size_t n)
-{
-    double acc[4] = {0, 0, 0, 0};
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int j = 0; j < 4; j++)
-            acc[j] += w[i + j];
-    for (; i < n; i++)
-        acc[0] += w[i];
-    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
-}
-
 /* bsum[b] = sum of w over block b; returns the total. */
 static double block_sums(const float *w, size_t V, double *bsum)
 {
@@ -125,44 +68,6 @@ static double block_sums(const float *w, size_t V, double *bsum)
         z += bsum[b];
     }
     return z;
-}
-
-/* ---- log_softmax of the raw logits ---- */
-
-/* For sanitized logits xs[V]: their max and log(sum exp(xs - max)), using
- * tmp[V] as scratch (tmp may be xs itself, which is then overwritten); max
- * is -inf when every logit is -inf. */
-static void raw_stats(const float *xs, size_t V, float *tmp, float *max_out, double *logsum_out)
-{
-    float m = max_value(xs, V);
-    double sum = 0.0;
-    if (m > -INFINITY) {
-        for (size_t i = 0; i < V; i++)
-            tmp[i] = exp_nonpos(xs[i] - m);
-        sum = sum_lanes(tmp, V);
-    }
-    *max_out = m;
-    *logsum_out = log(sum);
-}
-
-/* log prob of one logit given raw_stats; the uniform -log V when the whole
- * row was -inf/NaN. */
-static inline float raw_logprob(float logit, float m, double logsum, size_t V)
-{
-    if (!(m > -INFINITY)) return (float)-log((double)V);
-    return (float)((double)(sanitize(logit) - m) - logsum);
-}
-
-void eng_log_softmax(const float *logits, size_t V, float *out)
-{
-    if (!logits || !out || V == 0) return;
-    float m;
-    double logsum;
-    for (size_t i = 0; i < V; i++)
-        out[i] = sanitize(logits[i]);
-    raw_stats(out, V, out, &m, &logsum);
-    for (size_t i = 0; i < V; i++)
-        out[i] = raw_logprob(logits[i], m, logsum, V);
 }
 
 /* ---- sampler lifetime ---- */
@@ -584,80 +489,6 @@ static int32_t argmax(const float *x, size_t V)
     return 0;
 }
 
-/* ---- top alternatives under the raw distribution ---- */
-
-/* Min-heap over top[0, n) (root = worst of the kept), keyed by the logit
- * stored in .logprob and the id, with the same total order as selection. */
-static inline bool alt_before(const eng_logprob *a, const eng_logprob *b)
-{
-    return a->logprob > b->logprob || (a->logprob == b->logprob && a->id < b->id);
-}
-
-static void alt_sift_down(eng_logprob *h, size_t root, size_t n)
-{
-    for (;;) {
-        size_t child = 2 * root + 1;
-        if (child >= n) return;
-        if (child + 1 < n && alt_before(&h[child], &h[child + 1])) child++;
-        if (!alt_before(&h[root], &h[child])) return;
-        eng_logprob t = h[root];
-        h[root] = h[child];
-        h[child] = t;
-        root = child;
-    }
-}
-
-/* The n (<= V) largest of x[V] (sanitized) into top, best first, ties to
- * the lower id: a heap of n, skipping blocks whose max cannot enter. */
-static void top_heap(const float *x, size_t V, eng_logprob *top, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        top[i] = (eng_logprob){.id = (int32_t)i, .logprob = sanitize(x[i])};
-    for (size_t i = n / 2; i-- > 0;)
-        alt_sift_down(top, i, n);
-    /* Later ids lose ties, so a block whose max (NaN ignored) is not above
-     * the worst kept value cannot contribute. */
-    for (size_t lo = n; lo < V; lo += BLOCK) {
-        size_t hi = V - lo < BLOCK ? V : lo + BLOCK;
-        if (!(max_value(x + lo, hi - lo) > top[0].logprob)) continue;
-        for (size_t i = lo; i < hi; i++) {
-            eng_logprob c = {.id = (int32_t)i, .logprob = sanitize(x[i])};
-            if (alt_before(&c, &top[0])) {
-                top[0] = c;
-                alt_sift_down(top, 0, n);
-            }
-        }
-    }
-    for (size_t end = n; end > 1; end--) { /* worst to the back: best first */
-        eng_logprob t = top[0];
-        top[0] = top[end - 1];
-        top[end - 1] = t;
-        alt_sift_down(top, 0, end - 1);
-    }
-}
-
-/* The ntop best ids of the raw logits, best first, as raw log probs; slots
- * beyond V get id -1 and -inf. */
-static void top_alternatives(const float *logits, size_t V, float m, double logsum,
-                             eng_logprob *top, size_t ntop)
-{
-    size_t n = ntop < V ? ntop : V;
-    top_heap(logits, V, top, n);
-    for (size_t i = 0; i < n; i++)
-        top[i].logprob = raw_logprob(top[i].logprob, m, logsum, V);
-    for (size_t i = n; i < ntop; i++)
-        top[i] = (eng_logprob){.id = -1, .logprob = -INFINITY};
-}
-
-void eng_top_logprobs(const float *lp, size_t V, eng_logprob *top, size_t ntop)
-{
-    if (!lp || !top) return;
-    size_t n = ntop < V ? ntop : V;
-    if (n) top_heap(lp, V, top, n);
-    for (size_t i = n; i < ntop; i++)
-        top[i] = (eng_logprob){.id = -1, .logprob = -INFINITY};
-}
-
 /* ---- the public step ---- */
 
 /* Returns -1 (ENG_EINVAL) when s or logits is NULL; otherwise an id in
@@ -688,10 +519,10 @@ int32_t eng_sample_next(eng_sampler *s, const float *logits, const int32_t *hist
                     s->raw[i] = sanitize(logits[i]);
                 xs = s->raw;
             }
-            raw_stats(xs, s->V, s->raw, &s->raw_max, &s->raw_logsum);
+            eng__raw_stats(xs, s->V, s->raw, &s->raw_max, &s->raw_logsum);
         }
         if (logprob) *logprob = raw_logprob(logits[id], s->raw_max, s->raw_logsum, s->V);
-        if (ntop > 0) top_alternatives(logits, s->V, s->raw_max, s->raw_logsum, top, ntop);
+        if (ntop > 0) eng__top_alternatives(logits, s->V, s->raw_max, s->raw_logsum, top, ntop);
     }
     return id;
 }
