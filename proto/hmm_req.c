@@ -28,7 +28,7 @@ static int parse_one(const json_t *arr, const char *field, const hmm_model *m, s
                      hmm_obs *obs, eng_error *err)
 {
     if (json_is_array(arr) && json_array_size(arr) > max_len)
-        return eng_error_set(err, ENG_ERANGE, "%s: %zu observations, over the limit of %zu", field,
+        return eng_error_set(err, ENG_ELIMIT, "%s: %zu observations, over the limit of %zu", field,
                              json_array_size(arr), max_len);
     return proto_hmm_obs_from_json(m, arr, field, obs, err);
 }
@@ -41,7 +41,7 @@ static int parse_sequences(const json_t *seqs, const hmm_model *m, size_t max_le
     size_t n = json_array_size(seqs);
     if (n == 0) return eng_error_set(err, ENG_EINVAL, "field 'sequences' must not be empty");
     if (n > max_batch)
-        return eng_error_set(err, ENG_ERANGE, "sequences: %zu sequences, over the limit of %zu", n,
+        return eng_error_set(err, ENG_ELIMIT, "sequences: %zu sequences, over the limit of %zu", n,
                              max_batch);
     req->seqs = calloc(n, sizeof *req->seqs);
     if (!req->seqs) return eng_error_set(err, ENG_ENOMEM, "out of memory");

@@ -13,7 +13,7 @@ static int parse_tokens(const json_t *arr, size_t vocab, size_t max_len, int32_t
         return eng_error_set(err, ENG_EINVAL, "field 'tokens' must be an array of token ids");
     size_t len = json_array_size(arr);
     if (len > max_len)
-        return eng_error_set(err, ENG_ERANGE, "tokens: %zu tokens, over the limit of %zu", len,
+        return eng_error_set(err, ENG_ELIMIT, "tokens: %zu tokens, over the limit of %zu", len,
                              max_len);
     int32_t *ids = malloc((len ? len : 1) * sizeof *ids);
     if (!ids) return eng_error_set(err, ENG_ENOMEM, "out of memory");
@@ -47,7 +47,7 @@ static int parse_input(const json_t *root, const char *text_field, size_t vocab,
     *text = json_string_value(t);
     *text_len = json_string_length(t);
     if (*text_len > max_len * 64) /* bytes: a generous bound before tokenizing */
-        return eng_error_set(err, ENG_ERANGE, "%s: %zu bytes, over the limit", text_field,
+        return eng_error_set(err, ENG_ELIMIT, "%s: %zu bytes, over the limit", text_field,
                              *text_len);
     return 0;
 }

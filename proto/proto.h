@@ -76,7 +76,7 @@ typedef struct proto_hmm_decode_req {
 
 /* Parse an HMM /decode request for model m (root is the whole body; "model"
  * was already read by the caller). Sequences longer than max_len or more
- * than max_batch of them are refused (ENG_ERANGE, naming the field). Free
+ * than max_batch of them are refused (ENG_ELIMIT, naming the field). Free
  * with proto_hmm_decode_req_free. */
 int proto_hmm_decode_parse(const json_t *root, const hmm_model *m, size_t max_len, size_t max_batch,
                            proto_hmm_decode_req *req, eng_error *err);

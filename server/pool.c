@@ -64,7 +64,7 @@ int srv_pool_submit(srv_pool *p, srv_job *job, bool urgent)
     uv_mutex_lock(&p->mu);
     if (p->stopping || (!urgent && p->waiting >= p->capacity)) {
         uv_mutex_unlock(&p->mu);
-        return ENG_ERANGE;
+        return ENG_EBUSY;
     }
     if (urgent) {
         job->next = p->head;

@@ -21,7 +21,7 @@ typedef struct srv_pool srv_pool;
  * ENG_ENOMEM / ENG_EINVAL. Free with srv_pool_free. */
 int srv_pool_new(unsigned nworkers, size_t capacity, srv_pool **out, eng_error *err);
 
-/* Queue job. Returns 0, or ENG_ERANGE when the queue is full (nothing is
+/* Queue job. Returns 0, or ENG_EBUSY when the queue is full (nothing is
  * queued; the caller still owns job). `urgent` jobs go to the front and
  * ignore the cap: they are parts of a request already admitted. */
 int srv_pool_submit(srv_pool *p, srv_job *job, bool urgent);

@@ -478,18 +478,18 @@ START_TEST(test_impossible)
         " \"categorical\", \"probs\": [[0.5, 0.5, 0], [0, 0, 1]]}}");
     int32_t o[] = {0, 1, 0, 2};
     obs.sym = o;
-    ck_assert_int_eq(hmm_viterbi(stuck, &obs, path, &v, &err), ENG_ERANGE);
+    ck_assert_int_eq(hmm_viterbi(stuck, &obs, path, &v, &err), ENG_EIMPOSSIBLE);
     ck_assert_msg(strstr(err.msg, "observations[3] is impossible"), "%s", err.msg);
-    ck_assert_int_eq(hmm_forward(stuck, &obs, &v, &err), ENG_ERANGE);
+    ck_assert_int_eq(hmm_forward(stuck, &obs, &v, &err), ENG_EIMPOSSIBLE);
     ck_assert_msg(strstr(err.msg, "observations[3] is impossible"), "%s", err.msg);
-    ck_assert_int_eq(hmm_posteriors(stuck, &obs, post, &v, &err), ENG_ERANGE);
+    ck_assert_int_eq(hmm_posteriors(stuck, &obs, post, &v, &err), ENG_EIMPOSSIBLE);
     ck_assert_msg(strstr(err.msg, "observations[3] is impossible"), "%s", err.msg);
-    ck_assert_int_eq(hmm_posterior_decode(stuck, &obs, path, &v, &err), ENG_ERANGE);
+    ck_assert_int_eq(hmm_posterior_decode(stuck, &obs, path, &v, &err), ENG_EIMPOSSIBLE);
     ck_assert_msg(strstr(err.msg, "observations[3] is impossible"), "%s", err.msg);
     o[0] = 2;
-    ck_assert_int_eq(hmm_forward(stuck, &obs, &v, &err), ENG_ERANGE);
+    ck_assert_int_eq(hmm_forward(stuck, &obs, &v, &err), ENG_EIMPOSSIBLE);
     ck_assert_msg(strstr(err.msg, "observations[0] is impossible"), "%s", err.msg);
-    ck_assert_int_eq(hmm_viterbi(stuck, &obs, path, &v, &err), ENG_ERANGE);
+    ck_assert_int_eq(hmm_viterbi(stuck, &obs, path, &v, &err), ENG_EIMPOSSIBLE);
     ck_assert_msg(strstr(err.msg, "observations[0] is impossible"), "%s", err.msg);
     /* zero probabilities elsewhere stay exact zeros, never NaN */
     o[0] = 0;

@@ -514,7 +514,7 @@ START_TEST(test_impossible_unchanged)
     size_t len = 0;
     blob_of(st, &b, &len);
     c.sym = bad;
-    ck_assert_int_eq(hmm_online_push(st, &c, 2, &out, &err), ENG_ERANGE);
+    ck_assert_int_eq(hmm_online_push(st, &c, 2, &out, &err), ENG_EIMPOSSIBLE);
     ck_assert_msg(strstr(err.msg, "observations[2] (stream position 6) is impossible"), "%s",
                   err.msg);
     assert_same_blob(st, b, len, "impossible chunk");
@@ -549,7 +549,7 @@ START_TEST(test_impossible_unchanged)
     st = new_state(stuck, 4, 1000);
     int32_t first[] = {2, 0};
     c = (hmm_obs){2, first, NULL};
-    ck_assert_int_eq(hmm_online_push(st, &c, HMM_ONLINE_NO_LAG, &out, &err), ENG_ERANGE);
+    ck_assert_int_eq(hmm_online_push(st, &c, HMM_ONLINE_NO_LAG, &out, &err), ENG_EIMPOSSIBLE);
     ck_assert_msg(strstr(err.msg, "observations[0] (stream position 0) is impossible"), "%s",
                   err.msg);
     ck_assert_uint_eq(hmm_online_position(st), 0);
@@ -653,7 +653,7 @@ START_TEST(test_forced_dead_end)
     blob_of(st, &b, &len);
     int32_t two[] = {1, 2};
     c = (hmm_obs){2, two, NULL};
-    ck_assert_int_eq(hmm_online_push(st, &c, HMM_ONLINE_NO_LAG, &out, &err), ENG_ERANGE);
+    ck_assert_int_eq(hmm_online_push(st, &c, HMM_ONLINE_NO_LAG, &out, &err), ENG_EIMPOSSIBLE);
     ck_assert_msg(strstr(err.msg, "observations[1] (stream position 41) is impossible given the "
                                   "Viterbi positions forced"),
                   "%s", err.msg);

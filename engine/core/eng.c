@@ -31,8 +31,12 @@ const char *eng_strerror(int code)
         return "malformed input";
     case ENG_ENOTFOUND:
         return "not found";
-    case ENG_ERANGE:
-        return "out of range";
+    case ENG_EIMPOSSIBLE:
+        return "impossible observation";
+    case ENG_ELIMIT:
+        return "limit exceeded";
+    case ENG_EBUSY:
+        return "busy";
     case ENG_ECANCELED:
         return "canceled";
     case ENG_EMISMATCH:

@@ -2,8 +2,10 @@
  * message buffer that callers can show to users.
  *
  * Convention (as in libuv): functions return 0 or a negative ENG_E* code,
- * and fill an eng_error, when one is given, with a message that names the
- * file, field, tensor or position at fault. */
+ * one code per meaning, and fill an eng_error, when one is given, with a
+ * message that names the file, field, tensor or position at fault. The
+ * server maps each code to its HTTP answer in one table (server/http/
+ * reply.c). Ownership: an eng_error is the caller's, filled in place. */
 #ifndef HMMBA_ENG_H
 #define HMMBA_ENG_H
 
@@ -12,14 +14,17 @@
 
 enum {
     ENG_OK = 0,
-    ENG_EINVAL = -1,    /* bad argument or input: the caller's fault (HTTP 400) */
-    ENG_ENOMEM = -2,    /* allocation failed */
-    ENG_EIO = -3,       /* file could not be opened, read or mapped */
-    ENG_EFORMAT = -4,   /* a file or blob is malformed */
-    ENG_ENOTFOUND = -5, /* a named thing (file, tensor, token) does not exist */
-    ENG_ERANGE = -6,    /* a value is out of range, e.g. a zero-probability sequence */
-    ENG_ECANCELED = -7, /* the caller asked to stop */
-    ENG_EMISMATCH = -8, /* a blob belongs to another model or version */
+    ENG_EINVAL = -1,      /* bad argument or input: the caller's fault (HTTP 400) */
+    ENG_ENOMEM = -2,      /* allocation failed */
+    ENG_EIO = -3,         /* file could not be opened, read or mapped */
+    ENG_EFORMAT = -4,     /* a file or blob is malformed */
+    ENG_ENOTFOUND = -5,   /* a named thing (file, tensor, token) does not exist */
+    ENG_EIMPOSSIBLE = -6, /* an observation of probability 0 given those before it */
+    ENG_ECANCELED = -7,   /* the caller asked to stop */
+    ENG_EMISMATCH = -8,   /* a blob belongs to another model or version */
+    ENG_ELIMIT = -9,      /* a configured size limit is exceeded (tokens, observations, ...) */
+    ENG_EBUSY = -10,      /* no room now (a full queue or buffer): try again later */
+    ENG_ELAST = ENG_EBUSY /* the most negative code */
 };
 
 #define ENG_ERRMSG_MAX 320

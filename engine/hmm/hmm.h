@@ -75,7 +75,7 @@ int32_t hmm_symbol_index(const hmm_model *m, const char *name);
  * and the online recursion below) keeps this rule, so all give the same
  * path (tests/test_kernels.c, test_hmm_viterbi_ties). Memory is O(T*K)
  * bytes of backpointers (1 byte per entry for K <= 256, 2 beyond); time
- * O(T*K^2). Fails with ENG_ERANGE, naming the first impossible position,
+ * O(T*K^2). Fails with ENG_EIMPOSSIBLE, naming the first impossible position,
  * when the observations have probability zero; ENG_EINVAL on bad indices or
  * non-finite values (naming the position); ENG_ENOMEM. */
 int hmm_viterbi(const hmm_model *m, const hmm_obs *obs, int32_t *path, double *log_prob,
@@ -217,7 +217,7 @@ bool hmm_online_finished(const hmm_online *st);
  * Errors leave the state exactly as it was, so the client may resend a
  * corrected chunk: ENG_EINVAL (bad symbol or non-finite value, naming the
  * chunk index and the stream position; lag > max_lag; stream finished),
- * ENG_ERANGE (an observation of probability 0 given the stream before it,
+ * ENG_EIMPOSSIBLE (an observation of probability 0 given the stream before it,
  * "observations[3] (stream position 1027) is impossible ..."; also when
  * forced positions leave no possible path), ENG_ENOMEM. */
 int hmm_online_push(hmm_online *st, const hmm_obs *chunk, size_t lag, hmm_online_out *out,
@@ -230,7 +230,7 @@ int hmm_online_push(hmm_online *st, const hmm_obs *chunk, size_t lag, hmm_online
  * observations) for the last min(L, T) positions, those that no push could
  * smooth at lag L. An empty stream gives empty output. Afterwards pushes
  * are refused (ENG_EINVAL); the state may still be copied, serialized or
- * freed. Errors (ENG_EINVAL: already finished or lag > max_lag; ENG_ERANGE:
+ * freed. Errors (ENG_EINVAL: already finished or lag > max_lag; ENG_EIMPOSSIBLE:
  * posteriors underflowed) leave the state unchanged. */
 int hmm_online_finish(hmm_online *st, size_t lag, hmm_online_out *out, eng_error *err);
 

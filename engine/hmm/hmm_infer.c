@@ -46,7 +46,7 @@ int hmm_simd_level(void)
 
 int hmm_err_impossible(eng_error *err, size_t t)
 {
-    return eng_error_set(err, ENG_ERANGE,
+    return eng_error_set(err, ENG_EIMPOSSIBLE,
                          "observations[%zu] is impossible under the model: its probability "
                          "given the observations before it is 0",
                          t);
@@ -306,7 +306,7 @@ static int back_step(const hmm_model *m, const hmm_obs *obs, size_t t, const dou
         s += g[i];
     }
     if (!(s > 0.0) || !isfinite(s))
-        return eng_error_set(err, ENG_ERANGE,
+        return eng_error_set(err, ENG_EIMPOSSIBLE,
                              "observations[%zu]: posterior probabilities underflowed", t);
     for (size_t i = 0; i < K; i++)
         g[i] /= s;

@@ -78,7 +78,7 @@ int hmm_check_obs(const hmm_model *m, const hmm_obs *obs, eng_error *err);
  * scratch, which needs K + D doubles. */
 const double *hmm_log_emit(const hmm_model *m, const hmm_obs *obs, size_t t, double *scratch);
 
-/* ENG_ERANGE: observations[t] is impossible given those before it. */
+/* ENG_EIMPOSSIBLE: observations[t] is impossible given those before it. */
 int hmm_err_impossible(eng_error *err, size_t t);
 
 /* ENG_ENOMEM naming what could not be allocated. */

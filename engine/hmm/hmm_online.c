@@ -79,11 +79,11 @@
 static int impossible(eng_error *err, size_t i, uint64_t t, bool viterbi_only, bool forced)
 {
     if (viterbi_only && forced)
-        return eng_error_set(err, ENG_ERANGE,
+        return eng_error_set(err, ENG_EIMPOSSIBLE,
                              "observations[%zu] (stream position %llu) is impossible given the "
                              "Viterbi positions forced so far: no path agrees with them",
                              i, (unsigned long long)t);
-    return eng_error_set(err, ENG_ERANGE,
+    return eng_error_set(err, ENG_EIMPOSSIBLE,
                          "observations[%zu] (stream position %llu) is impossible under the "
                          "model: its probability given the observations before it is 0",
                          i, (unsigned long long)t);
@@ -529,7 +529,7 @@ static int smooth_back(hmm_online *st, uint64_t lo, uint64_t hi, double *out, bo
             s += g[i];
         }
         if (!(s > 0.0) || !isfinite(s))
-            return eng_error_set(err, ENG_ERANGE,
+            return eng_error_set(err, ENG_EIMPOSSIBLE,
                                  "stream position %llu: smoothed probabilities underflowed",
                                  (unsigned long long)u);
         for (size_t i = 0; i < K; i++)

@@ -84,11 +84,7 @@ static void batch_answer(batch *b)
     srv_req *r = b->req;
     for (size_t i = 0; i < b->q.nseq; i++) {
         if (b->results[i]) continue;
-        eng_error *e = &b->errs[i];
-        if (e->code == ENG_ERANGE)
-            srv_reply_error(r, 400, "impossible_observations", "%s", e->msg);
-        else
-            srv_reply_eng_error(r, e);
+        srv_reply_eng_error(r, &b->errs[i]);
         return;
     }
     if (!b->q.batch) {

@@ -26,40 +26,38 @@ static void run(srv_req *r, const srv_model *m, proto_hmm_stream_req *q, srv_ses
     bool forced = false;
     json_t *o = NULL;
     int rc = 0;
-    if (hmm_online_finished(s->online)) {
+    if (hmm_online_finished(srv_session_hmm(s))) {
         srv_reply_error(r, 409, "session_closed", "session '%s' was closed by a final request",
-                        s->id);
+                        srv_session_id(s));
         return;
     }
-    if (q->obs.T && !(rc = hmm_online_push(s->online, &q->obs, q->lag, &push, &err))) {
+    if (q->obs.T && !(rc = hmm_online_push(srv_session_hmm(s), &q->obs, q->lag, &push, &err))) {
         o = proto_hmm_push_json(m->hmm, &push);
         nfixed = push.nfixed; /* a copy: a finish reuses the state's buffers */
         if ((fixed = malloc((nfixed + 1) * sizeof *fixed)))
             memcpy(fixed, push.fixed, nfixed * sizeof *fixed);
         forced = push.forced;
     }
-    if (!rc && q->final) rc = hmm_online_finish(s->online, q->lag, &fin, &err);
-    if (rc == ENG_ERANGE) {
-        srv_reply_error(r, 400, "impossible_observations", "%s", err.msg);
-    } else if (rc) {
+    if (!rc && q->final) rc = hmm_online_finish(srv_session_hmm(s), q->lag, &fin, &err);
+    if (rc) {
         srv_reply_eng_error(r, &err);
     } else {
         if (!o)
-            o = json_pack("{s:I,s:[]}", "from", (json_int_t)hmm_online_position(s->online),
+            o = json_pack("{s:I,s:[]}", "from", (json_int_t)hmm_online_position(srv_session_hmm(s)),
                           "filtered");
         const hmm_online_out *last = q->final ? &fin : &push;
         proto_hmm_path_part_json(o, m->hmm, last, fixed, nfixed, q->final ? &fin : NULL);
         json_object_set_new(o, "forced", json_boolean(forced || (q->final && fin.forced)));
-        json_object_set_new(o, "session", json_string(s->id));
+        json_object_set_new(o, "session", json_string(srv_session_id(s)));
         json_object_set_new(o, "session_created", json_boolean(created));
         json_object_set_new(o, "position",
-                            json_integer((json_int_t)hmm_online_position(s->online)));
+                            json_integer((json_int_t)hmm_online_position(srv_session_hmm(s))));
         srv_reply_json(r, 200, o);
         o = NULL;
     }
     json_decref(o);
     free(fixed);
-    s->tokens = hmm_online_position(s->online);
+    srv_session_save_hmm(s);
 }
 
 void srv_hmm_session_decode(srv_req *r, const srv_model *m)
@@ -74,7 +72,7 @@ void srv_hmm_session_decode(srv_req *r, const srv_model *m)
     } else if (srv_req_take_session(r, m, q.session, q.session_mode, &s, &created)) {
         run(r, m, &q, s, created);
         /* A closed stream's session goes; a new one that failed is not kept. */
-        bool drop = hmm_online_finished(s->online) || (created && r->status != 200);
+        bool drop = hmm_online_finished(srv_session_hmm(s)) || (created && r->status != 200);
         srv_session_release(r->srv->sessions, s, drop);
     }
     proto_hmm_stream_req_free(&q);

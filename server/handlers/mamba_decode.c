@@ -129,7 +129,7 @@ static void answer(srv_req *r, const int32_t *ids, size_t n, scorer *sc, const s
     if (o && sc->logits) json_object_set(o, "logits", sc->logits);
     if (o && sc->hidden) json_object_set(o, "hidden", sc->hidden);
     if (o && s) {
-        json_object_set_new(o, "session", json_string(s->id));
+        json_object_set_new(o, "session", json_string(srv_session_id(s)));
         json_object_set_new(o, "session_created", json_boolean(created));
     }
     srv_reply_json(r, 200, o);
@@ -166,11 +166,8 @@ void srv_mamba_decode(srv_req *r, const srv_model *m)
     if (q.logits) sc.logits = json_array();
     if (q.hidden) sc.hidden = json_array();
     if (sess) {
-        st = sess->state;
-        if (sess->last_logits && sc.prev) {
-            memcpy(sc.prev, sess->last_logits, sc.V * sizeof(float));
-            sc.have_prev = true;
-        }
+        st = srv_session_mamba(sess);
+        if (sc.prev) sc.have_prev = srv_session_load_mamba(sess, sc.prev, sc.V, NULL, NULL);
     } else if (mamba_state_new(m->mamba, &st, &err)) {
         st = NULL;
     }

@@ -198,14 +198,10 @@ static bool take_state(srv_req *r, gen *g)
     if (!srv_req_take_session(r, g->m, g->q.session, g->q.session_mode, &g->session, &g->created))
         return false;
     if (g->session) {
-        g->state = g->session->state;
-        memcpy(g->history, g->session->history, g->session->nhistory * sizeof(int32_t));
-        g->nhist = g->session->nhistory;
-        if (g->session->last_logits) {
-            memcpy(g->logits, g->session->last_logits,
-                   (size_t)mamba_model_config(g->m->mamba)->vocab_size * sizeof(float));
-            g->have_logits = true;
-        }
+        g->state = srv_session_mamba(g->session);
+        g->have_logits = srv_session_load_mamba(g->session, g->logits,
+                                                (size_t)mamba_model_config(g->m->mamba)->vocab_size,
+                                                g->history, &g->nhist);
         return true;
     }
     if (mamba_state_new(g->m->mamba, &g->state, NULL)) {
@@ -257,7 +253,7 @@ static bool gen_after(gen *g)
     if (g->emit_rc == SRV_STREAM_FULL) {
         g->finish = "error";
         g->err_code = "client_too_slow";
-        eng_error_set(&g->err, ENG_ERANGE,
+        eng_error_set(&g->err, ENG_EBUSY,
                       "the client did not read the stream: %zu bytes were waiting, the bound is "
                       "%zu (limits.stream_buffer_bytes); the generation was stopped",
                       srv_stream_unread(g->stream), g->srv->cfg.limits.stream_buffer_bytes);
@@ -387,7 +383,7 @@ static void gen_finalize(gen *g)
         /* Give the session back before the client can see the answer, so
          * its next request does not find it still busy. */
         save_session(g);
-        snprintf(g->sid, sizeof g->sid, "%s", g->session->id);
+        snprintf(g->sid, sizeof g->sid, "%s", srv_session_id(g->session));
         srv_session_release(g->srv->sessions, g->session, false);
         g->session = NULL;
         g->state = NULL;

@@ -70,17 +70,26 @@ void srv_reply_error(srv_req *r, int status, const char *code, const char *fmt, 
     srv_reply_json(r, status, proto_error_json(code, msg));
 }
 
+/* The one mapping of engine error codes to HTTP answers. Codes not listed
+ * (a malformed or foreign blob, a missing file or tensor) are the client's
+ * input at fault: 400 invalid_request. */
+static const struct {
+    int code;
+    int status;
+    const char *name;
+} http_of[] = {
+    {ENG_EINVAL, 400, "invalid_request"}, {ENG_ENOMEM, 500, "internal"},
+    {ENG_ELIMIT, 400, "limit_exceeded"},  {ENG_EIMPOSSIBLE, 400, "impossible_observations"},
+    {ENG_EBUSY, 503, "overloaded"},
+};
+
 void srv_reply_eng_error(srv_req *r, const eng_error *e)
 {
-    switch (e->code) {
-    case ENG_ENOMEM:
-        srv_reply_error(r, 500, "internal", "%s", e->msg);
-        break;
-    case ENG_ERANGE:
-        srv_reply_error(r, 400, "limit_exceeded", "%s", e->msg);
-        break;
-    default:
-        srv_reply_error(r, 400, "invalid_request", "%s", e->msg);
-        break;
-    }
+    for (size_t i = 0; i < sizeof http_of / sizeof http_of[0]; i++)
+        if (http_of[i].code == e->code) {
+            if (e->code == ENG_EBUSY) r->retry_after = 1;
+            srv_reply_error(r, http_of[i].status, http_of[i].name, "%s", e->msg);
+            return;
+        }
+    srv_reply_error(r, 400, "invalid_request", "%s", e->msg);
 }

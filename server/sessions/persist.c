@@ -20,6 +20,7 @@
 #include "mamba/mamba.h"
 #include "server/log.h"
 #include "server/sessions/persist.h"
+#include "server/sessions/session_internal.h"
 #include "server/srv_internal.h"
 
 #include <dirent.h>

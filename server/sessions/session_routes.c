@@ -6,6 +6,7 @@
 #include "server/sessions/persist.h"
 #include "server/sessions/session_routes.h"
 #include "server/sessions/take.h"
+#include "server/sessions/session_internal.h"
 #include "server/srv_internal.h"
 
 #include <stdlib.h>

@@ -1,9 +1,10 @@
 /* sessions.c: the session table: a chained hash under one mutex. Sessions
  * are few and requests hold them for the whole computation, so the lock is
  * taken only to look up, take and give back, never while computing. */
-#include "server/sessions/sessions.h"
+#include "server/sessions/session_internal.h"
 
 #include "core/hash.h"
+#include "hmm/hmm.h"
 #include "mamba/mamba.h"
 #include "server/log.h"
 #include "server/models.h"
@@ -382,4 +383,36 @@ void srv_session_save_mamba(srv_session *s, const float *logits, size_t V, const
     memmove(s->history, s->history + s->nhistory - keep, keep * sizeof(int32_t));
     memcpy(s->history + keep, ids + n - add, add * sizeof(int32_t));
     s->nhistory = keep + add;
+}
+
+const char *srv_session_id(const srv_session *s)
+{
+    return s->id;
+}
+
+struct mamba_state *srv_session_mamba(srv_session *s)
+{
+    return s->state;
+}
+
+bool srv_session_load_mamba(const srv_session *s, float *logits, size_t V, int32_t *history,
+                            size_t *nhistory)
+{
+    if (history) {
+        memcpy(history, s->history, s->nhistory * sizeof(int32_t));
+        *nhistory = s->nhistory;
+    }
+    if (!s->last_logits) return false;
+    memcpy(logits, s->last_logits, V * sizeof(float));
+    return true;
+}
+
+struct hmm_online *srv_session_hmm(srv_session *s)
+{
+    return s->online;
+}
+
+void srv_session_save_hmm(srv_session *s)
+{
+    s->tokens = hmm_online_position(s->online);
 }

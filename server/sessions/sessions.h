@@ -10,7 +10,6 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdatomic.h>
 #include <stdint.h>
 
 struct srv_model;
@@ -21,21 +20,29 @@ struct hmm_online;
 #define SRV_SESSION_HISTORY 64 /* recent tokens kept for the repetition penalty */
 #define SRV_HMM_MAX_LAG 256    /* largest smoothing lag an HMM session serves */
 
-typedef struct srv_session {
-    char id[SRV_SESSION_ID_MAX + 1];
-    const struct srv_model *model;
-    struct mamba_state *state; /* Mamba: the recurrent state */
-    struct hmm_online *online; /* HMM: the observation stream (filtering, online Viterbi) */
-    float *last_logits;        /* Mamba: logits after the last absorbed token, or NULL */
-    int32_t history[SRV_SESSION_HISTORY];
-    size_t nhistory;         /* valid entries at the end of the ring, <= HISTORY */
-    _Atomic uint64_t tokens; /* absorbed so far; listings read it while the owner writes */
-    size_t bytes;            /* what this session holds */
-    uint64_t last_use_ns;    /* CLOCK_MONOTONIC */
-    int64_t last_use_unix;   /* wall clock seconds, for listing */
-    bool busy;
-    struct srv_session *next; /* hash chain */
-} srv_session;
+/* A session: opaque outside server/sessions/ (session_internal.h), read
+ * and written through the functions below by the request that holds it
+ * (srv_session_acquire .. srv_session_release). */
+typedef struct srv_session srv_session;
+
+/* Its id (NUL-terminated, valid while the session lives). */
+const char *srv_session_id(const srv_session *s);
+
+/* Mamba: the recurrent state, advanced in place by the holder. */
+struct mamba_state *srv_session_mamba(srv_session *s);
+
+/* Mamba: the logits after the last absorbed token into logits[V] (true),
+ * or false when the session has none; when history is not NULL, the
+ * recent tokens (at most SRV_SESSION_HISTORY, oldest first) into it and
+ * their count into *nhistory. */
+bool srv_session_load_mamba(const srv_session *s, float *logits, size_t V, int32_t *history,
+                            size_t *nhistory);
+
+/* HMM: the observation stream, advanced in place by the holder. */
+struct hmm_online *srv_session_hmm(srv_session *s);
+
+/* After an HMM call on s: the token count from the stream's position. */
+void srv_session_save_hmm(srv_session *s);
 
 /* After a Mamba call that advanced s->state: the token count from the
  * state, logits[V] as the last logits (when logits is not NULL), and the

@@ -4,6 +4,7 @@
 #include "proto/proto.h"
 #include "server/http/request.h"
 #include "server/sessions/take.h"
+#include "server/sessions/session_internal.h"
 #include "server/srv_internal.h"
 
 #include <stdio.h>

@@ -6,7 +6,7 @@
  * known to be safe for the algorithms. Invariants: errors come with a
  * message; an accepted model has K >= 1 and a consistent kind; a sample
  * drawn from the model has positive probability under it (never
- * ENG_ERANGE), its log-likelihood is finite and at least the best path's,
+ * ENG_EIMPOSSIBLE), its log-likelihood is finite and at least the best path's,
  * posteriors lie in [0, 1] and each step sums to 1. */
 #include "fuzz_util.h"
 #include "proto/proto.h"
@@ -61,7 +61,7 @@ static void exercise(const hmm_model *m, uint64_t seed)
         if (!isfinite(x[i])) goto out; /* an extreme Gaussian can overflow: not decodable */
     double lp = 0, ll = 0, ll2 = 0;
     rc = hmm_viterbi(m, &obs, path, &lp, &e);
-    if (rc == ENG_ERANGE && D) goto out; /* density underflow for far-out draws */
+    if (rc == ENG_EIMPOSSIBLE && D) goto out; /* density underflow for far-out draws */
     FUZZ_CHECK(rc == 0, "viterbi on a sample: %d %s", rc, e.msg);
     rc = hmm_forward(m, &obs, &ll, &e);
     FUZZ_CHECK(rc == 0, "forward on a sample: %d %s", rc, e.msg);

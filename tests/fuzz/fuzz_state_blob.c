@@ -78,7 +78,7 @@ static unsigned char *edited_blob(const uint8_t *arg, size_t n, int fix_checksum
     memcpy(b, g_blob, L < g_len ? L : g_len);
     for (size_t i = 1; L && i + 3 <= n; i += 3)
         b[((size_t)arg[i] | (size_t)arg[i + 1] << 8) % L] = arg[i + 2];
-    if (fix_checksum && L >= HEADER + 8) put64(b + L - 8, mamba_fnv1a(MAMBA_FNV_INIT, b, L - 8));
+    if (fix_checksum && L >= HEADER + 8) put64(b + L - 8, eng_fnv1a(ENG_FNV1A_INIT, b, L - 8));
     *len = L;
     return b;
 }

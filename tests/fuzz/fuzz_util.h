@@ -79,7 +79,7 @@ static inline const char *fuzz_input_path(const uint8_t *data, size_t size)
 /* A message set by a failing call must be a non-empty string. */
 static inline void fuzz_check_error(const eng_error *e, int rc)
 {
-    FUZZ_CHECK(rc < 0 && rc >= ENG_EMISMATCH, "return code %d", rc);
+    FUZZ_CHECK(rc < 0 && rc >= ENG_ELAST, "return code %d", rc);
     FUZZ_CHECK(e->code == rc, "err.code %d, returned %d", e->code, rc);
     FUZZ_CHECK(memchr(e->msg, '\0', sizeof e->msg) != NULL, "message not terminated");
     FUZZ_CHECK(e->msg[0] != '\0', "empty message for code %d", rc);
