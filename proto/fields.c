@@ -115,3 +115,8 @@ int proto_get_session_fields(const json_t *root, const char **session, proto_ses
     if (rc || !m) return rc;
     return proto_session_mode_parse(m, mode, err);
 }
+
+bool proto_names_session(const json_t *root)
+{
+    return json_object_get(root, "session") != NULL;
+}

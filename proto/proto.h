@@ -1,5 +1,11 @@
 /* proto.h: JSON <-> engine structs, with validation whose errors name the
- * field and, for sequences, the position. Uses jansson. */
+ * field and, for sequences, the position. Uses jansson.
+ *
+ * Ownership: a parsed request borrows every string from the JSON it was
+ * parsed from (valid while that JSON lives) and owns every array it
+ * allocated (observations, token ids), freed by its *_free; a caller may
+ * take an owned array by setting the field to NULL. A json_t returned is a
+ * new reference, the caller's. */
 #ifndef HMMBA_PROTO_H
 #define HMMBA_PROTO_H
 
@@ -8,6 +14,7 @@
 #include "text/sample.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -139,6 +146,10 @@ int proto_get_session(const json_t *root, const char **out, eng_error *err);
 
 /* "auto" / "create" / "continue" (ENG_EINVAL naming 'session_mode'). */
 int proto_session_mode_parse(const char *s, proto_session_mode *mode, eng_error *err);
+
+/* Whether the body has a "session" field (of any value): an HMM /decode
+ * with one is a chunk of a stream. */
+bool proto_names_session(const json_t *root);
 
 /* "session" (as proto_get_session) then "session_mode" (as
  * proto_session_mode_parse; *mode untouched when it is absent). */

@@ -439,9 +439,10 @@ START_TEST(test_scan)
             h[ii] = malloc(C * N * sizeof(float));
             y[ii] = malloc(C * sizeof(float));
             memcpy(h[ii], h0, C * N * sizeof(float));
-            mk_scan(g_isas[ii], h[ii], A, B, Cv, dl, x, D, 5, N, y[ii]); /* in two pieces */
-            mk_scan(g_isas[ii], h[ii] + 5 * N, A + 5 * N, B, Cv, dl + 5, x + 5, D + 5, C - 5, N,
-                    y[ii] + 5);
+            mamba_selective_scan(g_isas[ii], h[ii], A, B, Cv, dl, x, D, 5, N,
+                                 y[ii]); /* in two pieces */
+            mamba_selective_scan(g_isas[ii], h[ii] + 5 * N, A + 5 * N, B, Cv, dl + 5, x + 5, D + 5,
+                                 C - 5, N, y[ii] + 5);
         }
         for (size_t d = 0; d < C; d++) {
             double acc = 0, mag = 0;

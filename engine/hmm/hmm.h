@@ -4,7 +4,12 @@
  *
  * All arithmetic is in log space; a zero probability is -INFINITY, never
  * NaN. A model is immutable once built, so one model may be shared by any
- * number of threads. No JSON here: proto/ turns JSON into hmm_spec. */
+ * number of threads. No JSON here: proto/ turns JSON into hmm_spec.
+ *
+ * Ownership: arguments are borrowed for the call; output arrays are the
+ * caller's (caller-allocated); what a function creates (*out) the caller
+ * owns and frees with the matching *_free. A streaming state borrows its
+ * model, and the arrays of its answers belong to the state. */
 #ifndef HMMBA_HMM_H
 #define HMMBA_HMM_H
 

@@ -8,7 +8,12 @@
  * Weights are mmapped. A mamba_state is the recurrent state of one
  * sequence: per layer the conv window (d_inner x (d_conv-1)) and the SSM
  * state (d_inner x d_state), in F32. A state is used by one thread at a
- * time. */
+ * time.
+ *
+ * Ownership: arguments are borrowed for the call; output arrays are the
+ * caller's; what a function creates (*out, a blob) the caller owns and
+ * frees with the matching *_free (free() for a blob). A state borrows its
+ * model, which must outlive it. */
 #ifndef HMMBA_MAMBA_H
 #define HMMBA_MAMBA_H
 

@@ -199,7 +199,8 @@ static void scan_phase(const fwd *f, const float *dbc, int l, size_t r0, size_t 
         const float *B = dbc + i * lbc + R, *x = f->xz + i * 2 * di;
         float *dt = f->dt + i * di + d0, *y = f->y + i * di;
         mk_softplus_inplace(f->isa, dt, nch);
-        mk_scan(f->isa, h, L->A + d0 * N, B, B + N, dt, x + d0, L->D + d0, nch, N, y + d0);
+        mamba_selective_scan(f->isa, h, L->A + d0 * N, B, B + N, dt, x + d0, L->D + d0, nch, N,
+                             y + d0);
         mk_gate(f->isa, y + d0, x + di + d0, nch);
     }
 }

@@ -1,6 +1,10 @@
 /* sample.h: choosing the next token from logits: greedy, temperature,
  * top-k, top-p, min-p and repetition penalty, with a seeded PRNG, plus the
- * log probabilities of the choice and its top alternatives. */
+ * log probabilities of the choice and its top alternatives.
+ *
+ * Ownership: arguments are borrowed for the call; output arrays are the
+ * caller's; a sampler is created and freed by its caller and used by one
+ * thread at a time. */
 #ifndef HMMBA_SAMPLE_H
 #define HMMBA_SAMPLE_H
 

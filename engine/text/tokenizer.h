@@ -4,7 +4,12 @@
  * Unicode, byte<->unicode mapping and ranked merges. Plus a streaming UTF-8
  * decoder so streamed text is always valid UTF-8.
  *
- * A tokenizer is immutable after loading and may be shared by threads. */
+ * A tokenizer is immutable after loading and may be shared by threads.
+ *
+ * Ownership: arguments are borrowed for the call; what a function returns
+ * through a pointer (ids, text, a tokenizer) the caller owns and frees
+ * (free(), or eng_tok_free); a piece (eng_tok_piece) is borrowed from the
+ * tokenizer. */
 #ifndef HMMBA_TOKENIZER_H
 #define HMMBA_TOKENIZER_H
 

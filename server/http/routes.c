@@ -89,7 +89,7 @@ static void srv_handle_decode(srv_req *r)
     if (!srv_parse_body(r)) return;
     const srv_model *m = srv_req_model(r);
     if (!m) return;
-    bool session = json_object_get(r->json, "session") || r->session_hdr;
+    bool session = proto_names_session(r->json) || r->session_hdr;
     if (m->kind == SRV_MODEL_MAMBA)
         srv_mamba_decode(r, m);
     else if (session)

@@ -181,8 +181,9 @@ void mk_conv_silu(mk_isa isa, float *x, size_t ldx, size_t rows, float *const *w
  * channels. h = exp(delta*A) * h + (delta*B) * x, then
  * y[d] = C.h + D[d] * x[d] (C.h in 16 lanes over the states, summed in the
  * fixed tree of the products). */
-void mk_scan(mk_isa isa, float *h, const float *A, const float *B, const float *C,
-             const float *delta, const float *x, const float *D, size_t nch, size_t N, float *y);
+void mamba_selective_scan(mk_isa isa, float *h, const float *A, const float *B, const float *C,
+                          const float *delta, const float *x, const float *D, size_t nch, size_t N,
+                          float *y);
 
 /* Single elements, exactly as mk_silu_inplace and mk_softplus_inplace. */
 float mk_silu(float x);
