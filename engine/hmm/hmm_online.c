@@ -30,6 +30,7 @@
  * offline results; test_hmm_online checks this. The other steps are
  * hmm_infer.c's own. */
 #include "hmm/hmm_online_internal.h"
+#include "hmm/hmm_simd.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -44,31 +45,40 @@
 #define BETA_RESCALE 1e280
 
 /* The dense O(K^2) kernels are compiled for AVX-512, AVX2 and baseline
- * x86-64 and picked at load time (GCC/clang target_clones). Each clone does
- * the same operations per element in the same order (ISO C mode: no fused
- * multiply-add), so all give the same bits. Not under ThreadSanitizer: its
- * runtime is not up yet when the loader runs the clones' resolvers. */
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define HMM_NO_CLONES 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define HMM_NO_CLONES 1
-#endif
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute) && !defined(HMM_NO_CLONES)
-#if __has_attribute(target_clones)
-#define HMM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-#endif
-#ifndef HMM_CLONES
-#define HMM_CLONES
-#endif
-/* Block helpers must be inlined into each clone to get its instructions. */
-#if defined(__GNUC__)
-#define HMM_INLINE static inline __attribute__((always_inline))
+ * x86-64 from one body each (ONLINE_VARIANTS) and picked per call by
+ * hmm_simd_level(), so HMMBA_ISA caps them as it caps every kernel. Each
+ * variant does the same operations per element in the same order (ISO C
+ * mode: no fused multiply-add), so all give the same bits. */
+#if HMM_X86
+#define ONLINE_VARIANTS(name, params, args)                                                        \
+    static void name##_c params                                                                    \
+    {                                                                                              \
+        name##_body args;                                                                          \
+    }                                                                                              \
+    HMM_AVX2 static void name##_avx2 params                                                        \
+    {                                                                                              \
+        name##_body args;                                                                          \
+    }                                                                                              \
+    HMM_AVX512 static void name##_avx512 params                                                    \
+    {                                                                                              \
+        name##_body args;                                                                          \
+    }                                                                                              \
+    static void name params                                                                        \
+    {                                                                                              \
+        int level = hmm_simd_level();                                                              \
+        if (level == 2)                                                                            \
+            name##_avx512 args;                                                                    \
+        else if (level == 1)                                                                       \
+            name##_avx2 args;                                                                      \
+        else                                                                                       \
+            name##_c args;                                                                         \
+    }
 #else
-#define HMM_INLINE static inline
+#define ONLINE_VARIANTS(name, params, args)                                                        \
+    static void name params                                                                        \
+    {                                                                                              \
+        name##_body args;                                                                          \
+    }
 #endif
 
 /* Scratch buffers larger than this many bytes and 4x their need shrink. */
@@ -92,7 +102,7 @@ static int impossible(eng_error *err, size_t i, uint64_t t, bool viterbi_only, b
 /* ===== Step kernels =====
  *
  * The dense O(K^2) steps are this file's own (compiled per instruction set
- * with target_clones, blocks of COL_BLOCK columns): at the small K of
+ * per instruction set, blocks of COL_BLOCK columns): at the small K of
  * typical streams they are faster than the offline files' dispatched ones
  * (figures in tests/bench/README.md). They do the operations of
  * hmm_viterbi.c and hmm_infer.c in the same order, so the bits are the same (test_hmm_online checks
@@ -124,8 +134,8 @@ HMM_INLINE void vit_block(const hmm_model *m, const double *restrict delta, size
 }
 
 /* best[j] = max_i delta[i] + log A[i][j], arg[j] = the lowest such i. */
-HMM_CLONES static void vit_dense(const hmm_model *m, const double *restrict delta,
-                                 double *restrict best, double *restrict arg)
+HMM_INLINE void vit_dense_body(const hmm_model *m, const double *restrict delta,
+                               double *restrict best, double *restrict arg)
 {
     size_t K = m->K, j0 = 0;
     for (; j0 + COL_BLOCK <= K; j0 += COL_BLOCK)
@@ -152,8 +162,8 @@ HMM_INLINE void axpy_block(const double *restrict mat, size_t K, const double *r
 }
 
 /* pred[j] = sum_i alpha[i] P(j | i). */
-HMM_CLONES static void predict(const hmm_model *m, const double *restrict alpha,
-                               double *restrict pred)
+HMM_INLINE void predict_body(const hmm_model *m, const double *restrict alpha,
+                             double *restrict pred)
 {
     size_t K = m->K;
     if (m->sparse) {
@@ -167,8 +177,8 @@ HMM_CLONES static void predict(const hmm_model *m, const double *restrict alpha,
 }
 
 /* beta_out = A w. */
-HMM_CLONES static void back_mul(const hmm_model *m, const double *restrict w,
-                                double *restrict beta_out)
+HMM_INLINE void back_mul_body(const hmm_model *m, const double *restrict w,
+                              double *restrict beta_out)
 {
     size_t K = m->K;
     if (m->sparse) {
@@ -180,6 +190,15 @@ HMM_CLONES static void back_mul(const hmm_model *m, const double *restrict w,
         axpy_block(m->trans_t, K, w, i0, COL_BLOCK, beta_out);
     if (i0 < K) axpy_block(m->trans_t, K, w, i0, K - i0, beta_out);
 }
+
+ONLINE_VARIANTS(vit_dense,
+                (const hmm_model *m, const double *restrict delta, double *restrict best,
+                 double *restrict arg),
+                (m, delta, best, arg))
+ONLINE_VARIANTS(predict, (const hmm_model *m, const double *restrict alpha, double *restrict pred),
+                (m, alpha, pred))
+ONLINE_VARIANTS(back_mul, (const hmm_model *m, const double *restrict w, double *restrict beta_out),
+                (m, w, beta_out))
 
 /* ===== Buffers ===== */
 
