@@ -1580,7 +1580,7 @@ static void add_known_failures(void)
     known(add_row(&known_list, ROW_HTTP, "POST", "/decode", &b, 400, "limit_exceeded",
                   "Mamba /decode: a text of max_seq_len + 1 tokens"),
           "400 limit_exceeded. The text is tokenized but the token count is never compared "
-          "with max_seq_len (server/mamba_decode.c, get_tokens), so up to 64 x max_seq_len "
+          "with max_seq_len (server/handlers/mamba_decode.c, get_tokens), so up to 64 x max_seq_len "
           "tokens are decoded; /generate's prompt does check it");
     known(plain_in(&known_list, "GET", "/%ff", NULL, 404, "not_found"),
           "404 not_found. The message embeds the path's invalid UTF-8, json_pack refuses it "

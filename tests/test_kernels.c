@@ -11,7 +11,7 @@
  *    instruction set; the load options and weight names;
  *  - the worker pool: concurrent callers, and no allocation per decoded
  *    token (malloc and friends are wrapped at link time and counted);
- *  - the vectorized HMM loops (engine/hmm_viterbi.c, hmm_infer.c): Viterbi
+ *  - the vectorized HMM loops (engine/hmm/hmm_viterbi.c, hmm_infer.c): Viterbi
  *    against a naive max-plus recursion (same path, same log probability, ties to the
  *    lowest index), and every instruction set giving the same bits. */
 #include "hmm/hmm.h"
@@ -956,7 +956,7 @@ END_TEST
  * Two models where states 0 and 1 are exact twins (start 1/2 each, the same
  * transition row, one symbol): every path through 0 has a twin through 1 of
  * the same probability, and only the tie rule picks between them. The
- * rule (engine/hmm.h): the lowest index wins, so the path is 0, 2, 3;
+ * rule (engine/hmm/hmm.h): the lowest index wins, so the path is 0, 2, 3;
  * keeping the last of equal scores gives 1, 2, 3. */
 
 /* start 1/2 on states 0 and 1; rows 0 and 1 send 0.7 to state 2, row 2

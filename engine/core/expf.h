@@ -6,7 +6,7 @@
 #include <string.h>
 
 /* The two steps of the exp below, written once for float and for GCC
- * vectors of float (mamba_elementwise.c), so that the vector forms compute
+ * vectors of float (mamba/kernels/mamba_vec.h), so that the vector forms compute
  * exactly what the scalar one does. Range reduction: x = n ln2 + r with n
  * the nearest integer (adding 1.5 * 2^23 rounds) and |r| <= ln2 / 2 (ln2
  * split in two for exactness). */

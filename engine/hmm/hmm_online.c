@@ -105,8 +105,9 @@ static int impossible(eng_error *err, size_t i, uint64_t t, bool viterbi_only, b
  * per instruction set, blocks of COL_BLOCK columns): at the small K of
  * typical streams they are faster than the offline files' dispatched ones
  * (figures in tests/bench/README.md). They do the operations of
- * hmm_viterbi.c and hmm_infer.c in the same order, so the bits are the same (test_hmm_online checks
- * it). The rest is shared with the offline code (hmm_internal.h). */
+ * hmm_viterbi.c and hmm_infer.c in the same order, so the bits are the
+ * same (test_hmm_online checks it). The rest is shared with the offline
+ * code (hmm_internal.h). */
 
 /* One block of n <= COL_BLOCK columns from j0 of the dense Viterbi step.
  * With n == COL_BLOCK (a constant) the compiler keeps b and a in registers.

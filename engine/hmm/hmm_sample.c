@@ -1,9 +1,10 @@
 /* hmm_sample.c: drawing state and observation sequences from a model.
  *
  * The PRNG is the engine's (core/rng.h: xoshiro256** seeded through
- * splitmix64), so a seed gives the same integer stream on every platform. States and symbols are
- * drawn by inverting precomputed CDFs with 53-bit uniforms; Gaussian values use the Marsaglia polar
- * method and a Cholesky factor (results can differ in the last bit between libms, since they use
+ * splitmix64), so a seed gives the same integer stream on every platform.
+ * States and symbols are drawn by inverting precomputed CDFs with 53-bit
+ * uniforms; Gaussian values use the Marsaglia polar method and a Cholesky
+ * factor (results can differ in the last bit between libms, since they use
  * log and sqrt). Per step the draws are: state, then emission. */
 #include "core/rng.h"
 #include "hmm/hmm_internal.h"

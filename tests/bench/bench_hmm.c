@@ -1,4 +1,4 @@
-/* bench_hmm.c: HMM inference throughput (engine/hmm_viterbi.c and
+/* bench_hmm.c: HMM inference throughput (engine/hmm/hmm_viterbi.c and
  * hmm_infer.c) as ns per (step x state^2): Viterbi, forward and
  * forward-backward (hmm_posteriors) on dense random models of K = 4, 16,
  * 64, 256 states with M = 32 symbols, and on a sparse left-right model

@@ -1,5 +1,5 @@
 /* fuzz_hmm_stream_blob.c: HMM session (online stream) blobs on import
- * (hmm_online_deserialize, engine/hmm_online.c), against two fixture models:
+ * (hmm_online_deserialize, engine/hmm/hmm_online_blob.c), against two fixture models:
  * casino (categorical, K = 2) and gauss-diag-k4-d3 (K = 4).
  *
  * Input: byte 0 picks the mode and the model, the rest is its argument.

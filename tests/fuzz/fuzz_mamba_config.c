@@ -1,5 +1,5 @@
 /* fuzz_mamba_config.c: a Mamba model's config.json (mamba_config_parse,
- * engine/mamba_config.c), handed over through a memfd.
+ * engine/mamba/mamba_config.c), handed over through a memfd.
  *
  * Invariants: errors come with a message; an accepted config has every
  * dimension within the ranges the parser documents (so that the state and

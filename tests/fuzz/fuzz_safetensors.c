@@ -1,5 +1,5 @@
 /* fuzz_safetensors.c: the safetensors header and tensor table
- * (engine/safetensors.c), then binding the tensors to a Mamba model.
+ * (engine/mamba/safetensors.c), then binding the tensors to a Mamba model.
  *
  * 1. The input is opened as a safetensors file (st_set_open_file, through
  *    a memfd). When it opens, every tensor the header names is looked up

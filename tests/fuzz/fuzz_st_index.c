@@ -1,5 +1,5 @@
 /* fuzz_st_index.c: the sharded-weights index of a Mamba model directory,
- * model.safetensors.index.json (st_set_open_dir, engine/safetensors.c).
+ * model.safetensors.index.json (st_set_open_dir, engine/mamba/safetensors.c).
  *
  * A per-process directory under /tmp holds three shards: a.safetensors and
  * b.safetensors (small, written here) and model.safetensors (a link to the

@@ -1,5 +1,5 @@
 /* fuzz_state_blob.c: session state blobs on import
- * (mamba_state_deserialize, engine/mamba_state.c), against the fixture
+ * (mamba_state_deserialize, engine/mamba/mamba_state.c), against the fixture
  * model mamba1-tiny-tied, loaded once.
  *
  * Input: byte 0 picks the mode, the rest is its argument.

@@ -1,5 +1,5 @@
 /* fuzz_tokenizer_json.c: tokenizer.json files through eng_tok_load
- * (engine/tok_load.c), handed over through a memfd.
+ * (engine/text/tok_load.c), handed over through a memfd.
  *
  * A tokenizer that loads is then used: fixed texts (ASCII, accents that
  * NFC composes, added-token look-alikes, invalid UTF-8) are encoded and the

@@ -2,8 +2,8 @@
  * BF16, rows, int8 quantization) and the matrix products over F32, BF16
  * and int8 weights, for three instruction sets (portable C, AVX2 + FMA,
  * AVX-512; the SIMD ones from mamba_kernels.inc). The elementwise kernels
- * and the scan are in mamba_elementwise.c, the per-thread scratch in
- * mamba_scratch.c.
+ * are in mamba_elementwise.c, the scan in mamba_scan.c, the per-thread
+ * scratch in mamba_scratch.c.
  *
  * Lane sums end in one fixed tree: with lanes a[0..L), first a[l] +=
  * a[l + L/2] for each l < L/2, then the same on the first half, down to

@@ -37,9 +37,10 @@
  *
  * Files. mamba_kernels.c: instruction sets, weights and the matrix
  * products (the SIMD ones from mamba_kernels.inc); mamba_elementwise.c:
- * RMSNorm, the activations, the gate, the conv and the scan;
- * mamba_scratch.c: the per-thread scratch; mamba_kernels_impl.h: the
- * preamble the two computing files share. */
+ * RMSNorm, the activations, the gate and the conv; mamba_scan.c: the
+ * selective scan; mamba_scratch.c: the per-thread scratch;
+ * mamba_kernels_impl.h: the preamble the computing files share, and
+ * mamba_vec.h the vector helpers of the last two. */
 #ifndef HMMBA_MAMBA_KERNELS_H
 #define HMMBA_MAMBA_KERNELS_H
 
@@ -190,7 +191,7 @@ float mk_silu(float x);
 float mk_softplus(float x);
 
 /* exp(x) for x <= 0: the engine's one (core/expf.h, eng_exp_neg). The
- * vector forms in mamba_elementwise.c compute exactly this, lane by lane. */
+ * vector forms in mamba_vec.h compute exactly this, lane by lane. */
 MK_INLINE float mk_exp_neg(float x)
 {
     return eng_exp_neg(x);

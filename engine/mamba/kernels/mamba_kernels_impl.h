@@ -1,9 +1,8 @@
 /* mamba_kernels_impl.h (internal to the kernel sources): what the files
  * that compute the kernels (mamba_kernels.c, mamba_elementwise.c,
- * mamba_scan.c) need
- * before any code: the kernel API, float contraction turned off for the
- * rest of the translation unit, the x86 intrinsics and the compiler's
- * vector extensions. Include it first, and only from those files: the
+ * mamba_scan.c) need before any code: the kernel API, float contraction
+ * turned off for the rest of the translation unit, the x86 intrinsics and
+ * the compiler's vector extensions. Include it first, and only from those files: the
  * pragma would change the arithmetic of any other file. */
 #ifndef HMMBA_MAMBA_KERNELS_IMPL_H
 #define HMMBA_MAMBA_KERNELS_IMPL_H
