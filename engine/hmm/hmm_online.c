@@ -45,41 +45,8 @@
 #define BETA_RESCALE 1e280
 
 /* The dense O(K^2) kernels are compiled for AVX-512, AVX2 and baseline
- * x86-64 from one body each (ONLINE_VARIANTS) and picked per call by
- * hmm_simd_level(), so HMMBA_ISA caps them as it caps every kernel. Each
- * variant does the same operations per element in the same order (ISO C
- * mode: no fused multiply-add), so all give the same bits. */
-#if HMM_X86
-#define ONLINE_VARIANTS(name, params, args)                                                        \
-    static void name##_c params                                                                    \
-    {                                                                                              \
-        name##_body args;                                                                          \
-    }                                                                                              \
-    HMM_AVX2 static void name##_avx2 params                                                        \
-    {                                                                                              \
-        name##_body args;                                                                          \
-    }                                                                                              \
-    HMM_AVX512 static void name##_avx512 params                                                    \
-    {                                                                                              \
-        name##_body args;                                                                          \
-    }                                                                                              \
-    static void name params                                                                        \
-    {                                                                                              \
-        int level = hmm_simd_level();                                                              \
-        if (level == 2)                                                                            \
-            name##_avx512 args;                                                                    \
-        else if (level == 1)                                                                       \
-            name##_avx2 args;                                                                      \
-        else                                                                                       \
-            name##_c args;                                                                         \
-    }
-#else
-#define ONLINE_VARIANTS(name, params, args)                                                        \
-    static void name params                                                                        \
-    {                                                                                              \
-        name##_body args;                                                                          \
-    }
-#endif
+ * x86-64 from one body each and picked per call (HMM_VARIANTS,
+ * hmm_simd.h), so HMMBA_ISA caps them as it caps every kernel. */
 
 /* Scratch buffers larger than this many bytes and 4x their need shrink. */
 #define SHRINK_MIN_BYTES 65536u
@@ -192,14 +159,14 @@ HMM_INLINE void back_mul_body(const hmm_model *m, const double *restrict w,
     if (i0 < K) axpy_block(m->trans_t, K, w, i0, K - i0, beta_out);
 }
 
-ONLINE_VARIANTS(vit_dense,
-                (const hmm_model *m, const double *restrict delta, double *restrict best,
-                 double *restrict arg),
-                (m, delta, best, arg))
-ONLINE_VARIANTS(predict, (const hmm_model *m, const double *restrict alpha, double *restrict pred),
-                (m, alpha, pred))
-ONLINE_VARIANTS(back_mul, (const hmm_model *m, const double *restrict w, double *restrict beta_out),
-                (m, w, beta_out))
+HMM_VARIANTS(vit_dense,
+             (const hmm_model *m, const double *restrict delta, double *restrict best,
+              double *restrict arg),
+             (m, delta, best, arg))
+HMM_VARIANTS(predict, (const hmm_model *m, const double *restrict alpha, double *restrict pred),
+             (m, alpha, pred))
+HMM_VARIANTS(back_mul, (const hmm_model *m, const double *restrict w, double *restrict beta_out),
+             (m, w, beta_out))
 
 /* ===== Buffers ===== */
 

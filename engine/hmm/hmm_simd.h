@@ -41,6 +41,43 @@ HMM_AVX2 HMM_INLINE __m256i hmm_lanes4(size_t K, size_t at)
  * by HMMBA_ISA exactly as the Mamba kernels are. */
 int hmm_simd_level(void);
 
+/* HMM_VARIANTS(name, params, args): static void name params, which runs
+ * name##_body args compiled for AVX-512, AVX2 and baseline x86-64, picked
+ * per call by hmm_simd_level(), so HMMBA_ISA caps it as every kernel. Each variant does the same
+ * operations per element in the same order (ISO C mode: no fused
+ * multiply-add), so all give the same bits. */
+#if HMM_X86
+#define HMM_VARIANTS(name, params, args)                                                           \
+    static void name##_c params                                                                    \
+    {                                                                                              \
+        name##_body args;                                                                          \
+    }                                                                                              \
+    HMM_AVX2 static void name##_avx2 params                                                        \
+    {                                                                                              \
+        name##_body args;                                                                          \
+    }                                                                                              \
+    HMM_AVX512 static void name##_avx512 params                                                    \
+    {                                                                                              \
+        name##_body args;                                                                          \
+    }                                                                                              \
+    static void name params                                                                        \
+    {                                                                                              \
+        int level = hmm_simd_level();                                                              \
+        if (level == 2)                                                                            \
+            name##_avx512 args;                                                                    \
+        else if (level == 1)                                                                       \
+            name##_avx2 args;                                                                      \
+        else                                                                                       \
+            name##_c args;                                                                         \
+    }
+#else
+#define HMM_VARIANTS(name, params, args)                                                           \
+    static void name params                                                                        \
+    {                                                                                              \
+        name##_body args;                                                                          \
+    }
+#endif
+
 /* ===== Viterbi, shared by hmm_viterbi.c and hmm_viterbi_small.c ===== */
 
 /* delta += log b(o_t); the number of entries still possible. */
