@@ -298,7 +298,7 @@ static int build_gauss_diag(hmm_model *m, const hmm_spec *s)
 
 /* Cholesky factor L (lower, row-major D x D) of the symmetrised S. Returns
  * the index of the first non-positive pivot, or D on success. */
-static size_t cholesky(const double *S, size_t D, double *L, double *bad_pivot)
+size_t hmm_cholesky(const double *S, size_t D, double *L, double *bad_pivot)
 {
     for (size_t j = 0; j < D; j++) {
         double p = S[j * D + j];
@@ -327,7 +327,7 @@ static int build_gauss_full(hmm_model *m, const hmm_spec *s, eng_error *err)
     if (!m->chol) return ENG_ENOMEM;
     for (size_t k = 0; k < K; k++) {
         double *L = m->chol + k * D * D, pivot = 0.0;
-        size_t bad = cholesky(s->covariances + k * D * D, D, L, &pivot);
+        size_t bad = hmm_cholesky(s->covariances + k * D * D, D, L, &pivot);
         if (bad < D)
             return eng_error_set(err, ENG_EINVAL,
                                  "emissions.covariances row %zu is not positive definite "

@@ -229,15 +229,19 @@ double hmm_log_update(size_t K, const double *pred, const double *lb, double *ou
 }
 
 /* One forward step: alpha_{t-1} (normalised; NULL at t = 0) -> out =
- * alpha_t (normalised). *logc = log P(o_t | o_0..o_{t-1}). work: 2K + D. */
-static int fwd_step(const hmm_model *m, const hmm_obs *obs, size_t t, const double *alpha,
-                    double *out, double *work, double *logc, eng_error *err)
+ * alpha_t (normalised). *logc = log P(o_t | o_0..o_{t-1}). work: 2K + D.
+ * labels (NULL: none): a state >= 0 at t confines position t to it. */
+static int fwd_step(const hmm_model *m, const hmm_obs *obs, const int32_t *labels, size_t t,
+                    const double *alpha, double *out, double *work, double *logc, eng_error *err)
 {
     double *pred = work, *scratch = work + m->K;
     if (t == 0)
         memcpy(pred, m->start, m->K * sizeof *pred);
     else
         predict(m, alpha, pred);
+    if (labels && labels[t] >= 0)
+        for (size_t j = 0; j < m->K; j++)
+            if (j != (size_t)labels[t]) pred[j] = 0.0;
     const double *lb = hmm_log_emit(m, obs, t, scratch);
     double lc = hmm_scaled_update(m, pred, lb, obs, t, out);
     if (isnan(lc)) lc = hmm_log_update(m->K, pred, lb, out);
@@ -257,7 +261,7 @@ int hmm_forward(const hmm_model *m, const hmm_obs *obs, double *log_lik, eng_err
     hmm_ksum ll = {0.0, 0.0};
     for (size_t t = 0; t < obs->T && rc == 0; t++) {
         double lc = 0.0;
-        rc = fwd_step(m, obs, t, alpha, next, work, &lc, err);
+        rc = fwd_step(m, obs, NULL, t, alpha, next, work, &lc, err);
         hmm_ksum_add(&ll, lc);
         double *tmp = alpha;
         alpha = next;
@@ -281,13 +285,38 @@ static void back_mul(const hmm_model *m, const double *restrict w, double *restr
     axpy_rows(m->trans_t, K, w, beta_out);
 }
 
+/* xi[i*K + j] += alpha_t(i) w(j) / sum_i alpha_t(i) beta_t(i), with beta_t = A w: times
+ * P(j | i), that is P(state_t = i, state_{t+1} = j | observations). Sparse models add only
+ * their possible transitions. */
+static void xi_add(const hmm_model *m, const double *alpha, const double *beta, const double *w,
+                   double *xi)
+{
+    size_t K = m->K;
+    double s = 0.0;
+    for (size_t i = 0; i < K; i++)
+        if (alpha[i] > 0.0) s += alpha[i] * beta[i];
+    if (!(s > 0.0) || !isfinite(s)) return; /* back_step fails on this position anyway */
+    for (size_t i = 0; i < K; i++) {
+        const double a = alpha[i] / s;
+        if (!(a > 0.0)) continue;
+        double *restrict row = xi + i * K;
+        if (m->sparse)
+            for (size_t n = m->out_off[i]; n < m->out_off[i + 1]; n++)
+                row[m->out_dst[n]] += a * w[m->out_dst[n]];
+        else
+            for (size_t j = 0; j < K; j++)
+                row[j] += a * w[j];
+    }
+}
+
 /* One backward step from t+1 to t. post row t+1 holds gamma_{t+1}, row t
  * holds alpha_t and receives gamma_t. beta: beta_{t+1} in, beta_t out.
  * w[j] = b_j(o_{t+1}) / c_{t+1} beta_{t+1}(j), zero where gamma_{t+1}(j) is 0
  * (alpha 0 there, so the term cannot matter, and an overflowing beta of an
- * unreachable state cannot turn into NaN). work: 2K + D. */
+ * unreachable state cannot turn into NaN). work: 2K + D. xi: NULL, or the
+ * transition statistics to add to (xi_add). */
 static int back_step(const hmm_model *m, const hmm_obs *obs, size_t t, const double *logc,
-                     double *post, double *beta, double *work, eng_error *err)
+                     double *post, double *beta, double *xi, double *work, eng_error *err)
 {
     size_t K = m->K;
     double *w = work, *scratch = work + K;
@@ -296,6 +325,7 @@ static int back_step(const hmm_model *m, const hmm_obs *obs, size_t t, const dou
     for (size_t j = 0; j < K; j++)
         w[j] = g1[j] > 0.0 ? exp(lb[j] - logc[t + 1]) * beta[j] : 0.0;
     back_mul(m, w, beta);
+    if (xi) xi_add(m, post + t * K, beta, w, xi);
     double mx = beta[hmm_argmax(beta, K)];
     if (mx > BETA_RESCALE || (mx > 0.0 && mx < 1.0 / BETA_RESCALE))
         for (size_t i = 0; i < K; i++)
@@ -316,6 +346,12 @@ static int back_step(const hmm_model *m, const hmm_obs *obs, size_t t, const dou
 int hmm_posteriors(const hmm_model *m, const hmm_obs *obs, double *post, double *log_lik,
                    eng_error *err)
 {
+    return hmm_fb_stats(m, obs, NULL, post, NULL, log_lik, err);
+}
+
+int hmm_fb_stats(const hmm_model *m, const hmm_obs *obs, const int32_t *labels, double *post,
+                 double *xi, double *log_lik, eng_error *err)
+{
     int rc = hmm_check_obs(m, obs, err);
     if (rc) return rc;
     size_t K = m->K, T = obs->T;
@@ -329,13 +365,14 @@ int hmm_posteriors(const hmm_model *m, const hmm_obs *obs, double *post, double 
     double *beta = mem, *work = mem + K;
     hmm_ksum ll = {0.0, 0.0};
     for (size_t t = 0; t < T && rc == 0; t++) { /* post row t = alpha_t */
-        rc = fwd_step(m, obs, t, t ? post + (t - 1) * K : NULL, post + t * K, work, &logc[t], err);
+        rc = fwd_step(m, obs, labels, t, t ? post + (t - 1) * K : NULL, post + t * K, work,
+                      &logc[t], err);
         if (rc == 0) hmm_ksum_add(&ll, logc[t]);
     }
     for (size_t i = 0; i < K; i++) /* gamma_{T-1} = alpha_{T-1} */
         beta[i] = 1.0;
     for (size_t t = T - 1; rc == 0 && t > 0; t--)
-        rc = back_step(m, obs, t - 1, logc, post, beta, work, err);
+        rc = back_step(m, obs, t - 1, logc, post, beta, xi, work, err);
     if (rc == 0 && log_lik) *log_lik = ll.s + ll.c;
     free(logc);
     free(mem);

@@ -132,6 +132,21 @@ void hmm_sparse_back_mul(const hmm_model *m, const double *w, double *beta_out);
  * when j has no possible predecessor). */
 void hmm_vit_sparse_step(const hmm_model *m, const double *delta, double *best, double *arg);
 
+/* Cholesky factor L (lower, row-major D x D) of the symmetrised S (hmm.c,
+ * also used by hmm_fit.c to floor covariances). Returns the index of the
+ * first non-positive pivot (its value in *bad_pivot), or D on success. */
+size_t hmm_cholesky(const double *S, size_t D, double *L, double *bad_pivot);
+
+/* Forward-backward as hmm_posteriors, with what Baum-Welch (hmm_fit.c) needs
+ * besides: labels (NULL, or T entries: a state index confines that position
+ * to the state, -1 leaves it free; the caller checks the range), and the
+ * transition statistics. xi: NULL, or K x K to add to: after the call,
+ * P(j | i) * added[i*K + j], summed over t, is the expected number of
+ * transitions i -> j (on sparse models only possible transitions are added
+ * to). With labels, log_lik is log P(observations, labelled states). */
+int hmm_fb_stats(const hmm_model *m, const hmm_obs *obs, const int32_t *labels, double *post,
+                 double *xi, double *log_lik, eng_error *err);
+
 /* Viterbi on a dense model keeps every row of delta (T x K doubles, no
  * backpointers) while they take at most this many bytes: half the work per
  * cell. Longer sequences use 1- or 2-byte backpointers. The same results

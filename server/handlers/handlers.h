@@ -10,5 +10,7 @@ void srv_hmm_generate(srv_req *r, const srv_model *m);
 void srv_hmm_session_decode(srv_req *r, const srv_model *m);
 void srv_mamba_generate(srv_req *r, const srv_model *m);
 void srv_mamba_decode(srv_req *r, const srv_model *m);
+/* POST /fit (hmm_fit.c): Baum-Welch or Viterbi training of an HMM. */
+void srv_handle_fit(srv_req *r);
 
 #endif

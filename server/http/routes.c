@@ -27,7 +27,7 @@ typedef struct route {
 static const route routes[] = {
     {"GET", "/health", srv_handle_health, false},     {"GET", "/ready", srv_handle_ready, false},
     {"GET", "/models", srv_handle_models, false},     {"POST", "/decode", srv_handle_decode, true},
-    {"POST", "/generate", srv_handle_generate, true},
+    {"POST", "/generate", srv_handle_generate, true}, {"POST", "/fit", srv_handle_fit, true},
 };
 
 srv_handler srv_route(const char *method, const char *url, bool *async, int *status,
