@@ -1,0 +1,94 @@
+/* bench_hmm_fit.c: the cost of one Baum-Welch iteration (hmm_fit) against
+ * forward-backward alone (hmm_posteriors) on the same data: a dense random
+ * categorical model of K = 64 states and M = 32 symbols, one sequence of
+ * T = 10^5 observations drawn uniformly, one thread. An iteration is an
+ * E-step (the same forward-backward, plus the transition counts) and an
+ * M-step; its time is (time of a 4-iteration fit - time of a 1-iteration
+ * fit) / 3, so the likelihood a fit computes once at its end is not
+ * counted. Best of 3. The ratio (iterations/s over forward-backwards/s)
+ * says how little the counts and the M-step add. */
+#include "hmm/hmm.h"
+#include "hmm/hmm_fit.h"
+#include "limits.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define NK 64
+#define NM 32
+#define NT 100000
+#define ROUNDS 3
+
+static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
+
+static double unit(void)
+{
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (double)(g_rng >> 11) / 9007199254740992.0;
+}
+
+/* n rows of len positive entries, each row summing to 1. */
+static double *rows(size_t n, size_t len)
+{
+    double *a = malloc(n * len * sizeof *a);
+    for (size_t i = 0; i < n; i++) {
+        double s = 0;
+        for (size_t j = 0; j < len; j++)
+            s += a[i * len + j] = 0.05 + unit();
+        for (size_t j = 0; j < len; j++)
+            a[i * len + j] /= s;
+    }
+    return a;
+}
+
+static double fit_seconds(const hmm_model *m, const hmm_obs *obs, size_t iterations)
+{
+    hmm_fit_opts o = hmm_fit_default_opts();
+    o.max_iterations = iterations;
+    o.tolerance = 0;
+    hmm_fit_result r;
+    eng_error e = {0};
+    double t0 = bench_now();
+    if (hmm_fit(m, obs, 1, NULL, &o, &r, &e)) {
+        fprintf(stderr, "bench_hmm_fit: %s\n", e.msg);
+        exit(1);
+    }
+    double t = bench_now() - t0;
+    hmm_fit_result_free(&r);
+    return t;
+}
+
+int main(void)
+{
+    double *start = rows(1, NK), *trans = rows(NK, NK), *probs = rows(NK, NM), *post;
+    int32_t *sym = malloc(NT * sizeof *sym);
+    for (size_t t = 0; t < NT; t++)
+        sym[t] = (int32_t)(unit() * NM);
+    hmm_spec spec = {
+        .K = NK, .start = start, .trans = trans, .kind = HMM_CATEGORICAL, .M = NM, .probs = probs};
+    hmm_model *m;
+    eng_error e = {0};
+    if (hmm_model_new(&spec, &m, &e) || !(post = malloc((size_t)NT * NK * sizeof *post))) {
+        fprintf(stderr, "bench_hmm_fit: %s\n", e.msg);
+        return 1;
+    }
+    hmm_obs obs = {.T = NT, .sym = sym};
+    double fb = 1e30, iter = 1e30, ll;
+    for (int r = 0; r < ROUNDS; r++) {
+        double t0 = bench_now();
+        hmm_posteriors(m, &obs, post, &ll, &e);
+        double t = bench_now() - t0;
+        fb = t < fb ? t : fb;
+        t = (fit_seconds(m, &obs, 4) - fit_seconds(m, &obs, 1)) / 3;
+        iter = t < iter ? t : iter;
+    }
+    printf("# Baum-Welch against forward-backward (K %d, M %d, T %d, one thread)\n\n"
+           "| forward-backward, s | EM iteration, s | iterations/s over forward-backwards/s |\n"
+           "|---:|---:|---:|\n| %.4f | %.4f | %.2f |\n\n1-minute load average %.2f.\n",
+           NK, NM, NT, fb, iter, fb / iter, bench_loadavg());
+    hmm_model_free(m);
+    free(start), free(trans), free(probs), free(post), free(sym);
+    return 0;
+}
