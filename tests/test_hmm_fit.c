@@ -386,7 +386,8 @@ static double naive_step(hmm_params *p, const hmm_params *allowed, const hmm_obs
     size_t K = s->K, M = s->M, D = s->D, maxT = 0;
     for (size_t i = 0; i < n; i++)
         maxT = seqs[i].T > maxT ? seqs[i].T : maxT;
-    double *gam = calloc(n * maxT * K, sizeof(double)), st[8] = {0}, xi[64] = {0}, ll = 0.0;
+    double *gam = calloc(n * maxT * K, sizeof(double)), ll = 0.0;
+    double *st = calloc(K, sizeof(double)), *xi = calloc(K * K, sizeof(double));
     int32_t *path = calloc(maxT, sizeof(int32_t));
     for (size_t i = 0; i < n; i++) {
         double *g = gam + i * maxT * K;
@@ -402,7 +403,7 @@ static double naive_step(hmm_params *p, const hmm_params *allowed, const hmm_obs
             st[k] += g[k];
     }
     if (viterbi) { /* hard transition counts replace xi */
-        memset(xi, 0, sizeof xi);
+        memset(xi, 0, K * K * sizeof(double));
         for (size_t i = 0; i < n; i++) {
             naive_viterbi(p, &seqs[i], path);
             for (size_t t = 0; t + 1 < seqs[i].T; t++)
@@ -446,6 +447,8 @@ static double naive_step(hmm_params *p, const hmm_params *allowed, const hmm_obs
     }
     free(gam);
     free(path);
+    free(st);
+    free(xi);
     return ll;
 }
 
@@ -554,6 +557,25 @@ START_TEST(test_em_naive)
     compare_naive(&start, seqs, 6, NULL, &o, 1e-9, "em");
     o.threads = 4;
     compare_naive(&start, seqs, 6, NULL, &o, 1e-9, "em, 4 threads");
+    obs_free(seqs, 6, NULL);
+    hmm_params_free(&truth);
+    hmm_params_free(&start);
+}
+END_TEST
+
+/* Wider dense models: the transition counts are gathered in blocks of
+ * steps and added in register tiles (hmm_infer.c, xi_flush), so K of 13
+ * and 19 leave partial tiles in both directions (8 x 8 on AVX-512, 4 x 8
+ * on AVX2), and sequences of 5 to 40 steps a partial block or one full
+ * block of 32 steps and a partial one. Run under each HMMBA_ISA by meson. */
+START_TEST(test_em_naive_wide)
+{
+    size_t K = _i ? 19 : 13;
+    hmm_params truth = params_random(5 + (uint64_t)_i, K, HMM_CATEGORICAL, 6, 0, 0.0);
+    hmm_params start = params_random(71 + (uint64_t)_i, K, HMM_CATEGORICAL, 6, 0, 0.0);
+    hmm_obs *seqs = draw(&truth, 6, 35, 40, NULL);
+    hmm_fit_opts o = exact_opts(2);
+    compare_naive(&start, seqs, 6, NULL, &o, 1e-9, "em, wide");
     obs_free(seqs, 6, NULL);
     hmm_params_free(&truth);
     hmm_params_free(&start);
@@ -919,6 +941,7 @@ static Suite *fit_suite(void)
     TCase *nv = tcase_create("naive");
     tcase_set_timeout(nv, 120);
     tcase_add_loop_test(nv, test_em_naive, 0, 3);
+    tcase_add_loop_test(nv, test_em_naive_wide, 0, 2);
     tcase_add_loop_test(nv, test_labels_partial, 0, 3);
     tcase_add_test(nv, test_labels_full_mle);
     tcase_add_test(nv, test_pseudocount);

@@ -309,14 +309,139 @@ static void xi_add(const hmm_model *m, const double *alpha, const double *beta, 
     }
 }
 
+/* Dense models gather XI_BLOCK steps of (alpha_t / s_t, w_t) and add them
+ * to xi as one product, xi += A^T W, in register tiles: xi is
+ * read and written once per block instead of once per step. Rows are
+ * padded with zeros to a multiple of 8 (kp), so the tiles need no edge
+ * cases. */
+#define XI_BLOCK 32
+
+typedef struct xi_stage {
+    size_t kp, n;  /* padded row length; rows held */
+    double *a, *w; /* XI_BLOCK x kp each */
+} xi_stage;
+
+/* Each entry of xi gets the sum over the block's steps, in step order,
+ * then is added to xi: the same bits whatever the tiling or instruction
+ * set. */
+static void xi_flush_c(size_t K, const xi_stage *st, double *xi)
+{
+    for (size_t i0 = 0; i0 < K; i0 += 4)
+        for (size_t j0 = 0; j0 < K; j0 += 8) {
+            double acc[4][8] = {{0.0}};
+            for (size_t b = 0; b < st->n; b++) {
+                const double *a = st->a + b * st->kp + i0, *w = st->w + b * st->kp + j0;
+                for (size_t ii = 0; ii < 4; ii++)
+                    for (size_t jj = 0; jj < 8; jj++)
+                        acc[ii][jj] += a[ii] * w[jj];
+            }
+            for (size_t ii = 0; ii < 4 && i0 + ii < K; ii++)
+                for (size_t jj = 0; jj < 8 && j0 + jj < K; jj++)
+                    xi[(i0 + ii) * K + j0 + jj] += acc[ii][jj];
+        }
+}
+
+#if HMM_X86
+/* Tiles of 8 rows x 8 columns: eight accumulators, one vector of w and
+ * eight broadcasts per step. */
+HMM_AVX512 static void xi_flush_avx512(size_t K, const xi_stage *st, double *xi)
+{
+    for (size_t i0 = 0; i0 < K; i0 += 8)
+        for (size_t j0 = 0; j0 < K; j0 += 8) {
+            __m512d acc[8];
+            for (int u = 0; u < 8; u++)
+                acc[u] = _mm512_setzero_pd();
+            for (size_t b = 0; b < st->n; b++) {
+                const double *a = st->a + b * st->kp + i0;
+                const __m512d w = _mm512_loadu_pd(st->w + b * st->kp + j0);
+                for (int u = 0; u < 8; u++)
+                    acc[u] = _mm512_add_pd(acc[u], _mm512_mul_pd(_mm512_set1_pd(a[u]), w));
+            }
+            const __mmask8 lm = hmm_lanes8(K, j0);
+            for (size_t u = 0; u < 8 && i0 + u < K; u++) {
+                double *x = xi + (i0 + u) * K + j0;
+                _mm512_mask_storeu_pd(x, lm, _mm512_add_pd(_mm512_maskz_loadu_pd(lm, x), acc[u]));
+            }
+        }
+}
+
+/* Tiles of 4 rows x 8 columns (two vectors): eight accumulators. */
+HMM_AVX2 static void xi_flush_avx2(size_t K, const xi_stage *st, double *xi)
+{
+    for (size_t i0 = 0; i0 < K; i0 += 4)
+        for (size_t j0 = 0; j0 < K; j0 += 8) {
+            __m256d acc[4][2];
+            for (int u = 0; u < 4; u++)
+                acc[u][0] = acc[u][1] = _mm256_setzero_pd();
+            for (size_t b = 0; b < st->n; b++) {
+                const double *a = st->a + b * st->kp + i0, *wr = st->w + b * st->kp + j0;
+                const __m256d w0 = _mm256_loadu_pd(wr), w1 = _mm256_loadu_pd(wr + 4);
+                for (int u = 0; u < 4; u++) {
+                    const __m256d av = _mm256_set1_pd(a[u]);
+                    acc[u][0] = _mm256_add_pd(acc[u][0], _mm256_mul_pd(av, w0));
+                    acc[u][1] = _mm256_add_pd(acc[u][1], _mm256_mul_pd(av, w1));
+                }
+            }
+            const __m256i m0 = hmm_lanes4(K, j0), m1 = hmm_lanes4(K, j0 + 4);
+            for (size_t u = 0; u < 4 && i0 + u < K; u++) {
+                double *x = xi + (i0 + u) * K + j0;
+                _mm256_maskstore_pd(x, m0, _mm256_add_pd(_mm256_maskload_pd(x, m0), acc[u][0]));
+                _mm256_maskstore_pd(x + 4, m1,
+                                    _mm256_add_pd(_mm256_maskload_pd(x + 4, m1), acc[u][1]));
+            }
+        }
+}
+#endif
+
+static void xi_flush(size_t K, xi_stage *st, double *xi)
+{
+#if HMM_X86
+    int level = hmm_simd_level();
+    if (level == 2)
+        xi_flush_avx512(K, st, xi);
+    else if (level == 1)
+        xi_flush_avx2(K, st, xi);
+    else
+#endif
+        xi_flush_c(K, st, xi);
+    st->n = 0;
+}
+
+/* As xi_add, by way of the stage (dense models). A step whose w is not
+ * finite goes straight to xi_add, which treats it exactly as before. */
+static void xi_stage_add(const hmm_model *m, const double *alpha, const double *beta,
+                         const double *w, xi_stage *st, double *xi)
+{
+    size_t K = m->K;
+    double s = 0.0;
+    bool finite = true;
+    for (size_t i = 0; i < K; i++) {
+        if (alpha[i] > 0.0) s += alpha[i] * beta[i];
+        finite &= isfinite(w[i]);
+    }
+    if (!(s > 0.0) || !isfinite(s)) return;
+    if (!finite) {
+        xi_add(m, alpha, beta, w, xi);
+        return;
+    }
+    double *a = st->a + st->n * st->kp, *wr = st->w + st->n * st->kp;
+    for (size_t i = 0; i < K; i++) {
+        double v = alpha[i] / s;
+        a[i] = v > 0.0 ? v : 0.0;
+        wr[i] = w[i];
+    }
+    if (++st->n == XI_BLOCK) xi_flush(K, st, xi);
+}
+
 /* One backward step from t+1 to t. post row t+1 holds gamma_{t+1}, row t
  * holds alpha_t and receives gamma_t. beta: beta_{t+1} in, beta_t out.
  * w[j] = b_j(o_{t+1}) / c_{t+1} beta_{t+1}(j), zero where gamma_{t+1}(j) is 0
  * (alpha 0 there, so the term cannot matter, and an overflowing beta of an
  * unreachable state cannot turn into NaN). work: 2K + D. xi: NULL, or the
- * transition statistics to add to (xi_add). */
+ * transition statistics to add to (xi_add; through st when not NULL). */
 static int back_step(const hmm_model *m, const hmm_obs *obs, size_t t, const double *logc,
-                     double *post, double *beta, double *xi, double *work, eng_error *err)
+                     double *post, double *beta, double *xi, xi_stage *st, double *work,
+                     eng_error *err)
 {
     size_t K = m->K;
     double *w = work, *scratch = work + K;
@@ -325,7 +450,10 @@ static int back_step(const hmm_model *m, const hmm_obs *obs, size_t t, const dou
     for (size_t j = 0; j < K; j++)
         w[j] = g1[j] > 0.0 ? exp(lb[j] - logc[t + 1]) * beta[j] : 0.0;
     back_mul(m, w, beta);
-    if (xi) xi_add(m, post + t * K, beta, w, xi);
+    if (xi && st)
+        xi_stage_add(m, post + t * K, beta, w, st, xi);
+    else if (xi)
+        xi_add(m, post + t * K, beta, w, xi);
     double mx = beta[hmm_argmax(beta, K)];
     if (mx > BETA_RESCALE || (mx > 0.0 && mx < 1.0 / BETA_RESCALE))
         for (size_t i = 0; i < K; i++)
@@ -355,14 +483,20 @@ int hmm_fb_stats(const hmm_model *m, const hmm_obs *obs, const int32_t *labels, 
     int rc = hmm_check_obs(m, obs, err);
     if (rc) return rc;
     size_t K = m->K, T = obs->T;
+    /* dense transition counts go through a stage (xi_stage): its rows are
+     * zero-padded, so the memory is zeroed */
+    xi_stage st = {.kp = (K + 7) / 8 * 8};
+    size_t nstage = xi && !m->sparse ? 2 * XI_BLOCK * st.kp : 0;
     double *logc = malloc(T * sizeof *logc);
-    double *mem = malloc((3 * K + m->D) * sizeof *mem);
+    double *mem = calloc(3 * K + m->D + nstage, sizeof *mem);
     if (!logc || !mem) {
         free(logc);
         free(mem);
         return hmm_err_nomem(err, "forward-backward");
     }
     double *beta = mem, *work = mem + K;
+    st.a = nstage ? mem + 3 * K + m->D : NULL;
+    st.w = nstage ? st.a + XI_BLOCK * st.kp : NULL;
     hmm_ksum ll = {0.0, 0.0};
     for (size_t t = 0; t < T && rc == 0; t++) { /* post row t = alpha_t */
         rc = fwd_step(m, obs, labels, t, t ? post + (t - 1) * K : NULL, post + t * K, work,
@@ -372,7 +506,8 @@ int hmm_fb_stats(const hmm_model *m, const hmm_obs *obs, const int32_t *labels, 
     for (size_t i = 0; i < K; i++) /* gamma_{T-1} = alpha_{T-1} */
         beta[i] = 1.0;
     for (size_t t = T - 1; rc == 0 && t > 0; t--)
-        rc = back_step(m, obs, t - 1, logc, post, beta, xi, work, err);
+        rc = back_step(m, obs, t - 1, logc, post, beta, xi, nstage ? &st : NULL, work, err);
+    if (nstage) xi_flush(K, &st, xi);
     if (rc == 0 && log_lik) *log_lik = ll.s + ll.c;
     free(logc);
     free(mem);
