@@ -1,38 +1,141 @@
 /* logprob.c: log probabilities under a model's own (raw) distribution:
  * log_softmax, and the most likely ids with one top-k heap (the sampler's
  * top alternatives and eng_top_logprobs). */
+#include "core/isa.h"
 #include "text/sample_internal.h"
 
 #include <stdbool.h>
 
-/* ---- log_softmax of the raw logits ---- */
+/* ---- log_softmax of the raw logits ----
+ * Once per generated token (the chosen id's log probability) and per
+ * scored position: a few passes over the whole vocabulary, so the loops
+ * are compiled again for AVX2 and AVX-512 (target attributes; picked by
+ * eng_isa_best, so HMMBA_ISA caps them too). The same operations in the
+ * same order on every set (no contraction into FMAs in ISO C), so the same
+ * bits. */
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define LP_X86 1
+#define LP_AVX2 __attribute__((target("avx2,fma")))
+#define LP_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")))
+#else
+#define LP_X86 0
+#endif
+#define LP_INLINE static inline __attribute__((always_inline))
+
+/* Lanes of the max and of the sum: more than the sampler's four, so that
+ * the loops are not bound by the latency of one chain (the sampler's own
+ * sums keep their order; these only report probabilities). */
+#define LP_LANES 16
+
+LP_INLINE void raw_stats_body(const float *xs, size_t V, float *tmp, float *max_out,
+                              double *logsum_out)
+{
+    float mx[LP_LANES];
+    size_t i = 0;
+    for (int j = 0; j < LP_LANES; j++)
+        mx[j] = -INFINITY;
+    for (; i + LP_LANES <= V; i += LP_LANES)
+        for (int j = 0; j < LP_LANES; j++)
+            mx[j] = xs[i + j] > mx[j] ? xs[i + j] : mx[j];
+    for (; i < V; i++)
+        mx[0] = xs[i] > mx[0] ? xs[i] : mx[0];
+    float m = mx[0];
+    for (int j = 1; j < LP_LANES; j++)
+        m = mx[j] > m ? mx[j] : m;
+    double sum = 0.0;
+    if (m > -INFINITY) {
+        double acc[LP_LANES] = {0.0};
+        for (i = 0; i + LP_LANES <= V; i += LP_LANES)
+            for (int j = 0; j < LP_LANES; j++)
+                acc[j] += (double)exp_nonpos(xs[i + j] - m);
+        for (; i < V; i++)
+            acc[0] += (double)exp_nonpos(xs[i] - m);
+        for (int j = 0; j < LP_LANES; j++)
+            sum += acc[j];
+    }
+    (void)tmp;
+    *max_out = m;
+    *logsum_out = log(sum);
+}
+
+LP_INLINE void log_softmax_body(const float *logits, size_t V, float *out)
+{
+    float m;
+    double logsum;
+    for (size_t i = 0; i < V; i++)
+        out[i] = sanitize(logits[i]);
+    raw_stats_body(out, V, out, &m, &logsum);
+    for (size_t i = 0; i < V; i++)
+        out[i] = raw_logprob(logits[i], m, logsum, V);
+}
+
+static void raw_stats_c(const float *xs, size_t V, float *tmp, float *m, double *ls)
+{
+    raw_stats_body(xs, V, tmp, m, ls);
+}
+
+static void log_softmax_c(const float *logits, size_t V, float *out)
+{
+    log_softmax_body(logits, V, out);
+}
+
+#if LP_X86
+LP_AVX2 static void raw_stats_avx2(const float *xs, size_t V, float *tmp, float *m, double *ls)
+{
+    raw_stats_body(xs, V, tmp, m, ls);
+}
+
+LP_AVX2 static void log_softmax_avx2(const float *logits, size_t V, float *out)
+{
+    log_softmax_body(logits, V, out);
+}
+
+LP_AVX512 static void raw_stats_avx512(const float *xs, size_t V, float *tmp, float *m, double *ls)
+{
+    raw_stats_body(xs, V, tmp, m, ls);
+}
+
+LP_AVX512 static void log_softmax_avx512(const float *logits, size_t V, float *out)
+{
+    log_softmax_body(logits, V, out);
+}
+#endif
 
 /* For sanitized logits xs[V]: their max and log(sum exp(xs - max)), using
  * tmp[V] as scratch (tmp may be xs itself, which is then overwritten); max
  * is -inf when every logit is -inf. */
 void eng__raw_stats(const float *xs, size_t V, float *tmp, float *max_out, double *logsum_out)
 {
-    float m = max_value(xs, V);
-    double sum = 0.0;
-    if (m > -INFINITY) {
-        for (size_t i = 0; i < V; i++)
-            tmp[i] = exp_nonpos(xs[i] - m);
-        sum = sum_lanes(tmp, V);
+#if LP_X86
+    eng_isa isa = eng_isa_best();
+    if (isa == ENG_ISA_AVX512) {
+        raw_stats_avx512(xs, V, tmp, max_out, logsum_out);
+        return;
     }
-    *max_out = m;
-    *logsum_out = log(sum);
+    if (isa == ENG_ISA_AVX2) {
+        raw_stats_avx2(xs, V, tmp, max_out, logsum_out);
+        return;
+    }
+#endif
+    raw_stats_c(xs, V, tmp, max_out, logsum_out);
 }
 
 void eng_log_softmax(const float *logits, size_t V, float *out)
 {
     if (!logits || !out || V == 0) return;
-    float m;
-    double logsum;
-    for (size_t i = 0; i < V; i++)
-        out[i] = sanitize(logits[i]);
-    eng__raw_stats(out, V, out, &m, &logsum);
-    for (size_t i = 0; i < V; i++)
-        out[i] = raw_logprob(logits[i], m, logsum, V);
+#if LP_X86
+    eng_isa isa = eng_isa_best();
+    if (isa == ENG_ISA_AVX512) {
+        log_softmax_avx512(logits, V, out);
+        return;
+    }
+    if (isa == ENG_ISA_AVX2) {
+        log_softmax_avx2(logits, V, out);
+        return;
+    }
+#endif
+    log_softmax_c(logits, V, out);
 }
 
 /* ---- top alternatives under the raw distribution ---- */

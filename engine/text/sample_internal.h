@@ -19,7 +19,7 @@
 #define BLOCK 256
 
 /* NaN -> -inf, +inf -> FLT_MAX; see the file comment. */
-static inline float sanitize(float v)
+static inline __attribute__((always_inline)) float sanitize(float v)
 {
     v = v > FLT_MAX ? FLT_MAX : v;
     return v == v ? v : -INFINITY;
@@ -30,7 +30,7 @@ static inline float sanitize(float v)
  * result masked rather than selected (with trapping math, GCC will not
  * if-convert a select of FP work). Below -86 (weights under 4e-38 of the
  * max) and for -inf or NaN it returns 0. */
-static inline float exp_nonpos(float x)
+static inline __attribute__((always_inline)) float exp_nonpos(float x)
 {
     float y = eng_exp_neg(x);
     uint32_t yb;
@@ -42,7 +42,7 @@ static inline float exp_nonpos(float x)
 
 /* Largest of x[0, n) (n >= 1), with four independent lanes; NaN never
  * compares greater, so it is ignored (-inf if all are NaN). */
-static inline float max_value(const float *x, size_t n)
+static inline __attribute__((always_inline)) float max_value(const float *x, size_t n)
 {
     float m[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
     size_t i = 0;
@@ -56,7 +56,7 @@ static inline float max_value(const float *x, size_t n)
 }
 
 /* Sum of w[0, n) in double, four lanes (a fixed order: deterministic). */
-static inline double sum_lanes(const float *w, size_t n)
+static inline __attribute__((always_inline)) double sum_lanes(const float *w, size_t n)
 {
     double acc[4] = {0, 0, 0, 0};
     size_t i = 0;
@@ -75,7 +75,8 @@ void eng__raw_stats(const float *xs, size_t V, float *tmp, float *max_out, doubl
 
 /* log prob of one logit given raw_stats; the uniform -log V when the whole
  * row was -inf/NaN. */
-static inline float raw_logprob(float logit, float m, double logsum, size_t V)
+static inline __attribute__((always_inline)) float raw_logprob(float logit, float m, double logsum,
+                                                               size_t V)
 {
     if (!(m > -INFINITY)) return (float)-log((double)V);
     return (float)((double)(sanitize(logit) - m) - logsum);
