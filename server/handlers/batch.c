@@ -110,9 +110,17 @@ static void drive(srv_batcher *b, const mamba_model *model)
 
 void srv_batcher_join(srv_batcher *b, const mamba_model *model, srv_batch_member *mb)
 {
+    srv_batcher_join_n(b, model, &mb, 1);
+}
+
+void srv_batcher_join_n(srv_batcher *b, const mamba_model *model, srv_batch_member *const *mbs,
+                        size_t n)
+{
     uv_mutex_lock(&b->mu);
-    mb->next = b->active;
-    b->active = mb;
+    for (size_t i = n; i-- > 0;) {
+        mbs[i]->next = b->active;
+        b->active = mbs[i];
+    }
     bool drive_it = !b->driving;
     b->driving = true;
     uv_mutex_unlock(&b->mu);

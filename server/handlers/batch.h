@@ -55,4 +55,9 @@ void srv_batcher_free(srv_batcher *b);
  * ends the members of each round with failed set. */
 void srv_batcher_join(srv_batcher *b, const struct mamba_model *model, srv_batch_member *mb);
 
+/* As srv_batcher_join for mbs[0..n) at once, so that they share rounds
+ * from the first (n choices of one request, forked from one prefill). */
+void srv_batcher_join_n(srv_batcher *b, const struct mamba_model *model,
+                        srv_batch_member *const *mbs, size_t n);
+
 #endif

@@ -11,6 +11,7 @@
 #include "core/buf.h"
 #include "proto/proto.h"
 #include "server/handlers/batch.h"
+#include "server/handlers/gen_format.h"
 #include "server/handlers/handlers.h"
 #include "server/http/request.h"
 #include "server/http/sse.h"
@@ -56,6 +57,9 @@ struct gen {
     eng_error err;
     const char *err_code;             /* finish "error": the code the stream's last event gives */
     char sid[SRV_SESSION_ID_MAX + 1]; /* the session's id, kept for the answer */
+    const srv_gen_format *fmt;        /* NULL: the native /generate answer */
+    void *fmt_ctx;
+    size_t index; /* the choice, 0..n-1 */
 };
 
 static void history_push(gen *g, int32_t id)
@@ -129,6 +133,27 @@ static json_t *logprob_json(gen *g, int32_t id, float lp)
     return o;
 }
 
+/* g as a format sees it (gen_format.h). */
+static srv_gen_view gen_view(const gen *g)
+{
+    bool failed = g->finish && !strcmp(g->finish, "error");
+    return (srv_gen_view){.index = g->index,
+                          .model = g->m,
+                          .nprompt = g->nprompt,
+                          .nout = g->nout,
+                          .out = g->out,
+                          .text = g->text.v ? g->text.v : "",
+                          .text_len = g->text.n,
+                          .emitted = g->emitted,
+                          .finish = g->finish,
+                          .error = failed ? (g->err.msg[0] ? g->err.msg : "engine failure") : NULL,
+                          .err_code = g->err_code ? g->err_code : "internal",
+                          .session = g->sid,
+                          .session_created = g->created,
+                          .stream = g->stream,
+                          .req = g->req};
+}
+
 /* Account for a new token: its text joins g->text.v; the part that is now
  * certain (not a possible stop prefix) is streamed. Returns 1 when a stop
  * string was completed, else 0, or < 0 when the token could not be sent:
@@ -150,7 +175,16 @@ static int on_token(gen *g, int32_t id, float lp)
     long stop = g->q.nstop ? find_stop(g, from) : -1;
     size_t upto = stop >= 0 ? (size_t)stop : g->text.n - stop_holdback(g);
     if (upto < g->emitted) upto = g->emitted;
-    if (g->stream) {
+    if (g->fmt) {
+        srv_gen_view v = gen_view(g);
+        if (g->stream) {
+            json_t *ev = g->fmt->token_event(g->fmt_ctx, &v, id, lp, g->top, g->q.logprobs,
+                                             g->emitted, upto - g->emitted);
+            if (ev && (rc = emit_json(g, ev))) return rc;
+        } else if (g->fmt->token_record) {
+            g->fmt->token_record(g->fmt_ctx, &v, id, lp, g->top, g->q.logprobs);
+        }
+    } else if (g->stream) {
         json_t *ev = logprob_json(g, id, lp);
         json_object_set_new(ev, "text", json_stringn(g->text.v + g->emitted, upto - g->emitted));
         if ((rc = emit_json(g, ev))) return rc;
@@ -347,21 +381,17 @@ static void gen_free(gen *g)
     free(g);
 }
 
-/* Parse and check everything that can fail before a 200 is committed. */
-static bool gen_setup(srv_req *r, gen *g)
+/* Check and allocate everything that can fail before a 200 is committed
+ * (g->q is parsed). false: an answer is set. */
+static bool gen_prepare(srv_req *r, gen *g)
 {
-    const cfg_limits *lim = &r->srv->cfg.limits;
     size_t V = (size_t)mamba_model_config(g->m->mamba)->vocab_size;
     eng_error err;
-    if (proto_generate_parse(r->json, V, lim->max_seq_len, lim->max_tokens, &g->q, &err)) {
-        srv_reply_eng_error(r, &err);
-        return false;
-    }
     if (!prepare_prompt(r, g)) return false;
     g->logits = malloc(V * sizeof(float));
     g->out = malloc((g->q.max_tokens + 1) * sizeof(int32_t));
     g->top = calloc(g->q.logprobs + 1, sizeof *g->top);
-    if (g->q.logprobs && !g->q.stream) g->lp_list = json_array();
+    if (g->q.logprobs && !g->q.stream && !g->fmt) g->lp_list = json_array();
     if (!g->logits || !g->out || !g->top || eng_sampler_new(V, &g->q.sample, &g->sampler, &err)) {
         srv_reply_error(r, 500, "internal", "out of memory");
         return false;
@@ -373,6 +403,19 @@ static bool gen_setup(srv_req *r, gen *g)
         return false;
     }
     return true;
+}
+
+/* Parse, then gen_prepare. */
+static bool gen_setup(srv_req *r, gen *g)
+{
+    const cfg_limits *lim = &r->srv->cfg.limits;
+    size_t V = (size_t)mamba_model_config(g->m->mamba)->vocab_size;
+    eng_error err;
+    if (proto_generate_parse(r->json, V, lim->max_seq_len, lim->max_tokens, &g->q, &err)) {
+        srv_reply_eng_error(r, &err);
+        return false;
+    }
+    return gen_prepare(r, g);
 }
 
 /* Write the answer (or end the stream), keep the session, free g. */
@@ -389,7 +432,10 @@ static void gen_finalize(gen *g)
         g->state = NULL;
     }
     bool failed = g->finish && !strcmp(g->finish, "error");
-    if (g->stream) {
+    if (g->fmt) {
+        srv_gen_view v = gen_view(g);
+        g->fmt->end(g->fmt_ctx, &v); /* the format finishes the stream or completes the request */
+    } else if (g->stream) {
         finish_stream(g, failed ? (g->err.msg[0] ? g->err.msg : "engine failure") : NULL);
     } else {
         if (failed)
@@ -438,31 +484,60 @@ static const srv_batch_ops gen_batch_ops = {batch_choose, batch_absorb, batch_en
 
 /* ===== the endpoint ===== */
 
-void srv_mamba_generate(srv_req *r, const srv_model *m)
+/* Undo a gen that failed before anything was committed. */
+static void gen_abort(gen *g)
 {
-    gen *g = calloc(1, sizeof *g);
-    if (!g) {
-        srv_reply_error(r, 500, "internal", "out of memory");
-        return;
+    if (g->session && g->created) {
+        srv_session_release(g->srv->sessions, g->session, true);
+        g->session = NULL;
+        g->state = NULL;
     }
-    g->srv = r->srv;
-    g->m = m;
-    if (!gen_setup(r, g)) {
-        if (g->session && g->created) {
-            srv_session_release(g->srv->sessions, g->session, true);
-            g->session = NULL;
-            g->state = NULL;
-        }
-        gen_free(g);
-        return;
+    gen_free(g);
+}
+
+/* A copy of g (set up, not prefilled) for choice i: its own state,
+ * sampler (seed + i) and buffers; the prompt is g's. NULL on ENOMEM. */
+static gen *gen_fork(const gen *g, size_t i)
+{
+    size_t V = (size_t)mamba_model_config(g->m->mamba)->vocab_size;
+    gen *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->srv = g->srv;
+    c->m = g->m;
+    c->q = g->q;
+    c->q.tokens = NULL;
+    c->q.sample.seed = g->q.sample.seed + i;
+    c->nprompt = g->nprompt;
+    c->fmt = g->fmt;
+    c->fmt_ctx = g->fmt_ctx;
+    c->index = i;
+    c->logits = malloc(V * sizeof(float));
+    c->out = malloc((g->q.max_tokens + 1) * sizeof(int32_t));
+    c->top = calloc(g->q.logprobs + 1, sizeof *c->top);
+    if (!c->logits || !c->out || !c->top || eng_sampler_new(V, &c->q.sample, &c->sampler, NULL) ||
+        mamba_state_new(g->m->mamba, &c->state, NULL)) {
+        gen_free(c);
+        return NULL;
     }
+    return c;
+}
+
+/* g is set up (and gs[1..n) forked from it): commit the answer (start the
+ * stream, or defer r), prefill once, give each fork the prefilled state,
+ * and hand every generation to the batcher. false: the stream could not
+ * be started (an error answer is set; every gen is freed). */
+static bool gen_run(srv_req *r, gen **gs, size_t n)
+{
+    gen *g = gs[0];
+    const srv_model *m = g->m;
     if (g->q.stream) {
-        g->ndjson = r->ndjson;
+        g->ndjson = !g->fmt && r->ndjson;
         g->stream =
             srv_req_start_stream(r, g->ndjson ? "application/x-ndjson" : "text/event-stream");
         if (!g->stream) {
-            gen_free(g);
-            return;
+            for (size_t i = 0; i < n; i++)
+                gen_abort(gs[i]);
+            return false;
         }
     } else {
         g->req = r;
@@ -478,11 +553,82 @@ void srv_mamba_generate(srv_req *r, const srv_model *m)
         if (rc) g->finish = "error";
     }
     if (!g->finish && g->q.max_tokens == 0) g->finish = "length";
-    if (g->finish) {
-        gen_finalize(g);
-    } else {
-        g->mb.ops = &gen_batch_ops;
-        g->mb.state = g->state;
-        srv_batcher_join(m->batcher, m->mamba, &g->mb);
+    size_t V = (size_t)mamba_model_config(m->mamba)->vocab_size, njoin = 0;
+    srv_batch_member *join[SRV_GEN_MAX_N];
+    for (size_t i = 1; i < n; i++) {
+        gen *c = gs[i];
+        c->stream = g->stream;
+        c->req = g->req;
+        c->finish = g->finish;
+        c->err = g->err;
+        c->have_logits = g->have_logits;
+        mamba_state_copy(c->state, g->state);
+        memcpy(c->logits, g->logits, V * sizeof(float));
+        memcpy(c->history, g->history, g->nhist * sizeof(int32_t));
+        c->nhist = g->nhist;
     }
+    for (size_t i = 0; i < n; i++) {
+        if (gs[i]->finish) {
+            gen_finalize(gs[i]);
+            continue;
+        }
+        gs[i]->mb.ops = &gen_batch_ops;
+        gs[i]->mb.state = gs[i]->state;
+        join[njoin++] = &gs[i]->mb;
+    }
+    if (njoin) srv_batcher_join_n(m->batcher, m->mamba, join, njoin);
+    return true;
+}
+
+bool srv_mamba_generate_with(srv_req *r, const srv_model *m, proto_generate_req *q, size_t n,
+                             const srv_gen_format *fmt, void *ctx)
+{
+    if (n < 1 || n > SRV_GEN_MAX_N) n = 1;
+    gen **gs = calloc(n, sizeof *gs);
+    gen *g = gs ? calloc(1, sizeof *g) : NULL;
+    if (!g) {
+        free(gs);
+        proto_generate_req_free(q);
+        srv_reply_error(r, 500, "internal", "out of memory");
+        return false;
+    }
+    g->srv = r->srv;
+    g->m = m;
+    g->q = *q;
+    memset(q, 0, sizeof *q);
+    g->fmt = fmt;
+    g->fmt_ctx = ctx;
+    gs[0] = g;
+    bool ok = gen_prepare(r, g);
+    for (size_t i = 1; ok && i < n; i++)
+        if (!(gs[i] = gen_fork(g, i))) {
+            srv_reply_error(r, 500, "internal", "out of memory");
+            ok = false;
+        }
+    if (!ok) {
+        for (size_t i = n; i-- > 1;)
+            if (gs[i]) gen_free(gs[i]);
+        gen_abort(g);
+        free(gs);
+        return false;
+    }
+    ok = gen_run(r, gs, n);
+    free(gs);
+    return ok;
+}
+
+void srv_mamba_generate(srv_req *r, const srv_model *m)
+{
+    gen *g = calloc(1, sizeof *g);
+    if (!g) {
+        srv_reply_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    g->srv = r->srv;
+    g->m = m;
+    if (!gen_setup(r, g)) {
+        gen_abort(g);
+        return;
+    }
+    gen_run(r, &g, 1);
 }

@@ -74,6 +74,7 @@ static srv_req *req_new(srv *s, struct MHD_Connection *c, const char *method, co
     r->session_hdr = sid ? strdup(sid) : NULL;
     r->session_mode_hdr = smode ? strdup(smode) : NULL;
     r->ndjson = accept && strstr(accept, "application/x-ndjson");
+    r->openai = !strncmp(url, "/v1/", 4);
     uv_mutex_init(&r->mu);
     atomic_fetch_add(&s->inflight, 1);
     return r;

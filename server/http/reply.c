@@ -1,5 +1,6 @@
 /* reply.c: setting a request's answer: a JSON body, an error body, an
  * engine error mapped to its HTTP status. */
+#include "proto/openai_req.h"
 #include "proto/proto.h"
 #include "server/http/request.h"
 
@@ -67,7 +68,9 @@ void srv_reply_error(srv_req *r, int status, const char *code, const char *fmt, 
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     utf8_scrub(msg);
-    srv_reply_json(r, status, proto_error_json(code, msg));
+    srv_reply_json(r, status,
+                   r->openai ? proto_openai_error_json(status, code, msg)
+                             : proto_error_json(code, msg));
 }
 
 /* The one mapping of engine error codes to HTTP answers. Codes not listed

@@ -47,6 +47,7 @@ struct srv_req {
     char *session_hdr;      /* X-Session-Id, copied on arrival, or NULL */
     char *session_mode_hdr; /* X-Session-Mode, likewise */
     bool ndjson;            /* Accept: application/x-ndjson */
+    bool openai;            /* a /v1/ route: errors in the OpenAI shape */
     srv_stream *stream;     /* set when the answer is streamed */
 };
 

@@ -2,6 +2,7 @@
  * model kind. */
 #include "proto/proto.h"
 #include "server/handlers/handlers.h"
+#include "server/handlers/openai.h"
 #include "server/http/request.h"
 #include "server/http/routes.h"
 #include "server/sessions/session_routes.h"
@@ -25,9 +26,15 @@ typedef struct route {
 } route;
 
 static const route routes[] = {
-    {"GET", "/health", srv_handle_health, false},     {"GET", "/ready", srv_handle_ready, false},
-    {"GET", "/models", srv_handle_models, false},     {"POST", "/decode", srv_handle_decode, true},
-    {"POST", "/generate", srv_handle_generate, true}, {"POST", "/fit", srv_handle_fit, true},
+    {"GET", "/health", srv_handle_health, false},
+    {"GET", "/ready", srv_handle_ready, false},
+    {"GET", "/models", srv_handle_models, false},
+    {"POST", "/decode", srv_handle_decode, true},
+    {"POST", "/generate", srv_handle_generate, true},
+    {"POST", "/fit", srv_handle_fit, true},
+    {"GET", "/v1/models", srv_openai_models, false},
+    {"POST", "/v1/completions", srv_openai_completions, true},
+    {"POST", "/v1/chat/completions", srv_openai_chat, true},
 };
 
 srv_handler srv_route(const char *method, const char *url, bool *async, int *status,

@@ -1,0 +1,485 @@
+/* test_server_openai.c: the OpenAI-compatible routes over HTTP: the shape
+ * of every answer and stream chunk, n = 2 against two seeded runs,
+ * logprobs, echo, stop strings, chat templates, a session continued
+ * through X-Session-Id, the OpenAI-shaped errors, and /metrics. */
+#include "harness.h"
+#include "http_client.h"
+#include "mamba_gen.h"
+#include "test_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char tmp_models[64], chat_dir[128], plain_dir[128];
+
+static void setup(void)
+{
+    cfg_config cfg;
+    cfg_init(&cfg);
+    eng_error err = {0};
+    char spec[512];
+    snprintf(spec, sizeof spec, "chat=%s", chat_dir);
+    ck_assert_int_eq(cfg_add_model(&cfg, spec, &err), 0);
+    snprintf(spec, sizeof spec, "plain=%s", plain_dir);
+    ck_assert_int_eq(cfg_add_model(&cfg, spec, &err), 0);
+    snprintf(spec, sizeof spec, "casino=%s/models/casino.json", config_dir());
+    ck_assert_int_eq(cfg_add_model(&cfg, spec, &err), 0);
+    cfg.workers = 2;
+    harness_start(&cfg);
+    cfg_free(&cfg);
+}
+
+static void teardown(void)
+{
+    harness_stop();
+}
+
+/* POST a JSON text and expect status want. */
+static json_t *call(const char *path, const char *body, int want)
+{
+    int st = 0;
+    json_t *j = post(path, body, &st);
+    char *dump = json_dumps(j, JSON_COMPACT);
+    ck_assert_msg(st == want, "%s %s: status %d, want %d: %s", path, body, st, want, dump);
+    free(dump);
+    return j;
+}
+
+static const char *jstr(const json_t *o, const char *path_key)
+{
+    const char *s = json_string_value(json_object_get(o, path_key));
+    return s ? s : "";
+}
+
+static void assert_frame(const json_t *a, const char *object, const char *id_prefix)
+{
+    ck_assert_str_eq(jstr(a, "object"), object);
+    ck_assert_msg(!strncmp(jstr(a, "id"), id_prefix, strlen(id_prefix)), "id %s", jstr(a, "id"));
+    ck_assert(json_is_integer(json_object_get(a, "created")));
+    ck_assert_str_eq(jstr(a, "model"), "chat");
+    ck_assert(json_is_array(json_object_get(a, "choices")));
+}
+
+static json_t *choice(const json_t *a, size_t i)
+{
+    return json_array_get(json_object_get(a, "choices"), i);
+}
+
+/* The text of choice 0 of a non-streamed completion. */
+static char *completion_text(const char *body)
+{
+    json_t *a = call("/v1/completions", body, 200);
+    char *t = strdup(jstr(choice(a, 0), "text"));
+    json_decref(a);
+    return t;
+}
+
+/* The SSE events of a streamed POST, [DONE] required. */
+static json_t *stream_events(const char *path, const char *body, const char *extra)
+{
+    http_resp r;
+    ck_assert_int_eq(http_request(port, "POST", path, extra, body, strlen(body), &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    char ct[128];
+    ck_assert_ptr_nonnull(http_header(&r, "Content-Type", ct, sizeof ct));
+    ck_assert_str_eq(ct, "text/event-stream");
+    bool done = false;
+    json_t *evs = sse_events(r.body, &done);
+    ck_assert_msg(done, "no data: [DONE] in %s", r.body);
+    http_resp_free(&r);
+    return evs;
+}
+
+/* ===== models ===== */
+
+START_TEST(models_list)
+{
+    int st;
+    json_t *a = request_json("GET", "/v1/models", NULL, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_str_eq(jstr(a, "object"), "list");
+    json_t *d = json_object_get(a, "data");
+    ck_assert_uint_eq(json_array_size(d), 2); /* the Mamba models only */
+    ck_assert_str_eq(jstr(json_array_get(d, 0), "id"), "chat");
+    ck_assert_str_eq(jstr(json_array_get(d, 0), "object"), "model");
+    ck_assert_str_eq(jstr(json_array_get(d, 0), "owned_by"), "hmmba");
+    json_decref(a);
+}
+END_TEST
+
+/* ===== completions ===== */
+
+START_TEST(completion_shape_and_greedy)
+{
+    json_t *a = call("/v1/completions",
+                     "{\"model\":\"chat\",\"prompt\":\"hello\",\"max_tokens\":6,\"temperature\":0,"
+                     "\"some_future_field\":{\"x\":1},\"user\":\"u\",\"seed\":null}",
+                     200);
+    assert_frame(a, "text_completion", "cmpl-");
+    json_t *c = choice(a, 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(c, "index")), 0);
+    ck_assert_str_eq(jstr(c, "finish_reason"), "length");
+    ck_assert(json_is_null(json_object_get(c, "logprobs")));
+    json_t *u = json_object_get(a, "usage");
+    ck_assert_int_eq(json_integer_value(json_object_get(u, "prompt_tokens")), 5);
+    ck_assert_int_eq(json_integer_value(json_object_get(u, "completion_tokens")), 6);
+    ck_assert_int_eq(json_integer_value(json_object_get(u, "total_tokens")), 11);
+    /* the same pipeline as /generate: the greedy text is the same */
+    json_t *g =
+        call("/generate",
+             "{\"model\":\"chat\",\"prompt\":\"hello\",\"max_tokens\":6,\"temperature\":0}", 200);
+    ck_assert_str_eq(jstr(c, "text"), jstr(g, "text"));
+    /* prompt forms: [string], token ids, [token ids] */
+    char *t1 = completion_text(
+        "{\"model\":\"chat\",\"prompt\":[\"hello\"],\"max_tokens\":6,\"temperature\":0}");
+    char *t2 = completion_text("{\"model\":\"chat\",\"prompt\":[104,101,108,108,111],"
+                               "\"max_tokens\":6,\"temperature\":0}");
+    char *t3 = completion_text("{\"model\":\"chat\",\"prompt\":[[104,101,108,108,111]],"
+                               "\"max_tokens\":6,\"temperature\":0}");
+    ck_assert_str_eq(t1, jstr(c, "text"));
+    ck_assert_str_eq(t2, jstr(c, "text"));
+    ck_assert_str_eq(t3, jstr(c, "text"));
+    free(t1);
+    free(t2);
+    free(t3);
+    json_decref(g);
+    json_decref(a);
+}
+END_TEST
+
+START_TEST(completion_n2_is_two_seeded_runs)
+{
+    json_t *a = call("/v1/completions",
+                     "{\"model\":\"chat\",\"prompt\":\"abc\",\"max_tokens\":8,\"temperature\":1,"
+                     "\"seed\":5,\"n\":2}",
+                     200);
+    ck_assert_uint_eq(json_array_size(json_object_get(a, "choices")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(choice(a, 1), "index")), 1);
+    char *s5 = completion_text("{\"model\":\"chat\",\"prompt\":\"abc\",\"max_tokens\":8,"
+                               "\"temperature\":1,\"seed\":5}");
+    char *s6 = completion_text("{\"model\":\"chat\",\"prompt\":\"abc\",\"max_tokens\":8,"
+                               "\"temperature\":1,\"seed\":6}");
+    ck_assert_str_eq(jstr(choice(a, 0), "text"), s5);
+    ck_assert_str_eq(jstr(choice(a, 1), "text"), s6);
+    json_t *u = json_object_get(a, "usage");
+    ck_assert_int_eq(json_integer_value(json_object_get(u, "prompt_tokens")), 3);
+    ck_assert_int_eq(json_integer_value(json_object_get(u, "completion_tokens")), 16);
+    free(s5);
+    free(s6);
+    json_decref(a);
+}
+END_TEST
+
+START_TEST(completion_logprobs_and_echo)
+{
+    json_t *a = call("/v1/completions",
+                     "{\"model\":\"chat\",\"prompt\":\"hi\",\"max_tokens\":5,\"temperature\":0,"
+                     "\"logprobs\":3}",
+                     200);
+    json_t *lp = json_object_get(choice(a, 0), "logprobs");
+    ck_assert_uint_eq(json_array_size(json_object_get(lp, "tokens")), 5);
+    ck_assert_uint_eq(json_array_size(json_object_get(lp, "token_logprobs")), 5);
+    ck_assert_uint_eq(json_array_size(json_object_get(lp, "text_offset")), 5);
+    json_t *tops = json_object_get(lp, "top_logprobs");
+    ck_assert_uint_eq(json_array_size(tops), 5);
+    for (size_t i = 0; i < 5; i++) {
+        double l = json_real_value(json_array_get(json_object_get(lp, "token_logprobs"), i));
+        ck_assert(l <= 0);
+        ck_assert_uint_eq(json_object_size(json_array_get(tops, i)), 3);
+    }
+    /* echo: the prompt, then the same text */
+    json_t *e = call("/v1/completions",
+                     "{\"model\":\"chat\",\"prompt\":\"hi\",\"max_tokens\":5,\"temperature\":0,"
+                     "\"echo\":true}",
+                     200);
+    char want[256];
+    snprintf(want, sizeof want, "hi%s", jstr(choice(a, 0), "text"));
+    ck_assert_str_eq(jstr(choice(e, 0), "text"), want);
+    json_decref(e);
+    json_decref(a);
+}
+END_TEST
+
+START_TEST(completion_stop)
+{
+    char *full = completion_text(
+        "{\"model\":\"chat\",\"prompt\":\"xyz\",\"max_tokens\":12,\"temperature\":0}");
+    ck_assert_uint_ge(strlen(full), 4);
+    /* a stop string taken from the greedy text: the text ends before it */
+    json_t *body = json_pack("{s:s,s:s,s:i,s:i,s:s#}", "model", "chat", "prompt", "xyz",
+                             "max_tokens", 12, "temperature", 0, "stop", full + 2, (int)2);
+    char *b = json_dumps(body, JSON_COMPACT);
+    json_t *a = call("/v1/completions", b, 200);
+    const char *t = jstr(choice(a, 0), "text");
+    ck_assert_str_eq(jstr(choice(a, 0), "finish_reason"), "stop");
+    ck_assert(strlen(t) <= 2 && !strncmp(t, full, strlen(t)));
+    free(b);
+    json_decref(body);
+    json_decref(a);
+    free(full);
+}
+END_TEST
+
+START_TEST(completion_stream_chunks)
+{
+    char *full = completion_text(
+        "{\"model\":\"chat\",\"prompt\":\"hello\",\"max_tokens\":6,\"temperature\":0}");
+    json_t *evs = stream_events("/v1/completions",
+                                "{\"model\":\"chat\",\"prompt\":\"hello\",\"max_tokens\":6,"
+                                "\"temperature\":0,\"stream\":true,\"n\":2,"
+                                "\"stream_options\":{\"include_usage\":true}}",
+                                NULL);
+    char text[2][256] = {"", ""};
+    size_t finished = 0, n = json_array_size(evs);
+    ck_assert_uint_ge(n, 3);
+    for (size_t i = 0; i + 1 < n; i++) {
+        json_t *ev = json_array_get(evs, i);
+        assert_frame(ev, "text_completion", "cmpl-");
+        ck_assert_str_eq(jstr(ev, "id"), jstr(json_array_get(evs, 0), "id"));
+        json_t *c = choice(ev, 0);
+        size_t idx = (size_t)json_integer_value(json_object_get(c, "index"));
+        ck_assert_uint_lt(idx, 2);
+        strcat(text[idx], jstr(c, "text"));
+        if (json_is_string(json_object_get(c, "finish_reason"))) finished++;
+        ck_assert(!json_object_get(ev, "usage"));
+    }
+    ck_assert_uint_eq(finished, 2);
+    ck_assert_str_eq(text[0], full);
+    ck_assert_str_eq(text[1], full); /* greedy: both choices alike */
+    json_t *last = json_array_get(evs, n - 1);
+    ck_assert_uint_eq(json_array_size(json_object_get(last, "choices")), 0);
+    json_t *u = json_object_get(last, "usage");
+    ck_assert_int_eq(json_integer_value(json_object_get(u, "completion_tokens")), 12);
+    json_decref(evs);
+    free(full);
+}
+END_TEST
+
+/* ===== chat ===== */
+
+static const char chat_body[] =
+    "{\"model\":\"chat\",\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
+    "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]}],"
+    "\"max_tokens\":5,\"temperature\":0,\"logprobs\":true,\"top_logprobs\":2%s}";
+
+START_TEST(chat_shape_and_template)
+{
+    char body[512];
+    snprintf(body, sizeof body, chat_body, "");
+    json_t *a = call("/v1/chat/completions", body, 200);
+    assert_frame(a, "chat.completion", "chatcmpl-");
+    json_t *c = choice(a, 0), *msg = json_object_get(c, "message");
+    ck_assert_str_eq(jstr(msg, "role"), "assistant");
+    ck_assert(json_is_string(json_object_get(msg, "content")));
+    json_t *content = json_object_get(json_object_get(c, "logprobs"), "content");
+    json_t *u = json_object_get(a, "usage");
+    size_t nout = (size_t)json_integer_value(json_object_get(u, "completion_tokens"));
+    ck_assert_uint_eq(json_array_size(content), nout);
+    json_t *e0 = json_array_get(content, 0);
+    ck_assert(json_is_string(json_object_get(e0, "token")));
+    ck_assert(json_is_array(json_object_get(e0, "bytes")));
+    ck_assert_uint_eq(json_array_size(json_object_get(e0, "top_logprobs")), 2);
+    /* the ChatML rendering, byte for byte (one token per byte) */
+    const char *rendered = "<|im_start|>system\nbe brief<|im_end|>\n<|im_start|>user\nhi<|im_end|>"
+                           "\n<|im_start|>assistant\n";
+    ck_assert_int_eq(json_integer_value(json_object_get(u, "prompt_tokens")),
+                     (json_int_t)strlen(rendered));
+    json_t *g = json_pack("{s:s,s:s,s:i,s:i,s:[s]}", "model", "chat", "prompt", rendered,
+                          "max_tokens", 5, "temperature", 0, "stop", "<|im_end|>");
+    int st;
+    json_t *ga = post_json("/generate", g, &st);
+    ck_assert_str_eq(jstr(msg, "content"), jstr(ga, "text"));
+    json_decref(ga);
+    json_decref(a);
+}
+END_TEST
+
+START_TEST(chat_stream_chunks)
+{
+    char body[512];
+    snprintf(body, sizeof body, chat_body, ",\"stream\":true");
+    json_t *evs = stream_events("/v1/chat/completions", body, NULL);
+    size_t n = json_array_size(evs);
+    ck_assert_uint_ge(n, 2);
+    json_t *first = choice(json_array_get(evs, 0), 0);
+    ck_assert_str_eq(jstr(json_object_get(first, "delta"), "role"), "assistant");
+    ck_assert(json_is_array(json_object_get(json_object_get(first, "logprobs"), "content")));
+    for (size_t i = 0; i < n; i++) {
+        json_t *ev = json_array_get(evs, i);
+        assert_frame(ev, "chat.completion.chunk", "chatcmpl-");
+        json_t *d = json_object_get(choice(ev, 0), "delta");
+        ck_assert(json_is_string(json_object_get(d, "content")));
+        if (i > 0) ck_assert(!json_object_get(d, "role"));
+    }
+    ck_assert(
+        json_is_string(json_object_get(choice(json_array_get(evs, n - 1), 0), "finish_reason")));
+    json_decref(evs);
+}
+END_TEST
+
+START_TEST(chat_session_header)
+{
+    const char *turn1 = "{\"model\":\"chat\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                        "\"max_tokens\":4,\"temperature\":0}";
+    const char *turn2 = "{\"model\":\"chat\",\"messages\":[{\"role\":\"user\",\"content\":\"ok\"}],"
+                        "\"max_tokens\":4,\"temperature\":0}";
+    int st;
+    json_t *a =
+        request_json("POST", "/v1/chat/completions", "X-Session-Id: oai-s1\r\n", turn1, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_str_eq(jstr(a, "session"), "oai-s1");
+    ck_assert(json_is_true(json_object_get(a, "session_created")));
+    json_t *b =
+        request_json("POST", "/v1/chat/completions", "X-Session-Id: oai-s1\r\n", turn2, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert(json_is_false(json_object_get(b, "session_created")));
+    /* only the new turn was absorbed */
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_object_get(b, "usage"), "prompt_tokens")),
+        (json_int_t)strlen("<|im_start|>user\nok<|im_end|>\n<|im_start|>assistant\n"));
+    /* and it continues the first: the same as the whole history at once */
+    json_t *hist = json_pack("{s:s,s:s,s:i,s:i}", "model", "chat", "prompt", "", "max_tokens", 4,
+                             "temperature", 0);
+    char prompt[1024];
+    snprintf(prompt, sizeof prompt,
+             "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n%s"
+             "<|im_start|>user\nok<|im_end|>\n<|im_start|>assistant\n",
+             jstr(json_object_get(choice(a, 0), "message"), "content"));
+    json_object_set_new(hist, "prompt", json_string(prompt));
+    json_t *g = post_json("/generate", hist, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_str_eq(jstr(json_object_get(choice(b, 0), "message"), "content"), jstr(g, "text"));
+    /* n > 1 cannot continue a session */
+    json_t *e = request_json("POST", "/v1/completions", "X-Session-Id: oai-s1\r\n",
+                             "{\"model\":\"chat\",\"prompt\":\"a\",\"n\":2}", &st);
+    ck_assert_int_eq(st, 400);
+    ck_assert_str_eq(jstr(json_object_get(e, "error"), "param"), "n");
+    json_decref(e);
+    json_decref(g);
+    json_decref(a);
+    json_decref(b);
+}
+END_TEST
+
+/* ===== errors ===== */
+
+static void assert_error(const char *path, const char *body, int status, const char *param,
+                         const char *code)
+{
+    json_t *a = call(path, body, status);
+    json_t *e = json_object_get(a, "error");
+    ck_assert_msg(json_is_string(json_object_get(e, "message")), "no message");
+    ck_assert_str_eq(jstr(e, "type"), status >= 500 ? "server_error" : "invalid_request_error");
+    if (param)
+        ck_assert_str_eq(jstr(e, "param"), param);
+    else
+        ck_assert(json_is_null(json_object_get(e, "param")));
+    ck_assert_str_eq(jstr(e, "code"), code);
+    json_decref(a);
+}
+
+START_TEST(errors_openai_shaped)
+{
+    const char *c = "/v1/completions", *ch = "/v1/chat/completions";
+    assert_error(c, "{\"model\":\"chat\",\"prompt\":\"a\",\"suffix\":\"z\"}", 400, "suffix",
+                 "invalid_request");
+    assert_error(c, "{\"model\":\"nope\",\"prompt\":\"a\"}", 404, NULL, "model_not_found");
+    assert_error(c, "{\"model\":\"chat\",\"prompt\":\"a\",\"n\":99}", 400, "n", "invalid_request");
+    assert_error(c, "{\"model\":\"chat\",\"prompt\":\"a\",\"presence_penalty\":0.5}", 400,
+                 "presence_penalty", "invalid_request");
+    assert_error(c, "{\"model\":\"chat\",\"prompt\":\"a\",\"logit_bias\":{\"3\":5}}", 400,
+                 "logit_bias", "invalid_request");
+    assert_error(c, "{\"model\":\"chat\",\"prompt\":[\"a\",\"b\"]}", 400, "prompt",
+                 "invalid_request");
+    assert_error(c, "{\"model\":\"chat\",\"prompt\":\"a\",\"temperature\":\"hot\"}", 400,
+                 "temperature", "invalid_request");
+    assert_error(c, "{\"model\":\"casino\",\"prompt\":\"a\"}", 400, "model", "invalid_request");
+    assert_error(ch, "{\"model\":\"plain\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]}",
+                 400, NULL, "no_chat_template");
+    assert_error(ch,
+                 "{\"model\":\"chat\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],"
+                 "\"response_format\":{\"type\":\"json_object\"}}",
+                 400, "response_format", "invalid_request");
+    assert_error(ch, "{\"model\":\"chat\",\"messages\":[]}", 400, "messages", "invalid_request");
+    assert_error(ch, "{\"model\":\"chat\",\"messages\":[{\"role\":\"tool\",\"content\":\"a\"}]}",
+                 400, "messages", "invalid_request");
+    assert_error("/v1/nothing", "{}", 404, NULL, "not_found");
+    /* a named family renders where the model has none */
+    json_t *a = call(ch,
+                     "{\"model\":\"plain\",\"chat_template\":\"mistral\",\"max_tokens\":2,"
+                     "\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]}",
+                     200);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_object_get(a, "usage"), "prompt_tokens")),
+        (json_int_t)strlen("<s>[INST] a [/INST]"));
+    json_decref(a);
+    /* our own routes stay strict */
+    json_t *g = call("/generate", "{\"model\":\"chat\",\"prompt\":\"a\",\"user\":\"u\"}", 400);
+    ck_assert_str_eq(error_code(g), "invalid_request");
+    json_decref(g);
+}
+END_TEST
+
+static Suite *openai_suite(void)
+{
+    Suite *s = suite_create("openai");
+    TCase *tc = tcase_create("routes");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, models_list);
+    tcase_add_test(tc, completion_shape_and_greedy);
+    tcase_add_test(tc, completion_n2_is_two_seeded_runs);
+    tcase_add_test(tc, completion_logprobs_and_echo);
+    tcase_add_test(tc, completion_stop);
+    tcase_add_test(tc, completion_stream_chunks);
+    tcase_add_test(tc, chat_shape_and_template);
+    tcase_add_test(tc, chat_stream_chunks);
+    tcase_add_test(tc, chat_session_header);
+    tcase_add_test(tc, errors_openai_shaped);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+/* Set-up outside a test: stop the run with a message. */
+static void must(bool ok, const char *what)
+{
+    if (ok) return;
+    fprintf(stderr, "test set-up failed: %s\n", what);
+    exit(EXIT_FAILURE);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    must(f != NULL, path);
+    fputs(text, f);
+    fclose(f);
+}
+
+int main(void)
+{
+    json_object_seed(0);
+    strcpy(tmp_models, "/tmp/hmmba-test-openai-XXXXXX");
+    must(mkdtemp(tmp_models) != NULL, "mkdtemp");
+    snprintf(chat_dir, sizeof chat_dir, "%s/chat", tmp_models);
+    snprintf(plain_dir, sizeof plain_dir, "%s/plain", tmp_models);
+    mgen_shape shape = mgen_byte_shape(64, 2);
+    must(mgen_write_model(chat_dir, &shape, 11) == 0, "chat model");
+    must(mgen_write_byte_tokenizer(chat_dir) == 0, "byte tokenizer");
+    char path[256];
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", chat_dir);
+    write_file(path, "{\"chat_template\": \"{% for message in messages %}{{'<|im_start|>' + "
+                     "message['role'] + '\\\\n' + message['content'] + '<|im_end|>' + "
+                     "'\\\\n'}}{% endfor %}\"}");
+    must(mgen_write_model(plain_dir, &shape, 12) == 0, "plain model");
+    must(mgen_write_byte_tokenizer(plain_dir) == 0, "byte tokenizer");
+    SRunner *sr = srunner_create(openai_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_models);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp_models);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
