@@ -421,6 +421,84 @@ START_TEST(errors_openai_shaped)
 }
 END_TEST
 
+/* ===== /metrics ===== */
+
+/* The value of the sample line that starts with `series ` in text, or -1. */
+static double sample(const char *text, const char *series)
+{
+    size_t n = strlen(series);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (!strncmp(p, series, n) && p[n] == ' ') return strtod(p + n + 1, NULL);
+    return -1;
+}
+
+static char *scrape(void)
+{
+    http_resp r;
+    ck_assert_int_eq(http_request(port, "GET", "/metrics", NULL, NULL, 0, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    char ct[128];
+    ck_assert_ptr_nonnull(http_header(&r, "Content-Type", ct, sizeof ct));
+    ck_assert(!strncmp(ct, "text/plain; version=0.0.4", 25));
+    /* the text format: every line a comment (# HELP / # TYPE) or NAME[{labels}] VALUE */
+    for (char *line = r.body; *line;) {
+        char *end = strchr(line, '\n');
+        ck_assert_msg(end != NULL, "the last line has no newline");
+        *end = '\0';
+        if (line[0] == '#') {
+            ck_assert(!strncmp(line, "# HELP hmmba_", 13) || !strncmp(line, "# TYPE hmmba_", 13));
+        } else {
+            ck_assert_msg(!strncmp(line, "hmmba_", 6), "line %s", line);
+            char *sp = strrchr(line, ' ');
+            ck_assert_msg(sp && sp[1], "line %s", line);
+            char *e;
+            strtod(sp + 1, &e);
+            ck_assert_msg(*e == '\0', "value of %s", line);
+        }
+        *end = '\n';
+        line = end + 1;
+    }
+    char *body = strdup(r.body);
+    http_resp_free(&r);
+    return body;
+}
+
+START_TEST(metrics_move)
+{
+    char *before = scrape();
+    const char *ok = "hmmba_requests_total{route=\"/v1/completions\",status=\"200\"}";
+    const char *bad = "hmmba_requests_total{route=\"/v1/completions\",status=\"400\"}";
+    json_t *a =
+        call("/v1/completions",
+             "{\"model\":\"chat\",\"prompt\":\"abc\",\"max_tokens\":4,\"temperature\":0}", 200);
+    json_decref(a);
+    a = call("/v1/completions", "{\"model\":\"chat\",\"prompt\":\"a\",\"n\":0}", 400);
+    json_decref(a);
+    a = call("/decode", "{\"model\":\"casino\",\"observations\":[\"1\",\"6\",\"6\"]}", 200);
+    json_decref(a);
+    char *after = scrape();
+    ck_assert_double_eq(sample(after, ok), sample(before, ok) + 1);
+    ck_assert_double_eq(sample(after, bad), sample(before, bad) + 1);
+    ck_assert_double_eq(sample(after, "hmmba_generated_tokens_total"),
+                        sample(before, "hmmba_generated_tokens_total") + 4);
+    ck_assert_double_eq(sample(after, "hmmba_prompt_tokens_total"),
+                        sample(before, "hmmba_prompt_tokens_total") + 3);
+    ck_assert_double_eq(sample(after, "hmmba_hmm_observations_decoded_total"),
+                        sample(before, "hmmba_hmm_observations_decoded_total") + 3);
+    ck_assert_double_eq(sample(after, "hmmba_time_to_first_token_seconds_count"),
+                        sample(before, "hmmba_time_to_first_token_seconds_count") + 1);
+    ck_assert_double_eq(sample(after, "hmmba_time_per_output_token_seconds_count"),
+                        sample(before, "hmmba_time_per_output_token_seconds_count") + 1);
+    const char *lat = "hmmba_request_duration_seconds_count{route=\"/v1/completions\"}";
+    ck_assert_double_eq(sample(after, lat), sample(before, lat) + 2);
+    ck_assert(sample(after, "hmmba_build_info{version=\"0.1.0\"}") == 1);
+    ck_assert(sample(after, "hmmba_queue_depth") >= 0);
+    ck_assert(sample(after, "hmmba_sessions_evicted_total") >= 0);
+    free(before);
+    free(after);
+}
+END_TEST
+
 static Suite *openai_suite(void)
 {
     Suite *s = suite_create("openai");
@@ -437,6 +515,7 @@ static Suite *openai_suite(void)
     tcase_add_test(tc, chat_stream_chunks);
     tcase_add_test(tc, chat_session_header);
     tcase_add_test(tc, errors_openai_shaped);
+    tcase_add_test(tc, metrics_move);
     suite_add_tcase(s, tc);
     return s;
 }

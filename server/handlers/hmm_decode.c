@@ -3,6 +3,7 @@
  * next undecoded sequence until none is left, and whoever finishes the last
  * one writes the answer, so no worker ever waits for another. */
 #include "proto/proto.h"
+#include "server/metrics.h"
 #include "server/handlers/handlers.h"
 #include "server/http/request.h"
 #include "server/srv_internal.h"
@@ -19,6 +20,7 @@ static json_t *decode_one(const hmm_model *m, const proto_hmm_decode_req *q, siz
 {
     const hmm_obs *obs = &q->seqs[i];
     size_t T = obs->T, K = hmm_num_states(m);
+    srv_metrics_hmm_observations(T);
     int32_t *path = malloc(T * sizeof *path);
     double *post = NULL;
     bool want_post = q->posteriors || q->algorithm == PROTO_HMM_POSTERIOR;

@@ -16,6 +16,7 @@
 #include "server/http/request.h"
 #include "server/http/sse.h"
 #include "server/log.h"
+#include "server/metrics.h"
 #include "server/sessions/take.h"
 #include "server/srv_internal.h"
 
@@ -59,7 +60,8 @@ struct gen {
     char sid[SRV_SESSION_ID_MAX + 1]; /* the session's id, kept for the answer */
     const srv_gen_format *fmt;        /* NULL: the native /generate answer */
     void *fmt_ctx;
-    size_t index; /* the choice, 0..n-1 */
+    size_t index;             /* the choice, 0..n-1 */
+    uint64_t t0_ns, first_ns; /* the request's arrival, the first token (metrics) */
 };
 
 static void history_push(gen *g, int32_t id)
@@ -275,6 +277,10 @@ static bool gen_before(gen *g)
         eng_sample_next(g->sampler, g->logits, g->history, g->nhist, &lp, g->top, g->q.logprobs);
     if (id < 0 || (size_t)id >= V) id = 0;
     g->out[g->nout++] = id;
+    if (g->nout == 1) {
+        g->first_ns = srv_now_ns();
+        srv_metrics_first_token(g->first_ns - g->t0_ns);
+    }
     history_push(g, id);
     g->mb.token = id;
     g->emit_rc = on_token(g, id, lp);
@@ -387,6 +393,7 @@ static bool gen_prepare(srv_req *r, gen *g)
 {
     size_t V = (size_t)mamba_model_config(g->m->mamba)->vocab_size;
     eng_error err;
+    g->t0_ns = r->t0_ns;
     if (!prepare_prompt(r, g)) return false;
     g->logits = malloc(V * sizeof(float));
     g->out = malloc((g->q.max_tokens + 1) * sizeof(int32_t));
@@ -422,6 +429,8 @@ static bool gen_setup(srv_req *r, gen *g)
 static void gen_finalize(gen *g)
 {
     flush_text(g);
+    srv_metrics_generation(g->index ? 0 : g->nprompt, g->nout,
+                           g->nout >= 2 ? (srv_now_ns() - g->first_ns) / (g->nout - 1) : 0);
     if (g->session) {
         /* Give the session back before the client can see the answer, so
          * its next request does not find it still busy. */
@@ -511,6 +520,7 @@ static gen *gen_fork(const gen *g, size_t i)
     c->fmt = g->fmt;
     c->fmt_ctx = g->fmt_ctx;
     c->index = i;
+    c->t0_ns = g->t0_ns;
     c->logits = malloc(V * sizeof(float));
     c->out = malloc((g->q.max_tokens + 1) * sizeof(int32_t));
     c->top = calloc(g->q.logprobs + 1, sizeof *c->top);

@@ -7,6 +7,7 @@
 #include "server/http/request.h"
 #include "server/http/routes.h"
 #include "server/log.h"
+#include "server/metrics.h"
 #include "server/srv_internal.h"
 
 #include <stdarg.h>
@@ -281,7 +282,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     (void)c;
     srv_req *r = *req_cls;
     if (!r) return;
-    double ms = (double)(srv_now_ns() - r->t0_ns) / 1e6;
+    uint64_t ns = srv_now_ns() - r->t0_ns;
+    double ms = (double)ns / 1e6;
+    srv_metrics_request(r->url, r->status, ns);
     srv_log_request(r->id, r->method, r->url, r->status, r->body.n, ms,
                     toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
     req_free(r);

@@ -5,6 +5,7 @@
 #include "server/handlers/openai.h"
 #include "server/http/request.h"
 #include "server/http/routes.h"
+#include "server/metrics.h"
 #include "server/sessions/session_routes.h"
 #include "server/srv_internal.h"
 
@@ -35,6 +36,7 @@ static const route routes[] = {
     {"GET", "/v1/models", srv_openai_models, false},
     {"POST", "/v1/completions", srv_openai_completions, true},
     {"POST", "/v1/chat/completions", srv_openai_chat, true},
+    {"GET", "/metrics", srv_handle_metrics, false},
 };
 
 srv_handler srv_route(const char *method, const char *url, bool *async, int *status,

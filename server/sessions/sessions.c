@@ -1,6 +1,7 @@
 /* sessions.c: the session table: a chained hash under one mutex. Sessions
  * are few and requests hold them for the whole computation, so the lock is
  * taken only to look up, take and give back, never while computing. */
+#include "server/metrics.h"
 #include "server/sessions/session_internal.h"
 
 #include "core/hash.h"
@@ -101,6 +102,7 @@ static size_t expire_locked(srv_sessions *t, uint64_t now)
             if (!(*p)->busy && t->ttl_ns && now - (*p)->last_use_ns > t->ttl_ns) {
                 unlink_free(t, p);
                 n++;
+                srv_metrics_sessions_expired(1);
             } else {
                 p = &(*p)->next;
             }
@@ -118,6 +120,7 @@ static bool evict_lru_locked(srv_sessions *t)
     if (!oldest) return false;
     srv_log("session %s evicted (least recently used; budget %zu bytes)", (*oldest)->id, t->budget);
     unlink_free(t, oldest);
+    srv_metrics_sessions_evicted(1);
     return true;
 }
 
