@@ -38,7 +38,7 @@ typedef struct hist {
 
 static atomic_uint_fast64_t requests[NROUTES][NSTATUS];
 static hist latency[NROUTES], ttft, tpot;
-static atomic_uint_fast64_t prompt_tokens, generated_tokens, hmm_observations, evicted, expired;
+static atomic_uint_fast64_t prompt_tokens, generated_tokens, hmm_observations;
 
 static void observe(hist *h, const double *bounds, size_t nb, uint64_t ns)
 {
@@ -85,16 +85,6 @@ void srv_metrics_generation(size_t prompt, size_t out, uint64_t per_token_ns)
 void srv_metrics_hmm_observations(size_t n)
 {
     atomic_fetch_add_explicit(&hmm_observations, n, memory_order_relaxed);
-}
-
-void srv_metrics_sessions_evicted(size_t n)
-{
-    atomic_fetch_add_explicit(&evicted, n, memory_order_relaxed);
-}
-
-void srv_metrics_sessions_expired(size_t n)
-{
-    atomic_fetch_add_explicit(&expired, n, memory_order_relaxed);
 }
 
 /* ===== the exposition ===== */
@@ -183,10 +173,14 @@ void srv_handle_metrics(srv_req *r)
     emit_counter(&o, "hmmba_generated_tokens_total", "Tokens generated.", &generated_tokens);
     emit_counter(&o, "hmmba_hmm_observations_decoded_total", "HMM observations decoded.",
                  &hmm_observations);
-    emit_counter(&o, "hmmba_sessions_evicted_total", "Sessions evicted for the memory budget.",
-                 &evicted);
-    emit_counter(&o, "hmmba_sessions_expired_total", "Sessions expired past their idle TTL.",
-                 &expired);
+    uint64_t evicted = 0, expired = 0;
+    srv_sessions_events(r->srv->sessions, &evicted, &expired);
+    emit(&o,
+         "# HELP hmmba_sessions_evicted_total Sessions evicted for the memory budget.\n"
+         "# TYPE hmmba_sessions_evicted_total counter\nhmmba_sessions_evicted_total %llu\n"
+         "# HELP hmmba_sessions_expired_total Sessions expired past their idle TTL.\n"
+         "# TYPE hmmba_sessions_expired_total counter\nhmmba_sessions_expired_total %llu\n",
+         (unsigned long long)evicted, (unsigned long long)expired);
     uint64_t rejected = 0;
     for (size_t i = 0; i < NROUTES; i++)
         rejected += atomic_load_explicit(&requests[i][NSTATUS - 2], memory_order_relaxed);

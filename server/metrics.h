@@ -20,12 +20,9 @@ void srv_metrics_first_token(uint64_t ns);
 void srv_metrics_generation(size_t prompt, size_t out, uint64_t per_token_ns);
 /* HMM observations decoded. */
 void srv_metrics_hmm_observations(size_t n);
-/* Sessions evicted for the budget, and expired by their TTL. */
-void srv_metrics_sessions_evicted(size_t n);
-void srv_metrics_sessions_expired(size_t n);
-
 /* GET /metrics: the text exposition of everything above, plus the queue
- * depth, sessions count and bytes, and build info. */
+ * depth, the session table's count, bytes, evictions and expirations
+ * (srv_sessions_usage, srv_sessions_events), and build info. */
 void srv_handle_metrics(srv_req *r);
 
 #endif

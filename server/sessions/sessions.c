@@ -1,7 +1,6 @@
 /* sessions.c: the session table: a chained hash under one mutex. Sessions
  * are few and requests hold them for the whole computation, so the lock is
  * taken only to look up, take and give back, never while computing. */
-#include "server/metrics.h"
 #include "server/sessions/session_internal.h"
 
 #include "core/hash.h"
@@ -23,6 +22,7 @@ struct srv_sessions {
     size_t count, bytes;
     size_t max_sessions, budget;
     uint64_t ttl_ns;
+    uint64_t evicted, expired; /* since the table was made, under mu */
 };
 
 /* ===== table ===== */
@@ -102,7 +102,7 @@ static size_t expire_locked(srv_sessions *t, uint64_t now)
             if (!(*p)->busy && t->ttl_ns && now - (*p)->last_use_ns > t->ttl_ns) {
                 unlink_free(t, p);
                 n++;
-                srv_metrics_sessions_expired(1);
+                t->expired++;
             } else {
                 p = &(*p)->next;
             }
@@ -120,7 +120,7 @@ static bool evict_lru_locked(srv_sessions *t)
     if (!oldest) return false;
     srv_log("session %s evicted (least recently used; budget %zu bytes)", (*oldest)->id, t->budget);
     unlink_free(t, oldest);
-    srv_metrics_sessions_evicted(1);
+    t->evicted++;
     return true;
 }
 
@@ -324,6 +324,14 @@ void srv_sessions_usage(srv_sessions *t, const srv_model *model, size_t *count, 
                 (*count)++;
                 *bytes += s->bytes;
             }
+    uv_mutex_unlock(&t->mu);
+}
+
+void srv_sessions_events(srv_sessions *t, uint64_t *evicted, uint64_t *expired)
+{
+    uv_mutex_lock(&t->mu);
+    *evicted = t->evicted;
+    *expired = t->expired;
     uv_mutex_unlock(&t->mu);
 }
 

@@ -95,6 +95,9 @@ json_t *srv_sessions_list(srv_sessions *t);
 /* Count and bytes, over all sessions or those of one model (NULL: all). */
 void srv_sessions_usage(srv_sessions *t, const struct srv_model *model, size_t *count,
                         size_t *bytes);
+/* Sessions evicted for the memory budget and expired past their TTL since
+ * t was made (for /metrics). */
+void srv_sessions_events(srv_sessions *t, uint64_t *evicted, uint64_t *expired);
 
 /* Call fn on every idle session (busy ones are skipped), under the table's
  * lock: fn must not call back into the table. */
