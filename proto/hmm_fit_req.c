@@ -74,7 +74,7 @@ static int parse_options(const json_t *root, const proto_fit_limits *lim, proto_
     json_t *mi = json_object_get(root, "max_iterations");
     if (mi && json_is_integer(mi) && json_integer_value(mi) > (json_int_t)lim->max_iterations) {
         req->limit = "max_iterations";
-        return eng_error_set(err, ENG_ERANGE,
+        return eng_error_set(err, ENG_ELIMIT,
                              "field 'max_iterations': %lld is over the limit of %zu",
                              (long long)json_integer_value(mi), lim->max_iterations);
     }
@@ -105,14 +105,14 @@ static int parse_sequences(const json_t *root, const hmm_model *m, const proto_f
     size_t n = json_array_size(seqs), total = 0;
     if (n > lim->max_sequences) {
         req->limit = "sequences";
-        return eng_error_set(err, ENG_ERANGE, "sequences: %zu sequences, over the limit of %zu", n,
+        return eng_error_set(err, ENG_ELIMIT, "sequences: %zu sequences, over the limit of %zu", n,
                              lim->max_sequences);
     }
     for (size_t i = 0; i < n; i++) /* before any allocation */
         total += json_array_size(json_array_get(seqs, i));
     if (total > lim->max_observations) {
         req->limit = "sequences";
-        return eng_error_set(err, ENG_ERANGE,
+        return eng_error_set(err, ENG_ELIMIT,
                              "sequences: %zu observations in all, over the limit of %zu", total,
                              lim->max_observations);
     }

@@ -50,7 +50,7 @@ int proto_hmm_fit_model(const json_t *root, proto_hmm_fit_req *req, eng_error *e
  * "min_variance" (1e-6), "labels", "algorithm" ("baum-welch" or
  * "viterbi"), "save_as", "stream". Unknown fields are refused. Errors:
  * ENG_EINVAL naming the field and position ("sequences[2]: observations[5]:
- * ...", "labels[1][3]: state \"x\" is not a state name"); ENG_ERANGE for
+ * ...", "labels[1][3]: state \"x\" is not a state name"); ENG_ELIMIT for
  * a limit, with req->limit set; ENG_ENOMEM. Free with
  * proto_hmm_fit_req_free in any case. */
 int proto_hmm_fit_parse(const json_t *root, const hmm_model *m, const proto_fit_limits *lim,

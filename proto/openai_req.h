@@ -35,7 +35,7 @@ typedef struct proto_openai_req {
 /* Parse an OpenAI completions (chat false) or chat request body. vocab,
  * max_len, max_tokens_cap as proto_generate_parse. Chat: gen.prompt is left
  * NULL (render the messages with proto_chat_render and set it). Errors are
- * ENG_EINVAL/ENG_ERANGE whose message names the field as "field 'NAME'" or
+ * ENG_EINVAL/ENG_ELIMIT whose message names the field as "field 'NAME'" or
  * "NAME: ..." (proto_openai_error_json finds it). Free with
  * proto_openai_req_free, also after a failure. */
 int proto_openai_parse(const json_t *root, bool chat, size_t vocab, size_t max_len,

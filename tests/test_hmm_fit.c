@@ -819,13 +819,13 @@ START_TEST(test_impossible_sequence)
     hmm_fit_opts opt = hmm_fit_default_opts();
     hmm_fit_result r;
     eng_error err = {0, ""};
-    ck_assert_int_eq(hmm_fit(m, o, 2, NULL, &opt, &r, &err), ENG_ERANGE);
+    ck_assert_int_eq(hmm_fit(m, o, 2, NULL, &opt, &r, &err), ENG_EIMPOSSIBLE);
     ck_assert_msg(strstr(err.msg, "sequences[1]: observations[2] is impossible"), "%s", err.msg);
     /* labels that make a sequence impossible */
     int32_t la[] = {-1, 1, -1};
     const int32_t *labs[] = {la, NULL};
     o[1].T = 2;
-    ck_assert_int_eq(hmm_fit(m, o, 2, labs, &opt, &r, &err), ENG_ERANGE);
+    ck_assert_int_eq(hmm_fit(m, o, 2, labs, &opt, &r, &err), ENG_EIMPOSSIBLE);
     ck_assert_msg(strstr(err.msg, "sequences[0]: observations[1] is impossible") &&
                       strstr(err.msg, "given its labels"),
                   "%s", err.msg);

@@ -237,9 +237,9 @@ static void *worker_run(void *arg)
         w->rc = rc;
         w->bad = s;
         const char *given =
-            f->labels && f->labels[s] && rc == ENG_ERANGE ? " (given its labels)" : "";
+            f->labels && f->labels[s] && rc == ENG_EIMPOSSIBLE ? " (given its labels)" : "";
         char at[48] = "";
-        if (f->iteration > 0 && rc == ENG_ERANGE)
+        if (f->iteration > 0 && rc == ENG_EIMPOSSIBLE)
             snprintf(at, sizeof at, " at iteration %zu", f->iteration);
         eng_error_set(&w->err, rc, "sequences[%zu]: %s%s%s", s, e.msg, given, at);
         break;
@@ -533,7 +533,7 @@ int hmm_fit(const hmm_model *init, const hmm_obs *seqs, size_t nseq, const int32
         rc = estep(&f, &ll, err);
         if (rc) break;
         if (!isfinite(ll)) {
-            rc = eng_error_set(err, ENG_ERANGE, "the log-likelihood at iteration %zu is not finite",
+            rc = eng_error_set(err, ENG_EIMPOSSIBLE, "the log-likelihood at iteration %zu is not finite",
                                i);
             break;
         }
@@ -551,7 +551,7 @@ int hmm_fit(const hmm_model *init, const hmm_obs *seqs, size_t nseq, const int32
         hmm_model *next = NULL;
         eng_error e = {0};
         if (hmm_model_new(&fm.P.spec, &next, &e)) {
-            rc = eng_error_set(err, ENG_ERANGE,
+            rc = eng_error_set(err, ENG_EINVAL,
                                "the update of iteration %zu is not a valid model: %s", i, e.msg);
             break;
         }

@@ -123,7 +123,7 @@ typedef struct hmm_fit_result {
  *
  * Errors: ENG_EINVAL for bad options or sequences ("sequences[2]:
  * observations[5]: ...") or labels ("labels[1][7]: state 4 is out of
- * range"); ENG_ERANGE when a sequence is impossible under the model
+ * range"); ENG_EIMPOSSIBLE when a sequence is impossible under the model
  * ("sequences[2]: observations[5] is impossible under the model ...",
  * "given its labels" when labelled, "at iteration 3" past the first);
  * ENG_ECANCELED when on_iteration asked to stop; ENG_ENOMEM. *out is set

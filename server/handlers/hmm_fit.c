@@ -77,31 +77,12 @@ static int on_iteration(void *ctx, size_t i, double ll)
     return rc != 0;
 }
 
-/* The status and code of a failed fit. */
-static int fail_status(int code, const char **ecode)
-{
-    switch (code) {
-    case ENG_ENOMEM:
-        *ecode = "internal";
-        return 500;
-    case ENG_ERANGE:
-        *ecode = "impossible_observations";
-        return 400;
-    case ENG_ECANCELED:
-        *ecode = "cancelled";
-        return 503;
-    default:
-        *ecode = "invalid_request";
-        return 400;
-    }
-}
-
 /* End a stream with the answer (or an error event), then [DONE] on SSE. */
 static void finish_stream(fit_ctx *c, json_t *answer, const eng_error *e)
 {
     const char *code = NULL;
     if (!answer) {
-        fail_status(e->code, &code);
+        srv_http_status_of(e->code, &code);
         answer = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", e->msg);
     }
     if (answer && c->ndjson) json_object_set_new(answer, "done", json_true());
@@ -182,9 +163,7 @@ void srv_handle_fit(srv_req *r)
     if (c.stream) {
         finish_stream(&c, answer, &err);
     } else if (rc) {
-        const char *code = NULL;
-        int status = fail_status(rc, &code);
-        srv_reply_error(r, status, code, "%s", err.msg);
+        srv_reply_eng_error(r, &err);
     } else {
         srv_reply_json(r, 200, answer);
     }

@@ -83,16 +83,24 @@ static const struct {
 } http_of[] = {
     {ENG_EINVAL, 400, "invalid_request"}, {ENG_ENOMEM, 500, "internal"},
     {ENG_ELIMIT, 400, "limit_exceeded"},  {ENG_EIMPOSSIBLE, 400, "impossible_observations"},
-    {ENG_EBUSY, 503, "overloaded"},
+    {ENG_EBUSY, 503, "overloaded"},       {ENG_ECANCELED, 503, "cancelled"},
 };
+
+int srv_http_status_of(int code, const char **name)
+{
+    for (size_t i = 0; i < sizeof http_of / sizeof http_of[0]; i++)
+        if (http_of[i].code == code) {
+            *name = http_of[i].name;
+            return http_of[i].status;
+        }
+    *name = "invalid_request";
+    return 400;
+}
 
 void srv_reply_eng_error(srv_req *r, const eng_error *e)
 {
-    for (size_t i = 0; i < sizeof http_of / sizeof http_of[0]; i++)
-        if (http_of[i].code == e->code) {
-            if (e->code == ENG_EBUSY) r->retry_after = 1;
-            srv_reply_error(r, http_of[i].status, http_of[i].name, "%s", e->msg);
-            return;
-        }
-    srv_reply_error(r, 400, "invalid_request", "%s", e->msg);
+    const char *name;
+    int status = srv_http_status_of(e->code, &name);
+    if (e->code == ENG_EBUSY) r->retry_after = 1;
+    srv_reply_error(r, status, name, "%s", e->msg);
 }

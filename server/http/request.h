@@ -65,6 +65,11 @@ void srv_reply_error(srv_req *r, int status, const char *code, const char *fmt, 
     __attribute__((format(printf, 4, 5)));
 /* Map an engine error from request parsing to 400/413/... and answer. */
 void srv_reply_eng_error(srv_req *r, const eng_error *e);
+
+/* The HTTP status and error code of an engine error code: the one table
+ * srv_reply_eng_error answers from (for answers it cannot write itself,
+ * such as a stream's last event). *name is static. */
+int srv_http_status_of(int code, const char **name);
 /* Parse the body as a JSON object into r->json, or answer 400 and return
  * false. */
 bool srv_parse_body(srv_req *r);
