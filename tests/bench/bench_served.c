@@ -8,6 +8,8 @@
  *                   with max_tokens 128 - time with max_tokens 0, the
  *                   same 3-token prompt); engine: mamba_step, one state;
  *   decode, SSE     the same streamed: 127 / (last token event - first);
+ *   /v1/completions the same through the OpenAI route (prompt as ids),
+ *                   streamed: its token chunks timed the same way;
  *   first token     a 64-token prompt streamed: time to the first token
  *                   event; engine: mamba_prefill of the prompt (the first
  *                   token is sampled from its last logits);
@@ -53,9 +55,10 @@ static const mamba_weights g_types[NW] = {MAMBA_WEIGHTS_F32, MAMBA_WEIGHTS_BF16,
                                           MAMBA_WEIGHTS_INT8};
 
 /* The figures of one weight type; index 0 served, 1 engine. */
-enum { DEC, DEC_SSE, TTFT, PRE_GEN, PRE_DEC, STREAMS8, NFIG };
+enum { DEC, DEC_SSE, DEC_OAI, TTFT, PRE_GEN, PRE_DEC, STREAMS8, NFIG };
 static const char *const fig_names[NFIG] = {"decode, tokens/s (not streamed)",
                                             "decode, tokens/s (SSE)",
+                                            "decode, tokens/s (/v1/completions, SSE)",
                                             "first token, 64-token prompt, ms",
                                             "prefill 512, /generate max_tokens 0, tokens/s",
                                             "prefill 512, /decode (every logprob), tokens/s",
@@ -98,6 +101,7 @@ static void engine_round(const char *dir, int w)
         if (mamba_step(m, s, &g_prompt[k], 1, lg, &e)) die("step", &e);
     keep(w, DEC, 1, DECODE / (tu_now_s() - t0));
     keep(w, DEC_SSE, 1, DECODE / (tu_now_s() - t0));
+    keep(w, DEC_OAI, 1, DECODE / (tu_now_s() - t0));
 
     mamba_state_reset(s[0]);
     t0 = tu_now_s();
@@ -127,16 +131,23 @@ static void engine_round(const char *dir, int w)
 
 /* ------------------------------------------------------------ served */
 
-/* A /generate or /decode body: tokens g_prompt[from, from + n). */
-static char *body_of(const char *fmt_tail, size_t from, size_t n)
+/* A body whose field (e.g. "tokens", or "prompt" for /v1/completions)
+ * holds the ids g_prompt[from, from + n). */
+static char *body_field(const char *field, const char *fmt_tail, size_t from, size_t n)
 {
     size_t cap = 64 + 8 * n + strlen(fmt_tail);
     char *b = malloc(cap), *p = b;
-    p += sprintf(p, "{\"model\":\"m\",\"tokens\":[");
+    p += sprintf(p, "{\"model\":\"m\",\"%s\":[", field);
     for (size_t i = 0; i < n; i++)
         p += sprintf(p, "%s%d", i ? "," : "", g_prompt[from + i]);
     sprintf(p, "]%s}", fmt_tail);
     return b;
+}
+
+/* A /generate or /decode body: tokens g_prompt[from, from + n). */
+static char *body_of(const char *fmt_tail, size_t from, size_t n)
+{
+    return body_field("tokens", fmt_tail, from, n);
 }
 
 static double post_ok(uint16_t port, const char *path, const char *body, served_timing *t)
@@ -184,6 +195,16 @@ static void served_round(uint16_t port, int w)
     keep(w, DEC_SSE, 0, (t.tokens - 1) / (t.t_last - t.t_first));
     if ((t.tokens - 1) / (t.t_last - t.t_first) > g_stream1[w])
         g_stream1[w] = (t.tokens - 1) / (t.t_last - t.t_first);
+    free(b);
+
+    /* The same through the OpenAI route: a chunk per token, each with
+     * "finish_reason":null (the last, which ends the choice, is not counted). */
+    b = body_field("prompt", tail, 0, 3);
+    if (served_post_events(port, "/v1/completions", b, "\"finish_reason\":null", &t) != 200) {
+        fprintf(stderr, "bench_served: /v1/completions failed\n");
+        exit(1);
+    }
+    keep(w, DEC_OAI, 0, (t.tokens - 1) / (t.t_last - t.t_first));
     free(b);
 
     b = body_of(",\"max_tokens\":1,\"stream\":true", 0, TTFT_PROMPT);
@@ -255,6 +276,10 @@ static void print_table(void)
     for (int w = 0; w < NW; w++)
         printf("%s%s %.2fx", w ? ", " : "", mamba_weights_name(g_types[w]),
                g_fig[w][STREAMS8][0] / g_stream1[w]);
+    printf("\n/v1/completions streaming against /generate streaming: ");
+    for (int w = 0; w < NW; w++)
+        printf("%s%s %.2f", w ? ", " : "", mamba_weights_name(g_types[w]),
+               g_fig[w][DEC_OAI][0] / g_fig[w][DEC_SSE][0]);
     printf("\n(first token: the ratio is engine time / served time.)\n");
 }
 
