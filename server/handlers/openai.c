@@ -263,7 +263,7 @@ static void fmt_end(void *ctx, const srv_gen_view *v)
         size_t pre = a->q.echo ? a->prompt_len : 0;
         char *both = malloc(pre + v->text_len + 1);
         if (both) {
-            memcpy(both, a->prompt_text, pre);
+            if (pre) memcpy(both, a->prompt_text, pre); /* prompt_text is NULL without echo */
             memcpy(both + pre, v->text, v->text_len);
         }
         json_t *text = both ? json_stringn(both, pre + v->text_len) : NULL, *c;
