@@ -10,7 +10,7 @@
 # acyclic and 2 when the build directory holds no objects (build first:
 # ninja -C BUILD_DIR).
 set -eu
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
 objs=$(find "$BUILD/engine" "$BUILD/proto" "$BUILD/config" "$BUILD/server" -name '*.c.o' \
     -path '*.a.p/*' 2>/dev/null | sort)
