@@ -94,3 +94,16 @@ hmm_model *hfx_load(const char *name, json_t **ref)
     if (ref) *ref = hfx_json(name, "reference.json");
     return m;
 }
+
+size_t hfx_flatten(const json_t *a, double *out, size_t cap)
+{
+    if (json_is_number(a)) {
+        ck_assert_uint_gt(cap, 0);
+        out[0] = json_number_value(a);
+        return 1;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < json_array_size(a); i++)
+        n += hfx_flatten(json_array_get(a, i), out + n, cap - n);
+    return n;
+}

@@ -43,6 +43,10 @@ json_t *hfx_json(const char *name, const char *file);
 /* Loads fixtures/hmm/name/model.json with proto_hmm_load_file (asserting
  * that it loads) and, when ref is not NULL, sets *ref to its
  * reference.json (as hfx_json). The caller frees both. */
+/* The numbers of a JSON value (nested arrays in order) into out[0, cap);
+ * returns how many. Asserts that they fit. */
+size_t hfx_flatten(const json_t *a, double *out, size_t cap);
+
 hmm_model *hfx_load(const char *name, json_t **ref);
 
 #endif

@@ -27,25 +27,11 @@ static void close_to(double got, double want, double tol, bool rel, double *maxd
     ck_assert_msg(isfinite(got) && d <= tol, "%s[%zu]: got %.17g, want %.17g", what, i, got, want);
 }
 
-/* The numbers of a JSON array, flattened (nested arrays in order). */
-static size_t flatten(const json_t *a, double *out, size_t cap)
-{
-    if (json_is_number(a)) {
-        ck_assert_uint_gt(cap, 0);
-        out[0] = json_number_value(a);
-        return 1;
-    }
-    size_t n = 0;
-    for (size_t i = 0; i < json_array_size(a); i++)
-        n += flatten(json_array_get(a, i), out + n, cap - n);
-    return n;
-}
-
 static void compare_json(const json_t *ref, const double *got, size_t n, double tol, double *maxdev,
                          const char *what)
 {
     double *want = hfx_xmalloc(n * sizeof(double) + 8 * sizeof(double));
-    ck_assert_uint_eq(flatten(ref, want, n + 8), n);
+    ck_assert_uint_eq(hfx_flatten(ref, want, n + 8), n);
     for (size_t i = 0; i < n; i++)
         close_to(got[i], want[i], tol, false, maxdev, what, i);
     free(want);

@@ -4,6 +4,7 @@
  * that stops when its client goes away. Each test starts its own server. */
 #include "server/srv_internal.h"
 #include "harness.h"
+#include "hmm_fixtures.h"
 #include "http_client.h"
 #include "test_util.h"
 
@@ -43,27 +44,13 @@ static void teardown(void)
 
 /* ===== helpers ===== */
 
-/* The numbers of a JSON value, flattened in order. */
-static size_t flatten(const json_t *a, double *out, size_t cap)
-{
-    if (json_is_number(a)) {
-        ck_assert_uint_gt(cap, 0);
-        out[0] = json_number_value(a);
-        return 1;
-    }
-    size_t n = 0;
-    for (size_t i = 0; i < json_array_size(a); i++)
-        n += flatten(json_array_get(a, i), out + n, cap - n);
-    return n;
-}
-
 /* Every number of got within tol of want (absolute, or relative when
  * rel); returns the largest deviation. */
 static double compare(const json_t *got, const json_t *want, double tol, bool rel, const char *what)
 {
     double g[256], w[256], dev = 0.0;
-    size_t n = flatten(got, g, 256);
-    ck_assert_msg(n > 0 && n == flatten(want, w, 256), "%s: shapes differ", what);
+    size_t n = hfx_flatten(got, g, 256);
+    ck_assert_msg(n > 0 && n == hfx_flatten(want, w, 256), "%s: shapes differ", what);
     for (size_t i = 0; i < n; i++) {
         double d = fabs(g[i] - w[i]) / (rel ? fabs(w[i]) : 1.0);
         ck_assert_msg(d <= tol, "%s[%zu]: got %.17g, want %.17g", what, i, g[i], w[i]);
