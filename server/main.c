@@ -15,7 +15,7 @@ static const char usage[] =
     "             [--workers N] [--threads N] [--max-body BYTES] [--queue N] [--drain-ms MS]\n"
     "             [--api-key-file FILE] [--session-dir DIR] [--session-ttl S]\n"
     "             [--session-budget BYTES] [--max-sessions N] [--stream-buffer BYTES]\n"
-    "             [--log-format text|json]\n"
+    "             [--log-format text|json] [--no-ui]\n"
     "       hmmba --probe URL\n"
     "  --model NAME=PATH  serve an HMM JSON file or a Mamba model directory (repeatable)\n"
     "  --config FILE      JSON config: listen, workers, models, limits\n"
@@ -37,6 +37,7 @@ static const char usage[] =
     "                     far behind gets an error event and its generation stops, so it\n"
     "                     never holds up the others (default 1 MiB)\n"
     "  --log-format F     text (default) or json: one object per line\n"
+    "  --no-ui            no browser playground at / and /ui/ (config: \"ui\": false)\n"
     "  --probe URL        GET an http:// URL; exit 0 if it answers 2xx within 2 s, else 1\n"
     "                     (a health check for images without curl)\n"
     "environment: HMMBA_CONFIG, HMMBA_LISTEN, HMMBA_WORKERS, HMMBA_API_KEY set defaults\n"
@@ -87,6 +88,10 @@ static int parse_args(int argc, char **argv, cfg_config *cfg, opts *o)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(usage, stdout);
             exit(0);
+        }
+        if (!strcmp(a, "--no-ui")) {
+            cfg->no_ui = true;
+            continue;
         }
         if (i + 1 >= argc) {
             fprintf(stderr, "hmmba: %s needs a value (or is unknown)\n%s", a, usage);

@@ -3,6 +3,7 @@
 #include "proto/proto.h"
 #include "server/handlers/handlers.h"
 #include "server/handlers/openai.h"
+#include "server/handlers/ui.h"
 #include "server/http/request.h"
 #include "server/http/routes.h"
 #include "server/metrics.h"
@@ -37,6 +38,7 @@ static const route routes[] = {
     {"POST", "/v1/completions", srv_openai_completions, true},
     {"POST", "/v1/chat/completions", srv_openai_chat, true},
     {"GET", "/metrics", srv_handle_metrics, false},
+    {"GET", "/", srv_handle_ui, false},
 };
 
 srv_handler srv_route(const char *method, const char *url, bool *async, int *status,
@@ -44,6 +46,8 @@ srv_handler srv_route(const char *method, const char *url, bool *async, int *sta
 {
     if (!strncmp(url, "/sessions", 9) && (url[9] == '\0' || url[9] == '/'))
         return srv_session_route(method, url, async, status, allow);
+    if (!strncmp(url, "/ui", 3) && srv_ui_path(url))
+        return srv_ui_route(method, url, async, status, allow);
     bool path_found = false;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (strcmp(routes[i].path, url)) continue;
