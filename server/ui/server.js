@@ -47,7 +47,7 @@ const FIGURES = [
   ["hmmba_requests_total", "requests"],
   ["hmmba_generated_tokens_total", "tokens generated"],
   ["hmmba_prompt_tokens_total", "prompt tokens"],
-  ["hmmba_hmm_observations_total", "HMM observations decoded"],
+  ["hmmba_hmm_observations_decoded_total", "HMM observations decoded"],
   ["hmmba_queue_depth", "queue depth"],
   ["hmmba_rejected_total", "503s"],
   ["hmmba_sessions", "sessions"],
@@ -81,8 +81,13 @@ export async function refreshServer() {
           `${(x.idle_ms / 1000).toFixed(1)} s`, del];
       }));
     const metrics = parseMetrics(await (await request("/metrics")).text());
-    table($("srv-metrics"), ["figure", "value"],
-      FIGURES.filter(([k]) => metrics.has(k)).map(([k, label]) => [label, metrics.get(k)]));
+    const rows = FIGURES.filter(([k]) => metrics.has(k)).map(([k, label]) => [label, metrics.get(k)]);
+    for (const [k, label] of [["hmmba_time_to_first_token_seconds", "mean time to first token"],
+      ["hmmba_time_per_output_token_seconds", "mean time per output token"]]) {
+      const n = metrics.get(`${k}_count`);
+      if (n) rows.push([label, `${((metrics.get(`${k}_sum`) / n) * 1000).toFixed(2)} ms`]);
+    }
+    table($("srv-metrics"), ["figure", "value"], rows);
   } catch (e) {
     showError($("srv-error"), e);
   }

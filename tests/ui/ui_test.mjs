@@ -12,7 +12,7 @@
 // Screenshots go to ARTIFACTS_DIR; with HMMBA_UI_DOCS=DIR the desktop ones
 // of each tab are also written to DIR (tests/ui/screenshots in the repo).
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import assert from "node:assert/strict";
@@ -148,6 +148,44 @@ async function stripPath(page, sel, legendSel) {
   }, sel, legendSel);
 }
 
+// Fork, download and upload a session's state from the Generate tab: the
+// download is the server's export byte for byte, and the uploaded copy
+// continues exactly as the original does.
+async function sessionButtons(page, vp) {
+  const id = `ui-${vp}`;
+  await setField(page, "#gen-fork-as", `${id}-b`);
+  await page.click("#gen-fork");
+  await page.waitForFunction((x) => document.getElementById("gen-session").textContent === x, {}, `${id}-b`);
+  const listed = (await api("/sessions")).sessions;
+  const orig = listed.find((x) => x.id === id), fork = listed.find((x) => x.id === `${id}-b`);
+  assert.ok(orig && fork && fork.tokens === orig.tokens, JSON.stringify(listed));
+  const dir = mkdtempSync(path.join(tmpdir(), "hmmba-ui-dl-"));
+  const cdp = await page.createCDPSession();
+  await cdp.send("Browser.setDownloadBehavior", { behavior: "allow", downloadPath: dir });
+  await page.click("#gen-download");
+  const file = path.join(dir, `${id}-b.state`);
+  for (let i = 0; !existsSync(file) && i < 1200; i++) await new Promise((r) => setTimeout(r, 100)); // hang guard
+  const res = await fetch(`${url}/sessions/${id}-b/state`, { headers: { Authorization: `Bearer ${KEY}` } });
+  const want = Buffer.from(await res.arrayBuffer());
+  assert.ok(readFileSync(file).equals(want), "the downloaded state is not the server's export");
+  await setField(page, "#gen-form [name=session]", `${id}-up`);
+  await (await page.$("#gen-upload")).uploadFile(file);
+  await page.waitForFunction((x) => document.getElementById("gen-session").textContent === x, {}, `${id}-up`);
+  rmSync(dir, { recursive: true, force: true });
+  // continue the uploaded copy in the page and the original through the API: the same tokens
+  await setField(page, "#gen-form [name=prompt]", " and");
+  await setField(page, "#gen-form [name=temperature]", 0);
+  await setField(page, "#gen-form [name=max_tokens]", 8);
+  const before = await page.$$eval("#gen-out .tok", (t) => t.length);
+  await page.click("#gen-run");
+  await page.waitForFunction((n) => document.getElementById("gen-status").dataset.state !== "streaming" &&
+    document.getElementById("gen-run").disabled === false && document.querySelectorAll("#gen-out .tok").length > n,
+  { timeout: HANG_GUARD_MS }, before);
+  const cont = await page.$$eval("#gen-out .tok", (t, n) => t.slice(n).map((x) => Number(x.dataset.token)), before);
+  const ref = await api("/generate", { model: "demo", prompt: " and", temperature: 0, max_tokens: 8, session: `${id}-b` });
+  assert.deepEqual(cont, ref.tokens);
+}
+
 async function testGenerate(page, vp) {
   await tab(page, "generate");
   const form = "#gen-form";
@@ -194,6 +232,7 @@ async function testGenerate(page, vp) {
   const tip = await page.$eval("#gen-tip", (e) => (e.hidden ? "" : e.textContent));
   assert.equal(tip.split("\n").length, 4, tip); // the token and 3 alternatives
   await shot(page, `generate-${vp}`, vp === "desktop" ? "generate.png" : null);
+  await sessionButtons(page, vp);
   // Stop: a long generation is cut off by closing the stream.
   await setField(page, `${form} [name=session]`, "");
   await setField(page, `${form} [name=max_tokens]`, 4000);
