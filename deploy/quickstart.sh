@@ -12,6 +12,18 @@ libuv1-dev check libutf8proc-dev curl"
 . deploy/apt.sh
 APT_PREFIX="quickstart: "
 
+# The playground's browser test (tests/ui, meson test ui): Debian's chromium,
+# and node with npm unless some node is there already (a distribution's own
+# nodejs and Debian's npm would conflict).
+ui_test_deps() {
+    ui_packages="chromium"
+    command -v node >/dev/null 2>&1 || ui_packages="$ui_packages nodejs"
+    command -v npm >/dev/null 2>&1 || ui_packages="$ui_packages npm"
+    # shellcheck disable=SC2086 # the list splits into packages
+    apt_install $ui_packages
+    (cd tests/ui && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 build() {
     [ -d build ] || meson setup build --buildtype=release
     ninja -C build
@@ -26,6 +38,7 @@ serve)
     ;;
 test)
     apt_install $PACKAGES
+    ui_test_deps
     build
     meson test -C build --print-errorlogs
     ;;

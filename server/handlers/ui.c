@@ -41,7 +41,7 @@ void srv_handle_ui(srv_req *r)
         return;
     }
     r->etag = a->etag;
-    r->cache_control = "no-cache";
+    r->cache = "no-cache";
     const char *inm = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-None-Match");
     free(r->resp);
     r->resp = NULL;

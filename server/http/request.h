@@ -42,8 +42,8 @@ struct srv_req {
     const char *ctype;
     unsigned retry_after;   /* seconds; 0 = no header */
     const char *allow;      /* Allow header for 405 */
-    const char *etag;          /* ETag header (static string), or NULL */
-    const char *cache_control; /* Cache-Control header (static), or NULL */
+    const char *etag;       /* ETag header (a static string), or NULL */
+    const char *cache;      /* Cache-Control header (static), or NULL */
     bool www_auth;          /* 401: add WWW-Authenticate */
     json_t *json;           /* parsed body (async handlers) */
     char *session_hdr;      /* X-Session-Id, copied on arrival, or NULL */

@@ -3,7 +3,7 @@
 // no later observation can change) settles behind tentative_path (the best
 // path over the rest so far). "final": true closes the stream.
 import { postJSON, listModels, showError, setStatus } from "./api.js";
-import { clear, layout, legend, loadFileInto, obsRow, parseObservations, stripRow } from "./charts.js";
+import { clear, layout, legend, loadFileInto, obsRow, parseObservations, stateColor, stripRow } from "./charts.js";
 import { modelInfo, stateNames } from "./decode.js";
 
 const $ = (id) => document.getElementById(id);
@@ -15,7 +15,7 @@ function fresh(form, m) {
   const rnd = crypto.getRandomValues(new Uint32Array(2));
   return {
     model: m, obs, fed: 0, fixed: [], tentative: [], tentativeFrom: 0, session: `ui-${rnd[0].toString(16)}${rnd[1].toString(16)}`,
-    closed: false, ll: null, lag: null,
+    closed: false, ll: null, lag: null, smoothed: [], // smoothed[t]: P(state | up to t + lag)
   };
 }
 
@@ -26,7 +26,8 @@ function draw() {
   const T = st.obs.length, geo = layout(T);
   const cat = st.model.emissions === "categorical";
   svg.setAttribute("width", geo.width);
-  svg.setAttribute("height", cat && geo.cell >= 9 ? 86 : 60);
+  const K = st.model.states, smoothH = st.lag !== null ? K * 8 + 6 : 0;
+  svg.setAttribute("height", (cat && geo.cell >= 9 ? 86 : 60) + smoothH);
   stripRow(svg, geo, st.fixed, { y: 0, cls: "fixed", label: "fixed" });
   stripRow(svg, geo, st.tentative, { y: 28, offset: st.tentativeFrom, cls: "tentative",
     opacity: 0.4, label: "tentative" });
@@ -34,6 +35,7 @@ function draw() {
   svgEl(svg, "line", { x1: geo.left + st.fed * geo.cell, x2: geo.left + st.fed * geo.cell, y1: 0,
     y2: 54, stroke: "#1d2433", "stroke-dasharray": "3 2" });
   if (cat) obsRow(svg, geo, st.obs.map((o, t) => (t < st.fed ? o : "·")), 62);
+  if (smoothH) drawSmoothed(svg, geo, (cat && geo.cell >= 9 ? 86 : 60) + 2, K);
   const pending = st.fed - st.fixed.length;
   let text = `${st.closed ? "closed" : "open"}: fed ${st.fed} of ${T}, fixed ${st.fixed.length}, ` +
     `pending ${pending}`;
@@ -44,10 +46,24 @@ function draw() {
   $("str-status").dataset.pending = pending;
 }
 
+// The smoothed posteriors so far, K thin rows (one cell per position and
+// state, its opacity the probability), under the paths.
+function drawSmoothed(svg, geo, y, K) {
+  const label = svgEl(svg, "text", { x: 4, y: y + 4 * K + 4 });
+  label.textContent = `lag ${st.lag}`;
+  st.smoothed.forEach((row, t) => {
+    for (let k = 0; k < K; k++) {
+      svgEl(svg, "rect", { class: "smooth", x: geo.left + t * geo.cell, y: y + k * 8, width: geo.cell,
+        height: 7, fill: stateColor(k), "fill-opacity": row[k].toFixed(4) });
+    }
+  });
+}
+
 function svgEl(parent, tag, attrs) {
   const e = document.createElementNS("http://www.w3.org/2000/svg", tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
   parent.appendChild(e);
+  return e;
 }
 
 async function ensure(form) {
@@ -75,6 +91,8 @@ async function step(form, final = false) {
   s.tentativeFrom = res.tentative_from;
   s.ll = res.log_likelihood;
   if (res.lag !== undefined) s.lag = res.lag;
+  if (res.smoothed) res.smoothed.forEach((row, i) => { s.smoothed[res.smoothed_from + i] = row; });
+  if (res.final_smoothed) s.smoothed.push(...res.final_smoothed);
   s.closed = !!res.final;
   draw();
   return !s.closed;

@@ -274,7 +274,7 @@ async function testDecode(page, vp) {
   for (const [from, x] of segX) assert.ok(Math.abs(cells.find((c) => c.t === from).x - x) < 1e-6);
   const status = await page.$eval("#dec-status", (e) => e.textContent);
   assert.ok(status.includes(ref.log_likelihood.toFixed(6)), status);
-  await shot(page, `decode-${vp}`, vp === "desktop" ? "decode.png" : null);
+  await shot(page, `decode-${vp}`, vp === "desktop" ? "decode.png" : "decode-phone.png");
   // Gaussian: the observations plotted in the decoded states' colours.
   await setField(page, "#dec-form [name=model]", "gauss");
   await setField(page, "#dec-form [name=observations]", gaussRef.observations.join("\n"));
@@ -307,6 +307,7 @@ async function testStream(page, vp) {
   await setField(page, "#str-form [name=observations]", obs.join(" "));
   await setField(page, "#str-form [name=chunk]", 7);
   await setField(page, "#str-form [name=rate]", 1000);
+  await setField(page, "#str-form [name=lag]", 4);
   await page.evaluate(() => {
     window.__str = [];
     const st = document.getElementById("str-status");
@@ -325,6 +326,13 @@ async function testStream(page, vp) {
   const fixedCounts = seen.filter((o) => o.state === "streaming").map((o) => o.fixed);
   for (let i = 1; i < fixedCounts.length; i++) assert.ok(fixedCounts[i] >= fixedCounts[i - 1]);
   assert.equal(await page.$eval("#str-status", (e) => e.dataset.pending), "0");
+  // smoothed with lag 4: a cell per position and state; the last 4 (final_smoothed) are the
+  // offline posteriors
+  const smooth = await page.$$eval("#str-strip rect.smooth", (rs) => rs.map((r) => Number(r.getAttribute("fill-opacity"))));
+  assert.equal(smooth.length, 2 * obs.length);
+  for (let t = obs.length - 4; t < obs.length; t++)
+    for (let k = 0; k < 2; k++)
+      assert.ok(Math.abs(smooth[2 * t + k] - casinoRef.posteriors[t][k]) <= 1e-4, `smoothed ${t},${k}`);
   await shot(page, `stream-${vp}`, null);
   // A half-fed stream, for the picture: fixed behind tentative.
   await page.click("#str-reset");
