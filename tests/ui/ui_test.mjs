@@ -129,22 +129,29 @@ async function tab(page, name) {
 }
 
 // Expand the strip's segments (rect.seg with data-state/from/to) into a path,
-// and check each one's colour is its state's legend colour.
+// and list what is wrong with them (badColour): a colour that is not its
+// state's legend colour, a gap or overlap, a rectangle not drawn over
+// exactly its positions.
 async function stripPath(page, sel, legendSel) {
   return page.evaluate((s, l) => {
     const colours = [...document.querySelectorAll(`${l} i`)].map((i) => getComputedStyle(i).backgroundColor);
     const probe = document.createElement("i");
     document.body.appendChild(probe);
     const css = (c) => { probe.style.background = c; return getComputedStyle(probe).backgroundColor; };
-    const p = [], bad = [];
-    for (const r of document.querySelectorAll(s)) {
+    const p = [], bad = [], rs = [...document.querySelectorAll(s)];
+    // one cell width for all: each segment's drawn width covers exactly its positions
+    const cell = rs.length ? Number(rs[0].getAttribute("width")) / (rs[0].dataset.to - rs[0].dataset.from) : 0;
+    const x0 = rs.length ? Number(rs[0].getAttribute("x")) - rs[0].dataset.from * cell : 0;
+    for (const r of rs) {
       const k = Number(r.dataset.state), from = Number(r.dataset.from), to = Number(r.dataset.to);
-      if (css(r.getAttribute("fill")) !== colours[k]) bad.push(from);
-      while (p.length < from) p.push(null);
+      if (css(r.getAttribute("fill")) !== colours[k]) bad.push(`colour at ${from}`);
+      if (from !== p.length) bad.push(`segment at ${from} after ${p.length} positions`);
+      if (Math.abs(Number(r.getAttribute("x")) - (x0 + from * cell)) > 1e-6 ||
+        Math.abs(Number(r.getAttribute("width")) - (to - from) * cell) > 1e-6) bad.push(`geometry at ${from}`);
       for (let t = from; t < to; t++) p[t] = k;
     }
     probe.remove();
-    return { path: p, badColour: bad, segments: document.querySelectorAll(s).length };
+    return { path: p, badColour: bad, segments: rs.length };
   }, sel, legendSel);
 }
 
@@ -283,6 +290,7 @@ async function testDecode(page, vp) {
     document.getElementById("dec-status").dataset.state === "error", { timeout: HANG_GUARD_MS });
   const g = await stripPath(page, "#dec-strip rect.seg", "#dec-legend");
   assert.deepEqual(g.path, gaussRef.viterbi_path);
+  assert.deepEqual(g.badColour, []);
   const dots = await page.$$eval("#dec-plot circle", (cs) => cs.map((c) => c.getAttribute("fill")));
   assert.equal(dots.length, gaussRef.observations.length);
   const segFill = await page.$$eval("#dec-strip rect.seg", (rs) =>
