@@ -40,6 +40,8 @@ async function start() {
   });
   for (const b of document.querySelectorAll("nav [role=tab]"))
     b.addEventListener("click", () => selectTab(b.dataset.tab));
+  document.addEventListener("models-changed", () =>
+    fillModels().catch((e) => showError(document.getElementById("fit-error"), e)));
   initGenerate();
   initDecode();
   initStream();

@@ -1,7 +1,7 @@
 // fit.js: the Fit tab: POST /fit with "stream": true; the log-likelihood
 // curve grows by one point per iteration event; the fitted model is shown
-// as JSON (with "save_as", the server installs it where it can, and says
-// so verbatim where it cannot).
+// as JSON; with "save_as" the server also installs it for serving (or
+// says, verbatim, why it cannot), and the model lists are refilled.
 import { listModels, showError, setStatus, streamEvents } from "./api.js";
 import { lineChart, loadFileInto, parseSequences } from "./charts.js";
 import { modelInfo } from "./decode.js";
@@ -44,8 +44,8 @@ async function fit(form) {
         $("fit-model").hidden = false;
         setStatus(status, "done", `${ev.iterations} iterations, final log-likelihood ` +
           `${ev.final_log_likelihood.toFixed(6)}${ev.converged ? ", converged" : ""}` +
-          `${ev.saved_as ? `, installed as ${ev.saved_as}` : ""}`);
-        if (ev.saved_as) await listModels(true);
+          `${saveAs ? `, installed as ${saveAs}` : ""}`);
+        if (saveAs) document.dispatchEvent(new Event("models-changed")); // app.js refills the lists
       }
     }
   } catch (e) {

@@ -371,6 +371,21 @@ async function testFit(page, vp) {
   for (let k = 0; k < 2; k++)
     for (let j = 0; j < 2; j++) assert.ok(Math.abs(model.transitions[k][j] - ref.model.transitions[k][j]) < 1e-12);
   await shot(page, `fit-${vp}`, vp === "desktop" ? "fit.png" : null);
+  // save_as: installed (the model lists gain it), or refused with the server's words, verbatim
+  const name = `casino-fit-${vp}`;
+  await setField(page, "#fit-form [name=save_as]", name);
+  await page.click("#fit-run");
+  await waitState(page, "fit-status", ["done", "error"]);
+  if (await page.$eval("#fit-status", (e) => e.dataset.state) === "done") {
+    await page.waitForFunction((n) => [...document.querySelectorAll("#dec-form [name=model] option")]
+      .some((o) => o.textContent === n), {}, name);
+  } else {
+    const res = await fetch(`${url}/fit`, { method: "POST", headers: { Authorization: `Bearer ${KEY}` },
+      body: JSON.stringify({ model: "casino", sequences: seqs, max_iterations: 25, save_as: name, stream: true }) });
+    const shown = await page.$eval("#fit-error", (e) => e.textContent);
+    assert.equal(shown, `HTTP ${res.status}: ${(await res.text()).trim()}`);
+  }
+  await setField(page, "#fit-form [name=save_as]", "");
 }
 
 async function testServer(page, vp) {
