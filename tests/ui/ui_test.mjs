@@ -30,6 +30,8 @@ const gaussRef = JSON.parse(readFileSync(path.join(gaussDir, "reference.json")))
 
 // ===== the server =====
 
+let serverLog = () => "";
+
 function startServer() {
   const args = ["--config", path.join(configDir, "hmmba.json"), "--listen", "127.0.0.1:0",
     "--workers", "2", "--model", `gauss=${path.join(gaussDir, "model.json")}`];
@@ -37,6 +39,7 @@ function startServer() {
     stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   proc.stderr.on("data", (d) => { log = (log + d).slice(-4000); });
+  serverLog = () => log;
   return new Promise((resolve, reject) => {
     let out = "";
     const guard = setTimeout(() => reject(new Error(`hang: hmmba did not listen\n${log}`)), 30000);
@@ -48,7 +51,7 @@ function startServer() {
         resolve({ proc, url: m[1] });
       }
     });
-    proc.on("exit", (code) => reject(new Error(`hmmba exited ${code}\n${log}`)));
+    proc.once("exit", (code) => reject(new Error(`hmmba exited ${code}\n${log}`)));
   });
 }
 
@@ -443,8 +446,15 @@ try {
   console.error(e);
 } finally {
   await browser.close();
-  proc.kill("SIGTERM");
   rmSync(profile, { recursive: true, force: true });
+}
+// The server stops cleanly on SIGTERM (under the sanitizers, a report makes this fail).
+const exited = new Promise((resolve) => proc.on("exit", (code, sig) => resolve(code ?? sig)));
+proc.kill("SIGTERM");
+const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r("hang: no exit"), HANG_GUARD_MS))]);
+if (code !== 0) {
+  failed = true;
+  console.error(`hmmba exited ${code} on SIGTERM; its stderr ends:\n${serverLog()}`);
 }
 console.log(`screenshots: ${artifacts}`);
 process.exit(failed ? 1 : 0);
