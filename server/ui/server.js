@@ -51,7 +51,7 @@ const FIGURES = [
   ["hmmba_queue_depth", "queue depth"],
   ["hmmba_rejected_total", "503s"],
   ["hmmba_sessions", "sessions"],
-  ["hmmba_sessions_bytes", "session bytes"],
+  ["hmmba_sessions_bytes", "session bytes", bytes],
   ["hmmba_sessions_evicted_total", "sessions evicted"],
 ];
 
@@ -81,7 +81,8 @@ export async function refreshServer() {
           `${(x.idle_ms / 1000).toFixed(1)} s`, del];
       }));
     const metrics = parseMetrics(await (await request("/metrics")).text());
-    const rows = FIGURES.filter(([k]) => metrics.has(k)).map(([k, label]) => [label, metrics.get(k)]);
+    const rows = FIGURES.filter(([k]) => metrics.has(k))
+      .map(([k, label, fmt]) => [label, fmt ? fmt(metrics.get(k)) : metrics.get(k)]);
     for (const [k, label] of [["hmmba_time_to_first_token_seconds", "mean time to first token"],
       ["hmmba_time_per_output_token_seconds", "mean time per output token"]]) {
       const n = metrics.get(`${k}_count`);

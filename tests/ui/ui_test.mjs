@@ -262,7 +262,13 @@ async function testDecode(page, vp) {
   await tab(page, "decode");
   const obs = casinoRef.observations;
   await setField(page, "#dec-form [name=model]", "casino");
-  await setField(page, "#dec-form [name=observations]", obs.join(","));
+  // the casino rolls from a JSON file, the Gaussian values from a CSV file, through the file inputs
+  const files = mkdtempSync(path.join(tmpdir(), "hmmba-ui-obs-"));
+  writeFileSync(path.join(files, "casino.json"), JSON.stringify({ observations: obs }));
+  writeFileSync(path.join(files, "gauss.csv"), `value\n${gaussRef.observations.join("\n")}\n`);
+  await setField(page, "#dec-form [name=observations]", "");
+  await (await page.$("#dec-form [name=file]")).uploadFile(path.join(files, "casino.json"));
+  await page.waitForFunction(() => document.querySelector("#dec-form [name=observations]").value !== "");
   await page.click("#dec-run");
   await waitState(page, "dec-status", ["done", "error"]);
   const ref = await api("/decode", { model: "casino", observations: obs, posteriors: true });
@@ -287,7 +293,10 @@ async function testDecode(page, vp) {
   await shot(page, `decode-${vp}`, vp === "desktop" ? "decode.png" : "decode-phone.png");
   // Gaussian: the observations plotted in the decoded states' colours.
   await setField(page, "#dec-form [name=model]", "gauss");
-  await setField(page, "#dec-form [name=observations]", gaussRef.observations.join("\n"));
+  await setField(page, "#dec-form [name=observations]", "");
+  await (await page.$("#dec-form [name=file]")).uploadFile(path.join(files, "gauss.csv"));
+  await page.waitForFunction(() => document.querySelector("#dec-form [name=observations]").value !== "");
+  rmSync(files, { recursive: true, force: true });
   await page.click("#dec-run");
   await page.waitForFunction(() => document.querySelectorAll("#dec-plot circle").length > 0 ||
     document.getElementById("dec-status").dataset.state === "error", { timeout: HANG_GUARD_MS });
