@@ -6,8 +6,8 @@
 
 /* ===== shared pieces ===== */
 
-static int parse_tokens(const json_t *arr, size_t vocab, size_t max_len, int32_t **out, size_t *n,
-                        eng_error *err)
+int proto_parse_tokens(const json_t *arr, size_t vocab, size_t max_len, int32_t **out, size_t *n,
+                       eng_error *err)
 {
     if (!json_is_array(arr))
         return eng_error_set(err, ENG_EINVAL, "field 'tokens' must be an array of token ids");
@@ -40,7 +40,7 @@ static int parse_input(const json_t *root, const char *text_field, size_t vocab,
     json_t *t = json_object_get(root, text_field), *ids = json_object_get(root, "tokens");
     if (t && ids)
         return eng_error_set(err, ENG_EINVAL, "give '%s' or 'tokens', not both", text_field);
-    if (ids) return parse_tokens(ids, vocab, max_len, tokens, ntokens, err);
+    if (ids) return proto_parse_tokens(ids, vocab, max_len, tokens, ntokens, err);
     if (!t) return eng_error_set(err, ENG_EINVAL, "missing field '%s' (or 'tokens')", text_field);
     if (!json_is_string(t))
         return eng_error_set(err, ENG_EINVAL, "field '%s' must be a string", text_field);

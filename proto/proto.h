@@ -62,6 +62,13 @@ int proto_get_int(const json_t *obj, const char *field, long long min, long long
 int proto_get_number(const json_t *obj, const char *field, double min, double max, double *out,
                      eng_error *err);
 
+/* "tokens": an array of ids in 0..vocab-1, at most max_len of them.
+ * *out is malloc'd (the caller frees it; never NULL on success). Errors
+ * name the position: "tokens[3]: must be a token id in 0..255"; over
+ * max_len is ENG_ELIMIT. */
+int proto_parse_tokens(const json_t *arr, size_t vocab, size_t max_len, int32_t **out, size_t *n,
+                       eng_error *err);
+
 /* The body of every error answer: {"error": {"code": code, "message": msg}}.
  * New reference, or NULL on ENOMEM. */
 json_t *proto_error_json(const char *code, const char *msg);

@@ -15,7 +15,7 @@ static const char usage[] =
     "             [--workers N] [--threads N] [--max-body BYTES] [--queue N] [--drain-ms MS]\n"
     "             [--api-key-file FILE] [--session-dir DIR] [--session-ttl S]\n"
     "             [--session-budget BYTES] [--max-sessions N] [--stream-buffer BYTES]\n"
-    "             [--log-format text|json]\n"
+    "             [--log-format text|json] [--cors-origin ORIGIN]...\n"
     "       hmmba --probe URL\n"
     "  --model NAME=PATH  serve an HMM JSON file or a Mamba model directory (repeatable)\n"
     "  --config FILE      JSON config: listen, workers, models, limits\n"
@@ -37,6 +37,8 @@ static const char usage[] =
     "                     far behind gets an error event and its generation stops, so it\n"
     "                     never holds up the others (default 1 MiB)\n"
     "  --log-format F     text (default) or json: one object per line\n"
+    "  --cors-origin O    let browser pages from origin O (https://host[:port], or *) call\n"
+    "                     the API: CORS headers and preflights (repeatable; default off)\n"
     "  --probe URL        GET an http:// URL; exit 0 if it answers 2xx within 2 s, else 1\n"
     "                     (a health check for images without curl)\n"
     "environment: HMMBA_CONFIG, HMMBA_LISTEN, HMMBA_WORKERS, HMMBA_API_KEY set defaults\n"
@@ -103,6 +105,8 @@ static int parse_args(int argc, char **argv, cfg_config *cfg, opts *o)
             rc = cfg_set_listen(cfg, v, &err);
         else if (!strcmp(a, "--api-key-file"))
             rc = cfg_set_api_key_file(cfg, v, &err);
+        else if (!strcmp(a, "--cors-origin"))
+            rc = cfg_add_cors_origin(cfg, v, &err);
         else if (!strcmp(a, "--session-dir"))
             rc = cfg_set_string(&cfg->session_dir, v, &err);
         else if (!strcmp(a, "--log-format")) {

@@ -520,45 +520,13 @@ static Suite *openai_suite(void)
     return s;
 }
 
-/* Set-up outside a test: stop the run with a message. */
-static void must(bool ok, const char *what)
-{
-    if (ok) return;
-    fprintf(stderr, "test set-up failed: %s\n", what);
-    exit(EXIT_FAILURE);
-}
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    must(f != NULL, path);
-    fputs(text, f);
-    fclose(f);
-}
-
 int main(void)
 {
     json_object_seed(0);
     strcpy(tmp_models, "/tmp/hmmba-test-openai-XXXXXX");
-    must(mkdtemp(tmp_models) != NULL, "mkdtemp");
-    snprintf(chat_dir, sizeof chat_dir, "%s/chat", tmp_models);
-    snprintf(plain_dir, sizeof plain_dir, "%s/plain", tmp_models);
-    mgen_shape shape = mgen_byte_shape(64, 2);
-    must(mgen_write_model(chat_dir, &shape, 11) == 0, "chat model");
-    must(mgen_write_byte_tokenizer(chat_dir) == 0, "byte tokenizer");
-    char path[256];
-    snprintf(path, sizeof path, "%s/tokenizer_config.json", chat_dir);
-    write_file(path, "{\"chat_template\": \"{% for message in messages %}{{'<|im_start|>' + "
-                     "message['role'] + '\\\\n' + message['content'] + '<|im_end|>' + "
-                     "'\\\\n'}}{% endfor %}\"}");
-    must(mgen_write_model(plain_dir, &shape, 12) == 0, "plain model");
-    must(mgen_write_byte_tokenizer(plain_dir) == 0, "byte tokenizer");
-    SRunner *sr = srunner_create(openai_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_models);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp_models);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    harness_chat_models("{% for message in messages %}{{'<|im_start|>' + "
+                        "message['role'] + '\\\\n' + message['content'] + '<|im_end|>' + "
+                        "'\\\\n'}}{% endfor %}",
+                        tmp_models, chat_dir, plain_dir);
+    return harness_run(openai_suite(), tmp_models);
 }
