@@ -196,7 +196,9 @@ typedef struct proto_generate_req {
     int stream;          /* default 0 */
     const char *session; /* borrowed, or NULL */
     proto_session_mode session_mode;
-    size_t logprobs; /* top alternatives per token; 0 = none */
+    size_t logprobs;   /* top alternatives per token; 0 = none */
+    int32_t *bias_ids; /* owned: "logit_bias" (sample.bias_ids borrows them), or NULL */
+    float *bias_values;
 } proto_generate_req;
 
 /* Parse a Mamba /generate request. vocab: valid ids are 0..vocab-1.

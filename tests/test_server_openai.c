@@ -7,6 +7,7 @@
 #include "mamba_gen.h"
 #include "test_util.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +169,94 @@ START_TEST(completion_n2_is_two_seeded_runs)
     free(s5);
     free(s6);
     json_decref(a);
+}
+END_TEST
+
+/* logit_bias and the presence and frequency penalties reach the sampler
+ * (their arithmetic is tested in the sample suite against hand values). */
+START_TEST(completion_bias_and_penalties)
+{
+    /* +100 on "A" (id 65) outweighs any logit of this model: every token */
+    json_t *a = call("/v1/completions",
+                     "{\"model\":\"chat\",\"prompt\":\"xyz\",\"max_tokens\":5,\"temperature\":1,"
+                     "\"seed\":3,\"n\":2,\"logit_bias\":{\"65\":100}}",
+                     200);
+    ck_assert_str_eq(jstr(choice(a, 0), "text"), "AAAAA");
+    ck_assert_str_eq(jstr(choice(a, 1), "text"), "AAAAA"); /* the forked choice too */
+    json_decref(a);
+    /* -100 on the greedy first token: another one comes first */
+    char *greedy = completion_text(
+        "{\"model\":\"chat\",\"prompt\":\"xyz\",\"max_tokens\":3,\"temperature\":0}");
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"model\":\"chat\",\"prompt\":\"xyz\",\"max_tokens\":3,\"temperature\":0,"
+             "\"logit_bias\":{\"%d\":-100}}",
+             (unsigned char)greedy[0]);
+    char *banned = completion_text(body);
+    ck_assert_int_ne(banned[0], greedy[0]);
+    free(greedy);
+    free(banned);
+    /* greedy with a bias and both penalties, against the same arithmetic
+     * done here by hand on the model's logits (/decode), token by token.
+     * The bias brings the first step's runner-up to 0.5 below the best, so
+     * that the penalties (0.7 + 1.9 per use) change the choices. */
+    json_t *toks = json_pack("[i,i,i]", 120, 121, 122);
+    double row[6][256];
+    int count[256] = {0}, ru = -1;
+    double bias = 0;
+    char want[8] = "", body2[512];
+    for (int step = 0; step < 6; step++) {
+        int st;
+        json_t *d = post_json(
+            "/decode", json_pack("{s:s,s:O,s:b}", "model", "chat", "tokens", toks, "logits", 1),
+            &st);
+        ck_assert_int_eq(st, 200);
+        json_t *lr = json_array_get(json_object_get(d, "logits"), json_array_size(toks) - 1);
+        ck_assert_uint_eq(json_array_size(lr), 256);
+        for (int id = 0; id < 256; id++)
+            row[step][id] = (float)json_number_value(json_array_get(lr, (size_t)id));
+        json_decref(d);
+        if (step == 0) { /* the runner-up and its bias */
+            int top = 0;
+            for (int id = 1; id < 256; id++)
+                if (row[0][id] > row[0][top]) top = id;
+            for (int id = 0; id < 256; id++)
+                if (id != top && id >= 32 && id < 127 && (ru < 0 || row[0][id] > row[0][ru]))
+                    ru = id;
+            bias = (float)(row[0][top] - row[0][ru] - 0.5);
+        }
+        int best = 0;
+        double bx = -INFINITY;
+        for (int id = 0; id < 256; id++) {
+            double x = row[step][id] + (id == ru ? bias : 0);
+            x -= 1.9 * count[id] + (count[id] ? 0.7 : 0);
+            if (x > bx) bx = x, best = id;
+        }
+        count[best]++;
+        want[step] = (char)best;
+        json_array_append_new(toks, json_integer(best));
+    }
+    json_decref(toks);
+    const char *fmt = "{\"model\":\"chat\",\"prompt\":[120,121,122],\"max_tokens\":6,"
+                      "\"temperature\":0,\"logit_bias\":{\"%d\":%.9g}%s}";
+    snprintf(body2, sizeof body2, fmt, ru, bias,
+             ",\"presence_penalty\":0.7,\"frequency_penalty\":1.9");
+    char *pen = completion_text(body2);
+    ck_assert_str_eq(pen, want);
+    snprintf(body2, sizeof body2, fmt, ru, bias, "");
+    char *plain = completion_text(body2);
+    ck_assert_str_ne(plain, pen); /* the penalties changed the choice */
+    free(plain);
+    free(pen);
+    /* our own /generate takes them too */
+    int st;
+    json_t *g = post("/generate",
+                     "{\"model\":\"chat\",\"prompt\":\"xyz\",\"max_tokens\":3,\"temperature\":0,"
+                     "\"logit_bias\":{\"66\":100},\"presence_penalty\":0.5}",
+                     &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_str_eq(jstr(g, "text"), "BBB");
+    json_decref(g);
 }
 END_TEST
 
@@ -386,10 +475,16 @@ START_TEST(errors_openai_shaped)
                  "invalid_request");
     assert_error(c, "{\"model\":\"nope\",\"prompt\":\"a\"}", 404, NULL, "model_not_found");
     assert_error(c, "{\"model\":\"chat\",\"prompt\":\"a\",\"n\":99}", 400, "n", "invalid_request");
-    assert_error(c, "{\"model\":\"chat\",\"prompt\":\"a\",\"presence_penalty\":0.5}", 400,
+    assert_error(c, "{\"model\":\"chat\",\"prompt\":\"a\",\"presence_penalty\":2.5}", 400,
                  "presence_penalty", "invalid_request");
-    assert_error(c, "{\"model\":\"chat\",\"prompt\":\"a\",\"logit_bias\":{\"3\":5}}", 400,
+    assert_error(c, "{\"model\":\"chat\",\"prompt\":\"a\",\"frequency_penalty\":\"x\"}", 400,
+                 "frequency_penalty", "invalid_request");
+    assert_error(c, "{\"model\":\"chat\",\"prompt\":\"a\",\"logit_bias\":{\"256\":5}}", 400,
                  "logit_bias", "invalid_request");
+    assert_error(c, "{\"model\":\"chat\",\"prompt\":\"a\",\"logit_bias\":{\"3\":101}}", 400,
+                 "logit_bias", "invalid_request");
+    assert_error(c, "{\"model\":\"chat\",\"prompt\":\"a\",\"logit_bias\":[1]}", 400, "logit_bias",
+                 "invalid_request");
     assert_error(c, "{\"model\":\"chat\",\"prompt\":[\"a\",\"b\"]}", 400, "prompt",
                  "invalid_request");
     assert_error(c, "{\"model\":\"chat\",\"prompt\":\"a\",\"temperature\":\"hot\"}", 400,
@@ -508,6 +603,7 @@ static Suite *openai_suite(void)
     tcase_add_test(tc, models_list);
     tcase_add_test(tc, completion_shape_and_greedy);
     tcase_add_test(tc, completion_n2_is_two_seeded_runs);
+    tcase_add_test(tc, completion_bias_and_penalties);
     tcase_add_test(tc, completion_logprobs_and_echo);
     tcase_add_test(tc, completion_stop);
     tcase_add_test(tc, completion_stream_chunks);

@@ -3,9 +3,7 @@
  * by proto/openai_req.c into a native /generate request and run by
  * mamba_generate.c's pipeline (prefill, batcher, sampling, stop strings,
  * the stream's bound); this file is the output format (gen_format.h):
- * the OpenAI answers and stream chunks, logprobs, echo, usage, and the
- * logit adjustments the native sampler lacks (logit_bias, presence and
- * frequency penalties). */
+ * the OpenAI answers and stream chunks, logprobs, echo and usage. */
 #include "mamba/mamba.h"
 #include "proto/openai_req.h"
 #include "server/handlers/gen_format.h"
