@@ -571,7 +571,22 @@ START_TEST(metrics_move)
     json_decref(a);
     a = call("/decode", "{\"model\":\"casino\",\"observations\":[\"1\",\"6\",\"6\"]}", 200);
     json_decref(a);
+    a = call("/tokenize", "{\"model\":\"chat\",\"text\":\"a\"}", 200);
+    json_decref(a);
+    int st;
+    json_decref(request_json("GET", "/v2/models/chat/ready", NULL, NULL, &st));
     char *after = scrape();
+    const char *v2 = "hmmba_requests_total{route=\"/v2\",status=\"200\"}";
+    const char *tok = "hmmba_requests_total{route=\"/tokenize\",status=\"200\"}";
+    ck_assert_double_eq(sample(after, v2), sample(before, v2) + 1);
+    ck_assert_double_eq(sample(after, tok), sample(before, tok) + 1);
+    /* the workers ran jobs (async requests) in between: their time grew */
+    ck_assert(sample(after, "hmmba_worker_busy_seconds_total") >
+              sample(before, "hmmba_worker_busy_seconds_total"));
+    ck_assert_double_eq(sample(after, "hmmba_workers"), 2);
+    ck_assert(sample(after, "hmmba_workers_busy") >= 0);
+    ck_assert(sample(after, "hmmba_model_load_seconds{model=\"chat\",kind=\"mamba\"}") > 0);
+    ck_assert(sample(after, "hmmba_model_load_seconds{model=\"casino\",kind=\"hmm\"}") > 0);
     ck_assert_double_eq(sample(after, ok), sample(before, ok) + 1);
     ck_assert_double_eq(sample(after, bad), sample(before, bad) + 1);
     ck_assert_double_eq(sample(after, "hmmba_generated_tokens_total"),
