@@ -3,6 +3,8 @@
  * (the only clocks are hang guards, which fail saying "hang"):
  *  - --log-format json writes valid JSON lines whatever bytes a request
  *    path holds;
+ *  - flags override the config file wherever --config stands, and the
+ *    environment sits between the two (the hmmba executable, $HMMBA_BIN);
  *  - a body over the limit sent by a client that writes it all before
  *    reading gets its 413, not a reset. */
 #include "harness.h"
@@ -17,7 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define HANG_S 60 /* receive timeout and polling bound: only a hang takes this long */
@@ -125,6 +132,124 @@ START_TEST(log_json_any_bytes)
 }
 END_TEST
 
+/* ===== precedence: flags > environment > config file ===== */
+
+/* A loopback port this process listens on (so nothing else can), and its
+ * socket, which the caller closes. */
+static int hold_port(uint16_t *p)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(listen(fd, 1), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *p = ntohs(a.sin_port);
+    return fd;
+}
+
+/* Run $HMMBA_BIN with args (NULL-terminated) and HMMBA_LISTEN = listen_env
+ * (NULL: unset; the other HMMBA_ variables unset), and return what it
+ * first says: its first line on stdout ("listening on ..."), else the
+ * first line of its stderr once it exits. The server is stopped (SIGTERM)
+ * before returning. */
+static void run_hmmba(const char *const *args, const char *listen_env, char *said, size_t cap)
+{
+    const char *bin = getenv("HMMBA_BIN");
+    int out[2], err[2];
+    pid_t pid;
+    char *argv[16];
+    size_t n = 0, argc = 0;
+    ck_assert_msg(bin != NULL, "HMMBA_BIN is not set (meson sets it)");
+    argv[argc++] = (char *)bin;
+    for (; args[argc - 1] && argc < 15; argc++)
+        argv[argc] = (char *)args[argc - 1];
+    argv[argc] = NULL;
+    ck_assert_int_eq(pipe(out), 0);
+    ck_assert_int_eq(pipe(err), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        unsetenv("HMMBA_CONFIG"), unsetenv("HMMBA_WORKERS"), unsetenv("HMMBA_API_KEY");
+        if (listen_env)
+            setenv("HMMBA_LISTEN", listen_env, 1);
+        else
+            unsetenv("HMMBA_LISTEN");
+        execv(bin, argv);
+        _exit(127);
+    }
+    close(out[1]);
+    close(err[1]);
+    struct pollfd pf = {.fd = out[0], .events = POLLIN};
+    while (n + 1 < cap && !memchr(said, '\n', n)) { /* the first line, or EOF */
+        ssize_t k;
+        ck_assert_msg(poll(&pf, 1, HANG_S * 1000) == 1, "hang: hmmba said nothing in %d s", HANG_S);
+        if ((k = read(out[0], said + n, cap - 1 - n)) <= 0) break;
+        n += (size_t)k;
+    }
+    said[n] = '\0';
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    if (n == 0) { /* it exited: its message */
+        ssize_t k = read(err[0], said, cap - 1);
+        said[k > 0 ? k : 0] = '\0';
+    }
+    close(out[0]);
+    close(err[0]);
+}
+
+/* said is "listening on http://127.0.0.1:N" with N not the held port p. */
+static bool listening_elsewhere(const char *said, uint16_t p)
+{
+    static const char pre[] = "listening on http://127.0.0.1:";
+    long n;
+    if (strncmp(said, pre, sizeof pre - 1)) return false;
+    n = strtol(said + sizeof pre - 1, NULL, 10);
+    return n > 0 && n != p;
+}
+
+/* The config file says listen on a port held here; flags (before or after
+ * --config) and HMMBA_LISTEN say port 0 (any free port). */
+START_TEST(flags_override_config_any_order)
+{
+    char dir[] = "/tmp/hmmba-prec-XXXXXX", path[64], said[512], held_at[64];
+    uint16_t p;
+    int held = hold_port(&p);
+    FILE *f;
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/hmmba.json", dir);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "{\"listen\": \"127.0.0.1:%u\", \"workers\": 1}\n", p);
+    fclose(f);
+    snprintf(held_at, sizeof held_at, "127.0.0.1:%u", p);
+
+    /* the control: the config file alone cannot listen (the port is held) */
+    run_hmmba((const char *[]){"--config", path, NULL}, NULL, said, sizeof said);
+    ck_assert_msg(strstr(said, "cannot listen") && strstr(said, held_at), "config alone: %s", said);
+    /* the flag wins, after --config or before it */
+    run_hmmba((const char *[]){"--config", path, "--listen", "127.0.0.1:0", NULL}, NULL, said,
+              sizeof said);
+    ck_assert_msg(listening_elsewhere(said, p), "flag after: %s", said);
+    run_hmmba((const char *[]){"--listen", "127.0.0.1:0", "--config", path, NULL}, NULL, said,
+              sizeof said);
+    ck_assert_msg(listening_elsewhere(said, p), "flag before: %s", said);
+    /* the environment beats the file, and loses to a flag */
+    run_hmmba((const char *[]){"--config", path, NULL}, "127.0.0.1:0", said, sizeof said);
+    ck_assert_msg(listening_elsewhere(said, p), "environment: %s", said);
+    run_hmmba((const char *[]){"--listen", "127.0.0.1:0", "--config", path, NULL}, held_at, said,
+              sizeof said);
+    ck_assert_msg(listening_elsewhere(said, p), "flag over env: %s", said);
+    close(held);
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("server_faults");
@@ -134,6 +259,7 @@ int main(void)
     tcase_add_checked_fixture(tc, NULL, teardown);
     tcase_set_timeout(tc, 4 * HANG_S); /* hang guard */
     tcase_add_test(tc, log_json_any_bytes);
+    tcase_add_test(tc, flags_override_config_any_order);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
