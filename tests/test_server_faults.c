@@ -5,6 +5,8 @@
  *    path holds;
  *  - flags override the config file wherever --config stands, and the
  *    environment sits between the two (the hmmba executable, $HMMBA_BIN);
+ *  - a body over the limit, from a client that writes all of it before it
+ *    reads (as Python's http.client does), gets the 413, not a reset;
  *  - a body over the limit sent by a client that writes it all before
  *    reading gets its 413, not a reset. */
 #include "harness.h"
@@ -129,6 +131,107 @@ START_TEST(log_json_any_bytes)
     ck_assert_msg(strstr(text, "a message quoting \\ufffd\\ufffd( and \\ufffd"), "log:\n%s", text);
     json_decref(line);
     free(text);
+}
+END_TEST
+
+/* A connection to the test server whose receives give up after HANG_S. */
+static int connect_guarded(void)
+{
+    int fd = http_connect(port);
+    struct timeval tv = {HANG_S, 0};
+    ck_assert_int_ge(fd, 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+/* A server with the default limits (16 MiB bodies). */
+static void start_default(void)
+{
+    cfg_config cfg;
+    cfg_init(&cfg);
+    harness_start(&cfg);
+    cfg_free(&cfg);
+}
+
+/* Send all of buf, a plain blocking write loop; asserts that no write
+ * fails (EPIPE or ECONNRESET: the server cut the client off). */
+static void send_all_or_fail(int fd, const char *buf, size_t len, const char *what)
+{
+    while (len) {
+        ssize_t k = send(fd, buf, len, MSG_NOSIGNAL);
+        ck_assert_msg(k > 0, "%s: the server cut the upload off: %s", what, strerror(errno));
+        buf += k;
+        len -= (size_t)k;
+    }
+}
+
+/* The 18 MB body of the issue (16 MiB limit), with Content-Length, then
+ * chunked: every byte is written before the answer is read, and the
+ * answer is the 413. */
+START_TEST(body_over_limit_answered_after_upload)
+{
+    enum { N = 18000000, PIECE = 1 << 20 };
+    char head[256], *body = malloc(PIECE);
+    http_resp r = {0};
+    int fd;
+    start_default();
+    memset(body, ' ', PIECE);
+    for (int chunked = 0; chunked < 2; chunked++) {
+        const char *what = chunked ? "chunked" : "Content-Length";
+        fd = connect_guarded();
+        if (chunked)
+            snprintf(head, sizeof head,
+                     "POST /decode HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: "
+                     "chunked\r\n\r\n");
+        else
+            snprintf(head, sizeof head,
+                     "POST /decode HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: "
+                     "%d\r\n\r\n",
+                     N);
+        send_all_or_fail(fd, head, strlen(head), what);
+        for (size_t sent = 0; sent < N; sent += PIECE) {
+            size_t k = N - sent < PIECE ? N - sent : PIECE;
+            char size[32];
+            if (chunked) {
+                snprintf(size, sizeof size, "%zx\r\n", k);
+                send_all_or_fail(fd, size, strlen(size), what);
+            }
+            send_all_or_fail(fd, body, k, what);
+            if (chunked) send_all_or_fail(fd, "\r\n", 2, what);
+        }
+        if (chunked) send_all_or_fail(fd, "0\r\n\r\n", 5, what);
+        ck_assert_msg(http_read_response(fd, &r) == 0 && r.status == 413,
+                      "%s: no 413 after the upload (status %d)", what, r.status);
+        ck_assert_ptr_nonnull(strstr(r.body, "body_too_large"));
+        http_resp_free(&r);
+        close(fd);
+    }
+    free(body);
+    assert_healthy();
+}
+END_TEST
+
+/* Past the bound of what the server reads to discard (4 x the limit), or
+ * when the client waits for "100 Continue", the 413 comes at once, before
+ * any of the body is sent. */
+START_TEST(body_over_bound_answered_at_once)
+{
+    static const char *const heads[] = {
+        "POST /decode HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: "
+        "100000000\r\n\r\n",
+        "POST /decode HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 18000000\r\n"
+        "Expect: 100-continue\r\n\r\n"};
+    start_default();
+    for (int i = 0; i < 2; i++) {
+        http_resp r = {0};
+        int fd = connect_guarded();
+        send_all_or_fail(fd, heads[i], strlen(heads[i]), "headers");
+        ck_assert_msg(http_read_response(fd, &r) == 0 && r.status == 413, "case %d: status %d", i,
+                      r.status);
+        http_resp_free(&r);
+        close(fd);
+    }
+    assert_healthy();
 }
 END_TEST
 
@@ -260,6 +363,8 @@ int main(void)
     tcase_set_timeout(tc, 4 * HANG_S); /* hang guard */
     tcase_add_test(tc, log_json_any_bytes);
     tcase_add_test(tc, flags_override_config_any_order);
+    tcase_add_test(tc, body_over_limit_answered_after_upload);
+    tcase_add_test(tc, body_over_bound_answered_at_once);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
