@@ -34,6 +34,7 @@ struct srv_req {
     /* body */
     eng_buf body; /* as received (not NUL-terminated) */
     bool too_large;
+    size_t discarded; /* body bytes read and thrown away (an answer was already decided) */
     srv_handler handler;
     bool async; /* handler runs on a worker */
     srv_job job;
