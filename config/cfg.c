@@ -335,6 +335,12 @@ static int load_field(cfg_config *cfg, const char *key, json_t *v, const char *f
         }
         return 0;
     }
+    if (!strcmp(key, "ui")) {
+        if (!json_is_boolean(v))
+            return eng_error_set(err, ENG_EINVAL, "%s: ui must be true or false", file);
+        cfg->no_ui = !json_is_true(v);
+        return 0;
+    }
     if (!strcmp(key, "limits")) return load_limits(&cfg->limits, v, file, err);
     return eng_error_set(err, ENG_EINVAL, "%s: unknown field %s", file, key);
 }

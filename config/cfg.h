@@ -39,6 +39,7 @@ typedef struct cfg_config {
     char *api_key;     /* owned, or NULL: no authentication */
     char *session_dir; /* owned, or NULL: sessions are not persisted */
     bool log_json;     /* one JSON object per log line */
+    bool no_ui;        /* --no-ui or "ui": false: no playground at / and /ui/ */
     uint16_t port;     /* default 8080; 0 picks a free port */
     unsigned workers;  /* default: the CPUs the process may use (eng_cpu_count) */
     unsigned threads;  /* engine threads one Mamba call may use; 0 (default): the CPUs
@@ -58,7 +59,7 @@ void cfg_free(cfg_config *cfg);
 
 /* Read a JSON config file into cfg (over what is there). Fields:
  *   "listen": "HOST:PORT", "workers": N, "threads": N, "api_key_file": PATH,
- *   "session_dir": PATH, "log_format": "text" | "json",
+ *   "session_dir": PATH, "log_format": "text" | "json", "ui": true | false,
  *   "cors_origins": ["https://app.example", ...] or ["*"],
  *   "models": {"NAME": "PATH" or {"path": PATH, "chat_template": NAME}, ...}
  *             (relative paths are relative to the file),

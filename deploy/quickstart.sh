@@ -13,6 +13,18 @@ libuv1-dev check libutf8proc-dev curl prometheus"
 . deploy/apt.sh
 APT_PREFIX="quickstart: "
 
+# The playground's browser test (tests/ui, meson test ui): Debian's chromium,
+# and node with npm unless some node is there already (a distribution's own
+# nodejs and Debian's npm would conflict).
+ui_test_deps() {
+    ui_packages="chromium"
+    command -v node >/dev/null 2>&1 || ui_packages="$ui_packages nodejs"
+    command -v npm >/dev/null 2>&1 || ui_packages="$ui_packages npm"
+    # shellcheck disable=SC2086 # the list splits into packages
+    apt_install $ui_packages
+    (cd tests/ui && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 build() {
     [ -d build ] || meson setup build --buildtype=release
     ninja -C build
@@ -30,6 +42,7 @@ test)
     # Node (the openai SDK test, tests/node): Debian's, unless one is there
     command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
     (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+    ui_test_deps
     build
     meson test -C build --print-errorlogs
     ;;

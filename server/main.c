@@ -15,7 +15,7 @@ static const char usage[] =
     "             [--workers N] [--threads N] [--max-body BYTES] [--queue N] [--drain-ms MS]\n"
     "             [--api-key-file FILE] [--session-dir DIR] [--session-ttl S]\n"
     "             [--session-budget BYTES] [--max-sessions N] [--stream-buffer BYTES]\n"
-    "             [--log-format text|json] [--cors-origin ORIGIN]...\n"
+    "             [--log-format text|json] [--cors-origin ORIGIN]... [--no-ui]\n"
     "       hmmba --probe URL\n"
     "  --model NAME=PATH  serve an HMM JSON file or a Mamba model directory (repeatable);\n"
     "                     NAME=DIR,chat_template=chatml (or mistral) names its chat template\n"
@@ -28,7 +28,8 @@ static const char usage[] =
     "  --queue N          jobs that may wait for a worker before 503 (default 256)\n"
     "  --drain-ms MS      on SIGTERM, time in-flight requests get to finish (default 30000)\n"
     "  --api-key-file F   require 'Authorization: Bearer KEY' (KEY: F's first line) on every\n"
-    "                     endpoint but /health and /ready; or set HMMBA_API_KEY\n"
+    "                     endpoint but /health, /ready and the playground's page; or set\n"
+    "                     HMMBA_API_KEY\n"
     "  --session-dir DIR  snapshot sessions to DIR on SIGTERM, restore them on start\n"
     "  --session-ttl S    drop sessions idle for S seconds (default 3600; 0: never)\n"
     "  --session-budget B bytes of session state in all; past it the least recently used\n"
@@ -40,6 +41,7 @@ static const char usage[] =
     "  --log-format F     text (default) or json: one object per line\n"
     "  --cors-origin O    let browser pages from origin O (https://host[:port], or *) call\n"
     "                     the API: CORS headers and preflights (repeatable; default off)\n"
+    "  --no-ui            no browser playground at / and /ui/ (config: \"ui\": false)\n"
     "  --probe URL        GET an http:// URL; exit 0 if it answers 2xx within 2 s, else 1\n"
     "                     (a health check for images without curl)\n"
     "environment: HMMBA_CONFIG (a config file, read before any --config), HMMBA_LISTEN,\n"
@@ -110,6 +112,10 @@ static int parse_args(int argc, char **argv, cfg_config *cfg, opts *o)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(usage, stdout);
             exit(0);
+        }
+        if (!strcmp(a, "--no-ui")) {
+            cfg->no_ui = true;
+            continue;
         }
         if (i + 1 >= argc) {
             fprintf(stderr, "hmmba: %s needs a value (or is unknown)\n%s", a, usage);

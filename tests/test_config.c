@@ -48,6 +48,7 @@ START_TEST(defaults)
     ck_assert_uint_eq(c.limits.stream_buffer_bytes, 1u << 20);
     ck_assert_uint_eq(c.threads, 0); /* every CPU for one forward pass */
     ck_assert_uint_eq(c.nmodels, 0);
+    ck_assert(!c.no_ui); /* the playground is on */
     cfg_free(&c);
     cfg_free(NULL);
 }
@@ -59,7 +60,7 @@ START_TEST(file_overrides_and_resolves_paths)
         write_file("c.json", "{\"listen\": \"0.0.0.0:9001\", \"workers\": 3, \"threads\": 5,"
                              " \"models\": {\"a\": \"m/a.json\", \"b\": \"/abs/b\"},"
                              " \"limits\": {\"max_body_bytes\": 1000, \"session_ttl_s\": 5,"
-                             " \"stream_buffer_bytes\": 4096}}");
+                             " \"stream_buffer_bytes\": 4096}, \"ui\": false}");
     cfg_config c;
     cfg_init(&c);
     eng_error e = {0};
@@ -68,6 +69,7 @@ START_TEST(file_overrides_and_resolves_paths)
     ck_assert_uint_eq(c.port, 9001);
     ck_assert_uint_eq(c.workers, 3);
     ck_assert_uint_eq(c.threads, 5);
+    ck_assert(c.no_ui);
     ck_assert_uint_eq(c.limits.stream_buffer_bytes, 4096);
     ck_assert_uint_eq(c.nmodels, 2);
     char want[300];
@@ -94,6 +96,7 @@ static const struct {
     {"{\"listen\": \"127.0.0.1:70000\"}", "listen", ENG_EINVAL},
     {"{\"workers\": 0}", "workers", ENG_EINVAL},
     {"{\"workers\": \"4\"}", "workers", ENG_EINVAL},
+    {"{\"ui\": \"off\"}", "ui must be true or false", ENG_EINVAL},
     {"{\"threads\": -1}", "threads", ENG_EINVAL},
     {"{\"limits\": {\"stream_buffer_bytes\": 0}}", "limits.stream_buffer_bytes", ENG_EINVAL},
     {"{\"models\": [\"a\"]}", "models", ENG_EINVAL},

@@ -4,6 +4,7 @@
  * resumes the connection, and the handler, called again, queues it. */
 #include "proto/proto.h"
 #include "server/http/cors.h"
+#include "server/handlers/ui.h"
 #include "server/http/http.h"
 #include "server/http/request.h"
 #include "server/http/routes.h"
@@ -51,6 +52,8 @@ static enum MHD_Result queue_reply(srv_req *r)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
     }
     if (r->allow) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->etag) MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
+    if (r->cache) MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, r->cache);
     if (r->www_auth) MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
@@ -125,10 +128,12 @@ static bool same_secret(const char *a, const char *b)
     return diff == 0 && na == nb;
 }
 
-/* With an API key set, everything but the probes needs it. */
+/* With an API key set, everything but the probes and the playground's
+ * static page (which asks for the key) needs it. */
 static bool authorized(srv *s, struct MHD_Connection *c, const char *url)
 {
-    if (!s->cfg.api_key || !strcmp(url, "/health") || !strcmp(url, "/ready")) return true;
+    if (!s->cfg.api_key || !strcmp(url, "/health") || !strcmp(url, "/ready") || srv_ui_path(url))
+        return true;
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!h || strncmp(h, "Bearer ", 7)) return false;
     return same_secret(h + 7, s->cfg.api_key);

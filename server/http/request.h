@@ -47,6 +47,8 @@ struct srv_req {
     const char *ctype;
     unsigned retry_after;   /* seconds; 0 = no header */
     const char *allow;      /* Allow header for 405 */
+    const char *etag;       /* ETag header (a static string), or NULL */
+    const char *cache;      /* Cache-Control header (static), or NULL */
     bool www_auth;          /* 401: add WWW-Authenticate */
     bool preflight;         /* a CORS preflight answered 204 (cors.c) */
     json_t *json;           /* parsed body (async handlers) */

@@ -6,6 +6,7 @@
 #include "server/handlers/openai.h"
 #include "server/handlers/tokenize.h"
 #include "server/http/openapi.h"
+#include "server/handlers/ui.h"
 #include "server/http/request.h"
 #include "server/http/routes.h"
 #include "server/metrics.h"
@@ -53,6 +54,7 @@ static const route routes[] = {
     {"GET", "/v2/models/{name}/ready", srv_kserve_model_ready, false},
     {"GET", "/metrics", srv_handle_metrics, false},
     {"GET", "/openapi.json", srv_handle_openapi, false},
+    {"GET", "/", srv_handle_ui, false},
 };
 
 bool srv_route_entry(size_t i, const char **method, const char **path)
@@ -87,6 +89,8 @@ srv_handler srv_route(const char *method, const char *url, bool *async, int *sta
 {
     if (!strncmp(url, "/sessions", 9) && (url[9] == '\0' || url[9] == '/'))
         return srv_session_route(method, url, async, status, allow);
+    if (!strncmp(url, "/ui", 3) && srv_ui_path(url))
+        return srv_ui_route(method, url, async, status, allow);
     bool path_found = false;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (!routes[i].fn || !path_match(routes[i].path, url)) continue;
