@@ -26,7 +26,7 @@ static void srv_handle_generate(srv_req *r);
 typedef struct route {
     const char *method;
     const char *path; /* exact, or with {name} segments (one non-empty segment each) */
-    srv_handler fn;   /* NULL: served by srv_session_route (listed for the table's readers) */
+    srv_handler fn;   /* NULL: served by srv_session_route or srv_ui_route (listed for readers) */
     bool async;
 } route;
 
@@ -55,6 +55,7 @@ static const route routes[] = {
     {"GET", "/metrics", srv_handle_metrics, false},
     {"GET", "/openapi.json", srv_handle_openapi, false},
     {"GET", "/", srv_handle_ui, false},
+    {"GET", "/ui/{path}", NULL, false}, /* served by srv_ui_route, like /ui and /ui/ */
 };
 
 bool srv_route_entry(size_t i, const char **method, const char **path)
