@@ -1,13 +1,14 @@
 #!/bin/sh
 # quickstart.sh: the README's two commands.
 #   deploy/quickstart.sh serve   install what is missing, build, serve the bundled models
-#   deploy/quickstart.sh test    install what is missing, build, run every test
+#   deploy/quickstart.sh test    install what is missing (Debian packages, and the
+#                                npm packages of tests/node), build, run every test
 # Works on a fresh Debian 12 (bookworm) machine; apt-get runs as root, or via sudo.
 set -eu
 cd "$(dirname "$0")/.."
 
 PACKAGES="build-essential pkg-config meson ninja-build libmicrohttpd-dev libjansson-dev
-libuv1-dev check libutf8proc-dev curl"
+libuv1-dev check libutf8proc-dev curl prometheus"
 
 . deploy/apt.sh
 APT_PREFIX="quickstart: "
@@ -38,6 +39,9 @@ serve)
     ;;
 test)
     apt_install $PACKAGES
+    # Node (the openai SDK test, tests/node): Debian's, unless one is there
+    command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+    (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
     ui_test_deps
     build
     meson test -C build --print-errorlogs

@@ -15,9 +15,10 @@ static const char usage[] =
     "             [--workers N] [--threads N] [--max-body BYTES] [--queue N] [--drain-ms MS]\n"
     "             [--api-key-file FILE] [--session-dir DIR] [--session-ttl S]\n"
     "             [--session-budget BYTES] [--max-sessions N] [--stream-buffer BYTES]\n"
-    "             [--log-format text|json] [--no-ui]\n"
+    "             [--log-format text|json] [--cors-origin ORIGIN]... [--no-ui]\n"
     "       hmmba --probe URL\n"
-    "  --model NAME=PATH  serve an HMM JSON file or a Mamba model directory (repeatable)\n"
+    "  --model NAME=PATH  serve an HMM JSON file or a Mamba model directory (repeatable);\n"
+    "                     NAME=DIR,chat_template=chatml (or mistral) names its chat template\n"
     "  --config FILE      JSON config: listen, workers, models, limits\n"
     "  --listen HOST:PORT default 127.0.0.1:8080; port 0 picks a free port\n"
     "  --workers N        worker threads (default: number of cores)\n"
@@ -38,11 +39,15 @@ static const char usage[] =
     "                     far behind gets an error event and its generation stops, so it\n"
     "                     never holds up the others (default 1 MiB)\n"
     "  --log-format F     text (default) or json: one object per line\n"
+    "  --cors-origin O    let browser pages from origin O (https://host[:port], or *) call\n"
+    "                     the API: CORS headers and preflights (repeatable; default off)\n"
     "  --no-ui            no browser playground at / and /ui/ (config: \"ui\": false)\n"
     "  --probe URL        GET an http:// URL; exit 0 if it answers 2xx within 2 s, else 1\n"
     "                     (a health check for images without curl)\n"
-    "environment: HMMBA_CONFIG, HMMBA_LISTEN, HMMBA_WORKERS, HMMBA_API_KEY set defaults\n"
-    "             that flags override\n";
+    "environment: HMMBA_CONFIG (a config file, read before any --config), HMMBA_LISTEN,\n"
+    "             HMMBA_WORKERS, HMMBA_API_KEY\n"
+    "precedence, lowest first: defaults, config files, environment, flags (wherever\n"
+    "             --config stands among them)\n";
 
 typedef struct opts {
     unsigned drain_ms;
@@ -61,13 +66,30 @@ static int parse_count(const char *flag, const char *v, unsigned long long max,
     return 0;
 }
 
-/* Defaults from the environment (for containers), before any flag. */
+/* The config files, lowest in precedence: HMMBA_CONFIG, then each
+ * --config in the order given (a later file overrides an earlier one),
+ * wherever they stand among the other flags. */
+static int load_configs(int argc, char **argv, cfg_config *cfg)
+{
+    eng_error err = {0};
+    const char *v = getenv("HMMBA_CONFIG");
+    if (v && *v && cfg_load_file(cfg, v, &err)) goto fail;
+    for (int i = 1; i + 1 < argc; i += 2) { /* every option but --help takes a value */
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return 0;
+        if (!strcmp(argv[i], "--config") && cfg_load_file(cfg, argv[i + 1], &err)) goto fail;
+    }
+    return 0;
+fail:
+    fprintf(stderr, "hmmba: %s\n", err.msg);
+    return -1;
+}
+
+/* The environment (for containers): over the config files, under flags. */
 static int apply_env(cfg_config *cfg)
 {
     eng_error err = {0};
     const char *v;
     unsigned long long n;
-    if ((v = getenv("HMMBA_CONFIG")) && *v && cfg_load_file(cfg, v, &err)) goto fail;
     if ((v = getenv("HMMBA_LISTEN")) && *v && cfg_set_listen(cfg, v, &err)) goto fail;
     if ((v = getenv("HMMBA_API_KEY")) && *v && cfg_set_string(&cfg->api_key, v, &err)) goto fail;
     if ((v = getenv("HMMBA_WORKERS")) && *v) {
@@ -80,7 +102,8 @@ fail:
     return -1;
 }
 
-/* Options apply in order, so a flag after --config overrides the file. */
+/* Flags, over everything else (in order among themselves: the last of a
+ * repeated flag wins); --config was read by load_configs. */
 static int parse_args(int argc, char **argv, cfg_config *cfg, opts *o)
 {
     eng_error err = {0};
@@ -104,11 +127,13 @@ static int parse_args(int argc, char **argv, cfg_config *cfg, opts *o)
         if (!strcmp(a, "--model"))
             rc = cfg_add_model(cfg, v, &err);
         else if (!strcmp(a, "--config"))
-            rc = cfg_load_file(cfg, v, &err);
+            continue; /* read first, by load_configs */
         else if (!strcmp(a, "--listen"))
             rc = cfg_set_listen(cfg, v, &err);
         else if (!strcmp(a, "--api-key-file"))
             rc = cfg_set_api_key_file(cfg, v, &err);
+        else if (!strcmp(a, "--cors-origin"))
+            rc = cfg_add_cors_origin(cfg, v, &err);
         else if (!strcmp(a, "--session-dir"))
             rc = cfg_set_string(&cfg->session_dir, v, &err);
         else if (!strcmp(a, "--log-format")) {
@@ -174,7 +199,7 @@ int main(int argc, char **argv)
     if (argc == 3 && !strcmp(argv[1], "--probe")) return srv_probe(argv[2], 2000) ? 1 : 0;
     json_object_seed(0); /* jansson: before any thread starts */
     cfg_init(&cfg);
-    if (apply_env(&cfg) || parse_args(argc, argv, &cfg, &o)) {
+    if (load_configs(argc, argv, &cfg) || apply_env(&cfg) || parse_args(argc, argv, &cfg, &o)) {
         cfg_free(&cfg);
         return 2;
     }

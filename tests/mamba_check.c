@@ -5,6 +5,8 @@
 
 #include <check.h>
 #include <ftw.h>
+#include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -14,6 +16,81 @@ const char *mck_tiny_dir(void)
     snprintf(path, sizeof path, "%s/mamba/mamba1-tiny-tied", tu_fixtures_dir());
     return path;
 }
+
+const char *mck_falcon_dir(void)
+{
+    static char path[1100];
+    snprintf(path, sizeof path, "%s/mamba/falcon-mamba-tiny", tu_fixtures_dir());
+    return path;
+}
+
+/* ===== the transformers references ===== */
+
+static void read_matrix(json_t *rows, int n, int w, float *out)
+{
+    ck_assert_int_eq((int)json_array_size(rows), n);
+    for (int i = 0; i < n; i++) {
+        json_t *row = json_array_get(rows, (size_t)i);
+        ck_assert_int_eq((int)json_array_size(row), w);
+        for (int j = 0; j < w; j++)
+            out[(size_t)i * w + j] = (float)json_number_value(json_array_get(row, (size_t)j));
+    }
+}
+
+mck_ref *mck_ref_load(const char *dir, int V, int dm)
+{
+    char path[1200];
+    json_error_t jerr;
+    json_t *root, *ids, *g;
+    mck_ref *r = calloc(1, sizeof *r);
+
+    snprintf(path, sizeof path, "%s/reference.json", dir);
+    root = json_load_file(path, 0, &jerr);
+    ck_assert_msg(root != NULL, "%s: %s", path, jerr.text);
+    ids = json_object_get(root, "input_ids");
+    g = json_object_get(root, "greedy_continuation");
+    r->n = (int)json_array_size(ids);
+    r->ng = (int)json_array_size(g);
+    ck_assert(r->n > 0 && r->n <= 64 && r->ng > 0 && r->ng <= 64);
+    for (int i = 0; i < r->n; i++)
+        r->ids[i] = (int32_t)json_integer_value(json_array_get(ids, (size_t)i));
+    for (int i = 0; i < r->ng; i++)
+        r->greedy[i] = (int32_t)json_integer_value(json_array_get(g, (size_t)i));
+    r->logits = malloc((size_t)r->n * V * sizeof(float));
+    r->hidden = malloc((size_t)r->n * dm * sizeof(float));
+    read_matrix(json_object_get(root, "logits"), r->n, V, r->logits);
+    read_matrix(json_object_get(root, "last_hidden_state"), r->n, dm, r->hidden);
+    json_decref(root);
+    return r;
+}
+
+void mck_ref_free(mck_ref *r)
+{
+    if (!r) return;
+    free(r->logits);
+    free(r->hidden);
+    free(r);
+}
+
+double mck_max_abs_diff(const float *a, const float *b, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m)) m = d; /* NaN propagates */
+    }
+    return m;
+}
+
+int mck_argmax(const float *v, size_t n)
+{
+    size_t best = 0;
+    for (size_t i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return (int)best;
+}
+
+/* ===== engine calls ===== */
 
 mamba_state *mck_state(const mamba_model *m)
 {

@@ -1,5 +1,6 @@
 /* mamba_check.h: what the Mamba engine test programs (test_mamba,
- * test_kernels) share: the reference fixture model, engine calls that
+ * test_kernels, test_falcon_mamba) share: the reference fixture models and
+ * their transformers references, engine calls that
  * assert (Check) that they succeeded, and a per-test scratch directory.
  * Call these from inside a test. Library test_mamba_support. */
 #ifndef HMMBA_TEST_MAMBA_CHECK_H
@@ -13,6 +14,33 @@
 /* The fixture model directory fixtures/mamba/mamba1-tiny-tied (a static
  * string, owned here). */
 const char *mck_tiny_dir(void);
+
+/* The fixture model directory fixtures/mamba/falcon-mamba-tiny (a static
+ * string, owned here). */
+const char *mck_falcon_dir(void);
+
+/* A fixture's reference.json (transformers, float64): the input ids, the
+ * logits (n x V) and last_hidden_state (n x d_model) per position, and the
+ * greedy continuation. */
+typedef struct mck_ref {
+    int n; /* input tokens */
+    int32_t ids[64];
+    int ng; /* greedy tokens */
+    int32_t greedy[64];
+    float *logits;
+    float *hidden;
+} mck_ref;
+
+/* Read dir/reference.json of a model with vocabulary V and width dm,
+ * asserting its shape. The caller frees it with mck_ref_free. */
+mck_ref *mck_ref_load(const char *dir, int V, int dm);
+void mck_ref_free(mck_ref *r); /* accepts NULL */
+
+/* max |a[i] - b[i]| over n values (NaN if any is NaN). */
+double mck_max_abs_diff(const float *a, const float *b, size_t n);
+
+/* The index of the largest of v[0..n) (the first on ties). */
+int mck_argmax(const float *v, size_t n);
 
 /* A fresh state for m; asserts that mamba_state_new succeeded. The
  * caller frees it (mamba_state_free). */

@@ -112,6 +112,14 @@ static const struct {
     {"{\"workers\": 2,}", ":1:", ENG_EFORMAT},
     {"[1]", "object", ENG_EFORMAT},
     {"{\"workers\": 1, \"workers\": 2}", "duplicate", ENG_EFORMAT},
+    {"{\"models\": {\"a\": {\"path\": \"x\", \"template\": \"chatml\"}}}", "models.a.template",
+     ENG_EINVAL},
+    {"{\"models\": {\"a\": {\"chat_template\": \"chatml\"}}}", "models.a", ENG_EINVAL},
+    {"{\"models\": {\"a\": {\"path\": \"x\", \"chat_template\": 1}}}", "models.a.chat_template",
+     ENG_EINVAL},
+    {"{\"cors_origins\": \"https://a.example\"}", "cors_origins", ENG_EINVAL},
+    {"{\"cors_origins\": [\"https://a.example/path\"]}", "cors_origins[0]", ENG_EINVAL},
+    {"{\"cors_origins\": [\"*\", 3]}", "cors_origins[1]", ENG_EINVAL},
 };
 
 START_TEST(bad_file)
@@ -164,6 +172,37 @@ END_TEST
 /* The default thread counts follow the CPUs the process may run on (its
  * affinity, as taskset or a container's cpuset sets it), not the CPUs
  * the machine has. In a child, so that the count is read afresh. */
+START_TEST(chat_template_and_cors)
+{
+    const char *p = write_file(
+        "t.json", "{\"models\": {\"a\": {\"path\": \"m/a\", \"chat_template\": \"chatml\"},"
+                  " \"b\": \"m/b\"}, \"cors_origins\": [\"https://a.example\", \"http://b:81\"]}");
+    cfg_config c;
+    cfg_init(&c);
+    eng_error e = {0};
+    ck_assert_int_eq(cfg_load_file(&c, p, &e), 0);
+    ck_assert_uint_eq(c.nmodels, 2);
+    ck_assert_str_eq(c.models[0].chat_template, "chatml");
+    ck_assert_ptr_nonnull(strstr(c.models[0].path, "/m/a")); /* relative to the file */
+    ck_assert_ptr_null(c.models[1].chat_template);
+    ck_assert_uint_eq(c.ncors_origins, 2);
+    ck_assert_str_eq(c.cors_origins[1], "http://b:81");
+    /* flags: NAME=PATH,chat_template=FAMILY; origins repeat-proof */
+    ck_assert_int_eq(cfg_add_model(&c, "b=/x/y,chat_template=mistral", &e), 0);
+    ck_assert_str_eq(c.models[1].path, "/x/y");
+    ck_assert_str_eq(c.models[1].chat_template, "mistral");
+    ck_assert_int_eq(cfg_add_model(&c, "b=/x/y,chat_template=", &e), ENG_EINVAL);
+    ck_assert_int_eq(cfg_add_cors_origin(&c, "https://a.example", &e), 0);
+    ck_assert_uint_eq(c.ncors_origins, 2);
+    ck_assert_int_eq(cfg_add_cors_origin(&c, "*", &e), 0);
+    ck_assert_uint_eq(c.ncors_origins, 3);
+    ck_assert_int_eq(cfg_add_cors_origin(&c, "a.example", &e), ENG_EINVAL);
+    ck_assert_int_eq(cfg_add_cors_origin(&c, "", &e), ENG_EINVAL);
+    ck_assert_int_eq(cfg_add_cors_origin(&c, "https://a b", &e), ENG_EINVAL);
+    cfg_free(&c);
+}
+END_TEST
+
 START_TEST(cpu_count_follows_affinity)
 {
     cpu_set_t all;
@@ -200,6 +239,7 @@ int main(void)
     tcase_add_loop_test(tc, bad_file, 0, sizeof bad_files / sizeof bad_files[0]);
     tcase_add_test(tc, missing_file);
     tcase_add_test(tc, specs);
+    tcase_add_test(tc, chat_template_and_cors);
     tcase_add_test(tc, cpu_count_follows_affinity);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

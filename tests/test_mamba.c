@@ -68,24 +68,6 @@ static void str_replace(char **s, const char *from, const char *to)
     *s = out;
 }
 
-static double max_abs_diff(const float *a, const float *b, size_t n)
-{
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= m)) m = d; /* NaN propagates */
-    }
-    return m;
-}
-
-static int argmax(const float *v, size_t n)
-{
-    size_t best = 0;
-    for (size_t i = 1; i < n; i++)
-        if (v[i] > v[best]) best = i;
-    return (int)best;
-}
-
 static mamba_model *load_ok(const char *dir)
 {
     mamba_model *m = NULL;
@@ -93,62 +75,6 @@ static mamba_model *load_ok(const char *dir)
     int rc = mamba_model_load(dir, &m, &err);
     ck_assert_msg(rc == 0, "load %s: %d %s", dir, rc, err.msg);
     return m;
-}
-
-/* ============================================================ reference */
-
-typedef struct reference {
-    int n;           /* input tokens */
-    int32_t ids[64]; /* input_ids */
-    int ng;
-    int32_t greedy[64];
-    float *logits; /* n x V */
-    float *hidden; /* n x d_model */
-} reference;
-
-static void read_matrix(json_t *rows, int n, int w, float *out)
-{
-    ck_assert_int_eq((int)json_array_size(rows), n);
-    for (int i = 0; i < n; i++) {
-        json_t *row = json_array_get(rows, (size_t)i);
-        ck_assert_int_eq((int)json_array_size(row), w);
-        for (int j = 0; j < w; j++)
-            out[(size_t)i * w + j] = (float)json_number_value(json_array_get(row, (size_t)j));
-    }
-}
-
-static reference *reference_load(int V, int dm)
-{
-    char path[1200];
-    json_error_t jerr;
-    json_t *root, *ids, *g;
-    reference *r = calloc(1, sizeof *r);
-
-    snprintf(path, sizeof path, "%s/reference.json", mck_tiny_dir());
-    root = json_load_file(path, 0, &jerr);
-    ck_assert_msg(root != NULL, "%s: %s", path, jerr.text);
-    ids = json_object_get(root, "input_ids");
-    g = json_object_get(root, "greedy_continuation");
-    r->n = (int)json_array_size(ids);
-    r->ng = (int)json_array_size(g);
-    ck_assert(r->n > 0 && r->n <= 64 && r->ng > 0 && r->ng <= 64);
-    for (int i = 0; i < r->n; i++)
-        r->ids[i] = (int32_t)json_integer_value(json_array_get(ids, (size_t)i));
-    for (int i = 0; i < r->ng; i++)
-        r->greedy[i] = (int32_t)json_integer_value(json_array_get(g, (size_t)i));
-    r->logits = malloc((size_t)r->n * V * sizeof(float));
-    r->hidden = malloc((size_t)r->n * dm * sizeof(float));
-    read_matrix(json_object_get(root, "logits"), r->n, V, r->logits);
-    read_matrix(json_object_get(root, "last_hidden_state"), r->n, dm, r->hidden);
-    json_decref(root);
-    return r;
-}
-
-static void reference_free(reference *r)
-{
-    free(r->logits);
-    free(r->hidden);
-    free(r);
 }
 
 /* ================================================= the fixture (HF ref) */
@@ -178,7 +104,7 @@ END_TEST
 START_TEST(test_fixture_prefill)
 {
     mamba_model *m = load_ok(mck_tiny_dir());
-    reference *r = reference_load(256, 64);
+    mck_ref *r = mck_ref_load(mck_tiny_dir(), 256, 64);
     mamba_state *s = mck_state(m);
     float *logits = malloc((size_t)r->n * 256 * sizeof(float));
     float *hidden = malloc((size_t)r->n * 64 * sizeof(float));
@@ -186,25 +112,25 @@ START_TEST(test_fixture_prefill)
     double dl, dh;
 
     mck_prefill(m, s, r->ids, (size_t)r->n, logits, last, hidden);
-    dl = max_abs_diff(logits, r->logits, (size_t)r->n * 256);
-    dh = max_abs_diff(hidden, r->hidden, (size_t)r->n * 64);
+    dl = mck_max_abs_diff(logits, r->logits, (size_t)r->n * 256);
+    dh = mck_max_abs_diff(hidden, r->hidden, (size_t)r->n * 64);
     printf("fixture prefill: max |logit - transformers| %.3g, max |hidden - transformers| %.3g\n",
            dl, dh);
     /* measured: 7.2e-7 (logits), 4.8e-7 (hidden) on AVX-512, AVX2 and portable */
     ck_assert_msg(dl < 1e-5, "prefill logits differ from transformers by %g", dl);
     ck_assert_msg(dh < 1e-5, "prefill hidden differs from transformers by %g", dh);
-    ck_assert(max_abs_diff(last, logits + (size_t)(r->n - 1) * 256, 256) == 0);
+    ck_assert(mck_max_abs_diff(last, logits + (size_t)(r->n - 1) * 256, 256) == 0);
     ck_assert_uint_eq(mamba_state_tokens(s), (uint64_t)r->n);
 
     /* last_logits alone (the head runs on the last row only) */
     mamba_state_reset(s);
     memset(last, 0, sizeof last);
     mck_prefill(m, s, r->ids, (size_t)r->n, NULL, last, NULL);
-    ck_assert(max_abs_diff(last, logits + (size_t)(r->n - 1) * 256, 256) < 1e-6);
+    ck_assert(mck_max_abs_diff(last, logits + (size_t)(r->n - 1) * 256, 256) < 1e-6);
     free(logits);
     free(hidden);
     mamba_state_free(s);
-    reference_free(r);
+    mck_ref_free(r);
     mamba_model_free(m);
 }
 END_TEST
@@ -212,7 +138,7 @@ END_TEST
 START_TEST(test_fixture_step)
 {
     mamba_model *m = load_ok(mck_tiny_dir());
-    reference *r = reference_load(256, 64);
+    mck_ref *r = mck_ref_load(mck_tiny_dir(), 256, 64);
     mamba_state *s = mck_state(m), *p = mck_state(m);
     float *pre = malloc((size_t)r->n * 256 * sizeof(float)), out[256];
     double worst = 0;
@@ -221,7 +147,7 @@ START_TEST(test_fixture_step)
     for (int t = 0; t < r->n; t++) {
         double d;
         mck_step(m, &s, &r->ids[t], 1, out);
-        d = max_abs_diff(out, r->logits + (size_t)t * 256, 256);
+        d = mck_max_abs_diff(out, r->logits + (size_t)t * 256, 256);
         worst = d > worst ? d : worst;
         /* step and prefill do the same operations: the same bits */
         ck_assert_msg(memcmp(out, pre + (size_t)t * 256, sizeof out) == 0,
@@ -234,7 +160,7 @@ START_TEST(test_fixture_step)
     free(pre);
     mamba_state_free(s);
     mamba_state_free(p);
-    reference_free(r);
+    mck_ref_free(r);
     mamba_model_free(m);
 }
 END_TEST
@@ -243,7 +169,7 @@ START_TEST(test_fixture_chunks)
 {
     static const size_t chunks[] = {1, 7, 3, 13, 1, 15};
     mamba_model *m = load_ok(mck_tiny_dir());
-    reference *r = reference_load(256, 64);
+    mck_ref *r = mck_ref_load(mck_tiny_dir(), 256, 64);
     mamba_state *s = mck_state(m), *p = mck_state(m);
     float *one = malloc((size_t)r->n * 256 * sizeof(float));
     float *chunked = malloc((size_t)r->n * 256 * sizeof(float));
@@ -258,10 +184,10 @@ START_TEST(test_fixture_chunks)
         mck_prefill(m, s, r->ids + at, k, chunked + at * 256, NULL, hid + at * 64);
         at += k;
     }
-    d = max_abs_diff(chunked, r->logits, (size_t)r->n * 256);
+    d = mck_max_abs_diff(chunked, r->logits, (size_t)r->n * 256);
     ck_assert_msg(d < 1e-4, "chunked logits differ from transformers by %g", d);
-    ck_assert(max_abs_diff(hid, r->hidden, (size_t)r->n * 64) < 1e-4);
-    d = max_abs_diff(chunked, one, (size_t)r->n * 256);
+    ck_assert(mck_max_abs_diff(hid, r->hidden, (size_t)r->n * 64) < 1e-4);
+    d = mck_max_abs_diff(chunked, one, (size_t)r->n * 256);
     ck_assert_msg(d < 1e-5, "chunked and one pass differ by %g", d);
     ck_assert_uint_eq(mamba_state_tokens(s), (uint64_t)r->n);
     free(one);
@@ -269,7 +195,7 @@ START_TEST(test_fixture_chunks)
     free(hid);
     mamba_state_free(s);
     mamba_state_free(p);
-    reference_free(r);
+    mck_ref_free(r);
     mamba_model_free(m);
 }
 END_TEST
@@ -277,20 +203,20 @@ END_TEST
 START_TEST(test_fixture_greedy)
 {
     mamba_model *m = load_ok(mck_tiny_dir());
-    reference *r = reference_load(256, 64);
+    mck_ref *r = mck_ref_load(mck_tiny_dir(), 256, 64);
     mamba_state *s = mck_state(m);
     float last[256];
     int32_t tok;
 
     mck_prefill(m, s, r->ids, (size_t)r->n, NULL, last, NULL);
     for (int i = 0; i < r->ng; i++) {
-        tok = argmax(last, 256);
+        tok = mck_argmax(last, 256);
         ck_assert_msg(tok == r->greedy[i], "greedy token %d: %d, expected %d", i, tok,
                       r->greedy[i]);
         if (i + 1 < r->ng) mck_step(m, &s, &tok, 1, last);
     }
     mamba_state_free(s);
-    reference_free(r);
+    mck_ref_free(r);
     mamba_model_free(m);
 }
 END_TEST
@@ -300,7 +226,7 @@ START_TEST(test_batch_step_positions)
 {
     static const size_t prefix[4] = {0, 3, 10, 25};
     mamba_model *m = load_ok(mck_tiny_dir());
-    reference *r = reference_load(256, 64);
+    mck_ref *r = mck_ref_load(mck_tiny_dir(), 256, 64);
     mamba_state *batch[4], *alone[4];
     float out[4 * 256], one[256];
 
@@ -319,7 +245,7 @@ START_TEST(test_batch_step_positions)
         mck_step(m, batch, tok, 4, out);
         for (int b = 0; b < 4; b++) {
             mck_step(m, &alone[b], &tok[b], 1, one);
-            ck_assert_msg(max_abs_diff(one, out + b * 256, 256) < 1e-6,
+            ck_assert_msg(mck_max_abs_diff(one, out + b * 256, 256) < 1e-6,
                           "round %d state %d: batch and single step differ", round, b);
         }
     }
@@ -328,7 +254,7 @@ START_TEST(test_batch_step_positions)
         mamba_state_free(batch[b]);
         mamba_state_free(alone[b]);
     }
-    reference_free(r);
+    mck_ref_free(r);
     mamba_model_free(m);
 }
 END_TEST
@@ -336,7 +262,7 @@ END_TEST
 START_TEST(test_threads_same_numbers)
 {
     mamba_model *m = load_ok(mck_tiny_dir());
-    reference *r = reference_load(256, 64);
+    mck_ref *r = mck_ref_load(mck_tiny_dir(), 256, 64);
     mamba_state *s = mck_state(m);
     float *a = malloc((size_t)r->n * 256 * sizeof(float));
     float *b = malloc((size_t)r->n * 256 * sizeof(float));
@@ -353,7 +279,7 @@ START_TEST(test_threads_same_numbers)
     free(a);
     free(b);
     mamba_state_free(s);
-    reference_free(r);
+    mck_ref_free(r);
     mamba_model_free(m);
 }
 END_TEST
@@ -399,6 +325,7 @@ typedef struct tlayer {
 typedef struct tmodel {
     int dm, nl, V, N, di, K, R;
     bool bias, conv_bias, untied;
+    bool falcon; /* Falcon-Mamba: dt, B and C RMS-normalized (eps 1e-6) */
     float *embed, *head, *norm_f;
     tlayer L[4];
 } tmodel;
@@ -484,6 +411,18 @@ static void nnorm(const double *x, const float *w, int d, double *out)
         out[j] = x[j] * ms * w[j];
 }
 
+/* x[0..d) = x / sqrt(mean(x^2) + 1e-6): Falcon-Mamba's norms of dt, B
+ * and C (rms_forward in transformers' modeling_falcon_mamba.py). */
+static void nnorm_free(double *x, int d)
+{
+    double ms = 0;
+    for (int j = 0; j < d; j++)
+        ms += x[j] * x[j];
+    ms = 1 / sqrt(ms / d + 1e-6);
+    for (int j = 0; j < d; j++)
+        x[j] *= ms;
+}
+
 /* Mamba-1 as written in the paper and transformers' slow_forward, in
  * double, one token and one layer at a time, keeping every layer's full
  * input history for the convolution. logits: n x V. */
@@ -528,6 +467,11 @@ static void naive_forward(const tmodel *t, const int32_t *tok, int n, double *lo
                 dbc[o] = 0;
                 for (int d = 0; d < di; d++)
                     dbc[o] += (double)L->x_w[o * di + d] * u[d];
+            }
+            if (t->falcon) {
+                nnorm_free(dbc, R);
+                nnorm_free(dbc + R, N);
+                nnorm_free(dbc + R + N, N);
             }
             for (int d = 0; d < di; d++) {
                 double dt = L->dt_b[d], acc = 0;
@@ -669,13 +613,15 @@ static char *config_hf(const tmodel *t, const char *dt_rank_json)
     char *s = malloc(2048), rank[32];
     snprintf(rank, sizeof rank, "%d", t->R);
     snprintf(s, 2048,
-             "{\"architectures\": [\"MambaForCausalLM\"], \"model_type\": \"mamba\",\n"
+             "{\"architectures\": [\"%s\"], \"model_type\": \"%s\",%s\n"
              " \"hidden_size\": %d, \"num_hidden_layers\": %d, \"vocab_size\": %d,\n"
              " \"state_size\": %d, \"intermediate_size\": %d, \"expand\": 2,\n"
              " \"conv_kernel\": %d, \"time_step_rank\": %s, \"use_bias\": %s,\n"
              " \"use_conv_bias\": %s, \"layer_norm_epsilon\": 1e-05, \"residual_in_fp32\": true,\n"
              " \"tie_word_embeddings\": %s, \"bos_token_id\": 0, \"eos_token_id\": 0,\n"
              " \"pad_token_id\": 0, \"hidden_act\": \"silu\"}\n",
+             t->falcon ? "FalconMambaForCausalLM" : "MambaForCausalLM",
+             t->falcon ? "falcon_mamba" : "mamba", t->falcon ? " \"mixer_rms_eps\": 1e-06," : "",
              t->dm, t->nl, t->V, t->N, t->di, t->K, dt_rank_json ? dt_rank_json : rank,
              t->bias ? "true" : "false", t->conv_bias ? "true" : "false",
              t->untied ? "false" : "true");
@@ -728,7 +674,8 @@ static void check_vs_naive(const tmodel *t, const char *dir, size_t n)
     printf("naive %dx%d K%d R%d%s%s: max relative |engine - naive| %.3g (logits up to %.2f)\n",
            t->nl, t->dm, t->K, t->R, t->bias ? " bias" : "", t->untied ? " untied" : "", worst,
            scale);
-    /* measured: at most 7.2e-7 relative over these shapes (AVX-512, AVX2, portable) */
+    /* measured: at most 7.2e-7 relative over these shapes, 1.4e-6 for the Falcon-Mamba
+     * one (AVX-512, AVX2, portable) */
     ck_assert_msg(worst < 1e-5, "%s: prefill differs from the naive reference by %g", dir, worst);
     for (size_t i = 0; i < n; i++) {
         mck_step(m, &s, &tok[i], 1, st);
@@ -747,6 +694,26 @@ START_TEST(test_naive_one_layer)
     /* 1 layer, hand-sized: d_model 8, d_inner 16, d_state 4, conv 4, rank 2 */
     tmodel *t = tm_new(8, 1, 32, 4, 16, 4, 2, false, true, false);
     check_vs_naive(t, tm_write(t, "m", "F32"), 20);
+    tm_free(t);
+}
+END_TEST
+
+/* Falcon-Mamba (the norms of dt, B and C) on a shape unlike the fixture's:
+ * R 5 != N 8, biases, untied, 3 layers; 40 tokens make prefill blocks of
+ * more than 16 rows (x_proj and the norms as shared phases), and steps
+ * take the per-thread path. */
+START_TEST(test_naive_falcon)
+{
+    tmodel *t = tm_new(24, 3, 48, 8, 48, 4, 5, true, true, true);
+    const char *dir;
+    mamba_model *m;
+    t->falcon = true;
+    dir = tm_write(t, "m", "F32");
+    m = load_ok(dir);
+    ck_assert(mamba_model_config(m)->mixer_rms);
+    ck_assert_float_eq_tol(mamba_model_config(m)->mixer_eps, 1e-6f, 1e-12f);
+    mamba_model_free(m);
+    check_vs_naive(t, dir, 40);
     tm_free(t);
 }
 END_TEST
@@ -984,11 +951,11 @@ START_TEST(test_prop_chunks)
         at += chunks[c];
     }
     ck_assert_uint_eq(at, 150);
-    ck_assert(max_abs_diff(one, ch, 150 * 50) < 1e-5);
+    ck_assert(mck_max_abs_diff(one, ch, 150 * 50) < 1e-5);
     mamba_state_reset(s);
     for (size_t i = 0; i < 150; i++) {
         mck_step(m, &s, &tok[i], 1, st);
-        ck_assert(max_abs_diff(st, one + i * 50, 50) < 1e-5);
+        ck_assert(mck_max_abs_diff(st, one + i * 50, 50) < 1e-5);
     }
     free(one);
     free(ch);
@@ -1020,7 +987,7 @@ START_TEST(test_prop_big_batch)
     mck_step(m, s, tok, B, out);
     for (int b = 0; b < B; b++) {
         mck_step(m, &alone[b], &tok[b], 1, single);
-        ck_assert_msg(max_abs_diff(single, out + b * V, V) < 1e-6, "entry %d differs", b);
+        ck_assert_msg(mck_max_abs_diff(single, out + b * V, V) < 1e-6, "entry %d differs", b);
         ck_assert_uint_eq(mamba_state_tokens(s[b]), (uint64_t)(b % 3) + 2);
         mamba_state_free(s[b]);
         mamba_state_free(alone[b]);
@@ -1051,7 +1018,7 @@ START_TEST(test_prop_serialize_copy_reset)
     ck_assert_int_eq(mamba_state_deserialize(m, blob, len, b, &err), 0);
     ck_assert_uint_eq(mamba_state_tokens(b), 20);
     mck_prefill(m, b, tok + 20, 20, NULL, lb, NULL);
-    ck_assert(max_abs_diff(lb, whole + 39 * 40, 40) < 1e-5);
+    ck_assert(mck_max_abs_diff(lb, whole + 39 * 40, 40) < 1e-5);
     /* copy == original */
     mamba_state_copy(c, a);
     ck_assert_uint_eq(mamba_state_tokens(c), 20);
@@ -1395,6 +1362,31 @@ START_TEST(test_bad_config_types)
     expect_config_refused("\"vocab_size\": 20,", "", "vocab_size");
     expect_config_refused("\"model_type\": \"mamba\"", "\"model_type\": 7", "model_type");
     expect_config_refused("\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\"", "hidden_act");
+    expect_config_refused("\"model_type\": \"mamba\"",
+                          "\"model_type\": \"falcon_mamba\", \"mixer_rms_eps\": \"small\"",
+                          "mixer_rms_eps");
+    expect_config_refused("\"model_type\": \"mamba\"",
+                          "\"model_type\": \"falcon_mamba\", \"mixer_rms_eps\": 0",
+                          "mixer_rms_eps");
+}
+END_TEST
+
+/* Another kind of model is refused naming its kind, and the kinds that
+ * are supported. */
+START_TEST(test_bad_kind)
+{
+    broken *b = broken_new();
+    char cpath[1100];
+    snprintf(cpath, sizeof cpath, "%s/config.json", b->dir);
+    img_write(b->im, b->dir, "model.safetensors");
+    str_replace(&b->cfg, "\"model_type\": \"mamba\"", "\"model_type\": \"llama\"");
+    expect_refused(b, ENG_EFORMAT, cpath, "model_type \"llama\" is not supported");
+    expect_refused(b, ENG_EFORMAT, cpath, "supported: mamba, falcon_mamba");
+    /* no model_type: architectures tells */
+    str_replace(&b->cfg, "\"model_type\": \"llama\",", "");
+    str_replace(&b->cfg, "MambaForCausalLM", "LlamaForCausalLM");
+    expect_refused(b, ENG_EFORMAT, cpath, "LlamaForCausalLM");
+    broken_free(b);
 }
 END_TEST
 
@@ -1638,6 +1630,7 @@ static Suite *mamba_suite(void)
     tcase_add_checked_fixture(nv, mck_tmp_setup, mck_tmp_teardown);
     tcase_add_test(nv, test_naive_one_layer);
     tcase_add_test(nv, test_naive_untied_bias);
+    tcase_add_test(nv, test_naive_falcon);
     tcase_add_test(nv, test_naive_conv_kernels);
     tcase_add_test(nv, test_naive_dt_rank_auto);
     tcase_add_test(nv, test_naive_original_format);
@@ -1678,6 +1671,7 @@ static Suite *mamba_suite(void)
     tcase_add_test(bad, test_bad_config_types);
     tcase_add_test(bad, test_bad_config_file);
     tcase_add_test(bad, test_bad_mamba2);
+    tcase_add_test(bad, test_bad_kind);
     tcase_add_test(bad, test_bad_missing_weights);
     tcase_add_test(bad, test_bad_index);
     suite_add_tcase(s, bad);

@@ -1,6 +1,7 @@
 /* test_server_mamba.c: Mamba over HTTP: /decode against the fixture's
  * reference logits (whole, and in chunks over a session), greedy /generate
- * against the reference continuation, streaming (SSE and NDJSON), stop
+ * against the reference continuation (Mamba-1 and Falcon-Mamba), models of
+ * an unsupported kind refused at start, streaming (SSE and NDJSON), stop
  * strings, sessions (continue, 409, fork, delete, export/import, eviction),
  * client disconnects and a long generation beside short requests. */
 #include "harness.h"
@@ -19,7 +20,7 @@
 
 /* Models built once per run (in main) into a temp dir. */
 static char tmp_models[64];
-static char tiny_dir[128], slow_dir[128], other_dir[128];
+static char tiny_dir[128], slow_dir[128], other_dir[128], falcon_dir[128];
 
 /* ===== the server ===== */
 
@@ -34,6 +35,8 @@ static void start_mamba(unsigned workers, size_t budget)
     snprintf(spec, sizeof spec, "slow=%s", slow_dir);
     ck_assert_int_eq(cfg_add_model(&cfg, spec, &err), 0);
     snprintf(spec, sizeof spec, "other=%s", other_dir);
+    ck_assert_int_eq(cfg_add_model(&cfg, spec, &err), 0);
+    snprintf(spec, sizeof spec, "falcon=%s", falcon_dir);
     ck_assert_int_eq(cfg_add_model(&cfg, spec, &err), 0);
     snprintf(spec, sizeof spec, "casino=%s/models/casino.json", config_dir());
     ck_assert_int_eq(cfg_add_model(&cfg, spec, &err), 0);
@@ -165,6 +168,81 @@ START_TEST(decode_chunks_over_session)
     json_decref(info);
     json_decref(whole);
     json_decref(ref);
+}
+END_TEST
+
+/* Falcon-Mamba (the fixture, served without a tokenizer): /decode with
+ * token ids in one request and in chunks over a session, logits and
+ * hidden states within 1e-4 of transformers; greedy /generate equals the
+ * reference continuation. */
+START_TEST(falcon_matches_reference)
+{
+    json_t *ref = load_fixture_file("mamba/falcon-mamba-tiny", "reference.json");
+    json_t *ids = json_object_get(ref, "input_ids"), *want;
+    size_t n = json_array_size(ids), cuts[] = {0, 1, 17, 20, 41, 0};
+    int st;
+    json_t *a = post_json(
+        "/decode",
+        json_pack("{s:s,s:O,s:b,s:b}", "model", "falcon", "tokens", ids, "logits", 1, "hidden", 1),
+        &st);
+    ck_assert_int_eq(st, 200);
+    assert_rows_close(json_object_get(a, "logits"), json_object_get(ref, "logits"), 0, n, 1e-4);
+    assert_rows_close(json_object_get(a, "hidden"), json_object_get(ref, "last_hidden_state"), 0, n,
+                      1e-4);
+    json_decref(a);
+    cuts[5] = n;
+    for (size_t c = 0; c + 1 < sizeof cuts / sizeof cuts[0]; c++) {
+        a = post_json("/decode",
+                      json_pack("{s:s,s:o,s:b,s:s}", "model", "falcon", "tokens",
+                                slice(ids, cuts[c], cuts[c + 1]), "logits", 1, "session",
+                                "fchunks"),
+                      &st);
+        ck_assert_int_eq(st, 200);
+        assert_rows_close(json_object_get(a, "logits"), json_object_get(ref, "logits"), cuts[c],
+                          cuts[c + 1] - cuts[c], 1e-4);
+        json_decref(a);
+    }
+    want = json_object_get(ref, "greedy_continuation");
+    a = post_json("/generate",
+                  json_pack("{s:s,s:O,s:I,s:f}", "model", "falcon", "tokens", ids, "max_tokens",
+                            (json_int_t)json_array_size(want), "temperature", 0.0),
+                  &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_msg(json_equal(json_object_get(a, "tokens"), want), "greedy continuation differs");
+    json_decref(a);
+    json_decref(ref);
+}
+END_TEST
+
+/* A model directory of a kind hmmba does not serve, or whose config lacks
+ * a required field, stops the server at start with a message naming the
+ * model, the kind or field. */
+static void expect_start_refused(const char *name, const char *sed, const char *needle)
+{
+    char dir[256], cmd[1200], spec[300];
+    cfg_config cfg;
+    srv *s = NULL;
+    eng_error err = {0};
+    snprintf(dir, sizeof dir, "%s/%s", tmp_models, name);
+    snprintf(
+        cmd, sizeof cmd,
+        "mkdir -p %s && cp %s/model.safetensors %s/ && sed '%s' %s/config.json > %s/config.json",
+        dir, tiny_dir, dir, sed, tiny_dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    cfg_init(&cfg);
+    snprintf(spec, sizeof spec, "%s=%s", name, dir);
+    ck_assert_int_eq(cfg_add_model(&cfg, spec, &err), 0);
+    ck_assert_int_ne(srv_new(&cfg, &s, &err), 0);
+    ck_assert_ptr_null(s);
+    ck_assert_msg(strstr(err.msg, name) && strstr(err.msg, needle), "message: %s", err.msg);
+    cfg_free(&cfg);
+}
+
+START_TEST(unsupported_model_refused_at_start)
+{
+    expect_start_refused("llama", "s/\"mamba\"/\"llama\"/",
+                         "model_type \"llama\" is not supported (supported: mamba, falcon_mamba)");
+    expect_start_refused("nohidden", "/\"hidden_size\"/d", "field hidden_size missing");
 }
 END_TEST
 
@@ -1181,6 +1259,8 @@ Suite *mamba_server_suite(void)
     tcase_add_test(tc, decode_chunks_over_session);
     tcase_add_test(tc, decode_merges_history);
     tcase_add_test(tc, greedy_matches_reference);
+    tcase_add_test(tc, falcon_matches_reference);
+    tcase_add_test(tc, unsupported_model_refused_at_start);
     tcase_add_test(tc, sampling_is_seeded);
     tcase_add_test(tc, stop_string);
     tcase_add_test(tc, session_continue_equals_whole);
@@ -1223,6 +1303,7 @@ void mamba_models_create(void)
     snprintf(tiny_dir, sizeof tiny_dir, "%s/tiny", tmp_models);
     snprintf(slow_dir, sizeof slow_dir, "%s/slow", tmp_models);
     snprintf(other_dir, sizeof other_dir, "%s/other", tmp_models);
+    snprintf(falcon_dir, sizeof falcon_dir, "%s/falcon", tmp_models);
     /* tiny: the reference fixture, with a byte-level tokenizer beside it */
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
@@ -1231,6 +1312,12 @@ void mamba_models_create(void)
              tiny_dir, fixtures(), fixtures(), tiny_dir);
     must(system(cmd) == 0, cmd);
     must(mgen_write_byte_tokenizer(tiny_dir) == 0, "byte tokenizer");
+    /* falcon: the Falcon-Mamba fixture, without a tokenizer (token ids only) */
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s && cp %s/mamba/falcon-mamba-tiny/config.json "
+             "%s/mamba/falcon-mamba-tiny/model.safetensors %s/",
+             falcon_dir, fixtures(), fixtures(), falcon_dir);
+    must(system(cmd) == 0, cmd);
     mgen_shape slow = mgen_byte_shape(1024, 4);
     must(mgen_write_model(slow_dir, &slow, 42) == 0, "slow model");
     mgen_shape other = mgen_byte_shape(64, 2);

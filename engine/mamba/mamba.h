@@ -1,4 +1,5 @@
-/* mamba.h: Mamba-1 selective state-space language models, loaded from a
+/* mamba.h: Mamba-1 selective state-space language models (and Falcon-Mamba,
+ * the same with parameter-free RMS norms on dt, B and C), loaded from a
  * Hugging Face model directory (config.json + model.safetensors, or sharded
  * with model.safetensors.index.json), with an exact forward pass in two
  * modes that give the same numbers: prefill (a whole sequence) and step
@@ -39,13 +40,17 @@ typedef struct mamba_config {
     bool residual_in_fp32;
     bool tied;                  /* lm_head shares the embedding */
     float eps;                  /* layer_norm_epsilon */
+    bool mixer_rms;             /* falcon_mamba: x_proj's dt, B and C each RMS-normalized */
+    float mixer_eps;            /* their epsilon (mixer_rms_eps; 0 when !mixer_rms) */
     int bos_id, eos_id, pad_id; /* -1 when absent */
 } mamba_config;
 
-/* Load the model in directory dir. Reads config.json and the safetensors
- * weights (F32, F16 or BF16; converted to F32 at load where needed).
- * Malformed input of any kind gives ENG_EFORMAT / ENG_ENOTFOUND / ENG_EIO
- * with a message naming the file and the field or tensor. *out is set only
+/* Load the model in directory dir. Reads config.json (model_type "mamba"
+ * or "falcon_mamba", or the state-spaces format without one) and the
+ * safetensors weights (F32, F16 or BF16; converted to F32 at load where
+ * needed). Malformed input of any kind gives ENG_EFORMAT / ENG_ENOTFOUND /
+ * ENG_EIO with a message naming the file and the field or tensor; a model
+ * of another kind gives ENG_EFORMAT naming its kind. *out is set only
  * on success; free with mamba_model_free. */
 int mamba_model_load(const char *dir, mamba_model **out, eng_error *err);
 

@@ -1,8 +1,10 @@
 /* mamba_config.c: reading a Mamba-1 config.json, in the Hugging Face
  * format (hidden_size, num_hidden_layers, state_size, ...) or the original
  * state-spaces format (d_model, n_layer, ssm_cfg {d_state, d_conv, expand,
- * dt_rank, bias, conv_bias}, pad_vocab_size_multiple, tie_embeddings).
- * Every field is type-checked; a wrong one is named in the message. */
+ * dt_rank, bias, conv_bias}, pad_vocab_size_multiple, tie_embeddings), and
+ * Falcon-Mamba's (model_type "falcon_mamba": the same fields plus
+ * mixer_rms_eps). Every field is type-checked; a wrong one is named in the
+ * message, and a model of another kind is refused naming its kind. */
 #include "mamba/mamba_internal.h"
 
 #include <jansson.h>
@@ -96,8 +98,18 @@ static int get_token(const reader *r, const char *name, int *out)
         __VA_ARGS__, NULL                                                                          \
     }
 
-/* Refuse what is not a Mamba-1 model, with the reason. */
-static int check_kind(const reader *r)
+/* Whether s names a Mamba-1 kind: "mamba" or "falcon_mamba" (*falcon). */
+static bool mamba1_kind(const char *s, bool *falcon)
+{
+    *falcon = strcmp(s, "falcon_mamba") == 0;
+    return *falcon || strcmp(s, "mamba") == 0;
+}
+
+/* Refuse what is not a Mamba-1 (or Falcon-Mamba) model, with the reason;
+ * c->mixer_rms is set for Falcon-Mamba. A config without model_type (the
+ * state-spaces format) is taken as Mamba-1 unless architectures names a
+ * class that is not a Mamba. */
+static int check_kind(const reader *r, mamba_config *c)
 {
     const char *which;
     json_t *mt = lookup(r, NAMES("model_type"), &which);
@@ -119,9 +131,16 @@ static int check_kind(const reader *r)
             return eng_error_set(r->err, ENG_EFORMAT,
                                  "%s: Mamba-2 is not supported yet (architectures lists %s)",
                                  r->path, json_string_value(a));
+        if (!mt && json_is_string(a) && !strstr(json_string_value(a), "Mamba"))
+            return eng_error_set(r->err, ENG_EFORMAT,
+                                 "%s: architectures lists %s, not a supported kind (supported: "
+                                 "model_type mamba, falcon_mamba)",
+                                 r->path, json_string_value(a));
     }
-    if (mt && strcmp(json_string_value(mt), "mamba") != 0)
-        return eng_error_set(r->err, ENG_EFORMAT, "%s: model_type \"%s\" is not a Mamba-1 model",
+    if (mt && !mamba1_kind(json_string_value(mt), &c->mixer_rms))
+        return eng_error_set(r->err, ENG_EFORMAT,
+                             "%s: model_type \"%s\" is not supported (supported: mamba, "
+                             "falcon_mamba)",
                              r->path, json_string_value(mt));
     if (act && (!json_is_string(act) || strcmp(json_string_value(act), "silu") != 0))
         return eng_error_set(r->err, ENG_EFORMAT,
@@ -149,13 +168,15 @@ static int get_dt_rank(const reader *r, int d_model, int *out)
     return get_int(r, names, 0, 1, 1 << 16, out);
 }
 
-static int get_eps(const reader *r, float *out)
+/* An epsilon in (0, 1) (one that rounds to a float 0 is refused); def
+ * when absent. */
+static int get_eps(const reader *r, const char *const *names, float def, float *out)
 {
-    const char *which = "layer_norm_epsilon";
-    json_t *v = lookup(r, NAMES("layer_norm_epsilon", "norm_epsilon"), &which);
+    const char *which = names[0];
+    json_t *v = lookup(r, names, &which);
     double e;
     if (!v) {
-        *out = 1e-5f;
+        *out = def;
         return 0;
     }
     if (!json_is_number(v)) return type_error(r, which, "a number");
@@ -193,13 +214,15 @@ static int read_config(reader *r, mamba_config *c, int *vocab_padded)
 
     if (ssm && !json_is_object(ssm)) return type_error(r, "ssm_cfg", "an object");
     r->ssm = ssm;
-    if ((rc = check_kind(r)) || (rc = read_dims(r, c, &pad))) return rc;
+    if ((rc = check_kind(r, c)) || (rc = read_dims(r, c, &pad))) return rc;
     if (get_bool(r, NAMES("use_bias", "ssm_cfg.bias"), false, &c->use_bias) ||
         get_bool(r, NAMES("use_conv_bias", "ssm_cfg.conv_bias"), true, &c->use_conv_bias) ||
         get_bool(r, NAMES("residual_in_fp32"), true, &c->residual_in_fp32) ||
         get_bool(r, NAMES("tie_word_embeddings", "tie_embeddings"), true, &c->tied) ||
-        get_eps(r, &c->eps) || get_token(r, "bos_token_id", &c->bos_id) ||
-        get_token(r, "eos_token_id", &c->eos_id) || get_token(r, "pad_token_id", &c->pad_id))
+        get_eps(r, NAMES("layer_norm_epsilon", "norm_epsilon"), 1e-5f, &c->eps) ||
+        (c->mixer_rms && get_eps(r, NAMES("mixer_rms_eps"), 1e-6f, &c->mixer_eps)) ||
+        get_token(r, "bos_token_id", &c->bos_id) || get_token(r, "eos_token_id", &c->eos_id) ||
+        get_token(r, "pad_token_id", &c->pad_id))
         return r->err ? r->err->code : ENG_EFORMAT;
     *vocab_padded = (int)(((long long)c->vocab_size + pad - 1) / pad * pad);
     return 0;

@@ -1,4 +1,4 @@
-/* mamba_forward.c: the Mamba-1 forward pass, in prefill (a sequence, one
+/* mamba_forward.c: the Mamba-1 (and Falcon-Mamba) forward pass, in prefill (a sequence, one
  * state) and step (a batch of states, one token each) modes, and the
  * model's pool of worker threads.
  *
@@ -10,6 +10,7 @@
  *   x | z = in_proj(xn) (+ bias)                        rows x 2*d_inner
  *   x     = silu(causal depthwise conv(x) + conv_b)     (state: conv window)
  *   dt|B|C= x_proj(x)                                   rows x (R + 2N)
+ *   dt, B, C each RMS-normalized, without weights       (Falcon-Mamba only)
  *   dt    = softplus(dt_proj(dt) + dt_proj_b)           rows x d_inner
  *   h     = exp(dt*A) * h + (dt*B) * x;  y = C.h + D*x  (state: ssm, d_inner x N)
  *   resid += out_proj(y * silu(z)) (+ bias)
@@ -18,8 +19,9 @@
  * of a block (mamba_kernels.c), so each weight is read once per block.
  *
  * Threads. Each layer is four phases: (1) norm, in_proj and conv, by
- * channel; (2) x_proj, by output; (3) dt_proj, softplus, scan and gate, by
- * channel; (4) out_proj and the residual, by output column. Blocks of a
+ * channel; (2) x_proj, by output (Falcon-Mamba: then its norms, a phase by
+ * rows); (3) dt_proj, softplus, scan and gate, by channel; (4) out_proj
+ * and the residual, by output column. Blocks of a
  * few rows skip phase 2: each thread computes all of x_proj for itself in
  * phase 3, which costs less than meeting the others twice. A phase is cut
  * into chunks that threads claim from a counter as they come, and a thread
@@ -219,6 +221,19 @@ static float *norms(fwd *f, tctx *t, long key, const float *w, size_t first, siz
     return xn;
 }
 
+/* Falcon-Mamba's parameter-free RMS norms of x_proj's outputs: dt (the
+ * first R values of a row), B and C (N each), for rows [a, b) of dbc. */
+static void mixer_norms(const mamba_config *c, float *dbc, size_t a, size_t b)
+{
+    size_t R = (size_t)c->dt_rank, N = (size_t)c->d_state, lbc = R + 2 * N;
+    for (size_t i = a; i < b; i++) {
+        float *row = dbc + i * lbc;
+        mk_rmsnorm(row, NULL, R, c->mixer_eps, row);
+        mk_rmsnorm(row + R, NULL, N, c->mixer_eps, row + R);
+        mk_rmsnorm(row + R + N, NULL, N, c->mixer_eps, row + R + N);
+    }
+}
+
 /* One residual block on rows [r0, r0+rows) of the call (block key bk). */
 static void layer(fwd *f, tctx *t, long bk, int l, size_t r0, size_t rows)
 {
@@ -244,6 +259,14 @@ static void layer(fwd *f, tctx *t, long bk, int l, size_t r0, size_t rows)
             mk_gemm(f->isa, f->xz, 2 * di, rows, &L->x_proj, NULL, a, b, f->dbc, lbc);
         }
         phase_end(f, t, n);
+        if (c->mixer_rms) { /* 2b: their norms, by rows */
+            n = nchunks(rows, CHUNK_ROWS);
+            for (; claim(f, t, n, &k); chunk_done(f, t)) {
+                chunk_span(rows, CHUNK_ROWS, k, &a, &b);
+                mixer_norms(c, f->dbc, a, b);
+            }
+            phase_end(f, t, n);
+        }
     }
     n = nchunks(di, CHUNK_CH); /* 3: dt_proj, softplus, scan, gate */
     for (; claim(f, t, n, &k); chunk_done(f, t)) {
@@ -251,8 +274,10 @@ static void layer(fwd *f, tctx *t, long bk, int l, size_t r0, size_t rows)
         if (f->xproj_each) { /* x_proj whole, for this thread, once per layer */
             long key = bk * (c->n_layer + 1) + l;
             float *own = f->dbc + (size_t)t->tid * f->block * lbc;
-            if (t->dbc_of != key)
+            if (t->dbc_of != key) {
                 mk_gemm(f->isa, f->xz, 2 * di, rows, &L->x_proj, NULL, 0, lbc, own, lbc);
+                if (c->mixer_rms) mixer_norms(c, own, 0, rows);
+            }
             t->dbc_of = key;
             dbc = own;
         }
@@ -315,10 +340,12 @@ static void head(fwd *f, tctx *t, long bk, size_t r0, size_t rows)
  * others twice, which costs more than the product in a decode step. */
 #define XPROJ_EACH_ROWS 16
 
-/* Phases of one block: embed, 3 or 4 per layer, head. */
+/* Phases of one block: embed, 3 or 4 per layer (5 with Falcon-Mamba's
+ * norms), head. */
 static size_t phases_per_block(const fwd *f)
 {
-    return 2 + (f->xproj_each ? 3 : 4) * (size_t)f->m->cfg.n_layer;
+    size_t per = f->xproj_each ? 3 : f->m->cfg.mixer_rms ? 5 : 4;
+    return 2 + per * (size_t)f->m->cfg.n_layer;
 }
 
 /* Everything a thread does: all blocks, all layers, all phases. */

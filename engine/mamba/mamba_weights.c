@@ -322,6 +322,10 @@ static void fingerprint_config(binder *b)
     b->fp = eng_fnv1a(b->fp, "hmmba-mamba1", 12);
     b->fp = eng_fnv1a(b->fp, v, sizeof v);
     b->fp = eng_fnv1a(b->fp, &c->eps, sizeof c->eps);
+    if (c->mixer_rms) { /* Mamba-1 fingerprints stay as they were */
+        b->fp = eng_fnv1a(b->fp, "falcon_mamba", 12);
+        b->fp = eng_fnv1a(b->fp, &c->mixer_eps, sizeof c->mixer_eps);
+    }
     if (b->m->wmode != MAMBA_WEIGHTS_F32) { /* F32 fingerprints stay as they were */
         int32_t w = (int32_t)b->m->wmode;
         b->fp = eng_fnv1a(b->fp, "weights", 7);

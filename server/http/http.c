@@ -3,6 +3,7 @@
  * pool with the connection suspended; the worker stores its answer and
  * resumes the connection, and the handler, called again, queues it. */
 #include "proto/proto.h"
+#include "server/http/cors.h"
 #include "server/handlers/ui.h"
 #include "server/http/http.h"
 #include "server/http/request.h"
@@ -26,6 +27,7 @@ static enum MHD_Result queue_stream(srv_req *r)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
     MHD_add_response_header(resp, "X-Request-Id", r->id);
+    srv_cors_headers(r, resp);
     enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
     MHD_destroy_response(resp);
     r->answered = true;
@@ -41,8 +43,9 @@ static enum MHD_Result queue_reply(srv_req *r)
         MHD_create_response_from_buffer(r->resp_len, r->resp, MHD_RESPMEM_MUST_FREE);
     if (!resp) return MHD_NO;
     r->resp = NULL; /* MHD owns it now */
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
+    if (r->ctype) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
     MHD_add_response_header(resp, "X-Request-Id", r->id);
+    srv_cors_headers(r, resp);
     if (r->retry_after) {
         char ra[16];
         snprintf(ra, sizeof ra, "%u", r->retry_after);
@@ -58,6 +61,15 @@ static enum MHD_Result queue_reply(srv_req *r)
     return ret;
 }
 
+/* 1..SRV_REQUEST_ID_MAX characters of [A-Za-z0-9._:-]: safe to echo and
+ * to log as it is. */
+static bool valid_request_id(const char *id)
+{
+    if (!id) return false;
+    size_t n = strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-");
+    return n >= 1 && n <= SRV_REQUEST_ID_MAX && id[n] == '\0';
+}
+
 static srv_req *req_new(srv *s, struct MHD_Connection *c, const char *method, const char *url)
 {
     srv_req *r = calloc(1, sizeof *r);
@@ -68,8 +80,13 @@ static srv_req *req_new(srv *s, struct MHD_Connection *c, const char *method, co
     r->srv = s;
     r->conn = c;
     snprintf(r->method, sizeof r->method, "%s", method);
-    uint64_t n = atomic_fetch_add(&s->next_id, 1);
-    snprintf(r->id, sizeof r->id, "%08x%08llx", s->id_salt, (unsigned long long)n);
+    const char *rid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
+    if (valid_request_id(rid)) {
+        snprintf(r->id, sizeof r->id, "%s", rid);
+    } else {
+        uint64_t n = atomic_fetch_add(&s->next_id, 1);
+        snprintf(r->id, sizeof r->id, "%08x%08llx", s->id_salt, (unsigned long long)n);
+    }
     r->t0_ns = srv_now_ns();
     r->job.run = srv_req_run;
     const char *sid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Session-Id");
@@ -175,7 +192,28 @@ static size_t unescape_url(void *cls, struct MHD_Connection *c, char *s)
     return (size_t)(w - s);
 }
 
-/* First call: route, and refuse an announced oversized body at once. */
+/* A body over the limit, or one sent with a request already refused (404,
+ * 405, 401), is read and thrown away up to this many bytes before the
+ * answer goes out, so that a client that writes its whole body before it
+ * reads (most HTTP libraries) gets the answer instead of a reset; past it
+ * the server stops reading (the answer at once, or the connection closed). */
+static size_t discard_bound(const srv *s)
+{
+    size_t b = s->cfg.limits.max_body_bytes, min = (size_t)1 << 20;
+    if (b > SIZE_MAX / 4) return SIZE_MAX;
+    return 4 * b < min ? min : 4 * b;
+}
+
+/* The client waits for "100 Continue" before sending its body. */
+static bool expects_continue(struct MHD_Connection *c)
+{
+    const char *e = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+    return e && !strcasecmp(e, "100-continue");
+}
+
+/* First call: route, and refuse an announced oversized body: at once when
+ * the client has not sent it yet (Expect: 100-continue) or it is past
+ * discard_bound, else once it has been read and thrown away. */
 static enum MHD_Result on_first_call(srv *s, struct MHD_Connection *c, const char *method,
                                      const char *url, void **req_cls)
 {
@@ -183,6 +221,7 @@ static enum MHD_Result on_first_call(srv *s, struct MHD_Connection *c, const cha
     if (!r) return MHD_NO;
     *req_cls = r;
     int status = 0;
+    if (srv_cors_preflight(r)) return MHD_YES; /* before the key: browsers send none here */
     if (!authorized(s, c, url)) {
         r->www_auth = true;
         srv_reply_error(r, 401, "unauthorized",
@@ -210,35 +249,43 @@ static enum MHD_Result on_first_call(srv *s, struct MHD_Connection *c, const cha
         return queue_reply(r);
     }
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-    if (cl && strtoull(cl, NULL, 10) > s->cfg.limits.max_body_bytes) {
+    unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
+    if (cl && len > s->cfg.limits.max_body_bytes) {
         r->too_large = true;
         srv_reply_error(r, 413, "body_too_large",
                         "request body of %s bytes is over the limit of %zu", cl,
                         s->cfg.limits.max_body_bytes);
-        return queue_reply(r);
+        if (expects_continue(c) || len > discard_bound(s)) return queue_reply(r);
     }
     return MHD_YES;
 }
 
-static void append_body(srv_req *r, const char *data, size_t n)
+/* Keep the body, or count it as discarded once an answer is decided.
+ * false: past discard_bound, stop reading. */
+static bool append_body(srv_req *r, const char *data, size_t n)
 {
     size_t limit = r->srv->cfg.limits.max_body_bytes;
-    if (r->too_large || r->resp) return; /* an answer is already decided: discard */
+    if (r->too_large || r->resp) { /* an answer is already decided: discard */
+        r->discarded += n;
+        return r->discarded <= discard_bound(r->srv);
+    }
     if (r->body.n + n > limit) {
         r->too_large = true;
         srv_reply_error(r, 413, "body_too_large", "request body is over the limit of %zu bytes",
                         limit);
+        r->discarded = r->body.n + n;
         eng_buf_free(&r->body);
-        return;
+        return true;
     }
     if (eng_buf_append(&r->body, data, n))
         srv_reply_error(r, 500, "internal", "out of memory reading the body");
+    return true;
 }
 
 /* Body complete: answer inline, or suspend and queue the job. */
 static enum MHD_Result dispatch(srv_req *r)
 {
-    if (r->resp) return queue_reply(r); /* decided earlier (404, 405, 413) */
+    if (r->resp || r->preflight) return queue_reply(r); /* decided earlier (404, 405, 413) */
     if (!r->async) {
         r->handler(r);
         return queue_reply(r);
@@ -267,9 +314,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     srv_req *r = *req_cls;
     if (!r) return on_first_call(cls, c, method, url, req_cls);
     if (*upload_data_size) {
-        append_body(r, upload_data, *upload_data_size);
+        bool more = append_body(r, upload_data, *upload_data_size);
         *upload_data_size = 0;
-        return MHD_YES;
+        return more ? MHD_YES : MHD_NO; /* MHD_NO: past the bound, the connection closes */
     }
     if (r->answered) return MHD_YES;
     uv_mutex_lock(&r->mu);
@@ -290,7 +337,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     uint64_t ns = srv_now_ns() - r->t0_ns;
     double ms = (double)ns / 1e6;
     srv_metrics_request(r->url, r->status, ns);
-    srv_log_request(r->id, r->method, r->url, r->status, r->body.n, ms,
+    srv_log_request(r->id, r->method, r->url, r->status, r->body.n + r->discarded, ms,
                     toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
     req_free(r);
     *req_cls = NULL;

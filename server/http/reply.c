@@ -3,6 +3,7 @@
 #include "proto/openai_req.h"
 #include "proto/proto.h"
 #include "server/http/request.h"
+#include "server/utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,25 +39,10 @@ void srv_reply_json(srv_req *r, int status, json_t *body)
  * byte that does not start a well-formed sequence becomes '?'. */
 static void utf8_scrub(char *s)
 {
-    unsigned char *p = (unsigned char *)s;
-    while (*p) {
-        unsigned c = *p;
-        size_t n = c < 0x80                   ? 1
-                   : (c >= 0xC2 && c <= 0xDF) ? 2
-                   : (c >= 0xE0 && c <= 0xEF) ? 3
-                   : (c >= 0xF0 && c <= 0xF4) ? 4
-                                              : 0;
-        bool ok = n > 0;
-        for (size_t i = 1; ok && i < n; i++)
-            ok = (p[i] & 0xC0) == 0x80;
-        if (ok && n == 3) /* no overlongs, no surrogates */
-            ok = !(c == 0xE0 && p[1] < 0xA0) && !(c == 0xED && p[1] >= 0xA0);
-        if (ok && n == 4) ok = !(c == 0xF0 && p[1] < 0x90) && !(c == 0xF4 && p[1] >= 0x90);
-        if (!ok) {
-            *p++ = '?';
-            continue;
-        }
-        p += n;
+    while (*s) {
+        size_t n = srv_utf8_seq_len(s);
+        if (!n) *s = '?';
+        s += n ? n : 1;
     }
 }
 

@@ -20,7 +20,7 @@ void mk_rmsnorm(const float *x, const float *w, size_t d, float eps, float *out)
         ss += (double)x[j] * x[j];
     inv = (float)(1.0 / sqrt(ss / (double)d + eps));
     for (size_t j = 0; j < d; j++)
-        out[j] = w[j] * (x[j] * inv);
+        out[j] = w ? w[j] * (x[j] * inv) : x[j] * inv;
 }
 
 /* ---------------------------------------------------- the bodies */
