@@ -216,6 +216,7 @@ async function testGenerate(page, vp) {
   });
   await page.click("#gen-run");
   await waitState(page, "gen-status", ["done", "error"]);
+  await page.waitForFunction(() => !document.getElementById("gen-run").disabled); // token texts loaded
   const seen = await page.evaluate(() => { window.__genObs.disconnect(); return window.__gen; });
   const status = await page.$eval("#gen-status", (e) => e.textContent);
   assert.match(status, /generated/, status);
@@ -230,7 +231,7 @@ async function testGenerate(page, vp) {
     temperature: 0.7, seed: 1 });
   const page_ = await page.evaluate(() => ({
     ids: [...document.querySelectorAll("#gen-out .tok")].map((t) => Number(t.dataset.token)),
-    shaded: [...document.querySelectorAll("#gen-out .tok")].filter((t) => t.style.background && t.tip).length,
+    shaded: [...document.querySelectorAll("#gen-out .tok")].filter((t) => t.style.background && t.ev).length,
     text: [...document.getElementById("gen-out").childNodes].slice(1).map((n) => n.textContent).join(""),
   }));
   assert.deepEqual(page_.ids, ref.tokens);
@@ -240,7 +241,11 @@ async function testGenerate(page, vp) {
   // hover shows the alternatives
   await page.hover("#gen-out .tok");
   const tip = await page.$eval("#gen-tip", (e) => (e.hidden ? "" : e.textContent));
-  assert.equal(tip.split("\n").length, 4, tip); // the token and 3 alternatives
+  // the token and its 3 alternatives, each with its text as /detokenize gives it
+  const first = await page.$eval("#gen-out .tok", (t) => [t.ev.token, ...t.ev.top_logprobs.map((a) => a.token)]);
+  const det = await api("/detokenize", { model: "demo", tokens: first, pieces: true });
+  assert.deepEqual(tip.split("\n").map((l) => l.trim().split("  ")[0]),
+    det.pieces.map((p) => `#${p.id} ${JSON.stringify(p.text)}`), tip);
   await shot(page, `generate-${vp}`, vp === "desktop" ? "generate.png" : null);
   await sessionButtons(page, vp);
   // Stop: a long generation is cut off by closing the stream.
