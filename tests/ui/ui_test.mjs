@@ -412,6 +412,13 @@ async function testServer(page, vp) {
   const models = await page.$$eval("#srv-models tr td:first-child", (tds) => tds.map((t) => t.textContent));
   assert.deepEqual(models.sort(), ["casino", "demo", "gauss"]);
   assert.ok(await page.$$eval("#srv-metrics tr", (r) => r.length) > 3);
+  // live: the request count grows on its own after requests made elsewhere
+  const requests = () => page.$$eval("#srv-metrics tr", (rs) => Number(rs.find((r) =>
+    r.cells[0].textContent === "requests").cells[1].textContent));
+  const r0 = await requests();
+  await api("/models");
+  await page.waitForFunction((n) => [...document.querySelectorAll("#srv-metrics tr")].some((r) =>
+    r.cells[0].textContent === "requests" && Number(r.cells[1].textContent) > n), { timeout: HANG_GUARD_MS }, r0 + 1);
   await shot(page, `server-${vp}`, vp === "desktop" ? "server.png" : null);
   await page.click(`#srv-sessions button[data-session="ui-${vp}"]`);
   await page.waitForFunction((id) => !document.querySelector(`#srv-sessions button[data-session="${id}"]`),
