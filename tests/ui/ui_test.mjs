@@ -414,7 +414,7 @@ async function testServer(page, vp) {
     .some((td) => td.textContent === id), { timeout: HANG_GUARD_MS }, `ui-${vp}`);
   const models = await page.$$eval("#srv-models tr td:first-child", (tds) => tds.map((t) => t.textContent));
   assert.deepEqual(models.sort(), ["casino", "demo", "gauss"]);
-  assert.ok(await page.$$eval("#srv-metrics tr", (r) => r.length) > 3);
+  await page.waitForFunction(() => document.querySelectorAll("#srv-metrics tr").length > 3); // filled last
   // live: the request count grows on its own after requests made elsewhere
   const requests = () => page.$$eval("#srv-metrics tr", (rs) => Number(rs.find((r) =>
     r.cells[0].textContent === "requests").cells[1].textContent));
