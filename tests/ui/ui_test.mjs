@@ -30,16 +30,13 @@ const gaussRef = JSON.parse(readFileSync(path.join(gaussDir, "reference.json")))
 
 // ===== the server =====
 
-let serverLog = () => "";
-
-function startServer() {
+function startServer(extra = []) {
   const args = ["--config", path.join(configDir, "hmmba.json"), "--listen", "127.0.0.1:0",
-    "--workers", "2", "--model", `gauss=${path.join(gaussDir, "model.json")}`];
+    "--workers", "2", "--model", `gauss=${path.join(gaussDir, "model.json")}`, ...extra];
   const proc = spawn(hmmba, args, { env: { ...process.env, HMMBA_API_KEY: KEY },
     stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   proc.stderr.on("data", (d) => { log = (log + d).slice(-4000); });
-  serverLog = () => log;
   return new Promise((resolve, reject) => {
     let out = "";
     const guard = setTimeout(() => reject(new Error(`hang: hmmba did not listen\n${log}`)), 30000);
@@ -48,14 +45,14 @@ function startServer() {
       const m = /listening on (http:\/\/\S+)/.exec(out);
       if (m) {
         clearTimeout(guard);
-        resolve({ proc, url: m[1] });
+        resolve({ proc, url: m[1], log: () => log });
       }
     });
     proc.once("exit", (code) => reject(new Error(`hmmba exited ${code}\n${log}`)));
   });
 }
 
-const { proc, url } = await startServer();
+const { proc, url, log: serverLog } = await startServer();
 const api = async (p, body) => {
   const res = await fetch(url + p, {
     method: body ? "POST" : "GET", headers: { Authorization: `Bearer ${KEY}` },
@@ -91,6 +88,13 @@ async function checkServing() {
   assert.equal((await missing.json()).error.code, "not_found");
   assert.equal((await fetch(url + "/ui/app.js", { method: "POST" })).status, 405);
   assert.equal((await fetch(url + "/models")).status, 401); // the API still needs the key
+  // --no-ui: no page, the API as before
+  const off = await startServer(["--no-ui"]);
+  for (const p of ["/", "/ui/app.js"]) assert.equal((await fetch(off.url + p)).status, 404, p);
+  assert.equal((await fetch(off.url + "/health")).status, 200);
+  const gone = new Promise((resolve) => off.proc.on("exit", resolve));
+  off.proc.kill("SIGTERM");
+  assert.equal(await gone, 0);
 }
 
 // ===== the browser =====
@@ -160,7 +164,7 @@ async function stripPath(page, sel, legendSel) {
 
 // Fork, download and upload a session's state from the Generate tab: the
 // download is the server's export byte for byte, and the uploaded copy
-// continues exactly as the original does.
+// continues exactly as the session it was exported from.
 async function sessionButtons(page, vp) {
   const id = `ui-${vp}`;
   await setField(page, "#gen-fork-as", `${id}-b`);
@@ -185,7 +189,7 @@ async function sessionButtons(page, vp) {
   await page.waitForFunction((x) => document.getElementById("gen-status").textContent
     .startsWith(`uploaded state into session ${x} `), {}, `${id}-up`);
   rmSync(dir, { recursive: true, force: true });
-  // continue the uploaded copy in the page and the original through the API: the same tokens
+  // continue the uploaded copy in the page and the fork it came from through the API: the same tokens
   await setField(page, "#gen-form [name=prompt]", " and");
   await setField(page, "#gen-form [name=temperature]", 0);
   await setField(page, "#gen-form [name=max_tokens]", 8);
@@ -462,7 +466,7 @@ async function run(vp, viewport) {
 let failed = false;
 try {
   await checkServing();
-  console.log("ok serving: /, assets, ETag/304, HEAD, 404, 405, key not needed for the page");
+  console.log("ok serving: /, assets, ETag/304, HEAD, 404, 405, key not needed for the page, --no-ui");
   await run("desktop", { width: 1280, height: 800 });
   await run("phone", { width: 390, height: 844, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
 } catch (e) {
