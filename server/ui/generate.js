@@ -18,10 +18,18 @@ function num(form, name) {
 // The request body from the form: every sampling field that is set.
 function body(form) {
   const b = { model: form.elements.model.value, prompt: form.elements.prompt.value, stream: true };
-  for (const f of ["max_tokens", "temperature", "top_k", "top_p", "min_p",
-    "repetition_penalty", "seed", "logprobs"]) {
+  for (const f of ["max_tokens", "temperature", "top_k", "top_p", "min_p", "repetition_penalty",
+    "presence_penalty", "frequency_penalty", "seed", "logprobs"]) {
     const v = num(form, f);
     if (v !== undefined) b[f] = v;
+  }
+  const bias = form.elements.logit_bias.value.trim();
+  if (bias) {
+    try {
+      b.logit_bias = JSON.parse(bias);
+    } catch (e) {
+      throw new Error(`logit_bias is not JSON: ${e.message}`);
+    }
   }
   const stop = form.elements.stop.value.split("\n").filter((s) => s !== "");
   if (stop.length) b.stop = stop;
@@ -91,7 +99,14 @@ function setSession(id) {
 async function generate(form) {
   const out = $("gen-out"), status = $("gen-status");
   showError($("gen-error"), null);
-  const b = body(form);
+  let b;
+  try {
+    b = body(form);
+  } catch (e) {
+    setStatus(status, "error", "error");
+    showError($("gen-error"), e);
+    return;
+  }
   if (!b.session) out.replaceChildren();
   const p = document.createElement("span");
   p.className = "prompt";

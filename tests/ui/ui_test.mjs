@@ -255,6 +255,24 @@ async function testGenerate(page, vp) {
     det.pieces.map((p) => `#${p.id} ${JSON.stringify(p.text)}`), tip);
   await shot(page, `generate-${vp}`, vp === "desktop" ? "generate.png" : null);
   await sessionButtons(page, vp);
+  // logit_bias and the penalties go to the server as typed: banning the greedy first token
+  const greedy = await api("/generate", { model: "demo", prompt: "The cat", max_tokens: 6, temperature: 0 });
+  const biased = { model: "demo", prompt: "The cat", max_tokens: 6, temperature: 0,
+    logit_bias: { [greedy.tokens[0]]: -100 }, presence_penalty: 0.5, frequency_penalty: 0.5 };
+  await setField(page, `${form} [name=session]`, "");
+  for (const [f, v] of [["prompt", "The cat"], ["max_tokens", 6], ["temperature", 0],
+    ["logit_bias", JSON.stringify(biased.logit_bias)], ["presence_penalty", 0.5], ["frequency_penalty", 0.5]])
+    await setField(page, `${form} [name=${f}]`, v);
+  await page.click("#gen-run");
+  await waitState(page, "gen-status", ["done", "error"]);
+  const got = await page.$$eval("#gen-out .tok", (t) => t.map((x) => Number(x.dataset.token)));
+  assert.deepEqual(got, (await api("/generate", biased)).tokens);
+  assert.notEqual(got[0], greedy.tokens[0]);
+  await setField(page, `${form} [name=logit_bias]`, "{not json");
+  await page.click("#gen-run");
+  await waitState(page, "gen-status", ["error"]);
+  assert.match(await page.$eval("#gen-error", (e) => e.textContent), /^logit_bias is not JSON/);
+  for (const f of ["logit_bias", "presence_penalty", "frequency_penalty"]) await setField(page, `${form} [name=${f}]`, "");
   // Stop: a long generation is cut off by closing the stream.
   await setField(page, `${form} [name=session]`, "");
   await setField(page, `${form} [name=max_tokens]`, 4000);
