@@ -385,7 +385,10 @@ START_TEST(cors_preflight_and_headers)
                      "https://app.example");
     ck_assert(
         strstr(http_header(&r, "Access-Control-Expose-Headers", v, sizeof v), "X-Request-Id"));
+    /* the preflight's grants are for preflights only */
     ck_assert_ptr_null(http_header(&r, "Access-Control-Allow-Methods", v, sizeof v));
+    ck_assert_ptr_null(http_header(&r, "Access-Control-Allow-Headers", v, sizeof v));
+    ck_assert_ptr_null(http_header(&r, "Access-Control-Max-Age", v, sizeof v));
     http_resp_free(&r);
     /* another origin gets no grant, only Vary */
     ck_assert_int_eq(
