@@ -15,7 +15,7 @@ static const char usage[] =
     "             [--workers N] [--threads N] [--max-body BYTES] [--queue N] [--drain-ms MS]\n"
     "             [--api-key-file FILE] [--session-dir DIR] [--session-ttl S]\n"
     "             [--session-budget BYTES] [--max-sessions N] [--stream-buffer BYTES]\n"
-    "             [--log-format text|json]\n"
+    "             [--log-format text|json] [--request-deadline S]\n"
     "       hmmba --probe URL\n"
     "  --model NAME=PATH  serve an HMM JSON file or a Mamba model directory (repeatable)\n"
     "  --config FILE      JSON config: listen, workers, models, limits\n"
@@ -37,6 +37,8 @@ static const char usage[] =
     "                     far behind gets an error event and its generation stops, so it\n"
     "                     never holds up the others (default 1 MiB)\n"
     "  --log-format F     text (default) or json: one object per line\n"
+    "  --request-deadline S  a request's headers and body must all arrive within S seconds,\n"
+    "                     however slowly they trickle in (default 300; 0: no deadline)\n"
     "  --probe URL        GET an http:// URL; exit 0 if it answers 2xx within 2 s, else 1\n"
     "                     (a health check for images without curl)\n"
     "environment: HMMBA_CONFIG (a config file, read before any --config), HMMBA_LISTEN,\n"
@@ -152,6 +154,9 @@ static int parse_args(int argc, char **argv, cfg_config *cfg, opts *o)
         } else if (!strcmp(a, "--max-sessions")) {
             if (parse_count(a, v, 1u << 30, &n)) return -1;
             cfg->limits.max_sessions = (size_t)n;
+        } else if (!strcmp(a, "--request-deadline")) {
+            if (parse_count(a, v, 1u << 30, &n)) return -1;
+            cfg->limits.request_deadline_s = (unsigned)n;
         } else if (!strcmp(a, "--queue")) {
             if (parse_count(a, v, 1u << 20, &n)) return -1;
             cfg->limits.queue_capacity = (size_t)n;

@@ -44,6 +44,7 @@ struct srv_req {
     unsigned retry_after;   /* seconds; 0 = no header */
     const char *allow;      /* Allow header for 405 */
     bool www_auth;          /* 401: add WWW-Authenticate */
+    bool close_conn;        /* add Connection: close (the connection ends after the answer) */
     json_t *json;           /* parsed body (async handlers) */
     char *session_hdr;      /* X-Session-Id, copied on arrival, or NULL */
     char *session_mode_hdr; /* X-Session-Mode, likewise */
