@@ -2154,15 +2154,20 @@ START_TEST(limit_sessions_lru)
 }
 END_TEST
 
+/* Tokens of the long streams: more than any machine makes in a test's
+ * lifetime, so that they hold their sessions by construction (until their
+ * clients go), not by a bet on the token rate. */
+#define LONG_STREAM 1000000
+
 /* Start a long streamed generation on the slow model holding session id;
  * returns once it has started (its session is taken). */
 static int start_long_stream(const char *id)
 {
     char body[200];
     snprintf(body, sizeof body,
-             "{\"model\":\"slow\",\"tokens\":[1],\"max_tokens\":4096,\"stream\":true,"
+             "{\"model\":\"slow\",\"tokens\":[1],\"max_tokens\":%d,\"stream\":true,"
              "\"session\":\"%s\"}",
-             id);
+             LONG_STREAM, id);
     int fd = connect_to(30);
     ck_assert_int_eq(http_send_post(fd, "/generate", NULL, body), 0);
     char buf[256];
@@ -2179,7 +2184,8 @@ START_TEST(limit_sessions_full)
     o.workers = 3; /* two busy generations, and a worker left for the third request */
     o.slow = true;
     o.lim.max_sessions = 2;
-    o.lim.max_tokens = 4096;
+    o.lim.max_tokens = LONG_STREAM;
+    o.lim.stream_buffer_bytes = (size_t)1 << 30; /* the streams' clients do not read */
     restart(&o);
     int f1 = start_long_stream("x1"), f2 = start_long_stream("x2");
     row w = {.name = "third session",
