@@ -15,14 +15,15 @@
 #define HMMBA_VERSION "unknown"
 #endif
 
-/* Route labels: a path, or (ending in '/') a family of paths under it. */
+/* Route labels: a path, or (ending in '/', "/" excepted) a family of paths under it. */
 static const char *const route_names[] = {
     "/health",    "/ready",     "/models",         "/decode",
     "/generate",  "/fit",       "/tokenize",       "/detokenize",
     "/sessions/", "/v1/models", "/v1/completions", "/v1/chat/completions",
-    "/v2/",       "/metrics",   "/openapi.json",   "other"};
+    "/v2/",       "/metrics",   "/openapi.json",   "/",
+    "/ui/",       "other"};
 #define NROUTES (sizeof route_names / sizeof route_names[0])
-static const int status_codes[] = {200, 204, 400, 401, 403, 404, 405, 409, 413, 500, 501, 503};
+static const int status_codes[] = {200, 204, 304, 400, 401, 403, 404, 405, 409, 413, 500, 501, 503};
 #define NSTATUS (sizeof status_codes / sizeof status_codes[0] + 1) /* + "other" */
 
 /* Upper bounds in seconds; the last bucket (+Inf) is the count. */
@@ -56,7 +57,7 @@ static size_t route_of(const char *url)
 {
     for (size_t i = 0; i + 1 < NROUTES; i++) {
         size_t n = strlen(route_names[i]);
-        bool family = route_names[i][n - 1] == '/';
+        bool family = n > 1 && route_names[i][n - 1] == '/'; /* "/" is the page alone */
         if (family
                 ? !strncmp(url, route_names[i], n - 1) && (url[n - 1] == '\0' || url[n - 1] == '/')
                 : !strcmp(url, route_names[i]))
@@ -69,7 +70,7 @@ static size_t route_of(const char *url)
 static void route_label(size_t i, char *out, size_t cap)
 {
     size_t n = strlen(route_names[i]);
-    if (route_names[i][n - 1] == '/') n--;
+    if (n > 1 && route_names[i][n - 1] == '/') n--;
     snprintf(out, cap, "%.*s", (int)n, route_names[i]);
 }
 

@@ -1,8 +1,9 @@
 /* test_server_ui.c: the playground's serving (GET / and /ui/..., server/
  * handlers/ui.c) without a browser: each embedded asset byte for byte as
  * in server/ui/, its Content-Type, ETag and 304, HEAD, 404 and 405, no API
- * key for the page while the API keeps needing it, and --no-ui. The page
- * itself is tested in headless chromium (tests/ui, meson test ui). */
+ * key for the page while the API keeps needing it, --no-ui, and the
+ * page's own route labels in /metrics. The page itself is tested in
+ * headless chromium (tests/ui, meson test ui). */
 #include "harness.h"
 #include "http_client.h"
 #include "server/handlers/ui.h"
@@ -170,6 +171,50 @@ START_TEST(no_ui_answers_404)
 }
 END_TEST
 
+/* The value of the sample `series` in a /metrics scrape, or -1. */
+static double sample(const char *series)
+{
+    http_resp r;
+    get("GET", "/metrics", NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    double v = -1;
+    size_t n = strlen(series);
+    for (const char *p = r.body; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (!strncmp(p, series, n) && p[n] == ' ') v = strtod(p + n + 1, NULL);
+    http_resp_free(&r);
+    return v;
+}
+
+START_TEST(metrics_label_the_page)
+{
+    start(false, NULL);
+    const char *page = "hmmba_requests_total{route=\"/\",status=\"200\"}";
+    const char *same = "hmmba_requests_total{route=\"/\",status=\"304\"}";
+    const char *assets = "hmmba_requests_total{route=\"/ui\",status=\"200\"}";
+    const char *other = "hmmba_requests_total{route=\"other\",status=\"404\"}";
+    double p0 = sample(page), s0 = sample(same), a0 = sample(assets), o0 = sample(other);
+    ck_assert(p0 >= 0 && s0 >= 0 && a0 >= 0 && o0 >= 0); /* every series is there */
+    http_resp r;
+    char etag[64], inm[96];
+    get("GET", "/", NULL, &r);
+    ck_assert_ptr_nonnull(http_header(&r, "ETag", etag, sizeof etag));
+    http_resp_free(&r);
+    snprintf(inm, sizeof inm, "If-None-Match: %s\r\n", etag);
+    get("GET", "/", inm, &r);
+    http_resp_free(&r);
+    get("GET", "/ui/app.js", NULL, &r);
+    http_resp_free(&r);
+    get("GET", "/ui", NULL, &r);
+    http_resp_free(&r);
+    get("GET", "/nothing-here", NULL, &r); /* not "/": other */
+    http_resp_free(&r);
+    ck_assert_double_eq(sample(page), p0 + 1);
+    ck_assert_double_eq(sample(same), s0 + 1);
+    ck_assert_double_eq(sample(assets), a0 + 2);
+    ck_assert_double_eq(sample(other), o0 + 1);
+}
+END_TEST
+
 static Suite *ui_serving_suite(void)
 {
     Suite *s = suite_create("server_ui");
@@ -180,6 +225,7 @@ static Suite *ui_serving_suite(void)
     tcase_add_test(tc, etag_head_404_405);
     tcase_add_test(tc, page_needs_no_key_api_does);
     tcase_add_test(tc, no_ui_answers_404);
+    tcase_add_test(tc, metrics_label_the_page);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -4,7 +4,7 @@ import { listModels, showError } from "./api.js";
 import { initDecode } from "./decode.js";
 import { initFit } from "./fit.js";
 import { initGenerate } from "./generate.js";
-import { initServer, refreshServer } from "./server.js";
+import { initServer, liveMetrics, refreshServer } from "./server.js";
 import { initStream } from "./stream.js";
 
 function selectTab(name) {
@@ -13,6 +13,7 @@ function selectTab(name) {
   for (const s of document.querySelectorAll("main > section"))
     s.hidden = s.id !== `tab-${name}`;
   if (name === "server") refreshServer();
+  liveMetrics(name === "server");
   if (location.hash !== `#${name}`) history.replaceState(null, "", `#${name}`);
 }
 

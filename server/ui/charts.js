@@ -171,11 +171,11 @@ export function parseObservations(text, model) {
   const gauss = model && model.emissions !== "categorical";
   const dim = (model && model.dimension) || 1;
   const cells = (line) => line.split(/[\s,;]+/).filter(Boolean);
-  if (gauss && dim > 1) {
-    return s.split(/\r?\n/).filter((l) => l.trim() && !/^[a-z_]/i.test(l.trim()))
-      .map((l) => cells(l).map(Number));
-  }
-  const items = cells(s.replace(/\r?\n/g, " "));
+  let lines = s.split(/\r?\n/).filter((l) => l.trim());
+  // a CSV header line (not numbers) before Gaussian values is left out
+  if (gauss && cells(lines[0]).some((c) => Number.isNaN(Number(c)))) lines = lines.slice(1);
+  if (gauss && dim > 1) return lines.map((l) => cells(l).map(Number));
+  const items = cells(lines.join(" "));
   if (gauss) return items.map(Number);
   if (model && model.symbol_names) return items;
   return items.map((x) => (/^\d+$/.test(x) ? Number(x) : x));

@@ -6,6 +6,7 @@ import { clear, heatmap, layout, legend, loadFileInto, obsRow, parseObservations
   stripRow } from "./charts.js";
 
 const $ = (id) => document.getElementById(id);
+const MAX_CELLS = 200000; // one SVG rectangle per cell: past this the page slows down
 
 export function modelInfo(models, name) {
   return models.find((m) => m.name === name);
@@ -37,8 +38,10 @@ async function decode(form) {
     if (cat) clear($("dec-plot"));
     else scatter($("dec-plot"), geo, obs, res.path);
     $("dec-plot").style.display = cat ? "none" : "";
-    heatmap($("dec-heat"), geo, res.posteriors, names);
+    if (T * names.length <= MAX_CELLS) heatmap($("dec-heat"), geo, res.posteriors, names);
+    else clear($("dec-heat"));
     let text = `${T} positions, log-likelihood ${res.log_likelihood.toFixed(6)}`;
+    if (T * names.length > MAX_CELLS) text += ` (no heat map past ${MAX_CELLS} cells)`;
     if (res.path_log_prob !== undefined) text += `, path log-probability ${res.path_log_prob.toFixed(6)}`;
     setStatus(status, "done", text);
   } catch (e) {

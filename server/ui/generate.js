@@ -2,11 +2,12 @@
 // Mamba model; tokens appear as their events arrive, shaded by their
 // probability, with the top alternatives on hover; Stop aborts the fetch
 // (the server stops the generation when the connection closes); sessions
-// continue, fork, download and upload through /sessions.
+// continue, fork, download and upload through /sessions; the hover's token
+// texts come from /detokenize.
 import { request, postJSON, streamEvents, showError, setStatus } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
-const pieces = new Map(); // token id -> text, as seen in this page (for alternatives)
+const pieces = new Map(); // "model:id" -> the token's own text (for the hover)
 let controller = null;
 
 function num(form, name) {
@@ -39,22 +40,47 @@ function shade(logprob) {
   return `hsla(${Math.round(120 * s)}, 70%, ${Math.round(70 + 14 * s)}%, 0.95)`;
 }
 
-function tokenSpan(ev) {
+function tokenSpan(ev, model) {
   const s = document.createElement("span");
   s.className = "tok";
   s.dataset.token = ev.token;
   s.textContent = ev.text || "";
-  if (ev.text) pieces.set(ev.token, ev.text);
   if (typeof ev.logprob === "number") {
     s.dataset.logprob = ev.logprob;
     s.style.background = shade(ev.logprob);
-    s.tip = [`#${ev.token} ${JSON.stringify(ev.text || "")}  p=${Math.exp(ev.logprob).toFixed(3)}`]
-      .concat((ev.top_logprobs || []).map((a) => {
-        const t = pieces.has(a.token) ? JSON.stringify(pieces.get(a.token)) : "";
-        return `  #${a.token} ${t}  p=${Math.exp(a.logprob).toFixed(3)}`;
-      })).join("\n");
+    s.ev = ev;
+    s.model = model;
   }
   return s;
+}
+
+const pieceText = (model, id) => {
+  const key = `${model}:${id}`;
+  return pieces.has(key) ? JSON.stringify(pieces.get(key)) : "";
+};
+
+// The hover text: the token and its alternatives, each with its text
+// (from /detokenize once the generation has ended) and probability.
+function tipText(span) {
+  const ev = span.ev;
+  return [`#${ev.token} ${pieceText(span.model, ev.token)}  p=${Math.exp(ev.logprob).toFixed(3)}`]
+    .concat((ev.top_logprobs || []).map((a) =>
+      `  #${a.token} ${pieceText(span.model, a.token)}  p=${Math.exp(a.logprob).toFixed(3)}`))
+    .join("\n");
+}
+
+// Each token's own text, for the hover: one POST /detokenize with
+// "pieces" for the ids of the output and their alternatives not known yet.
+async function learnPieces(out, model) {
+  const ids = new Set();
+  for (const t of out.querySelectorAll(".tok")) {
+    if (!t.ev || t.model !== model) continue;
+    for (const id of [t.ev.token, ...(t.ev.top_logprobs || []).map((a) => a.token)])
+      if (!pieces.has(`${model}:${id}`)) ids.add(id);
+  }
+  if (!ids.size) return;
+  const j = await postJSON("/detokenize", { model, tokens: [...ids], pieces: true });
+  for (const p of j.pieces) pieces.set(`${model}:${p.id}`, p.text);
 }
 
 function setSession(id) {
@@ -79,7 +105,7 @@ async function generate(form) {
   try {
     for await (const ev of streamEvents("/generate", b, controller.signal)) {
       if (ev.token !== undefined) {
-        out.appendChild(tokenSpan(ev));
+        out.appendChild(tokenSpan(ev, b.model));
         n++;
         continue;
       }
@@ -102,9 +128,14 @@ async function generate(form) {
     }
   } finally {
     controller = null;
-    $("gen-run").disabled = false;
-    $("gen-stop").disabled = true;
   }
+  try {
+    if (b.logprobs) await learnPieces(out, b.model);
+  } catch (e) {
+    showError($("gen-error"), e);
+  }
+  $("gen-run").disabled = false;
+  $("gen-stop").disabled = true;
 }
 
 async function sessionAction(fn) {
@@ -160,8 +191,8 @@ export function initGenerate() {
   const tip = $("gen-tip");
   $("gen-out").addEventListener("mouseover", (e) => {
     const t = e.target.closest(".tok");
-    if (!t || !t.tip) return;
-    tip.textContent = t.tip;
+    if (!t || !t.ev) return;
+    tip.textContent = tipText(t);
     tip.hidden = false;
     const r = t.getBoundingClientRect();
     tip.style.left = `${Math.min(r.left, window.innerWidth - 290)}px`;

@@ -1,5 +1,6 @@
 // server.js: the Server tab: GET /models, GET /sessions (with DELETE per
-// session) and a few figures from GET /metrics (Prometheus text).
+// session) and a few figures from GET /metrics (Prometheus text), live
+// while the tab is shown.
 import { getJSON, listModels, request, showError } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
@@ -51,9 +52,30 @@ const FIGURES = [
   ["hmmba_queue_depth", "queue depth"],
   ["hmmba_rejected_total", "503s"],
   ["hmmba_sessions", "sessions"],
-  ["hmmba_sessions_bytes", "session bytes"],
+  ["hmmba_sessions_bytes", "session bytes", bytes],
   ["hmmba_sessions_evicted_total", "sessions evicted"],
 ];
+
+// The figures, from GET /metrics.
+async function refreshMetrics() {
+  const metrics = parseMetrics(await (await request("/metrics")).text());
+  const rows = FIGURES.filter(([k]) => metrics.has(k))
+    .map(([k, label, fmt]) => [label, fmt ? fmt(metrics.get(k)) : metrics.get(k)]);
+  for (const [k, label] of [["hmmba_time_to_first_token_seconds", "mean time to first token"],
+    ["hmmba_time_per_output_token_seconds", "mean time per output token"]]) {
+    const n = metrics.get(`${k}_count`);
+    if (n) rows.push([label, `${((metrics.get(`${k}_sum`) / n) * 1000).toFixed(2)} ms`]);
+  }
+  table($("srv-metrics"), ["figure", "value"], rows);
+}
+
+let live = null;
+
+// While the Server tab is shown, the figures refresh every 2 s.
+export function liveMetrics(on) {
+  if (live) clearInterval(live);
+  live = on ? setInterval(() => refreshMetrics().catch((e) => showError($("srv-error"), e)), 2000) : null;
+}
 
 export async function refreshServer() {
   showError($("srv-error"), null);
@@ -80,14 +102,7 @@ export async function refreshServer() {
         return [x.id, x.model, x.tokens, bytes(x.bytes), new Date(x.last_use * 1000).toLocaleTimeString(),
           `${(x.idle_ms / 1000).toFixed(1)} s`, del];
       }));
-    const metrics = parseMetrics(await (await request("/metrics")).text());
-    const rows = FIGURES.filter(([k]) => metrics.has(k)).map(([k, label]) => [label, metrics.get(k)]);
-    for (const [k, label] of [["hmmba_time_to_first_token_seconds", "mean time to first token"],
-      ["hmmba_time_per_output_token_seconds", "mean time per output token"]]) {
-      const n = metrics.get(`${k}_count`);
-      if (n) rows.push([label, `${((metrics.get(`${k}_sum`) / n) * 1000).toFixed(2)} ms`]);
-    }
-    table($("srv-metrics"), ["figure", "value"], rows);
+    await refreshMetrics();
   } catch (e) {
     showError($("srv-error"), e);
   }

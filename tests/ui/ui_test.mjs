@@ -30,6 +30,8 @@ const gaussRef = JSON.parse(readFileSync(path.join(gaussDir, "reference.json")))
 
 // ===== the server =====
 
+let serverLog = () => "";
+
 function startServer() {
   const args = ["--config", path.join(configDir, "hmmba.json"), "--listen", "127.0.0.1:0",
     "--workers", "2", "--model", `gauss=${path.join(gaussDir, "model.json")}`];
@@ -37,6 +39,7 @@ function startServer() {
     stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   proc.stderr.on("data", (d) => { log = (log + d).slice(-4000); });
+  serverLog = () => log;
   return new Promise((resolve, reject) => {
     let out = "";
     const guard = setTimeout(() => reject(new Error(`hang: hmmba did not listen\n${log}`)), 30000);
@@ -48,7 +51,7 @@ function startServer() {
         resolve({ proc, url: m[1] });
       }
     });
-    proc.on("exit", (code) => reject(new Error(`hmmba exited ${code}\n${log}`)));
+    proc.once("exit", (code) => reject(new Error(`hmmba exited ${code}\n${log}`)));
   });
 }
 
@@ -213,6 +216,7 @@ async function testGenerate(page, vp) {
   });
   await page.click("#gen-run");
   await waitState(page, "gen-status", ["done", "error"]);
+  await page.waitForFunction(() => !document.getElementById("gen-run").disabled); // token texts loaded
   const seen = await page.evaluate(() => { window.__genObs.disconnect(); return window.__gen; });
   const status = await page.$eval("#gen-status", (e) => e.textContent);
   assert.match(status, /generated/, status);
@@ -227,7 +231,7 @@ async function testGenerate(page, vp) {
     temperature: 0.7, seed: 1 });
   const page_ = await page.evaluate(() => ({
     ids: [...document.querySelectorAll("#gen-out .tok")].map((t) => Number(t.dataset.token)),
-    shaded: [...document.querySelectorAll("#gen-out .tok")].filter((t) => t.style.background && t.tip).length,
+    shaded: [...document.querySelectorAll("#gen-out .tok")].filter((t) => t.style.background && t.ev).length,
     text: [...document.getElementById("gen-out").childNodes].slice(1).map((n) => n.textContent).join(""),
   }));
   assert.deepEqual(page_.ids, ref.tokens);
@@ -237,7 +241,11 @@ async function testGenerate(page, vp) {
   // hover shows the alternatives
   await page.hover("#gen-out .tok");
   const tip = await page.$eval("#gen-tip", (e) => (e.hidden ? "" : e.textContent));
-  assert.equal(tip.split("\n").length, 4, tip); // the token and 3 alternatives
+  // the token and its 3 alternatives, each with its text as /detokenize gives it
+  const first = await page.$eval("#gen-out .tok", (t) => [t.ev.token, ...t.ev.top_logprobs.map((a) => a.token)]);
+  const det = await api("/detokenize", { model: "demo", tokens: first, pieces: true });
+  assert.deepEqual(tip.split("\n").map((l) => l.trim().split("  ")[0]),
+    det.pieces.map((p) => `#${p.id} ${JSON.stringify(p.text)}`), tip);
   await shot(page, `generate-${vp}`, vp === "desktop" ? "generate.png" : null);
   await sessionButtons(page, vp);
   // Stop: a long generation is cut off by closing the stream.
@@ -259,7 +267,13 @@ async function testDecode(page, vp) {
   await tab(page, "decode");
   const obs = casinoRef.observations;
   await setField(page, "#dec-form [name=model]", "casino");
-  await setField(page, "#dec-form [name=observations]", obs.join(","));
+  // the casino rolls from a JSON file, the Gaussian values from a CSV file, through the file inputs
+  const files = mkdtempSync(path.join(tmpdir(), "hmmba-ui-obs-"));
+  writeFileSync(path.join(files, "casino.json"), JSON.stringify({ observations: obs }));
+  writeFileSync(path.join(files, "gauss.csv"), `value\n${gaussRef.observations.join("\n")}\n`);
+  await setField(page, "#dec-form [name=observations]", "");
+  await (await page.$("#dec-form [name=file]")).uploadFile(path.join(files, "casino.json"));
+  await page.waitForFunction(() => document.querySelector("#dec-form [name=observations]").value !== "");
   await page.click("#dec-run");
   await waitState(page, "dec-status", ["done", "error"]);
   const ref = await api("/decode", { model: "casino", observations: obs, posteriors: true });
@@ -284,7 +298,10 @@ async function testDecode(page, vp) {
   await shot(page, `decode-${vp}`, vp === "desktop" ? "decode.png" : "decode-phone.png");
   // Gaussian: the observations plotted in the decoded states' colours.
   await setField(page, "#dec-form [name=model]", "gauss");
-  await setField(page, "#dec-form [name=observations]", gaussRef.observations.join("\n"));
+  await setField(page, "#dec-form [name=observations]", "");
+  await (await page.$("#dec-form [name=file]")).uploadFile(path.join(files, "gauss.csv"));
+  await page.waitForFunction(() => document.querySelector("#dec-form [name=observations]").value !== "");
+  rmSync(files, { recursive: true, force: true });
   await page.click("#dec-run");
   await page.waitForFunction(() => document.querySelectorAll("#dec-plot circle").length > 0 ||
     document.getElementById("dec-status").dataset.state === "error", { timeout: HANG_GUARD_MS });
@@ -395,6 +412,13 @@ async function testServer(page, vp) {
   const models = await page.$$eval("#srv-models tr td:first-child", (tds) => tds.map((t) => t.textContent));
   assert.deepEqual(models.sort(), ["casino", "demo", "gauss"]);
   assert.ok(await page.$$eval("#srv-metrics tr", (r) => r.length) > 3);
+  // live: the request count grows on its own after requests made elsewhere
+  const requests = () => page.$$eval("#srv-metrics tr", (rs) => Number(rs.find((r) =>
+    r.cells[0].textContent === "requests").cells[1].textContent));
+  const r0 = await requests();
+  await api("/models");
+  await page.waitForFunction((n) => [...document.querySelectorAll("#srv-metrics tr")].some((r) =>
+    r.cells[0].textContent === "requests" && Number(r.cells[1].textContent) > n), { timeout: HANG_GUARD_MS }, r0 + 1);
   await shot(page, `server-${vp}`, vp === "desktop" ? "server.png" : null);
   await page.click(`#srv-sessions button[data-session="ui-${vp}"]`);
   await page.waitForFunction((id) => !document.querySelector(`#srv-sessions button[data-session="${id}"]`),
@@ -443,8 +467,15 @@ try {
   console.error(e);
 } finally {
   await browser.close();
-  proc.kill("SIGTERM");
   rmSync(profile, { recursive: true, force: true });
+}
+// The server stops cleanly on SIGTERM (under the sanitizers, a report makes this fail).
+const exited = new Promise((resolve) => proc.on("exit", (code, sig) => resolve(code ?? sig)));
+proc.kill("SIGTERM");
+const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r("hang: no exit"), HANG_GUARD_MS))]);
+if (code !== 0) {
+  failed = true;
+  console.error(`hmmba exited ${code} on SIGTERM; its stderr ends:\n${serverLog()}`);
 }
 console.log(`screenshots: ${artifacts}`);
 process.exit(failed ? 1 : 0);
