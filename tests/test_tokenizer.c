@@ -176,6 +176,36 @@ START_TEST(test_small_cases)
 }
 END_TEST
 
+/* The general pipeline's fixtures: each tokenizer loaded afresh. */
+static void run_fixture(const char *name)
+{
+    char rel[128];
+    snprintf(rel, sizeof rel, "%s/tokenizer.json", name);
+    eng_tok *t = load_or_die(rel);
+    ck_assert(t->general); /* none of these is a GPT-2 / NeoX pipeline */
+    snprintf(rel, sizeof rel, "%s/cases.json", name);
+    run_cases(t, rel);
+    eng_tok_free(t);
+}
+
+START_TEST(test_falcon_like_cases)
+{
+    run_fixture("falcon-like");
+}
+END_TEST
+
+START_TEST(test_sp_bytefallback_cases)
+{
+    run_fixture("sp-bytefallback");
+}
+END_TEST
+
+START_TEST(test_metaspace_bytefallback_cases)
+{
+    run_fixture("metaspace-bytefallback");
+}
+END_TEST
+
 START_TEST(test_vocab_lookup_piece)
 {
     ck_assert_uint_eq(eng_tok_vocab_size(neox), 50281); /* 50254 model + 27 added */
@@ -773,23 +803,21 @@ static const struct {
     {"{" OKHEAD "\"model\":{\"vocab\":{\"a\":0},\"merges\":[]},\"added_tokens\":[{\"id\":1,"
      "\"content\":\"x\",\"special\":\"yes\"}]}",
      "added_tokens[0].special"},
-    {"{\"normalizer\":{\"type\":\"NFKC\"},\"pre_tokenizer\":{\"type\":\"ByteLevel\","
+    {"{\"normalizer\":{\"type\":\"Lowercase\"},\"pre_tokenizer\":{\"type\":\"ByteLevel\","
      "\"add_prefix_space\":false},\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{"
      "\"a\":0},\"merges\":[]}}",
-     "normalizer.type"},
+     "normalizer type \"Lowercase\" is not supported"},
     {"{\"pre_tokenizer\":{\"type\":\"Whitespace\"},\"decoder\":{\"type\":\"ByteLevel\"},"
      "\"model\":{\"vocab\":{\"a\":0},\"merges\":[]}}",
-     "pre_tokenizer.type"},
+     "pre_tokenizer type \"Whitespace\" is not supported"},
     {"{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"decoder\":{\"type\":\"ByteLevel\"},"
      "\"model\":{\"vocab\":{\"a\":0},\"merges\":[]}}",
      "pre_tokenizer.add_prefix_space"},
     {"{\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false},\"decoder\":{"
      "\"type\":\"WordPiece\"},\"model\":{\"vocab\":{\"a\":0},\"merges\":[]}}",
-     "decoder.type"},
+     "decoder type \"WordPiece\" is not supported"},
     {"{" OKHEAD "\"model\":{\"vocab\":{\"a\":0},\"merges\":[],\"unk_token\":\"<unk>\"}}",
      "model.unk_token"},
-    {"{" OKHEAD "\"model\":{\"vocab\":{\"a\":0},\"merges\":[],\"byte_fallback\":true}}",
-     "model.byte_fallback"},
 };
 
 START_TEST(test_malformed_files)
@@ -864,6 +892,9 @@ static Suite *tokenizer_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_neox_cases);
     tcase_add_test(tc, test_small_cases);
+    tcase_add_test(tc, test_falcon_like_cases);
+    tcase_add_test(tc, test_sp_bytefallback_cases);
+    tcase_add_test(tc, test_metaspace_bytefallback_cases);
     tcase_add_test(tc, test_vocab_lookup_piece);
     tcase_add_test(tc, test_decode_errors_and_lossy);
     tcase_add_test(tc, test_roundtrip_nfc);

@@ -369,10 +369,17 @@ static void cache_clear(tok_bpe_ctx *c)
     c->cids.n = 0;
 }
 
+/* One word, uncached, on the tokenizer's path. */
+static int word_uncached(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_t n,
+                         tok_ids *out)
+{
+    return t->general ? tok_bpe_chars(t, c, w, n, out) : bpe_uncached(t, c, w, n, out);
+}
+
 int tok_bpe_word(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_t n, tok_ids *out)
 {
-    if (n == 1 && t->byte_id[w[0]] >= 0) return tok_ids_push(out, t->byte_id[w[0]]);
-    if (n > CACHE_WORD_MAX) return bpe_uncached(t, c, w, n, out);
+    if (!t->general && n == 1 && t->byte_id[w[0]] >= 0) return tok_ids_push(out, t->byte_id[w[0]]);
+    if (n > CACHE_WORD_MAX) return word_uncached(t, c, w, n, out);
 
     if (c->tab_used * 2 >= c->tab_cap) {
         if (c->tab_cap >= CACHE_MAX)
@@ -394,7 +401,7 @@ int tok_bpe_word(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_
         }
     }
     size_t before = out->n;
-    int rc = bpe_uncached(t, c, w, n, out);
+    int rc = word_uncached(t, c, w, n, out);
     if (rc != 0) return rc;
     size_t k = out->n - before;
     if (eng_buf_reserve(&c->keys, n) != 0 || tok_ids_reserve(&c->cids, k) != 0) return 0;
