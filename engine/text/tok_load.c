@@ -223,8 +223,10 @@ static int load_merges(ld *L, eng_tok *t, json_t *merges)
         rc = merge_parts(L, json_array_get(merges, i), i, &a, &al, &b, &bl);
         if (rc != 0) break;
         int32_t ia = tok_vmap_get(t, a, al), ib = tok_vmap_get(t, b, bl);
+        /* with continuing_subword_prefix, b's prefix is dropped (HF BPE::build) */
+        size_t cut = t->prefix_len < bl ? t->prefix_len : bl;
         cat.n = 0;
-        if (eng_buf_append(&cat, a, al) != 0 || eng_buf_append(&cat, b, bl) != 0) {
+        if (eng_buf_append(&cat, a, al) != 0 || eng_buf_append(&cat, b + cut, bl - cut) != 0) {
             rc = ENG_ENOMEM;
             break;
         }
