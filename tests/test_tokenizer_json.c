@@ -53,7 +53,7 @@ static void pre_collect(const tok_pres *ps, size_t k, const char *s, size_t n, b
     tok_pieces pc = {0};
     ck_assert_int_eq(tok_pre_apply(&ps->v[k], &m, s, n, first, &buf, &pc), 0);
     for (size_t i = 0; i < pc.n; i++)
-        pre_collect(ps, k + 1, buf.v + pc.v[i].off, pc.v[i].len, pc.v[i].first, out);
+        pre_collect(ps, k + 1, pc.base + pc.v[i].off, pc.v[i].len, pc.v[i].first, out);
     tok_match_free(&m);
     free(buf.v);
     free(pc.v);

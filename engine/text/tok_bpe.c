@@ -342,7 +342,7 @@ static int bpe_uncached(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w
     return 0;
 }
 
-static int cache_grow(tok_bpe_ctx *c)
+static int cache_grow(tok_cache *c)
 {
     size_t cap = c->tab_cap ? c->tab_cap * 2 : 64;
     struct tok_cache_ent *tab = calloc(cap, sizeof *tab);
@@ -361,7 +361,7 @@ static int cache_grow(tok_bpe_ctx *c)
     return 0;
 }
 
-static void cache_clear(tok_bpe_ctx *c)
+static void cache_clear(tok_cache *c)
 {
     memset(c->tab, 0, c->tab_cap * sizeof *c->tab);
     c->tab_used = 0;
@@ -369,18 +369,8 @@ static void cache_clear(tok_bpe_ctx *c)
     c->cids.n = 0;
 }
 
-/* One word, uncached, on the tokenizer's path. */
-static int word_uncached(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_t n,
-                         tok_ids *out)
+int tok_cache_get(tok_cache *c, const void *w, size_t n, tok_ids *out, size_t *slot)
 {
-    return t->general ? tok_bpe_chars(t, c, w, n, out) : bpe_uncached(t, c, w, n, out);
-}
-
-int tok_bpe_word(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_t n, tok_ids *out)
-{
-    if (!t->general && n == 1 && t->byte_id[w[0]] >= 0) return tok_ids_push(out, t->byte_id[w[0]]);
-    if (n > CACHE_WORD_MAX) return word_uncached(t, c, w, n, out);
-
     if (c->tab_used * 2 >= c->tab_cap) {
         if (c->tab_cap >= CACHE_MAX)
             cache_clear(c);
@@ -397,16 +387,18 @@ int tok_bpe_word(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_
             if (e->ilen > 0) /* NULL arrays while nothing was ever output */
                 memcpy(out->v + out->n, c->cids.v + e->ioff, e->ilen * sizeof(int32_t));
             out->n += e->ilen;
-            return 0;
+            return 1;
         }
     }
-    size_t before = out->n;
-    int rc = word_uncached(t, c, w, n, out);
-    if (rc != 0) return rc;
-    size_t k = out->n - before;
-    if (eng_buf_reserve(&c->keys, n) != 0 || tok_ids_reserve(&c->cids, k) != 0) return 0;
-    struct tok_cache_ent *e = &c->tab[i];
-    e->hash = h;
+    c->tab[i].hash = h; /* klen stays 0 until tok_cache_put fills the slot */
+    *slot = i;
+    return 0;
+}
+
+void tok_cache_put(tok_cache *c, size_t slot, const void *w, size_t n, const int32_t *ids, size_t k)
+{
+    if (eng_buf_reserve(&c->keys, n) != 0 || tok_ids_reserve(&c->cids, k) != 0) return;
+    struct tok_cache_ent *e = &c->tab[slot];
     e->klen = (uint32_t)n;
     e->koff = (uint32_t)c->keys.n;
     e->ioff = (uint32_t)c->cids.n;
@@ -414,18 +406,44 @@ int tok_bpe_word(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_
     memcpy(c->keys.v + c->keys.n, w, n);
     c->keys.n += n;
     if (k > 0) /* a word whose characters were all dropped (no unk) gives no ids */
-        memcpy(c->cids.v + c->cids.n, out->v + before, k * sizeof(int32_t));
+        memcpy(c->cids.v + c->cids.n, ids, k * sizeof(int32_t));
     c->cids.n += k;
     c->tab_used++;
-    return 0;
+}
+
+void tok_cache_free(tok_cache *c)
+{
+    free(c->tab);
+    free(c->keys.v);
+    free(c->cids.v);
+    memset(c, 0, sizeof *c);
+}
+
+/* One word, uncached, on the tokenizer's path. */
+static int word_uncached(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_t n,
+                         tok_ids *out)
+{
+    return t->general ? tok_bpe_chars(t, c, w, n, out) : bpe_uncached(t, c, w, n, out);
+}
+
+int tok_bpe_word(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_t n, tok_ids *out)
+{
+    if (!t->general && n == 1 && t->byte_id[w[0]] >= 0) return tok_ids_push(out, t->byte_id[w[0]]);
+    if (n > CACHE_WORD_MAX) return word_uncached(t, c, w, n, out);
+
+    size_t slot;
+    int rc = tok_cache_get(&c->cache, w, n, out, &slot);
+    if (rc != 0) return rc < 0 ? rc : 0;
+    size_t before = out->n;
+    rc = word_uncached(t, c, w, n, out);
+    if (rc == 0) tok_cache_put(&c->cache, slot, w, n, out->v + before, out->n - before);
+    return rc;
 }
 
 void tok_bpe_ctx_free(tok_bpe_ctx *c)
 {
     if (!c) return;
-    free(c->tab);
-    free(c->keys.v);
-    free(c->cids.v);
+    tok_cache_free(&c->cache);
     free(c->work);
     free(c->mapped.v);
     memset(c, 0, sizeof *c);

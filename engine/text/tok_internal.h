@@ -228,13 +228,28 @@ int tok_model_extras_load(tok_ld *L, eng_tok *t, json_t *m);
 /* Build byte_fb and cp_id (after the vocab map). */
 int tok_model_tables(eng_tok *t);
 
+/* A per-call cache: short strings -> the ids they encode to. Cleared when
+ * it holds 2^16 entries, so memory stays bounded on any input. */
+typedef struct tok_cache {
+    struct tok_cache_ent *tab;
+    size_t tab_cap, tab_used;
+    eng_buf keys; /* cached strings, back to back */
+    tok_ids cids; /* cached ids, back to back */
+} tok_cache;
+
+/* Look w[0..n) up: on a hit append its ids to out and return 1; on a miss
+ * return 0 and set *slot for tok_cache_put (good until the next call on
+ * c); ENG_ENOMEM on failure. */
+int tok_cache_get(tok_cache *c, const void *w, size_t n, tok_ids *out, size_t *slot);
+/* Fill slot with w -> ids[0..k) (silently skipped when out of memory). */
+void tok_cache_put(tok_cache *c, size_t slot, const void *w, size_t n, const int32_t *ids,
+                   size_t k);
+void tok_cache_free(tok_cache *c);
+
 /* Per-call BPE state: scratch arrays and a word -> ids cache. The tokenizer
  * is shared read-only between threads, so the cache lives here, not in it. */
 typedef struct tok_bpe_ctx {
-    struct tok_cache_ent *tab;
-    size_t tab_cap, tab_used;
-    eng_buf keys;  /* cached words, back to back */
-    tok_ids cids;  /* cached ids, back to back */
+    tok_cache cache;
     int32_t *work; /* scratch for merging one word: 6 arrays of wcap */
     size_t wcap;
     eng_buf mapped; /* scratch: a word in byte-level form (ignore_merges) */

@@ -1,7 +1,10 @@
 /* tok_json_pre.c: tokenizer.json pre-tokenizers (HF pre_tokenizers/):
  *
  *   ByteLevel    optional prefix space, the GPT-2 regex (Isolated) when
- *                use_regex, then every byte to its GPT-2 character
+ *                use_regex, then every byte to its GPT-2 character. The
+ *                regex is fixed in HF, so tok_pretok.c's scanner, exact
+ *                for it and much faster, cuts; the compiled regex stays
+ *                for the tests that compare the two.
  *   Split        a String or Regex pattern, any behavior, invert
  *   Punctuation  ASCII punctuation or Unicode P*, any behavior
  *   Digits       Unicode N*, Contiguous (or Isolated: individual_digits)
@@ -227,8 +230,17 @@ static int byte_level(const tok_pre *p, tok_match *m, const char *s, size_t n, b
     if (eng_buf_append(buf, s, n) != 0) return ENG_ENOMEM;
     size_t raw = buf->n;
     int rc;
-    if (p->use_regex) {
+    if (p->use_regex && p->onig) {
         rc = tok_find_re(p->re, m, buf->v, raw);
+    } else if (p->use_regex) { /* the same cuts, by the hand-written scanner */
+        m->sp.n = 0;
+        const unsigned char *u = (const unsigned char *)buf->v;
+        rc = 0;
+        for (size_t i = 0; i < raw && rc == 0;) {
+            size_t e = tok_gpt2_word_end(u, raw, i);
+            rc = tok_spans_push(&m->sp, i, e, false);
+            i = e;
+        }
     } else {
         m->sp.n = 0;
         rc = tok_find_char(is_char, 0x110000, m, buf->v, raw); /* one unmatched span */
@@ -244,6 +256,7 @@ static int byte_level(const tok_pre *p, tok_match *m, const char *s, size_t n, b
             buf->n += tok_utf8_put(tok_byte_to_cp(v[j]), buf->v + buf->n);
         if (piece_push(out, off, buf->n - off, first && sp->s == 0) != 0) return ENG_ENOMEM;
     }
+    out->base = buf->v;
     return 0;
 }
 
@@ -259,6 +272,7 @@ static int metaspace(const tok_pre *p, tok_match *m, const char *s, size_t n, bo
         int rc = s[i] == ' ' ? eng_buf_append(buf, rep, rl) : eng_buf_append(buf, s + i, 1);
         if (rc != 0) return rc;
     }
+    out->base = buf->v;
     if (!p->split) return buf->n > 0 ? piece_push(out, 0, buf->n, first) : 0;
     int rc = tok_find_char(is_char, p->repl, m, buf->v, buf->n);
     if (rc == 0) rc = tok_split_fold(m, TOK_B_MERGED_NEXT);
@@ -272,17 +286,17 @@ int tok_pre_apply(const tok_pre *p, tok_match *m, const char *s, size_t n, bool 
     out->n = 0;
     if (p->kind == TOK_P_BYTELEVEL) return byte_level(p, m, s, n, first, buf, out);
     if (p->kind == TOK_P_METASPACE) return metaspace(p, m, s, n, first, buf, out);
-    if (eng_buf_append(buf, s, n) != 0) return ENG_ENOMEM;
+    out->base = s; /* the other steps only cut */
     int rc, behavior = p->behavior;
     if (p->kind == TOK_P_SPLIT) {
-        rc = tok_find_re(p->re, m, buf->v, n);
+        rc = tok_find_re(p->re, m, s, n);
         if (p->invert)
             for (size_t i = 0; i < m->sp.n; i++)
                 m->sp.v[i].m = !m->sp.v[i].m;
     } else if (p->kind == TOK_P_PUNCT) {
-        rc = tok_find_char(is_punct, 0, m, buf->v, n);
+        rc = tok_find_char(is_punct, 0, m, s, n);
     } else {
-        rc = tok_find_char(is_numeric, 0, m, buf->v, n);
+        rc = tok_find_char(is_numeric, 0, m, s, n);
         behavior = p->individual_digits ? TOK_B_ISOLATED : TOK_B_CONTIGUOUS;
     }
     if (rc == 0) rc = tok_split_fold(m, behavior);

@@ -67,6 +67,9 @@ typedef struct tok_spans {
     size_t n, cap;
 } tok_spans;
 
+/* Append the span [s, e) (m: matched). 0 or ENG_ENOMEM. */
+int tok_spans_push(tok_spans *sp, size_t s, size_t e, bool m);
+
 /* Per-call matching scratch (an Oniguruma region, span lists). Zero-init;
  * free with tok_match_free. */
 typedef struct tok_match {
@@ -135,6 +138,7 @@ typedef struct tok_pre {
     int scheme;                       /* Metaspace prepend_scheme */
     uint32_t repl;                    /* Metaspace replacement */
     tok_re *re;                       /* Split; ByteLevel's GPT-2 regex */
+    bool onig; /* ByteLevel: cut with re, not tok_gpt2_word_end (tests compare) */
 } tok_pre;
 
 typedef struct tok_pres {
@@ -152,20 +156,23 @@ int tok_metaspace_load(tok_ld *L, json_t *o, const char *where, uint32_t *repl, 
 void tok_pres_free(tok_pres *ps);
 
 /* One piece out of a pre-tokenizer step: bytes [off, off + len) of the
- * step's output buffer; first: it starts at offset 0 of the original text
- * (what Metaspace's prepend_scheme "first" tests). */
+ * step's output (tok_pieces.base); first: it starts at offset 0 of the
+ * original text (what Metaspace's prepend_scheme "first" tests). */
 typedef struct tok_piece {
     size_t off, len;
     bool first;
 } tok_piece;
 
+/* base: the step's input s when it only cuts, its buffer when it rewrote
+ * the text (ByteLevel, Metaspace); good until the step's next call. */
 typedef struct tok_pieces {
+    const char *base;
     tok_piece *v;
     size_t n, cap;
 } tok_pieces;
 
-/* Apply step p to s[0..n): the output text goes to buf (replaced), the
- * non-empty pieces to out (replaced). */
+/* Apply step p to s[0..n): the non-empty pieces go to out (replaced); a
+ * step that rewrites the text writes it to buf (replaced). */
 int tok_pre_apply(const tok_pre *p, tok_match *m, const char *s, size_t n, bool first, eng_buf *buf,
                   tok_pieces *out);
 

@@ -93,7 +93,7 @@ void tok_match_free(tok_match *m)
     memset(m, 0, sizeof *m);
 }
 
-static int span_push(tok_spans *sp, size_t s, size_t e, bool m)
+int tok_spans_push(tok_spans *sp, size_t s, size_t e, bool m)
 {
     if (sp->n == sp->cap && eng_grow((void **)&sp->v, &sp->cap, sp->n + 1, sizeof *sp->v) != 0)
         return ENG_ENOMEM;
@@ -110,7 +110,7 @@ static size_t char_len(unsigned char b)
 int tok_find_re(const tok_re *re, tok_match *m, const char *str, size_t n)
 {
     m->sp.n = 0;
-    if (n == 0) return span_push(&m->sp, 0, 0, false);
+    if (n == 0) return tok_spans_push(&m->sp, 0, 0, false);
     if (!m->region && !(m->region = onig_region_new())) return ENG_ENOMEM;
     OnigRegion *rg = m->region;
     const UChar *s = (const UChar *)str, *end = s + n;
@@ -131,18 +131,18 @@ int tok_find_re(const tok_re *re, tok_match *m, const char *str, size_t n)
         last_end = me;
         last_match_end = me;
         have_last = true;
-        if (prev != ms && span_push(&m->sp, prev, ms, false) != 0) return ENG_ENOMEM;
-        if (span_push(&m->sp, ms, me, true) != 0) return ENG_ENOMEM;
+        if (prev != ms && tok_spans_push(&m->sp, prev, ms, false) != 0) return ENG_ENOMEM;
+        if (tok_spans_push(&m->sp, ms, me, true) != 0) return ENG_ENOMEM;
         prev = me;
     }
-    if (prev != n) return span_push(&m->sp, prev, n, false);
+    if (prev != n) return tok_spans_push(&m->sp, prev, n, false);
     return 0;
 }
 
 int tok_find_char(tok_char_pred pred, uint32_t arg, tok_match *m, const char *str, size_t n)
 {
     m->sp.n = 0;
-    if (n == 0) return span_push(&m->sp, 0, 0, false);
+    if (n == 0) return tok_spans_push(&m->sp, 0, 0, false);
     const unsigned char *s = (const unsigned char *)str;
     size_t last = 0;
     for (size_t i = 0; i < n;) {
@@ -153,13 +153,13 @@ int tok_find_char(tok_char_pred pred, uint32_t arg, tok_match *m, const char *st
             k = 1;
         }
         if (pred(cp, arg)) {
-            if (last < i && span_push(&m->sp, last, i, false) != 0) return ENG_ENOMEM;
-            if (span_push(&m->sp, i, i + (size_t)k, true) != 0) return ENG_ENOMEM;
+            if (last < i && tok_spans_push(&m->sp, last, i, false) != 0) return ENG_ENOMEM;
+            if (tok_spans_push(&m->sp, i, i + (size_t)k, true) != 0) return ENG_ENOMEM;
             last = i + (size_t)k;
         }
         i += (size_t)k;
     }
-    if (last < n) return span_push(&m->sp, last, n, false);
+    if (last < n) return tok_spans_push(&m->sp, last, n, false);
     return 0;
 }
 

@@ -38,6 +38,7 @@ typedef struct enc {
     eng_buf pre;   /* one piece with the prefix space */
     /* general path */
     tok_match m;
+    tok_cache memo;              /* pieces of the first pre-tokenizer step -> ids */
     eng_buf ntmp;                /* normalizer scratch */
     eng_buf lbuf[TOK_MAX_STEPS]; /* per pre-tokenizer step: its output */
     tok_pieces lp[TOK_MAX_STEPS];
@@ -146,18 +147,31 @@ static int split_added(enc *e, const tok_trie *tr, const char *str, size_t n, bo
  * encode: pre-tokenizer and model
  * ====================================================================== */
 
+/* Pieces of the first pre-tokenizer step up to this many bytes are
+ * memoized (piece -> ids of all later steps and BPE): source code repeats
+ * them ("    return ", "include "), and the later steps cost more than
+ * BPE's own word cache saves. */
+#define MEMO_MAX 64
+
 /* General path: pre-tokenizer step k on one piece, then the next steps on
- * each piece it gives, then BPE. Empty pieces are dropped, as HF does. */
+ * each piece it gives, then BPE. Empty pieces are dropped, as HF does. A
+ * piece's ids depend only on its text and its first flag (Metaspace's
+ * "first"), so pieces with first unset are memoized. */
 static int pre_run(enc *e, size_t k, const char *s, size_t n, bool first)
 {
     const eng_tok *t = e->t;
     if (n == 0) return 0;
     if (k == t->pres.n) return tok_bpe_word(t, &e->bpe, (const unsigned char *)s, n, &e->out);
-    int rc = tok_pre_apply(&t->pres.v[k], &e->m, s, n, first, &e->lbuf[k], &e->lp[k]);
+    bool memo = k == 1 && !first && n <= MEMO_MAX;
+    size_t slot = 0, before = e->out.n;
+    int rc = memo ? tok_cache_get(&e->memo, s, n, &e->out, &slot) : 0;
+    if (rc != 0) return rc < 0 ? rc : 0;
+    rc = tok_pre_apply(&t->pres.v[k], &e->m, s, n, first, &e->lbuf[k], &e->lp[k]);
     for (size_t i = 0; i < e->lp[k].n && rc == 0; i++) {
         const tok_piece *p = &e->lp[k].v[i];
-        rc = pre_run(e, k + 1, e->lbuf[k].v + p->off, p->len, p->first);
+        rc = pre_run(e, k + 1, e->lp[k].base + p->off, p->len, p->first);
     }
+    if (memo && rc == 0) tok_cache_put(&e->memo, slot, s, n, e->out.v + before, e->out.n - before);
     return rc;
 }
 
@@ -213,6 +227,7 @@ static void enc_free(enc *e)
     free(e->norm.v);
     free(e->pre.v);
     tok_match_free(&e->m);
+    tok_cache_free(&e->memo);
     free(e->ntmp.v);
     for (size_t k = 0; k < TOK_MAX_STEPS; k++) {
         free(e->lbuf[k].v);
