@@ -138,4 +138,3 @@ json_t *sse_events(const char *body, bool *done)
     }
     return evs;
 }
-

@@ -184,6 +184,7 @@ static void run_fixture(const char *name)
     snprintf(rel, sizeof rel, "%s/tokenizer.json", name);
     eng_tok *t = load_or_die(rel);
     ck_assert(t->general); /* none of these is a GPT-2 / NeoX pipeline */
+    ck_assert_str_eq(eng_tok_pipeline(t), "general");
     snprintf(rel, sizeof rel, "%s/cases.json", name);
     run_cases(t, rel);
     eng_tok_free(t);
@@ -211,6 +212,7 @@ START_TEST(test_vocab_lookup_piece)
 {
     ck_assert_uint_eq(eng_tok_vocab_size(neox), 50281); /* 50254 model + 27 added */
     ck_assert_uint_eq(eng_tok_vocab_size(small), 2000);
+    ck_assert_str_eq(eng_tok_pipeline(neox), "fast");
     ck_assert_int_eq(eng_tok_lookup(neox, "<|endoftext|>"), 0);
     ck_assert_int_eq(eng_tok_lookup(neox, "<|padding|>"), 1);
     ck_assert_int_eq(eng_tok_lookup(neox, "\xC4\xA0the"), 253); /* "Ġthe" */

@@ -394,48 +394,80 @@ END_TEST
  * the general path against the fast path
  * ====================================================================== */
 
-static void compare_paths(const char *rel, const char *cases_rel)
+/* ByteLevel's regex through Oniguruma instead of the scanner. */
+static void use_onig(eng_tok *t)
 {
-    eng_tok *fast = load_or_die(rel), *gen = load_or_die(rel);
-    ck_assert(!fast->general && fast->fast_ok);
-    gen->general = true; /* the same tokenizer through the general pipeline */
+    for (size_t i = 0; i < t->pres.n; i++)
+        if (t->pres.v[i].kind == TOK_P_BYTELEVEL) t->pres.v[i].onig = true;
+}
+
+/* The same ids from a and b on every case text of cases_rel and on random
+ * text with long whitespace runs, CRLF and tabs. */
+static void compare_on(const eng_tok *a, const eng_tok *b, const char *cases_rel)
+{
     json_t *cases = json_load_file(fixture(cases_rel), 0, NULL);
     ck_assert_ptr_nonnull(cases);
-    size_t i;
-    json_t *c;
     char text[64 * 4 + 1 + 64];
     size_t total = json_array_size(cases) + 3000;
-    for (i = 0; i < total; i++) {
+    for (size_t i = 0; i < total; i++) {
         const char *s;
         size_t n;
         if (i < json_array_size(cases)) {
-            c = json_object_get(json_array_get(cases, i), "text");
+            json_t *c = json_object_get(json_array_get(cases, i), "text");
             s = json_string_value(c);
             n = json_string_length(c);
         } else {
             n = random_utf8(text, 64);
-            if (i % 7 == 0) { /* long whitespace runs, CRLF, tabs */
+            if (i % 7 == 0) {
                 memcpy(text + n, "  \r\n\t\t    \r\n  x  ", 17);
                 n += 17;
             }
             s = text;
         }
         size_t na, nb;
-        int32_t *a = enc(fast, s, n, &na), *b = enc(gen, s, n, &nb);
-        ck_assert_msg(ids_equal(a, na, b, nb), "%s text %zu: fast %zu ids, general %zu", rel, i, na,
-                      nb);
-        free(a);
-        free(b);
+        int32_t *ia = enc(a, s, n, &na), *ib = enc(b, s, n, &nb);
+        ck_assert_msg(ids_equal(ia, na, ib, nb), "%s text %zu: %zu ids against %zu", cases_rel, i,
+                      na, nb);
+        free(ia);
+        free(ib);
     }
     json_decref(cases);
+}
+
+/* The fast path, the general path and the general path with Oniguruma
+ * cutting ByteLevel's regex agree. */
+static void compare_paths(const char *name)
+{
+    char rel[128], cases[128];
+    snprintf(rel, sizeof rel, "%s/tokenizer.json", name);
+    snprintf(cases, sizeof cases, "%s/cases.json", name);
+    eng_tok *fast = load_or_die(rel), *gen = load_or_die(rel), *onig = load_or_die(rel);
+    ck_assert(!fast->general && fast->fast_ok);
+    gen->general = onig->general = true;
+    use_onig(onig);
+    compare_on(fast, gen, cases);
+    compare_on(fast, onig, cases);
     eng_tok_free(fast);
     eng_tok_free(gen);
+    eng_tok_free(onig);
 }
 
 START_TEST(test_general_equals_fast)
 {
-    compare_paths("gpt-neox-20b/tokenizer.json", "gpt-neox-20b/cases.json");
-    compare_paths("bpe-small/tokenizer.json", "bpe-small/cases.json");
+    compare_paths("gpt-neox-20b");
+    compare_paths("bpe-small");
+}
+END_TEST
+
+START_TEST(test_scanner_equals_onig)
+{
+    /* falcon-like's ByteLevel sits inside a Sequence */
+    eng_tok *a = load_or_die("falcon-like/tokenizer.json"),
+            *b = load_or_die("falcon-like/tokenizer.json");
+    use_onig(b);
+    compare_on(a, b, "falcon-like/cases.json");
+    eng_tok_free(a);
+    eng_tok_free(b);
 }
 END_TEST
 
@@ -516,6 +548,7 @@ TCase *tok_json_tcase(void)
     tcase_add_test(tc, test_affixes_ignore_merges);
     tcase_add_test(tc, test_normalized_added_token);
     tcase_add_test(tc, test_general_equals_fast);
+    tcase_add_test(tc, test_scanner_equals_onig);
     tcase_add_test(tc, test_refusals);
     return tc;
 }

@@ -155,7 +155,8 @@ struct eng_tok {
 
     tok_vslot *vmap; /* model vocab, open addressing */
     size_t vmask;
-    tok_mslot *mmap; /* merges, open addressing */
+    unsigned char *in_merge; /* per id: 1 if it is the left or right of a merge */
+    tok_mslot *mmap;         /* merges, open addressing */
     size_t mmask;
     size_t n_merges;
 

@@ -214,7 +214,7 @@ static int merge_parts(ld *L, json_t *m, size_t i, const char **a, size_t *al, c
 static int load_merges(ld *L, eng_tok *t, json_t *merges)
 {
     size_t n = json_array_size(merges);
-    if (tok_mmap_init(t, n) != 0) return ENG_ENOMEM;
+    if (tok_mmap_init(t, n) != 0 || !(t->in_merge = calloc(t->n_ids, 1))) return ENG_ENOMEM;
     eng_buf cat = {0};
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -239,8 +239,10 @@ static int load_merges(ld *L, eng_tok *t, json_t *merges)
                          ia < 0   ? a
                          : ib < 0 ? b
                                   : cat.v);
-        else
+        else {
             tok_mmap_put(t, ia, ib, (int32_t)i, ic);
+            t->in_merge[ia] = t->in_merge[ib] = 1;
+        }
     }
     free(cat.v);
     return rc;
@@ -545,5 +547,6 @@ void eng_tok_free(eng_tok *t)
     free(t->prefix);
     free(t->suffix);
     free(t->cp_id);
+    free(t->in_merge);
     free(t);
 }

@@ -19,6 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *eng_tok_pipeline(const eng_tok *t)
+{
+    return !t ? "" : t->general ? "general" : "fast";
+}
+
 size_t eng_tok_vocab_size(const eng_tok *t)
 {
     return t ? t->n_ids : 0;
@@ -254,7 +259,12 @@ int eng_tok_encode(const eng_tok *t, const char *text, size_t len, int32_t **ids
     if (rc != 0) {
         free(e.out.v);
         enc_free(&e);
-        return eng_error_set(err, rc, "eng_tok_encode: out of memory (%zu bytes of text)", len);
+        return eng_error_set(err, rc,
+                             rc == ENG_ENOMEM
+                                 ? "eng_tok_encode: out of memory (%zu bytes of text)"
+                                 : "eng_tok_encode: a regex of the tokenizer failed to match "
+                                   "(%zu bytes of text)",
+                             len);
     }
     enc_free(&e);
     *ids = e.out.v;
