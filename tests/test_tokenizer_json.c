@@ -471,6 +471,41 @@ START_TEST(test_scanner_equals_onig)
 }
 END_TEST
 
+START_TEST(test_merge_cut_at_inert)
+{
+    /* sp-bytefallback: "<0x0A>" is in no merge, so long words are merged
+     * line by line; the result equals one heap over the whole word */
+    eng_tok *t = load_or_die("sp-bytefallback/tokenizer.json");
+    int32_t nl = eng_tok_lookup(t, "<0x0A>");
+    ck_assert_int_ge(nl, 0);
+    ck_assert(!t->in_merge[nl]);
+    const char *pieces[] = {
+        "\xE2\x96\x81", "e", "t", "a", "o", "i", "n", "s", "h", "r", "d", "l", "<0x0A>", "<0xE5>"};
+    int32_t pid[14];
+    for (size_t k = 0; k < 14; k++) {
+        pid[k] = eng_tok_lookup(t, pieces[k]);
+        ck_assert_int_ge(pid[k], 0);
+    }
+    tok_bpe_ctx c = {0};
+    enum { N = 3000 };
+    int32_t *a = malloc(N * sizeof *a), *b = malloc(N * sizeof *b);
+    for (int it = 0; it < 50; it++) {
+        size_t n = 100 + rnd() % (N - 100);
+        for (size_t k = 0; k < n; k++)
+            a[k] = b[k] = pid[rnd() % 14];
+        long na = tok_bpe_merge(t, &c, a, n, false);
+        long nb = tok_bpe_merge(t, &c, b, n, true);
+        ck_assert_int_eq(na, nb);
+        ck_assert_int_lt(na, (long)n); /* merges did happen */
+        ck_assert_int_eq(memcmp(a, b, (size_t)na * sizeof *a), 0);
+    }
+    free(a);
+    free(b);
+    tok_bpe_ctx_free(&c);
+    eng_tok_free(t);
+}
+END_TEST
+
 /* ======================================================================
  * refusals
  * ====================================================================== */
@@ -549,6 +584,7 @@ TCase *tok_json_tcase(void)
     tcase_add_test(tc, test_normalized_added_token);
     tcase_add_test(tc, test_general_equals_fast);
     tcase_add_test(tc, test_scanner_equals_onig);
+    tcase_add_test(tc, test_merge_cut_at_inert);
     tcase_add_test(tc, test_refusals);
     return tc;
 }
