@@ -276,7 +276,7 @@ static int step(const tok_dec *d, tok_match *m, const tok_strs *in, tok_strs *ou
         if (rc != 0) return rc;
         if (d->kind == TOK_D_FUSE || mid) return tok_strs_push(out, scratch->v, scratch->n);
         rc = tok_strs_push(out, "", 0);
-        if (rc == 0) rc = tok_utf8_lossy_append(&out->b, scratch->v, scratch->n);
+        if (rc == 0) rc = tok_utf8_lossy_append(&out->b, scratch->v ? scratch->v : "", scratch->n);
         out->len[out->n - 1] = out->b.n - out->off[out->n - 1];
         return rc;
     }
@@ -326,9 +326,10 @@ static int run_chain(const tok_decs *ds, tok_strs *in, bool mid, eng_buf *out)
         a = b;
         b = t;
     }
+    const char *base = a->b.v ? a->b.v : ""; /* NULL while every token is empty */
     for (size_t i = 0; i < a->n && rc == 0; i++) {
         if (!ds->present && i > 0) rc = eng_buf_append(out, " ", 1);
-        if (rc == 0) rc = eng_buf_append(out, a->b.v + a->off[i], a->len[i]);
+        if (rc == 0) rc = eng_buf_append(out, base + a->off[i], a->len[i]);
     }
     tok_strs_free(&other);
     tok_match_free(&m);
