@@ -180,6 +180,12 @@ START_TEST(test_split_behaviors)
     check_pre("{\"type\":\"Split\",\"pattern\":{\"String\":\".\"},\"behavior\":\"Isolated\","
               "\"invert\":false}",
               "a.b", "a|.|b");
+    check_pre("{\"type\":\"Split\",\"pattern\":{\"String\":\"<s>\"},\"behavior\":\"Isolated\","
+              "\"invert\":false}",
+              "a<s>b<s>", "a|<s>|b|<s>");
+    check_pre("{\"type\":\"Split\",\"pattern\":{\"String\":\"[x]*(?\"},\"behavior\":"
+              "\"Removed\",\"invert\":false}",
+              "a[x]*(?b", "a|b");
     /* falcon's 3-digit runs, Isolated */
     check_pre("{\"type\":\"Split\",\"pattern\":{\"Regex\":\"[0-9][0-9][0-9]\"},\"behavior\":"
               "\"Isolated\",\"invert\":false}",

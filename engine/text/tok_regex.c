@@ -27,15 +27,17 @@ static void onig_init_once(void)
     onig_initialize(enc, 1);
 }
 
-/* ASCII punctuation is escaped so that Oniguruma reads it literally. */
+/* A String pattern escaped as HF escapes it (Rust regex::escape, then
+ * compiled by Oniguruma): a backslash before each of \.+*?()|[]{}^$#&-~
+ * and nothing else (escaping more could mean more: "\<" is a word
+ * boundary in some syntaxes). */
 static int escape_literal(const char *s, size_t n, eng_buf *out)
 {
+    static const char meta[] = "\\.+*?()|[]{}^$#&-~";
     for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        bool punct = c < 0x80 && c > 0x20 && c != 0x7F && !(c >= '0' && c <= '9') &&
-                     !((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
-        if (punct && eng_buf_append(out, "\\", 1) != 0) return ENG_ENOMEM;
-        if (eng_buf_append(out, &c, 1) != 0) return ENG_ENOMEM;
+        if (s[i] != '\0' && strchr(meta, s[i]) && eng_buf_append(out, "\\", 1) != 0)
+            return ENG_ENOMEM;
+        if (eng_buf_append(out, s + i, 1) != 0) return ENG_ENOMEM;
     }
     return 0;
 }
