@@ -199,6 +199,11 @@ START_TEST(test_punctuation_digits)
               "Hey friend|!|     How are you|?|!|?");
     check_pre("{\"type\":\"Punctuation\",\"behavior\":\"Contiguous\"}", "Hey!?\xE3\x80\x82x",
               "Hey|!?\xE3\x80\x82|x"); /* U+3002 is Po */
+    /* consecutive matches: HF's folds merge only the first of a run (by hand
+     * from NormalizedString::split) */
+    check_pre("{\"type\":\"Punctuation\",\"behavior\":\"MergedWithPrevious\"}", "a!!b", "a!|!|b");
+    check_pre("{\"type\":\"Punctuation\",\"behavior\":\"MergedWithNext\"}", "a!!b", "a|!|!b");
+    check_pre("{\"type\":\"Punctuation\",\"behavior\":\"Removed\"}", "!a!!b!", "a|b");
     check_pre("{\"type\":\"Digits\",\"individual_digits\":false}", "Hey 123 friend!",
               "Hey |123| friend!");
     check_pre("{\"type\":\"Digits\",\"individual_digits\":true}", "Hey 123 friend!",
