@@ -1,10 +1,12 @@
-/* tok_load.c: tokenizer.json -> eng_tok. Reads the normalizer (NFC or
- * null), the ByteLevel pre-tokenizer and decoder, the BPE model (vocab,
- * merges as "a b" strings or [a, b] pairs, unk / fuse_unk /
- * ignore_merges), and added_tokens; builds the vocab and merge maps, the
- * added-token tries and each id's decoded bytes. Anything the encoder does
- * not implement is rejected with ENG_EFORMAT naming the field, rather than
- * silently tokenizing differently from HF. */
+/* tok_load.c: tokenizer.json -> eng_tok. Reads the pipeline (normalizer,
+ * pre-tokenizer and decoder through tok_json_*.c; the post-processor is
+ * checked and ignored) and decides whether the fast GPT-NeoX path can run
+ * it; reads the BPE model (vocab, merges as "a b" strings or [a, b] pairs,
+ * unk / fuse_unk / ignore_merges / byte_fallback / affixes) and
+ * added_tokens; builds the vocab and merge maps, the added-token tries and
+ * each id's decoded bytes. Anything the encoder does not implement is
+ * rejected with ENG_EFORMAT naming it, rather than silently tokenizing
+ * differently from HF. */
 #include "text/tok_internal.h"
 
 #include <jansson.h>
