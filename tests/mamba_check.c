@@ -4,6 +4,8 @@
 #include "test_util.h"
 
 #include <check.h>
+#include <jansson.h>
+#include <math.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,4 +75,67 @@ void mck_tmp_teardown(void)
 const char *mck_tmp(void)
 {
     return g_tmp;
+}
+
+static void read_matrix(json_t *rows, int n, int w, float *out)
+{
+    ck_assert_int_eq((int)json_array_size(rows), n);
+    for (int i = 0; i < n; i++) {
+        json_t *row = json_array_get(rows, (size_t)i);
+        ck_assert_int_eq((int)json_array_size(row), w);
+        for (int j = 0; j < w; j++)
+            out[(size_t)i * w + j] = (float)json_number_value(json_array_get(row, (size_t)j));
+    }
+}
+
+mck_reference *mck_reference_load(const char *dir, int V, int dm)
+{
+    char path[1200];
+    json_error_t jerr;
+    json_t *root, *ids, *g;
+    mck_reference *r = calloc(1, sizeof *r);
+
+    snprintf(path, sizeof path, "%s/reference.json", dir);
+    root = json_load_file(path, 0, &jerr);
+    ck_assert_msg(root != NULL, "%s: %s", path, jerr.text);
+    ids = json_object_get(root, "input_ids");
+    g = json_object_get(root, "greedy_continuation");
+    r->n = (int)json_array_size(ids);
+    r->ng = (int)json_array_size(g);
+    ck_assert(r->n > 0 && r->n <= 64 && r->ng > 0 && r->ng <= 64);
+    for (int i = 0; i < r->n; i++)
+        r->ids[i] = (int32_t)json_integer_value(json_array_get(ids, (size_t)i));
+    for (int i = 0; i < r->ng; i++)
+        r->greedy[i] = (int32_t)json_integer_value(json_array_get(g, (size_t)i));
+    r->logits = malloc((size_t)r->n * V * sizeof(float));
+    r->hidden = malloc((size_t)r->n * dm * sizeof(float));
+    read_matrix(json_object_get(root, "logits"), r->n, V, r->logits);
+    read_matrix(json_object_get(root, "last_hidden_state"), r->n, dm, r->hidden);
+    json_decref(root);
+    return r;
+}
+
+void mck_reference_free(mck_reference *r)
+{
+    free(r->logits);
+    free(r->hidden);
+    free(r);
+}
+
+double mck_max_abs_diff(const float *a, const float *b, size_t n)
+{
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        worst = d <= worst ? worst : d; /* NaN propagates */
+    }
+    return worst;
+}
+
+int mck_argmax(const float *v, size_t n)
+{
+    size_t best = 0;
+    for (size_t i = 1; i < n; i++)
+        best = v[i] > v[best] ? i : best;
+    return (int)best;
 }

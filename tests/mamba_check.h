@@ -14,6 +14,29 @@
  * string, owned here). */
 const char *mck_tiny_dir(void);
 
+/* A fixture's transformers reference (dir/reference.json): input_ids,
+ * greedy_continuation (at most 64 each), and per position the logits
+ * (n x V) and last_hidden_state (n x d_model). */
+typedef struct mck_reference {
+    int n;           /* input tokens */
+    int32_t ids[64]; /* input_ids */
+    int ng;
+    int32_t greedy[64];
+    float *logits; /* n x V */
+    float *hidden; /* n x d_model */
+} mck_reference;
+
+/* Load dir/reference.json for a model of vocabulary V and width dm,
+ * asserting its shapes. Free with mck_reference_free. */
+mck_reference *mck_reference_load(const char *dir, int V, int dm);
+void mck_reference_free(mck_reference *r);
+
+/* max |a[i] - b[i]| over n values (NaN when any difference is NaN). */
+double mck_max_abs_diff(const float *a, const float *b, size_t n);
+
+/* The index of the largest of v[0..n) (the first of equals). */
+int mck_argmax(const float *v, size_t n);
+
 /* A fresh state for m; asserts that mamba_state_new succeeded. The
  * caller frees it (mamba_state_free). */
 mamba_state *mck_state(const mamba_model *m);

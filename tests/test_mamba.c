@@ -97,58 +97,17 @@ static mamba_model *load_ok(const char *dir)
 
 /* ============================================================ reference */
 
-typedef struct reference {
-    int n;           /* input tokens */
-    int32_t ids[64]; /* input_ids */
-    int ng;
-    int32_t greedy[64];
-    float *logits; /* n x V */
-    float *hidden; /* n x d_model */
-} reference;
-
-static void read_matrix(json_t *rows, int n, int w, float *out)
-{
-    ck_assert_int_eq((int)json_array_size(rows), n);
-    for (int i = 0; i < n; i++) {
-        json_t *row = json_array_get(rows, (size_t)i);
-        ck_assert_int_eq((int)json_array_size(row), w);
-        for (int j = 0; j < w; j++)
-            out[(size_t)i * w + j] = (float)json_number_value(json_array_get(row, (size_t)j));
-    }
-}
+/* The fixture's transformers reference (mamba_check.h). */
+typedef mck_reference reference;
 
 static reference *reference_load(int V, int dm)
 {
-    char path[1200];
-    json_error_t jerr;
-    json_t *root, *ids, *g;
-    reference *r = calloc(1, sizeof *r);
-
-    snprintf(path, sizeof path, "%s/reference.json", mck_tiny_dir());
-    root = json_load_file(path, 0, &jerr);
-    ck_assert_msg(root != NULL, "%s: %s", path, jerr.text);
-    ids = json_object_get(root, "input_ids");
-    g = json_object_get(root, "greedy_continuation");
-    r->n = (int)json_array_size(ids);
-    r->ng = (int)json_array_size(g);
-    ck_assert(r->n > 0 && r->n <= 64 && r->ng > 0 && r->ng <= 64);
-    for (int i = 0; i < r->n; i++)
-        r->ids[i] = (int32_t)json_integer_value(json_array_get(ids, (size_t)i));
-    for (int i = 0; i < r->ng; i++)
-        r->greedy[i] = (int32_t)json_integer_value(json_array_get(g, (size_t)i));
-    r->logits = malloc((size_t)r->n * V * sizeof(float));
-    r->hidden = malloc((size_t)r->n * dm * sizeof(float));
-    read_matrix(json_object_get(root, "logits"), r->n, V, r->logits);
-    read_matrix(json_object_get(root, "last_hidden_state"), r->n, dm, r->hidden);
-    json_decref(root);
-    return r;
+    return mck_reference_load(mck_tiny_dir(), V, dm);
 }
 
 static void reference_free(reference *r)
 {
-    free(r->logits);
-    free(r->hidden);
-    free(r);
+    mck_reference_free(r);
 }
 
 /* ================================================= the fixture (HF ref) */
@@ -1418,6 +1377,9 @@ START_TEST(test_bad_config_file)
 }
 END_TEST
 
+/* A Mamba-1 checkpoint under a Mamba-2 config (model_type, the original
+ * format's ssm_cfg.layer, or the architectures list) is read as Mamba-2
+ * and refused by its tensors or its shapes, naming them. */
 START_TEST(test_bad_mamba2)
 {
     broken *b = broken_new();
@@ -1425,15 +1387,17 @@ START_TEST(test_bad_mamba2)
     snprintf(cpath, sizeof cpath, "%s/config.json", b->dir);
     img_write(b->im, b->dir, "model.safetensors");
     str_replace(&b->cfg, "\"model_type\": \"mamba\"", "\"model_type\": \"mamba2\"");
-    expect_refused(b, ENG_EFORMAT, cpath, "Mamba-2 is not supported yet");
+    expect_refused(b, ENG_EFORMAT, cpath, "num_heads 1 x head_dim 64 is not the inner size 32");
     free(b->cfg);
     b->cfg = strdup("{\"d_model\": 16, \"n_layer\": 2, \"vocab_size\": 20, "
-                    "\"ssm_cfg\": {\"layer\": \"Mamba2\"}}");
-    expect_refused(b, ENG_EFORMAT, cpath, "Mamba-2 is not supported yet");
+                    "\"ssm_cfg\": {\"layer\": \"Mamba2\", \"headdim\": 8}}");
+    expect_refused(b, ENG_EFORMAT, "model.safetensors",
+                   "in_proj.weight has shape [64, 16], expected [100, 16]");
     free(b->cfg);
     b->cfg = config_hf(b->t, NULL);
     str_replace(&b->cfg, "MambaForCausalLM", "Mamba2ForCausalLM");
-    expect_refused(b, ENG_EFORMAT, cpath, "Mamba-2 is not supported yet");
+    str_replace(&b->cfg, "\"model_type\": \"mamba\"", "\"model_type\": null");
+    expect_refused(b, ENG_EFORMAT, cpath, "num_heads 1 x head_dim 64 is not the inner size 32");
     broken_free(b);
 }
 END_TEST
