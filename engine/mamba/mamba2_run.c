@@ -32,6 +32,12 @@
 #define PREFILL_ROWS 256
 #define STEP_ROWS 256
 
+/* The SSD's chunk length in prefill, when the config's chunk_size is
+ * longer: any length gives the same numbers to rounding, and the products
+ * within a chunk cost in proportion to it (an intra-chunk product of Q x Q
+ * per head), the ones carrying the state between chunks do not. */
+#define SSD_CHUNK 64
+
 /* One thread per this many multiply-adds of a call. */
 #define MACS_PER_THREAD (1u << 19)
 
@@ -165,13 +171,16 @@ static void ph_cb(m2job *f, const m2ctx *t, size_t a, size_t b)
                   (size_t)c->d_state, f->cb + g * per, f->work + (size_t)t->tid * f->wper);
 }
 
-/* dt of head h for row i: clamp(softplus(dt + dt_bias)). */
-static float head_dt(const m2job *f, const mamba2_layer *L, size_t i, size_t h)
+/* dt of head h for rows [0, rows): clamp(softplus(dt + dt_bias)). */
+static void head_dt(const m2job *f, const mamba2_layer *L, size_t rows, size_t h, float *dt)
 {
     const mamba_config *c = &f->m->cfg;
-    size_t W = proj_width(c);
-    float dt = mk_softplus(f->proj[i * W + W - (size_t)c->n_heads + h] + L->dt_bias[h]);
-    return dt < c->dt_min ? c->dt_min : dt > c->dt_max ? c->dt_max : dt;
+    size_t W = proj_width(c), at = W - (size_t)c->n_heads + h;
+    for (size_t i = 0; i < rows; i++)
+        dt[i] = f->proj[i * W + at] + L->dt_bias[h];
+    mk_softplus_inplace(f->isa, dt, rows);
+    for (size_t i = 0; i < rows; i++)
+        dt[i] = dt[i] < c->dt_min ? c->dt_min : dt[i] > c->dt_max ? c->dt_max : dt[i];
 }
 
 static void ph_heads(m2job *f, const m2ctx *t, size_t a, size_t b)
@@ -186,21 +195,18 @@ static void ph_heads(m2job *f, const m2ctx *t, size_t a, size_t b)
     for (size_t h = a; h < b; h++) {
         size_t g = h / hpg;
         const float *x = f->proj + di + h * P, *B = group_B(f, g), *C = group_C(f, g);
+        float *dt = work + f->wper - f->block;
+        head_dt(f, L, t->rows, h, dt);
         if (f->prefill) {
-            float *dt = work + f->wper - f->block;
-            for (size_t i = 0; i < t->rows; i++)
-                dt[i] = head_dt(f, L, i, h);
             mk_ssd_head(f->isa, f->states[0]->ssm + sl + h * P * N, x, B, C, W, dt, L->A[h],
                         L->D[h], t->rows, f->Q, P, N,
                         f->cb + g * chunks_of(f, f->block) * f->Q * f->Q, f->y + h * P, di, work);
             continue;
         }
-        for (size_t i = 0; i < t->rows; i++) {
-            float dt = head_dt(f, L, i, h);
+        for (size_t i = 0; i < t->rows; i++)
             mk_ssm2_step(f->isa, state_of(f, t, i)->ssm + sl + h * P * N, x + i * W, B + i * W,
-                         C + i * W, dt, mk_exp_neg(dt * L->A[h]), L->D[h], P, N,
+                         C + i * W, dt[i], mk_exp_neg(dt[i] * L->A[h]), L->D[h], P, N,
                          f->y + i * di + h * P);
-        }
     }
 }
 
@@ -300,10 +306,8 @@ static size_t layout(m2job *f, int nt, float *buf)
     size_t sizes[7], at = 0;
     float **dst[7] = {&f->resid, &f->xn, &f->proj, &f->y, &f->tmp, &f->cb, &f->work};
 
-    f->wper =
-        f->prefill
-            ? (mk_ssd_work_floats(f->Q, (size_t)c->head_dim, (size_t)c->d_state) + B + 15) / 16 * 16
-            : 16;
+    f->wper = f->prefill ? mk_ssd_work_floats(f->Q, (size_t)c->head_dim, (size_t)c->d_state) : 0;
+    f->wper = (f->wper + B + 15) / 16 * 16; /* + dt of the rows */
     sizes[0] = B * dm;
     sizes[1] = B * dm;
     sizes[2] = B * proj_width(c);
@@ -420,5 +424,6 @@ double mamba2_token_macs(const mamba_model *m, bool with_head)
 
 void mamba2_set_chunk(mamba_model *m, int q)
 {
-    m->ssd_chunk = q > 0 ? q : m->cfg.chunk_size;
+    int c = m->cfg.chunk_size < SSD_CHUNK ? m->cfg.chunk_size : SSD_CHUNK;
+    m->ssd_chunk = q > 0 ? q : c;
 }

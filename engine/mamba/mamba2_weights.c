@@ -87,6 +87,6 @@ int mamba2_bind_layers(mamba_binder *b)
     mamba_binder_mix(b, v, sizeof v);
     mamba_binder_mix(b, &c->dt_min, sizeof c->dt_min);
     mamba_binder_mix(b, &c->dt_max, sizeof c->dt_max);
-    m->ssd_chunk = c->chunk_size;
+    mamba2_set_chunk(m, 0);
     return 0;
 }

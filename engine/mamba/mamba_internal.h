@@ -54,7 +54,7 @@ struct mamba_model {
     st_set *weights; /* the mapped files; views below may point into them */
     mamba_layer *layers;
     mamba2_layer *layers2; /* Mamba-2 models: these instead of layers */
-    int ssd_chunk;         /* Mamba-2: the SSD chunk length prefill uses (cfg.chunk_size) */
+    int ssd_chunk;         /* Mamba-2: the SSD chunk length prefill uses (mamba2_set_chunk) */
     mk_mat embed;          /* vocab_size x d_model */
     mk_mat lm_head;        /* vocab_size x d_model; the same as embed when tied */
     const float *norm_f;   /* d_model */
@@ -161,7 +161,8 @@ int mamba2_forward_ref(const mamba_model *m, mamba_state *s, int32_t token, floa
                        float *hidden, eng_error *err);
 
 /* The SSD chunk length Mamba-2 prefill uses from now on (q <= 0: the
- * config's chunk_size): tests run every chunking. Not thread-safe. */
+ * default, the config's chunk_size up to 64): tests run every chunking.
+ * Not thread-safe. */
 void mamba2_set_chunk(mamba_model *m, int q);
 
 /* Use instruction set isa (which the CPU must run) for m's products from
