@@ -11,8 +11,8 @@
  *   x | B | C   = xBC                           d_inner | G*N | G*N
  *   for each head h (group g = h / (H/G)):
  *     dt_h = clamp(softplus(dt_h + dt_bias_h), time_step_limit)
- *     h_h  = exp(dt_h * A_h) * h_h + dt_h * x_h B_g^T  (A_h = -exp(A_log_h); state P x N)
- *     y_h  = h_h C_g + D_h * x_h
+ *     h_h  = exp(dt_h * A_h) * h_h + dt_h * B_g x_h^T  (A_h = -exp(A_log_h); state N x P)
+ *     y_h  = C_g^T h_h + D_h * x_h
  *   y           = RMSNormGated(y, z) * norm.weight:
  *                 v = y * silu(z); v / sqrt(mean(v^2) + eps) over each norm group
  *                 (norm_before_gate: y normalized first, then * silu(z))
@@ -90,11 +90,11 @@ static void ssm_step(const mamba_config *c, const mamba2_layer *L, float *state,
         float dt = softplus(dtr[h] + L->dt_bias[h]), dA;
         dt = dt < c->dt_min ? c->dt_min : dt > c->dt_max ? c->dt_max : dt;
         dA = expf(dt * L->A[h]);
-        for (size_t p = 0; p < P; p++) {
-            float *hp = state + (h * P + p) * N, xv = x[h * P + p], acc = 0.0f;
+        for (size_t p = 0; p < P; p++) { /* the head's state is N x P */
+            float *hp = state + h * N * P + p, xv = x[h * P + p], acc = 0.0f;
             for (size_t n = 0; n < N; n++) {
-                hp[n] = dA * hp[n] + dt * B[n] * xv;
-                acc += hp[n] * C[n];
+                hp[n * P] = dA * hp[n * P] + dt * B[n] * xv;
+                acc += hp[n * P] * C[n];
             }
             y[h * P + p] = acc + L->D[h] * xv;
         }

@@ -73,7 +73,7 @@ struct mamba_state {
     const mamba_model *m;
     uint64_t tokens;
     float *conv; /* n_layer x conv channels x (d_conv-1): the previous inputs, oldest first */
-    float *ssm;  /* n_layer x d_inner x d_state (Mamba-2: heads x head_dim x d_state) */
+    float *ssm;  /* n_layer x d_inner x d_state (Mamba-2: heads x d_state x head_dim) */
 };
 
 /* Channels of the conv: x (Mamba-1), or x, B and C (Mamba-2). */

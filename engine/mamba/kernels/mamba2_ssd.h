@@ -1,8 +1,8 @@
 /* mamba2_ssd.h (private): the kernels of Mamba-2's state-space part, for
  * one head (P = head_dim channels, N = d_state, a scalar decay A < 0):
  *
- *   h_t = exp(dt_t A) h_{t-1} + dt_t x_t B_t^T      (h: P x N)
- *   y_t = h_t C_t + D x_t
+ *   h_t = exp(dt_t A) h_{t-1} + dt_t B_t x_t^T      (h: N x P)
+ *   y_t = C_t^T h_t + D x_t
  *
  * in the recurrent form (mk_ssm2_step: decode, one token per state) and in
  * the chunked SSD form (mk_ssd_cb and mk_ssd_head: prefill, "Transformers
@@ -10,12 +10,14 @@
  * a_t = dt_t A and the cumulative sums s_t = a_0 + ... + a_t,
  *
  *   y_t = sum_{u<=t} exp(s_t - s_u) (C_t . B_u) dt_u x_u     (intra-chunk)
- *       + exp(s_t) h_in C_t + D x_t                           (the state entering)
- *   h_out = exp(s_{q-1}) h_in + sum_u exp(s_{q-1} - s_u) dt_u x_u B_u^T
+ *       + exp(s_t) C_t^T h_in + D x_t                         (the state entering)
+ *   h_out = exp(s_{q-1}) h_in + sum_u exp(s_{q-1} - s_u) dt_u B_u x_u^T
  *
- * as matrix products (mk_gemm over F32 operands). The two forms agree to
- * rounding, whatever the chunk length. The state h is row-major P x N (as
- * transformers' [heads, head_dim, state_size]).
+ * as matrix products. The two forms agree to rounding, whatever the chunk
+ * length. The state h is row-major N x P (transformers' [heads, head_dim,
+ * state_size] holds the same numbers transposed), so that every product
+ * and the step run along the P channels in vectors. Both forms do the same
+ * operations on every instruction set (no fused multiply-adds).
  *
  * Ownership: every pointer is borrowed for the call. */
 #ifndef HMMBA_MAMBA2_SSD_H
@@ -23,9 +25,9 @@
 
 #include "mamba/kernels/mamba_kernels.h"
 
-/* One recurrent step of one head: h (P x N) updated in place with
- * dA = exp(dt A): h[p][n] = dA h[p][n] + (dt x[p]) B[n]; then
- * y[p] = sum_n h[p][n] C[n] + D x[p]. */
+/* One recurrent step of one head: h (N x P) updated in place with
+ * dA = exp(dt A): h[n][p] = dA h[n][p] + (dt B[n]) x[p]; then
+ * y[p] = D x[p] + sum_n C[n] h[n][p] (added in order of n). */
 void mk_ssm2_step(mk_isa isa, float *h, const float *x, const float *B, const float *C, float dt,
                   float dA, float D, size_t P, size_t N, float *y);
 
@@ -35,7 +37,7 @@ void mk_ssm2_step(mk_isa isa, float *h, const float *x, const float *B, const fl
 void mk_ssd_cb(mk_isa isa, const float *B, const float *C, size_t ld, size_t rows, size_t Q,
                size_t N, float *cb, float *work);
 
-/* The chunked SSD of one head over `rows` tokens from state h (P x N,
+/* The chunked SSD of one head over `rows` tokens from state h (N x P,
  * updated to the state after them): x row t at x + t*ld (P floats), B and
  * C as in mk_ssd_cb, dt[t] the step sizes (after softplus and clamp), cb
  * from mk_ssd_cb over the same rows and Q; y row t at y + t*ldy. */
