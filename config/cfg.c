@@ -6,8 +6,9 @@
 #include <jansson.h>
 #include <limits.h>
 #include <stdlib.h>
-#include <string.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 /* ===== defaults ===== */
@@ -43,7 +44,10 @@ void cfg_free(cfg_config *cfg)
     for (size_t i = 0; i < cfg->nmodels; i++) {
         free(cfg->models[i].name);
         free(cfg->models[i].path);
+        free(cfg->models[i].chat_template);
     }
+    for (size_t i = 0; i < cfg->ncors_origins; i++)
+        free(cfg->cors_origins[i]);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -72,7 +76,7 @@ int cfg_set_listen(cfg_config *cfg, const char *spec, eng_error *err)
 }
 
 static int add_model(cfg_config *cfg, const char *name, size_t nlen, const char *path,
-                     eng_error *err)
+                     const char *chat_template, eng_error *err)
 {
     if (nlen == 0 || !*path) return eng_error_set(err, ENG_EINVAL, "model: expected NAME=PATH");
     size_t i = 0;
@@ -81,19 +85,24 @@ static int add_model(cfg_config *cfg, const char *name, size_t nlen, const char 
         i++;
     if (i == CFG_MAX_MODELS)
         return eng_error_set(err, ENG_EINVAL, "model: more than %d models", CFG_MAX_MODELS);
+    if (chat_template && !*chat_template)
+        return eng_error_set(err, ENG_EINVAL, "model: chat_template is empty");
     char *n = strndup(name, nlen), *p = strdup(path);
-    if (!n || !p) {
+    char *t = chat_template ? strdup(chat_template) : NULL;
+    if (!n || !p || (chat_template && !t)) {
         free(n);
         free(p);
+        free(t);
         return eng_error_set(err, ENG_ENOMEM, "out of memory");
     }
     if (i < cfg->nmodels) {
         free(cfg->models[i].name);
         free(cfg->models[i].path);
+        free(cfg->models[i].chat_template);
     } else {
         cfg->nmodels++;
     }
-    cfg->models[i] = (cfg_model){n, p};
+    cfg->models[i] = (cfg_model){n, p, t};
     return 0;
 }
 
@@ -101,7 +110,34 @@ int cfg_add_model(cfg_config *cfg, const char *spec, eng_error *err)
 {
     const char *eq = strchr(spec, '=');
     if (!eq) return eng_error_set(err, ENG_EINVAL, "model: \"%s\" is not NAME=PATH", spec);
-    return add_model(cfg, spec, (size_t)(eq - spec), eq + 1, err);
+    static const char opt[] = ",chat_template=";
+    const char *o = strstr(eq + 1, opt);
+    if (!o) return add_model(cfg, spec, (size_t)(eq - spec), eq + 1, NULL, err);
+    char *path = strndup(eq + 1, (size_t)(o - eq - 1));
+    if (!path) return eng_error_set(err, ENG_ENOMEM, "out of memory");
+    int rc = add_model(cfg, spec, (size_t)(eq - spec), path, o + sizeof opt - 1, err);
+    free(path);
+    return rc;
+}
+
+int cfg_add_cors_origin(cfg_config *cfg, const char *origin, eng_error *err)
+{
+    const char *scheme = strstr(origin, "://");
+    bool ok = !strcmp(origin, "*") || (scheme && scheme > origin && scheme[3] &&
+                                       !strchr(scheme + 3, '/') && !strpbrk(origin, " \t\r\n,"));
+    if (!ok)
+        return eng_error_set(err, ENG_EINVAL,
+                             "cors origin: \"%.100s\" is not SCHEME://HOST[:PORT] or \"*\"",
+                             origin);
+    for (size_t i = 0; i < cfg->ncors_origins; i++)
+        if (!strcmp(cfg->cors_origins[i], origin)) return 0;
+    if (cfg->ncors_origins == CFG_MAX_CORS_ORIGINS)
+        return eng_error_set(err, ENG_EINVAL, "cors origin: more than %d origins",
+                             CFG_MAX_CORS_ORIGINS);
+    char *c = strdup(origin);
+    if (!c) return eng_error_set(err, ENG_ENOMEM, "out of memory");
+    cfg->cors_origins[cfg->ncors_origins++] = c;
+    return 0;
 }
 
 int cfg_set_string(char **field, const char *v, eng_error *err)
@@ -210,11 +246,31 @@ static int load_models(cfg_config *cfg, json_t *obj, const char *file, eng_error
     json_t *v;
     json_object_foreach(obj, key, v)
     {
-        if (!json_is_string(v))
-            return eng_error_set(err, ENG_EINVAL, "%s: models.%s must be a path string", file, key);
-        char *path = resolve_path(file, json_string_value(v));
+        const char *tmpl = NULL, *p = json_string_value(v);
+        if (json_is_object(v)) {
+            const char *k2;
+            json_t *v2;
+            json_object_foreach(v, k2, v2)
+            {
+                if (strcmp(k2, "path") && strcmp(k2, "chat_template"))
+                    return eng_error_set(err, ENG_EINVAL,
+                                         "%s: unknown field models.%s.%s (path, chat_template)",
+                                         file, key, k2);
+                if (!json_is_string(v2))
+                    return eng_error_set(err, ENG_EINVAL, "%s: models.%s.%s must be a string", file,
+                                         key, k2);
+            }
+            p = json_string_value(json_object_get(v, "path"));
+            tmpl = json_string_value(json_object_get(v, "chat_template"));
+        }
+        if (!p)
+            return eng_error_set(err, ENG_EINVAL,
+                                 "%s: models.%s must be a path string or {\"path\", "
+                                 "\"chat_template\"}",
+                                 file, key);
+        char *path = resolve_path(file, p);
         if (!path) return eng_error_set(err, ENG_ENOMEM, "out of memory");
-        int rc = add_model(cfg, key, strlen(key), path, err);
+        int rc = add_model(cfg, key, strlen(key), path, tmpl, err);
         free(path);
         if (rc) return rc;
     }
@@ -261,6 +317,30 @@ static int load_field(cfg_config *cfg, const char *key, json_t *v, const char *f
             return eng_error_set(err, ENG_EINVAL, "%s: log_format must be \"text\" or \"json\"",
                                  file);
         cfg->log_json = !strcmp(f, "json");
+        return 0;
+    }
+    if (!strcmp(key, "cors_origins")) {
+        size_t i;
+        json_t *o;
+        if (!json_is_array(v))
+            return eng_error_set(err, ENG_EINVAL, "%s: cors_origins must be a list of origins",
+                                 file);
+        json_array_foreach(v, i, o)
+        {
+            int rc = json_is_string(o) ? cfg_add_cors_origin(cfg, json_string_value(o), err)
+                                       : eng_error_set(err, ENG_EINVAL, "not a string");
+            if (rc) {
+                char why[sizeof err->msg];
+                snprintf(why, sizeof why, "%s", err->msg);
+                return eng_error_set(err, rc, "%s: cors_origins[%zu]: %s", file, i, why);
+            }
+        }
+        return 0;
+    }
+    if (!strcmp(key, "ui")) {
+        if (!json_is_boolean(v))
+            return eng_error_set(err, ENG_EINVAL, "%s: ui must be true or false", file);
+        cfg->no_ui = !json_is_true(v);
         return 0;
     }
     if (!strcmp(key, "limits")) return load_limits(&cfg->limits, v, file, err);

@@ -10,10 +10,13 @@
 #include <stdint.h>
 
 #define CFG_MAX_MODELS 64
+#define CFG_MAX_CORS_ORIGINS 32
 
 typedef struct cfg_model {
-    char *name; /* owned */
-    char *path; /* owned: an HMM JSON file or a Mamba model directory */
+    char *name;          /* owned */
+    char *path;          /* owned: an HMM JSON file or a Mamba model directory */
+    char *chat_template; /* owned, or NULL: the chat template family's name ("chatml",
+                            "mistral"), over the model's tokenizer_config.json */
 } cfg_model;
 
 typedef struct cfg_limits {
@@ -38,12 +41,15 @@ typedef struct cfg_config {
     char *api_key;     /* owned, or NULL: no authentication */
     char *session_dir; /* owned, or NULL: sessions are not persisted */
     bool log_json;     /* one JSON object per log line */
+    bool no_ui;        /* --no-ui or "ui": false: no playground at / and /ui/ */
     uint16_t port;     /* default 8080; 0 picks a free port */
     unsigned workers;  /* default: the CPUs the process may use (eng_cpu_count) */
     unsigned threads;  /* engine threads one Mamba call may use; 0 (default): the CPUs
                           the process may use (mamba_model_set_threads) */
     cfg_model models[CFG_MAX_MODELS];
     size_t nmodels;
+    char *cors_origins[CFG_MAX_CORS_ORIGINS]; /* owned; none (default): CORS off */
+    size_t ncors_origins;
     cfg_limits limits;
 } cfg_config;
 
@@ -55,8 +61,10 @@ void cfg_free(cfg_config *cfg);
 
 /* Read a JSON config file into cfg (over what is there). Fields:
  *   "listen": "HOST:PORT", "workers": N, "threads": N, "api_key_file": PATH,
- *   "session_dir": PATH, "log_format": "text" | "json",
- *   "models": {"NAME": "PATH", ...}  (relative paths are relative to the file),
+ *   "session_dir": PATH, "log_format": "text" | "json", "ui": true | false,
+ *   "cors_origins": ["https://app.example", ...] or ["*"],
+ *   "models": {"NAME": "PATH" or {"path": PATH, "chat_template": NAME}, ...}
+ *             (relative paths are relative to the file),
  *   "limits": {"max_body_bytes", "max_seq_len", "max_batch", "max_tokens",
  *              "queue_capacity", "max_connections", "request_timeout_s",
  *              "request_deadline_s",
@@ -77,7 +85,14 @@ int cfg_set_api_key_file(cfg_config *cfg, const char *path, eng_error *err);
 /* Set an owned string field (api_key, session_dir, ...) to a copy of v. */
 int cfg_set_string(char **field, const char *v, eng_error *err);
 
-/* Add a model from "NAME=PATH"; a model of the same name is replaced.
+/* Allow browsers of origin (scheme://host[:port], or "*" for any) to call
+ * the API (CORS). A repeat is ignored. ENG_EINVAL for an empty origin, one
+ * with whitespace or a path, or when the table is full. */
+int cfg_add_cors_origin(cfg_config *cfg, const char *origin, eng_error *err);
+
+/* Add a model from "NAME=PATH" or "NAME=PATH,chat_template=FAMILY"; a
+ * model of the same name is replaced. The family name is checked when the
+ * model is loaded.
  * ENG_EINVAL on a malformed spec or when the table is full. */
 int cfg_add_model(cfg_config *cfg, const char *spec, eng_error *err);
 

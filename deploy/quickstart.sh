@@ -1,16 +1,29 @@
 #!/bin/sh
 # quickstart.sh: the README's two commands.
 #   deploy/quickstart.sh serve   install what is missing, build, serve the bundled models
-#   deploy/quickstart.sh test    install what is missing, build, run every test
+#   deploy/quickstart.sh test    install what is missing (Debian packages, and the
+#                                npm packages of tests/node), build, run every test
 # Works on a fresh Debian 12 (bookworm) machine; apt-get runs as root, or via sudo.
 set -eu
 cd "$(dirname "$0")/.."
 
 PACKAGES="build-essential pkg-config meson ninja-build libmicrohttpd-dev libjansson-dev
-libuv1-dev check libutf8proc-dev curl"
+libuv1-dev check libutf8proc-dev libonig-dev curl prometheus"
 
 . deploy/apt.sh
 APT_PREFIX="quickstart: "
+
+# The playground's browser test (tests/ui, meson test ui): Debian's chromium,
+# and node with npm unless some node is there already (a distribution's own
+# nodejs and Debian's npm would conflict).
+ui_test_deps() {
+    ui_packages="chromium"
+    command -v node >/dev/null 2>&1 || ui_packages="$ui_packages nodejs"
+    command -v npm >/dev/null 2>&1 || ui_packages="$ui_packages npm"
+    # shellcheck disable=SC2086 # the list splits into packages
+    apt_install $ui_packages
+    (cd tests/ui && npm ci --no-audit --no-fund --loglevel=error)
+}
 
 build() {
     [ -d build ] || meson setup build --buildtype=release
@@ -26,6 +39,10 @@ serve)
     ;;
 test)
     apt_install $PACKAGES
+    # Node (the openai SDK test, tests/node): Debian's, unless one is there
+    command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+    (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+    ui_test_deps
     build
     meson test -C build --print-errorlogs
     ;;

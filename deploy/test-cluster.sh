@@ -22,6 +22,9 @@
 #      the script does not read from until after the signal), and the
 #      answer (about 18 MB) is far larger than the socket buffers between
 #      the replica and the client, so the replica cannot have sent it all.
+#   Between 1 and 2, a real Prometheus server (Debian's prometheus) scrapes
+#   the three replicas' /metrics, and its HTTP API must give the number of
+#   /generate requests that phase 1 made, summed over them.
 #
 #   deploy/test-cluster.sh        (from the repository root)
 #
@@ -30,7 +33,7 @@
 # DOWN" checks only apply to HAProxy). Builds into $HMMBA_BUILD (default
 # build/) if needed; HMMBA_HAPROXY_CFG tries another HAProxy config (same
 # environment variables). Installs haproxy (or nginx), curl and jq with
-# apt-get when missing. Prints each check and ends with
+# apt-get when missing, and prometheus. Prints each check and ends with
 # "test-cluster: N passed, M failed"; exits non-zero on any failure. Cleans
 # up (processes, temporary directory) however it ends.
 set -euo pipefail
@@ -54,6 +57,7 @@ PASS=0
 FAILS=0
 declare -a RPID RPORT # replicas 1..3, and 4 = the reference instance
 LB_PID=""
+PROM_PID=""
 
 # ===== output and clean-up =====
 
@@ -84,14 +88,15 @@ cleanup() {
     # nginx's master takes its workers with it on SIGTERM (SIGKILL would
     # leave them behind).
     [ -n "$LB_PID" ] && kill -TERM "$LB_PID" 2>/dev/null && sleep 0.2
-    for p in "${RPID[@]}" $LB_PID; do
+    [ -n "$PROM_PID" ] && kill -TERM "$PROM_PID" 2>/dev/null
+    for p in "${RPID[@]}" $LB_PID $PROM_PID; do
         [ -n "$p" ] && kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
     done
-    for p in "${RPID[@]}" $LB_PID; do
+    for p in "${RPID[@]}" $LB_PID $PROM_PID; do
         [ -n "$p" ] && wait "$p" 2>/dev/null
     done
     if [ $rc -ne 0 ] && [ -d "$TMP" ]; then
-        for p in "$TMP"/r[0-9].err "$TMP"/lb.log; do
+        for p in "$TMP"/r[0-9].err "$TMP"/lb.log "$TMP"/prom.log; do
             [ -f "$p" ] && { echo "--- $(basename "$p") (last lines)"; tail -5 "$p"; }
         done
     fi
@@ -113,6 +118,7 @@ command -v "$LB_KIND" >/dev/null || apt_install "$LB_KIND"
 command -v curl >/dev/null || apt_install curl
 command -v jq >/dev/null || apt_install jq
 command -v ss >/dev/null || apt_install iproute2
+command -v prometheus >/dev/null || apt_install prometheus
 if ! { [ -d "$BUILD" ] || meson setup "$BUILD" --buildtype=release; } >"$TMP/build.log" 2>&1 ||
     ! ninja -C "$BUILD" server/hmmba tests/tools/mkmodel >>"$TMP/build.log" 2>&1; then
     tail -20 "$TMP/build.log"
@@ -420,6 +426,58 @@ for t in $(seq 0 $((TURNS - 1))); do
     case $t in 1 | 3 | 5) export_states "$t" ;; esac
 done
 note "state blob: $(stat -c %s "$TMP/state.1") bytes per session"
+
+# ===== Prometheus scrapes the replicas =====
+
+# Phase 1 sent NSESS x TURNS generations through the balancer, all answered
+# 200 by replicas 1..3 (the reference instance is not scraped). A real
+# Prometheus server scrapes the three, and its query API must sum to that.
+start_prometheus() {
+    PROM_PORT=$(free_port)
+    mkdir -p "$TMP/prom"
+    cat >"$TMP/prom/prometheus.yml" <<YML
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: hmmba
+    static_configs:
+      - targets: ['127.0.0.1:${RPORT[1]}', '127.0.0.1:${RPORT[2]}', '127.0.0.1:${RPORT[3]}']
+YML
+    prometheus --config.file="$TMP/prom/prometheus.yml" --storage.tsdb.path="$TMP/prom/data" \
+        --web.listen-address="127.0.0.1:$PROM_PORT" >"$TMP/prom.log" 2>&1 &
+    PROM_PID=$!
+    while kill -0 "$PROM_PID" 2>/dev/null; do
+        curl -fs -o /dev/null "http://127.0.0.1:$PROM_PORT/-/ready" && return 0
+        sleep 0.1
+    done
+    wait "$PROM_PID" 2>/dev/null || true
+    PROM_PID=""
+    return 1
+}
+prom_query() { # prom_query EXPR: the first result's value, or "" (none yet)
+    curl -fsS -G "http://127.0.0.1:$PROM_PORT/api/v1/query" --data-urlencode "query=$1" |
+        jq -r 'if .status == "success" then (.data.result[0].value[1] // "") else "" end'
+}
+for try in 1 2 3 4 5; do
+    start_prometheus && break
+    note "prometheus exited before it was ready (try $try): $(tail -n 2 "$TMP/prom.log")"
+    [ "$try" = 5 ] && die "prometheus did not start"
+done
+want=$((NSESS * TURNS))
+query='sum(hmmba_requests_total{job="hmmba",route="/generate",status="200"})'
+got="" up=""
+for ((i = 0; i < HANG_S * 10; i++)); do
+    up=$(prom_query 'sum(up{job="hmmba"})')
+    got=$(prom_query "$query")
+    [ "$up" = 3 ] && [ "$got" = "$want" ] && break
+    sleep 0.1
+done
+[ "$got" = "$want" ] || note "hang: Prometheus never gave $want in ${HANG_S} s"
+check "Prometheus (port $PROM_PORT) scrapes the 3 replicas (up $up) and its API gives $query = $got (want $want)" \
+    [ "$up" = 3 -a "$got" = "$want" ]
+kill -TERM "$PROM_PID" 2>/dev/null
+wait "$PROM_PID" 2>/dev/null || true
+PROM_PID=""
 
 # ===== 2: a replica dies =====
 

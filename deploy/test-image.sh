@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test-image.sh: build the container image from deploy/Dockerfile, start it,
-# and check it from the host: /health, /ready, a /decode on the bundled
-# casino model, the health-check probe, that the server runs as a non-root
-# user, and that SIGTERM stops it with exit status 0.
+# and check it from the host: /health, /ready, the playground at /, a /decode
+# on the bundled casino model, the health-check probe, that the server runs
+# as a non-root user, and that SIGTERM stops it with exit status 0.
 #
 #   deploy/test-image.sh          (from the repository root, as root)
 #
@@ -300,6 +300,14 @@ http_checks() {
     ok "/health from the host: $body"
     body=$(curl -fsS "http://127.0.0.1:$PORT/ready") || fail "/ready"
     ok "/ready: $body"
+    # The playground: the page at / and the script it loads, from the binary.
+    body=$(curl -fsS "http://127.0.0.1:$PORT/") || fail "GET / (the playground)"
+    grep -q '<title>hmmba playground</title>' <<<"$body" || fail "GET / is not the playground page"
+    local ctype
+    ctype=$(curl -fsS -o /dev/null -w '%{content_type}' "http://127.0.0.1:$PORT/ui/app.js") ||
+        fail "GET /ui/app.js"
+    [[ "$ctype" == text/javascript* ]] || fail "/ui/app.js has Content-Type $ctype"
+    ok "GET / serves the playground ($(wc -c <<<"$body") bytes; /ui/app.js as $ctype)"
     # Expected values by brute force over all 2^15 state paths (independent
     # of the server): Viterbi path, its log probability, the log likelihood.
     body=$(curl -fsS "http://127.0.0.1:$PORT/decode" -d '{"model": "casino",

@@ -6,8 +6,8 @@
 
 /* ===== shared pieces ===== */
 
-static int parse_tokens(const json_t *arr, size_t vocab, size_t max_len, int32_t **out, size_t *n,
-                        eng_error *err)
+int proto_parse_tokens(const json_t *arr, size_t vocab, size_t max_len, int32_t **out, size_t *n,
+                       eng_error *err)
 {
     if (!json_is_array(arr))
         return eng_error_set(err, ENG_EINVAL, "field 'tokens' must be an array of token ids");
@@ -40,7 +40,7 @@ static int parse_input(const json_t *root, const char *text_field, size_t vocab,
     json_t *t = json_object_get(root, text_field), *ids = json_object_get(root, "tokens");
     if (t && ids)
         return eng_error_set(err, ENG_EINVAL, "give '%s' or 'tokens', not both", text_field);
-    if (ids) return parse_tokens(ids, vocab, max_len, tokens, ntokens, err);
+    if (ids) return proto_parse_tokens(ids, vocab, max_len, tokens, ntokens, err);
     if (!t) return eng_error_set(err, ENG_EINVAL, "missing field '%s' (or 'tokens')", text_field);
     if (!json_is_string(t))
         return eng_error_set(err, ENG_EINVAL, "field '%s' must be a string", text_field);
@@ -74,10 +74,44 @@ static int parse_stop(const json_t *root, proto_generate_req *q, eng_error *err)
     return 0;
 }
 
+/* "logit_bias": {"ID": bias} with ids in 0..vocab-1 and biases in
+ * -100..100 (OpenAI's), into q's owned arrays and q->sample. */
+static int parse_logit_bias(const json_t *root, size_t vocab, proto_generate_req *q, eng_error *err)
+{
+    json_t *b = json_object_get(root, "logit_bias");
+    if (!b) return 0;
+    if (!json_is_object(b))
+        return eng_error_set(err, ENG_EINVAL,
+                             "field 'logit_bias' must be an object of token id -> bias");
+    size_t n = json_object_size(b), i = 0;
+    q->bias_ids = malloc((n ? n : 1) * sizeof *q->bias_ids);
+    q->bias_values = malloc((n ? n : 1) * sizeof *q->bias_values);
+    if (!q->bias_ids || !q->bias_values) return eng_error_set(err, ENG_ENOMEM, "out of memory");
+    const char *k;
+    json_t *v;
+    json_object_foreach(b, k, v)
+    {
+        char *end;
+        long id = strtol(k, &end, 10);
+        if (!*k || *end || id < 0 || (size_t)id >= vocab || !json_is_number(v) ||
+            json_number_value(v) < -100 || json_number_value(v) > 100)
+            return eng_error_set(err, ENG_EINVAL,
+                                 "field 'logit_bias': \"%.32s\" must be a token id in 0..%zu with "
+                                 "a bias in -100..100",
+                                 k, vocab - 1);
+        q->bias_ids[i] = (int32_t)id;
+        q->bias_values[i++] = (float)json_number_value(v);
+    }
+    q->sample.bias_ids = q->bias_ids;
+    q->sample.bias_values = q->bias_values;
+    q->sample.nbias = n;
+    return 0;
+}
+
 static int parse_sampling(const json_t *root, eng_sample_params *p, eng_error *err)
 {
     double temperature = p->temperature, top_p = p->top_p, min_p = p->min_p,
-           penalty = p->repetition_penalty;
+           penalty = p->repetition_penalty, presence = 0, frequency = 0;
     long long top_k = p->top_k, seed = (long long)p->seed;
     int rc;
     if ((rc = proto_get_number(root, "temperature", 0, 100, &temperature, err)) ||
@@ -85,8 +119,12 @@ static int parse_sampling(const json_t *root, eng_sample_params *p, eng_error *e
         (rc = proto_get_number(root, "top_p", 1e-9, 1, &top_p, err)) ||
         (rc = proto_get_number(root, "min_p", 0, 1, &min_p, err)) ||
         (rc = proto_get_number(root, "repetition_penalty", 1e-3, 100, &penalty, err)) ||
+        (rc = proto_get_number(root, "presence_penalty", -2, 2, &presence, err)) ||
+        (rc = proto_get_number(root, "frequency_penalty", -2, 2, &frequency, err)) ||
         (rc = proto_get_int(root, "seed", 0, INT64_MAX, &seed, err)))
         return rc;
+    p->presence_penalty = (float)presence;
+    p->frequency_penalty = (float)frequency;
     p->temperature = (float)temperature;
     p->top_k = (int)top_k;
     p->top_p = (float)top_p;
@@ -101,11 +139,12 @@ static int parse_sampling(const json_t *root, eng_sample_params *p, eng_error *e
 int proto_generate_parse(const json_t *root, size_t vocab, size_t max_len, size_t max_tokens_cap,
                          proto_generate_req *q, eng_error *err)
 {
+    /* clang-format off */
     static const char *const allowed[] = {
-        "model", "prompt", "tokens",  "max_tokens",         "temperature",
-        "top_k", "top_p",  "min_p",   "repetition_penalty", "seed",
-        "stop",  "stream", "session", "session_mode",       "logprobs",
-        NULL};
+        "model", "prompt", "tokens", "max_tokens", "temperature", "top_k", "top_p", "min_p",
+        "repetition_penalty", "presence_penalty", "frequency_penalty", "logit_bias", "seed",
+        "stop", "stream", "session", "session_mode", "logprobs", NULL};
+    /* clang-format on */
     memset(q, 0, sizeof *q);
     q->max_tokens = 128;
     q->sample = eng_sample_defaults();
@@ -117,7 +156,8 @@ int proto_generate_parse(const json_t *root, size_t vocab, size_t max_len, size_
         (rc = parse_input(root, "prompt", vocab, max_len, &q->prompt, &q->prompt_len, &q->tokens,
                           &q->ntokens, err)) ||
         (rc = proto_get_int(root, "max_tokens", 0, (long long)max_tokens_cap, &max_tokens, err)) ||
-        (rc = parse_sampling(root, &q->sample, err)) || (rc = parse_stop(root, q, err)) ||
+        (rc = parse_sampling(root, &q->sample, err)) ||
+        (rc = parse_logit_bias(root, vocab, q, err)) || (rc = parse_stop(root, q, err)) ||
         (rc = proto_get_bool(root, "stream", &q->stream, err)) ||
         (rc = proto_get_session_fields(root, &q->session, &q->session_mode, err)) ||
         (rc = proto_get_int(root, "logprobs", 0, 20, &logprobs, err)))
@@ -131,6 +171,8 @@ void proto_generate_req_free(proto_generate_req *q)
 {
     if (!q) return;
     free(q->tokens);
+    free(q->bias_ids);
+    free(q->bias_values);
     memset(q, 0, sizeof *q);
 }
 

@@ -50,41 +50,15 @@ static int map_prompt(const json_t *p, json_t *native, eng_error *err)
                          "field 'prompt' must be a string, a list of one string, or token ids");
 }
 
-static int get_double(const json_t *o, const char *f, double lo, double hi, double *out,
-                      eng_error *err)
-{
-    return proto_get_number(o, f, lo, hi, out, err);
-}
-
-static int parse_logit_bias(const json_t *b, size_t vocab, json_t **out, eng_error *err)
-{
-    if (!json_is_object(b))
-        return eng_error_set(err, ENG_EINVAL,
-                             "field 'logit_bias' must be an object of token id -> bias");
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)b, k, v)
-    {
-        char *end;
-        long id = strtol(k, &end, 10);
-        if (!*k || *end || id < 0 || (size_t)id >= vocab || !json_is_number(v) ||
-            json_number_value(v) < -100 || json_number_value(v) > 100)
-            return eng_error_set(err, ENG_EINVAL,
-                                 "field 'logit_bias': \"%.32s\" must be a token id in 0..%zu with "
-                                 "a bias in -100..100",
-                                 k, vocab - 1);
-    }
-    *out = json_incref((json_t *)b);
-    return 0;
-}
-
 /* The members copied as they are into the native body. */
+/* clang-format off */
 static const char *const same_name[] = {
-    "temperature", "top_p",   "top_k",        "min_p", "repetition_penalty", "seed", "stop",
-    "stream",      "session", "session_mode", NULL};
+    "temperature", "top_p", "top_k", "min_p", "repetition_penalty", "seed", "stop", "stream",
+    "session", "session_mode", "logit_bias", "presence_penalty", "frequency_penalty", NULL};
+/* clang-format on */
 
-static int parse_fields(const json_t *o, bool chat, size_t vocab, proto_openai_req *q,
-                        json_t *native, size_t max_tokens_cap, eng_error *err)
+static int parse_fields(const json_t *o, bool chat, proto_openai_req *q, json_t *native,
+                        size_t max_tokens_cap, eng_error *err)
 {
     int rc, b;
     for (const char *const *f = same_name; *f; f++)
@@ -121,19 +95,6 @@ static int parse_fields(const json_t *o, bool chat, size_t vocab, proto_openai_r
     if ((rc = proto_get_int(o, mt_field, 0, (long long)max_tokens_cap, &mt, err))) return rc;
     if (mt < 0) mt = chat ? (long long)max_tokens_cap : (16 < max_tokens_cap ? 16 : 0);
     json_object_set_new(native, "max_tokens", json_integer(mt));
-    if ((rc = get_double(o, "presence_penalty", -2, 2, &q->presence_penalty, err)) ||
-        (rc = get_double(o, "frequency_penalty", -2, 2, &q->frequency_penalty, err)))
-        return rc;
-    json_t *bias = json_object_get(o, "logit_bias");
-    if (bias && (rc = parse_logit_bias(bias, vocab, &q->logit_bias, err))) return rc;
-    /* Checked, then refused unless neutral: the sampler has no such step yet. */
-    if (q->presence_penalty != 0 || q->frequency_penalty != 0)
-        return eng_error_set(err, ENG_EINVAL,
-                             "field '%s' is not supported yet (only 0); use the extension "
-                             "'repetition_penalty' instead",
-                             q->presence_penalty != 0 ? "presence_penalty" : "frequency_penalty");
-    if (q->logit_bias && json_object_size(q->logit_bias))
-        return eng_error_set(err, ENG_EINVAL, "field 'logit_bias' is not supported yet (only {})");
     json_t *so = json_object_get(o, "stream_options");
     if (so && json_is_object(so) && json_is_true(json_object_get(so, "include_usage")))
         q->include_usage = true;
@@ -162,7 +123,7 @@ int proto_openai_parse(const json_t *root, bool chat, size_t vocab, size_t max_l
         json_decref(o);
         return eng_error_set(err, ENG_ENOMEM, "out of memory");
     }
-    int rc = parse_fields(o, chat, vocab, q, q->native, max_tokens_cap, err);
+    int rc = parse_fields(o, chat, q, q->native, max_tokens_cap, err);
     if (!rc && chat) {
         q->messages = json_object_get(root, "messages");
         if (!json_is_array(q->messages) || json_array_size(q->messages) == 0)
@@ -186,7 +147,6 @@ void proto_openai_req_free(proto_openai_req *q)
     if (!q) return;
     proto_generate_req_free(&q->gen);
     json_decref(q->native);
-    json_decref(q->logit_bias);
     memset(q, 0, sizeof *q);
 }
 

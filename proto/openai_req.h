@@ -22,12 +22,10 @@ typedef struct proto_openai_req {
     json_t *native;         /* owned: the equivalent /generate body (gen borrows from it) */
     proto_generate_req gen; /* parsed from native; gen.logprobs = top alternatives */
     bool chat;
-    size_t n;           /* choices, 1..PROTO_OPENAI_MAX_N */
-    bool echo;          /* completions: the prompt before the text */
-    bool want_logprobs; /* completions: "logprobs" given; chat: "logprobs": true */
-    bool include_usage; /* stream_options.include_usage */
-    double presence_penalty, frequency_penalty;
-    json_t *logit_bias;        /* owned: {"id": bias} checked, or NULL */
+    size_t n;                  /* choices, 1..PROTO_OPENAI_MAX_N */
+    bool echo;                 /* completions: the prompt before the text */
+    bool want_logprobs;        /* completions: "logprobs" given; chat: "logprobs": true */
+    bool include_usage;        /* stream_options.include_usage */
     const json_t *messages;    /* chat: borrowed from the request */
     const char *chat_template; /* chat: "chat_template" name override, or NULL */
 } proto_openai_req;

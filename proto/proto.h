@@ -62,6 +62,13 @@ int proto_get_int(const json_t *obj, const char *field, long long min, long long
 int proto_get_number(const json_t *obj, const char *field, double min, double max, double *out,
                      eng_error *err);
 
+/* "tokens": an array of ids in 0..vocab-1, at most max_len of them.
+ * *out is malloc'd (the caller frees it; never NULL on success). Errors
+ * name the position: "tokens[3]: must be a token id in 0..255"; over
+ * max_len is ENG_ELIMIT. */
+int proto_parse_tokens(const json_t *arr, size_t vocab, size_t max_len, int32_t **out, size_t *n,
+                       eng_error *err);
+
 /* The body of every error answer: {"error": {"code": code, "message": msg}}.
  * New reference, or NULL on ENOMEM. */
 json_t *proto_error_json(const char *code, const char *msg);
@@ -189,7 +196,9 @@ typedef struct proto_generate_req {
     int stream;          /* default 0 */
     const char *session; /* borrowed, or NULL */
     proto_session_mode session_mode;
-    size_t logprobs; /* top alternatives per token; 0 = none */
+    size_t logprobs;   /* top alternatives per token; 0 = none */
+    int32_t *bias_ids; /* owned: "logit_bias" (sample.bias_ids borrows them), or NULL */
+    float *bias_values;
 } proto_generate_req;
 
 /* Parse a Mamba /generate request. vocab: valid ids are 0..vocab-1.

@@ -15,9 +15,11 @@ static const char usage[] =
     "             [--workers N] [--threads N] [--max-body BYTES] [--queue N] [--drain-ms MS]\n"
     "             [--api-key-file FILE] [--session-dir DIR] [--session-ttl S]\n"
     "             [--session-budget BYTES] [--max-sessions N] [--stream-buffer BYTES]\n"
-    "             [--log-format text|json] [--request-deadline S]\n"
+    "             [--log-format text|json] [--request-deadline S] [--cors-origin ORIGIN]...\n"
+    "             [--no-ui]\n"
     "       hmmba --probe URL\n"
-    "  --model NAME=PATH  serve an HMM JSON file or a Mamba model directory (repeatable)\n"
+    "  --model NAME=PATH  serve an HMM JSON file or a Mamba model directory (repeatable);\n"
+    "                     NAME=DIR,chat_template=chatml (or mistral) names its chat template\n"
     "  --config FILE      JSON config: listen, workers, models, limits\n"
     "  --listen HOST:PORT default 127.0.0.1:8080; port 0 picks a free port\n"
     "  --workers N        worker threads (default: number of cores)\n"
@@ -27,7 +29,8 @@ static const char usage[] =
     "  --queue N          jobs that may wait for a worker before 503 (default 256)\n"
     "  --drain-ms MS      on SIGTERM, time in-flight requests get to finish (default 30000)\n"
     "  --api-key-file F   require 'Authorization: Bearer KEY' (KEY: F's first line) on every\n"
-    "                     endpoint but /health and /ready; or set HMMBA_API_KEY\n"
+    "                     endpoint but /health, /ready and the playground's page; or set\n"
+    "                     HMMBA_API_KEY\n"
     "  --session-dir DIR  snapshot sessions to DIR on SIGTERM, restore them on start\n"
     "  --session-ttl S    drop sessions idle for S seconds (default 3600; 0: never)\n"
     "  --session-budget B bytes of session state in all; past it the least recently used\n"
@@ -37,6 +40,9 @@ static const char usage[] =
     "                     far behind gets an error event and its generation stops, so it\n"
     "                     never holds up the others (default 1 MiB)\n"
     "  --log-format F     text (default) or json: one object per line\n"
+    "  --cors-origin O    let browser pages from origin O (https://host[:port], or *) call\n"
+    "                     the API: CORS headers and preflights (repeatable; default off)\n"
+    "  --no-ui            no browser playground at / and /ui/ (config: \"ui\": false)\n"
     "  --request-deadline S  a request's headers and body must all arrive within S seconds,\n"
     "                     however slowly they trickle in (default 300; 0: no deadline)\n"
     "  --probe URL        GET an http:// URL; exit 0 if it answers 2xx within 2 s, else 1\n"
@@ -110,6 +116,10 @@ static int parse_args(int argc, char **argv, cfg_config *cfg, opts *o)
             fputs(usage, stdout);
             exit(0);
         }
+        if (!strcmp(a, "--no-ui")) {
+            cfg->no_ui = true;
+            continue;
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "hmmba: %s needs a value (or is unknown)\n%s", a, usage);
             return -1;
@@ -125,6 +135,8 @@ static int parse_args(int argc, char **argv, cfg_config *cfg, opts *o)
             rc = cfg_set_listen(cfg, v, &err);
         else if (!strcmp(a, "--api-key-file"))
             rc = cfg_set_api_key_file(cfg, v, &err);
+        else if (!strcmp(a, "--cors-origin"))
+            rc = cfg_add_cors_origin(cfg, v, &err);
         else if (!strcmp(a, "--session-dir"))
             rc = cfg_set_string(&cfg->session_dir, v, &err);
         else if (!strcmp(a, "--log-format")) {

@@ -15,12 +15,15 @@
 #define HMMBA_VERSION "unknown"
 #endif
 
+/* Route labels: a path, or (ending in '/', "/" excepted) a family of paths under it. */
 static const char *const route_names[] = {
-    "/health",  "/ready",    "/models",    "/decode",         "/generate",
-    "/fit",     "/sessions", "/v1/models", "/v1/completions", "/v1/chat/completions",
-    "/metrics", "other"};
+    "/health",    "/ready",     "/models",         "/decode",
+    "/generate",  "/fit",       "/tokenize",       "/detokenize",
+    "/sessions/", "/v1/models", "/v1/completions", "/v1/chat/completions",
+    "/v2/",       "/metrics",   "/openapi.json",   "/",
+    "/ui/",       "other"};
 #define NROUTES (sizeof route_names / sizeof route_names[0])
-static const int status_codes[] = {200, 400, 401, 404, 405, 409, 413, 500, 501, 503};
+static const int status_codes[] = {200, 204, 304, 400, 401, 403, 404, 405, 409, 413, 500, 501, 503};
 #define NSTATUS (sizeof status_codes / sizeof status_codes[0] + 1) /* + "other" */
 
 /* Upper bounds in seconds; the last bucket (+Inf) is the count. */
@@ -54,11 +57,21 @@ static size_t route_of(const char *url)
 {
     for (size_t i = 0; i + 1 < NROUTES; i++) {
         size_t n = strlen(route_names[i]);
-        if (!strncmp(url, route_names[i], n) &&
-            (url[n] == '\0' || (i == 6 && url[n] == '/'))) /* /sessions/ID */
+        bool family = n > 1 && route_names[i][n - 1] == '/'; /* "/" is the page alone */
+        if (family
+                ? !strncmp(url, route_names[i], n - 1) && (url[n - 1] == '\0' || url[n - 1] == '/')
+                : !strcmp(url, route_names[i]))
             return i;
     }
     return NROUTES - 1;
+}
+
+/* The label of route i: a family without its trailing '/'. */
+static void route_label(size_t i, char *out, size_t cap)
+{
+    size_t n = strlen(route_names[i]);
+    if (n > 1 && route_names[i][n - 1] == '/') n--;
+    snprintf(out, cap, "%.*s", (int)n, route_names[i]);
 }
 
 void srv_metrics_request(const char *url, int status, uint64_t ns)
@@ -142,6 +155,42 @@ static void emit_counter(out *o, const char *name, const char *help, atomic_uint
          (unsigned long long)atomic_load_explicit(v, memory_order_relaxed));
 }
 
+/* A label value as the text format wants it: \\, \" and \\n escaped. */
+static void label_escape(const char *v, char *out, size_t cap)
+{
+    size_t w = 0;
+    for (; *v && w + 3 < cap; v++) {
+        if (*v == '\\' || *v == '"' || *v == '\n') out[w++] = '\\';
+        out[w++] = *v == '\n' ? 'n' : *v;
+    }
+    out[w] = '\0';
+}
+
+/* The workers (count, busy now, busy time) and each model's load time:
+ * the model label is bounded by the configuration. */
+static void emit_pool_and_models(out *o, const srv *s)
+{
+    unsigned busy;
+    uint64_t busy_ns;
+    srv_pool_busy(s->pool, &busy, &busy_ns);
+    emit(o,
+         "# HELP hmmba_workers Worker threads.\n# TYPE hmmba_workers gauge\nhmmba_workers %u\n"
+         "# HELP hmmba_workers_busy Workers running a job now.\n# TYPE hmmba_workers_busy "
+         "gauge\nhmmba_workers_busy %u\n"
+         "# HELP hmmba_worker_busy_seconds_total Time workers spent running jobs, summed over "
+         "workers.\n# TYPE hmmba_worker_busy_seconds_total counter\n"
+         "hmmba_worker_busy_seconds_total %.9f\n",
+         srv_pool_workers(s->pool), busy, (double)busy_ns / 1e9);
+    emit(o, "# HELP hmmba_model_load_seconds Time each model took to load at start.\n"
+            "# TYPE hmmba_model_load_seconds gauge\n");
+    for (size_t i = 0; i < s->nmodels; i++) {
+        char name[256];
+        label_escape(s->models[i].name, name, sizeof name);
+        emit(o, "hmmba_model_load_seconds{model=\"%s\",kind=\"%s\"} %.9f\n", name,
+             s->models[i].kind == SRV_MODEL_MAMBA ? "mamba" : "hmm", s->models[i].load_s);
+    }
+}
+
 void srv_handle_metrics(srv_req *r)
 {
     out o = {0};
@@ -149,17 +198,19 @@ void srv_handle_metrics(srv_req *r)
              "# TYPE hmmba_requests_total counter\n");
     for (size_t i = 0; i < NROUTES; i++)
         for (size_t s = 0; s < NSTATUS; s++) {
-            char code[8];
+            char code[8], label[32];
+            route_label(i, label, sizeof label);
             snprintf(code, sizeof code, "%d", s < NSTATUS - 1 ? status_codes[s] : 0);
-            emit(&o, "hmmba_requests_total{route=\"%s\",status=\"%s\"} %llu\n", route_names[i],
+            emit(&o, "hmmba_requests_total{route=\"%s\",status=\"%s\"} %llu\n", label,
                  s < NSTATUS - 1 ? code : "other",
                  (unsigned long long)atomic_load_explicit(&requests[i][s], memory_order_relaxed));
         }
     emit(&o, "# HELP hmmba_request_duration_seconds Time from arrival to the last byte queued, "
              "by route.\n# TYPE hmmba_request_duration_seconds histogram\n");
     for (size_t i = 0; i < NROUTES; i++) {
-        char l[64];
-        snprintf(l, sizeof l, "route=\"%s\"", route_names[i]);
+        char l[64], label[32];
+        route_label(i, label, sizeof label);
+        snprintf(l, sizeof l, "route=\"%s\"", label);
         emit_hist(&o, "hmmba_request_duration_seconds", l, &latency[i], lat_bounds, NLAT);
     }
     emit(&o, "# HELP hmmba_time_to_first_token_seconds From a generation's arrival to its first "
@@ -199,6 +250,7 @@ void srv_handle_metrics(srv_req *r)
          "%zu\n# HELP hmmba_sessions_bytes State held by sessions.\n# TYPE "
          "hmmba_sessions_bytes gauge\nhmmba_sessions_bytes %zu\n",
          count, bytes);
+    emit_pool_and_models(&o, r->srv);
     emit(&o,
          "# HELP hmmba_build_info The build.\n# TYPE hmmba_build_info gauge\n"
          "hmmba_build_info{version=\"%s\"} 1\n",

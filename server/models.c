@@ -1,7 +1,9 @@
 /* models.c: the model registry: loading by kind, lookup, description. */
 #include "mamba/mamba.h"
 #include "text/tokenizer.h"
+#include "proto/openai_req.h"
 #include "proto/proto.h"
+#include "server/log.h"
 #include "server/srv_internal.h"
 
 #include <stdlib.h>
@@ -48,9 +50,45 @@ static mamba_weights split_weights(char *path)
     return w;
 }
 
-int srv_model_load(srv_model *out, const char *name, const char *spec, unsigned threads,
-                   eng_error *err)
+/* The chat template family: named in the config, else matched from
+ * path/tokenizer_config.json's chat_template (a string, or a list of
+ * {name, template}: "default" or the first); PROTO_CHAT_NONE when neither. */
+static int chat_family(srv_model *m, const char *named, eng_error *err)
 {
+    if (named) {
+        proto_chat_family f = proto_chat_by_name(named);
+        if (!f)
+            return eng_error_set(err, ENG_EINVAL,
+                                 "chat_template '%.40s' is not a family this server renders "
+                                 "(chatml, mistral)",
+                                 named);
+        m->chat = (int)f;
+        return 0;
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", m->path);
+    json_t *cfg = json_load_file(path, 0, NULL);
+    json_t *t = json_object_get(cfg, "chat_template");
+    const char *text = json_string_value(t);
+    if (json_is_array(t)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(t, i, e)
+        {
+            const char *tn = json_string_value(json_object_get(e, "name"));
+            if (!text || (tn && !strcmp(tn, "default")))
+                text = json_string_value(json_object_get(e, "template"));
+        }
+    }
+    m->chat = (int)proto_chat_match(text);
+    json_decref(cfg);
+    return 0;
+}
+
+int srv_model_load(srv_model *out, const char *name, const char *spec, const char *chat_template,
+                   unsigned threads, eng_error *err)
+{
+    uint64_t t0 = srv_now_ns();
     memset(out, 0, sizeof *out);
     char path[4096];
     if (snprintf(path, sizeof path, "%s", spec) >= (int)sizeof path)
@@ -69,6 +107,9 @@ int srv_model_load(srv_model *out, const char *name, const char *spec, unsigned 
     if (S_ISDIR(st.st_mode)) {
         out->kind = SRV_MODEL_MAMBA;
         rc = load_mamba(out, path, w, threads, err);
+        if (!rc) rc = chat_family(out, chat_template, err);
+    } else if (chat_template) {
+        rc = eng_error_set(err, ENG_EINVAL, "chat_template is for Mamba models, not an HMM");
     } else {
         out->kind = SRV_MODEL_HMM;
         rc = proto_hmm_load_file(path, &out->hmm, err);
@@ -78,6 +119,7 @@ int srv_model_load(srv_model *out, const char *name, const char *spec, unsigned 
         eng_error_set(err, rc, "model '%s': %s", name, e.msg);
         srv_model_unload(out);
     }
+    out->load_s = (double)(srv_now_ns() - t0) / 1e9;
     return rc;
 }
 

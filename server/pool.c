@@ -1,6 +1,7 @@
 /* pool.c: bounded FIFO of jobs served by dedicated uv_thread workers. */
 #include "server/pool.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <uv.h>
 
@@ -12,6 +13,8 @@ struct srv_pool {
     bool stopping;
     unsigned nworkers;
     uv_thread_t *threads;
+    atomic_uint_fast64_t busy_ns; /* time workers spent in jobs, summed */
+    atomic_uint busy;             /* workers in a job now */
 };
 
 static srv_job *take(srv_pool *p)
@@ -33,8 +36,13 @@ static void worker_main(void *arg)
 {
     srv_pool *p = arg;
     srv_job *j;
-    while ((j = take(p)))
-        j->run(j);
+    while ((j = take(p))) {
+        atomic_fetch_add_explicit(&p->busy, 1, memory_order_relaxed);
+        uint64_t t0 = uv_hrtime();
+        j->run(j); /* j may be gone after this */
+        atomic_fetch_add_explicit(&p->busy_ns, uv_hrtime() - t0, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&p->busy, 1, memory_order_relaxed);
+    }
 }
 
 int srv_pool_new(unsigned nworkers, size_t capacity, srv_pool **out, eng_error *err)
@@ -95,6 +103,12 @@ size_t srv_pool_waiting(srv_pool *p)
 unsigned srv_pool_workers(const srv_pool *p)
 {
     return p->nworkers;
+}
+
+void srv_pool_busy(srv_pool *p, unsigned *now, uint64_t *total_ns)
+{
+    *now = atomic_load_explicit(&p->busy, memory_order_relaxed);
+    *total_ns = atomic_load_explicit(&p->busy_ns, memory_order_relaxed);
 }
 
 void srv_pool_free(srv_pool *p)

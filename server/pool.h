@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct srv_job srv_job;
 struct srv_job {
@@ -29,6 +30,10 @@ int srv_pool_submit(srv_pool *p, srv_job *job, bool urgent);
 /* Jobs waiting (not running). */
 size_t srv_pool_waiting(srv_pool *p);
 unsigned srv_pool_workers(const srv_pool *p);
+/* Workers running a job now, and the time all workers have spent running
+ * jobs since the start (ns, summed over workers; a job is counted when it
+ * returns). Lock-free; the two are read separately. */
+void srv_pool_busy(srv_pool *p, unsigned *now, uint64_t *total_ns);
 
 /* Run every queued job, then stop and join the workers. Accepts NULL. */
 void srv_pool_free(srv_pool *p);

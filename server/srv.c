@@ -27,7 +27,12 @@ static int copy_cfg(cfg_config *dst, const cfg_config *src)
         dst->models[i].name = strdup(src->models[i].name);
         dst->models[i].path = strdup(src->models[i].path);
         ok &= dst->models[i].name && dst->models[i].path;
+        dst->models[i].chat_template =
+            src->models[i].chat_template ? strdup(src->models[i].chat_template) : NULL;
+        ok &= dst->models[i].chat_template || !src->models[i].chat_template;
     }
+    for (size_t i = 0; i < src->ncors_origins; i++)
+        ok &= (dst->cors_origins[i] = strdup(src->cors_origins[i])) != NULL;
     return ok ? 0 : ENG_ENOMEM;
 }
 
@@ -44,7 +49,7 @@ int srv_new(const cfg_config *cfg, srv **out, eng_error *err)
     }
     for (size_t i = 0; i < cfg->nmodels; i++) {
         int rc = srv_model_load(&s->models[i], cfg->models[i].name, cfg->models[i].path,
-                                cfg->threads, err);
+                                cfg->models[i].chat_template, cfg->threads, err);
         if (rc) {
             srv_free(s);
             return rc;

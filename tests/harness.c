@@ -2,6 +2,7 @@
 #include "harness.h"
 
 #include "http_client.h"
+#include "mamba_gen.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,3 +140,41 @@ json_t *sse_events(const char *body, bool *done)
     return evs;
 }
 
+void harness_must(bool ok, const char *what)
+{
+    if (ok) return;
+    fprintf(stderr, "test set-up failed: %s\n", what);
+    exit(EXIT_FAILURE);
+}
+
+int harness_run(Suite *s, const char *tmpdir)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    if (tmpdir) {
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    }
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+void harness_chat_models(const char *tmpl, char *tmpdir, char *chat_dir, char *plain_dir)
+{
+    harness_must(mkdtemp(tmpdir) != NULL, "mkdtemp");
+    snprintf(chat_dir, 128, "%s/chat", tmpdir);
+    snprintf(plain_dir, 128, "%s/plain", tmpdir);
+    mgen_shape shape = mgen_byte_shape(64, 2);
+    harness_must(mgen_write_model(chat_dir, &shape, 11) == 0, "chat model");
+    harness_must(mgen_write_byte_tokenizer(chat_dir) == 0, "byte tokenizer");
+    char path[256];
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", chat_dir);
+    FILE *f = fopen(path, "w");
+    harness_must(f != NULL, path);
+    fprintf(f, "{\"chat_template\": \"%s\"}", tmpl);
+    harness_must(fclose(f) == 0, path);
+    harness_must(mgen_write_model(plain_dir, &shape, 12) == 0, "plain model");
+    harness_must(mgen_write_byte_tokenizer(plain_dir) == 0, "byte tokenizer");
+}

@@ -45,4 +45,16 @@ const char *error_code(const json_t *answer);
  * (Content-Length) and nothing past it; -1 if the connection ends first. */
 int read_one_status(int fd);
 
+/* Set-up outside a test: unless ok, print what failed and exit(1). */
+void harness_must(bool ok, const char *what);
+/* Make tmpdir (a mkdtemp template, changed in place) with two byte-level
+ * Mamba models (d_model 64, 2 layers, vocab 256, the byte tokenizer):
+ * chat_dir = tmpdir/chat, whose tokenizer_config.json has chat_template
+ * tmpl (JSON-escaped text), and plain_dir = tmpdir/plain, without one.
+ * The dirs need 128 bytes. Exits on failure. */
+void harness_chat_models(const char *tmpl, char *tmpdir, char *chat_dir, char *plain_dir);
+/* Run suite s, then remove the folder tmpdir (or nothing when NULL).
+ * Returns main's exit status: EXIT_SUCCESS when no test failed. */
+int harness_run(Suite *s, const char *tmpdir);
+
 #endif

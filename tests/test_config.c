@@ -49,6 +49,7 @@ START_TEST(defaults)
     ck_assert_uint_eq(c.limits.request_deadline_s, 300);
     ck_assert_uint_eq(c.threads, 0); /* every CPU for one forward pass */
     ck_assert_uint_eq(c.nmodels, 0);
+    ck_assert(!c.no_ui); /* the playground is on */
     cfg_free(&c);
     cfg_free(NULL);
 }
@@ -60,7 +61,8 @@ START_TEST(file_overrides_and_resolves_paths)
         write_file("c.json", "{\"listen\": \"0.0.0.0:9001\", \"workers\": 3, \"threads\": 5,"
                              " \"models\": {\"a\": \"m/a.json\", \"b\": \"/abs/b\"},"
                              " \"limits\": {\"max_body_bytes\": 1000, \"session_ttl_s\": 5,"
-                             " \"stream_buffer_bytes\": 4096, \"request_deadline_s\": 0}}");
+                             " \"stream_buffer_bytes\": 4096, \"request_deadline_s\": 0},"
+                             " \"ui\": false}");
     cfg_config c;
     cfg_init(&c);
     eng_error e = {0};
@@ -69,6 +71,7 @@ START_TEST(file_overrides_and_resolves_paths)
     ck_assert_uint_eq(c.port, 9001);
     ck_assert_uint_eq(c.workers, 3);
     ck_assert_uint_eq(c.threads, 5);
+    ck_assert(c.no_ui);
     ck_assert_uint_eq(c.limits.stream_buffer_bytes, 4096);
     ck_assert_uint_eq(c.limits.request_deadline_s, 0); /* 0: no deadline */
     ck_assert_uint_eq(c.nmodels, 2);
@@ -96,6 +99,7 @@ static const struct {
     {"{\"listen\": \"127.0.0.1:70000\"}", "listen", ENG_EINVAL},
     {"{\"workers\": 0}", "workers", ENG_EINVAL},
     {"{\"workers\": \"4\"}", "workers", ENG_EINVAL},
+    {"{\"ui\": \"off\"}", "ui must be true or false", ENG_EINVAL},
     {"{\"threads\": -1}", "threads", ENG_EINVAL},
     {"{\"limits\": {\"stream_buffer_bytes\": 0}}", "limits.stream_buffer_bytes", ENG_EINVAL},
     {"{\"models\": [\"a\"]}", "models", ENG_EINVAL},
@@ -112,6 +116,14 @@ static const struct {
     {"{\"workers\": 2,}", ":1:", ENG_EFORMAT},
     {"[1]", "object", ENG_EFORMAT},
     {"{\"workers\": 1, \"workers\": 2}", "duplicate", ENG_EFORMAT},
+    {"{\"models\": {\"a\": {\"path\": \"x\", \"template\": \"chatml\"}}}", "models.a.template",
+     ENG_EINVAL},
+    {"{\"models\": {\"a\": {\"chat_template\": \"chatml\"}}}", "models.a", ENG_EINVAL},
+    {"{\"models\": {\"a\": {\"path\": \"x\", \"chat_template\": 1}}}", "models.a.chat_template",
+     ENG_EINVAL},
+    {"{\"cors_origins\": \"https://a.example\"}", "cors_origins", ENG_EINVAL},
+    {"{\"cors_origins\": [\"https://a.example/path\"]}", "cors_origins[0]", ENG_EINVAL},
+    {"{\"cors_origins\": [\"*\", 3]}", "cors_origins[1]", ENG_EINVAL},
 };
 
 START_TEST(bad_file)
@@ -164,6 +176,37 @@ END_TEST
 /* The default thread counts follow the CPUs the process may run on (its
  * affinity, as taskset or a container's cpuset sets it), not the CPUs
  * the machine has. In a child, so that the count is read afresh. */
+START_TEST(chat_template_and_cors)
+{
+    const char *p = write_file(
+        "t.json", "{\"models\": {\"a\": {\"path\": \"m/a\", \"chat_template\": \"chatml\"},"
+                  " \"b\": \"m/b\"}, \"cors_origins\": [\"https://a.example\", \"http://b:81\"]}");
+    cfg_config c;
+    cfg_init(&c);
+    eng_error e = {0};
+    ck_assert_int_eq(cfg_load_file(&c, p, &e), 0);
+    ck_assert_uint_eq(c.nmodels, 2);
+    ck_assert_str_eq(c.models[0].chat_template, "chatml");
+    ck_assert_ptr_nonnull(strstr(c.models[0].path, "/m/a")); /* relative to the file */
+    ck_assert_ptr_null(c.models[1].chat_template);
+    ck_assert_uint_eq(c.ncors_origins, 2);
+    ck_assert_str_eq(c.cors_origins[1], "http://b:81");
+    /* flags: NAME=PATH,chat_template=FAMILY; origins repeat-proof */
+    ck_assert_int_eq(cfg_add_model(&c, "b=/x/y,chat_template=mistral", &e), 0);
+    ck_assert_str_eq(c.models[1].path, "/x/y");
+    ck_assert_str_eq(c.models[1].chat_template, "mistral");
+    ck_assert_int_eq(cfg_add_model(&c, "b=/x/y,chat_template=", &e), ENG_EINVAL);
+    ck_assert_int_eq(cfg_add_cors_origin(&c, "https://a.example", &e), 0);
+    ck_assert_uint_eq(c.ncors_origins, 2);
+    ck_assert_int_eq(cfg_add_cors_origin(&c, "*", &e), 0);
+    ck_assert_uint_eq(c.ncors_origins, 3);
+    ck_assert_int_eq(cfg_add_cors_origin(&c, "a.example", &e), ENG_EINVAL);
+    ck_assert_int_eq(cfg_add_cors_origin(&c, "", &e), ENG_EINVAL);
+    ck_assert_int_eq(cfg_add_cors_origin(&c, "https://a b", &e), ENG_EINVAL);
+    cfg_free(&c);
+}
+END_TEST
+
 START_TEST(cpu_count_follows_affinity)
 {
     cpu_set_t all;
@@ -200,6 +243,7 @@ int main(void)
     tcase_add_loop_test(tc, bad_file, 0, sizeof bad_files / sizeof bad_files[0]);
     tcase_add_test(tc, missing_file);
     tcase_add_test(tc, specs);
+    tcase_add_test(tc, chat_template_and_cors);
     tcase_add_test(tc, cpu_count_follows_affinity);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -1250,7 +1250,7 @@ static void add_path_and_method_rows(void)
     static const struct {
         const char *method, *path;
     } nf[] = {
-        {"GET", "/"},
+        {"GET", "/ui/no-such-file.js"}, /* "/" is the playground */
         {"GET", "/healthz"},
         {"GET", "/health/"},
         {"GET", "/Health"},

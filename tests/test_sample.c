@@ -410,6 +410,124 @@ START_TEST(test_repetition_penalty_sampling)
 }
 END_TEST
 
+/* ---- logit bias, presence and frequency penalties ---- */
+
+static eng_sampler *make_oai(size_t V, float T, float presence, float frequency, const int32_t *ids,
+                             const float *bias, size_t nbias, float rep)
+{
+    eng_sample_params p = eng_sample_defaults();
+    p.temperature = T;
+    p.presence_penalty = presence;
+    p.frequency_penalty = frequency;
+    p.bias_ids = ids;
+    p.bias_values = bias;
+    p.nbias = nbias;
+    p.repetition_penalty = rep;
+    p.seed = 5;
+    eng_sampler *s = NULL;
+    eng_error err = {0};
+    ck_assert_msg(eng_sampler_new(V, &p, &s, &err) == 0, "eng_sampler_new: %s", err.msg);
+    return s;
+}
+
+/* The support's probability of id (0 when it is not in the support). */
+static double support_prob(eng_sampler *s, const float *logits, size_t V, const int32_t *hist,
+                           size_t nhist, int32_t id)
+{
+    int32_t ids[8];
+    float probs[8];
+    ck_assert_uint_le(V, 8);
+    size_t n = eng_sample_support(s, logits, hist, nhist, ids, probs);
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] == id) return probs[i];
+    return 0.0;
+}
+
+START_TEST(test_logit_bias)
+{
+    /* {1, 2, 0.5} + {+1.5, 0, -100} = {2.5, 2, -99.5}: id 2 is out (its
+     * weight e^-102 is below the sampler's floor), and p0 = 1 / (1 + e^-0.5) */
+    const float a[3] = {1.0f, 2.0f, 0.5f};
+    const int32_t ids[2] = {0, 2};
+    const float bias[2] = {1.5f, -100.0f};
+    eng_sampler *s = make_oai(3, 1.0f, 0, 0, ids, bias, 2, 1.0f);
+    ck_assert_double_eq_tol(support_prob(s, a, 3, NULL, 0, 0), 1.0 / (1.0 + exp(-0.5)), 1e-6);
+    ck_assert_double_eq_tol(support_prob(s, a, 3, NULL, 0, 1), 1.0 / (1.0 + exp(0.5)), 1e-6);
+    ck_assert_double_eq(support_prob(s, a, 3, NULL, 0, 2), 0.0);
+    eng_sampler_free(s);
+    /* greedy follows the bias; the log probability stays the model's own */
+    s = make_oai(3, 0.0f, 0, 0, ids, bias, 2, 1.0f);
+    float lp, ls[3];
+    ck_assert_int_eq(eng_sample_next(s, a, NULL, 0, &lp, NULL, 0), 0);
+    eng_log_softmax(a, 3, ls);
+    ck_assert_float_eq_tol(lp, ls[0], 1e-7f);
+    eng_sampler_free(s);
+    /* an id given twice gets both: {1, 0.5 + 0.25 + 0.25} is even */
+    const int32_t twice[2] = {1, 1};
+    const float quarter[2] = {0.25f, 0.25f};
+    const float b[2] = {1.0f, 0.5f};
+    s = make_oai(2, 1.0f, 0, 0, twice, quarter, 2, 1.0f);
+    ck_assert_double_eq_tol(support_prob(s, b, 2, NULL, 0, 1), 0.5, 1e-7);
+    eng_sampler_free(s);
+}
+END_TEST
+
+START_TEST(test_presence_frequency_greedy)
+{
+    /* logits {3.0, 2.6, 1.0} every step; frequency 0.3, presence 0.2. By
+     * hand: x0 = 3.0 - (0.3 c0 + 0.2 [c0 > 0]), x1 = 2.6 - (...c1...):
+     * step 1 {3.0, 2.6} -> 0; 2 {2.5, 2.6} -> 1; 3 {2.5, 2.1} -> 0;
+     * 4 {2.2, 2.1} -> 0; 5 {1.9, 2.1} -> 1; 6 {1.9, 1.8} -> 0;
+     * 7 {1.6, 1.8} -> 1; 8 {1.6, 1.5} -> 0. */
+    const float a[3] = {3.0f, 2.6f, 1.0f};
+    const int32_t want[8] = {0, 1, 0, 0, 1, 0, 1, 0};
+    eng_sampler *s = make_oai(3, 0.0f, 0.2f, 0.3f, NULL, NULL, 0, 1.0f);
+    for (int i = 0; i < 8; i++)
+        ck_assert_msg(eng_sample_next(s, a, NULL, 0, NULL, NULL, 0) == want[i], "step %d", i + 1);
+    eng_sampler_free(s);
+    /* a negative presence penalty favours repeating: {3.0, 3.1} -> 1, then
+     * {3.0, 3.1 + 0.5} stays on 1 */
+    const float b[2] = {3.0f, 3.1f};
+    s = make_oai(2, 0.0f, -0.5f, 0.0f, NULL, NULL, 0, 1.0f);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(eng_sample_next(s, b, NULL, 0, NULL, NULL, 0), 1);
+    eng_sampler_free(s);
+}
+END_TEST
+
+START_TEST(test_presence_frequency_distribution)
+{
+    /* After one draw c, the support is softmax of the logits with
+     * 0.25 + 0.5 taken from x[c]; asking for it counts nothing. */
+    const float a[4] = {0.5f, 1.0f, -0.25f, 0.75f};
+    eng_sampler *s = make_oai(4, 1.0f, 0.5f, 0.25f, NULL, NULL, 0, 1.0f);
+    int32_t c = eng_sample_next(s, a, NULL, 0, NULL, NULL, 0);
+    ck_assert(c >= 0 && c < 4);
+    double x[4], want[4];
+    for (int i = 0; i < 4; i++)
+        x[i] = a[i] - (i == c ? 0.75 : 0.0);
+    softmax_ref(x, 4, 1.0, want);
+    for (int round = 0; round < 2; round++)
+        for (int32_t i = 0; i < 4; i++)
+            ck_assert_double_eq_tol(support_prob(s, a, 4, NULL, 0, i), want[i], 1e-6);
+    eng_sampler_free(s);
+}
+END_TEST
+
+START_TEST(test_bias_then_repetition_order)
+{
+    /* bias first, then the repetition penalty: (0 + 2) ... {2.0, 1.9} with
+     * id 0 biased +2 -> 4.0, penalized / 2 -> 2.0: p0 = 1 / (1 + e^-0.1).
+     * The other order would give 2/2 + 2 = 3.0 and p0 = 1 / (1 + e^-1.1). */
+    const float a[2] = {2.0f, 1.9f};
+    const int32_t id0[1] = {0}, hist[1] = {0};
+    const float two[1] = {2.0f};
+    eng_sampler *s = make_oai(2, 1.0f, 0, 0, id0, two, 1, 2.0f);
+    ck_assert_double_eq_tol(support_prob(s, a, 2, hist, 1, 0), 1.0 / (1.0 + exp(-0.1)), 1e-6);
+    eng_sampler_free(s);
+}
+END_TEST
+
 /* ---- empirical distributions ---- */
 
 static const float emp_logits[6] = {1.0f, 0.5f, -0.3f, 2.0f, 0.0f, 1.7f};
@@ -764,6 +882,25 @@ START_TEST(test_bad_params)
     ck_assert_ptr_nonnull(strstr(err.msg, "repetition_penalty"));
     p.repetition_penalty = NAN;
     ck_assert_int_eq(eng_sampler_new(10, &p, &s, &err), ENG_EINVAL);
+    p = eng_sample_defaults();
+    p.presence_penalty = INFINITY;
+    ck_assert_int_eq(eng_sampler_new(10, &p, &s, &err), ENG_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "presence_penalty"));
+    p = eng_sample_defaults();
+    p.frequency_penalty = NAN;
+    ck_assert_int_eq(eng_sampler_new(10, &p, &s, &err), ENG_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "frequency_penalty"));
+    p = eng_sample_defaults();
+    const int32_t bid[2] = {3, 10};
+    const float bval[2] = {1.0f, NAN};
+    p.bias_ids = bid;
+    p.bias_values = bval;
+    p.nbias = 2; /* id 10 is out of 0..9 */
+    ck_assert_int_eq(eng_sampler_new(10, &p, &s, &err), ENG_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "logit bias 1"));
+    p.nbias = 1;
+    p.bias_values = NULL;
+    ck_assert_int_eq(eng_sampler_new(10, &p, &s, &err), ENG_EINVAL);
     ck_assert_int_eq(eng_sampler_new(10, NULL, &s, &err), 0); /* defaults */
     ck_assert_int_eq(eng_sample_next(NULL, NULL, NULL, 0, NULL, NULL, 0), -1);
     ck_assert_int_eq(eng_sample_next(s, NULL, NULL, 0, NULL, NULL, 0), -1);
@@ -800,6 +937,10 @@ static Suite *sample_suite(void)
     tcase_add_test(tc, test_top_k_one);
     tcase_add_test(tc, test_top_p_small_is_greedy);
     tcase_add_test(tc, test_repetition_penalty_greedy);
+    tcase_add_test(tc, test_logit_bias);
+    tcase_add_test(tc, test_presence_frequency_greedy);
+    tcase_add_test(tc, test_presence_frequency_distribution);
+    tcase_add_test(tc, test_bias_then_repetition_order);
     tcase_add_test(tc, test_seed_determinism);
     tcase_add_test(tc, test_bad_params);
     tc = tcase(su, "frequencies");

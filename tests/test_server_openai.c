@@ -7,6 +7,7 @@
 #include "mamba_gen.h"
 #include "test_util.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +169,94 @@ START_TEST(completion_n2_is_two_seeded_runs)
     free(s5);
     free(s6);
     json_decref(a);
+}
+END_TEST
+
+/* logit_bias and the presence and frequency penalties reach the sampler
+ * (their arithmetic is tested in the sample suite against hand values). */
+START_TEST(completion_bias_and_penalties)
+{
+    /* +100 on "A" (id 65) outweighs any logit of this model: every token */
+    json_t *a = call("/v1/completions",
+                     "{\"model\":\"chat\",\"prompt\":\"xyz\",\"max_tokens\":5,\"temperature\":1,"
+                     "\"seed\":3,\"n\":2,\"logit_bias\":{\"65\":100}}",
+                     200);
+    ck_assert_str_eq(jstr(choice(a, 0), "text"), "AAAAA");
+    ck_assert_str_eq(jstr(choice(a, 1), "text"), "AAAAA"); /* the forked choice too */
+    json_decref(a);
+    /* -100 on the greedy first token: another one comes first */
+    char *greedy = completion_text(
+        "{\"model\":\"chat\",\"prompt\":\"xyz\",\"max_tokens\":3,\"temperature\":0}");
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"model\":\"chat\",\"prompt\":\"xyz\",\"max_tokens\":3,\"temperature\":0,"
+             "\"logit_bias\":{\"%d\":-100}}",
+             (unsigned char)greedy[0]);
+    char *banned = completion_text(body);
+    ck_assert_int_ne(banned[0], greedy[0]);
+    free(greedy);
+    free(banned);
+    /* greedy with a bias and both penalties, against the same arithmetic
+     * done here by hand on the model's logits (/decode), token by token.
+     * The bias brings the first step's runner-up to 0.5 below the best, so
+     * that the penalties (0.7 + 1.9 per use) change the choices. */
+    json_t *toks = json_pack("[i,i,i]", 120, 121, 122);
+    double row[6][256];
+    int count[256] = {0}, ru = -1;
+    double bias = 0;
+    char want[8] = "", body2[512];
+    for (int step = 0; step < 6; step++) {
+        int st;
+        json_t *d = post_json(
+            "/decode", json_pack("{s:s,s:O,s:b}", "model", "chat", "tokens", toks, "logits", 1),
+            &st);
+        ck_assert_int_eq(st, 200);
+        json_t *lr = json_array_get(json_object_get(d, "logits"), json_array_size(toks) - 1);
+        ck_assert_uint_eq(json_array_size(lr), 256);
+        for (int id = 0; id < 256; id++)
+            row[step][id] = (float)json_number_value(json_array_get(lr, (size_t)id));
+        json_decref(d);
+        if (step == 0) { /* the runner-up and its bias */
+            int top = 0;
+            for (int id = 1; id < 256; id++)
+                if (row[0][id] > row[0][top]) top = id;
+            for (int id = 0; id < 256; id++)
+                if (id != top && id >= 32 && id < 127 && (ru < 0 || row[0][id] > row[0][ru]))
+                    ru = id;
+            bias = (float)(row[0][top] - row[0][ru] - 0.5);
+        }
+        int best = 0;
+        double bx = -INFINITY;
+        for (int id = 0; id < 256; id++) {
+            double x = row[step][id] + (id == ru ? bias : 0);
+            x -= 1.9 * count[id] + (count[id] ? 0.7 : 0);
+            if (x > bx) bx = x, best = id;
+        }
+        count[best]++;
+        want[step] = (char)best;
+        json_array_append_new(toks, json_integer(best));
+    }
+    json_decref(toks);
+    const char *fmt = "{\"model\":\"chat\",\"prompt\":[120,121,122],\"max_tokens\":6,"
+                      "\"temperature\":0,\"logit_bias\":{\"%d\":%.9g}%s}";
+    snprintf(body2, sizeof body2, fmt, ru, bias,
+             ",\"presence_penalty\":0.7,\"frequency_penalty\":1.9");
+    char *pen = completion_text(body2);
+    ck_assert_str_eq(pen, want);
+    snprintf(body2, sizeof body2, fmt, ru, bias, "");
+    char *plain = completion_text(body2);
+    ck_assert_str_ne(plain, pen); /* the penalties changed the choice */
+    free(plain);
+    free(pen);
+    /* our own /generate takes them too */
+    int st;
+    json_t *g = post("/generate",
+                     "{\"model\":\"chat\",\"prompt\":\"xyz\",\"max_tokens\":3,\"temperature\":0,"
+                     "\"logit_bias\":{\"66\":100},\"presence_penalty\":0.5}",
+                     &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_str_eq(jstr(g, "text"), "BBB");
+    json_decref(g);
 }
 END_TEST
 
@@ -386,10 +475,16 @@ START_TEST(errors_openai_shaped)
                  "invalid_request");
     assert_error(c, "{\"model\":\"nope\",\"prompt\":\"a\"}", 404, NULL, "model_not_found");
     assert_error(c, "{\"model\":\"chat\",\"prompt\":\"a\",\"n\":99}", 400, "n", "invalid_request");
-    assert_error(c, "{\"model\":\"chat\",\"prompt\":\"a\",\"presence_penalty\":0.5}", 400,
+    assert_error(c, "{\"model\":\"chat\",\"prompt\":\"a\",\"presence_penalty\":2.5}", 400,
                  "presence_penalty", "invalid_request");
-    assert_error(c, "{\"model\":\"chat\",\"prompt\":\"a\",\"logit_bias\":{\"3\":5}}", 400,
+    assert_error(c, "{\"model\":\"chat\",\"prompt\":\"a\",\"frequency_penalty\":\"x\"}", 400,
+                 "frequency_penalty", "invalid_request");
+    assert_error(c, "{\"model\":\"chat\",\"prompt\":\"a\",\"logit_bias\":{\"256\":5}}", 400,
                  "logit_bias", "invalid_request");
+    assert_error(c, "{\"model\":\"chat\",\"prompt\":\"a\",\"logit_bias\":{\"3\":101}}", 400,
+                 "logit_bias", "invalid_request");
+    assert_error(c, "{\"model\":\"chat\",\"prompt\":\"a\",\"logit_bias\":[1]}", 400, "logit_bias",
+                 "invalid_request");
     assert_error(c, "{\"model\":\"chat\",\"prompt\":[\"a\",\"b\"]}", 400, "prompt",
                  "invalid_request");
     assert_error(c, "{\"model\":\"chat\",\"prompt\":\"a\",\"temperature\":\"hot\"}", 400,
@@ -476,7 +571,22 @@ START_TEST(metrics_move)
     json_decref(a);
     a = call("/decode", "{\"model\":\"casino\",\"observations\":[\"1\",\"6\",\"6\"]}", 200);
     json_decref(a);
+    a = call("/tokenize", "{\"model\":\"chat\",\"text\":\"a\"}", 200);
+    json_decref(a);
+    int st;
+    json_decref(request_json("GET", "/v2/models/chat/ready", NULL, NULL, &st));
     char *after = scrape();
+    const char *v2 = "hmmba_requests_total{route=\"/v2\",status=\"200\"}";
+    const char *tok = "hmmba_requests_total{route=\"/tokenize\",status=\"200\"}";
+    ck_assert_double_eq(sample(after, v2), sample(before, v2) + 1);
+    ck_assert_double_eq(sample(after, tok), sample(before, tok) + 1);
+    /* the workers ran jobs (async requests) in between: their time grew */
+    ck_assert(sample(after, "hmmba_worker_busy_seconds_total") >
+              sample(before, "hmmba_worker_busy_seconds_total"));
+    ck_assert_double_eq(sample(after, "hmmba_workers"), 2);
+    ck_assert(sample(after, "hmmba_workers_busy") >= 0);
+    ck_assert(sample(after, "hmmba_model_load_seconds{model=\"chat\",kind=\"mamba\"}") > 0);
+    ck_assert(sample(after, "hmmba_model_load_seconds{model=\"casino\",kind=\"hmm\"}") > 0);
     ck_assert_double_eq(sample(after, ok), sample(before, ok) + 1);
     ck_assert_double_eq(sample(after, bad), sample(before, bad) + 1);
     ck_assert_double_eq(sample(after, "hmmba_generated_tokens_total"),
@@ -508,6 +618,7 @@ static Suite *openai_suite(void)
     tcase_add_test(tc, models_list);
     tcase_add_test(tc, completion_shape_and_greedy);
     tcase_add_test(tc, completion_n2_is_two_seeded_runs);
+    tcase_add_test(tc, completion_bias_and_penalties);
     tcase_add_test(tc, completion_logprobs_and_echo);
     tcase_add_test(tc, completion_stop);
     tcase_add_test(tc, completion_stream_chunks);
@@ -520,45 +631,13 @@ static Suite *openai_suite(void)
     return s;
 }
 
-/* Set-up outside a test: stop the run with a message. */
-static void must(bool ok, const char *what)
-{
-    if (ok) return;
-    fprintf(stderr, "test set-up failed: %s\n", what);
-    exit(EXIT_FAILURE);
-}
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    must(f != NULL, path);
-    fputs(text, f);
-    fclose(f);
-}
-
 int main(void)
 {
     json_object_seed(0);
     strcpy(tmp_models, "/tmp/hmmba-test-openai-XXXXXX");
-    must(mkdtemp(tmp_models) != NULL, "mkdtemp");
-    snprintf(chat_dir, sizeof chat_dir, "%s/chat", tmp_models);
-    snprintf(plain_dir, sizeof plain_dir, "%s/plain", tmp_models);
-    mgen_shape shape = mgen_byte_shape(64, 2);
-    must(mgen_write_model(chat_dir, &shape, 11) == 0, "chat model");
-    must(mgen_write_byte_tokenizer(chat_dir) == 0, "byte tokenizer");
-    char path[256];
-    snprintf(path, sizeof path, "%s/tokenizer_config.json", chat_dir);
-    write_file(path, "{\"chat_template\": \"{% for message in messages %}{{'<|im_start|>' + "
-                     "message['role'] + '\\\\n' + message['content'] + '<|im_end|>' + "
-                     "'\\\\n'}}{% endfor %}\"}");
-    must(mgen_write_model(plain_dir, &shape, 12) == 0, "plain model");
-    must(mgen_write_byte_tokenizer(plain_dir) == 0, "byte tokenizer");
-    SRunner *sr = srunner_create(openai_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_models);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp_models);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    harness_chat_models("{% for message in messages %}{{'<|im_start|>' + "
+                        "message['role'] + '\\\\n' + message['content'] + '<|im_end|>' + "
+                        "'\\\\n'}}{% endfor %}",
+                        tmp_models, chat_dir, plain_dir);
+    return harness_run(openai_suite(), tmp_models);
 }

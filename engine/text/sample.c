@@ -2,8 +2,10 @@
  *
  * The pipeline follows Hugging Face transformers' logits processors and
  * warpers, in their order: repetition penalty, temperature, top-k, top-p,
- * min-p, then a draw from the softmax of what is left. Temperature 0 is
- * greedy argmax over the penalized logits (ties to the lowest id).
+ * min-p, then a draw from the softmax of what is left. OpenAI's logit bias
+ * comes first and its presence and frequency penalties right after the
+ * repetition penalty (vLLM's order). Temperature 0 is greedy argmax over
+ * the penalized logits (ties to the lowest id).
  *
  * Non-finite logits: NaN counts as -inf (never chosen); +inf counts as
  * FLT_MAX (so several +inf share the mass equally instead of making NaNs).
@@ -34,12 +36,18 @@ struct eng_sampler {
     size_t V;
     eng_sample_params p;
     eng_rng rng;
-    float *x;      /* [V] this step's sanitized, penalized logits, by id */
-    float *w;      /* [V] unnormalized weights exp((x - max) / T), by id */
-    float *raw;    /* [V] scratch for the raw distribution's exps */
-    double *bsum;  /* [ceil(V / BLOCK)] sums of w per block */
-    int32_t *idx;  /* [V] candidate ids (their order is scratch) */
-    uint8_t *mark; /* [V] all zero between calls; 1 = already penalized */
+    float *x;         /* [V] this step's sanitized, penalized logits, by id */
+    float *w;         /* [V] unnormalized weights exp((x - max) / T), by id */
+    float *raw;       /* [V] scratch for the raw distribution's exps */
+    double *bsum;     /* [ceil(V / BLOCK)] sums of w per block */
+    int32_t *idx;     /* [V] candidate ids (their order is scratch) */
+    uint8_t *mark;    /* [V] all zero between calls; 1 = already penalized */
+    int32_t *bias_id; /* [nbias] the logit bias, copied */
+    float *bias_val;
+    size_t nbias;
+    uint32_t *count; /* [V] times each id was chosen (presence/frequency penalties), or NULL */
+    int32_t *chosen; /* [nchosen] the distinct ids chosen, in order of first choice */
+    size_t nchosen;
     /* Raw-distribution statistics, when the warping step could derive them
      * for free (no penalty applied and T == 1): max and log sum exp(x - max). */
     bool have_raw;
@@ -72,7 +80,7 @@ static double block_sums(const float *w, size_t V, double *bsum)
 
 /* ---- sampler lifetime ---- */
 
-static int check_params(const eng_sample_params *p, eng_error *err)
+static int check_params(const eng_sample_params *p, size_t V, eng_error *err)
 {
     if (!(isfinite(p->temperature) && p->temperature >= 0.0f))
         return eng_error_set(err, ENG_EINVAL,
@@ -90,6 +98,18 @@ static int check_params(const eng_sample_params *p, eng_error *err)
         return eng_error_set(err, ENG_EINVAL,
                              "sample: repetition_penalty must be finite and > 0 (got %g)",
                              (double)p->repetition_penalty);
+    if (!isfinite(p->presence_penalty) || !isfinite(p->frequency_penalty))
+        return eng_error_set(err, ENG_EINVAL,
+                             "sample: presence_penalty and frequency_penalty must be finite");
+    if (p->nbias && (!p->bias_ids || !p->bias_values))
+        return eng_error_set(err, ENG_EINVAL, "sample: %zu logit biases without their arrays",
+                             p->nbias);
+    for (size_t i = 0; i < p->nbias; i++)
+        if (p->bias_ids[i] < 0 || (size_t)p->bias_ids[i] >= V || !isfinite(p->bias_values[i]))
+            return eng_error_set(err, ENG_EINVAL,
+                                 "sample: logit bias %zu: id %d must be in 0..%zu with a finite "
+                                 "bias",
+                                 i, (int)p->bias_ids[i], V - 1);
     return ENG_OK;
 }
 
@@ -102,7 +122,7 @@ int eng_sampler_new(size_t V, const eng_sample_params *p, eng_sampler **out, eng
     if (V == 0 || V > (size_t)INT32_MAX)
         return eng_error_set(err, ENG_EINVAL, "sample: vocabulary size %zu out of range", V);
     eng_sample_params params = p ? *p : eng_sample_defaults();
-    int rc = check_params(&params, err);
+    int rc = check_params(&params, V, err);
     if (rc) return rc;
 
     eng_sampler *s = calloc(1, sizeof *s);
@@ -115,7 +135,25 @@ int eng_sampler_new(size_t V, const eng_sample_params *p, eng_sampler **out, eng
     s->bsum = malloc((V + BLOCK - 1) / BLOCK * sizeof *s->bsum);
     s->idx = malloc(V * sizeof *s->idx);
     s->mark = calloc(V, sizeof *s->mark);
-    if (!s->x || !s->w || !s->raw || !s->bsum || !s->idx || !s->mark) {
+    bool ok = s->x && s->w && s->raw && s->bsum && s->idx && s->mark;
+    if (ok && params.nbias) {
+        s->bias_id = malloc(params.nbias * sizeof *s->bias_id);
+        s->bias_val = malloc(params.nbias * sizeof *s->bias_val);
+        ok = s->bias_id && s->bias_val;
+        if (ok) {
+            memcpy(s->bias_id, params.bias_ids, params.nbias * sizeof *s->bias_id);
+            memcpy(s->bias_val, params.bias_values, params.nbias * sizeof *s->bias_val);
+            s->nbias = params.nbias;
+        }
+    }
+    if (ok && (params.presence_penalty != 0.0f || params.frequency_penalty != 0.0f)) {
+        s->count = calloc(V, sizeof *s->count);
+        s->chosen = malloc(V * sizeof *s->chosen);
+        ok = s->count && s->chosen;
+    }
+    s->p.bias_ids = NULL; /* the copies above are the sampler's */
+    s->p.bias_values = NULL;
+    if (!ok) {
         eng_sampler_free(s);
         return eng_error_set(err, ENG_ENOMEM, "sample: no memory for scratch of %zu ids", V);
     }
@@ -133,20 +171,63 @@ void eng_sampler_free(eng_sampler *s)
     free(s->bsum);
     free(s->idx);
     free(s->mark);
+    free(s->bias_id);
+    free(s->bias_val);
+    free(s->count);
+    free(s->chosen);
     free(s);
 }
 
-/* ---- repetition penalty ---- */
+/* ---- logit bias and penalties ---- */
 
-/* Copy sanitized logits into s->x and apply the HF/CTRL penalty once per
- * distinct in-range history id (out-of-range ids are ignored). A finite logit
- * stays finite (clamped to +-FLT_MAX). Returns whether any logit changed. */
-static bool load_logits(eng_sampler *s, const float *logits, const int32_t *history, size_t nhist)
+/* x + d, clamped to +-FLT_MAX; -inf stays -inf. */
+static inline float shift(float x, float d)
+{
+    if (!isfinite(x)) return x;
+    return fminf(fmaxf(x + d, -FLT_MAX), FLT_MAX);
+}
+
+/* Add the logit bias. Returns whether any logit changed. */
+static bool add_bias(eng_sampler *s)
+{
+    bool changed = false;
+    for (size_t i = 0; i < s->nbias; i++) {
+        float *v = &s->x[s->bias_id[i]];
+        float b = shift(*v, s->bias_val[i]);
+        changed |= b != *v;
+        *v = b;
+    }
+    return changed;
+}
+
+/* Presence and frequency penalties over the ids this sampler chose.
+ * Returns whether any logit changed. */
+static bool count_penalties(eng_sampler *s)
+{
+    bool changed = false;
+    const float fp = s->p.frequency_penalty, pp = s->p.presence_penalty;
+    for (size_t i = 0; i < s->nchosen; i++) {
+        int32_t id = s->chosen[i];
+        float *v = &s->x[id];
+        float b = shift(*v, -(fp * (float)s->count[id] + pp));
+        changed |= b != *v;
+        *v = b;
+    }
+    return changed;
+}
+
+/* Count a choice for the presence and frequency penalties. */
+static void count_choice(eng_sampler *s, int32_t id)
+{
+    if (!s->count) return;
+    if (s->count[id]++ == 0) s->chosen[s->nchosen++] = id;
+}
+
+/* The HF/CTRL penalty once per distinct in-range history id (out-of-range
+ * ids are ignored). Returns whether any logit changed. */
+static bool repetition_penalty(eng_sampler *s, const int32_t *history, size_t nhist)
 {
     const size_t V = s->V;
-    for (size_t i = 0; i < V; i++)
-        s->x[i] = sanitize(logits[i]);
-
     const float pen = s->p.repetition_penalty;
     if (pen == 1.0f || !history) return false;
     bool changed = false;
@@ -165,6 +246,20 @@ static bool load_logits(eng_sampler *s, const float *logits, const int32_t *hist
         if (id >= 0 && (size_t)id < V) s->mark[id] = 0;
     }
     return changed;
+}
+
+/* Copy sanitized logits into s->x, add the logit bias, apply the HF/CTRL
+ * penalty once per distinct in-range history id (out-of-range ids are
+ * ignored), then the presence and frequency penalties. A finite logit
+ * stays finite (clamped to +-FLT_MAX). Returns whether any logit changed. */
+static bool load_logits(eng_sampler *s, const float *logits, const int32_t *history, size_t nhist)
+{
+    const size_t V = s->V;
+    for (size_t i = 0; i < V; i++)
+        s->x[i] = sanitize(logits[i]);
+    bool biased = add_bias(s);
+    bool rep = repetition_penalty(s, history, nhist);
+    return count_penalties(s) | rep | biased;
 }
 
 /* ---- selection over candidate ids, ordered by (x desc, id asc) ---- */
@@ -524,6 +619,7 @@ int32_t eng_sample_next(eng_sampler *s, const float *logits, const int32_t *hist
         if (logprob) *logprob = raw_logprob(logits[id], s->raw_max, s->raw_logsum, s->V);
         if (ntop > 0) eng__top_alternatives(logits, s->V, s->raw_max, s->raw_logsum, top, ntop);
     }
+    count_choice(s, id);
     return id;
 }
 

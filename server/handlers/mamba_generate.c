@@ -515,6 +515,8 @@ static gen *gen_fork(const gen *g, size_t i)
     c->m = g->m;
     c->q = g->q;
     c->q.tokens = NULL;
+    c->q.bias_ids = NULL; /* g's: the sampler below copies what sample points to */
+    c->q.bias_values = NULL;
     c->q.sample.seed = g->q.sample.seed + i;
     c->nprompt = g->nprompt;
     c->fmt = g->fmt;

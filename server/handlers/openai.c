@@ -3,9 +3,7 @@
  * by proto/openai_req.c into a native /generate request and run by
  * mamba_generate.c's pipeline (prefill, batcher, sampling, stop strings,
  * the stream's bound); this file is the output format (gen_format.h):
- * the OpenAI answers and stream chunks, logprobs, echo, usage, and the
- * logit adjustments the native sampler lacks (logit_bias, presence and
- * frequency penalties). */
+ * the OpenAI answers and stream chunks, logprobs, echo and usage. */
 #include "mamba/mamba.h"
 #include "proto/openai_req.h"
 #include "server/handlers/gen_format.h"
@@ -323,32 +321,6 @@ static void fmt_end(void *ctx, const srv_gen_view *v)
 
 static const srv_gen_format oai_format = {fmt_token_event, fmt_token_record, fmt_end};
 
-/* ===== chat templates ===== */
-
-/* The family from model_dir/tokenizer_config.json's chat_template (a
- * string, or a list of {name, template}: "default" or the first). */
-static proto_chat_family family_of_model(const srv_model *m)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tokenizer_config.json", m->path);
-    json_t *cfg = json_load_file(path, 0, NULL);
-    json_t *t = json_object_get(cfg, "chat_template");
-    const char *text = json_string_value(t);
-    if (json_is_array(t)) {
-        size_t i;
-        json_t *e;
-        json_array_foreach(t, i, e)
-        {
-            const char *name = json_string_value(json_object_get(e, "name"));
-            if (!text || (name && !strcmp(name, "default")))
-                text = json_string_value(json_object_get(e, "template"));
-        }
-    }
-    proto_chat_family f = proto_chat_match(text);
-    json_decref(cfg);
-    return f;
-}
-
 /* ===== the routes ===== */
 
 static void make_id(oai *a, const char *prefix)
@@ -375,14 +347,16 @@ static bool chat_prompt(srv_req *r, oai *a)
             return false;
         }
     }
-    if (!f) f = family_of_model(a->m);
+    if (!f) f = (proto_chat_family)a->m->chat;
     if (!f) {
         srv_reply_error(r, 400, "no_chat_template",
-                        "model '%s' has no chat template this server renders: its "
-                        "tokenizer_config.json chat_template is missing or is neither ChatML nor "
-                        "Mistral [INST]; name one with \"chat_template\": \"chatml\" or "
-                        "\"mistral\" in the request",
-                        a->m->name);
+                        "model '%s' has no chat template this server renders (its "
+                        "tokenizer_config.json has none that is ChatML or Mistral [INST]): name "
+                        "one for the model with --model %s=PATH,chat_template=chatml or "
+                        "\"models\": {\"%s\": {\"path\": ..., \"chat_template\": "
+                        "\"chatml\"}} in the config file, or per request with "
+                        "\"chat_template\": \"chatml\" or \"mistral\"",
+                        a->m->name, a->m->name, a->m->name);
         return false;
     }
     /* A session that already holds turns continues: no <s> again. */

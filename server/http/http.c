@@ -3,6 +3,8 @@
  * pool with the connection suspended; the worker stores its answer and
  * resumes the connection, and the handler, called again, queues it. */
 #include "proto/proto.h"
+#include "server/http/cors.h"
+#include "server/handlers/ui.h"
 #include "server/http/conns.h"
 #include "server/http/http.h"
 #include "server/http/request.h"
@@ -26,6 +28,7 @@ static enum MHD_Result queue_stream(srv_req *r)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
     MHD_add_response_header(resp, "X-Request-Id", r->id);
+    srv_cors_headers(r, resp);
     enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
     MHD_destroy_response(resp);
     r->answered = true;
@@ -42,20 +45,32 @@ static enum MHD_Result queue_reply(srv_req *r)
         MHD_create_response_from_buffer(r->resp_len, r->resp, MHD_RESPMEM_MUST_FREE);
     if (!resp) return MHD_NO;
     r->resp = NULL; /* MHD owns it now */
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
+    if (r->ctype) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
     MHD_add_response_header(resp, "X-Request-Id", r->id);
+    srv_cors_headers(r, resp);
     if (r->retry_after) {
         char ra[16];
         snprintf(ra, sizeof ra, "%u", r->retry_after);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
     }
     if (r->allow) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->etag) MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
+    if (r->cache) MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, r->cache);
     if (r->www_auth) MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     if (r->close_conn) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     r->answered = true;
     return ret;
+}
+
+/* 1..SRV_REQUEST_ID_MAX characters of [A-Za-z0-9._:-]: safe to echo and
+ * to log as it is. */
+static bool valid_request_id(const char *id)
+{
+    if (!id) return false;
+    size_t n = strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-");
+    return n >= 1 && n <= SRV_REQUEST_ID_MAX && id[n] == '\0';
 }
 
 static srv_req *req_new(srv *s, struct MHD_Connection *c, const char *method, const char *url)
@@ -68,8 +83,13 @@ static srv_req *req_new(srv *s, struct MHD_Connection *c, const char *method, co
     r->srv = s;
     r->conn = c;
     snprintf(r->method, sizeof r->method, "%s", method);
-    uint64_t n = atomic_fetch_add(&s->next_id, 1);
-    snprintf(r->id, sizeof r->id, "%08x%08llx", s->id_salt, (unsigned long long)n);
+    const char *rid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
+    if (valid_request_id(rid)) {
+        snprintf(r->id, sizeof r->id, "%s", rid);
+    } else {
+        uint64_t n = atomic_fetch_add(&s->next_id, 1);
+        snprintf(r->id, sizeof r->id, "%08x%08llx", s->id_salt, (unsigned long long)n);
+    }
     r->t0_ns = srv_now_ns();
     r->job.run = srv_req_run;
     const char *sid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Session-Id");
@@ -111,10 +131,12 @@ static bool same_secret(const char *a, const char *b)
     return diff == 0 && na == nb;
 }
 
-/* With an API key set, everything but the probes needs it. */
+/* With an API key set, everything but the probes and the playground's
+ * static page (which asks for the key) needs it. */
 static bool authorized(srv *s, struct MHD_Connection *c, const char *url)
 {
-    if (!s->cfg.api_key || !strcmp(url, "/health") || !strcmp(url, "/ready")) return true;
+    if (!s->cfg.api_key || !strcmp(url, "/health") || !strcmp(url, "/ready") || srv_ui_path(url))
+        return true;
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!h || strncmp(h, "Bearer ", 7)) return false;
     return same_secret(h + 7, s->cfg.api_key);
@@ -212,6 +234,7 @@ static enum MHD_Result on_first_call(srv *s, struct MHD_Connection *c, const cha
                         s->cfg.limits.max_connections);
         return queue_reply(r);
     }
+    if (srv_cors_preflight(r)) return MHD_YES; /* before the key: browsers send none here */
     if (!authorized(s, c, url)) {
         r->www_auth = true;
         srv_reply_error(r, 401, "unauthorized",
@@ -275,7 +298,7 @@ static bool append_body(srv_req *r, const char *data, size_t n)
 /* Body complete: answer inline, or suspend and queue the job. */
 static enum MHD_Result dispatch(srv_req *r)
 {
-    if (r->resp) return queue_reply(r); /* decided earlier (404, 405, 413) */
+    if (r->resp || r->preflight) return queue_reply(r); /* decided earlier (404, 405, 413) */
     if (!r->async) {
         r->handler(r);
         return queue_reply(r);

@@ -17,6 +17,10 @@
 #include <stdint.h>
 #include <uv.h>
 
+/* An incoming X-Request-Id is kept when it is 1..SRV_REQUEST_ID_MAX
+ * characters of [A-Za-z0-9._:-]; otherwise the server makes one. */
+#define SRV_REQUEST_ID_MAX 64
+
 typedef struct srv_req srv_req;
 typedef void (*srv_handler)(srv_req *r);
 
@@ -25,7 +29,7 @@ struct srv_req {
     struct MHD_Connection *conn;
     char method[8];
     char *url;
-    char id[24];
+    char id[SRV_REQUEST_ID_MAX + 1]; /* X-Request-Id: the client's if valid, else ours */
     uint64_t t0_ns;
     /* body */
     eng_buf body; /* as received (not NUL-terminated) */
@@ -43,7 +47,10 @@ struct srv_req {
     const char *ctype;
     unsigned retry_after;   /* seconds; 0 = no header */
     const char *allow;      /* Allow header for 405 */
+    const char *etag;       /* ETag header (a static string), or NULL */
+    const char *cache;      /* Cache-Control header (static), or NULL */
     bool www_auth;          /* 401: add WWW-Authenticate */
+    bool preflight;         /* a CORS preflight answered 204 (cors.c) */
     bool close_conn;        /* add Connection: close (the connection ends after the answer) */
     json_t *json;           /* parsed body (async handlers) */
     char *session_hdr;      /* X-Session-Id, copied on arrival, or NULL */

@@ -2,7 +2,11 @@
  * model kind. */
 #include "proto/proto.h"
 #include "server/handlers/handlers.h"
+#include "server/handlers/kserve.h"
 #include "server/handlers/openai.h"
+#include "server/handlers/tokenize.h"
+#include "server/http/openapi.h"
+#include "server/handlers/ui.h"
 #include "server/http/request.h"
 #include "server/http/routes.h"
 #include "server/metrics.h"
@@ -21,8 +25,8 @@ static void srv_handle_generate(srv_req *r);
 
 typedef struct route {
     const char *method;
-    const char *path; /* exact path */
-    srv_handler fn;
+    const char *path; /* exact, or with {name} segments (one non-empty segment each) */
+    srv_handler fn;   /* NULL: served by srv_session_route or srv_ui_route (listed for readers) */
     bool async;
 } route;
 
@@ -33,20 +37,64 @@ static const route routes[] = {
     {"POST", "/decode", srv_handle_decode, true},
     {"POST", "/generate", srv_handle_generate, true},
     {"POST", "/fit", srv_handle_fit, true},
+    {"POST", "/tokenize", srv_handle_tokenize, true},
+    {"POST", "/detokenize", srv_handle_detokenize, true},
+    {"GET", "/sessions", NULL, false},
+    {"GET", "/sessions/{id}", NULL, false},
+    {"DELETE", "/sessions/{id}", NULL, false},
+    {"POST", "/sessions/{id}/fork", NULL, true},
+    {"GET", "/sessions/{id}/state", NULL, true},
+    {"PUT", "/sessions/{id}/state", NULL, true},
     {"GET", "/v1/models", srv_openai_models, false},
     {"POST", "/v1/completions", srv_openai_completions, true},
     {"POST", "/v1/chat/completions", srv_openai_chat, true},
+    {"GET", "/v2/health/live", srv_kserve_live, false},
+    {"GET", "/v2/health/ready", srv_kserve_ready, false},
+    {"GET", "/v2/models/{name}", srv_kserve_model, false},
+    {"GET", "/v2/models/{name}/ready", srv_kserve_model_ready, false},
     {"GET", "/metrics", srv_handle_metrics, false},
+    {"GET", "/openapi.json", srv_handle_openapi, false},
+    {"GET", "/", srv_handle_ui, false},
+    {"GET", "/ui/{path}", NULL, false}, /* served by srv_ui_route, like /ui and /ui/ */
 };
+
+bool srv_route_entry(size_t i, const char **method, const char **path)
+{
+    if (i >= sizeof routes / sizeof routes[0]) return false;
+    *method = routes[i].method;
+    *path = routes[i].path;
+    return true;
+}
+
+/* url matches pattern: equal, except that each {name} in the pattern takes
+ * one non-empty segment of url. */
+static bool path_match(const char *pattern, const char *url)
+{
+    while (*pattern) {
+        if (*pattern == '{') {
+            size_t seg = strcspn(url, "/");
+            if (seg == 0) return false;
+            url += seg;
+            pattern = strchr(pattern, '}');
+            if (!pattern) return false;
+            pattern++;
+        } else if (*pattern++ != *url++) {
+            return false;
+        }
+    }
+    return *url == '\0';
+}
 
 srv_handler srv_route(const char *method, const char *url, bool *async, int *status,
                       const char **allow)
 {
     if (!strncmp(url, "/sessions", 9) && (url[9] == '\0' || url[9] == '/'))
         return srv_session_route(method, url, async, status, allow);
+    if (!strncmp(url, "/ui", 3) && srv_ui_path(url))
+        return srv_ui_route(method, url, async, status, allow);
     bool path_found = false;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        if (strcmp(routes[i].path, url)) continue;
+        if (!routes[i].fn || !path_match(routes[i].path, url)) continue;
         path_found = true;
         if (!strcmp(routes[i].method, method) ||
             (!strcmp(method, "HEAD") && !strcmp(routes[i].method, "GET"))) {
