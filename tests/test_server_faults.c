@@ -6,7 +6,8 @@
  *  - flags override the config file wherever --config stands, and the
  *    environment sits between the two (the hmmba executable, $HMMBA_BIN);
  *  - a body over the limit, from a client that writes all of it before it
- *    reads (as Python's http.client does), gets the 413, not a reset;
+ *    reads (as Python's http.client does), gets the 413, not a reset, and
+ *    what is read to be thrown away is bounded;
  *  - a request trickled in, a byte at a time, is ended by the whole-request
  *    deadline (408, or closed while its headers are still coming), long
  *    before all of it is sent;
@@ -139,13 +140,15 @@ START_TEST(log_json_any_bytes)
 }
 END_TEST
 
-/* A connection to the test server whose receives give up after HANG_S. */
+/* A connection to the test server whose receives and sends give up after
+ * HANG_S. */
 static int connect_guarded(void)
 {
     int fd = http_connect(port);
     struct timeval tv = {HANG_S, 0};
     ck_assert_int_ge(fd, 0);
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     return fd;
 }
 
@@ -236,6 +239,48 @@ START_TEST(body_over_bound_answered_at_once)
         http_resp_free(&r);
         close(fd);
     }
+    assert_healthy();
+}
+END_TEST
+
+/* A chunked body past the bound (4 MiB for a 1 MiB limit) is not read
+ * for ever: the server stops reading and closes, long before 64 MiB are
+ * sent, and goes on serving. */
+START_TEST(chunked_body_past_bound_cut_off)
+{
+    enum { PIECE = 1 << 20, TOTAL = 64 };
+    static const char head[] = "POST /decode HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\n";
+    cfg_config cfg;
+    char *body = malloc(PIECE), size[32];
+    int fd, i, cut = 0, why = 0;
+    cfg_init(&cfg);
+    cfg.limits.max_body_bytes = 1 << 20;
+    harness_start(&cfg);
+    cfg_free(&cfg);
+    memset(body, ' ', PIECE);
+    snprintf(size, sizeof size, "%x\r\n", PIECE);
+    fd = connect_guarded();
+    send_all_or_fail(fd, head, strlen(head), "headers");
+    for (i = 0; i < TOTAL && !cut; i++) {
+        const char *parts[3] = {size, body, "\r\n"};
+        size_t lens[3] = {strlen(size), PIECE, 2};
+        for (int p = 0; p < 3 && !cut; p++)
+            for (size_t at = 0; at < lens[p] && !cut;) {
+                ssize_t k = send(fd, parts[p] + at, lens[p] - at, MSG_NOSIGNAL);
+                if (k <= 0) {
+                    cut = 1;
+                    why = errno;
+                } else
+                    at += (size_t)k;
+            }
+    }
+    close(fd);
+    ck_assert_msg(cut && i < TOTAL, "the server read all %d MiB of a chunked body over the limit",
+                  TOTAL);
+    ck_assert_msg(why == EPIPE || why == ECONNRESET,
+                  "hang: the server neither read nor closed (%s)", strerror(why));
+    free(body);
     assert_healthy();
 }
 END_TEST
@@ -482,6 +527,7 @@ int main(void)
     tcase_add_test(tc, flags_override_config_any_order);
     tcase_add_test(tc, body_over_limit_answered_after_upload);
     tcase_add_test(tc, body_over_bound_answered_at_once);
+    tcase_add_test(tc, chunked_body_past_bound_cut_off);
     tcase_add_test(tc, deadline_ends_trickled_request);
     tcase_add_test(tc, connections_past_limit_get_503);
     suite_add_tcase(s, tc);
