@@ -27,6 +27,8 @@ typedef struct cfg_limits {
     size_t queue_capacity;       /* jobs waiting for a worker; default 256 */
     size_t max_connections;      /* default 1024 */
     unsigned request_timeout_s;  /* idle connection timeout; default 60 */
+    unsigned request_deadline_s; /* a request's headers and body must all arrive within this
+                                    (however slowly they trickle); default 300; 0: none */
     size_t max_sessions;         /* default 10,000 */
     size_t session_budget_bytes; /* all session state together; default 1 GiB */
     unsigned session_ttl_s;      /* idle time before a session expires; default 3600 */
@@ -65,6 +67,7 @@ void cfg_free(cfg_config *cfg);
  *             (relative paths are relative to the file),
  *   "limits": {"max_body_bytes", "max_seq_len", "max_batch", "max_tokens",
  *              "queue_capacity", "max_connections", "request_timeout_s",
+ *              "request_deadline_s",
  *              "max_sessions", "session_budget_bytes", "session_ttl_s",
  *              "stream_buffer_bytes"}.
  * Unknown fields are refused (a typo should not silently fall back to a

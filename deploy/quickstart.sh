@@ -8,7 +8,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 PACKAGES="build-essential pkg-config meson ninja-build libmicrohttpd-dev libjansson-dev
-libuv1-dev check libutf8proc-dev curl prometheus"
+libuv1-dev check libutf8proc-dev libonig-dev curl prometheus"
 
 . deploy/apt.sh
 APT_PREFIX="quickstart: "

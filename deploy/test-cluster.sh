@@ -17,7 +17,11 @@
 #      where they are routed now), and then continue exactly as the
 #      reference: same sampled tokens, same logits from /decode.
 #   3. A replica gets SIGTERM with a stream in flight through $LBN: the
-#      stream completes, the process exits 0.
+#      stream completes, the process exits 0. In flight by construction: the
+#      client stops reading after the first token (curl writes into a FIFO
+#      the script does not read from until after the signal), and the
+#      answer (about 18 MB) is far larger than the socket buffers between
+#      the replica and the client, so the replica cannot have sent it all.
 #   Between 1 and 2, a real Prometheus server (Debian's prometheus) scrapes
 #   the three replicas' /metrics, and its HTTP API must give the number of
 #   /generate requests that phase 1 made, summed over them.
@@ -46,7 +50,7 @@ esac
 NSESS=30          # concurrent sessions
 TURNS=6           # the first request and 5 continuations
 GEN_TOKENS=8      # tokens generated per turn
-DRAIN_TOKENS=3000 # the stream in flight at SIGTERM (slow model)
+DRAIN_TOKENS=20000 # the stream in flight at SIGTERM: ~900 bytes per event (logprobs 20)
 T0=$SECONDS
 TMP=$(mktemp -d /tmp/hmmba-cluster.XXXXXX)
 PASS=0
@@ -144,8 +148,11 @@ free_port() {
 
 start_replica() { # start_replica N: on a free port (the server picks: --listen :0)
     local n=$1
-    "$HMMBA" --model "lm=$TMP/lm" --model "slow=$TMP/slow" --listen 127.0.0.1:0 \
-        --workers 2 --drain-ms 30000 >"$TMP/r$n.out" 2>"$TMP/r$n.err" &
+    # replica.json: limits.max_tokens for the drained stream (scenario 3);
+    # --stream-buffer holds all of it while its client does not read
+    "$HMMBA" --config "$TMP/replica.json" --model "lm=$TMP/lm" --model "slow=$TMP/slow" \
+        --listen 127.0.0.1:0 --workers 2 --drain-ms 180000 --stream-buffer $((64 << 20)) \
+        >"$TMP/r$n.out" 2>"$TMP/r$n.err" &
     RPID[n]=$!
 }
 
@@ -161,6 +168,7 @@ wait_replica() {
     die "replica $n did not start"
 }
 
+echo "{\"limits\": {\"max_tokens\": $DRAIN_TOKENS}}" >"$TMP/replica.json"
 for n in 1 2 3 4; do start_replica "$n"; done
 for n in 1 2 3 4; do wait_replica "$n"; done
 ok "3 replicas and a reference instance listening on ports ${RPORT[1]} ${RPORT[2]} ${RPORT[3]} (ref ${RPORT[4]})"
@@ -618,25 +626,29 @@ for i in $(seq 1 200); do
 done
 [ -n "$DSID" ] || die "no session id routed to r$DRAINER"
 echo "== SIGTERM to r$DRAINER (pid ${RPID[DRAINER]}) with a stream of $DRAIN_TOKENS tokens in flight ($DSID) ($((SECONDS - T0)) s)"
-curl -sS -N --max-time 120 -H "X-Session-Id: $DSID" -o "$TMP/drain.out" -w '%{http_code}' \
-    -d "{\"model\": \"slow\", \"prompt\": \"drain\", \"max_tokens\": $DRAIN_TOKENS, \"stream\": true}" \
+# The client: curl writes the stream into a FIFO; the script reads the
+# first token event from it, then nothing until after the signal, so curl
+# blocks, stops reading its socket, and the replica's answer stays unsent.
+mkfifo "$TMP/drain.fifo"
+exec 3<>"$TMP/drain.fifo" # read-write: opening does not wait for curl, and a writer
+# stays until curl has opened its end
+curl -sS -N --max-time $((HANG_S * 2)) -H "X-Session-Id: $DSID" -o "$TMP/drain.fifo" \
+    -w '%{http_code}' -d "{\"model\": \"slow\", \"prompt\": \"drain\", \"max_tokens\": $DRAIN_TOKENS, \"stream\": true, \"logprobs\": 20}" \
     "$LB/generate" >"$TMP/drain.code" 2>"$TMP/drain.err" &
 DRAIN_CURL=$!
 # The first token event, however long it takes (HANG_S guards a hang).
-for ((i = 0; i < HANG_S * 20; i++)); do
-    grep -q '^data: {"token"' "$TMP/drain.out" 2>/dev/null && break
-    kill -0 "$DRAIN_CURL" 2>/dev/null || break
-    sleep 0.05
+: >"$TMP/drain.out"
+while IFS= read -r -t "$HANG_S" line <&3; do
+    printf '%s\n' "$line" >>"$TMP/drain.out"
+    case $line in 'data: {"token"'*) break ;; esac
 done
 check "the stream's first events arrive through $LBN before it ends (no buffering)" \
     grep -q '^data: {"token"' "$TMP/drain.out"
-# In flight when the signal is sent: not ended yet (no [DONE]), read now.
-done_at_term=$(grep -c '^data: \[DONE\]' "$TMP/drain.out" || true)
-events_at_term=$(grep -c '^data: {"token"' "$TMP/drain.out" || true)
+# In flight when the signal is sent: the replica logs a request when its
+# answer is all sent; the drained stream's line is not there yet.
+answered_at_term=$(grep -c 'POST /generate' "$TMP/r$DRAINER.err" || true)
 kill -TERM "${RPID[DRAINER]}"
 T_TERM=$SECONDS
-check "the stream was in flight when SIGTERM was sent ($events_at_term of $DRAIN_TOKENS tokens sent)" \
-    [ "$done_at_term" = 0 ]
 # /ready turns 503 (or the port closes) once the signal is handled: poll for
 # that state while the stream still runs, rather than sleep and hope.
 ready=200
@@ -645,14 +657,19 @@ for ((i = 0; i < HANG_S * 20; i++)); do
     [ "$ready" != 200 ] && break
     sleep 0.05
 done
-stream_done=$(grep -c '^data: \[DONE\]' "$TMP/drain.out" || true)
 check "the draining replica is not ready: /ready answers '$ready' (503, or 000: refused)" \
     [ "$ready" = 503 -o "$ready" = 000 ]
-note "the stream had ${stream_done:-0} [DONE] when /ready turned '$ready'"
 if [ "$LB_KIND" = haproxy ]; then
     check "HAProxy takes the draining replica out (DOWN)" wait_status "r$DRAINER" DOWN
 fi
+# Now read the rest (through a read-only end, so that curl's exit is its
+# end of file): the replica finishes sending, then exits.
+exec 4<"$TMP/drain.fifo" 3>&-
+cat <&4 >>"$TMP/drain.out" &
+DRAIN_CAT=$!
+exec 4<&-
 wait "$DRAIN_CURL" || true
+wait "$DRAIN_CAT" || true
 ntok=$(grep -c '^data: {"token"' "$TMP/drain.out" || true)
 final=$(sed -n 's/^data: \({"finish_reason".*}\)$/\1/p' "$TMP/drain.out")
 final=${final:-'{}'}
@@ -664,3 +681,6 @@ rc=0
 wait "${RPID[DRAINER]}" || rc=$?
 RPID[DRAINER]=""
 check "the replica exited with status $rc (want 0) $((SECONDS - T_TERM)) s after SIGTERM" [ $rc = 0 ]
+answered_at_exit=$(grep -c 'POST /generate' "$TMP/r$DRAINER.err" || true)
+check "the stream was in flight at SIGTERM: answered after it ($answered_at_term /generate answers logged before, $answered_at_exit at exit)" \
+    [ "$answered_at_exit" = $((answered_at_term + 1)) ]

@@ -15,7 +15,8 @@ static const char usage[] =
     "             [--workers N] [--threads N] [--max-body BYTES] [--queue N] [--drain-ms MS]\n"
     "             [--api-key-file FILE] [--session-dir DIR] [--session-ttl S]\n"
     "             [--session-budget BYTES] [--max-sessions N] [--stream-buffer BYTES]\n"
-    "             [--log-format text|json] [--cors-origin ORIGIN]... [--no-ui]\n"
+    "             [--log-format text|json] [--request-deadline S] [--cors-origin ORIGIN]...\n"
+    "             [--no-ui]\n"
     "       hmmba --probe URL\n"
     "  --model NAME=PATH  serve an HMM JSON file or a Mamba model directory (repeatable);\n"
     "                     NAME=DIR,chat_template=chatml (or mistral) names its chat template\n"
@@ -42,6 +43,8 @@ static const char usage[] =
     "  --cors-origin O    let browser pages from origin O (https://host[:port], or *) call\n"
     "                     the API: CORS headers and preflights (repeatable; default off)\n"
     "  --no-ui            no browser playground at / and /ui/ (config: \"ui\": false)\n"
+    "  --request-deadline S  a request's headers and body must all arrive within S seconds,\n"
+    "                     however slowly they trickle in (default 300; 0: no deadline)\n"
     "  --probe URL        GET an http:// URL; exit 0 if it answers 2xx within 2 s, else 1\n"
     "                     (a health check for images without curl)\n"
     "environment: HMMBA_CONFIG (a config file, read before any --config), HMMBA_LISTEN,\n"
@@ -163,6 +166,9 @@ static int parse_args(int argc, char **argv, cfg_config *cfg, opts *o)
         } else if (!strcmp(a, "--max-sessions")) {
             if (parse_count(a, v, 1u << 30, &n)) return -1;
             cfg->limits.max_sessions = (size_t)n;
+        } else if (!strcmp(a, "--request-deadline")) {
+            if (parse_count(a, v, 1u << 30, &n)) return -1;
+            cfg->limits.request_deadline_s = (unsigned)n;
         } else if (!strcmp(a, "--queue")) {
             if (parse_count(a, v, 1u << 20, &n)) return -1;
             cfg->limits.queue_capacity = (size_t)n;

@@ -53,7 +53,7 @@ static mamba_weights split_weights(char *path)
 /* The chat template family: named in the config, else matched from
  * path/tokenizer_config.json's chat_template (a string, or a list of
  * {name, template}: "default" or the first); PROTO_CHAT_NONE when neither. */
-static int chat_family(const srv_model *m, const char *named, eng_error *err)
+static int chat_family(srv_model *m, const char *named, eng_error *err)
 {
     if (named) {
         proto_chat_family f = proto_chat_by_name(named);
@@ -62,7 +62,7 @@ static int chat_family(const srv_model *m, const char *named, eng_error *err)
                                  "chat_template '%.40s' is not a family this server renders "
                                  "(chatml, mistral)",
                                  named);
-        ((srv_model *)m)->chat = (int)f;
+        m->chat = (int)f;
         return 0;
     }
     char path[4200];
@@ -80,7 +80,7 @@ static int chat_family(const srv_model *m, const char *named, eng_error *err)
                 text = json_string_value(json_object_get(e, "template"));
         }
     }
-    ((srv_model *)m)->chat = (int)proto_chat_match(text);
+    m->chat = (int)proto_chat_match(text);
     json_decref(cfg);
     return 0;
 }
@@ -170,7 +170,8 @@ static json_t *hmm_info(const hmm_model *h)
 static json_t *mamba_info(const srv_model *m)
 {
     const mamba_config *c = mamba_model_config(m->mamba);
-    return json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:b,s:I,s:I}", "kind", "mamba", "weights",
+    return json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:b,s:I,s:I}", "kind", "mamba",
+                     "architecture", mamba_arch_name(c->arch), "weights",
                      mamba_weights_name(mamba_model_weights(m->mamba)), "d_model", c->d_model,
                      "n_layer", c->n_layer, "vocab_size", c->vocab_size, "d_state", c->d_state,
                      "d_inner", c->d_inner, "eos_token_id", c->eos_id, "tokenizer", m->tok != NULL,

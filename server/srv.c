@@ -110,7 +110,7 @@ void srv_free(srv *s)
     atomic_store(&s->stopping, true); /* generations end at their next token */
     srv_pool_free(s->pool);
     if (s->sessions) srv_sessions_save(s); /* every session is idle now */
-    if (s->mhd) MHD_stop_daemon(s->mhd);
+    srv_http_stop(s);
     srv_sessions_free(s->sessions);
     for (size_t i = 0; i < s->nmodels; i++)
         srv_model_unload(&s->models[i]);

@@ -21,6 +21,7 @@ struct srv {
     size_t nmodels;
     srv_pool *pool;
     struct MHD_Daemon *mhd;
+    struct srv_conns *conns; /* the open connections (http/conns.h) */
     uint16_t port;
     int listen_fd; /* >= 0 once drained: MHD gave the socket back */
     srv_sessions *sessions;

@@ -51,6 +51,14 @@ json_t *load_fixture_file(const char *sub, const char *file)
     return j;
 }
 
+json_t *harness_slice(json_t *a, size_t from, size_t to)
+{
+    json_t *out = json_array();
+    for (size_t i = from; i < to; i++)
+        json_array_append(out, json_array_get(a, i));
+    return out;
+}
+
 json_t *request_json(const char *method, const char *path, const char *extra, const char *body,
                      int *status)
 {

@@ -22,6 +22,9 @@ void harness_stop(void);
 /* A fixture file as JSON: fixtures()/sub/file. */
 json_t *load_fixture_file(const char *sub, const char *file);
 
+/* Elements [from, to) of the JSON array a, as a new array. */
+json_t *harness_slice(json_t *a, size_t from, size_t to);
+
 /* Send method path with a body (a JSON text or NULL) and parse the JSON
  * answer; *status gets the code. Asserts that the answer is JSON with a
  * request id. extra: header lines or NULL. */

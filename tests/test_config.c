@@ -46,6 +46,7 @@ START_TEST(defaults)
     ck_assert_uint_eq(c.workers, (unsigned)eng_cpu_count());
     ck_assert_uint_eq(c.limits.max_body_bytes, 16u << 20);
     ck_assert_uint_eq(c.limits.stream_buffer_bytes, 1u << 20);
+    ck_assert_uint_eq(c.limits.request_deadline_s, 300);
     ck_assert_uint_eq(c.threads, 0); /* every CPU for one forward pass */
     ck_assert_uint_eq(c.nmodels, 0);
     ck_assert(!c.no_ui); /* the playground is on */
@@ -60,7 +61,8 @@ START_TEST(file_overrides_and_resolves_paths)
         write_file("c.json", "{\"listen\": \"0.0.0.0:9001\", \"workers\": 3, \"threads\": 5,"
                              " \"models\": {\"a\": \"m/a.json\", \"b\": \"/abs/b\"},"
                              " \"limits\": {\"max_body_bytes\": 1000, \"session_ttl_s\": 5,"
-                             " \"stream_buffer_bytes\": 4096}, \"ui\": false}");
+                             " \"stream_buffer_bytes\": 4096, \"request_deadline_s\": 0},"
+                             " \"ui\": false}");
     cfg_config c;
     cfg_init(&c);
     eng_error e = {0};
@@ -71,6 +73,7 @@ START_TEST(file_overrides_and_resolves_paths)
     ck_assert_uint_eq(c.threads, 5);
     ck_assert(c.no_ui);
     ck_assert_uint_eq(c.limits.stream_buffer_bytes, 4096);
+    ck_assert_uint_eq(c.limits.request_deadline_s, 0); /* 0: no deadline */
     ck_assert_uint_eq(c.nmodels, 2);
     char want[300];
     snprintf(want, sizeof want, "%s/m/a.json", tmpdir);
@@ -104,6 +107,7 @@ static const struct {
     {"{\"limits\": {\"max_body_bytes\": -1}}", "limits.max_body_bytes", ENG_EINVAL},
     {"{\"limits\": {\"max_bdy_bytes\": 1}}", "limits.max_bdy_bytes", ENG_EINVAL},
     {"{\"limits\": {\"session_ttl_s\": 1e3}}", "limits.session_ttl_s", ENG_EINVAL},
+    {"{\"limits\": {\"request_deadline_s\": -1}}", "limits.request_deadline_s", ENG_EINVAL},
     {"{\"wrokers\": 2}", "wrokers", ENG_EINVAL},
     {"{\"limits\": {\"max_batch\": 0}}", "limits.max_batch", ENG_EINVAL},
     {"{\"limits\": {\"queue_capacity\": 0}}", "limits.queue_capacity", ENG_EINVAL},

@@ -702,7 +702,7 @@ START_TEST(probe_and_drain)
 {
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%u/ready", port);
-    ck_assert_int_eq(srv_probe(url, 2000), 0);
+    ck_assert_int_eq(srv_probe(url, 30000), 0); /* 30 s: a hang guard, not a time to meet */
     snprintf(url, sizeof url, "http://127.0.0.1:%u/nothing", port);
     ck_assert_int_eq(srv_probe(url, 2000), -1); /* 404 is not healthy */
     ck_assert_int_eq(srv_probe("http://127.0.0.1:1/ready", 500), -1);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char tmp_models[64], chat_dir[128], plain_dir[128];
 
@@ -123,6 +124,42 @@ START_TEST(request_id_kept_or_replaced)
     id_of("POST", "/v1/completions", "X-Request-Id: stream-1\r\n",
           "{\"model\":\"chat\",\"prompt\":\"a\",\"max_tokens\":2,\"stream\":true}", id, sizeof id);
     ck_assert_str_eq(id, "stream-1");
+}
+END_TEST
+
+/* The request's log line names the id the client sent. stderr (the log)
+ * goes to a file for the test; the line is written when the request
+ * completes, which may be after the client has its answer: the file is
+ * polled (hang guard 30 s). */
+START_TEST(request_id_logged)
+{
+    char path[] = "/tmp/hmmba-test-log-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    fflush(stderr);
+    int saved = dup(2);
+    ck_assert_int_eq(dup2(fd, 2), 2);
+    char id[128];
+    id_of("GET", "/v2/health/live", "X-Request-Id: log-check.7\r\n", NULL, id, sizeof id);
+    id_of("GET", "/health", "X-Request-Id: bad id\r\n", NULL, id, sizeof id);
+    bool kept = false, ours = false;
+    char text[4096];
+    for (int i = 0; i < 3000 && !(kept && ours); i++) {
+        ssize_t n = pread(fd, text, sizeof text - 1, 0);
+        text[n > 0 ? n : 0] = '\0';
+        kept = strstr(text, "req=log-check.7 GET /v2/health/live 200") != NULL;
+        char want[200];
+        snprintf(want, sizeof want, "req=%s GET /health 200", id); /* the replacement */
+        ours = strstr(text, want) != NULL;
+        if (!(kept && ours)) usleep(10000);
+    }
+    dup2(saved, 2);
+    close(saved);
+    close(fd);
+    unlink(path);
+    ck_assert_msg(kept, "hang: no log line with the client's id: %s", text);
+    ck_assert_msg(ours, "hang: no log line with the replacement id %s: %s", id, text);
+    ck_assert_ptr_null(strstr(text, "bad id"));
 }
 END_TEST
 
@@ -348,7 +385,10 @@ START_TEST(cors_preflight_and_headers)
                      "https://app.example");
     ck_assert(
         strstr(http_header(&r, "Access-Control-Expose-Headers", v, sizeof v), "X-Request-Id"));
+    /* the preflight's grants are for preflights only */
     ck_assert_ptr_null(http_header(&r, "Access-Control-Allow-Methods", v, sizeof v));
+    ck_assert_ptr_null(http_header(&r, "Access-Control-Allow-Headers", v, sizeof v));
+    ck_assert_ptr_null(http_header(&r, "Access-Control-Max-Age", v, sizeof v));
     http_resp_free(&r);
     /* another origin gets no grant, only Vary */
     ck_assert_int_eq(
@@ -491,6 +531,7 @@ static Suite *conventions_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, request_id_kept_or_replaced);
+    tcase_add_test(tc, request_id_logged);
     tcase_add_test(tc, tokenize_and_back);
     tcase_add_loop_test(tc, tokenize_errors, 0, sizeof tok_bad / sizeof tok_bad[0]);
     tcase_add_test(tc, kserve_health_and_metadata);

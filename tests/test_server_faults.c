@@ -6,7 +6,13 @@
  *  - flags override the config file wherever --config stands, and the
  *    environment sits between the two (the hmmba executable, $HMMBA_BIN);
  *  - a body over the limit, from a client that writes all of it before it
- *    reads (as Python's http.client does), gets the 413, not a reset;
+ *    reads (as Python's http.client does), gets the 413, not a reset, and
+ *    what is read to be thrown away is bounded;
+ *  - a request trickled in, a byte at a time, is ended by the whole-request
+ *    deadline (408, or closed while its headers are still coming), long
+ *    before all of it is sent;
+ *  - a connection past max_connections is answered 503 with Retry-After,
+ *    and the server takes connections again once some close.
  *  - a body over the limit sent by a client that writes it all before
  *    reading gets its 413, not a reset. */
 #include "harness.h"
@@ -134,13 +140,15 @@ START_TEST(log_json_any_bytes)
 }
 END_TEST
 
-/* A connection to the test server whose receives give up after HANG_S. */
+/* A connection to the test server whose receives and sends give up after
+ * HANG_S. */
 static int connect_guarded(void)
 {
     int fd = http_connect(port);
     struct timeval tv = {HANG_S, 0};
     ck_assert_int_ge(fd, 0);
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     return fd;
 }
 
@@ -232,6 +240,160 @@ START_TEST(body_over_bound_answered_at_once)
         close(fd);
     }
     assert_healthy();
+}
+END_TEST
+
+/* A chunked body past the bound (4 MiB for a 1 MiB limit) is not read
+ * for ever: the server stops reading and closes, long before 64 MiB are
+ * sent, and goes on serving. */
+START_TEST(chunked_body_past_bound_cut_off)
+{
+    enum { PIECE = 1 << 20, TOTAL = 64 };
+    static const char head[] = "POST /decode HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\n";
+    cfg_config cfg;
+    char *body = malloc(PIECE), size[32];
+    int fd, i, cut = 0, why = 0;
+    cfg_init(&cfg);
+    cfg.limits.max_body_bytes = 1 << 20;
+    harness_start(&cfg);
+    cfg_free(&cfg);
+    memset(body, ' ', PIECE);
+    snprintf(size, sizeof size, "%x\r\n", PIECE);
+    fd = connect_guarded();
+    send_all_or_fail(fd, head, strlen(head), "headers");
+    for (i = 0; i < TOTAL && !cut; i++) {
+        const char *parts[3] = {size, body, "\r\n"};
+        size_t lens[3] = {strlen(size), PIECE, 2};
+        for (int p = 0; p < 3 && !cut; p++)
+            for (size_t at = 0; at < lens[p] && !cut;) {
+                ssize_t k = send(fd, parts[p] + at, lens[p] - at, MSG_NOSIGNAL);
+                if (k <= 0) {
+                    cut = 1;
+                    why = errno;
+                } else
+                    at += (size_t)k;
+            }
+    }
+    close(fd);
+    ck_assert_msg(cut && i < TOTAL, "the server read all %d MiB of a chunked body over the limit",
+                  TOTAL);
+    ck_assert_msg(why == EPIPE || why == ECONNRESET,
+                  "hang: the server neither read nor closed (%s)", strerror(why));
+    free(body);
+    assert_healthy();
+}
+END_TEST
+
+/* ===== the whole-request deadline ===== */
+
+static void start_limits(unsigned deadline_s, size_t max_conns)
+{
+    cfg_config cfg;
+    cfg_init(&cfg);
+    cfg.limits.request_deadline_s = deadline_s;
+    cfg.limits.request_timeout_s = 60; /* idle: never reached by a trickle */
+    if (max_conns) cfg.limits.max_connections = max_conns;
+    harness_start(&cfg);
+    cfg_free(&cfg);
+}
+
+/* Send head at once, then rest a byte per 50 ms until the server ends the
+ * connection (a byte or the end of the stream to read, or a failed send);
+ * then read what it said into *r (status 0: nothing). Returns the bytes of
+ * rest sent. */
+static size_t trickle_until_ended(const char *head, const char *rest, http_resp *r)
+{
+    int fd = connect_guarded();
+    size_t k = 0, len = strlen(rest);
+    char c;
+    memset(r, 0, sizeof *r);
+    ck_assert_int_eq(http_send_all(fd, head, strlen(head)), 0);
+    for (; k < len; k++) {
+        if (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) >= 0) break; /* an answer, or closed */
+        if (send(fd, rest + k, 1, MSG_NOSIGNAL) != 1) break;
+        usleep(50 * 1000);
+    }
+    if (http_read_response(fd, r) != 0) memset(r, 0, sizeof *r);
+    close(fd);
+    return k;
+}
+
+/* A deadline of 1 s against requests trickled over about 40 s (800 bytes,
+ * one per 50 ms): the server ends each long before it is all sent, with a
+ * 408 once the headers were in. What is asserted is the outcome (ended,
+ * and how), not when. */
+START_TEST(deadline_ends_trickled_request)
+{
+    enum { PAD = 800 };
+    char body[PAD + 64], head[256], hdrs[PAD + 256];
+    http_resp r;
+    size_t sent;
+    start_limits(1, 0);
+    /* the headers at once, the body trickles: 408 */
+    memset(body, ' ', PAD);
+    snprintf(body + PAD, sizeof body - PAD, "{\"model\":\"casino\"}");
+    snprintf(head, sizeof head,
+             "POST /decode HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n",
+             strlen(body));
+    sent = trickle_until_ended(head, body, &r);
+    ck_assert_msg(sent < strlen(body), "hang: the trickled body was never ended (all sent)");
+    ck_assert_msg(r.status == 408, "body trickled: status %d after %zu of %zu bytes", r.status,
+                  sent, strlen(body));
+    ck_assert_ptr_nonnull(strstr(r.body, "request_timeout"));
+    http_resp_free(&r);
+    /* the headers trickle: closed, no answer (no request was made yet) */
+    snprintf(hdrs, sizeof hdrs, "GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: %0*d\r\n\r\n", PAD, 0);
+    sent = trickle_until_ended("", hdrs, &r);
+    ck_assert_msg(sent < strlen(hdrs), "hang: the trickled headers were never ended (all sent)");
+    ck_assert_msg(r.status == 0, "headers trickled: status %d", r.status);
+    http_resp_free(&r);
+    assert_healthy();
+}
+END_TEST
+
+/* ===== past max_connections ===== */
+
+/* With 4 connections open (each served once, kept alive), a fifth is
+ * answered 503 with Retry-After and closed; once one of the four closes,
+ * a new connection is served. */
+START_TEST(connections_past_limit_get_503)
+{
+    enum { N = 4 };
+    static const char get[] = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    int held[N];
+    char ra[16];
+    http_resp r;
+    start_limits(300, N);
+    for (int i = 0; i < N; i++) {
+        held[i] = connect_guarded();
+        ck_assert_int_eq(http_send_all(held[i], get, strlen(get)), 0);
+        char buf[512];
+        ck_assert_int_gt(recv(held[i], buf, sizeof buf, 0), 0); /* answered: it is open */
+    }
+    for (int round = 0; round < 3; round++) {
+        int fd = connect_guarded();
+        ck_assert_int_eq(http_send_all(fd, get, strlen(get)), 0);
+        ck_assert_int_eq(http_read_response(fd, &r), 0); /* read to the close */
+        close(fd);
+        ck_assert_msg(r.status == 503, "connection %d past the limit: status %d", N + 1 + round,
+                      r.status);
+        ck_assert_ptr_nonnull(http_header(&r, "Retry-After", ra, sizeof ra));
+        ck_assert_ptr_nonnull(strstr(r.body, "overloaded"));
+        http_resp_free(&r);
+    }
+    close(held[0]);
+    /* the server sees the close in its own time: wait for it, bounded */
+    for (int i = 0;; i++) {
+        ck_assert_int_eq(http_request(port, "GET", "/health", NULL, NULL, 0, &r), 0);
+        int st = r.status;
+        http_resp_free(&r);
+        if (st == 200) break;
+        ck_assert_msg(st == 503 && i < HANG_S * 100, "hang: status %d after a slot freed", st);
+        usleep(10000);
+    }
+    for (int i = 1; i < N; i++)
+        close(held[i]);
 }
 END_TEST
 
@@ -365,6 +527,9 @@ int main(void)
     tcase_add_test(tc, flags_override_config_any_order);
     tcase_add_test(tc, body_over_limit_answered_after_upload);
     tcase_add_test(tc, body_over_bound_answered_at_once);
+    tcase_add_test(tc, chunked_body_past_bound_cut_off);
+    tcase_add_test(tc, deadline_ends_trickled_request);
+    tcase_add_test(tc, connections_past_limit_get_503);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -18,6 +18,13 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The length of the streams that must still run while a test looks at
+ * them: far more tokens than any machine makes in a test's lifetime, so
+ * that such a stream is in flight by construction (it ends when its client
+ * goes or the server stops), not by a bet on the token rate. The server's
+ * limits let it (max_tokens, and a stream buffer that holds it unread). */
+#define LONG_TOKENS 1000000
+
 /* Models built once per run (in main) into a temp dir. */
 static char tmp_models[64];
 static char tiny_dir[128], slow_dir[128], other_dir[128], falcon_dir[128];
@@ -42,6 +49,8 @@ static void start_mamba(unsigned workers, size_t budget)
     ck_assert_int_eq(cfg_add_model(&cfg, spec, &err), 0);
     cfg.workers = workers;
     if (budget) cfg.limits.session_budget_bytes = budget;
+    cfg.limits.max_tokens = LONG_TOKENS;
+    cfg.limits.stream_buffer_bytes = (size_t)1 << 30;
     harness_start(&cfg);
     cfg_free(&cfg);
 }
@@ -600,16 +609,16 @@ START_TEST(stream_ndjson)
 }
 END_TEST
 
-/* A streaming generation of max_tokens 4096 (the most a request may ask)
- * on the slow model with session id, on a new connection, read up to its
- * first token event; returns the connection, left unread from there. */
+/* A streaming generation of LONG_TOKENS on the slow model with session
+ * id, on a new connection, read up to its first token event; returns the
+ * connection, left unread from there. */
 static int stream_first_token(const char *id)
 {
     char body[256];
     snprintf(body, sizeof body,
-             "{\"model\":\"slow\",\"tokens\":[1,2,3],\"max_tokens\":4096,\"stream\":true,"
+             "{\"model\":\"slow\",\"tokens\":[1,2,3],\"max_tokens\":%d,\"stream\":true,"
              "\"session\":\"%s\"}",
-             id);
+             LONG_TOKENS, id);
     int fd = http_connect(port);
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(http_send_post(fd, "/generate", NULL, body), 0);
@@ -639,15 +648,18 @@ static json_int_t session_tokens(const char *id, bool *busy)
 }
 
 /* Tokens are flushed as they are made: the client has the first token
- * while its generation still holds the session (a server that sent
- * everything at the end would have released it by then), and a second
- * generation on that session meanwhile is refused. */
+ * before the server has made the last (a server that sent everything at
+ * the end would have made all LONG_TOKENS, and released the session), and
+ * a second generation on that session meanwhile is refused. An order of
+ * events, not a time. */
 START_TEST(stream_first_token_early)
 {
     int fd = stream_first_token("early");
     bool busy;
-    session_tokens("early", &busy);
-    ck_assert_msg(busy, "the generation was over when its first token arrived");
+    json_int_t made = session_tokens("early", &busy);
+    ck_assert_msg(busy && made < 3 + LONG_TOKENS,
+                  "the generation was over when its first token arrived (%lld tokens)",
+                  (long long)made);
     int st;
     json_t *a =
         post("/generate",
@@ -660,8 +672,8 @@ START_TEST(stream_first_token_early)
 END_TEST
 
 /* A client that goes away mid-stream stops the generation (the session
- * absorbed fewer than its 3 + 4096 tokens), and the only worker is free
- * for the next job. Only Check's timeout bounds the wait (a hang). */
+ * absorbed fewer than its 3 + LONG_TOKENS tokens), and the only worker is
+ * free for the next job. Only Check's timeout bounds the wait (a hang). */
 START_TEST(stream_disconnect_frees_worker)
 {
     teardown();
@@ -674,7 +686,7 @@ START_TEST(stream_disconnect_frees_worker)
     bool busy;
     json_int_t absorbed = session_tokens("gone", &busy);
     ck_assert(!busy);
-    ck_assert_msg(absorbed > 3 && absorbed < 3 + 4096, "generation went on: %lld tokens",
+    ck_assert_msg(absorbed > 3 && absorbed < 3 + LONG_TOKENS, "generation went on: %lld tokens",
                   (long long)absorbed);
 }
 END_TEST

@@ -3,6 +3,7 @@
  * ids and decoded text produced by HF tokenizers), the GPT-2 pre-tokenizer
  * against splits from Python's `regex` module, UTF-8 repair against
  * Python's errors="replace", and round trips / malformed files. */
+#include "test_tokenizer.h"
 #include "text/tok_internal.h"
 
 #include <check.h>
@@ -40,7 +41,7 @@ static void find_fixtures(void)
     snprintf(fixtures_dir, sizeof fixtures_dir, "tests/fixtures");
 }
 
-static char *fixture(const char *rel)
+char *fixture(const char *rel)
 {
     static char buf[2048];
     snprintf(buf, sizeof buf, "%s/tokenizers/%s", fixtures_dir, rel);
@@ -49,7 +50,7 @@ static char *fixture(const char *rel)
 
 static eng_tok *neox, *small;
 
-static eng_tok *load_or_die(const char *rel)
+eng_tok *load_or_die(const char *rel)
 {
     eng_tok *t = NULL;
     eng_error err = {0};
@@ -73,7 +74,7 @@ static void teardown_tokenizers(void)
 }
 
 /* Encode and return the ids (caller frees). */
-static int32_t *enc(const eng_tok *t, const char *s, size_t len, size_t *n)
+int32_t *enc(const eng_tok *t, const char *s, size_t len, size_t *n)
 {
     int32_t *ids = NULL;
     eng_error err = {0};
@@ -83,7 +84,7 @@ static int32_t *enc(const eng_tok *t, const char *s, size_t len, size_t *n)
     return ids;
 }
 
-static char *dec(const eng_tok *t, const int32_t *ids, size_t n, size_t *len)
+char *dec(const eng_tok *t, const int32_t *ids, size_t n, size_t *len)
 {
     char *s = NULL;
     eng_error err = {0};
@@ -94,13 +95,13 @@ static char *dec(const eng_tok *t, const int32_t *ids, size_t n, size_t *len)
     return s;
 }
 
-static bool ids_equal(const int32_t *a, size_t na, const int32_t *b, size_t nb)
+bool ids_equal(const int32_t *a, size_t na, const int32_t *b, size_t nb)
 {
     return na == nb && (na == 0 || memcmp(a, b, na * sizeof *a) == 0);
 }
 
 /* Write text to a fresh temp file; returns its path (static buffer). */
-static const char *write_temp(const char *text)
+const char *write_temp(const char *text)
 {
     static char path[64];
     snprintf(path, sizeof path, "/tmp/hmmba_tok_XXXXXX");
@@ -114,7 +115,7 @@ static const char *write_temp(const char *text)
 
 /* xorshift for reproducible random tests */
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static uint64_t rnd(void)
+uint64_t rnd(void)
 {
     rng_state ^= rng_state << 13;
     rng_state ^= rng_state >> 7;
@@ -176,10 +177,42 @@ START_TEST(test_small_cases)
 }
 END_TEST
 
+/* The general pipeline's fixtures: each tokenizer loaded afresh. */
+static void run_fixture(const char *name)
+{
+    char rel[128];
+    snprintf(rel, sizeof rel, "%s/tokenizer.json", name);
+    eng_tok *t = load_or_die(rel);
+    ck_assert(t->general); /* none of these is a GPT-2 / NeoX pipeline */
+    ck_assert_str_eq(eng_tok_pipeline(t), "general");
+    snprintf(rel, sizeof rel, "%s/cases.json", name);
+    run_cases(t, rel);
+    eng_tok_free(t);
+}
+
+START_TEST(test_falcon_like_cases)
+{
+    run_fixture("falcon-like");
+}
+END_TEST
+
+START_TEST(test_sp_bytefallback_cases)
+{
+    run_fixture("sp-bytefallback");
+}
+END_TEST
+
+START_TEST(test_metaspace_bytefallback_cases)
+{
+    run_fixture("metaspace-bytefallback");
+}
+END_TEST
+
 START_TEST(test_vocab_lookup_piece)
 {
     ck_assert_uint_eq(eng_tok_vocab_size(neox), 50281); /* 50254 model + 27 added */
     ck_assert_uint_eq(eng_tok_vocab_size(small), 2000);
+    ck_assert_str_eq(eng_tok_pipeline(neox), "fast");
     ck_assert_int_eq(eng_tok_lookup(neox, "<|endoftext|>"), 0);
     ck_assert_int_eq(eng_tok_lookup(neox, "<|padding|>"), 1);
     ck_assert_int_eq(eng_tok_lookup(neox, "\xC4\xA0the"), 253); /* "Ġthe" */
@@ -424,7 +457,7 @@ END_TEST
 
 /* A random valid UTF-8 string mixing ASCII, whitespace, combining marks,
  * Latin, Cyrillic, CJK, Hangul, emoji and more. */
-static size_t random_utf8(char *out, size_t max_chars)
+size_t random_utf8(char *out, size_t max_chars)
 {
     static const uint32_t pool[] = {' ',  ' ', ' ', '\n', '\t', 'e', 'a',  'x',    'Z',    '0', '7',
                                     '\'', 's', '!', '.',  '<',  '|', 0xA0, 0x3000, 0x2028, 0x85};
@@ -562,8 +595,11 @@ START_TEST(test_merge_scan_equals_heap)
 }
 END_TEST
 
-/* Many threads share one tokenizer: results equal the single-threaded ones. */
+/* Many threads share one tokenizer: results equal the single-threaded ones.
+ * Run for the fast path (NeoX) and a general pipeline (falcon-like, whose
+ * Oniguruma regexes are shared by the threads). */
 typedef struct {
+    const eng_tok *t;
     const char *text;
     size_t n;
     int32_t *ids;
@@ -575,12 +611,12 @@ static void *thread_encode(void *arg)
     thread_job *j = arg;
     for (int r = 0; r < 20; r++) {
         free(j->ids);
-        if (eng_tok_encode(neox, j->text, j->n, &j->ids, &j->ni, NULL) != 0) j->ids = NULL;
+        if (eng_tok_encode(j->t, j->text, j->n, &j->ids, &j->ni, NULL) != 0) j->ids = NULL;
     }
     return NULL;
 }
 
-START_TEST(test_threads)
+static void threads_on(const eng_tok *t)
 {
     char texts[8][2048];
     thread_job jobs[8] = {{0}};
@@ -589,6 +625,7 @@ START_TEST(test_threads)
         size_t w = 0;
         while (w < 1500)
             w += random_utf8(texts[k] + w, 20);
+        jobs[k].t = t;
         jobs[k].text = texts[k];
         jobs[k].n = w;
     }
@@ -598,12 +635,20 @@ START_TEST(test_threads)
         pthread_join(th[k], NULL);
     for (int k = 0; k < 8; k++) {
         size_t n;
-        int32_t *want = enc(neox, texts[k], jobs[k].n, &n);
+        int32_t *want = enc(t, texts[k], jobs[k].n, &n);
         ck_assert_ptr_nonnull(jobs[k].ids);
         ck_assert(ids_equal(jobs[k].ids, jobs[k].ni, want, n));
         free(want);
         free(jobs[k].ids);
     }
+}
+
+START_TEST(test_threads)
+{
+    threads_on(neox);
+    eng_tok *falcon = load_or_die("falcon-like/tokenizer.json");
+    threads_on(falcon);
+    eng_tok_free(falcon);
 }
 END_TEST
 
@@ -773,23 +818,21 @@ static const struct {
     {"{" OKHEAD "\"model\":{\"vocab\":{\"a\":0},\"merges\":[]},\"added_tokens\":[{\"id\":1,"
      "\"content\":\"x\",\"special\":\"yes\"}]}",
      "added_tokens[0].special"},
-    {"{\"normalizer\":{\"type\":\"NFKC\"},\"pre_tokenizer\":{\"type\":\"ByteLevel\","
+    {"{\"normalizer\":{\"type\":\"Lowercase\"},\"pre_tokenizer\":{\"type\":\"ByteLevel\","
      "\"add_prefix_space\":false},\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{"
      "\"a\":0},\"merges\":[]}}",
-     "normalizer.type"},
+     "normalizer type \"Lowercase\" is not supported"},
     {"{\"pre_tokenizer\":{\"type\":\"Whitespace\"},\"decoder\":{\"type\":\"ByteLevel\"},"
      "\"model\":{\"vocab\":{\"a\":0},\"merges\":[]}}",
-     "pre_tokenizer.type"},
+     "pre_tokenizer type \"Whitespace\" is not supported"},
     {"{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"decoder\":{\"type\":\"ByteLevel\"},"
      "\"model\":{\"vocab\":{\"a\":0},\"merges\":[]}}",
      "pre_tokenizer.add_prefix_space"},
     {"{\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false},\"decoder\":{"
      "\"type\":\"WordPiece\"},\"model\":{\"vocab\":{\"a\":0},\"merges\":[]}}",
-     "decoder.type"},
+     "decoder type \"WordPiece\" is not supported"},
     {"{" OKHEAD "\"model\":{\"vocab\":{\"a\":0},\"merges\":[],\"unk_token\":\"<unk>\"}}",
      "model.unk_token"},
-    {"{" OKHEAD "\"model\":{\"vocab\":{\"a\":0},\"merges\":[],\"byte_fallback\":true}}",
-     "model.byte_fallback"},
 };
 
 START_TEST(test_malformed_files)
@@ -864,6 +907,9 @@ static Suite *tokenizer_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_neox_cases);
     tcase_add_test(tc, test_small_cases);
+    tcase_add_test(tc, test_falcon_like_cases);
+    tcase_add_test(tc, test_sp_bytefallback_cases);
+    tcase_add_test(tc, test_metaspace_bytefallback_cases);
     tcase_add_test(tc, test_vocab_lookup_piece);
     tcase_add_test(tc, test_decode_errors_and_lossy);
     tcase_add_test(tc, test_roundtrip_nfc);
@@ -886,6 +932,7 @@ static Suite *tokenizer_suite(void)
     tcase_add_test(tu, test_malformed_files);
     tcase_add_test(tu, test_ignore_merges);
     suite_add_tcase(s, tu);
+    suite_add_tcase(s, tok_json_tcase());
     return s;
 }
 

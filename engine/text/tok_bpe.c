@@ -182,56 +182,58 @@ static size_t merge_scan(const eng_tok *t, int32_t *ids, size_t n, int32_t *nxt,
 }
 
 /* Heap version: entries (rank, pos, new_id), ordered by rank then pos, as
- * HF's Merge Ord. Stale entries are skipped on pop, as HF does: the symbol
- * at pos is dead, or it has no right neighbour, or the pair there no longer
- * merges to new_id. */
+ * HF's Merge Ord (one 64-bit key, rank above pos, so a comparison is one
+ * load). Stale entries are skipped on pop, as HF does: the symbol at pos is
+ * dead, or it has no right neighbour, or the pair there no longer merges to
+ * new_id. */
+typedef struct heap_ent {
+    uint64_t key; /* rank << 32 | pos */
+    int32_t nid;
+    int32_t unused;
+} heap_ent;
+
 typedef struct heap {
-    int32_t *rank, *pos, *nid;
+    heap_ent *v;
     size_t n;
 } heap;
 
-static inline bool heap_less(const heap *h, size_t a, size_t b)
+static inline uint64_t heap_key(int32_t rank, int32_t pos)
 {
-    return h->rank[a] < h->rank[b] || (h->rank[a] == h->rank[b] && h->pos[a] < h->pos[b]);
-}
-
-static inline void heap_swap(heap *h, size_t a, size_t b)
-{
-    int32_t r = h->rank[a], p = h->pos[a], d = h->nid[a];
-    h->rank[a] = h->rank[b];
-    h->pos[a] = h->pos[b];
-    h->nid[a] = h->nid[b];
-    h->rank[b] = r;
-    h->pos[b] = p;
-    h->nid[b] = d;
+    return (uint64_t)(uint32_t)rank << 32 | (uint32_t)pos;
 }
 
 static void heap_push(heap *h, int32_t rank, int32_t pos, int32_t nid)
 {
+    heap_ent e = {heap_key(rank, pos), nid, 0};
     size_t i = h->n++;
-    h->rank[i] = rank;
-    h->pos[i] = pos;
-    h->nid[i] = nid;
-    while (i > 0 && heap_less(h, i, (i - 1) / 2)) {
-        heap_swap(h, i, (i - 1) / 2);
+    while (i > 0 && e.key < h->v[(i - 1) / 2].key) {
+        h->v[i] = h->v[(i - 1) / 2];
         i = (i - 1) / 2;
     }
+    h->v[i] = e;
+}
+
+/* Move v[i] down to its place. */
+static void heap_sift_down(heap *h, size_t i)
+{
+    heap_ent e = h->v[i];
+    for (;;) {
+        size_t l = 2 * i + 1, m = l;
+        if (l >= h->n) break;
+        if (l + 1 < h->n && h->v[l + 1].key < h->v[l].key) m = l + 1;
+        if (h->v[m].key >= e.key) break;
+        h->v[i] = h->v[m];
+        i = m;
+    }
+    h->v[i] = e;
 }
 
 static void heap_pop(heap *h)
 {
     h->n--;
     if (h->n == 0) return;
-    heap_swap(h, 0, h->n);
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < h->n && heap_less(h, l, m)) m = l;
-        if (r < h->n && heap_less(h, r, m)) m = r;
-        if (m == i) break;
-        heap_swap(h, i, m);
-        i = m;
-    }
+    h->v[0] = h->v[h->n];
+    heap_sift_down(h, 0);
 }
 
 /* nxt / prv: n symbols each; h: room for 3n entries (n - 1 initial pairs
@@ -244,12 +246,14 @@ static size_t merge_heap(const eng_tok *t, int32_t *ids, size_t n, int32_t *nxt,
         nxt[i] = i + 1 < n ? (int32_t)i + 1 : -1;
         prv[i] = (int32_t)i - 1;
     }
-    for (size_t i = 0; i + 1 < n; i++) {
+    for (size_t i = 0; i + 1 < n; i++) { /* all initial pairs, then heapify */
         int32_t nid, r = pair_rank(t, ids[i], ids[i + 1], &nid);
-        if (r != INT32_MAX) heap_push(h, r, (int32_t)i, nid);
+        if (r != INT32_MAX) h->v[h->n++] = (heap_ent){heap_key(r, (int32_t)i), nid, 0};
     }
+    for (size_t i = h->n / 2; i-- > 0;)
+        heap_sift_down(h, i);
     while (h->n > 0) {
-        int32_t pos = h->pos[0], want = h->nid[0];
+        int32_t pos = (int32_t)(uint32_t)h->v[0].key, want = h->v[0].nid;
         heap_pop(h);
         if (ids[pos] < 0) continue; /* dead symbol */
         int32_t j = nxt[pos];
@@ -272,19 +276,39 @@ static size_t merge_heap(const eng_tok *t, int32_t *ids, size_t n, int32_t *nxt,
     return k;
 }
 
-long tok_bpe_merge(const eng_tok *t, tok_bpe_ctx *c, int32_t *ids, size_t n, bool force_heap)
+static long merge_one(const eng_tok *t, tok_bpe_ctx *c, int32_t *ids, size_t n, bool force_heap)
 {
     if (n < 2) return (long)n;
-    /* work: nxt, prv (n each) + rank, nid (scan) or 3 heap arrays of 3n */
+    /* work: nxt, prv (n each) + rank, nid (scan) or the heap's 3n entries */
     if (work_reserve(c, 3 * n) != 0) return ENG_ENOMEM;
     int32_t *nxt = c->work, *prv = c->work + c->wcap;
     if (!force_heap && n <= SCAN_MAX)
         return (long)merge_scan(t, ids, n, nxt, prv, c->work + 2 * c->wcap, c->work + 3 * c->wcap);
-    /* the heap arrays need 3n each: carve them from the remaining 4 * wcap
-     * slots (wcap >= 3n, so 4 * wcap >= 9n + 3n) */
-    int32_t *rest = c->work + 2 * c->wcap;
-    heap h = {rest, rest + 3 * n, rest + 6 * n, 0};
+    /* the heap needs 3n entries of 16 bytes: the remaining 4 * wcap slots
+     * (wcap >= 3n, so 16 * wcap bytes >= 48n), 8-byte aligned (wcap is a
+     * power of two >= 16) */
+    heap h = {(heap_ent *)(void *)(c->work + 2 * c->wcap), 0};
     return (long)merge_heap(t, ids, n, nxt, prv, &h);
+}
+
+/* A symbol in no merge pair never changes and no merge crosses it: it cuts
+ * a long word into parts that merge on their own (a SentencePiece text, one
+ * word, falls apart at its byte-fallback newlines). Same result as merging
+ * the whole, with the heap's working set one part at a time. */
+long tok_bpe_merge(const eng_tok *t, tok_bpe_ctx *c, int32_t *ids, size_t n, bool force_heap)
+{
+    if (force_heap || n <= SCAN_MAX) return merge_one(t, c, ids, n, force_heap);
+    size_t w = 0, start = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && t->in_merge[ids[i]]) continue;
+        long k = merge_one(t, c, ids + start, i - start, false);
+        if (k < 0) return k;
+        memmove(ids + w, ids + start, (size_t)k * sizeof *ids);
+        w += (size_t)k;
+        if (i < n) ids[w++] = ids[i];
+        start = i + 1;
+    }
+    return (long)w;
 }
 
 /* ======================================================================
@@ -342,7 +366,7 @@ static int bpe_uncached(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w
     return 0;
 }
 
-static int cache_grow(tok_bpe_ctx *c)
+static int cache_grow(tok_cache *c)
 {
     size_t cap = c->tab_cap ? c->tab_cap * 2 : 64;
     struct tok_cache_ent *tab = calloc(cap, sizeof *tab);
@@ -361,7 +385,7 @@ static int cache_grow(tok_bpe_ctx *c)
     return 0;
 }
 
-static void cache_clear(tok_bpe_ctx *c)
+static void cache_clear(tok_cache *c)
 {
     memset(c->tab, 0, c->tab_cap * sizeof *c->tab);
     c->tab_used = 0;
@@ -369,11 +393,8 @@ static void cache_clear(tok_bpe_ctx *c)
     c->cids.n = 0;
 }
 
-int tok_bpe_word(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_t n, tok_ids *out)
+int tok_cache_get(tok_cache *c, const void *w, size_t n, tok_ids *out, size_t *slot)
 {
-    if (n == 1 && t->byte_id[w[0]] >= 0) return tok_ids_push(out, t->byte_id[w[0]]);
-    if (n > CACHE_WORD_MAX) return bpe_uncached(t, c, w, n, out);
-
     if (c->tab_used * 2 >= c->tab_cap) {
         if (c->tab_cap >= CACHE_MAX)
             cache_clear(c);
@@ -390,16 +411,18 @@ int tok_bpe_word(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_
             if (e->ilen > 0) /* NULL arrays while nothing was ever output */
                 memcpy(out->v + out->n, c->cids.v + e->ioff, e->ilen * sizeof(int32_t));
             out->n += e->ilen;
-            return 0;
+            return 1;
         }
     }
-    size_t before = out->n;
-    int rc = bpe_uncached(t, c, w, n, out);
-    if (rc != 0) return rc;
-    size_t k = out->n - before;
-    if (eng_buf_reserve(&c->keys, n) != 0 || tok_ids_reserve(&c->cids, k) != 0) return 0;
-    struct tok_cache_ent *e = &c->tab[i];
-    e->hash = h;
+    c->tab[i].hash = h; /* klen stays 0 until tok_cache_put fills the slot */
+    *slot = i;
+    return 0;
+}
+
+void tok_cache_put(tok_cache *c, size_t slot, const void *w, size_t n, const int32_t *ids, size_t k)
+{
+    if (eng_buf_reserve(&c->keys, n) != 0 || tok_ids_reserve(&c->cids, k) != 0) return;
+    struct tok_cache_ent *e = &c->tab[slot];
     e->klen = (uint32_t)n;
     e->koff = (uint32_t)c->keys.n;
     e->ioff = (uint32_t)c->cids.n;
@@ -407,18 +430,44 @@ int tok_bpe_word(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_
     memcpy(c->keys.v + c->keys.n, w, n);
     c->keys.n += n;
     if (k > 0) /* a word whose characters were all dropped (no unk) gives no ids */
-        memcpy(c->cids.v + c->cids.n, out->v + before, k * sizeof(int32_t));
+        memcpy(c->cids.v + c->cids.n, ids, k * sizeof(int32_t));
     c->cids.n += k;
     c->tab_used++;
-    return 0;
+}
+
+void tok_cache_free(tok_cache *c)
+{
+    free(c->tab);
+    free(c->keys.v);
+    free(c->cids.v);
+    memset(c, 0, sizeof *c);
+}
+
+/* One word, uncached, on the tokenizer's path. */
+static int word_uncached(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_t n,
+                         tok_ids *out)
+{
+    return t->general ? tok_bpe_chars(t, c, w, n, out) : bpe_uncached(t, c, w, n, out);
+}
+
+int tok_bpe_word(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_t n, tok_ids *out)
+{
+    if (!t->general && n == 1 && t->byte_id[w[0]] >= 0) return tok_ids_push(out, t->byte_id[w[0]]);
+    if (n > CACHE_WORD_MAX) return word_uncached(t, c, w, n, out);
+
+    size_t slot;
+    int rc = tok_cache_get(&c->cache, w, n, out, &slot);
+    if (rc != 0) return rc < 0 ? rc : 0;
+    size_t before = out->n;
+    rc = word_uncached(t, c, w, n, out);
+    if (rc == 0) tok_cache_put(&c->cache, slot, w, n, out->v + before, out->n - before);
+    return rc;
 }
 
 void tok_bpe_ctx_free(tok_bpe_ctx *c)
 {
     if (!c) return;
-    free(c->tab);
-    free(c->keys.v);
-    free(c->cids.v);
+    tok_cache_free(&c->cache);
     free(c->work);
     free(c->mapped.v);
     memset(c, 0, sizeof *c);

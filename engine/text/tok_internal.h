@@ -5,11 +5,19 @@
  *   tok_pretok.c  Unicode classes and the GPT-2 pre-tokenizer scanner
  *   tok_bpe.c     vocab / merge hash maps, ranked BPE, per-call word cache
  *   tok_load.c    tokenizer.json loading
- *   tokenizer.c   added-token splitting, encode / decode, lookup */
+ *   tokenizer.c   added-token splitting, encode / decode, lookup
+ * and the general pipeline's files, listed in tok_pipe.h.
+ *
+ * Two encode paths: the fast one (tok_pretok.c's hand-written GPT-2
+ * scanner and byte-level BPE straight from raw bytes) serves exactly the
+ * GPT-2 / GPT-NeoX pipeline (normalizer null or NFC, ByteLevel with its
+ * regex, BPE without byte fallback or affixes); every other pipeline runs
+ * the general one (tok_encode.c). Tests check that both agree. */
 #ifndef HMMBA_TOK_INTERNAL_H
 #define HMMBA_TOK_INTERNAL_H
 
 #include "core/buf.h"
+#include "text/tok_pipe.h"
 #include "text/tokenizer.h"
 
 #include <stdbool.h>
@@ -66,6 +74,11 @@ typedef struct tok_nfc {
  * through utf8proc: an ASCII character never combines with what precedes
  * it, so the text can be cut before every ASCII character. */
 int tok_nfc_append(eng_buf *out, const char *s, size_t n, tok_nfc *sc);
+
+/* The same for any of the four normal forms (TOK_NF_*): ASCII is a starter
+ * that nothing composes onto in all four, so the same cut applies. */
+enum { TOK_NF_C, TOK_NF_KC, TOK_NF_D, TOK_NF_KD };
+int tok_unorm_append(eng_buf *out, const char *s, size_t n, tok_nfc *sc, int form);
 
 /* ---- Unicode classes and the GPT-2 scanner (tok_pretok.c) ---- */
 
@@ -136,11 +149,14 @@ struct eng_tok {
     uint32_t *str_off, *str_len;
     char *pieces;
     uint32_t *piece_off, *piece_len;
-    unsigned char *special; /* per id: 1 for special added tokens */
+    unsigned char *special; /* per id: bit 0: a special added token; bit 1: a
+                               normalized added token that decodes in its
+                               normalized form */
 
     tok_vslot *vmap; /* model vocab, open addressing */
     size_t vmask;
-    tok_mslot *mmap; /* merges, open addressing */
+    unsigned char *in_merge; /* per id: 1 if it is the left or right of a merge */
+    tok_mslot *mmap;         /* merges, open addressing */
     size_t mmask;
     size_t n_merges;
 
@@ -148,9 +164,21 @@ struct eng_tok {
     int32_t unk_id;       /* -1: none (unknown characters are dropped, as HF) */
     bool fuse_unk, ignore_merges;
 
-    bool nfc;              /* normalizer: NFC */
-    bool add_prefix_space; /* ByteLevel pre-tokenizer options */
+    bool nfc;              /* fast path: normalizer NFC */
+    bool add_prefix_space; /* fast path: ByteLevel pre-tokenizer options */
     bool use_regex;
+
+    /* the general pipeline (tok_pipe.h); general: encode through it */
+    bool general;
+    bool fast_ok; /* the pipeline is one the fast path implements */
+    tok_norms norms;
+    tok_pres pres;
+    tok_decs decs;
+    bool byte_fallback;
+    char *prefix, *suffix; /* continuing_subword_prefix, end_of_word_suffix */
+    size_t prefix_len, suffix_len;
+    int32_t byte_fb[256]; /* id of "<0xNN>" per byte, or -1 */
+    int32_t *cp_id;       /* id of each one-character token below TOK_CP_TABLE, or -1 */
 
     tok_added *added;
     size_t n_added;
@@ -191,13 +219,38 @@ static inline const tok_mslot *tok_mmap_get(const eng_tok *t, int32_t a, int32_t
     }
 }
 
+/* One-character tokens below this code point are looked up in a table. */
+#define TOK_CP_TABLE 0x800
+
+/* ---- the general pipeline's model part (tok_json_model.c) ---- */
+
+/* Read model.byte_fallback, continuing_subword_prefix, end_of_word_suffix. */
+int tok_model_extras_load(tok_ld *L, eng_tok *t, json_t *m);
+/* Build byte_fb and cp_id (after the vocab map). */
+int tok_model_tables(eng_tok *t);
+
+/* A per-call cache: short strings -> the ids they encode to. Cleared when
+ * it holds 2^16 entries, so memory stays bounded on any input. */
+typedef struct tok_cache {
+    struct tok_cache_ent *tab;
+    size_t tab_cap, tab_used;
+    eng_buf keys; /* cached strings, back to back */
+    tok_ids cids; /* cached ids, back to back */
+} tok_cache;
+
+/* Look w[0..n) up: on a hit append its ids to out and return 1; on a miss
+ * return 0 and set *slot for tok_cache_put (good until the next call on
+ * c); ENG_ENOMEM on failure. */
+int tok_cache_get(tok_cache *c, const void *w, size_t n, tok_ids *out, size_t *slot);
+/* Fill slot with w -> ids[0..k) (silently skipped when out of memory). */
+void tok_cache_put(tok_cache *c, size_t slot, const void *w, size_t n, const int32_t *ids,
+                   size_t k);
+void tok_cache_free(tok_cache *c);
+
 /* Per-call BPE state: scratch arrays and a word -> ids cache. The tokenizer
  * is shared read-only between threads, so the cache lives here, not in it. */
 typedef struct tok_bpe_ctx {
-    struct tok_cache_ent *tab;
-    size_t tab_cap, tab_used;
-    eng_buf keys;  /* cached words, back to back */
-    tok_ids cids;  /* cached ids, back to back */
+    tok_cache cache;
     int32_t *work; /* scratch for merging one word: 6 arrays of wcap */
     size_t wcap;
     eng_buf mapped; /* scratch: a word in byte-level form (ignore_merges) */
@@ -205,8 +258,12 @@ typedef struct tok_bpe_ctx {
 
 void tok_bpe_ctx_free(tok_bpe_ctx *c);
 
-/* Append the ids of one pre-token (raw bytes w[0..n), n > 0) to out. */
+/* Append the ids of one pre-token to out: raw bytes w[0..n) on the fast
+ * path, model-alphabet UTF-8 on the general one (t->general); n > 0. */
 int tok_bpe_word(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_t n, tok_ids *out);
+
+/* The general path's uncached word (tok_json_model.c). */
+int tok_bpe_chars(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_t n, tok_ids *out);
 
 /* Apply the merges to ids[0..n) in place (lowest rank first, leftmost on
  * ties, as HF's Word::merge_all). Returns the new count, or a negative

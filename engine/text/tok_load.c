@@ -1,10 +1,12 @@
-/* tok_load.c: tokenizer.json -> eng_tok. Reads the normalizer (NFC or
- * null), the ByteLevel pre-tokenizer and decoder, the BPE model (vocab,
- * merges as "a b" strings or [a, b] pairs, unk / fuse_unk /
- * ignore_merges), and added_tokens; builds the vocab and merge maps, the
- * added-token tries and each id's decoded bytes. Anything the encoder does
- * not implement is rejected with ENG_EFORMAT naming the field, rather than
- * silently tokenizing differently from HF. */
+/* tok_load.c: tokenizer.json -> eng_tok. Reads the pipeline (normalizer,
+ * pre-tokenizer and decoder through tok_json_*.c; the post-processor is
+ * checked and ignored) and decides whether the fast GPT-NeoX path can run
+ * it; reads the BPE model (vocab, merges as "a b" strings or [a, b] pairs,
+ * unk / fuse_unk / ignore_merges / byte_fallback / affixes) and
+ * added_tokens; builds the vocab and merge maps, the added-token tries and
+ * each id's decoded bytes. Anything the encoder does not implement is
+ * rejected with ENG_EFORMAT naming it, rather than silently tokenizing
+ * differently from HF. */
 #include "text/tok_internal.h"
 
 #include <jansson.h>
@@ -20,16 +22,12 @@
  * loading: small JSON helpers
  * ====================================================================== */
 
-/* Loading context: the file name for messages. */
-typedef struct ld {
-    const char *path;
-    eng_error *err;
-} ld;
+typedef tok_ld ld;
+#define FMT_ERR TOK_FMT_ERR
+#define get_bool tok_get_bool
+#define type_of tok_type_of
 
-#define FMT_ERR(L, ...) eng_error_set((L)->err, ENG_EFORMAT, __VA_ARGS__)
-
-/* An optional boolean field: absent or null gives def. */
-static int get_bool(ld *L, json_t *obj, const char *key, const char *where, bool def, bool *out)
+int tok_get_bool(tok_ld *L, json_t *obj, const char *key, const char *where, bool def, bool *out)
 {
     json_t *v = json_object_get(obj, key);
     if (!v || json_is_null(v)) {
@@ -42,89 +40,59 @@ static int get_bool(ld *L, json_t *obj, const char *key, const char *where, bool
     return 0;
 }
 
-/* The "type" string of a component object, or NULL. */
-static const char *type_of(json_t *obj)
+const char *tok_type_of(json_t *obj)
 {
     return json_string_value(json_object_get(obj, "type"));
 }
 
+int tok_get_char(tok_ld *L, json_t *obj, const char *key, const char *where, uint32_t *cp)
+{
+    json_t *v = json_object_get(obj, key);
+    const unsigned char *s = (const unsigned char *)json_string_value(v);
+    size_t n = json_string_length(v);
+    int k = s && n > 0 ? tok_utf8_next(s, n, cp) : 0;
+    if (k <= 0 || (size_t)k != n)
+        return FMT_ERR(L, "%s: %s.%s: expected a string of one character", L->path, where, key);
+    return 0;
+}
+
 /* ======================================================================
- * loading: normalizer, pre-tokenizer, decoder, post-processor
+ * loading: the pipeline, and whether the fast path can run it
  * ====================================================================== */
 
-static int load_normalizer(ld *L, eng_tok *t, json_t *root)
+/* The post-processor only adds special tokens when asked to
+ * (add_special_tokens), which eng_tok_encode never does; the known ones
+ * are accepted and ignored. */
+static int check_post(ld *L, json_t *root)
 {
-    json_t *n = json_object_get(root, "normalizer");
-    if (!n || json_is_null(n)) return 0;
-    const char *ty = type_of(n);
-    if (!json_is_object(n) || !ty)
-        return FMT_ERR(L, "%s: normalizer: expected null or an object with a \"type\"", L->path);
-    if (strcmp(ty, "NFC") == 0) {
-        t->nfc = true;
-        return 0;
-    }
-    if (strcmp(ty, "Sequence") == 0) { /* a sequence of NFCs is NFC */
-        json_t *arr = json_object_get(n, "normalizers");
-        if (!json_is_array(arr))
-            return FMT_ERR(L, "%s: normalizer.normalizers: expected an array", L->path);
-        size_t i;
-        json_t *e;
-        json_array_foreach(arr, i, e)
-        {
-            const char *et = type_of(e);
-            if (!et || strcmp(et, "NFC") != 0)
-                return FMT_ERR(L, "%s: normalizer.normalizers[%zu].type: only NFC is supported",
-                               L->path, i);
-            t->nfc = true;
-        }
-        return 0;
-    }
-    return FMT_ERR(L, "%s: normalizer.type: \"%s\" is not supported (NFC or null)", L->path, ty);
-}
-
-static int load_byte_level_pre(ld *L, eng_tok *t, json_t *p, const char *where)
-{
-    json_t *aps = json_object_get(p, "add_prefix_space");
-    if (!json_is_boolean(aps))
-        return FMT_ERR(L, "%s: %s.add_prefix_space: expected true or false", L->path, where);
-    t->add_prefix_space = json_is_true(aps);
-    return get_bool(L, p, "use_regex", where, true, &t->use_regex);
-}
-
-static int load_pre_tokenizer(ld *L, eng_tok *t, json_t *root)
-{
-    json_t *p = json_object_get(root, "pre_tokenizer");
-    const char *ty = json_is_object(p) ? type_of(p) : NULL;
-    if (!ty) return FMT_ERR(L, "%s: pre_tokenizer: expected a ByteLevel pre-tokenizer", L->path);
-    if (strcmp(ty, "ByteLevel") == 0) return load_byte_level_pre(L, t, p, "pre_tokenizer");
-    if (strcmp(ty, "Sequence") == 0) {
-        json_t *arr = json_object_get(p, "pretokenizers");
-        json_t *e = json_array_get(arr, 0);
-        const char *et = json_is_object(e) ? type_of(e) : NULL;
-        if (json_array_size(arr) != 1 || !et || strcmp(et, "ByteLevel") != 0)
-            return FMT_ERR(L,
-                           "%s: pre_tokenizer.pretokenizers: only a single ByteLevel is supported",
-                           L->path);
-        return load_byte_level_pre(L, t, e, "pre_tokenizer.pretokenizers[0]");
-    }
-    return FMT_ERR(L, "%s: pre_tokenizer.type: \"%s\" is not supported (ByteLevel)", L->path, ty);
-}
-
-/* The decoder must be ByteLevel; the post-processor null or ByteLevel (it
- * only trims offsets, which we do not report). */
-static int load_decoder_post(ld *L, json_t *root)
-{
-    json_t *d = json_object_get(root, "decoder");
-    const char *ty = json_is_object(d) ? type_of(d) : NULL;
-    if (!ty || strcmp(ty, "ByteLevel") != 0)
-        return FMT_ERR(L, "%s: decoder.type: only ByteLevel is supported", L->path);
+    static const char *const known[] = {"ByteLevel", "TemplateProcessing", "RobertaProcessing",
+                                        "BertProcessing", "Sequence"};
     json_t *p = json_object_get(root, "post_processor");
-    if (p && !json_is_null(p)) {
-        ty = json_is_object(p) ? type_of(p) : NULL;
-        if (!ty || strcmp(ty, "ByteLevel") != 0)
-            return FMT_ERR(L, "%s: post_processor.type: only ByteLevel or null is supported",
-                           L->path);
+    if (!p || json_is_null(p)) return 0;
+    const char *ty = json_is_object(p) ? type_of(p) : NULL;
+    for (size_t i = 0; ty && i < sizeof known / sizeof *known; i++)
+        if (strcmp(ty, known[i]) == 0) return 0;
+    return FMT_ERR(L, "%s: post_processor: type \"%s\" is not supported", L->path,
+                   ty ? ty : "(none)");
+}
+
+static int load_pipeline(ld *L, eng_tok *t, json_t *root)
+{
+    int rc = tok_norm_load(L, root, &t->norms);
+    if (rc == 0) rc = tok_pre_load(L, root, &t->pres);
+    if (rc == 0) rc = tok_dec_load(L, root, &t->decs);
+    if (rc == 0) rc = check_post(L, root);
+    if (rc != 0) return rc;
+    /* the fast path: normalizers all NFC, one ByteLevel pre-tokenizer */
+    bool ok = t->pres.n == 1 && t->pres.v[0].kind == TOK_P_BYTELEVEL;
+    for (size_t i = 0; i < t->norms.n; i++)
+        ok = ok && t->norms.v[i].kind == TOK_N_NFC;
+    t->nfc = t->norms.n > 0;
+    if (ok) {
+        t->add_prefix_space = t->pres.v[0].add_prefix_space;
+        t->use_regex = t->pres.v[0].use_regex;
     }
+    t->fast_ok = ok;
     return 0;
 }
 
@@ -141,15 +109,7 @@ static int load_model_options(ld *L, eng_tok *t, json_t *m)
     json_t *d = json_object_get(m, "dropout");
     if (d && !json_is_null(d) && !(json_is_number(d) && json_number_value(d) == 0.0))
         return FMT_ERR(L, "%s: model.dropout: only null is supported", L->path);
-    static const char *const off[] = {"continuing_subword_prefix", "end_of_word_suffix"};
-    for (size_t i = 0; i < 2; i++) {
-        json_t *v = json_object_get(m, off[i]);
-        if (v && !json_is_null(v) && !(json_is_string(v) && json_string_length(v) == 0))
-            return FMT_ERR(L, "%s: model.%s: only null is supported", L->path, off[i]);
-    }
-    bool bf = false;
-    int rc = get_bool(L, m, "byte_fallback", "model", false, &bf);
-    if (rc == 0 && bf) return FMT_ERR(L, "%s: model.byte_fallback: not supported", L->path);
+    int rc = tok_model_extras_load(L, t, m);
     if (rc == 0) rc = get_bool(L, m, "fuse_unk", "model", false, &t->fuse_unk);
     if (rc == 0) rc = get_bool(L, m, "ignore_merges", "model", false, &t->ignore_merges);
     return rc;
@@ -256,7 +216,7 @@ static int merge_parts(ld *L, json_t *m, size_t i, const char **a, size_t *al, c
 static int load_merges(ld *L, eng_tok *t, json_t *merges)
 {
     size_t n = json_array_size(merges);
-    if (tok_mmap_init(t, n) != 0) return ENG_ENOMEM;
+    if (tok_mmap_init(t, n) != 0 || !(t->in_merge = calloc(t->n_ids, 1))) return ENG_ENOMEM;
     eng_buf cat = {0};
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -265,8 +225,10 @@ static int load_merges(ld *L, eng_tok *t, json_t *merges)
         rc = merge_parts(L, json_array_get(merges, i), i, &a, &al, &b, &bl);
         if (rc != 0) break;
         int32_t ia = tok_vmap_get(t, a, al), ib = tok_vmap_get(t, b, bl);
+        /* with continuing_subword_prefix, b's prefix is dropped (HF BPE::build) */
+        size_t cut = t->prefix_len < bl ? t->prefix_len : bl;
         cat.n = 0;
-        if (eng_buf_append(&cat, a, al) != 0 || eng_buf_append(&cat, b, bl) != 0) {
+        if (eng_buf_append(&cat, a, al) != 0 || eng_buf_append(&cat, b + cut, bl - cut) != 0) {
             rc = ENG_ENOMEM;
             break;
         }
@@ -279,8 +241,10 @@ static int load_merges(ld *L, eng_tok *t, json_t *merges)
                          ia < 0   ? a
                          : ib < 0 ? b
                                   : cat.v);
-        else
+        else {
             tok_mmap_put(t, ia, ib, (int32_t)i, ic);
+            t->in_merge[ia] = t->in_merge[ib] = 1;
+        }
     }
     free(cat.v);
     return rc;
@@ -326,6 +290,9 @@ static int load_model(ld *L, eng_tok *t, json_t *root, eng_buf *arena)
     if (tok_vmap_build(t) != 0) return ENG_ENOMEM;
     rc = load_merges(L, t, merges);
     if (rc == 0) rc = load_unk_and_bytes(L, t, m);
+    if (rc == 0) rc = tok_model_tables(t);
+    if (rc == 0 && (t->byte_fallback || t->prefix || t->suffix)) t->fast_ok = false;
+    t->general = !t->fast_ok;
     return rc;
 }
 
@@ -393,19 +360,23 @@ static int parse_added(ld *L, json_t *o, size_t i, tok_added *a)
     return rc;
 }
 
-/* The pattern matched for a: its content, NFC'd for normalized tokens when
- * the normalizer is NFC (HF normalizes the patterns of normalized tokens). */
+/* The pattern matched for a: its content, through the normalizer for
+ * normalized tokens (HF normalizes the patterns of normalized tokens, and
+ * decodes them in that form too). */
 static int added_pattern(eng_tok *t, tok_added *a)
 {
-    eng_buf b = {0};
+    eng_buf b = {0}, tmp = {0};
     tok_nfc sc = {0};
+    tok_match m = {0};
     int rc;
-    if (a->normalized && t->nfc && tok_utf8_valid_prefix(a->content_raw, a->len) == a->len)
-        rc = tok_nfc_append(&b, a->content_raw, a->len, &sc);
+    if (a->normalized && t->norms.n > 0)
+        rc = tok_norm_apply(&t->norms, &m, &sc, a->content_raw, a->len, &b, &tmp);
     else
         rc = eng_buf_append(&b, a->content_raw, a->len);
     if (rc == 0) rc = eng_buf_append(&b, "", 1);
     free(sc.cps);
+    free(tmp.v);
+    tok_match_free(&m);
     if (rc != 0) {
         free(b.v);
         return rc;
@@ -444,8 +415,9 @@ static int load_added(ld *L, eng_tok *t, json_t *root, eng_buf *arena)
         } else if (set_str(t, arena, a->id, a->content_raw, rawlen) != 0) {
             return ENG_ENOMEM;
         }
-        if (a->special) t->special[a->id] = 1;
+        if (a->special) t->special[a->id] |= 1;
         if ((rc = added_pattern(t, a)) != 0) return rc;
+        if (a->normalized && strcmp(a->content, a->content_raw) != 0) t->special[a->id] |= 2;
         if (a->len == 0) continue;
         rc = trie_insert(a->normalized ? &t->trie_norm : &t->trie_raw, a->content, a->len,
                          (int32_t)i);
@@ -458,27 +430,6 @@ static int load_added(ld *L, eng_tok *t, json_t *root, eng_buf *arena)
  * loading: decoded pieces
  * ====================================================================== */
 
-/* Bytes of one token string: each character through the byte-level map;
- * if any character is outside it, the string's own UTF-8 (HF ByteLevel). */
-static int piece_of(const char *s, size_t n, eng_buf *out)
-{
-    size_t start = out->n;
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        uint32_t cp;
-        int k = tok_utf8_next(p + i, n - i, &cp);
-        int b = k > 0 ? tok_cp_to_byte(cp) : -1;
-        if (b < 0) {
-            out->n = start;
-            return eng_buf_append(out, s, n);
-        }
-        unsigned char c = (unsigned char)b;
-        if (eng_buf_append(out, &c, 1) != 0) return ENG_ENOMEM;
-        i += (size_t)k;
-    }
-    return 0;
-}
-
 static int build_pieces(eng_tok *t)
 {
     eng_buf arena = {0};
@@ -489,7 +440,7 @@ static int build_pieces(eng_tok *t)
         t->piece_off[id] = (uint32_t)arena.n;
         size_t before = arena.n;
         if (t->str_off[id] != UINT32_MAX &&
-            piece_of(t->strs + t->str_off[id], t->str_len[id], &arena) != 0)
+            tok_dec_piece(&t->decs, t->strs + t->str_off[id], t->str_len[id], &arena) != 0)
             goto oom;
         t->piece_len[id] = (uint32_t)(arena.n - before);
         if (eng_buf_append(&arena, "", 1) != 0) goto oom;
@@ -534,9 +485,7 @@ static int load_root(ld *L, eng_tok *t, json_t *root)
 {
     if (!json_is_object(root)) return FMT_ERR(L, "%s: expected a JSON object", L->path);
     eng_buf arena = {0};
-    int rc = load_normalizer(L, t, root);
-    if (rc == 0) rc = load_pre_tokenizer(L, t, root);
-    if (rc == 0) rc = load_decoder_post(L, root);
+    int rc = load_pipeline(L, t, root);
     if (rc == 0) rc = load_model(L, t, root, &arena);
     if (rc == 0) rc = load_added(L, t, root, &arena);
     t->strs = arena.v; /* owned by t from here, also on failure */
@@ -594,5 +543,12 @@ void eng_tok_free(eng_tok *t)
     free(t->added);
     free(t->trie_raw.nodes);
     free(t->trie_norm.nodes);
+    tok_norms_free(&t->norms);
+    tok_pres_free(&t->pres);
+    tok_decs_free(&t->decs);
+    free(t->prefix);
+    free(t->suffix);
+    free(t->cp_id);
+    free(t->in_merge);
     free(t);
 }

@@ -220,9 +220,8 @@ size_t eng_utf8_stream_flush(eng_utf8_stream *s, char *out)
  * ====================================================================== */
 
 /* Normalize one span (valid UTF-8) and append it. */
-static int nfc_span(eng_buf *out, const char *s, size_t n, tok_nfc *sc)
+static int norm_span(eng_buf *out, const char *s, size_t n, tok_nfc *sc, utf8proc_option_t opt)
 {
-    const utf8proc_option_t opt = UTF8PROC_COMPOSE | UTF8PROC_STABLE;
     for (;;) {
         utf8proc_ssize_t r = utf8proc_decompose((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n,
                                                 sc->cps, (utf8proc_ssize_t)sc->cap, opt);
@@ -240,8 +239,15 @@ static int nfc_span(eng_buf *out, const char *s, size_t n, tok_nfc *sc)
     }
 }
 
-int tok_nfc_append(eng_buf *out, const char *s, size_t n, tok_nfc *sc)
+int tok_unorm_append(eng_buf *out, const char *s, size_t n, tok_nfc *sc, int form)
 {
+    static const utf8proc_option_t opts[] = {
+        [TOK_NF_C] = UTF8PROC_COMPOSE | UTF8PROC_STABLE,
+        [TOK_NF_KC] = UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_STABLE,
+        [TOK_NF_D] = UTF8PROC_DECOMPOSE | UTF8PROC_STABLE,
+        [TOK_NF_KD] = UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT | UTF8PROC_STABLE,
+    };
+    const utf8proc_option_t opt = opts[form];
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
@@ -255,9 +261,14 @@ int tok_nfc_append(eng_buf *out, const char *s, size_t n, tok_nfc *sc)
         size_t k = j;
         while (k < n && p[k] >= 0x80)
             k++;
-        rc = nfc_span(out, s + start, k - start, sc);
+        rc = norm_span(out, s + start, k - start, sc, opt);
         if (rc != 0) return rc;
         i = k;
     }
     return 0;
+}
+
+int tok_nfc_append(eng_buf *out, const char *s, size_t n, tok_nfc *sc)
+{
+    return tok_unorm_append(out, s, n, sc, TOK_NF_C);
 }

@@ -1,12 +1,16 @@
 /* tokenizer.c: the encode / decode pipelines, as HF tokenizers runs them:
  *
  *   encode: raw text -> split out non-normalized added tokens (leftmost-
- *   longest) -> NFC each remaining piece -> split out normalized added
- *   tokens -> ByteLevel pre-tokenizer (prefix space, GPT-2 regex) -> BPE.
+ *   longest) -> normalize each remaining piece -> split out normalized
+ *   added tokens -> pre-tokenizers -> BPE. The fast path (GPT-2 / NeoX
+ *   pipelines) does NFC, the hand-written ByteLevel scanner and byte-level
+ *   BPE; the general path runs the loaded steps (tok_pipe.h), each
+ *   pre-tokenizer step cutting a piece into pieces for the next.
  *
- *   decode: id -> bytes (precomputed at load: the token string through the
- *   byte-level map; a token with a character outside the map gives its raw
- *   UTF-8, as HF's ByteLevel decoder) -> concatenate -> lossy UTF-8.
+ *   decode: fast path: id -> bytes (precomputed at load: the token string
+ *   through the byte-level map; a token with a character outside the map
+ *   gives its raw UTF-8, as HF's ByteLevel decoder) -> concatenate -> lossy
+ *   UTF-8. General path: the token strings through the decoder chain.
  *
  * The per-call state (word cache, scratch) lives on the caller's stack, so
  * one eng_tok serves many threads without locks. Loading is in tok_load.c. */
@@ -14,6 +18,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+const char *eng_tok_pipeline(const eng_tok *t)
+{
+    return !t ? "" : t->general ? "general" : "fast";
+}
 
 size_t eng_tok_vocab_size(const eng_tok *t)
 {
@@ -32,9 +41,16 @@ typedef struct enc {
     eng_buf clean; /* input with invalid UTF-8 repaired */
     eng_buf norm;  /* one NFC'd piece */
     eng_buf pre;   /* one piece with the prefix space */
+    /* general path */
+    tok_match m;
+    tok_cache memo;              /* pieces of the first pre-tokenizer step -> ids */
+    eng_buf ntmp;                /* normalizer scratch */
+    eng_buf lbuf[TOK_MAX_STEPS]; /* per pre-tokenizer step: its output */
+    tok_pieces lp[TOK_MAX_STEPS];
 } enc;
 
-typedef int (*piece_fn)(enc *e, const char *s, size_t n);
+/* A piece of text; first: it starts at offset 0 of the input. */
+typedef int (*piece_fn)(enc *e, const char *s, size_t n, bool first);
 
 /* Longest added token starting at s[0]: its index, length in *len; or -1. */
 static int32_t trie_match(const tok_trie *tr, const unsigned char *s, size_t n, size_t *len)
@@ -105,10 +121,11 @@ static size_t strip_right(const unsigned char *s, size_t n, size_t stop)
 
 /* Split s at the added tokens of tr (HF AddedVocabulary::find_matches):
  * token ids go to e->out, the text between them to fn. */
-static int split_added(enc *e, const tok_trie *tr, const char *str, size_t n, piece_fn fn)
+static int split_added(enc *e, const tok_trie *tr, const char *str, size_t n, bool first,
+                       piece_fn fn)
 {
     const unsigned char *s = (const unsigned char *)str;
-    if (tr->count == 0) return fn(e, str, n);
+    if (tr->count == 0) return fn(e, str, n, first);
     size_t done = 0, pos = 0;
     while (pos < n) {
         size_t len;
@@ -123,22 +140,51 @@ static int split_added(enc *e, const tok_trie *tr, const char *str, size_t n, pi
         if (a->single_word && !single_word_ok(s, n, start, stop)) continue;
         if (a->lstrip) start = strip_left(s, n, start, done);
         if (a->rstrip) stop = pos = strip_right(s, n, stop);
-        int rc = start > done ? fn(e, str + done, start - done) : 0;
+        int rc = start > done ? fn(e, str + done, start - done, first && done == 0) : 0;
         if (rc == 0) rc = tok_ids_push(&e->out, a->id);
         if (rc != 0) return rc;
         done = stop;
     }
-    return done < n ? fn(e, str + done, n - done) : 0;
+    return done < n ? fn(e, str + done, n - done, first && done == 0) : 0;
 }
 
 /* ======================================================================
  * encode: pre-tokenizer and model
  * ====================================================================== */
 
-/* A piece with no added tokens left: ByteLevel pre-tokenizer, then BPE. */
-static int enc_words(enc *e, const char *str, size_t n)
+/* Pieces of the first pre-tokenizer step up to this many bytes are
+ * memoized (piece -> ids of all later steps and BPE): source code repeats
+ * them ("    return ", "include "), and the later steps cost more than
+ * BPE's own word cache saves. */
+#define MEMO_MAX 64
+
+/* General path: pre-tokenizer step k on one piece, then the next steps on
+ * each piece it gives, then BPE. Empty pieces are dropped, as HF does. A
+ * piece's ids depend only on its text and its first flag (Metaspace's
+ * "first"), so pieces with first unset are memoized. */
+static int pre_run(enc *e, size_t k, const char *s, size_t n, bool first)
 {
     const eng_tok *t = e->t;
+    if (n == 0) return 0;
+    if (k == t->pres.n) return tok_bpe_word(t, &e->bpe, (const unsigned char *)s, n, &e->out);
+    bool memo = k == 1 && !first && n <= MEMO_MAX;
+    size_t slot = 0, before = e->out.n;
+    int rc = memo ? tok_cache_get(&e->memo, s, n, &e->out, &slot) : 0;
+    if (rc != 0) return rc < 0 ? rc : 0;
+    rc = tok_pre_apply(&t->pres.v[k], &e->m, s, n, first, &e->lbuf[k], &e->lp[k]);
+    for (size_t i = 0; i < e->lp[k].n && rc == 0; i++) {
+        const tok_piece *p = &e->lp[k].v[i];
+        rc = pre_run(e, k + 1, e->lp[k].base + p->off, p->len, p->first);
+    }
+    if (memo && rc == 0) tok_cache_put(&e->memo, slot, s, n, e->out.v + before, e->out.n - before);
+    return rc;
+}
+
+/* A piece with no added tokens left: ByteLevel pre-tokenizer, then BPE. */
+static int enc_words(enc *e, const char *str, size_t n, bool first)
+{
+    const eng_tok *t = e->t;
+    if (t->general) return pre_run(e, 0, str, n, first);
     if (t->add_prefix_space && str[0] != ' ') {
         e->pre.n = 0;
         if (eng_buf_append(&e->pre, " ", 1) != 0 || eng_buf_append(&e->pre, str, n) != 0)
@@ -157,19 +203,25 @@ static int enc_words(enc *e, const char *str, size_t n)
 }
 
 /* A normalized piece: split out the normalized added tokens. */
-static int enc_normalized(enc *e, const char *s, size_t n)
+static int enc_normalized(enc *e, const char *s, size_t n, bool first)
 {
-    return split_added(e, &e->t->trie_norm, s, n, enc_words);
+    return split_added(e, &e->t->trie_norm, s, n, first, enc_words);
 }
 
 /* A raw piece between non-normalized added tokens: normalize it. */
-static int enc_raw_piece(enc *e, const char *s, size_t n)
+static int enc_raw_piece(enc *e, const char *s, size_t n, bool first)
 {
-    if (!e->t->nfc) return enc_normalized(e, s, n);
+    if (e->t->general) {
+        if (e->t->norms.n == 0) return enc_normalized(e, s, n, first);
+        int rc = tok_norm_apply(&e->t->norms, &e->m, &e->nfc, s, n, &e->norm, &e->ntmp);
+        if (rc != 0 || e->norm.n == 0) return rc;
+        return enc_normalized(e, e->norm.v, e->norm.n, first);
+    }
+    if (!e->t->nfc) return enc_normalized(e, s, n, first);
     e->norm.n = 0;
     int rc = tok_nfc_append(&e->norm, s, n, &e->nfc);
     if (rc != 0 || e->norm.n == 0) return rc;
-    return enc_normalized(e, e->norm.v, e->norm.n);
+    return enc_normalized(e, e->norm.v, e->norm.n, first);
 }
 
 static void enc_free(enc *e)
@@ -179,6 +231,13 @@ static void enc_free(enc *e)
     free(e->clean.v);
     free(e->norm.v);
     free(e->pre.v);
+    tok_match_free(&e->m);
+    tok_cache_free(&e->memo);
+    free(e->ntmp.v);
+    for (size_t k = 0; k < TOK_MAX_STEPS; k++) {
+        free(e->lbuf[k].v);
+        free(e->lp[k].v);
+    }
 }
 
 int eng_tok_encode(const eng_tok *t, const char *text, size_t len, int32_t **ids, size_t *n,
@@ -195,12 +254,17 @@ int eng_tok_encode(const eng_tok *t, const char *text, size_t len, int32_t **ids
         text = e.clean.v;
         len = e.clean.n;
     }
-    if (rc == 0 && len > 0) rc = split_added(&e, &t->trie_raw, text, len, enc_raw_piece);
+    if (rc == 0 && len > 0) rc = split_added(&e, &t->trie_raw, text, len, true, enc_raw_piece);
     if (rc == 0 && !e.out.v) rc = tok_ids_reserve(&e.out, 1); /* never return NULL */
     if (rc != 0) {
         free(e.out.v);
         enc_free(&e);
-        return eng_error_set(err, rc, "eng_tok_encode: out of memory (%zu bytes of text)", len);
+        return eng_error_set(err, rc,
+                             rc == ENG_ENOMEM
+                                 ? "eng_tok_encode: out of memory (%zu bytes of text)"
+                                 : "eng_tok_encode: a regex of the tokenizer failed to match "
+                                   "(%zu bytes of text)",
+                             len);
     }
     enc_free(&e);
     *ids = e.out.v;
@@ -211,6 +275,39 @@ int eng_tok_encode(const eng_tok *t, const char *text, size_t len, int32_t **ids
 /* ======================================================================
  * decode, pieces, lookup
  * ====================================================================== */
+
+/* The string HF decodes id from: a normalized added token's normalized
+ * form, else the token's string. */
+static void token_string(const eng_tok *t, int32_t id, const char **s, size_t *n)
+{
+    *s = t->strs + t->str_off[id];
+    *n = t->str_len[id];
+    if (!(t->special[id] & 2)) return;
+    for (size_t i = 0; i < t->n_added; i++)
+        if (t->added[i].id == id && t->added[i].normalized) {
+            *s = t->added[i].content;
+            *n = t->added[i].len;
+            return;
+        }
+}
+
+/* General decode: the token strings through the decoder chain. Ids
+ * without a string are skipped, as HF's id_to_token gives None. */
+static int decode_chain(const eng_tok *t, const int32_t *ids, size_t n, eng_buf *out)
+{
+    tok_strs in = {0};
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (t->str_off[ids[i]] == UINT32_MAX) continue;
+        const char *s;
+        size_t len;
+        token_string(t, ids[i], &s, &len);
+        rc = tok_strs_push(&in, s, len);
+    }
+    if (rc == 0) rc = tok_dec_apply(&t->decs, &in, out);
+    tok_strs_free(&in);
+    return rc;
+}
 
 int eng_tok_decode(const eng_tok *t, const int32_t *ids, size_t n, char **text, size_t *len,
                    eng_error *err)
@@ -226,6 +323,10 @@ int eng_tok_decode(const eng_tok *t, const int32_t *ids, size_t n, char **text, 
                                  i, ids[i], t->n_ids);
     eng_buf raw = {0}, out = {0};
     int rc = 0;
+    if (!(t->decs.n == 1 && t->decs.v[0].kind == TOK_D_BYTELEVEL)) {
+        rc = decode_chain(t, ids, n, &out);
+        goto done;
+    }
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = eng_buf_append(&raw, t->pieces + t->piece_off[ids[i]], t->piece_len[ids[i]]);
     if (rc == 0) {
@@ -236,6 +337,7 @@ int eng_tok_decode(const eng_tok *t, const int32_t *ids, size_t n, char **text, 
             rc = tok_utf8_lossy_append(&out, raw.v, raw.n);
         }
     }
+done:
     if (rc == 0) rc = eng_buf_reserve(&out, 1);
     free(raw.v);
     if (rc != 0) {
@@ -251,7 +353,7 @@ int eng_tok_decode(const eng_tok *t, const int32_t *ids, size_t n, char **text, 
 const char *eng_tok_piece(const eng_tok *t, int32_t id, bool skip_special, size_t *len)
 {
     if (!t || id < 0 || (size_t)id >= t->n_ids) return NULL;
-    if (skip_special && t->special[id]) {
+    if (skip_special && (t->special[id] & 1)) {
         if (len) *len = 0;
         return "";
     }

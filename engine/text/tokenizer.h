@@ -1,8 +1,10 @@
-/* tokenizer.h: byte-level BPE as Hugging Face tokenizers defines it for
- * GPT-2 / GPT-NeoX (tokenizer.json): optional NFC normalization, added
- * tokens matched before BPE, GPT-2 pre-tokenization exact on all of
- * Unicode, byte<->unicode mapping and ranked merges. Plus a streaming UTF-8
- * decoder so streamed text is always valid UTF-8.
+/* tokenizer.h: BPE tokenizers as Hugging Face tokenizers defines them in
+ * tokenizer.json: added tokens matched before anything else, then the
+ * file's normalizers, pre-tokenizers, BPE model and decoders (see
+ * eng_tok_load for the supported components), exact on all of Unicode.
+ * GPT-2 / GPT-NeoX pipelines run a faster hand-written path with the same
+ * results. Plus a streaming UTF-8 decoder so streamed text is always valid
+ * UTF-8.
  *
  * A tokenizer is immutable after loading and may be shared by threads.
  *
@@ -22,15 +24,33 @@
 typedef struct eng_tok eng_tok;
 
 /* Load tokenizer.json at path. Malformed files give ENG_EFORMAT naming the
- * field; unreadable ones ENG_EIO. Free with eng_tok_free.
- * Supported: normalizer null or NFC (or a Sequence of NFC); pre_tokenizer
- * ByteLevel (or a Sequence of that one); decoder ByteLevel; post_processor
- * null or ByteLevel; model BPE (merges as "a b" or [a, b]; unk_token,
- * fuse_unk, ignore_merges) without dropout, byte_fallback or subword
- * prefix/suffix. Other components give ENG_EFORMAT rather than different
- * ids. "truncation" and "padding" are ignored. */
+ * field; unreadable ones ENG_EIO. Free with eng_tok_free. Supported:
+ *   normalizer: null, NFC, NFKC, NFD, NFKD, Prepend, Replace, Sequence;
+ *   pre_tokenizer: null, ByteLevel (add_prefix_space, use_regex), Split
+ *     (String or Regex pattern, any behavior, invert), Punctuation,
+ *     Digits (individual_digits), Metaspace (replacement, prepend_scheme,
+ *     split), Sequence;
+ *   model: BPE (merges as "a b" or [a, b]; unk_token, fuse_unk,
+ *     byte_fallback, ignore_merges, continuing_subword_prefix,
+ *     end_of_word_suffix) without dropout;
+ *   decoder: null, ByteLevel, Replace, ByteFallback, Fuse, Strip,
+ *     Metaspace, Sequence;
+ *   post_processor: null, ByteLevel, TemplateProcessing,
+ *     RobertaProcessing, BertProcessing, Sequence, all ignored (they only
+ *     add special tokens on request, which eng_tok_encode never makes);
+ *   added_tokens with their
+ *     single_word, lstrip, rstrip, normalized and special flags.
+ * Any other component gives ENG_EFORMAT naming it (e.g. `pre_tokenizer
+ * type "WhitespaceSplit" is not supported`), never different ids.
+ * "truncation" and "padding" are ignored. */
 int eng_tok_load(const char *path, eng_tok **out, eng_error *err);
 void eng_tok_free(eng_tok *t); /* accepts NULL */
+
+/* Which encode path the loaded pipeline runs: "fast" (the hand-written
+ * GPT-2 / GPT-NeoX path: normalizer null or NFC, one ByteLevel
+ * pre-tokenizer, plain byte-level BPE) or "general" (every other
+ * supported pipeline). A static string; "" for NULL. */
+const char *eng_tok_pipeline(const eng_tok *t);
 
 /* Number of ids (model vocab + added tokens): valid ids are 0..size-1. */
 size_t eng_tok_vocab_size(const eng_tok *t);
@@ -46,16 +66,20 @@ int eng_tok_encode(const eng_tok *t, const char *text, size_t len, int32_t **ids
 
 /* Decode ids to text as HF's decode(ids, skip_special_tokens=False) does
  * (transformers' default; the fixtures' "decoded" keep special tokens, e.g.
- * "<|endoftext|>"), without clean_up_tokenization_spaces. Bytes that are
+ * "<|endoftext|>"), through the file's decoder (tokens joined with " "
+ * when it has none), without clean_up_tokenization_spaces. Bytes that are
  * not valid UTF-8 come out as U+FFFD (as Rust's from_utf8_lossy). *text is
  * malloc'd and NUL-terminated; *len excludes the NUL. Ids out of range give
  * ENG_EINVAL naming the position. */
 int eng_tok_decode(const eng_tok *t, const int32_t *ids, size_t n, char **text, size_t *len,
                    eng_error *err);
 
-/* The raw bytes of one token (after the byte-level mapping is undone), for
- * streaming. Returns NULL for an id out of range. Special tokens give their
- * content unless skip_special, then "" . */
+/* The raw bytes of one token, for streaming: the token through the
+ * decoder's per-token steps (the byte-level mapping undone, "<0xNN>" as
+ * its byte, the metaspace as " "), as in the middle of a text; the
+ * positional steps (Strip, Metaspace's first-token rule) are left out.
+ * Returns NULL for an id out of range. Special tokens give their content
+ * unless skip_special, then "" . */
 const char *eng_tok_piece(const eng_tok *t, int32_t id, bool skip_special, size_t *len);
 
 /* Id of an exact token string, or -1: added tokens by content first, then

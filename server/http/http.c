@@ -5,6 +5,7 @@
 #include "proto/proto.h"
 #include "server/http/cors.h"
 #include "server/handlers/ui.h"
+#include "server/http/conns.h"
 #include "server/http/http.h"
 #include "server/http/request.h"
 #include "server/http/routes.h"
@@ -38,6 +39,7 @@ static enum MHD_Result queue_stream(srv_req *r)
 
 static enum MHD_Result queue_reply(srv_req *r)
 {
+    srv_conn_request_in(srv_conn_of(r->conn)); /* answered: no more of it is awaited */
     if (r->stream) return queue_stream(r);
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(r->resp_len, r->resp, MHD_RESPMEM_MUST_FREE);
@@ -55,6 +57,7 @@ static enum MHD_Result queue_reply(srv_req *r)
     if (r->etag) MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
     if (r->cache) MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, r->cache);
     if (r->www_auth) MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (r->close_conn) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     r->answered = true;
@@ -221,6 +224,16 @@ static enum MHD_Result on_first_call(srv *s, struct MHD_Connection *c, const cha
     if (!r) return MHD_NO;
     *req_cls = r;
     int status = 0;
+    srv_conn *sc = srv_conn_of(c);
+    srv_conn_headers_in(sc);
+    if (srv_conn_over_limit(sc)) { /* past max_connections: no backlog wait, a clear answer */
+        r->retry_after = 1;
+        r->close_conn = true;
+        srv_reply_error(r, 503, "overloaded",
+                        "the server has its limit of %zu connections open: retry shortly",
+                        s->cfg.limits.max_connections);
+        return queue_reply(r);
+    }
     if (srv_cors_preflight(r)) return MHD_YES; /* before the key: browsers send none here */
     if (!authorized(s, c, url)) {
         r->www_auth = true;
@@ -318,6 +331,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_data_size = 0;
         return more ? MHD_YES : MHD_NO; /* MHD_NO: past the bound, the connection closes */
     }
+    srv_conn_request_in(srv_conn_of(c)); /* the body is complete */
     if (r->answered) return MHD_YES;
     uv_mutex_lock(&r->mu);
     bool done = r->done, started = r->done || r->suspended;
@@ -331,11 +345,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
-    (void)c;
     srv_req *r = *req_cls;
     if (!r) return;
     uint64_t ns = srv_now_ns() - r->t0_ns;
     double ms = (double)ns / 1e6;
+    if (srv_conn_request_done(srv_conn_of(c))) r->status = 408; /* the deadline ended it */
     srv_metrics_request(r->url, r->status, ns);
     srv_log_request(r->id, r->method, r->url, r->status, r->body.n + r->discarded, ms,
                     toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
@@ -358,15 +372,32 @@ int srv_http_start(srv *s, eng_error *err)
                                  s->cfg.host);
         flags |= MHD_USE_IPv6;
     }
+    const cfg_limits *l = &s->cfg.limits;
+    int rc = srv_conns_new(l->max_connections, l->request_deadline_s, &s->conns, err);
+    if (rc) return rc;
+    /* MHD takes SRV_CONNS_OVER more connections than the limit, to answer them 503 */
+    size_t most = l->max_connections + SRV_CONNS_OVER;
     s->mhd = MHD_start_daemon(
         flags, s->cfg.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &ss,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape_url,
-        NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.limits.max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.limits.request_timeout_s, MHD_OPTION_END);
-    if (!s->mhd)
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+        srv_conns_notify, s->conns, MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(most < UINT32_MAX ? most : UINT32_MAX),
+        MHD_OPTION_CONNECTION_TIMEOUT, l->request_timeout_s, MHD_OPTION_END);
+    if (!s->mhd) {
+        srv_conns_free(s->conns);
+        s->conns = NULL;
         return eng_error_set(err, ENG_EIO, "cannot listen on %s:%u (in use, or not permitted?)",
                              s->cfg.host, s->cfg.port);
+    }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : s->cfg.port;
     return 0;
+}
+
+void srv_http_stop(srv *s)
+{
+    if (s->mhd) MHD_stop_daemon(s->mhd);
+    s->mhd = NULL;
+    srv_conns_free(s->conns); /* after the daemon: no connection is left */
+    s->conns = NULL;
 }

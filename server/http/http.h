@@ -8,4 +8,8 @@
 /* Start libmicrohttpd on s->cfg's address; sets s->port. (http.c) */
 int srv_http_start(srv *s, eng_error *err);
 
+/* Stop libmicrohttpd (every connection closes) and free what
+ * srv_http_start made. Safe when it was never started. (http.c) */
+void srv_http_stop(srv *s);
+
 #endif

@@ -51,6 +51,7 @@ struct srv_req {
     const char *cache;      /* Cache-Control header (static), or NULL */
     bool www_auth;          /* 401: add WWW-Authenticate */
     bool preflight;         /* a CORS preflight answered 204 (cors.c) */
+    bool close_conn;        /* add Connection: close (the connection ends after the answer) */
     json_t *json;           /* parsed body (async handlers) */
     char *session_hdr;      /* X-Session-Id, copied on arrival, or NULL */
     char *session_mode_hdr; /* X-Session-Mode, likewise */

@@ -1,5 +1,6 @@
 /* fuzz_tokenizer_json.c: tokenizer.json files through eng_tok_load
- * (engine/text/tok_load.c), handed over through a memfd.
+ * (engine/text/tok_load.c and the general pipeline's tok_json_*.c,
+ * tok_regex.c), handed over through a memfd.
  *
  * A tokenizer that loads is then used: fixed texts (ASCII, accents that
  * NFC composes, added-token look-alikes, invalid UTF-8) are encoded and the
@@ -48,6 +49,8 @@ static void roundtrip(const eng_tok *t, const char *text, size_t len)
     size_t n = 0, vocab = eng_tok_vocab_size(t);
     eng_error e = {0, ""};
     int rc = eng_tok_encode(t, text, len, &ids, &n, &e);
+    /* a hostile Split / Replace regex may hit Oniguruma's backtracking limit */
+    if (rc == ENG_EINVAL && strstr(e.msg, "regex")) return;
     FUZZ_CHECK(rc == 0 && ids != NULL, "encode: %s", e.msg);
     for (size_t i = 0; i < n; i++)
         FUZZ_CHECK(ids[i] >= 0 && (size_t)ids[i] < vocab, "ids[%zu] = %d of %zu", i, ids[i], vocab);

@@ -33,7 +33,14 @@ before(async () => {
   client = new OpenAI({ baseURL: `${base}/v1`, apiKey: "none", maxRetries: 0 });
 });
 
-after(() => { server?.kill("SIGTERM"); });
+// A clean stop: drained, exit status 0 (under a sanitizer build, a report
+// would make it non-zero).
+after(async () => {
+  if (!server || server.exitCode !== null) return;
+  const exited = new Promise((resolve) => server.on("exit", (code, signal) => resolve({ code, signal })));
+  server.kill("SIGTERM");
+  assert.deepEqual(await exited, { code: 0, signal: null });
+});
 
 const prompt = "Once upon a time";
 const chatMsgs = [{ role: "user", content: "Tell me a story." }];

@@ -1,0 +1,121 @@
+/* tok_json_model.c: the BPE model's word setup for the general pipeline,
+ * as HF's BPE::merge_word: a word (a pre-token, already in the model's
+ * alphabet, e.g. byte-level characters or "▁") becomes one symbol per
+ * character, with continuing_subword_prefix before every character but the
+ * first and end_of_word_suffix after the last. A character missing from
+ * the vocab becomes its "<0xNN>" byte tokens (byte_fallback, all of them
+ * must exist), else unk_token (runs fused with fuse_unk), else nothing.
+ * The merges then run as for the fast path (tok_bpe_merge). */
+#include "text/tok_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int dup_affix(tok_ld *L, json_t *m, const char *key, char **s, size_t *n)
+{
+    json_t *v = json_object_get(m, key);
+    *s = NULL;
+    *n = 0;
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_string(v))
+        return TOK_FMT_ERR(L, "%s: model.%s: expected a string or null", L->path, key);
+    *n = json_string_length(v);
+    if (*n == 0) return 0;
+    if (!(*s = malloc(*n + 1))) return ENG_ENOMEM;
+    memcpy(*s, json_string_value(v), *n + 1);
+    return 0;
+}
+
+int tok_model_extras_load(tok_ld *L, eng_tok *t, json_t *m)
+{
+    int rc = tok_get_bool(L, m, "byte_fallback", "model", false, &t->byte_fallback);
+    if (rc == 0) rc = dup_affix(L, m, "continuing_subword_prefix", &t->prefix, &t->prefix_len);
+    if (rc == 0) rc = dup_affix(L, m, "end_of_word_suffix", &t->suffix, &t->suffix_len);
+    if (rc == 0 && t->byte_fallback && (t->prefix || t->suffix))
+        return TOK_FMT_ERR(L,
+                           "%s: model.byte_fallback together with continuing_subword_prefix or "
+                           "end_of_word_suffix is not supported",
+                           L->path);
+    return rc;
+}
+
+int tok_model_tables(eng_tok *t)
+{
+    for (unsigned b = 0; b < 256; b++) {
+        char s[8];
+        snprintf(s, sizeof s, "<0x%02X>", b);
+        t->byte_fb[b] = tok_vmap_get(t, s, 6);
+    }
+    t->cp_id = malloc(TOK_CP_TABLE * sizeof *t->cp_id);
+    if (!t->cp_id) return ENG_ENOMEM;
+    for (uint32_t cp = 0; cp < TOK_CP_TABLE; cp++) {
+        char s[4];
+        size_t n = tok_utf8_put(cp, s);
+        t->cp_id[cp] = tok_vmap_get(t, s, n);
+    }
+    return 0;
+}
+
+/* The id of one character c[0..n) (code point cp) at its place in the
+ * word, or -1. s: scratch for the affixed string. */
+static int32_t char_id(const eng_tok *t, eng_buf *s, const char *c, size_t n, uint32_t cp,
+                       bool first, bool last)
+{
+    bool pre = !first && t->prefix, suf = last && t->suffix;
+    if (!pre && !suf) return cp < TOK_CP_TABLE ? t->cp_id[cp] : tok_vmap_get(t, c, n);
+    s->n = 0;
+    if ((pre && eng_buf_append(s, t->prefix, t->prefix_len) != 0) || eng_buf_append(s, c, n) != 0 ||
+        (suf && eng_buf_append(s, t->suffix, t->suffix_len) != 0))
+        return -2;
+    return tok_vmap_get(t, s->v, s->n);
+}
+
+int tok_bpe_chars(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_t n, tok_ids *out)
+{
+    if (t->ignore_merges) {
+        int32_t whole = tok_vmap_get(t, (const char *)w, n);
+        if (whole >= 0) return tok_ids_push(out, whole);
+    }
+    /* at most one id per byte */
+    size_t cap = n + 1;
+    int rc = tok_ids_reserve(out, cap);
+    if (rc != 0) return rc;
+    int32_t *ids = out->v + out->n;
+    size_t m = 0;
+    int32_t unk = -1; /* a pending unk, as HF's (unk_id, len) */
+    for (size_t i = 0; i < n;) {
+        uint32_t cp = w[i];
+        int k = 1;
+        if (cp >= 0x80 && (k = tok_utf8_next(w + i, n - i, &cp)) <= 0) {
+            cp = 0xFFFD; /* cannot happen: the text is valid UTF-8 */
+            k = 1;
+        }
+        bool first = i == 0, last = i + (size_t)k == n;
+        int32_t id = char_id(t, &c->mapped, (const char *)w + i, (size_t)k, cp, first, last);
+        if (id == -2) return ENG_ENOMEM;
+        if (id >= 0) {
+            if (unk >= 0) ids[m++] = unk;
+            unk = -1;
+            ids[m++] = id;
+        } else {
+            /* byte fallback: every byte of the character has a <0xNN> token */
+            bool all = t->byte_fallback;
+            for (int b = 0; all && b < k; b++)
+                all = t->byte_fb[w[i + (size_t)b]] >= 0;
+            if (all) { /* a pending unk stays pending, as in HF */
+                for (int b = 0; b < k; b++)
+                    ids[m++] = t->byte_fb[w[i + (size_t)b]];
+            } else if (t->unk_id >= 0) {
+                if (unk >= 0 && !t->fuse_unk) ids[m++] = unk;
+                unk = t->unk_id;
+            }
+        }
+        i += (size_t)k;
+    }
+    if (unk >= 0) ids[m++] = unk;
+    long r = tok_bpe_merge(t, c, ids, m, false);
+    if (r < 0) return (int)r;
+    out->n += (size_t)r;
+    return 0;
+}
