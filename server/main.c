@@ -15,7 +15,8 @@ static const char usage[] =
     "             [--workers N] [--threads N] [--max-body BYTES] [--queue N] [--drain-ms MS]\n"
     "             [--api-key-file FILE] [--session-dir DIR] [--session-ttl S]\n"
     "             [--session-budget BYTES] [--max-sessions N] [--stream-buffer BYTES]\n"
-    "             [--log-format text|json]\n"
+    "             [--log-format text|json] [--model-root DIR] [--model-store DIR]\n"
+    "             [--read-only]\n"
     "       hmmba --probe URL\n"
     "  --model NAME=PATH  serve an HMM JSON file or a Mamba model directory (repeatable)\n"
     "  --config FILE      JSON config: listen, workers, models, limits\n"
@@ -37,6 +38,11 @@ static const char usage[] =
     "                     far behind gets an error event and its generation stops, so it\n"
     "                     never holds up the others (default 1 MiB)\n"
     "  --log-format F     text (default) or json: one object per line\n"
+    "  --model-root DIR   PUT /models/NAME {\"path\": \"REL\"} may load Mamba directories\n"
+    "                     from under DIR (and nowhere else)\n"
+    "  --model-store DIR  keep models installed over the API (PUT /models, /fit's save_as)\n"
+    "                     in DIR and install them again at start\n"
+    "  --read-only        refuse PUT and DELETE /models and /fit's save_as (403)\n"
     "  --probe URL        GET an http:// URL; exit 0 if it answers 2xx within 2 s, else 1\n"
     "                     (a health check for images without curl)\n"
     "environment: HMMBA_CONFIG, HMMBA_LISTEN, HMMBA_WORKERS, HMMBA_API_KEY set defaults\n"
@@ -88,6 +94,10 @@ static int parse_args(int argc, char **argv, cfg_config *cfg, opts *o)
             fputs(usage, stdout);
             exit(0);
         }
+        if (!strcmp(a, "--read-only")) {
+            cfg->read_only = true;
+            continue;
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "hmmba: %s needs a value (or is unknown)\n%s", a, usage);
             return -1;
@@ -105,6 +115,10 @@ static int parse_args(int argc, char **argv, cfg_config *cfg, opts *o)
             rc = cfg_set_api_key_file(cfg, v, &err);
         else if (!strcmp(a, "--session-dir"))
             rc = cfg_set_string(&cfg->session_dir, v, &err);
+        else if (!strcmp(a, "--model-root"))
+            rc = cfg_set_string(&cfg->model_root, v, &err);
+        else if (!strcmp(a, "--model-store"))
+            rc = cfg_set_string(&cfg->model_store, v, &err);
         else if (!strcmp(a, "--log-format")) {
             if (strcmp(v, "text") && strcmp(v, "json")) {
                 fprintf(stderr, "hmmba: --log-format: \"%s\" is not text or json\n", v);

@@ -24,6 +24,15 @@ const char *config_dir(void)
     return f ? f : "config";
 }
 
+void harness_casino_cfg(cfg_config *cfg)
+{
+    cfg_init(cfg);
+    eng_error err = {0};
+    char spec[1024];
+    snprintf(spec, sizeof spec, "casino=%s/models/casino.json", config_dir());
+    ck_assert_int_eq(cfg_add_model(cfg, spec, &err), 0);
+}
+
 void harness_start(cfg_config *cfg)
 {
     eng_error err = {0};
@@ -138,4 +147,3 @@ json_t *sse_events(const char *body, bool *done)
     }
     return evs;
 }
-

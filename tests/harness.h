@@ -15,6 +15,10 @@ extern uint16_t port;
 const char *fixtures(void);   /* $HMMBA_FIXTURES or tests/fixtures */
 const char *config_dir(void); /* $HMMBA_CONFIG_DIR or config */
 
+/* cfg_init(cfg) with the bundled casino HMM (config/models/casino.json)
+ * as model "casino". */
+void harness_casino_cfg(cfg_config *cfg);
+
 /* Start S from cfg with listen 127.0.0.1:0; sets port. */
 void harness_start(cfg_config *cfg);
 void harness_stop(void);

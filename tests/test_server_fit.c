@@ -20,11 +20,7 @@
 static void start_server(unsigned workers, size_t max_seq_len, size_t max_batch)
 {
     cfg_config cfg;
-    cfg_init(&cfg);
-    eng_error err = {0};
-    char spec[1024];
-    snprintf(spec, sizeof spec, "casino=%s/models/casino.json", config_dir());
-    ck_assert_int_eq(cfg_add_model(&cfg, spec, &err), 0);
+    harness_casino_cfg(&cfg);
     cfg.workers = workers;
     cfg.limits.max_seq_len = max_seq_len;
     cfg.limits.max_batch = max_batch;
@@ -247,7 +243,9 @@ static const struct {
      400, "invalid_request", "'labels'"},
     {"{\"model\": \"casino\", \"sequences\": [[1]], \"stream\": 1}", 400, "invalid_request",
      "'stream'"},
-    {"{\"model\": \"casino\", \"sequences\": [[1]], \"save_as\": \"mine\"}", 400, "not_supported",
+    {"{\"model\": \"casino\", \"sequences\": [[1]], \"save_as\": \".x\"}", 400, "invalid_request",
+     "'save_as'"},
+    {"{\"model\": \"casino\", \"sequences\": [[1]], \"save_as\": 3}", 400, "invalid_request",
      "save_as"},
     /* impossible under the start model: fair never rolls a 6 */
     {"{\"model\": {\"start\": [1, 0], \"transitions\": [[1, 0], [0, 1]], \"emissions\":"

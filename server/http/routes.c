@@ -44,6 +44,7 @@ srv_handler srv_route(const char *method, const char *url, bool *async, int *sta
 {
     if (!strncmp(url, "/sessions", 9) && (url[9] == '\0' || url[9] == '/'))
         return srv_session_route(method, url, async, status, allow);
+    if (!strncmp(url, "/models/", 8)) return srv_model_route(method, url, async, status, allow);
     bool path_found = false;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (strcmp(routes[i].path, url)) continue;
@@ -78,8 +79,10 @@ static void srv_handle_ready(srv_req *r)
 static void srv_handle_models(srv_req *r)
 {
     json_t *list = json_array();
-    for (size_t i = 0; list && i < r->srv->nmodels; i++) {
-        const srv_model *m = &r->srv->models[i];
+    srv_model **models;
+    size_t n = srv_registry_snapshot(r->srv->models, &models);
+    for (size_t i = 0; list && i < n; i++) {
+        const srv_model *m = models[i];
         json_t *info = srv_model_info_json(m);
         size_t count, bytes;
         srv_sessions_usage(r->srv->sessions, m, &count, &bytes);
@@ -88,6 +91,7 @@ static void srv_handle_models(srv_req *r)
             json_pack("{s:I,s:I}", "count", (json_int_t)count, "bytes", (json_int_t)bytes));
         json_array_append_new(list, info);
     }
+    srv_registry_release(models, n);
     srv_reply_json(r, 200, json_pack("{s:o}", "models", list));
 }
 
