@@ -124,16 +124,13 @@ static int parse_sequences(const json_t *root, const hmm_model *m, const proto_f
         int rc = proto_hmm_obs_from_json(m, json_array_get(seqs, i), field, &req->seqs[i], err);
         req->nseq = i + 1;
         if (rc) return rc;
+        for (size_t t = 0; req->seqs[i].missing && t < req->seqs[i].T; t++)
+            if (req->seqs[i].missing[t])
+                return eng_error_set(err, ENG_EINVAL,
+                                     "%s[%zu]: null (missing) observations are not taken by /fit",
+                                     field, t);
     }
     return 0;
-}
-
-/* The index of state name s, or -1. */
-static int32_t state_index(const hmm_model *m, const char *s)
-{
-    for (size_t k = 0; k < hmm_num_states(m); k++)
-        if (hmm_state_name(m, k) && !strcmp(hmm_state_name(m, k), s)) return (int32_t)k;
-    return -1;
 }
 
 /* One label: a state index, a state name, or null (-1). */
@@ -145,11 +142,7 @@ static int parse_label(const hmm_model *m, const json_t *v, size_t i, size_t t, 
         *out = -1;
         return 0;
     }
-    if (json_is_integer(v) && json_integer_value(v) >= 0 && (size_t)json_integer_value(v) < K) {
-        *out = (int32_t)json_integer_value(v);
-        return 0;
-    }
-    if (json_is_string(v) && (*out = state_index(m, json_string_value(v))) >= 0) return 0;
+    if ((*out = proto_hmm_state_index(m, v)) >= 0) return 0;
     if (json_is_string(v))
         return eng_error_set(err, ENG_EINVAL, "labels[%zu][%zu]: \"%.64s\" is not a state name", i,
                              t, json_string_value(v));

@@ -328,12 +328,22 @@ static int obs_vector(size_t D, const json_t *v, const char *field, size_t t, do
 }
 
 /* Parse every position of arr into sym (categorical) or x (gaussian). */
+/* null is a missing observation: flagged in *missing (allocated at the
+ * first), its symbol or values 0. */
 static int obs_fill(const hmm_model *m, const json_t *arr, const char *field, hmm_obs *obs,
-                    int32_t *sym, double *x, eng_error *err)
+                    int32_t *sym, double *x, uint8_t **missing, eng_error *err)
 {
     size_t D = hmm_dim(m);
     for (size_t t = 0; t < obs->T; t++) {
         const json_t *v = json_array_get(arr, t);
+        if (json_is_null(v)) {
+            if (!*missing && !(*missing = calloc(obs->T, 1))) return oom(err, field);
+            (*missing)[t] = 1;
+            if (sym) sym[t] = 0;
+            for (size_t d = 0; !sym && d < D; d++)
+                x[t * D + d] = 0.0;
+            continue;
+        }
         int rc = sym ? obs_symbol(m, v, field, t, &sym[t], err)
                      : obs_vector(D, v, field, t, x + t * D, err);
         if (rc) return rc;
@@ -357,15 +367,18 @@ int proto_hmm_obs_from_json(const hmm_model *m, const json_t *arr, const char *f
         x = malloc(T * D * sizeof *x);
     if (!sym && !x) return oom(err, field);
     obs->T = T;
-    int rc = obs_fill(m, arr, field, obs, sym, x, err);
+    uint8_t *missing = NULL;
+    int rc = obs_fill(m, arr, field, obs, sym, x, &missing, err);
     if (rc) {
         free(sym);
         free(x);
+        free(missing);
         memset(obs, 0, sizeof *obs);
         return rc;
     }
     obs->sym = sym;
     obs->x = x;
+    obs->missing = missing;
     return 0;
 }
 
@@ -374,13 +387,14 @@ void proto_hmm_obs_free(hmm_obs *obs)
     if (!obs) return;
     free((void *)obs->sym);
     free((void *)obs->x);
-    obs->sym = NULL;
-    obs->x = NULL;
-    obs->T = 0;
+    free((void *)obs->missing);
+    free((void *)obs->allowed);
+    memset(obs, 0, sizeof *obs);
 }
 
 static json_t *obs_item(const hmm_model *m, const hmm_obs *obs, size_t t)
 {
+    if (obs->missing && obs->missing[t]) return json_null();
     if (hmm_kind(m) == HMM_CATEGORICAL) {
         const char *name = hmm_symbol_name(m, (size_t)obs->sym[t]);
         return name ? json_string(name) : json_integer(obs->sym[t]);

@@ -99,6 +99,24 @@ void assert_healthy(void)
     http_resp_free(&r);
 }
 
+void assert_error_answer(const json_t *a, int status, int want_status, const char *code,
+                         const char *needle, const char *what)
+{
+    const char *msg = json_string_value(json_object_get(json_object_get(a, "error"), "message"));
+    ck_assert_msg(status == want_status && !strcmp(error_code(a), code) && msg &&
+                      strstr(msg, needle),
+                  "%s -> %d %s: %s", what, status, error_code(a), msg ? msg : "(no message)");
+}
+
+int harness_run(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 const char *error_code(const json_t *answer)
 {
     const char *c = json_string_value(json_object_get(json_object_get(answer, "error"), "code"));

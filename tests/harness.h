@@ -43,6 +43,15 @@ json_t *sse_events(const char *body, bool *done);
 /* GET /health answers 200 {"status":"ok"}. */
 void assert_healthy(void);
 
+/* Assert that answer a (of status `status`) is the error want_status
+ * with code `code` and a message that contains needle; what names the
+ * request in the failure message. */
+void assert_error_answer(const json_t *a, int status, int want_status, const char *code,
+                         const char *needle, const char *what);
+
+/* Run suite s (Check, CK_NORMAL); the exit status for main. */
+int harness_run(Suite *s);
+
 /* The error code of an error answer, or "" . */
 const char *error_code(const json_t *answer);
 /* The status of one keep-alive answer on fd, read to the end of its body

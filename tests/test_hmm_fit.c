@@ -737,7 +737,7 @@ START_TEST(test_unused_and_floor)
     memcpy(p.variances, var, sizeof var);
     hmm_model *m = build(&p.spec);
     double x0[] = {0.1, -0.2, 0.3, 0.0, -0.1, 0.2, 10.0}; /* state 1: one point */
-    hmm_obs o = {7, NULL, x0};
+    hmm_obs o = {.T = 7, .sym = NULL, .x = x0};
     hmm_fit_opts opt = exact_opts(2);
     opt.min_variance = 1e-3;
     hmm_fit_result r;
@@ -776,7 +776,7 @@ START_TEST(test_singular_covariance)
         x[2 * t] = (double)t;
         x[2 * t + 1] = 2.0 * (double)t;
     }
-    hmm_obs o = {10, NULL, x};
+    hmm_obs o = {.T = 10, .sym = NULL, .x = x};
     hmm_fit_opts opt = exact_opts(3);
     opt.min_variance = 1e-6;
     hmm_fit_result r;
@@ -801,7 +801,7 @@ START_TEST(test_impossible_sequence)
         "{\"start\": [1, 0], \"transitions\": [[1, 0], [0, 1]], \"emissions\": {\"type\":"
         " \"categorical\", \"probs\": [[0.5, 0.5, 0], [0, 0, 1]]}}");
     int32_t a[] = {0, 1, 0}, b[] = {0, 1, 2, 0};
-    hmm_obs o[] = {{3, a, NULL}, {4, b, NULL}};
+    hmm_obs o[] = {{.T = 3, .sym = a, .x = NULL}, {.T = 4, .sym = b, .x = NULL}};
     hmm_fit_opts opt = hmm_fit_default_opts();
     hmm_fit_result r;
     eng_error err = {0, ""};
@@ -825,7 +825,7 @@ START_TEST(test_bad_input)
         "{\"start\": [0.5, 0.5], \"transitions\": [[0.5, 0.5], [0.5, 0.5]], \"emissions\": "
         "{\"type\": \"categorical\", \"probs\": [[0.5, 0.5], [0.5, 0.5]]}}");
     int32_t a[] = {0, 1, 0}, bad[] = {0, 3}, la[] = {0, 2, -1};
-    hmm_obs o[] = {{3, a, NULL}, {2, bad, NULL}};
+    hmm_obs o[] = {{.T = 3, .sym = a, .x = NULL}, {.T = 2, .sym = bad, .x = NULL}};
     hmm_fit_opts opt = hmm_fit_default_opts();
     hmm_fit_result r;
     eng_error err = {0, ""};

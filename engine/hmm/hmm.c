@@ -519,10 +519,11 @@ int hmm_check_obs(const hmm_model *m, const hmm_obs *obs, eng_error *err)
 {
     if (!m || !obs) return eng_error_set(err, ENG_EINVAL, "observations: missing");
     if (obs->T < 1) return eng_error_set(err, ENG_EINVAL, "observations: must not be empty");
+    const uint8_t *miss = obs->missing;
     if (m->kind == HMM_CATEGORICAL) {
         if (!obs->sym) return eng_error_set(err, ENG_EINVAL, "observations: symbols missing");
         for (size_t t = 0; t < obs->T; t++)
-            if (obs->sym[t] < 0 || (size_t)obs->sym[t] >= m->M)
+            if (!(miss && miss[t]) && (obs->sym[t] < 0 || (size_t)obs->sym[t] >= m->M))
                 return eng_error_set(err, ENG_EINVAL,
                                      "observations[%zu]: symbol index %d is out of range 0..%zu", t,
                                      (int)obs->sym[t], m->M - 1);
@@ -530,7 +531,7 @@ int hmm_check_obs(const hmm_model *m, const hmm_obs *obs, eng_error *err)
     }
     if (!obs->x) return eng_error_set(err, ENG_EINVAL, "observations: values missing");
     for (size_t t = 0; t < obs->T; t++)
-        for (size_t d = 0; d < m->D; d++)
+        for (size_t d = 0; d < m->D && !(miss && miss[t]); d++)
             if (!isfinite(obs->x[t * m->D + d]))
                 return eng_error_set(err, ENG_EINVAL, "observations[%zu]: value is not finite", t);
     return 0;
@@ -538,7 +539,7 @@ int hmm_check_obs(const hmm_model *m, const hmm_obs *obs, eng_error *err)
 
 /* Diagonal: log N(x; mu_k, diag v_k) = log_norm_k - 1/2 sum_d (x_d - mu_kd)^2 / v_kd.
  * Full: with Sigma_k = L L^T, solve L z = x - mu_k; the quadratic form is |z|^2. */
-const double *hmm_log_emit(const hmm_model *m, const hmm_obs *obs, size_t t, double *scratch)
+static const double *log_emit_obs(const hmm_model *m, const hmm_obs *obs, size_t t, double *scratch)
 {
     size_t K = m->K, D = m->D;
     if (m->kind == HMM_CATEGORICAL) return m->log_probs_t + (size_t)obs->sym[t] * K;
@@ -568,4 +569,24 @@ const double *hmm_log_emit(const hmm_model *m, const hmm_obs *obs, size_t t, dou
         out[k] = isnan(q) ? -INFINITY : m->log_norm[k] - 0.5 * q;
     }
     return out;
+}
+
+/* A missing observation: 0 everywhere; constraints: -inf where a state is
+ * not allowed. */
+const double *hmm_log_emit(const hmm_model *m, const hmm_obs *obs, size_t t, double *scratch)
+{
+    size_t K = m->K;
+    const double *lb;
+    if (obs->missing && obs->missing[t]) {
+        for (size_t k = 0; k < K; k++)
+            scratch[k] = 0.0;
+        lb = scratch;
+    } else {
+        lb = log_emit_obs(m, obs, t, scratch);
+    }
+    if (!obs->allowed) return lb;
+    const uint8_t *a = obs->allowed + t * K;
+    for (size_t k = 0; k < K; k++)
+        scratch[k] = a[k] ? lb[k] : -INFINITY;
+    return scratch;
 }

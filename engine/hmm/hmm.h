@@ -44,11 +44,20 @@ typedef struct hmm_spec {
     const char *const *symbol_names; /* M names, or NULL */
 } hmm_spec;
 
-/* A sequence of observations. Exactly one of sym / x is used, by kind. */
+/* A sequence of observations. Exactly one of sym / x is used, by kind.
+ * Every algorithm (Viterbi, n-best, forward, posteriors, streams, fitting)
+ * honours missing and allowed. */
 typedef struct hmm_obs {
     size_t T;           /* length, >= 1 */
     const int32_t *sym; /* categorical: T indices in 0..M-1 */
     const double *x;    /* gaussian: T x D values, finite */
+    /* NULL, or T flags: nonzero marks observation t missing: its emission
+     * term is 1 under every state, and sym[t] / x[t] are not read. */
+    const uint8_t *missing;
+    /* NULL, or T x K flags (constraints, as in forced alignment): zero at
+     * [t*K + k] means state k is not allowed at position t (its emission
+     * term is 0 there). */
+    const uint8_t *allowed;
 } hmm_obs;
 
 /* Validate spec and build a model. Checks: K >= 1, start and each row of
@@ -85,6 +94,19 @@ int32_t hmm_symbol_index(const hmm_model *m, const char *name);
  * non-finite values (naming the position); ENG_ENOMEM. */
 int hmm_viterbi(const hmm_model *m, const hmm_obs *obs, int32_t *path, double *log_prob,
                 eng_error *err);
+
+/* The n best state paths (list Viterbi): paths gets n x T states (row r
+ * the r-th best), log_probs n joint log probabilities, descending; *found
+ * how many paths are possible (fewer than n when the model allows fewer;
+ * rows past it are left alone). Ties follow hmm_viterbi's rule at every
+ * comparison (the lowest predecessor state, then its lowest rank; the
+ * lowest final state), so row 0 is hmm_viterbi's path, and paths whose
+ * partial sums are equal come compared from their last position
+ * backwards, lowest first. Memory is O(T K n) 4-byte backpointers (at most
+ * 2^26: ENG_ELIMIT past it), time O(T K^2 n). n >= 1 (ENG_EINVAL). Fails
+ * otherwise as hmm_viterbi. */
+int hmm_viterbi_nbest(const hmm_model *m, const hmm_obs *obs, size_t n, int32_t *paths,
+                      double *log_probs, size_t *found, eng_error *err);
 
 /* Forward log-likelihood log P(observations). Fails as hmm_viterbi. */
 int hmm_forward(const hmm_model *m, const hmm_obs *obs, double *log_lik, eng_error *err);

@@ -132,6 +132,7 @@ static int counts_init(counts *c, const hmm_model *m)
 static inline void count_obs(counts *c, const hmm_model *m, const double *mu, const hmm_obs *obs,
                              size_t t, size_t k, double g)
 {
+    if (obs->missing && obs->missing[t]) return; /* nothing emitted to count */
     c->occ[k] += g;
     if (m->kind == HMM_CATEGORICAL) {
         c->em[k * m->M + (size_t)obs->sym[t]] += g;
@@ -533,8 +534,8 @@ int hmm_fit(const hmm_model *init, const hmm_obs *seqs, size_t nseq, const int32
         rc = estep(&f, &ll, err);
         if (rc) break;
         if (!isfinite(ll)) {
-            rc = eng_error_set(err, ENG_EIMPOSSIBLE, "the log-likelihood at iteration %zu is not finite",
-                               i);
+            rc = eng_error_set(err, ENG_EIMPOSSIBLE,
+                               "the log-likelihood at iteration %zu is not finite", i);
             break;
         }
         if (i > 0 && opts->tolerance > 0.0 && ll - r.history[i - 1] < opts->tolerance) {

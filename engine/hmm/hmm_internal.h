@@ -73,9 +73,11 @@ struct hmm_model {
  * in range, values finite. ENG_EINVAL naming the first bad position. */
 int hmm_check_obs(const hmm_model *m, const hmm_obs *obs, eng_error *err);
 
-/* Log emission densities of observation t under every state: K values.
- * Categorical returns a row of the model's table; Gaussian fills and returns
- * scratch, which needs K + D doubles. */
+/* Log emission densities of observation t under every state: K values,
+ * with obs->missing (0 everywhere) and obs->allowed (-inf where a state is
+ * not allowed) applied. Categorical returns a row of the model's table when
+ * neither applies; otherwise fills and returns scratch, which needs K + D
+ * doubles. */
 const double *hmm_log_emit(const hmm_model *m, const hmm_obs *obs, size_t t, double *scratch);
 
 /* ENG_EIMPOSSIBLE: observations[t] is impossible given those before it. */

@@ -8,6 +8,9 @@
 void srv_hmm_decode(srv_req *r, const srv_model *m);
 void srv_hmm_generate(srv_req *r, const srv_model *m);
 void srv_hmm_session_decode(srv_req *r, const srv_model *m);
+/* /decode with "models": [...] (hmm_rank.c): the models ranked by the
+ * log-likelihood of the observations. */
+void srv_hmm_rank(srv_req *r);
 void srv_mamba_generate(srv_req *r, const srv_model *m);
 void srv_mamba_decode(srv_req *r, const srv_model *m);
 /* POST /fit (hmm_fit.c): Baum-Welch or Viterbi training of an HMM. */

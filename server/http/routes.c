@@ -100,6 +100,10 @@ static void srv_handle_models(srv_req *r)
 static void srv_handle_decode(srv_req *r)
 {
     if (!srv_parse_body(r)) return;
+    if (json_object_get(r->json, "models")) {
+        srv_hmm_rank(r);
+        return;
+    }
     const srv_model *m = srv_req_model(r);
     if (!m) return;
     bool session = proto_names_session(r->json) || r->session_hdr;
