@@ -264,6 +264,8 @@ static json_t *emissions_json(const hmm_model *m, const hmm_params *p)
         }
         return e;
     }
+    if (p->spec.kind == HMM_POISSON)
+        return json_pack("{s:s,s:o}", "type", "poisson", "rates", matrix(p->means, K, D));
     if (p->spec.kind == HMM_GAUSS_DIAG)
         return json_pack("{s:s,s:s,s:o,s:o}", "type", "gaussian", "covariance", "diag", "means",
                          matrix(p->means, K, D), "variances", matrix(p->variances, K, D));

@@ -221,6 +221,18 @@ static int parse_gaussian(const json_t *em, const char *what, parsed *p, eng_err
     return parse_covariances(c, what, p, err);
 }
 
+/* {"type": "poisson", "rates": [[...D]...K]}: the rates go in p->means. */
+static int parse_poisson(const json_t *em, const char *what, parsed *p, eng_error *err)
+{
+    p->spec.kind = HMM_POISSON;
+    const json_t *rates = json_object_get(em, "rates");
+    if (!rates) return fail(err, what, "field 'emissions.rates' is missing");
+    size_t D = 0;
+    int rc = read_matrix(rates, p->spec.K, &D, "emissions.rates", what, &p->means, err);
+    p->spec.D = D;
+    return rc;
+}
+
 static int parse_emissions(const json_t *root, const char *what, parsed *p, eng_error *err)
 {
     const json_t *em = json_object_get(root, "emissions");
@@ -231,9 +243,10 @@ static int parse_emissions(const json_t *root, const char *what, parsed *p, eng_
     const char *t = json_string_value(type);
     if (strcmp(t, "categorical") == 0) return parse_categorical(em, what, p, err);
     if (strcmp(t, "gaussian") == 0) return parse_gaussian(em, what, p, err);
+    if (strcmp(t, "poisson") == 0) return parse_poisson(em, what, p, err);
     return fail(err, what,
-                "emissions.type: unknown emission type \"%.64s\" (expected \"categorical\" or "
-                "\"gaussian\")",
+                "emissions.type: unknown emission type \"%.64s\" (expected \"categorical\", "
+                "\"gaussian\" or \"poisson\")",
                 t);
 }
 
@@ -250,6 +263,7 @@ int proto_hmm_from_json(const json_t *root, const char *what, hmm_model **out, e
         p.spec.trans = p.trans;
         p.spec.probs = p.probs;
         p.spec.means = p.means;
+        p.spec.rates = p.spec.kind == HMM_POISSON ? p.means : NULL;
         p.spec.variances = p.variances;
         p.spec.covariances = p.covariances;
         p.spec.state_names = p.states;
@@ -401,10 +415,11 @@ static json_t *obs_item(const hmm_model *m, const hmm_obs *obs, size_t t)
     }
     size_t D = hmm_dim(m);
     const double *x = obs->x + t * D;
-    if (D == 1) return json_real(x[0]);
+    bool counts = hmm_kind(m) == HMM_POISSON; /* integers in JSON */
+    if (D == 1) return counts ? json_integer((json_int_t)x[0]) : json_real(x[0]);
     json_t *v = json_array();
     for (size_t d = 0; v && d < D; d++) {
-        if (json_array_append_new(v, json_real(x[d]))) {
+        if (json_array_append_new(v, counts ? json_integer((json_int_t)x[d]) : json_real(x[d]))) {
             json_decref(v);
             return NULL;
         }

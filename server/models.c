@@ -137,7 +137,7 @@ bool srv_model_retired(const srv_model *m)
 
 static json_t *hmm_info(const hmm_model *h)
 {
-    static const char *const kinds[] = {"categorical", "gaussian-diag", "gaussian-full"};
+    static const char *const kinds[] = {"categorical", "gaussian-diag", "gaussian-full", "poisson"};
     json_t *o = json_pack("{s:s,s:I,s:s}", "kind", "hmm", "states", (json_int_t)hmm_num_states(h),
                           "emissions", kinds[hmm_kind(h)]);
     if (!o) return NULL;

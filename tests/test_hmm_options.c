@@ -6,6 +6,7 @@
  * order the recursions do, so scores agree to the bit on categorical
  * models and path orders can be compared exactly. */
 #include "hmm/hmm.h"
+#include "hmm/hmm_fit.h"
 #include "hmm_fixtures.h"
 
 #include <check.h>
@@ -16,7 +17,8 @@
 /* ===== models and observations ===== */
 
 typedef struct ref {
-    size_t K, M, D; /* M > 0: categorical; else Gaussian diagonal of dimension D */
+    size_t K, M, D; /* M > 0: categorical; else Gaussian diagonal, or Poisson, of dimension D */
+    bool poisson;   /* means are the rates */
     double start[4], trans[16], probs[4 * 5], means[4 * 2], vars[4 * 2];
 } ref;
 
@@ -44,6 +46,10 @@ static hmm_model *build(const ref *r)
         s.kind = HMM_CATEGORICAL;
         s.M = r->M;
         s.probs = r->probs;
+    } else if (r->poisson) {
+        s.kind = HMM_POISSON;
+        s.D = r->D;
+        s.rates = r->means;
     } else {
         s.kind = HMM_GAUSS_DIAG;
         s.D = r->D;
@@ -63,6 +69,13 @@ static double emit(const ref *r, const hmm_obs *o, size_t t, size_t k)
     if (o->missing && o->missing[t]) return 0.0;
     if (r->M) return log(r->probs[k * r->M + (size_t)o->sym[t]]);
     double q = 0.0, ln = 0.0;
+    if (r->poisson) { /* log(rate^x e^-rate / x!) */
+        for (size_t d = 0; d < r->D; d++) {
+            double x = o->x[t * r->D + d], lam = r->means[k * r->D + d];
+            q += x * log(lam) - lam - lgamma(x + 1.0);
+        }
+        return q;
+    }
     for (size_t d = 0; d < r->D; d++) {
         double e = o->x[t * r->D + d] - r->means[k * r->D + d];
         q += e * e / r->vars[k * r->D + d];
@@ -413,6 +426,141 @@ START_TEST(stream_missing)
 }
 END_TEST
 
+/* ===== Poisson emissions ===== */
+
+/* A Poisson model: rates in [0.2, 6.2), and counts drawn near them. */
+static ref poisson_ref(uint64_t seed, size_t K, size_t D)
+{
+    ref r = ref_random(seed, K, 0, D, 0.2);
+    r.poisson = true;
+    for (size_t i = 0; i < K * D; i++)
+        r.means[i] = 0.2 + 6.0 * (r.vars[i] - 0.3);
+    return r;
+}
+
+static void poisson_counts(uint64_t seed, size_t n, double *x)
+{
+    for (size_t i = 0; i < n; i++) {
+        double u[2];
+        hfx_rand_dist(&seed, u, 2, 0.0, SIZE_MAX);
+        x[i] = floor(u[0] * 8.0);
+    }
+}
+
+START_TEST(poisson_decoding)
+{
+    for (uint64_t seed = 1; seed <= 6; seed++) {
+        ref r = poisson_ref(seed, 2 + seed % 2, 1 + seed % 2);
+        hmm_model *m = build(&r);
+        double x[6 * 2];
+        poisson_counts(seed * 11, 6 * r.D, x);
+        uint8_t missing[6] = {0, 0, 0, 1, 0, 0};
+        hmm_obs o = {.T = 6, .x = x, .missing = seed % 3 ? NULL : missing};
+        check_all(&r, m, &o, false, false);
+        hmm_model_free(m);
+    }
+    /* counts must be non-negative integers */
+    ref r = poisson_ref(1, 2, 1);
+    hmm_model *m = build(&r);
+    double bad[3] = {1, 2.5, 3}, neg[2] = {1, -1}, ll;
+    eng_error err = {0};
+    ck_assert_int_eq(hmm_forward(m, &(hmm_obs){.T = 3, .x = bad}, &ll, &err), ENG_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "observations[1]"));
+    ck_assert_int_eq(hmm_forward(m, &(hmm_obs){.T = 2, .x = neg}, &ll, &err), ENG_EINVAL);
+    hmm_model_free(m);
+}
+END_TEST
+
+/* One Baum-Welch update on a Poisson model against the expected counts
+ * summed over every path of every sequence (brute force): start,
+ * transitions and rates (the mean count weighted by occupancy), and the
+ * log-likelihood before it. */
+START_TEST(poisson_fit)
+{
+    ref r = poisson_ref(7, 2, 2);
+    hmm_model *m = build(&r);
+    enum { NS = 3, T = 5, K = 2, D = 2 };
+    double x[NS][T * D];
+    hmm_obs seqs[NS];
+    for (size_t s = 0; s < NS; s++) {
+        poisson_counts(100 + s, T * D, x[s]);
+        seqs[s] = (hmm_obs){.T = T, .x = x[s]};
+    }
+    double st[K] = {0}, tr[K * K] = {0}, occ[K] = {0}, sx[K * D] = {0}, ll = 0.0;
+    for (size_t s = 0; s < NS; s++) {
+        bf *b = hfx_xmalloc(sizeof *b);
+        brute(&r, &seqs[s], b);
+        ll += b->ll;
+        for (size_t i = 0; i < b->n; i++) {
+            double w = exp(b->score[i] - b->ll);
+            const int32_t *p = b->path[i];
+            st[p[0]] += w;
+            for (size_t t = 0; t < T; t++) {
+                occ[p[t]] += w;
+                for (size_t d = 0; d < D; d++)
+                    sx[(size_t)p[t] * D + d] += w * x[s][t * D + d];
+                if (t) tr[(size_t)p[t - 1] * K + (size_t)p[t]] += w;
+            }
+        }
+        free(b);
+    }
+    hmm_fit_opts o = {.max_iterations = 1, .min_variance = 1e-9};
+    hmm_fit_result res;
+    eng_error err = {0};
+    ck_assert_msg(hmm_fit(m, seqs, NS, NULL, &o, &res, &err) == 0, "%s", err.msg);
+    hfx_assert_rel(res.history[0], ll, 1e-12, "log-likelihood");
+    hmm_params P;
+    ck_assert_int_eq(hmm_params_get(res.model, &P, &err), 0);
+    ck_assert_int_eq(P.spec.kind, HMM_POISSON);
+    for (size_t k = 0; k < K; k++) {
+        ck_assert_double_eq_tol(P.start[k], st[k] / NS, 1e-12);
+        double row = tr[k * K] + tr[k * K + 1];
+        for (size_t j = 0; j < K; j++)
+            ck_assert_double_eq_tol(P.trans[k * K + j], tr[k * K + j] / row, 1e-12);
+        for (size_t d = 0; d < D; d++) {
+            hfx_assert_rel(P.spec.rates[k * D + d], sx[k * D + d] / occ[k], 1e-12, "rate");
+            ck_assert(hmm_poisson_rate(res.model, k, d) == P.spec.rates[k * D + d]);
+        }
+    }
+    hmm_params_free(&P);
+    hmm_fit_result_free(&res);
+    hmm_model_free(m);
+}
+END_TEST
+
+/* Draws are counts whose mean per state is the rate: within 5 standard
+ * errors over 20,000 steps (a fixed seed, so the same draw every run), at
+ * a small rate and at one past 256, which is drawn in parts. */
+START_TEST(poisson_sampling)
+{
+    ref r = {.K = 2,
+             .D = 1,
+             .poisson = true,
+             .start = {0.5, 0.5},
+             .trans = {0.9, 0.1, 0.1, 0.9},
+             .means = {0.7, 300.0}};
+    hmm_model *m = build(&r);
+    enum { N = 20000 };
+    int32_t *states = hfx_xmalloc(N * sizeof *states);
+    double *x = hfx_xmalloc(N * sizeof *x), sum[2] = {0}, n[2] = {0};
+    eng_error err = {0};
+    ck_assert_int_eq(hmm_sample(m, N, 42, states, NULL, x, &err), 0);
+    for (size_t t = 0; t < N; t++) {
+        ck_assert(x[t] >= 0 && x[t] == floor(x[t]));
+        sum[states[t]] += x[t];
+        n[states[t]]++;
+    }
+    for (size_t k = 0; k < 2; k++) {
+        double lam = r.means[k], se = sqrt(lam / n[k]);
+        ck_assert_msg(fabs(sum[k] / n[k] - lam) < 5 * se, "state %zu: mean %g, rate %g", k,
+                      sum[k] / n[k], lam);
+    }
+    free(states);
+    free(x);
+    hmm_model_free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("hmm_options");
@@ -425,6 +573,9 @@ int main(void)
     tcase_add_test(tc, constraints);
     tcase_add_test(tc, constraints_impossible);
     tcase_add_test(tc, stream_missing);
+    tcase_add_test(tc, poisson_decoding);
+    tcase_add_test(tc, poisson_fit);
+    tcase_add_test(tc, poisson_sampling);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -289,6 +289,72 @@ START_TEST(rank_models)
 }
 END_TEST
 
+/* ===== Poisson emissions (issue 17 §4) ===== */
+
+static const char POISSON[] = "{\"states\": [\"quiet\", \"busy\"], \"start\": [0.8, 0.2],"
+                              " \"transitions\": [[0.9, 0.1], [0.2, 0.8]],"
+                              " \"emissions\": {\"type\": \"poisson\", \"rates\": [[1.0], [8.0]]}}";
+
+/* Installed, decoded, sampled, fitted and read back over HTTP; the
+ * numbers against the engine on the same model. */
+START_TEST(poisson_over_http)
+{
+    int status;
+    json_decref(request_json("PUT", "/models/counts", NULL, POISSON, &status));
+    ck_assert_int_eq(status, 201);
+    json_t *g = request_json("GET", "/models/counts", NULL, NULL, &status);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(g, "emissions"), "type")),
+                     "poisson");
+    hmm_model *m = NULL;
+    eng_error err = {0};
+    ck_assert_int_eq(proto_hmm_from_json(g, "counts", &m, &err), 0);
+    json_decref(g);
+    double x[6] = {0, 1, 9, 7, 12, 0}, lp, ll;
+    int32_t path[6];
+    ck_assert_int_eq(hmm_viterbi(m, &(hmm_obs){.T = 6, .x = x}, path, &lp, &err), 0);
+    ck_assert_int_eq(hmm_forward(m, &(hmm_obs){.T = 6, .x = x}, &ll, &err), 0);
+    json_t *a =
+        post("/decode", "{\"model\": \"counts\", \"observations\": [0, 1, 9, 7, 12, 0]}", &status);
+    ck_assert_int_eq(status, 200);
+    for (size_t t = 0; t < 6; t++)
+        ck_assert_int_eq(json_integer_value(json_array_get(json_object_get(a, "path"), t)),
+                         path[t]);
+    ck_assert_int_eq(path[2], 1);
+    ck_assert(num(a, "path_log_prob") == lp);
+    ck_assert(num(a, "log_likelihood") == ll);
+    json_decref(a);
+    a = post("/generate", "{\"model\": \"counts\", \"length\": 20, \"seed\": 3}", &status);
+    ck_assert_int_eq(status, 200);
+    json_t *obs = json_object_get(a, "observations");
+    ck_assert_uint_eq(json_array_size(obs), 20);
+    for (size_t t = 0; t < 20; t++)
+        ck_assert(json_is_integer(json_array_get(obs, t)) &&
+                  json_integer_value(json_array_get(obs, t)) >= 0);
+    json_decref(a);
+    a = post("/fit",
+             "{\"model\": \"counts\", \"sequences\": [[0, 1, 9, 7, 12, 0], [2, 0, 1, 10]],"
+             " \"max_iterations\": 5, \"tolerance\": 0}",
+             &status);
+    ck_assert_int_eq(status, 200);
+    json_t *h = json_object_get(a, "log_likelihood_history");
+    ck_assert_uint_eq(json_array_size(h), 5);
+    for (size_t i = 1; i < 5; i++) /* EM never lowers the likelihood */
+        ck_assert(json_real_value(json_array_get(h, i)) >=
+                  json_real_value(json_array_get(h, i - 1)) - 1e-9);
+    json_t *rates =
+        json_object_get(json_object_get(json_object_get(a, "model"), "emissions"), "rates");
+    ck_assert_uint_eq(json_array_size(rates), 2);
+    json_decref(a);
+    a = post("/decode", "{\"model\": \"counts\", \"observations\": [1, 2.5]}", &status);
+    assert_error_answer(a, status, 400, "invalid_request", "observations[1]", "2.5");
+    json_decref(a);
+    a = post("/decode", "{\"model\": \"counts\", \"observations\": [-1]}", &status);
+    assert_error_answer(a, status, 400, "invalid_request", "observations[0]", "-1");
+    json_decref(a);
+    hmm_model_free(m);
+}
+END_TEST
+
 /* ===== bad input ===== */
 
 static const struct {
@@ -349,6 +415,7 @@ int main(void)
     tcase_add_test(tc, impossible_constraints);
     tcase_add_test(tc, null_observations);
     tcase_add_test(tc, rank_models);
+    tcase_add_test(tc, poisson_over_http);
     tcase_add_loop_test(tc, bad_options, 0, (int)(sizeof BAD / sizeof BAD[0]));
     suite_add_tcase(s, tc);
     return harness_run(s);

@@ -138,6 +138,16 @@ static int check_spec(const hmm_spec *s, eng_error *err)
         for (size_t k = 0; rc == 0 && s->kind == HMM_GAUSS_FULL && k < s->K; k++)
             rc = check_symmetric(s->covariances + k * s->D * s->D, s->D, k, err);
         return rc;
+    case HMM_POISSON:
+        if (s->D < 1 || !s->rates)
+            return eng_error_set(err, ENG_EINVAL, "emissions.rates: dimension must be at least 1");
+        for (size_t i = 0; i < s->K * s->D; i++)
+            if (!(s->rates[i] > 0.0 && s->rates[i] <= HMM_MAX_POISSON_RATE))
+                return eng_error_set(err, ENG_EINVAL,
+                                     "emissions.rates row %zu, column %zu is %g: rates must be in "
+                                     "(0, %g]",
+                                     i / s->D, i % s->D, s->rates[i], HMM_MAX_POISSON_RATE);
+        return 0;
     }
     return eng_error_set(err, ENG_EINVAL, "emissions.type: unknown emission kind %d", (int)s->kind);
 }
@@ -341,6 +351,19 @@ static int build_gauss_full(hmm_model *m, const hmm_spec *s, eng_error *err)
     return 0;
 }
 
+static int build_poisson(hmm_model *m, const hmm_spec *s)
+{
+    size_t n = m->K * m->D;
+    m->means = xcalloc(n, sizeof *m->means);
+    m->log_rates = xcalloc(n, sizeof *m->log_rates);
+    if (!m->means || !m->log_rates) return ENG_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        m->means[i] = s->rates[i];
+        m->log_rates[i] = log(s->rates[i]);
+    }
+    return 0;
+}
+
 static int build_gauss(hmm_model *m, const hmm_spec *s, eng_error *err)
 {
     size_t K = m->K, D = m->D;
@@ -418,7 +441,10 @@ static int build(hmm_model *m, const hmm_spec *s, eng_error *err)
 {
     int rc = build_transitions(m, s);
     if (rc == 0 && m->sparse) rc = build_sparse(m);
-    if (rc == 0) rc = m->kind == HMM_CATEGORICAL ? build_categorical(m, s) : build_gauss(m, s, err);
+    if (rc == 0)
+        rc = m->kind == HMM_CATEGORICAL ? build_categorical(m, s)
+             : m->kind == HMM_POISSON   ? build_poisson(m, s)
+                                        : build_gauss(m, s, err);
     if (rc == ENG_ENOMEM) return eng_error_set(err, rc, "out of memory building the HMM");
     if (rc) return rc;
     if (s->state_names) {
@@ -453,11 +479,11 @@ int hmm_model_new(const hmm_spec *spec, hmm_model **out, eng_error *err)
 void hmm_model_free(hmm_model *m)
 {
     if (!m) return;
-    void *arrays[] = {m->start,       m->log_start, m->trans,     m->log_trans, m->trans_t,
-                      m->log_trans_t, m->in_off,    m->in_src,    m->in_p,      m->in_logp,
-                      m->out_off,     m->out_dst,   m->out_p,     m->probs_t,   m->log_probs_t,
-                      m->means,       m->inv_var,   m->sd,        m->chol,      m->log_norm,
-                      m->start_cdf,   m->trans_cdf, m->probs_cdf, m->sym_sorted};
+    void *arrays[] = {m->start,       m->log_start, m->trans,     m->log_trans,  m->trans_t,
+                      m->log_trans_t, m->in_off,    m->in_src,    m->in_p,       m->in_logp,
+                      m->out_off,     m->out_dst,   m->out_p,     m->probs_t,    m->log_probs_t,
+                      m->means,       m->inv_var,   m->sd,        m->chol,       m->log_norm,
+                      m->start_cdf,   m->trans_cdf, m->probs_cdf, m->sym_sorted, m->log_rates};
     for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
         free(arrays[i]);
     free_names(m->state_names, m->K);
@@ -485,6 +511,11 @@ size_t hmm_num_symbols(const hmm_model *m)
 size_t hmm_dim(const hmm_model *m)
 {
     return m->D;
+}
+
+double hmm_poisson_rate(const hmm_model *m, size_t k, size_t d)
+{
+    return m->means[k * m->D + d];
 }
 
 const char *hmm_state_name(const hmm_model *m, size_t k)
@@ -534,6 +565,11 @@ int hmm_check_obs(const hmm_model *m, const hmm_obs *obs, eng_error *err)
         for (size_t d = 0; d < m->D && !(miss && miss[t]); d++)
             if (!isfinite(obs->x[t * m->D + d]))
                 return eng_error_set(err, ENG_EINVAL, "observations[%zu]: value is not finite", t);
+            else if (m->kind == HMM_POISSON && !hmm_count_ok(obs->x[t * m->D + d]))
+                return eng_error_set(
+                    err, ENG_EINVAL,
+                    "observations[%zu]: %g is not a count (a non-negative integer)", t,
+                    obs->x[t * m->D + d]);
     return 0;
 }
 
@@ -545,6 +581,18 @@ static const double *log_emit_obs(const hmm_model *m, const hmm_obs *obs, size_t
     if (m->kind == HMM_CATEGORICAL) return m->log_probs_t + (size_t)obs->sym[t] * K;
     const double *x = obs->x + t * D;
     double *out = scratch, *z = scratch + K;
+    if (m->kind == HMM_POISSON) { /* sum_d x log(rate) - rate - log(x!) */
+        double lfact = 0.0;
+        for (size_t d = 0; d < D; d++)
+            lfact += lgamma(x[d] + 1.0);
+        for (size_t k = 0; k < K; k++) {
+            double s = -lfact;
+            for (size_t d = 0; d < D; d++)
+                s += x[d] * m->log_rates[k * D + d] - m->means[k * D + d];
+            out[k] = s;
+        }
+        return out;
+    }
     for (size_t k = 0; k < K; k++) {
         const double *mu = m->means + k * D;
         double q = 0.0;

@@ -25,7 +25,12 @@ typedef enum hmm_emission_kind {
     HMM_CATEGORICAL = 0, /* observations are symbol indices 0..M-1 */
     HMM_GAUSS_DIAG = 1,  /* observations are D-vectors, diagonal covariance */
     HMM_GAUSS_FULL = 2,  /* observations are D-vectors, full covariance */
+    HMM_POISSON = 3,     /* observations are D-vectors of counts (non-negative integers),
+                            independent Poisson with one rate per state and dimension */
 } hmm_emission_kind;
+
+/* Largest Poisson rate a model may have (sampling costs O(rate) a draw). */
+#define HMM_MAX_POISSON_RATE 1e6
 
 /* Everything needed to build a model, in probability (not log) space, all
  * arrays row-major. Borrowed: hmm_model_new copies what it keeps. */
@@ -40,6 +45,7 @@ typedef struct hmm_spec {
     const double *means;             /* gaussian: K x D */
     const double *variances;         /* HMM_GAUSS_DIAG: K x D */
     const double *covariances;       /* HMM_GAUSS_FULL: K x D x D */
+    const double *rates;             /* HMM_POISSON: K x D, each in (0, HMM_MAX_POISSON_RATE] */
     const char *const *state_names;  /* K names, or NULL */
     const char *const *symbol_names; /* M names, or NULL */
 } hmm_spec;
@@ -75,6 +81,8 @@ size_t hmm_num_states(const hmm_model *m);
 hmm_emission_kind hmm_kind(const hmm_model *m);
 size_t hmm_num_symbols(const hmm_model *m); /* 0 for gaussian */
 size_t hmm_dim(const hmm_model *m);         /* 0 for categorical */
+/* Poisson: the rate of state k in dimension d. */
+double hmm_poisson_rate(const hmm_model *m, size_t k, size_t d);
 /* Name of state k or symbol i, or NULL when the model has no names. */
 const char *hmm_state_name(const hmm_model *m, size_t k);
 const char *hmm_symbol_name(const hmm_model *m, size_t i);

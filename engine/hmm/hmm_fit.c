@@ -48,7 +48,7 @@ int hmm_params_get(const hmm_model *m, hmm_params *out, eng_error *err)
         ok = ok && (out->means = malloc(K * D * sizeof(double)));
         if (m->kind == HMM_GAUSS_DIAG)
             ok = ok && (out->variances = malloc(K * D * sizeof(double)));
-        else
+        else if (m->kind == HMM_GAUSS_FULL)
             ok = ok && (out->covariances = malloc(K * D * D * sizeof(double)));
     }
     if (!ok) {
@@ -84,6 +84,7 @@ int hmm_params_get(const hmm_model *m, hmm_params *out, eng_error *err)
                            .means = out->means,
                            .variances = out->variances,
                            .covariances = out->covariances,
+                           .rates = m->kind == HMM_POISSON ? out->means : NULL,
                            .state_names = (const char *const *)m->state_names,
                            .symbol_names = (const char *const *)m->symbol_names};
     return 0;
@@ -107,9 +108,9 @@ static size_t counts_size(const hmm_model *m)
 {
     size_t K = m->K;
     size_t em = m->kind == HMM_CATEGORICAL ? K * m->M : K * m->D;
-    size_t em2 = m->kind == HMM_GAUSS_DIAG   ? K * m->D
-                 : m->kind == HMM_GAUSS_FULL ? K * m->D * m->D
-                                             : 0;
+    size_t em2 = m->kind == HMM_GAUSS_DIAG || m->kind == HMM_POISSON ? K * m->D
+                 : m->kind == HMM_GAUSS_FULL                         ? K * m->D * m->D
+                                                                     : 0;
     return 2 * K + 2 * K * K + em + em2;
 }
 
@@ -141,7 +142,7 @@ static inline void count_obs(counts *c, const hmm_model *m, const double *mu, co
     size_t D = m->D;
     const double *x = obs->x + t * D, *u = mu + k * D;
     double *s1 = c->em + k * D;
-    if (m->kind == HMM_GAUSS_DIAG) {
+    if (m->kind == HMM_GAUSS_DIAG || m->kind == HMM_POISSON) { /* Poisson: s1 alone counts */
         double *s2 = c->em2 + k * D;
         for (size_t d = 0; d < D; d++) {
             double dx = x[d] - u[d];
@@ -350,6 +351,16 @@ static void update_emissions(const fit *f, hmm_params *P, const counts *c, const
         }
         double *mu = P->means + k * D;
         const double *s1 = c->em + k * D;
+        if (m->kind == HMM_POISSON) { /* the rate is the mean count, floored */
+            for (size_t d = 0; d < D; d++) {
+                mu[d] += s1[d] / n;
+                if (!(mu[d] >= min_var)) {
+                    mu[d] = min_var;
+                    flags[k] |= HMM_FIT_STATE_FLOORED;
+                }
+            }
+            continue;
+        }
         if (m->kind == HMM_GAUSS_DIAG) {
             for (size_t d = 0; d < D; d++) {
                 double dm = s1[d] / n, v = c->em2[k * D + d] / n - dm * dm;

@@ -59,6 +59,9 @@ struct hmm_model {
     double *chol;     /* full: K x D x D, lower triangle L with Sigma = L L^T */
     double *log_norm; /* K: -(D/2) log(2 pi) - (1/2) log det Sigma_k */
 
+    /* Poisson: the rates are in means (K x D). */
+    double *log_rates; /* K x D */
+
     /* Sampling: cumulative rows, last positive entry forced to exactly 1. */
     double *start_cdf; /* K */
     double *trans_cdf; /* K x K */
@@ -79,6 +82,12 @@ int hmm_check_obs(const hmm_model *m, const hmm_obs *obs, eng_error *err);
  * neither applies; otherwise fills and returns scratch, which needs K + D
  * doubles. */
 const double *hmm_log_emit(const hmm_model *m, const hmm_obs *obs, size_t t, double *scratch);
+
+/* A Poisson observation: a finite non-negative integer. */
+static inline bool hmm_count_ok(double v)
+{
+    return v >= 0.0 && v <= 9007199254740992.0 && v == floor(v);
+}
 
 /* ENG_EIMPOSSIBLE: observations[t] is impossible given those before it. */
 int hmm_err_impossible(eng_error *err, size_t t);
