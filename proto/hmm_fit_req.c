@@ -264,6 +264,16 @@ static json_t *emissions_json(const hmm_model *m, const hmm_params *p)
         }
         return e;
     }
+    if (p->spec.kind == HMM_GMM) {
+        size_t C = p->spec.C;
+        json_t *mu = json_array(), *var = json_array();
+        for (size_t k = 0; mu && var && k < K; k++) {
+            json_array_append_new(mu, matrix(p->means + k * C * D, C, D));
+            json_array_append_new(var, matrix(p->variances + k * C * D, C, D));
+        }
+        return json_pack("{s:s,s:o,s:o,s:o}", "type", "gmm", "weights", matrix(p->weights, K, C),
+                         "means", mu, "variances", var);
+    }
     if (p->spec.kind == HMM_POISSON)
         return json_pack("{s:s,s:o}", "type", "poisson", "rates", matrix(p->means, K, D));
     if (p->spec.kind == HMM_GAUSS_DIAG)

@@ -57,7 +57,7 @@ static int oom(eng_error *err, const char *what)
  * strings (hmm_model_new copies them). */
 typedef struct parsed {
     hmm_spec spec;
-    double *start, *trans, *probs, *means, *variances, *covariances;
+    double *start, *trans, *probs, *means, *variances, *covariances, *weights;
     const char **states, **symbols;
 } parsed;
 
@@ -69,6 +69,7 @@ static void parsed_free(parsed *p)
     free(p->means);
     free(p->variances);
     free(p->covariances);
+    free(p->weights);
     free(p->states);
     free(p->symbols);
 }
@@ -221,6 +222,55 @@ static int parse_gaussian(const json_t *em, const char *what, parsed *p, eng_err
     return parse_covariances(c, what, p, err);
 }
 
+/* K x C x D numbers (field: an array of K matrices of C rows of D). */
+static int read_cube(const json_t *a, size_t K, size_t C, size_t D, const char *field,
+                     const char *what, double **out, eng_error *err)
+{
+    if (!json_is_array(a) || json_array_size(a) != K)
+        return fail(err, what, "field '%s' must be an array of %zu matrices (one per state)", field,
+                    K);
+    if (D > SIZE_MAX / sizeof(double) / C / K) return oom(err, what);
+    if (!(*out = malloc(K * C * D * sizeof **out))) return oom(err, what);
+    char label[96];
+    for (size_t k = 0; k < K; k++) {
+        const json_t *mat = json_array_get(a, k);
+        if (!json_is_array(mat) || json_array_size(mat) != C)
+            return fail(err, what, "%s row %zu must be %zu rows (one per component)", field, k, C);
+        for (size_t c = 0; c < C; c++) {
+            snprintf(label, sizeof label, "%s row %zu, component %zu", field, k, c);
+            int rc =
+                read_numbers(json_array_get(mat, c), D, label, what, *out + (k * C + c) * D, err);
+            if (rc) return rc;
+        }
+    }
+    return 0;
+}
+
+/* {"type": "gmm", "weights": [[...C]...K], "means": [[[...D]...C]...K],
+ * "variances": likewise}: a mixture of diagonal Gaussians per state. */
+static int parse_gmm(const json_t *em, const char *what, parsed *p, eng_error *err)
+{
+    p->spec.kind = HMM_GMM;
+    const json_t *w = json_object_get(em, "weights"), *mu = json_object_get(em, "means"),
+                 *v = json_object_get(em, "variances");
+    if (!w || !mu || !v)
+        return fail(err, what, "field 'emissions.%s' is missing (gmm)",
+                    !w    ? "weights"
+                    : !mu ? "means"
+                          : "variances");
+    size_t K = p->spec.K, C = 0;
+    int rc = read_matrix(w, K, &C, "emissions.weights", what, &p->weights, err);
+    if (rc) return rc;
+    const json_t *m00 = json_array_get(json_array_get(mu, 0), 0);
+    size_t D = json_is_array(m00) ? json_array_size(m00) : 0;
+    if (D == 0)
+        return fail(err, what, "emissions.means row 0, component 0 must be a non-empty array");
+    p->spec.C = C;
+    p->spec.D = D;
+    rc = read_cube(mu, K, C, D, "emissions.means", what, &p->means, err);
+    return rc ? rc : read_cube(v, K, C, D, "emissions.variances", what, &p->variances, err);
+}
+
 /* {"type": "poisson", "rates": [[...D]...K]}: the rates go in p->means. */
 static int parse_poisson(const json_t *em, const char *what, parsed *p, eng_error *err)
 {
@@ -244,9 +294,10 @@ static int parse_emissions(const json_t *root, const char *what, parsed *p, eng_
     if (strcmp(t, "categorical") == 0) return parse_categorical(em, what, p, err);
     if (strcmp(t, "gaussian") == 0) return parse_gaussian(em, what, p, err);
     if (strcmp(t, "poisson") == 0) return parse_poisson(em, what, p, err);
+    if (strcmp(t, "gmm") == 0) return parse_gmm(em, what, p, err);
     return fail(err, what,
                 "emissions.type: unknown emission type \"%.64s\" (expected \"categorical\", "
-                "\"gaussian\" or \"poisson\")",
+                "\"gaussian\", \"poisson\" or \"gmm\")",
                 t);
 }
 
@@ -264,6 +315,7 @@ int proto_hmm_from_json(const json_t *root, const char *what, hmm_model **out, e
         p.spec.probs = p.probs;
         p.spec.means = p.means;
         p.spec.rates = p.spec.kind == HMM_POISSON ? p.means : NULL;
+        p.spec.weights = p.weights;
         p.spec.variances = p.variances;
         p.spec.covariances = p.covariances;
         p.spec.state_names = p.states;

@@ -137,7 +137,8 @@ bool srv_model_retired(const srv_model *m)
 
 static json_t *hmm_info(const hmm_model *h)
 {
-    static const char *const kinds[] = {"categorical", "gaussian-diag", "gaussian-full", "poisson"};
+    static const char *const kinds[] = {"categorical", "gaussian-diag", "gaussian-full", "poisson",
+                                        "gmm"};
     json_t *o = json_pack("{s:s,s:I,s:s}", "kind", "hmm", "states", (json_int_t)hmm_num_states(h),
                           "emissions", kinds[hmm_kind(h)]);
     if (!o) return NULL;
@@ -145,6 +146,8 @@ static json_t *hmm_info(const hmm_model *h)
         json_object_set_new(o, "symbols", json_integer((json_int_t)hmm_num_symbols(h)));
     else
         json_object_set_new(o, "dimension", json_integer((json_int_t)hmm_dim(h)));
+    if (hmm_kind(h) == HMM_GMM)
+        json_object_set_new(o, "components", json_integer((json_int_t)hmm_num_components(h)));
     if (hmm_state_name(h, 0)) {
         json_t *names = json_array();
         for (size_t k = 0; k < hmm_num_states(h); k++)

@@ -19,7 +19,8 @@
 typedef struct ref {
     size_t K, M, D; /* M > 0: categorical; else Gaussian diagonal, or Poisson, of dimension D */
     bool poisson;   /* means are the rates */
-    double start[4], trans[16], probs[4 * 5], means[4 * 2], vars[4 * 2];
+    size_t C;       /* > 0: a mixture of C diagonal Gaussians per state (means, vars K x C x D) */
+    double start[4], trans[16], probs[4 * 5], means[4 * 3 * 2], vars[4 * 3 * 2], w[4 * 3];
 } ref;
 
 static ref ref_random(uint64_t seed, size_t K, size_t M, size_t D, double zero_frac)
@@ -46,6 +47,13 @@ static hmm_model *build(const ref *r)
         s.kind = HMM_CATEGORICAL;
         s.M = r->M;
         s.probs = r->probs;
+    } else if (r->C) {
+        s.kind = HMM_GMM;
+        s.C = r->C;
+        s.D = r->D;
+        s.weights = r->w;
+        s.means = r->means;
+        s.variances = r->vars;
     } else if (r->poisson) {
         s.kind = HMM_POISSON;
         s.D = r->D;
@@ -62,6 +70,17 @@ static hmm_model *build(const ref *r)
     return m;
 }
 
+/* log N(x; mu, diag v) of component kc of a mixture. */
+static double gmm_log_n(const ref *r, const double *x, size_t kc)
+{
+    double q = 0.0;
+    for (size_t d = 0; d < r->D; d++) {
+        double v = r->vars[kc * r->D + d], e = x[d] - r->means[kc * r->D + d];
+        q += e * e / v + log(2.0 * M_PI * v);
+    }
+    return -0.5 * q;
+}
+
 /* log emission of position t under state k, with missing and allowed. */
 static double emit(const ref *r, const hmm_obs *o, size_t t, size_t k)
 {
@@ -69,6 +88,12 @@ static double emit(const ref *r, const hmm_obs *o, size_t t, size_t k)
     if (o->missing && o->missing[t]) return 0.0;
     if (r->M) return log(r->probs[k * r->M + (size_t)o->sym[t]]);
     double q = 0.0, ln = 0.0;
+    if (r->C) { /* log sum_c w_c N(x; mu_c, v_c), the plain way */
+        double sum = 0.0;
+        for (size_t c = 0; c < r->C; c++)
+            sum += r->w[k * r->C + c] * exp(gmm_log_n(r, o->x + t * r->D, k * r->C + c));
+        return log(sum);
+    }
     if (r->poisson) { /* log(rate^x e^-rate / x!) */
         for (size_t d = 0; d < r->D; d++) {
             double x = o->x[t * r->D + d], lam = r->means[k * r->D + d];
@@ -561,6 +586,130 @@ START_TEST(poisson_sampling)
 }
 END_TEST
 
+/* ===== mixtures of Gaussians (issue 17 §4) ===== */
+
+static ref gmm_ref(uint64_t seed, size_t K, size_t C, size_t D)
+{
+    ref r = ref_random(seed, K, 0, D, 0.2);
+    r.C = C;
+    for (size_t i = 0; i < K * C * D; i++) {
+        double u[2];
+        hfx_rand_dist(&seed, u, 2, 0.0, SIZE_MAX);
+        r.means[i] = 6.0 * u[0] - 3.0;
+        r.vars[i] = 0.2 + 1.5 * u[0] * u[1];
+    }
+    for (size_t k = 0; k < K; k++)
+        hfx_rand_dist(&seed, r.w + k * C, C, 0.0, SIZE_MAX);
+    return r;
+}
+
+START_TEST(gmm_decoding)
+{
+    for (uint64_t seed = 1; seed <= 6; seed++) {
+        ref r = gmm_ref(seed, 2 + seed % 2, 1 + seed % 3, 1 + seed % 2);
+        hmm_model *m = build(&r);
+        double x[6 * 2];
+        random_obs(&r, seed * 17, 6, NULL, x);
+        uint8_t missing[6] = {0, 1, 0, 0, 0, 0};
+        hmm_obs o = {.T = 6, .x = x, .missing = seed % 2 ? NULL : missing};
+        check_all(&r, m, &o, false, false);
+        hmm_model_free(m);
+    }
+}
+END_TEST
+
+/* One Baum-Welch update of a mixture against the brute force: each
+ * path's weight times each component's responsibility, summed. */
+START_TEST(gmm_fit)
+{
+    enum { NS = 2, T = 5, K = 2, C = 3, D = 2 };
+    ref r = gmm_ref(5, K, C, D);
+    hmm_model *m = build(&r);
+    double x[NS][T * D];
+    hmm_obs seqs[NS];
+    for (size_t s = 0; s < NS; s++) {
+        random_obs(&r, 300 + s, T, NULL, x[s]);
+        seqs[s] = (hmm_obs){.T = T, .x = x[s]};
+    }
+    double occ[K] = {0}, rr[K * C] = {0}, sx[K * C * D] = {0}, sxx[K * C * D] = {0}, ll = 0.0;
+    for (size_t s = 0; s < NS; s++) {
+        bf *b = hfx_xmalloc(sizeof *b);
+        brute(&r, &seqs[s], b);
+        ll += b->ll;
+        for (size_t i = 0; i < b->n; i++) {
+            double w = exp(b->score[i] - b->ll);
+            for (size_t t = 0; t < T; t++) {
+                size_t k = (size_t)b->path[i][t];
+                const double *xt = x[s] + t * D;
+                double tot = 0.0, pc[C];
+                for (size_t c = 0; c < C; c++)
+                    tot += pc[c] = r.w[k * C + c] * exp(gmm_log_n(&r, xt, k * C + c));
+                occ[k] += w;
+                for (size_t c = 0; c < C; c++) {
+                    double q = w * pc[c] / tot;
+                    rr[k * C + c] += q;
+                    for (size_t d = 0; d < D; d++) {
+                        sx[(k * C + c) * D + d] += q * xt[d];
+                        sxx[(k * C + c) * D + d] += q * xt[d] * xt[d];
+                    }
+                }
+            }
+        }
+        free(b);
+    }
+    hmm_fit_opts o = {.max_iterations = 1, .min_variance = 1e-9};
+    hmm_fit_result res;
+    eng_error err = {0};
+    ck_assert_msg(hmm_fit(m, seqs, NS, NULL, &o, &res, &err) == 0, "%s", err.msg);
+    hfx_assert_rel(res.history[0], ll, 1e-12, "log-likelihood");
+    hmm_params P;
+    ck_assert_int_eq(hmm_params_get(res.model, &P, &err), 0);
+    ck_assert_int_eq(P.spec.kind, HMM_GMM);
+    ck_assert_uint_eq(P.spec.C, C);
+    for (size_t kc = 0; kc < K * C; kc++) {
+        hfx_assert_rel(P.weights[kc], rr[kc] / occ[kc / C], 1e-9, "weight");
+        for (size_t d = 0; d < D; d++) {
+            double mean = sx[kc * D + d] / rr[kc];
+            hfx_assert_rel(P.means[kc * D + d], mean, 1e-9, "mean");
+            hfx_assert_rel(P.variances[kc * D + d], sxx[kc * D + d] / rr[kc] - mean * mean, 1e-8,
+                           "variance");
+        }
+    }
+    hmm_params_free(&P);
+    hmm_fit_result_free(&res);
+    hmm_model_free(m);
+}
+END_TEST
+
+/* Draws of a one-state mixture: the mean is sum_c w_c mu_c, within 5
+ * standard errors over 20,000 draws (a fixed seed). */
+START_TEST(gmm_sampling)
+{
+    ref r = {.K = 1,
+             .D = 1,
+             .C = 2,
+             .start = {1},
+             .trans = {1},
+             .w = {0.3, 0.7},
+             .means = {-4.0, 2.0},
+             .vars = {1.0, 0.25}};
+    hmm_model *m = build(&r);
+    enum { N = 20000 };
+    int32_t *states = hfx_xmalloc(N * sizeof *states);
+    double *x = hfx_xmalloc(N * sizeof *x), sum = 0.0;
+    eng_error err = {0};
+    ck_assert_int_eq(hmm_sample(m, N, 9, states, NULL, x, &err), 0);
+    for (size_t t = 0; t < N; t++)
+        sum += x[t];
+    double mean = 0.3 * -4.0 + 0.7 * 2.0,
+           var = 0.3 * (1.0 + 16.0) + 0.7 * (0.25 + 4.0) - mean * mean;
+    ck_assert_msg(fabs(sum / N - mean) < 5.0 * sqrt(var / N), "mean %g, want %g", sum / N, mean);
+    free(states);
+    free(x);
+    hmm_model_free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("hmm_options");
@@ -576,6 +725,9 @@ int main(void)
     tcase_add_test(tc, poisson_decoding);
     tcase_add_test(tc, poisson_fit);
     tcase_add_test(tc, poisson_sampling);
+    tcase_add_test(tc, gmm_decoding);
+    tcase_add_test(tc, gmm_fit);
+    tcase_add_test(tc, gmm_sampling);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -355,6 +355,63 @@ START_TEST(poisson_over_http)
 }
 END_TEST
 
+static const char GMM[] =
+    "{\"start\": [0.5, 0.5], \"transitions\": [[0.9, 0.1], [0.1, 0.9]],"
+    " \"emissions\": {\"type\": \"gmm\", \"weights\": [[0.5, 0.5], [1, 0]],"
+    " \"means\": [[[-5], [5]], [[0], [1]]], \"variances\": [[[1], [1]], [[0.5], [2]]]}}";
+
+/* A mixture of Gaussians per state over HTTP, against the engine. */
+START_TEST(gmm_over_http)
+{
+    int status;
+    json_t *a = request_json("PUT", "/models/mix", NULL, GMM, &status);
+    ck_assert_int_eq(status, 201);
+    ck_assert_int_eq(json_integer_value(json_object_get(a, "components")), 2);
+    json_decref(a);
+    json_t *g = request_json("GET", "/models/mix", NULL, NULL, &status);
+    hmm_model *m = NULL;
+    eng_error err = {0};
+    ck_assert_int_eq(proto_hmm_from_json(g, "mix", &m, &err), 0);
+    json_decref(g);
+    double x[5] = {-5.2, 4.9, 0.1, 0.3, -4.8}, lp, ll;
+    int32_t path[5];
+    ck_assert_int_eq(hmm_viterbi(m, &(hmm_obs){.T = 5, .x = x}, path, &lp, &err), 0);
+    ck_assert_int_eq(hmm_forward(m, &(hmm_obs){.T = 5, .x = x}, &ll, &err), 0);
+    a = post("/decode", "{\"model\": \"mix\", \"observations\": [-5.2, 4.9, 0.1, 0.3, -4.8]}",
+             &status);
+    ck_assert_int_eq(status, 200);
+    for (size_t t = 0; t < 5; t++)
+        ck_assert_int_eq(json_integer_value(json_array_get(json_object_get(a, "path"), t)),
+                         path[t]);
+    ck_assert(num(a, "path_log_prob") == lp && num(a, "log_likelihood") == ll);
+    json_decref(a);
+    a = post("/generate", "{\"model\": \"mix\", \"length\": 8, \"seed\": 1}", &status);
+    ck_assert_int_eq(status, 200);
+    ck_assert_uint_eq(json_array_size(json_object_get(a, "observations")), 8);
+    json_decref(a);
+    a = post("/fit",
+             "{\"model\": \"mix\", \"sequences\": [[-5.2, 4.9, 0.1, 0.3, -4.8, 5.5, 0.7]],"
+             " \"max_iterations\": 4, \"tolerance\": 0}",
+             &status);
+    ck_assert_int_eq(status, 200);
+    json_t *h = json_object_get(a, "log_likelihood_history");
+    for (size_t i = 1; i < 4; i++) /* EM never lowers the likelihood */
+        ck_assert(json_real_value(json_array_get(h, i)) >=
+                  json_real_value(json_array_get(h, i - 1)) - 1e-9);
+    json_t *em = json_object_get(json_object_get(a, "model"), "emissions");
+    ck_assert_str_eq(json_string_value(json_object_get(em, "type")), "gmm");
+    json_decref(a);
+    a = request_json(
+        "PUT", "/models/mix2", NULL,
+        "{\"start\": [1], \"transitions\": [[1]], \"emissions\": {\"type\": \"gmm\","
+        " \"weights\": [[0.5, 0.4]], \"means\": [[[0], [1]]], \"variances\": [[[1], [1]]]}}",
+        &status);
+    assert_error_answer(a, status, 400, "invalid_request", "emissions.weights row 0", "weights");
+    json_decref(a);
+    hmm_model_free(m);
+}
+END_TEST
+
 /* ===== bad input ===== */
 
 static const struct {
@@ -416,6 +473,7 @@ int main(void)
     tcase_add_test(tc, null_observations);
     tcase_add_test(tc, rank_models);
     tcase_add_test(tc, poisson_over_http);
+    tcase_add_test(tc, gmm_over_http);
     tcase_add_loop_test(tc, bad_options, 0, (int)(sizeof BAD / sizeof BAD[0]));
     suite_add_tcase(s, tc);
     return harness_run(s);

@@ -27,7 +27,11 @@ typedef enum hmm_emission_kind {
     HMM_GAUSS_FULL = 2,  /* observations are D-vectors, full covariance */
     HMM_POISSON = 3,     /* observations are D-vectors of counts (non-negative integers),
                             independent Poisson with one rate per state and dimension */
+    HMM_GMM = 4,         /* observations are D-vectors; each state a mixture of C diagonal
+                            Gaussians (hmmlearn's GMMHMM with covariance_type "diag") */
 } hmm_emission_kind;
+
+#define HMM_MAX_COMPONENTS 64 /* mixture components per state */
 
 /* Largest Poisson rate a model may have (sampling costs O(rate) a draw). */
 #define HMM_MAX_POISSON_RATE 1e6
@@ -42,8 +46,10 @@ typedef struct hmm_spec {
     size_t M;                        /* categorical: number of symbols */
     const double *probs;             /* categorical: K x M */
     size_t D;                        /* gaussian: dimension, >= 1 */
-    const double *means;             /* gaussian: K x D */
-    const double *variances;         /* HMM_GAUSS_DIAG: K x D */
+    const double *means;             /* gaussian: K x D; HMM_GMM: K x C x D */
+    const double *variances;         /* HMM_GAUSS_DIAG: K x D; HMM_GMM: K x C x D */
+    size_t C;                        /* HMM_GMM: components per state, 1..HMM_MAX_COMPONENTS */
+    const double *weights;           /* HMM_GMM: K x C, each row sums to 1 */
     const double *covariances;       /* HMM_GAUSS_FULL: K x D x D */
     const double *rates;             /* HMM_POISSON: K x D, each in (0, HMM_MAX_POISSON_RATE] */
     const char *const *state_names;  /* K names, or NULL */
@@ -81,6 +87,8 @@ size_t hmm_num_states(const hmm_model *m);
 hmm_emission_kind hmm_kind(const hmm_model *m);
 size_t hmm_num_symbols(const hmm_model *m); /* 0 for gaussian */
 size_t hmm_dim(const hmm_model *m);         /* 0 for categorical */
+/* Mixture components per state: C for HMM_GMM, else 1. */
+size_t hmm_num_components(const hmm_model *m);
 /* Poisson: the rate of state k in dimension d. */
 double hmm_poisson_rate(const hmm_model *m, size_t k, size_t d);
 /* Name of state k or symbol i, or NULL when the model has no names. */

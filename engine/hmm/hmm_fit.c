@@ -32,6 +32,7 @@ void hmm_params_free(hmm_params *p)
     free(p->means);
     free(p->variances);
     free(p->covariances);
+    free(p->weights);
     memset(p, 0, sizeof *p);
 }
 
@@ -42,8 +43,13 @@ int hmm_params_get(const hmm_model *m, hmm_params *out, eng_error *err)
     out->start = malloc(K * sizeof(double));
     out->trans = malloc(K * K * sizeof(double));
     bool ok = out->start && out->trans;
+    size_t C = m->C;
     if (m->kind == HMM_CATEGORICAL) {
         ok = ok && (out->probs = malloc(K * M * sizeof(double)));
+    } else if (m->kind == HMM_GMM) {
+        ok = ok && (out->means = malloc(K * C * D * sizeof(double))) &&
+             (out->variances = malloc(K * C * D * sizeof(double))) &&
+             (out->weights = malloc(K * C * sizeof(double)));
     } else {
         ok = ok && (out->means = malloc(K * D * sizeof(double)));
         if (m->kind == HMM_GAUSS_DIAG)
@@ -60,9 +66,11 @@ int hmm_params_get(const hmm_model *m, hmm_params *out, eng_error *err)
     for (size_t k = 0; out->probs && k < K; k++)
         for (size_t i = 0; i < M; i++)
             out->probs[k * M + i] = m->probs_t[i * K + k];
-    if (out->means) memcpy(out->means, m->means, K * D * sizeof(double));
-    for (size_t i = 0; out->variances && i < K * D; i++)
+    if (out->means) memcpy(out->means, m->means, K * C * D * sizeof(double));
+    for (size_t i = 0; out->variances && i < K * C * D; i++)
         out->variances[i] = 1.0 / m->inv_var[i];
+    for (size_t i = 0; out->weights && i < K * C; i++)
+        out->weights[i] = exp(m->log_w[i]);
     for (size_t k = 0; out->covariances && k < K; k++) { /* Sigma = L L^T */
         const double *L = m->chol + k * D * D;
         double *S = out->covariances + k * D * D;
@@ -85,6 +93,8 @@ int hmm_params_get(const hmm_model *m, hmm_params *out, eng_error *err)
                            .variances = out->variances,
                            .covariances = out->covariances,
                            .rates = m->kind == HMM_POISSON ? out->means : NULL,
+                           .C = m->kind == HMM_GMM ? C : 0,
+                           .weights = out->weights,
                            .state_names = (const char *const *)m->state_names,
                            .symbol_names = (const char *const *)m->symbol_names};
     return 0;
@@ -107,7 +117,9 @@ typedef struct counts {
 static size_t counts_size(const hmm_model *m)
 {
     size_t K = m->K;
-    size_t em = m->kind == HMM_CATEGORICAL ? K * m->M : K * m->D;
+    size_t em = m->kind == HMM_CATEGORICAL ? K * m->M
+                : m->kind == HMM_GMM       ? K * m->C * (1 + 2 * m->D)
+                                           : K * m->D;
     size_t em2 = m->kind == HMM_GAUSS_DIAG || m->kind == HMM_POISSON ? K * m->D
                  : m->kind == HMM_GAUSS_FULL                         ? K * m->D * m->D
                                                                      : 0;
@@ -137,6 +149,25 @@ static inline void count_obs(counts *c, const hmm_model *m, const double *mu, co
     c->occ[k] += g;
     if (m->kind == HMM_CATEGORICAL) {
         c->em[k * m->M + (size_t)obs->sym[t]] += g;
+        return;
+    }
+    if (m->kind == HMM_GMM) { /* per component: r, sum r (x - mu), sum r (x - mu)^2 */
+        size_t C = m->C, D = m->D;
+        double lc[HMM_MAX_COMPONENTS];
+        const double *x = obs->x + t * D;
+        double l = hmm_gmm_log_components(m, x, k, lc);
+        for (size_t j = 0; j < C; j++) {
+            double r = g * exp(lc[j] - l);
+            if (!(r > 0.0)) continue;
+            double *b = c->em + (k * C + j) * (1 + 2 * D);
+            const double *u = m->means + (k * C + j) * D;
+            b[0] += r;
+            for (size_t d = 0; d < D; d++) {
+                double dx = x[d] - u[d];
+                b[1 + d] += r * dx;
+                b[1 + D + d] += r * dx * dx;
+            }
+        }
         return;
     }
     size_t D = m->D;
@@ -333,6 +364,31 @@ static bool floor_covariance(double *S, size_t D, double min_var, double *L)
     return changed;
 }
 
+/* State k of a mixture: each component's weight is its share of the
+ * state's occupancy n; a component with responsibilities moves its means
+ * and variances (floored at min_var), one without keeps them. */
+static void update_mixture(const hmm_model *m, hmm_params *P, const double *em, size_t k, double n,
+                           double min_var, unsigned *flags)
+{
+    size_t C = m->C, D = m->D;
+    for (size_t j = 0; j < C; j++) {
+        size_t kc = k * C + j;
+        const double *b = em + kc * (1 + 2 * D);
+        double r = b[0];
+        P->weights[kc] = r / n;
+        if (!(r > FIT_MIN_COUNT)) continue;
+        for (size_t d = 0; d < D; d++) {
+            double dm = b[1 + d] / r, v = b[1 + D + d] / r - dm * dm;
+            P->means[kc * D + d] += dm;
+            if (!(v >= min_var)) {
+                v = min_var;
+                flags[k] |= HMM_FIT_STATE_FLOORED;
+            }
+            P->variances[kc * D + d] = v;
+        }
+    }
+}
+
 static void update_emissions(const fit *f, hmm_params *P, const counts *c, const bool *allow_em,
                              unsigned *flags, double *L)
 {
@@ -347,6 +403,10 @@ static void update_emissions(const fit *f, hmm_params *P, const counts *c, const
         }
         if (m->kind == HMM_CATEGORICAL) {
             update_dist(P->probs + k * M, c->em + k * M, allow_em + k * M, M, pc);
+            continue;
+        }
+        if (m->kind == HMM_GMM) {
+            update_mixture(m, P, c->em, k, n, min_var, flags);
             continue;
         }
         double *mu = P->means + k * D;

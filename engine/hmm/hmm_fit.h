@@ -33,6 +33,7 @@
 typedef struct hmm_params {
     hmm_spec spec; /* points at the arrays below and the model's names */
     double *start, *trans, *probs, *means, *variances, *covariances;
+    double *weights; /* HMM_GMM: K x C (from the stored log weights) */
 } hmm_params;
 
 /* Copy m's parameters into *out (full covariances as L L^T of the stored

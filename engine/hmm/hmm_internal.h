@@ -62,6 +62,12 @@ struct hmm_model {
     /* Poisson: the rates are in means (K x D). */
     double *log_rates; /* K x D */
 
+    /* Mixtures (HMM_GMM): means, inv_var and sd are K x C x D, log_norm is
+     * K x C (per component). */
+    size_t C;      /* components per state; 1 for other kinds */
+    double *log_w; /* K x C log weights */
+    double *w_cdf; /* K x C, for sampling */
+
     /* Sampling: cumulative rows, last positive entry forced to exactly 1. */
     double *start_cdf; /* K */
     double *trans_cdf; /* K x K */
@@ -82,6 +88,10 @@ int hmm_check_obs(const hmm_model *m, const hmm_obs *obs, eng_error *err);
  * neither applies; otherwise fills and returns scratch, which needs K + D
  * doubles. */
 const double *hmm_log_emit(const hmm_model *m, const hmm_obs *obs, size_t t, double *scratch);
+
+/* HMM_GMM: log sum_c w_kc N(x; mu_kc, v_kc) for state k; lc (NULL, or C
+ * doubles) gets each component's log term (the fit's responsibilities). */
+double hmm_gmm_log_components(const hmm_model *m, const double *x, size_t k, double *lc);
 
 /* A Poisson observation: a finite non-negative integer. */
 static inline bool hmm_count_ok(double v)

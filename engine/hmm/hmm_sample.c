@@ -111,6 +111,14 @@ static double draw_poisson(rng *r, double lam)
     return total;
 }
 
+/* A mixture's draw: the component, then x = mu + sd * z. */
+static void draw_mixture(const hmm_model *m, rng *r, size_t k, double *x)
+{
+    size_t D = m->D, kc = k * m->C + draw_cdf(r, m->w_cdf + k * m->C, m->C);
+    for (size_t d = 0; d < D; d++)
+        x[d] = m->means[kc * D + d] + m->sd[kc * D + d] * rng_normal(r);
+}
+
 /* ===== Public ===== */
 
 int hmm_sample(const hmm_model *m, size_t T, uint64_t seed, int32_t *states, int32_t *sym,
@@ -134,6 +142,8 @@ int hmm_sample(const hmm_model *m, size_t T, uint64_t seed, int32_t *states, int
         states[t] = (int32_t)k;
         if (m->kind == HMM_CATEGORICAL)
             sym[t] = (int32_t)draw_cdf(&r, m->probs_cdf + k * m->M, m->M);
+        else if (m->kind == HMM_GMM)
+            draw_mixture(m, &r, k, x + t * m->D);
         else if (m->kind == HMM_POISSON)
             for (size_t d = 0; d < m->D; d++)
                 x[t * m->D + d] = draw_poisson(&r, m->means[k * m->D + d]);
