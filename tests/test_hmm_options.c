@@ -553,6 +553,29 @@ START_TEST(poisson_fit)
 }
 END_TEST
 
+#define NDRAW 20000
+
+/* NDRAW draws of r's model (D = 1) from seed: per state the sum of the
+ * values and their count. Poisson draws are checked to be counts. */
+static void draw_means(const ref *r, uint64_t seed, double *sum, double *n)
+{
+    hmm_model *m = build(r);
+    int32_t *states = hfx_xmalloc(NDRAW * sizeof *states);
+    double *x = hfx_xmalloc(NDRAW * sizeof *x);
+    eng_error err = {0};
+    ck_assert_int_eq(hmm_sample(m, NDRAW, seed, states, NULL, x, &err), 0);
+    for (size_t k = 0; k < r->K; k++)
+        sum[k] = n[k] = 0.0;
+    for (size_t t = 0; t < NDRAW; t++) {
+        ck_assert(!r->poisson || (x[t] >= 0 && x[t] == floor(x[t])));
+        sum[states[t]] += x[t];
+        n[states[t]]++;
+    }
+    free(states);
+    free(x);
+    hmm_model_free(m);
+}
+
 /* Draws are counts whose mean per state is the rate: within 5 standard
  * errors over 20,000 steps (a fixed seed, so the same draw every run), at
  * a small rate and at one past 256, which is drawn in parts. */
@@ -564,25 +587,13 @@ START_TEST(poisson_sampling)
              .start = {0.5, 0.5},
              .trans = {0.9, 0.1, 0.1, 0.9},
              .means = {0.7, 300.0}};
-    hmm_model *m = build(&r);
-    enum { N = 20000 };
-    int32_t *states = hfx_xmalloc(N * sizeof *states);
-    double *x = hfx_xmalloc(N * sizeof *x), sum[2] = {0}, n[2] = {0};
-    eng_error err = {0};
-    ck_assert_int_eq(hmm_sample(m, N, 42, states, NULL, x, &err), 0);
-    for (size_t t = 0; t < N; t++) {
-        ck_assert(x[t] >= 0 && x[t] == floor(x[t]));
-        sum[states[t]] += x[t];
-        n[states[t]]++;
-    }
+    double sum[2], n[2];
+    draw_means(&r, 42, sum, n);
     for (size_t k = 0; k < 2; k++) {
         double lam = r.means[k], se = sqrt(lam / n[k]);
         ck_assert_msg(fabs(sum[k] / n[k] - lam) < 5 * se, "state %zu: mean %g, rate %g", k,
                       sum[k] / n[k], lam);
     }
-    free(states);
-    free(x);
-    hmm_model_free(m);
 }
 END_TEST
 
@@ -693,20 +704,12 @@ START_TEST(gmm_sampling)
              .w = {0.3, 0.7},
              .means = {-4.0, 2.0},
              .vars = {1.0, 0.25}};
-    hmm_model *m = build(&r);
-    enum { N = 20000 };
-    int32_t *states = hfx_xmalloc(N * sizeof *states);
-    double *x = hfx_xmalloc(N * sizeof *x), sum = 0.0;
-    eng_error err = {0};
-    ck_assert_int_eq(hmm_sample(m, N, 9, states, NULL, x, &err), 0);
-    for (size_t t = 0; t < N; t++)
-        sum += x[t];
+    double sum[1], n[1];
+    draw_means(&r, 9, sum, n);
     double mean = 0.3 * -4.0 + 0.7 * 2.0,
            var = 0.3 * (1.0 + 16.0) + 0.7 * (0.25 + 4.0) - mean * mean;
-    ck_assert_msg(fabs(sum / N - mean) < 5.0 * sqrt(var / N), "mean %g, want %g", sum / N, mean);
-    free(states);
-    free(x);
-    hmm_model_free(m);
+    ck_assert_msg(fabs(sum[0] / n[0] - mean) < 5.0 * sqrt(var / n[0]), "mean %g, want %g",
+                  sum[0] / n[0], mean);
 }
 END_TEST
 

@@ -303,23 +303,30 @@ static int build_categorical(hmm_model *m, const hmm_spec *s)
     return 0;
 }
 
-static int build_gauss_diag(hmm_model *m, const hmm_spec *s)
+/* inv_var, sd and log_norm of n diagonal Gaussians (variances n x D):
+ * the states' (n = K), or the mixtures' components (n = K x C). */
+static int build_diag_rows(hmm_model *m, const double *variances, size_t n)
 {
-    size_t K = m->K, D = m->D;
-    m->inv_var = xcalloc(K * D, sizeof *m->inv_var);
-    m->sd = xcalloc(K * D, sizeof *m->sd);
+    size_t D = m->D;
+    m->inv_var = xcalloc(n * D, sizeof *m->inv_var);
+    m->sd = xcalloc(n * D, sizeof *m->sd);
     if (!m->inv_var || !m->sd) return ENG_ENOMEM;
-    for (size_t k = 0; k < K; k++) {
+    for (size_t r = 0; r < n; r++) {
         double logdet = 0.0;
         for (size_t d = 0; d < D; d++) {
-            double v = s->variances[k * D + d];
-            m->inv_var[k * D + d] = 1.0 / v;
-            m->sd[k * D + d] = sqrt(v);
+            double v = variances[r * D + d];
+            m->inv_var[r * D + d] = 1.0 / v;
+            m->sd[r * D + d] = sqrt(v);
             logdet += log(v);
         }
-        m->log_norm[k] = -0.5 * ((double)D * log(2.0 * M_PI) + logdet);
+        m->log_norm[r] = -0.5 * ((double)D * log(2.0 * M_PI) + logdet);
     }
     return 0;
+}
+
+static int build_gauss_diag(hmm_model *m, const hmm_spec *s)
+{
+    return build_diag_rows(m, s->variances, m->K);
 }
 
 /* Cholesky factor L (lower, row-major D x D) of the symmetrised S. Returns
@@ -371,25 +378,15 @@ static int build_gmm(hmm_model *m, const hmm_spec *s)
 {
     size_t K = m->K, C = m->C, D = m->D, n = K * C * D;
     m->means = xcalloc(n, sizeof *m->means);
-    m->inv_var = xcalloc(n, sizeof *m->inv_var);
-    m->sd = xcalloc(n, sizeof *m->sd);
     m->log_norm = xcalloc(K * C, sizeof *m->log_norm);
     m->log_w = xcalloc(K * C, sizeof *m->log_w);
     m->w_cdf = xcalloc(K * C, sizeof *m->w_cdf);
-    if (!m->means || !m->inv_var || !m->sd || !m->log_norm || !m->log_w || !m->w_cdf)
+    if (!m->means || !m->log_norm || !m->log_w || !m->w_cdf ||
+        build_diag_rows(m, s->variances, K * C))
         return ENG_ENOMEM;
     memcpy(m->means, s->means, n * sizeof *m->means);
-    for (size_t kc = 0; kc < K * C; kc++) {
-        double logdet = 0.0;
-        for (size_t d = 0; d < D; d++) {
-            double v = s->variances[kc * D + d];
-            m->inv_var[kc * D + d] = 1.0 / v;
-            m->sd[kc * D + d] = sqrt(v);
-            logdet += log(v);
-        }
-        m->log_norm[kc] = -0.5 * ((double)D * log(2.0 * M_PI) + logdet);
+    for (size_t kc = 0; kc < K * C; kc++)
         m->log_w[kc] = log(s->weights[kc]);
-    }
     for (size_t k = 0; k < K; k++)
         build_cdf(s->weights + k * C, C, m->w_cdf + k * C);
     return 0;
