@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 
 PACKAGES="build-essential pkg-config meson ninja-build libmicrohttpd-dev libjansson-dev
 libuv1-dev check libutf8proc-dev curl"
+# Only the tests need these: pomegranate 0.14 checks deploy/convert_hmm.py.
+TEST_PACKAGES="python3-pomegranate"
 
 . deploy/apt.sh
 APT_PREFIX="quickstart: "
@@ -25,7 +27,7 @@ serve)
     exec build/server/hmmba --config config/hmmba.json "$@"
     ;;
 test)
-    apt_install $PACKAGES
+    apt_install $PACKAGES $TEST_PACKAGES
     build
     meson test -C build --print-errorlogs
     ;;
