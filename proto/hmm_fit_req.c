@@ -194,9 +194,6 @@ int proto_hmm_fit_parse(const json_t *root, const hmm_model *m, const proto_fit_
         (rc = parse_options(root, lim, req, err)) ||
         (rc = parse_sequences(root, m, lim, req, err)) || (rc = parse_labels(root, m, req, err)))
         return rc;
-    if (req->labels && req->opts.algorithm == HMM_FIT_VITERBI)
-        return eng_error_set(err, ENG_EINVAL,
-                             "field 'labels' is not supported with algorithm \"viterbi\" yet");
     return 0;
 }
 

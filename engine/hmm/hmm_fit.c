@@ -199,9 +199,10 @@ typedef struct worker {
     fit *f;
     unsigned id;
     counts c;
-    double *post;  /* max T x K */
-    int32_t *path; /* max T, Viterbi training */
-    size_t bad;    /* first failed sequence, or SIZE_MAX */
+    double *post;   /* max T x K */
+    int32_t *path;  /* max T, Viterbi training */
+    uint8_t *allow; /* max T x K, Viterbi training with labels: the labels as constraints */
+    size_t bad;     /* first failed sequence, or SIZE_MAX */
     int rc;
     eng_error err;
     pthread_t th;
@@ -221,6 +222,18 @@ struct fit {
     worker *w;
 };
 
+/* Labels (-1: free) as an allowed-states mask (T x K) in a, within the
+ * sequence's own constraints if it has any. */
+static const uint8_t *labels_as_constraints(const int32_t *lab, const hmm_obs *obs, size_t K,
+                                            uint8_t *a)
+{
+    for (size_t t = 0; t < obs->T; t++)
+        for (size_t k = 0; k < K; k++)
+            a[t * K + k] =
+                (lab[t] < 0 || (size_t)lab[t] == k) && (!obs->allowed || obs->allowed[t * K + k]);
+    return a;
+}
+
 static int estep_seq(fit *f, worker *w, size_t s, eng_error *err)
 {
     const hmm_model *m = f->model;
@@ -231,8 +244,10 @@ static int estep_seq(fit *f, worker *w, size_t s, eng_error *err)
     int rc;
     if (!f->stats && !lab) return hmm_forward(m, obs, &f->seq_ll[s], err);
     if (f->o->algorithm == HMM_FIT_VITERBI) {
-        rc = hmm_viterbi(m, obs, w->path, &lp, err);
-        if (!rc) rc = hmm_forward(m, obs, &ll, err);
+        hmm_obs lo = *obs; /* labels: the best path through them, P(obs, labels) */
+        if (lab) lo.allowed = labels_as_constraints(lab, obs, K, w->allow);
+        rc = hmm_viterbi(m, &lo, w->path, &lp, err);
+        if (!rc) rc = hmm_forward(m, &lo, &ll, err);
         if (rc) return rc;
         f->seq_ll[s] = ll;
         w->c.start[w->path[0]] += 1.0;
@@ -503,9 +518,6 @@ static int check_input(const hmm_model *init, const hmm_obs *seqs, size_t nseq,
     if (o->update & ~HMM_FIT_ALL) return eng_error_set(err, ENG_EINVAL, "update: unknown bits");
     if (o->algorithm != HMM_FIT_BAUM_WELCH && o->algorithm != HMM_FIT_VITERBI)
         return eng_error_set(err, ENG_EINVAL, "algorithm: unknown");
-    if (labels && o->algorithm == HMM_FIT_VITERBI)
-        return eng_error_set(err, ENG_EINVAL,
-                             "labels are not supported with algorithm \"viterbi\" yet");
     for (size_t s = 0; s < nseq; s++) {
         eng_error e = {0};
         if (hmm_check_obs(init, &seqs[s], &e))
@@ -534,6 +546,7 @@ static void fit_free(fit *f, fit_mem *fm)
         free(f->w[i].c.mem);
         free(f->w[i].post);
         free(f->w[i].path);
+        free(f->w[i].allow);
     }
     free(f->w);
     free(f->seq_ll);
@@ -574,7 +587,8 @@ static int fit_alloc(fit *f, fit_mem *fm, const hmm_model *init, eng_error *err)
         w->id = i;
         bool vit = f->o->algorithm == HMM_FIT_VITERBI;
         if (counts_init(&w->c, init) || (!vit && !(w->post = malloc(maxT * K * sizeof(double)))) ||
-            (vit && !(w->path = malloc(maxT * sizeof(int32_t)))))
+            (vit && !(w->path = malloc(maxT * sizeof(int32_t)))) ||
+            (vit && f->labels && !(w->allow = malloc(maxT * K))))
             return hmm_err_nomem(err, "the fit");
     }
     return 0;

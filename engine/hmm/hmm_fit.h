@@ -120,7 +120,8 @@ typedef struct hmm_fit_result {
  * seqs[i].T states (-1: unknown); a labelled position counts as an observed
  * state, so with every position labelled one update gives the closed-form
  * maximum-likelihood estimate, and the log-likelihood is then that of the
- * observations and the labels. Labels with Viterbi training are refused.
+ * observations and the labels. With Viterbi training each best path goes
+ * through the labels (they constrain it as hmm_obs.allowed does).
  *
  * Errors: ENG_EINVAL for bad options or sequences ("sequences[2]:
  * observations[5]: ...") or labels ("labels[1][7]: state 4 is out of
