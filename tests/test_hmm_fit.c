@@ -571,6 +571,20 @@ START_TEST(test_em_naive_wide)
 }
 END_TEST
 
+/* Forget each of the n sequences' labels with probability drop (from
+ * seed), and all of sequence none's: its labels are returned (to be put
+ * back for obs_free). */
+static int32_t *thin_labels(const hmm_obs *seqs, int32_t **states, size_t n, uint64_t seed,
+                            double drop, size_t none)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t t = 0; t < seqs[i].T; t++)
+            if (tu_unit(&seed) < drop) states[i][t] = -1;
+    int32_t *keep = states[none];
+    states[none] = NULL;
+    return keep;
+}
+
 /* Some positions labelled (semi-supervised): the naive forward-backward
  * confines them too. */
 START_TEST(test_labels_partial)
@@ -579,12 +593,7 @@ START_TEST(test_labels_partial)
     random_pair(_i, 4, 2, 21, 22, &truth, &start);
     int32_t **states;
     hmm_obs *seqs = draw(&truth, 5, 25, 9, &states);
-    uint64_t rs = 77;
-    for (size_t i = 0; i < 5; i++)
-        for (size_t t = 0; t < seqs[i].T; t++)
-            if (tu_unit(&rs) < 0.6) states[i][t] = -1;
-    int32_t *keep = states[3]; /* one sequence without labels */
-    states[3] = NULL;
+    int32_t *keep = thin_labels(seqs, states, 5, 77, 0.6, 3);
     hmm_fit_opts o = exact_opts(3);
     compare_naive(&start, seqs, 5, states, &o, 1e-9, "labels");
     states[3] = keep;
@@ -695,12 +704,7 @@ START_TEST(test_viterbi_labels)
     random_pair(_i, 5, 2, 71, 72, &truth, &start);
     int32_t **states;
     hmm_obs *seqs = draw(&truth, 6, 30, 29, &states);
-    uint64_t rs = 91;
-    for (size_t i = 0; i < 6; i++)
-        for (size_t t = 0; t < seqs[i].T; t++)
-            if (tu_unit(&rs) < 0.7) states[i][t] = -1;
-    int32_t *keep = states[2]; /* one sequence without labels */
-    states[2] = NULL;
+    int32_t *keep = thin_labels(seqs, states, 6, 91, 0.7, 2);
     hmm_fit_opts o = exact_opts(3);
     o.algorithm = HMM_FIT_VITERBI;
     o.min_variance = 1e-9;
