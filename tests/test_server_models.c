@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -470,6 +471,72 @@ START_TEST(model_root_paths)
 }
 END_TEST
 
+/* The body of a raw chunked HTTP answer (headers, then hex-sized chunks),
+ * de-chunked in place; returns where it starts. */
+static char *dechunk(char *raw)
+{
+    char *p = strstr(raw, "\r\n\r\n"), *out;
+    ck_assert_ptr_nonnull(p);
+    out = p += 4;
+    char *w = out;
+    for (;;) {
+        char *end;
+        unsigned long len = strtoul(p, &end, 16);
+        ck_assert(end != p && end[0] == '\r' && end[1] == '\n');
+        if (len == 0) break;
+        memmove(w, end + 2, len);
+        w += len;
+        p = end + 2 + len + 2;
+    }
+    *w = '\0';
+    return out;
+}
+
+/* A Mamba model deleted while a generation streams on it: the generation
+ * (and the model's batcher under it) goes on to its last token, the model
+ * is gone for new requests, and it is freed when the stream ends (the
+ * sanitizer build checks the order). */
+START_TEST(delete_mamba_while_generating)
+{
+    char root[PATH_MAX];
+    harness_stop();
+    start(abs_fixtures(root), NULL, false);
+    ck_assert_int_eq(put_model("m", "{\"path\": \"mamba/mamba1-tiny-tied\"}"), 201);
+    int fd = http_connect(port);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(http_send_post(fd, "/generate", "Connection: close\r\n",
+                                    "{\"model\": \"m\", \"tokens\": [1, 2, 3], \"max_tokens\": 4000,"
+                                    " \"temperature\": 0, \"stream\": true}"),
+                     0);
+    size_t cap = 1 << 20, n = 0;
+    char *raw = malloc(cap);
+    ssize_t got = recv(fd, raw, cap - 1, 0); /* the stream has begun */
+    ck_assert_int_gt(got, 0);
+    n = (size_t)got;
+    int status;
+    json_decref(request_json("DELETE", "/models/m", NULL, NULL, &status));
+    ck_assert_int_eq(status, 200);
+    json_t *a =
+        post("/generate", "{\"model\": \"m\", \"tokens\": [1], \"max_tokens\": 1}", &status);
+    ck_assert_int_eq(status, 404);
+    json_decref(a);
+    while (n < cap - 1 && (got = recv(fd, raw + n, cap - 1 - n, 0)) > 0) /* to the close */
+        n += (size_t)got;
+    raw[n] = '\0';
+    close(fd);
+    char *body = dechunk(raw);
+    bool done = false;
+    json_t *ev = sse_events(body, &done);
+    ck_assert(done);
+    ck_assert_uint_eq(json_array_size(ev), 4001); /* 4000 tokens, then the last event */
+    json_t *last = json_array_get(ev, 4000);
+    ck_assert_str_eq(json_string_value(json_object_get(last, "finish_reason")), "length");
+    json_decref(ev);
+    free(raw);
+    assert_healthy();
+}
+END_TEST
+
 /* ===== limits and bad input ===== */
 
 /* At most SRV_REGISTRY_MAX models; past it a new name is refused (400
@@ -539,6 +606,7 @@ int main(void)
     tcase_add_test(tc, read_only_refuses_changes);
     tcase_add_test(tc, store_survives_restart);
     tcase_add_test(tc, model_root_paths);
+    tcase_add_test(tc, delete_mamba_while_generating);
     tcase_add_test(tc, registry_limit);
     tcase_add_loop_test(tc, bad_requests, 0, (int)(sizeof BAD / sizeof BAD[0]));
     suite_add_tcase(s, tc);
