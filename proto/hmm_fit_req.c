@@ -124,11 +124,6 @@ static int parse_sequences(const json_t *root, const hmm_model *m, const proto_f
         int rc = proto_hmm_obs_from_json(m, json_array_get(seqs, i), field, &req->seqs[i], err);
         req->nseq = i + 1;
         if (rc) return rc;
-        for (size_t t = 0; req->seqs[i].missing && t < req->seqs[i].T; t++)
-            if (req->seqs[i].missing[t])
-                return eng_error_set(err, ENG_EINVAL,
-                                     "%s[%zu]: null (missing) observations are not taken by /fit",
-                                     field, t);
     }
     return 0;
 }

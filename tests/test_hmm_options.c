@@ -451,6 +451,62 @@ START_TEST(stream_missing)
 }
 END_TEST
 
+/* One Baum-Welch update with missing observations against the brute
+ * force: start and transitions count every position, the emissions only
+ * the observed ones. */
+START_TEST(missing_fit)
+{
+    enum { NS = 3, T = 6, K = 3, M = 4 };
+    ref r = ref_random(21, K, M, 0, 0.0);
+    hmm_model *m = build(&r);
+    int32_t sym[NS][T];
+    uint8_t missing[NS][T] = {{0, 1, 0, 0, 1, 0}, {1, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 1}};
+    hmm_obs seqs[NS];
+    for (size_t s = 0; s < NS; s++) {
+        random_obs(&r, 500 + s, T, sym[s], NULL);
+        seqs[s] = (hmm_obs){.T = T, .sym = sym[s], .missing = missing[s]};
+    }
+    double st[K] = {0}, tr[K * K] = {0}, em[K * M] = {0}, ll = 0.0;
+    for (size_t s = 0; s < NS; s++) {
+        bf *b = hfx_xmalloc(sizeof *b);
+        brute(&r, &seqs[s], b);
+        ll += b->ll;
+        for (size_t i = 0; i < b->n; i++) {
+            double w = exp(b->score[i] - b->ll);
+            const int32_t *p = b->path[i];
+            st[p[0]] += w;
+            for (size_t t = 0; t < T; t++) {
+                if (!missing[s][t]) em[(size_t)p[t] * M + (size_t)sym[s][t]] += w;
+                if (t) tr[(size_t)p[t - 1] * K + (size_t)p[t]] += w;
+            }
+        }
+        free(b);
+    }
+    hmm_fit_opts o = {.max_iterations = 1, .min_variance = 1e-9};
+    hmm_fit_result res;
+    eng_error err = {0};
+    ck_assert_msg(hmm_fit(m, seqs, NS, NULL, &o, &res, &err) == 0, "%s", err.msg);
+    hfx_assert_rel(res.history[0], ll, 1e-12, "log-likelihood");
+    hmm_params P;
+    ck_assert_int_eq(hmm_params_get(res.model, &P, &err), 0);
+    for (size_t k = 0; k < K; k++) {
+        double trow = 0.0, erow = 0.0;
+        for (size_t j = 0; j < K; j++)
+            trow += tr[k * K + j];
+        for (size_t i = 0; i < M; i++)
+            erow += em[k * M + i];
+        ck_assert_double_eq_tol(P.start[k], st[k] / NS, 1e-12);
+        for (size_t j = 0; j < K; j++)
+            ck_assert_double_eq_tol(P.trans[k * K + j], tr[k * K + j] / trow, 1e-12);
+        for (size_t i = 0; i < M; i++)
+            ck_assert_double_eq_tol(P.probs[k * M + i], em[k * M + i] / erow, 1e-12);
+    }
+    hmm_params_free(&P);
+    hmm_fit_result_free(&res);
+    hmm_model_free(m);
+}
+END_TEST
+
 /* ===== Poisson emissions ===== */
 
 /* A Poisson model: rates in [0.2, 6.2), and counts drawn near them. */
@@ -725,6 +781,7 @@ int main(void)
     tcase_add_test(tc, constraints);
     tcase_add_test(tc, constraints_impossible);
     tcase_add_test(tc, stream_missing);
+    tcase_add_test(tc, missing_fit);
     tcase_add_test(tc, poisson_decoding);
     tcase_add_test(tc, poisson_fit);
     tcase_add_test(tc, poisson_sampling);

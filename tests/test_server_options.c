@@ -241,6 +241,15 @@ START_TEST(null_observations)
     hfx_assert_rel(num(a, "log_likelihood"), ll, 1e-12, "stream log_likelihood");
     json_decref(a);
     ck_assert_uint_eq(json_array_size(fixed), 5);
+    /* and in a fit: the E-step's log-likelihood is the decode's */
+    a = post("/fit",
+             "{\"model\": \"casino\", \"sequences\": [[\"6\", null, \"6\", null, \"3\"]],"
+             " \"max_iterations\": 1}",
+             &status);
+    ck_assert_int_eq(status, 200);
+    hfx_assert_rel(json_real_value(json_array_get(json_object_get(a, "log_likelihood_history"), 0)),
+                   ll, 1e-12, "fit history");
+    json_decref(a);
     for (size_t t = 0; t < 5; t++)
         ck_assert_int_eq(json_integer_value(json_array_get(fixed, t)), path[t]);
     json_decref(fixed);
