@@ -451,9 +451,74 @@ START_TEST(stream_missing)
 }
 END_TEST
 
+/* ===== fitting against the brute force ===== */
+
+/* Called for position t of sequence s in state k, on a path of weight w. */
+typedef void (*visit_fn)(void *ctx, size_t s, size_t t, size_t k, double w);
+
+/* Expected counts over every path of every sequence: st (K) and tr
+ * (K x K) are added to, visit sees each position's emission. Returns the
+ * total log-likelihood. */
+static double expected_counts(const ref *r, const hmm_obs *seqs, size_t ns, double *st, double *tr,
+                              visit_fn visit, void *ctx)
+{
+    double ll = 0.0;
+    for (size_t s = 0; s < ns; s++) {
+        bf *b = hfx_xmalloc(sizeof *b);
+        brute(r, &seqs[s], b);
+        ll += b->ll;
+        for (size_t i = 0; i < b->n; i++) {
+            double w = exp(b->score[i] - b->ll);
+            const int32_t *p = b->path[i];
+            st[p[0]] += w;
+            for (size_t t = 0; t < seqs[s].T; t++) {
+                visit(ctx, s, t, (size_t)p[t], w);
+                if (t) tr[(size_t)p[t - 1] * r->K + (size_t)p[t]] += w;
+            }
+        }
+        free(b);
+    }
+    return ll;
+}
+
+/* One Baum-Welch update of m, whose log-likelihood before it must be ll,
+ * and whose start and transitions must be the counts st and tr
+ * normalised; its parameters into *P (hmm_params_free, then
+ * hmm_fit_result_free). */
+static void fit_once(const hmm_model *m, const hmm_obs *seqs, size_t ns, double ll,
+                     const double *st, const double *tr, hmm_fit_result *res, hmm_params *P)
+{
+    hmm_fit_opts o = {.max_iterations = 1, .min_variance = 1e-9};
+    eng_error err = {0};
+    ck_assert_msg(hmm_fit(m, seqs, ns, NULL, &o, res, &err) == 0, "%s", err.msg);
+    hfx_assert_rel(res->history[0], ll, 1e-12, "log-likelihood");
+    ck_assert_int_eq(hmm_params_get(res->model, P, &err), 0);
+    size_t K = P->spec.K;
+    for (size_t k = 0; k < K; k++) {
+        double row = 0.0;
+        for (size_t j = 0; j < K; j++)
+            row += tr[k * K + j];
+        ck_assert_double_eq_tol(P->start[k], st[k] / (double)ns, 1e-12);
+        for (size_t j = 0; j < K; j++)
+            ck_assert_double_eq_tol(P->trans[k * K + j], tr[k * K + j] / row, 1e-12);
+    }
+}
+
 /* One Baum-Welch update with missing observations against the brute
  * force: start and transitions count every position, the emissions only
  * the observed ones. */
+typedef struct cat_ctx {
+    const int32_t (*sym)[6];
+    const uint8_t (*missing)[6];
+    double em[3 * 4];
+} cat_ctx;
+
+static void visit_cat(void *ctx, size_t s, size_t t, size_t k, double w)
+{
+    cat_ctx *c = ctx;
+    if (!c->missing[s][t]) c->em[k * 4 + (size_t)c->sym[s][t]] += w;
+}
+
 START_TEST(missing_fit)
 {
     enum { NS = 3, T = 6, K = 3, M = 4 };
@@ -466,40 +531,18 @@ START_TEST(missing_fit)
         random_obs(&r, 500 + s, T, sym[s], NULL);
         seqs[s] = (hmm_obs){.T = T, .sym = sym[s], .missing = missing[s]};
     }
-    double st[K] = {0}, tr[K * K] = {0}, em[K * M] = {0}, ll = 0.0;
-    for (size_t s = 0; s < NS; s++) {
-        bf *b = hfx_xmalloc(sizeof *b);
-        brute(&r, &seqs[s], b);
-        ll += b->ll;
-        for (size_t i = 0; i < b->n; i++) {
-            double w = exp(b->score[i] - b->ll);
-            const int32_t *p = b->path[i];
-            st[p[0]] += w;
-            for (size_t t = 0; t < T; t++) {
-                if (!missing[s][t]) em[(size_t)p[t] * M + (size_t)sym[s][t]] += w;
-                if (t) tr[(size_t)p[t - 1] * K + (size_t)p[t]] += w;
-            }
-        }
-        free(b);
-    }
-    hmm_fit_opts o = {.max_iterations = 1, .min_variance = 1e-9};
+    double st[K] = {0}, tr[K * K] = {0};
+    cat_ctx c = {.sym = (const int32_t(*)[6])sym, .missing = (const uint8_t(*)[6])missing};
+    double ll = expected_counts(&r, seqs, NS, st, tr, visit_cat, &c);
     hmm_fit_result res;
-    eng_error err = {0};
-    ck_assert_msg(hmm_fit(m, seqs, NS, NULL, &o, &res, &err) == 0, "%s", err.msg);
-    hfx_assert_rel(res.history[0], ll, 1e-12, "log-likelihood");
     hmm_params P;
-    ck_assert_int_eq(hmm_params_get(res.model, &P, &err), 0);
+    fit_once(m, seqs, NS, ll, st, tr, &res, &P);
     for (size_t k = 0; k < K; k++) {
-        double trow = 0.0, erow = 0.0;
-        for (size_t j = 0; j < K; j++)
-            trow += tr[k * K + j];
+        double erow = 0.0;
         for (size_t i = 0; i < M; i++)
-            erow += em[k * M + i];
-        ck_assert_double_eq_tol(P.start[k], st[k] / NS, 1e-12);
-        for (size_t j = 0; j < K; j++)
-            ck_assert_double_eq_tol(P.trans[k * K + j], tr[k * K + j] / trow, 1e-12);
+            erow += c.em[k * M + i];
         for (size_t i = 0; i < M; i++)
-            ck_assert_double_eq_tol(P.probs[k * M + i], em[k * M + i] / erow, 1e-12);
+            ck_assert_double_eq_tol(P.probs[k * M + i], c.em[k * M + i] / erow, 1e-12);
     }
     hmm_params_free(&P);
     hmm_fit_result_free(&res);
@@ -556,6 +599,19 @@ END_TEST
  * summed over every path of every sequence (brute force): start,
  * transitions and rates (the mean count weighted by occupancy), and the
  * log-likelihood before it. */
+typedef struct pois_ctx {
+    const double (*x)[5 * 2];
+    double occ[2], sx[2 * 2];
+} pois_ctx;
+
+static void visit_pois(void *ctx, size_t s, size_t t, size_t k, double w)
+{
+    pois_ctx *c = ctx;
+    c->occ[k] += w;
+    for (size_t d = 0; d < 2; d++)
+        c->sx[k * 2 + d] += w * c->x[s][t * 2 + d];
+}
+
 START_TEST(poisson_fit)
 {
     ref r = poisson_ref(7, 2, 2);
@@ -567,42 +623,18 @@ START_TEST(poisson_fit)
         poisson_counts(100 + s, T * D, x[s]);
         seqs[s] = (hmm_obs){.T = T, .x = x[s]};
     }
-    double st[K] = {0}, tr[K * K] = {0}, occ[K] = {0}, sx[K * D] = {0}, ll = 0.0;
-    for (size_t s = 0; s < NS; s++) {
-        bf *b = hfx_xmalloc(sizeof *b);
-        brute(&r, &seqs[s], b);
-        ll += b->ll;
-        for (size_t i = 0; i < b->n; i++) {
-            double w = exp(b->score[i] - b->ll);
-            const int32_t *p = b->path[i];
-            st[p[0]] += w;
-            for (size_t t = 0; t < T; t++) {
-                occ[p[t]] += w;
-                for (size_t d = 0; d < D; d++)
-                    sx[(size_t)p[t] * D + d] += w * x[s][t * D + d];
-                if (t) tr[(size_t)p[t - 1] * K + (size_t)p[t]] += w;
-            }
-        }
-        free(b);
-    }
-    hmm_fit_opts o = {.max_iterations = 1, .min_variance = 1e-9};
+    double st[K] = {0}, tr[K * K] = {0};
+    pois_ctx c = {.x = (const double(*)[T * D]) x};
+    double ll = expected_counts(&r, seqs, NS, st, tr, visit_pois, &c);
     hmm_fit_result res;
-    eng_error err = {0};
-    ck_assert_msg(hmm_fit(m, seqs, NS, NULL, &o, &res, &err) == 0, "%s", err.msg);
-    hfx_assert_rel(res.history[0], ll, 1e-12, "log-likelihood");
     hmm_params P;
-    ck_assert_int_eq(hmm_params_get(res.model, &P, &err), 0);
+    fit_once(m, seqs, NS, ll, st, tr, &res, &P);
     ck_assert_int_eq(P.spec.kind, HMM_POISSON);
-    for (size_t k = 0; k < K; k++) {
-        ck_assert_double_eq_tol(P.start[k], st[k] / NS, 1e-12);
-        double row = tr[k * K] + tr[k * K + 1];
-        for (size_t j = 0; j < K; j++)
-            ck_assert_double_eq_tol(P.trans[k * K + j], tr[k * K + j] / row, 1e-12);
+    for (size_t k = 0; k < K; k++)
         for (size_t d = 0; d < D; d++) {
-            hfx_assert_rel(P.spec.rates[k * D + d], sx[k * D + d] / occ[k], 1e-12, "rate");
+            hfx_assert_rel(P.spec.rates[k * D + d], c.sx[k * D + d] / c.occ[k], 1e-12, "rate");
             ck_assert(hmm_poisson_rate(res.model, k, d) == P.spec.rates[k * D + d]);
         }
-    }
     hmm_params_free(&P);
     hmm_fit_result_free(&res);
     hmm_model_free(m);
@@ -687,6 +719,32 @@ END_TEST
 
 /* One Baum-Welch update of a mixture against the brute force: each
  * path's weight times each component's responsibility, summed. */
+typedef struct gmm_ctx {
+    const ref *r;
+    const double (*x)[5 * 2];
+    double occ[2], rr[2 * 3], sx[2 * 3 * 2], sxx[2 * 3 * 2];
+} gmm_ctx;
+
+/* Each component's responsibility within the state, times the path's. */
+static void visit_gmm(void *ctx, size_t s, size_t t, size_t k, double w)
+{
+    gmm_ctx *c = ctx;
+    enum { C = 3, D = 2 };
+    const double *xt = c->x[s] + t * D;
+    double tot = 0.0, pc[C];
+    for (size_t j = 0; j < C; j++)
+        tot += pc[j] = c->r->w[k * C + j] * exp(gmm_log_n(c->r, xt, k * C + j));
+    c->occ[k] += w;
+    for (size_t j = 0; j < C; j++) {
+        double q = w * pc[j] / tot;
+        c->rr[k * C + j] += q;
+        for (size_t d = 0; d < D; d++) {
+            c->sx[(k * C + j) * D + d] += q * xt[d];
+            c->sxx[(k * C + j) * D + d] += q * xt[d] * xt[d];
+        }
+    }
+}
+
 START_TEST(gmm_fit)
 {
     enum { NS = 2, T = 5, K = 2, C = 3, D = 2 };
@@ -698,48 +756,21 @@ START_TEST(gmm_fit)
         random_obs(&r, 300 + s, T, NULL, x[s]);
         seqs[s] = (hmm_obs){.T = T, .x = x[s]};
     }
-    double occ[K] = {0}, rr[K * C] = {0}, sx[K * C * D] = {0}, sxx[K * C * D] = {0}, ll = 0.0;
-    for (size_t s = 0; s < NS; s++) {
-        bf *b = hfx_xmalloc(sizeof *b);
-        brute(&r, &seqs[s], b);
-        ll += b->ll;
-        for (size_t i = 0; i < b->n; i++) {
-            double w = exp(b->score[i] - b->ll);
-            for (size_t t = 0; t < T; t++) {
-                size_t k = (size_t)b->path[i][t];
-                const double *xt = x[s] + t * D;
-                double tot = 0.0, pc[C];
-                for (size_t c = 0; c < C; c++)
-                    tot += pc[c] = r.w[k * C + c] * exp(gmm_log_n(&r, xt, k * C + c));
-                occ[k] += w;
-                for (size_t c = 0; c < C; c++) {
-                    double q = w * pc[c] / tot;
-                    rr[k * C + c] += q;
-                    for (size_t d = 0; d < D; d++) {
-                        sx[(k * C + c) * D + d] += q * xt[d];
-                        sxx[(k * C + c) * D + d] += q * xt[d] * xt[d];
-                    }
-                }
-            }
-        }
-        free(b);
-    }
-    hmm_fit_opts o = {.max_iterations = 1, .min_variance = 1e-9};
+    double st[K] = {0}, tr[K * K] = {0};
+    gmm_ctx c = {.r = &r, .x = (const double(*)[T * D]) x};
+    double ll = expected_counts(&r, seqs, NS, st, tr, visit_gmm, &c);
     hmm_fit_result res;
-    eng_error err = {0};
-    ck_assert_msg(hmm_fit(m, seqs, NS, NULL, &o, &res, &err) == 0, "%s", err.msg);
-    hfx_assert_rel(res.history[0], ll, 1e-12, "log-likelihood");
     hmm_params P;
-    ck_assert_int_eq(hmm_params_get(res.model, &P, &err), 0);
+    fit_once(m, seqs, NS, ll, st, tr, &res, &P);
     ck_assert_int_eq(P.spec.kind, HMM_GMM);
     ck_assert_uint_eq(P.spec.C, C);
     for (size_t kc = 0; kc < K * C; kc++) {
-        hfx_assert_rel(P.weights[kc], rr[kc] / occ[kc / C], 1e-9, "weight");
+        hfx_assert_rel(P.weights[kc], c.rr[kc] / c.occ[kc / C], 1e-9, "weight");
         for (size_t d = 0; d < D; d++) {
-            double mean = sx[kc * D + d] / rr[kc];
+            double mean = c.sx[kc * D + d] / c.rr[kc];
             hfx_assert_rel(P.means[kc * D + d], mean, 1e-9, "mean");
-            hfx_assert_rel(P.variances[kc * D + d], sxx[kc * D + d] / rr[kc] - mean * mean, 1e-8,
-                           "variance");
+            hfx_assert_rel(P.variances[kc * D + d], c.sxx[kc * D + d] / c.rr[kc] - mean * mean,
+                           1e-8, "variance");
         }
     }
     hmm_params_free(&P);
