@@ -413,6 +413,41 @@ START_TEST(constraints_impossible)
 }
 END_TEST
 
+/* all pushed as chunks [cuts[i], cuts[i+1]) then finished: the fixed
+ * pieces make hmm_viterbi's path and the log-likelihood is
+ * hmm_forward's. */
+static void check_stream(const hmm_model *m, const hmm_obs *all, const size_t *cuts, size_t ncuts)
+{
+    size_t T = all->T, D = hmm_dim(m), nfixed = 0;
+    int32_t *want = hfx_xmalloc(T * sizeof *want), *got = hfx_xmalloc(T * sizeof *got);
+    double lp, ll;
+    eng_error err = {0};
+    ck_assert_int_eq(hmm_viterbi(m, all, want, &lp, &err), 0);
+    ck_assert_int_eq(hmm_forward(m, all, &ll, &err), 0);
+    hmm_online *st = NULL;
+    ck_assert_int_eq(hmm_online_new(m, NULL, &st, &err), 0);
+    hmm_online_out out;
+    for (size_t c = 0; c + 1 < ncuts; c++) {
+        size_t at = cuts[c];
+        hmm_obs chunk = {.T = cuts[c + 1] - at,
+                         .sym = all->sym ? all->sym + at : NULL,
+                         .x = all->x ? all->x + at * D : NULL,
+                         .missing = all->missing ? all->missing + at : NULL};
+        ck_assert_msg(hmm_online_push(st, &chunk, HMM_ONLINE_NO_LAG, &out, &err) == 0, "%s",
+                      err.msg);
+        memcpy(got + nfixed, out.fixed, out.nfixed * sizeof *got);
+        nfixed += out.nfixed;
+    }
+    hfx_assert_rel(out.log_lik, ll, 1e-12, "stream log-likelihood");
+    ck_assert_int_eq(hmm_online_finish(st, HMM_ONLINE_NO_LAG, &out, &err), 0);
+    memcpy(got + nfixed, out.fixed, out.nfixed * sizeof *got);
+    ck_assert_uint_eq(nfixed + out.nfixed, T);
+    ck_assert(!memcmp(got, want, T * sizeof *got));
+    hmm_online_free(st);
+    free(want);
+    free(got);
+}
+
 /* A stream with missing observations, pushed in chunks, gives the
  * offline Viterbi path and log-likelihood. */
 START_TEST(stream_missing)
@@ -422,31 +457,8 @@ START_TEST(stream_missing)
     int32_t sym[7];
     random_obs(&r, 99, 7, sym, NULL);
     uint8_t missing[7] = {0, 1, 1, 0, 0, 1, 0};
-    hmm_obs all = {.T = 7, .sym = sym, .missing = missing};
-    int32_t want[7], got[7];
-    double lp, ll;
-    eng_error err = {0};
-    ck_assert_int_eq(hmm_viterbi(m, &all, want, &lp, &err), 0);
-    ck_assert_int_eq(hmm_forward(m, &all, &ll, &err), 0);
-    hmm_online *st = NULL;
-    ck_assert_int_eq(hmm_online_new(m, NULL, &st, &err), 0);
-    hmm_online_out out;
-    size_t nfixed = 0;
     const size_t cuts[] = {0, 2, 3, 7};
-    for (size_t c = 0; c + 1 < 4; c++) {
-        hmm_obs chunk = {
-            .T = cuts[c + 1] - cuts[c], .sym = sym + cuts[c], .missing = missing + cuts[c]};
-        ck_assert_msg(hmm_online_push(st, &chunk, HMM_ONLINE_NO_LAG, &out, &err) == 0, "%s",
-                      err.msg);
-        memcpy(got + nfixed, out.fixed, out.nfixed * sizeof *got);
-        nfixed += out.nfixed;
-    }
-    hfx_assert_rel(out.log_lik, ll, 1e-12, "stream log-likelihood");
-    ck_assert_int_eq(hmm_online_finish(st, HMM_ONLINE_NO_LAG, &out, &err), 0);
-    memcpy(got + nfixed, out.fixed, out.nfixed * sizeof *got);
-    ck_assert_uint_eq(nfixed + out.nfixed, 7);
-    ck_assert(!memcmp(got, want, sizeof want));
-    hmm_online_free(st);
+    check_stream(m, &(hmm_obs){.T = 7, .sym = sym, .missing = missing}, cuts, 4);
     hmm_model_free(m);
 }
 END_TEST
@@ -800,6 +812,25 @@ START_TEST(gmm_sampling)
 }
 END_TEST
 
+/* Poisson and mixture streams, pushed in chunks, give the offline Viterbi
+ * path and log-likelihood. */
+START_TEST(stream_new_kinds)
+{
+    for (int kind = 0; kind < 2; kind++) {
+        ref r = kind ? gmm_ref(4, 3, 2, 2) : poisson_ref(4, 3, 2);
+        hmm_model *m = build(&r);
+        double x[9 * 2];
+        if (kind)
+            random_obs(&r, 61, 9, NULL, x);
+        else
+            poisson_counts(61, 9 * 2, x);
+        const size_t cuts[] = {0, 4, 5, 9};
+        check_stream(m, &(hmm_obs){.T = 9, .x = x}, cuts, 4);
+        hmm_model_free(m);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("hmm_options");
@@ -819,6 +850,7 @@ int main(void)
     tcase_add_test(tc, gmm_decoding);
     tcase_add_test(tc, gmm_fit);
     tcase_add_test(tc, gmm_sampling);
+    tcase_add_test(tc, stream_new_kinds);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -368,6 +368,32 @@ START_TEST(read_only_refuses_changes)
 }
 END_TEST
 
+/* With an API key the administrative routes need it like every other. */
+START_TEST(api_key_needed)
+{
+    harness_stop();
+    cfg_config cfg;
+    harness_casino_cfg(&cfg);
+    eng_error err = {0};
+    ck_assert_int_eq(cfg_set_string(&cfg.api_key, "sesame", &err), 0);
+    harness_start(&cfg);
+    cfg_free(&cfg);
+    int status;
+    json_t *a = request_json("PUT", "/models/x", NULL, MODEL_A, &status);
+    ck_assert_int_eq(status, 401);
+    json_decref(a);
+    a = request_json("DELETE", "/models/casino", "Authorization: Bearer wrong\r\n", NULL, &status);
+    ck_assert_int_eq(status, 401);
+    json_decref(a);
+    a = request_json("PUT", "/models/x", "Authorization: Bearer sesame\r\n", MODEL_A, &status);
+    ck_assert_int_eq(status, 201);
+    json_decref(a);
+    a = request_json("GET", "/models/x", "Authorization: Bearer sesame\r\n", NULL, &status);
+    ck_assert_int_eq(status, 200);
+    json_decref(a);
+}
+END_TEST
+
 /* ===== --model-store and --model-root ===== */
 
 static const char *abs_fixtures(char *buf)
@@ -504,10 +530,11 @@ START_TEST(delete_mamba_while_generating)
     ck_assert_int_eq(put_model("m", "{\"path\": \"mamba/mamba1-tiny-tied\"}"), 201);
     int fd = http_connect(port);
     ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(http_send_post(fd, "/generate", "Connection: close\r\n",
-                                    "{\"model\": \"m\", \"tokens\": [1, 2, 3], \"max_tokens\": 4000,"
-                                    " \"temperature\": 0, \"stream\": true}"),
-                     0);
+    ck_assert_int_eq(
+        http_send_post(fd, "/generate", "Connection: close\r\n",
+                       "{\"model\": \"m\", \"tokens\": [1, 2, 3], \"max_tokens\": 4000,"
+                       " \"temperature\": 0, \"stream\": true}"),
+        0);
     size_t cap = 1 << 20, n = 0;
     char *raw = malloc(cap);
     ssize_t got = recv(fd, raw, cap - 1, 0); /* the stream has begun */
@@ -604,6 +631,7 @@ int main(void)
     tcase_add_test(tc, decode_while_replaced);
     tcase_add_test(tc, fit_save_as);
     tcase_add_test(tc, read_only_refuses_changes);
+    tcase_add_test(tc, api_key_needed);
     tcase_add_test(tc, store_survives_restart);
     tcase_add_test(tc, model_root_paths);
     tcase_add_test(tc, delete_mamba_while_generating);
