@@ -41,6 +41,8 @@ void cfg_free(cfg_config *cfg)
     free(cfg->host);
     free(cfg->api_key);
     free(cfg->session_dir);
+    free(cfg->model_root);
+    free(cfg->model_store);
     for (size_t i = 0; i < cfg->nmodels; i++) {
         free(cfg->models[i].name);
         free(cfg->models[i].path);
@@ -301,15 +303,24 @@ static int load_field(cfg_config *cfg, const char *key, json_t *v, const char *f
         return 0;
     }
     if (!strcmp(key, "models")) return load_models(cfg, v, file, err);
-    if (!strcmp(key, "api_key_file") || !strcmp(key, "session_dir")) {
+    char **dir = !strcmp(key, "session_dir")   ? &cfg->session_dir
+                 : !strcmp(key, "model_root")  ? &cfg->model_root
+                 : !strcmp(key, "model_store") ? &cfg->model_store
+                                               : NULL;
+    if (dir || !strcmp(key, "api_key_file")) {
         if (!json_is_string(v))
             return eng_error_set(err, ENG_EINVAL, "%s: %s must be a path string", file, key);
         char *path = resolve_path(file, json_string_value(v));
         if (!path) return eng_error_set(err, ENG_ENOMEM, "out of memory");
-        int rc = !strcmp(key, "session_dir") ? cfg_set_string(&cfg->session_dir, path, err)
-                                             : cfg_set_api_key_file(cfg, path, err);
+        int rc = dir ? cfg_set_string(dir, path, err) : cfg_set_api_key_file(cfg, path, err);
         free(path);
         return rc;
+    }
+    if (!strcmp(key, "read_only")) {
+        if (!json_is_boolean(v))
+            return eng_error_set(err, ENG_EINVAL, "%s: read_only must be true or false", file);
+        cfg->read_only = json_is_true(v);
+        return 0;
     }
     if (!strcmp(key, "log_format")) {
         const char *f = json_string_value(v);

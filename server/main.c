@@ -16,7 +16,7 @@ static const char usage[] =
     "             [--api-key-file FILE] [--session-dir DIR] [--session-ttl S]\n"
     "             [--session-budget BYTES] [--max-sessions N] [--stream-buffer BYTES]\n"
     "             [--log-format text|json] [--request-deadline S] [--cors-origin ORIGIN]...\n"
-    "             [--no-ui]\n"
+    "             [--no-ui] [--model-root DIR] [--model-store DIR] [--read-only]\n"
     "       hmmba --probe URL\n"
     "  --model NAME=PATH  serve an HMM JSON file or a Mamba model directory (repeatable);\n"
     "                     NAME=DIR,chat_template=chatml (or mistral) names its chat template\n"
@@ -45,6 +45,11 @@ static const char usage[] =
     "  --no-ui            no browser playground at / and /ui/ (config: \"ui\": false)\n"
     "  --request-deadline S  a request's headers and body must all arrive within S seconds,\n"
     "                     however slowly they trickle in (default 300; 0: no deadline)\n"
+    "  --model-root DIR   PUT /models/NAME {\"path\": \"REL\"} may load Mamba directories\n"
+    "                     from under DIR (and nowhere else)\n"
+    "  --model-store DIR  keep models installed over the API (PUT /models, /fit's save_as)\n"
+    "                     in DIR and install them again at start\n"
+    "  --read-only        refuse PUT and DELETE /models and /fit's save_as (403)\n"
     "  --probe URL        GET an http:// URL; exit 0 if it answers 2xx within 2 s, else 1\n"
     "                     (a health check for images without curl)\n"
     "environment: HMMBA_CONFIG (a config file, read before any --config), HMMBA_LISTEN,\n"
@@ -120,6 +125,10 @@ static int parse_args(int argc, char **argv, cfg_config *cfg, opts *o)
             cfg->no_ui = true;
             continue;
         }
+        if (!strcmp(a, "--read-only")) {
+            cfg->read_only = true;
+            continue;
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "hmmba: %s needs a value (or is unknown)\n%s", a, usage);
             return -1;
@@ -139,6 +148,10 @@ static int parse_args(int argc, char **argv, cfg_config *cfg, opts *o)
             rc = cfg_add_cors_origin(cfg, v, &err);
         else if (!strcmp(a, "--session-dir"))
             rc = cfg_set_string(&cfg->session_dir, v, &err);
+        else if (!strcmp(a, "--model-root"))
+            rc = cfg_set_string(&cfg->model_root, v, &err);
+        else if (!strcmp(a, "--model-store"))
+            rc = cfg_set_string(&cfg->model_store, v, &err);
         else if (!strcmp(a, "--log-format")) {
             if (strcmp(v, "text") && strcmp(v, "json")) {
                 fprintf(stderr, "hmmba: --log-format: \"%s\" is not text or json\n", v);

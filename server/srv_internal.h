@@ -6,19 +6,21 @@
 #include "config/cfg.h"
 #include "server/models.h"
 #include "server/pool.h"
+#include "server/registry.h"
 #include "server/sessions/sessions.h"
 #include "server/srv.h"
 
 #include <stdatomic.h>
+#include <uv.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 /* ===== the server ===== */
 
 struct srv {
-    cfg_config cfg; /* own copy: strings are owned */
-    srv_model *models;
-    size_t nmodels;
+    cfg_config cfg;       /* own copy: strings are owned */
+    srv_registry *models; /* the served models, by name */
+    uv_mutex_t admin_mu;  /* one model change (PUT, DELETE, save_as) at a time */
     srv_pool *pool;
     struct MHD_Daemon *mhd;
     struct srv_conns *conns; /* the open connections (http/conns.h) */

@@ -693,7 +693,7 @@ static const char *const *wrong_values(ftype t)
     static const char *const boolean[] = {"null", "0",  "1",         "\"true\"",
                                           "[]",   "{}", "\"false\"", NULL};
     static const char *const alg[] = {"null",        "true", "1",           "[]", "{}",
-                                      "\"Viterbi\"", "\"\"", "\"forward\"", NULL};
+                                      "\"Viterbi\"", "\"\"", "\"backward\"", NULL};
     static const char *const arr[] = {"null", "true", "1", "\"x\"", "{}", "\"[1]\"", NULL};
     static const char *const seqs[] = {"null",   "1",    "\"x\"",   "{}",   "[1]",
                                        "[null]", "[[]]", "[\"1\"]", "[{}]", NULL};
@@ -804,7 +804,8 @@ static void add_duplicate_key_rows(void)
 /* Element values that are not observations or token ids. */
 static void add_element_rows(void)
 {
-    static const char *const cas_obs[] = {"null", "true",  "{}",   "[]",         "1.5", "-1",
+    /* null is a missing observation (issue 17 §3), not an error */
+    static const char *const cas_obs[] = {"false", "true",  "{}",   "[]",         "1.5", "-1",
                                           "6",    "\"7\"", "\"\"", "\"loaded\"", "1e2", "\"1 \""};
     static const char *const gauss_obs[] = {"[1,2]",      "[1,2,3,4]", "[\"1\",2,3]",
                                             "[null,0,0]", "1",         "[[1,2,3]]",
@@ -1261,7 +1262,8 @@ static void add_path_and_method_rows(void)
         {"POST", "/decode/x"},
         {"POST", "/generate/"},
         {"GET", "/models/"},
-        {"GET", "/models/casino"},
+        {"GET", "/models/casino/x"},
+        {"PUT", "/models/casino/x"},
         {"POST", "/v1/decode"},
         {"GET", "/sessions/a/b"},
         {"POST", "/sessions/a/forks"},

@@ -92,6 +92,7 @@ srv_handler srv_route(const char *method, const char *url, bool *async, int *sta
         return srv_session_route(method, url, async, status, allow);
     if (!strncmp(url, "/ui", 3) && srv_ui_path(url))
         return srv_ui_route(method, url, async, status, allow);
+    if (!strncmp(url, "/models/", 8)) return srv_model_route(method, url, async, status, allow);
     bool path_found = false;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (!routes[i].fn || !path_match(routes[i].path, url)) continue;
@@ -126,8 +127,10 @@ static void srv_handle_ready(srv_req *r)
 static void srv_handle_models(srv_req *r)
 {
     json_t *list = json_array();
-    for (size_t i = 0; list && i < r->srv->nmodels; i++) {
-        const srv_model *m = &r->srv->models[i];
+    srv_model **models;
+    size_t n = srv_registry_snapshot(r->srv->models, &models);
+    for (size_t i = 0; list && i < n; i++) {
+        const srv_model *m = models[i];
         json_t *info = srv_model_info_json(m);
         size_t count, bytes;
         srv_sessions_usage(r->srv->sessions, m, &count, &bytes);
@@ -136,6 +139,7 @@ static void srv_handle_models(srv_req *r)
             json_pack("{s:I,s:I}", "count", (json_int_t)count, "bytes", (json_int_t)bytes));
         json_array_append_new(list, info);
     }
+    srv_registry_release(models, n);
     srv_reply_json(r, 200, json_pack("{s:o}", "models", list));
 }
 
@@ -144,6 +148,10 @@ static void srv_handle_models(srv_req *r)
 static void srv_handle_decode(srv_req *r)
 {
     if (!srv_parse_body(r)) return;
+    if (json_object_get(r->json, "models")) {
+        srv_hmm_rank(r);
+        return;
+    }
     const srv_model *m = srv_req_model(r);
     if (!m) return;
     bool session = proto_names_session(r->json) || r->session_hdr;

@@ -145,11 +145,8 @@ static void h_import(srv_req *r)
     char id[SRV_SESSION_ID_MAX + 1], why[ENG_ERRMSG_MAX];
     if (!req_id(r, id)) return;
     const char *name = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "model");
-    const srv_model *m = name ? srv_find_model(r->srv, name) : NULL;
-    if (name && !m) {
-        srv_reply_error(r, 404, "model_not_found", "no model named '%s'", name);
-        return;
-    }
+    const srv_model *m = name ? srv_req_find_model(r, name) : NULL;
+    if (name && !m) return;
     srv_session *imp =
         srv_session_import(r->srv, r->body.v ? r->body.v : "", r->body.n, id, m, why, sizeof why);
     if (!imp) {

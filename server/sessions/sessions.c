@@ -46,6 +46,7 @@ static void session_free(srv_session *s)
     mamba_state_free(s->state);
     hmm_online_free(s->online);
     free(s->last_logits);
+    srv_model_put(s->model); /* after the state, which may point into it */
     free(s);
 }
 
@@ -147,11 +148,12 @@ static srv_session *session_new(const char *id, const srv_model *model)
     srv_session *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     snprintf(s->id, sizeof s->id, "%s", id);
+    srv_model_ref(model); /* a replaced model lives on for its sessions */
     s->model = model;
     s->bytes = sizeof *s;
     if (model->kind == SRV_MODEL_MAMBA) {
         if (mamba_state_new(model->mamba, &s->state, NULL)) {
-            free(s);
+            session_free(s);
             return NULL;
         }
         s->bytes = mamba_session_bytes(model);
@@ -159,7 +161,7 @@ static srv_session *session_new(const char *id, const srv_model *model)
         hmm_online_opts o = hmm_online_default_opts();
         o.max_lag = SRV_HMM_MAX_LAG;
         if (hmm_online_new(model->hmm, &o, &s->online, NULL)) {
-            free(s);
+            session_free(s);
             return NULL;
         }
         s->bytes = sizeof *s + hmm_online_bytes(s->online);
@@ -183,7 +185,11 @@ srv_acquire srv_session_acquire(srv_sessions *t, const char *id, const srv_model
     if (*slot) {
         if ((*slot)->busy)
             rc = SRV_ACQ_BUSY;
-        else if (model && (*slot)->model != model)
+        else if (model && (*slot)->model != model && srv_model_retired((*slot)->model) &&
+                 !strcmp((*slot)->model->name, model->name)) {
+            unlink_free(t, slot); /* its model was replaced: the session ends */
+            rc = SRV_ACQ_REPLACED;
+        } else if (model && (*slot)->model != model)
             rc = SRV_ACQ_WRONG_MODEL;
     } else if (!create) {
         rc = SRV_ACQ_NOT_FOUND;

@@ -69,7 +69,8 @@ typedef enum srv_acquire {
     SRV_ACQ_NOT_FOUND = -3,   /* create was false and there is none: 404 */
     SRV_ACQ_FULL = -4,        /* no room even after evicting idle sessions: 503 */
     SRV_ACQ_NOMEM = -5,
-    SRV_ACQ_EXISTS = -6, /* fork: the new id is taken: 409 */
+    SRV_ACQ_EXISTS = -6,   /* fork: the new id is taken: 409 */
+    SRV_ACQ_REPLACED = -7, /* its model was replaced since: 409; the session is removed */
 } srv_acquire;
 
 /* Take session id for exclusive use, creating it (for model) when create is

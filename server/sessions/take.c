@@ -25,6 +25,11 @@ void srv_reply_session_error(srv_req *r, int rc, const char *id)
         srv_reply_error(r, 404, "session_not_found",
                         "no session '%s' (expired, evicted or never created)", id);
         break;
+    case SRV_ACQ_REPLACED:
+        srv_reply_error(r, 409, "model_replaced",
+                        "session '%s' was on a model that has been replaced since; it has ended",
+                        id);
+        break;
     case SRV_ACQ_EXISTS:
         srv_reply_error(r, 409, "session_exists", "session '%s' already exists", id);
         break;
