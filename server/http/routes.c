@@ -26,7 +26,7 @@ static void srv_handle_generate(srv_req *r);
 typedef struct route {
     const char *method;
     const char *path; /* exact, or with {name} segments (one non-empty segment each) */
-    srv_handler fn;   /* NULL: served by srv_session_route or srv_ui_route (listed for readers) */
+    srv_handler fn;   /* NULL: served by srv_session_route, srv_model_route or srv_ui_route */
     bool async;
 } route;
 
@@ -34,6 +34,9 @@ static const route routes[] = {
     {"GET", "/health", srv_handle_health, false},
     {"GET", "/ready", srv_handle_ready, false},
     {"GET", "/models", srv_handle_models, false},
+    {"GET", "/models/{name}", NULL, false}, /* served by srv_model_route */
+    {"PUT", "/models/{name}", NULL, true},
+    {"DELETE", "/models/{name}", NULL, false},
     {"POST", "/decode", srv_handle_decode, true},
     {"POST", "/generate", srv_handle_generate, true},
     {"POST", "/fit", srv_handle_fit, true},
