@@ -179,6 +179,9 @@ struct eng_tok {
     size_t prefix_len, suffix_len;
     int32_t byte_fb[256]; /* id of "<0xNN>" per byte, or -1 */
     int32_t *cp_id;       /* id of each one-character token below TOK_CP_TABLE, or -1 */
+    uint64_t *pairs;      /* set of character pairs inside merge results (open
+                             addressing, UINT64_MAX empty); see tok_json_model.c */
+    size_t pair_mask;
 
     tok_added *added;
     size_t n_added;
@@ -226,8 +229,12 @@ static inline const tok_mslot *tok_mmap_get(const eng_tok *t, int32_t a, int32_t
 
 /* Read model.byte_fallback, continuing_subword_prefix, end_of_word_suffix. */
 int tok_model_extras_load(tok_ld *L, eng_tok *t, json_t *m);
-/* Build byte_fb and cp_id (after the vocab map). */
+/* Build byte_fb, cp_id and pairs (after the vocab and merge maps). */
 int tok_model_tables(eng_tok *t);
+
+/* Whether some merge's result holds character a right before b (if not,
+ * no merge ever joins them in a word). */
+bool tok_pair_possible(const eng_tok *t, uint32_t a, uint32_t b);
 
 /* A per-call cache: short strings -> the ids they encode to. Cleared when
  * it holds 2^16 entries, so memory stays bounded on any input. */

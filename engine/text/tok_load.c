@@ -550,5 +550,6 @@ void eng_tok_free(eng_tok *t)
     free(t->suffix);
     free(t->cp_id);
     free(t->in_merge);
+    free(t->pairs);
     free(t);
 }
