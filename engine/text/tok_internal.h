@@ -266,8 +266,12 @@ typedef struct tok_bpe_ctx {
 void tok_bpe_ctx_free(tok_bpe_ctx *c);
 
 /* Append the ids of one pre-token to out: raw bytes w[0..n) on the fast
- * path, model-alphabet UTF-8 on the general one (t->general); n > 0. */
+ * path, model-alphabet UTF-8 on the general one (t->general); n > 0.
+ * Words up to 64 bytes go through c's cache (tok_json_model.c). */
 int tok_bpe_word(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_t n, tok_ids *out);
+
+/* The fast path's uncached word: raw bytes through the byte map (tok_bpe.c). */
+int tok_bpe_bytes(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_t n, tok_ids *out);
 
 /* The general path's uncached word (tok_json_model.c). */
 int tok_bpe_chars(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_t n, tok_ids *out);

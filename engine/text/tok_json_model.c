@@ -5,7 +5,8 @@
  * first and end_of_word_suffix after the last. A character missing from
  * the vocab becomes its "<0xNN>" byte tokens (byte_fallback, all of them
  * must exist), else unk_token (runs fused with fuse_unk), else nothing.
- * The merges then run as for the fast path (tok_bpe_merge). */
+ * The merges then run as for the fast path (tok_bpe_merge). Also
+ * tok_bpe_word: one word through the per-call cache, on either path. */
 #include "text/tok_internal.h"
 
 #include <stdio.h>
@@ -14,6 +15,8 @@
 
 /* Words longer than this many bytes are cut where no merge can join. */
 #define CUT_MIN 64
+/* Words up to this many bytes are cached. */
+#define CACHE_WORD_MAX 64
 
 static int dup_affix(tok_ld *L, json_t *m, const char *key, char **s, size_t *n)
 {
@@ -198,4 +201,25 @@ int tok_bpe_chars(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size
     if (r < 0) return (int)r;
     out->n += seg + (size_t)r;
     return 0;
+}
+
+/* One word, uncached, on the tokenizer's path. */
+static int word_uncached(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_t n,
+                         tok_ids *out)
+{
+    return t->general ? tok_bpe_chars(t, c, w, n, out) : tok_bpe_bytes(t, c, w, n, out);
+}
+
+int tok_bpe_word(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_t n, tok_ids *out)
+{
+    if (!t->general && n == 1 && t->byte_id[w[0]] >= 0) return tok_ids_push(out, t->byte_id[w[0]]);
+    if (n > CACHE_WORD_MAX) return word_uncached(t, c, w, n, out);
+
+    size_t slot;
+    int rc = tok_cache_get(&c->cache, w, n, out, &slot);
+    if (rc != 0) return rc < 0 ? rc : 0;
+    size_t before = out->n;
+    rc = word_uncached(t, c, w, n, out);
+    if (rc == 0) tok_cache_put(&c->cache, slot, w, n, out->v + before, out->n - before);
+    return rc;
 }
