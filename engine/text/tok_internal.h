@@ -3,16 +3,18 @@
  *
  *   tok_utf8.c    UTF-8 decoding, lossy repair, streaming decoder, NFC
  *   tok_pretok.c  Unicode classes and the GPT-2 pre-tokenizer scanner
- *   tok_bpe.c     vocab / merge hash maps, ranked BPE, per-call word cache
+ *   tok_bpe.c     vocab / merge hash maps, ranked BPE, the per-call cache,
+ *                 the fast path's byte-level word
  *   tok_load.c    tokenizer.json loading
- *   tokenizer.c   added-token splitting, encode / decode, lookup
+ *   tokenizer.c   added-token splitting, encode / decode, lookup, and the
+ *                 general pipeline's pre-tokenizer driver
  * and the general pipeline's files, listed in tok_pipe.h.
  *
  * Two encode paths: the fast one (tok_pretok.c's hand-written GPT-2
  * scanner and byte-level BPE straight from raw bytes) serves exactly the
  * GPT-2 / GPT-NeoX pipeline (normalizer null or NFC, ByteLevel with its
  * regex, BPE without byte fallback or affixes); every other pipeline runs
- * the general one (tok_encode.c). Tests check that both agree. */
+ * the general one (tok_pipe.h). Tests check that both agree. */
 #ifndef HMMBA_TOK_INTERNAL_H
 #define HMMBA_TOK_INTERNAL_H
 
