@@ -138,3 +138,4 @@ json_t *sse_events(const char *body, bool *done)
     }
     return evs;
 }
+
