@@ -1579,12 +1579,11 @@ static void add_known_failures(void)
     sb_str(&b, TINY "\"text\":\"");
     sb_rep(&b, "a", T_MAX_SEQ + 1);
     sb_str(&b, "\"}");
-    known(
-        add_row(&known_list, ROW_HTTP, "POST", "/decode", &b, 400, "limit_exceeded",
-                "Mamba /decode: a text of max_seq_len + 1 tokens"),
-        "400 limit_exceeded. The text is tokenized but the token count is never compared "
-        "with max_seq_len (server/handlers/mamba_decode.c, get_tokens), so up to 64 x max_seq_len "
-        "tokens are decoded; /generate's prompt does check it");
+    known(add_row(&known_list, ROW_HTTP, "POST", "/decode", &b, 400, "limit_exceeded",
+                  "Mamba /decode: a text of max_seq_len + 1 tokens"),
+          "400 limit_exceeded. The text is tokenized but the token count is never compared "
+          "with max_seq_len (server/handlers/mamba_decode.c, get_tokens), so up to 64 x max_seq_len "
+          "tokens are decoded; /generate's prompt does check it");
     known(plain_in(&known_list, "GET", "/%ff", NULL, 404, "not_found"),
           "404 not_found. The message embeds the path's invalid UTF-8, json_pack refuses it "
           "and srv_reply_json answers 500 'out of memory' (server/http.c)");
