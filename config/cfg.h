@@ -32,14 +32,17 @@ typedef struct cfg_limits {
 } cfg_limits;
 
 typedef struct cfg_config {
-    char *host;        /* owned; default "127.0.0.1" */
-    char *api_key;     /* owned, or NULL: no authentication */
-    char *session_dir; /* owned, or NULL: sessions are not persisted */
-    bool log_json;     /* one JSON object per log line */
-    uint16_t port;     /* default 8080; 0 picks a free port */
-    unsigned workers;  /* default: the CPUs the process may use (eng_cpu_count) */
-    unsigned threads;  /* engine threads one Mamba call may use; 0 (default): the CPUs
-                          the process may use (mamba_model_set_threads) */
+    char *host;                    /* owned; default "127.0.0.1" */
+    char *api_key;                 /* owned, or NULL: no authentication */
+    char *session_dir;             /* owned, or NULL: sessions are not persisted */
+    char *session_store;           /* owned: "redis://HOST:PORT[/DB]", or NULL: none */
+    char *session_store_auth_file; /* owned: the store's credentials, or NULL */
+    unsigned session_lease_s;      /* a request's lock on a stored session; default 120 */
+    bool log_json;                 /* one JSON object per log line */
+    uint16_t port;                 /* default 8080; 0 picks a free port */
+    unsigned workers;              /* default: the CPUs the process may use (eng_cpu_count) */
+    unsigned threads;              /* engine threads one Mamba call may use; 0 (default): the CPUs
+                                      the process may use (mamba_model_set_threads) */
     cfg_model models[CFG_MAX_MODELS];
     size_t nmodels;
     cfg_limits limits;
@@ -54,6 +57,8 @@ void cfg_free(cfg_config *cfg);
 /* Read a JSON config file into cfg (over what is there). Fields:
  *   "listen": "HOST:PORT", "workers": N, "threads": N, "api_key_file": PATH,
  *   "session_dir": PATH, "log_format": "text" | "json",
+ *   "session_store": "redis://HOST:PORT[/DB]", "session_store_auth_file": PATH,
+ *   "session_lease_s": N,
  *   "models": {"NAME": "PATH", ...}  (relative paths are relative to the file),
  *   "limits": {"max_body_bytes", "max_seq_len", "max_batch", "max_tokens",
  *              "queue_capacity", "max_connections", "request_timeout_s",

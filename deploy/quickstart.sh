@@ -7,7 +7,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 PACKAGES="build-essential pkg-config meson ninja-build libmicrohttpd-dev libjansson-dev
-libuv1-dev check libutf8proc-dev curl"
+libuv1-dev check libutf8proc-dev curl libhiredis-dev redis-server"
 
 . deploy/apt.sh
 APT_PREFIX="quickstart: "

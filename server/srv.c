@@ -2,6 +2,7 @@
 #include "server/http/http.h"
 #include "server/log.h"
 #include "server/sessions/persist.h"
+#include "server/sessions/store.h"
 #include "server/srv_internal.h"
 
 #include <microhttpd.h>
@@ -21,8 +22,13 @@ static int copy_cfg(cfg_config *dst, const cfg_config *src)
     dst->host = strdup(src->host);
     dst->api_key = src->api_key ? strdup(src->api_key) : NULL;
     dst->session_dir = src->session_dir ? strdup(src->session_dir) : NULL;
+    dst->session_store = src->session_store ? strdup(src->session_store) : NULL;
+    dst->session_store_auth_file =
+        src->session_store_auth_file ? strdup(src->session_store_auth_file) : NULL;
     int ok =
         dst->host && (dst->api_key || !src->api_key) && (dst->session_dir || !src->session_dir);
+    ok &= (dst->session_store || !src->session_store) &&
+          (dst->session_store_auth_file || !src->session_store_auth_file);
     for (size_t i = 0; i < src->nmodels; i++) {
         dst->models[i].name = strdup(src->models[i].name);
         dst->models[i].path = strdup(src->models[i].path);
@@ -58,6 +64,12 @@ int srv_new(const cfg_config *cfg, srv **out, eng_error *err)
         srv_free(s);
         return rc;
     }
+    if (cfg->session_store &&
+        (rc = srv_store_open(cfg->session_store, cfg->session_store_auth_file, &s->store, err))) {
+        srv_free(s);
+        return rc;
+    }
+    srv_sessions_set_store(s->sessions, s->store, s, cfg->session_lease_s);
     s->id_salt = (uint32_t)(srv_now_ns() ^ ((uint64_t)getpid() << 16));
     srv_sessions_restore(s);
     *out = s;
@@ -107,6 +119,7 @@ void srv_free(srv *s)
     if (s->sessions) srv_sessions_save(s); /* every session is idle now */
     if (s->mhd) MHD_stop_daemon(s->mhd);
     srv_sessions_free(s->sessions);
+    srv_store_free(s->store);
     for (size_t i = 0; i < s->nmodels; i++)
         srv_model_unload(&s->models[i]);
     free(s->models);
