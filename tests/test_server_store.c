@@ -99,6 +99,21 @@ static void redis_start(void)
     ck_assert_msg(up, "hang: redis-server did not answer PING in 30 s (is it installed?)");
 }
 
+/* Wait until Redis no longer has key (a format with %s for id), as when
+ * it expires; the hang guard is 30 s. */
+static void wait_key_gone(const char *key_fmt, const char *id)
+{
+    double until = now_s() + 30;
+    long long exists = 1;
+    while (exists && now_s() < until) {
+        redisReply *r = redis_do(key_fmt, id);
+        exists = r ? r->integer : 1;
+        freeReplyObject(r);
+        if (exists) usleep(50000);
+    }
+    ck_assert_msg(!exists, "hang: %s (%s) still in Redis after 30 s", key_fmt, id);
+}
+
 static void redis_stop(void)
 {
     if (redis_pid <= 0) return;
@@ -430,15 +445,7 @@ START_TEST(ttl_is_redis_expiry)
         ck_assert_msg(r->integer > 0 && r->integer <= 2000, "PTTL %lld, want 1..2000", r->integer);
         freeReplyObject(r);
     }
-    double until = now_s() + 30;
-    long long exists = 1;
-    while (exists && now_s() < until) {
-        redisReply *r = redis_do("EXISTS hmmba:{%s}:ver", "e");
-        exists = r ? r->integer : 1;
-        freeReplyObject(r);
-        usleep(50000);
-    }
-    ck_assert_msg(!exists, "hang: the session's keys were still in Redis after 30 s");
+    wait_key_gone("EXISTS hmmba:{%s}:ver", "e");
     uint16_t ports[2] = {port, b.port};
     for (int i = 0; i < 2; i++)
         assert_error(ports[i], "/generate",
@@ -521,6 +528,24 @@ START_TEST(refused_write_changes_nothing)
 }
 END_TEST
 
+/* A replica that died holding a session's lock (here: a lock set in Redis
+ * with no process behind it) keeps the session busy only until the lease
+ * ends: 409 session_busy, then the session continues. */
+START_TEST(dead_holders_lease_ends)
+{
+    json_t *want = reference(mamba_turn, "d-ref", 2);
+    assert_turn(mamba_turn(port, "d", 0), want, 0);
+    redisReply *r = redis_do("SET hmmba:{%s}:lock dead-holder PX 1500", "d");
+    ck_assert_ptr_nonnull(r);
+    freeReplyObject(r);
+    assert_error(port, "/generate", "{\"model\":\"tiny\",\"tokens\":[1],\"session\":\"d\"}", 409,
+                 "session_busy");
+    wait_key_gone("EXISTS hmmba:{%s}:lock", "d");
+    assert_turn(mamba_turn(port, "d", 1), want, 1);
+    json_decref(want);
+}
+END_TEST
+
 /* A malformed store URL is refused at start, naming it; so is a bad
  * config value. */
 START_TEST(bad_store_settings_refused)
@@ -564,6 +589,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, ttl_is_redis_expiry);
     tcase_add_test(tc, store_value_is_the_export_format);
     tcase_add_test(tc, refused_write_changes_nothing);
+    tcase_add_test(tc, dead_holders_lease_ends);
     tcase_add_test(tc, bad_store_settings_refused);
     suite_add_tcase(s, tc);
     return s;
