@@ -109,16 +109,18 @@ static double timed_post(uint16_t port, const char *path, const char *body)
 
 /* Medians of ROUNDS requests (body fmt, with %s for the session id) in
  * three settings, interleaved round by round so that a change of load on
- * the machine falls on all three alike: t[0] on x alone (session "x"),
- * t[1] on y alone ("y"), t[2] alternating y and z ("yz"). One untimed
- * request first creates each session. */
-static void medians(const uint16_t ports[3], const char *path, const char *fmt, double t[3])
+ * the machine falls on all three alike: t[0] on x alone (session
+ * "x-TAG"), t[1] on y alone ("y-TAG"), t[2] alternating y and z
+ * ("yz-TAG"). One untimed request first creates each session. */
+static void medians(const uint16_t ports[3], const char *tag, const char *path, const char *fmt,
+                    double t[3])
 {
     static const char *const ids[3] = {"x", "y", "yz"};
-    char body[3][1024];
+    char body[3][1024], id[64];
     double v[3][ROUNDS];
     for (int k = 0; k < 3; k++) {
-        snprintf(body[k], sizeof body[k], fmt, ids[k]);
+        snprintf(id, sizeof id, "%s-%.40s", ids[k], tag); /* one session per model and setting */
+        snprintf(body[k], sizeof body[k], fmt, id);
         timed_post(ports[k], path, body[k]);
     }
     for (int i = 0; i < ROUNDS; i++) {
@@ -142,7 +144,7 @@ static size_t blob_bytes(uint16_t port, const char *id)
     return n;
 }
 
-static void bench_model(const char *name, const char *dir, const char *store)
+static void bench_model(const char *name, const char *tag, const char *dir, const char *store)
 {
     srv *x = start(dir, NULL), *y = start(dir, store), *z = start(dir, store);
     uint16_t ports[3] = {srv_port(x), srv_port(y), srv_port(z)};
@@ -156,12 +158,14 @@ static void bench_model(const char *name, const char *dir, const char *store)
            "replicas ms | ratio |\n|---|---|---|---|---|---|\n");
     for (int k = 0; k < 2; k++) {
         double t[3];
-        medians(ports, req[k][0], req[k][1], t);
+        medians(ports, tag, req[k][0], req[k][1], t);
         printf("| %s | %.2f | %.2f | %.2f | %.2f | %.2f |\n", what[k], t[0] * 1e3, t[1] * 1e3,
                t[1] / t[0], t[2] * 1e3, t[2] / t[0]);
         fflush(stdout);
     }
-    printf("(the blob stored per session: %zu bytes)\n", blob_bytes(ports[1], "y"));
+    char id[64];
+    snprintf(id, sizeof id, "y-%s", tag);
+    printf("(the blob stored per session: %zu bytes)\n", blob_bytes(ports[1], id));
     srv_free(x);
     srv_free(y);
     srv_free(z);
@@ -184,8 +188,8 @@ int main(void)
     printf("session store cost per request (redis-server on loopback, no persistence; medians of "
            "%d)\n",
            ROUNDS);
-    bench_model("mamba-130m shape (768 x 24, vocab 50280)", model, store);
-    bench_model("demo model", demo, store);
+    bench_model("mamba-130m shape (768 x 24, vocab 50280)", "m130", model, store);
+    bench_model("demo model", "demo", demo, store);
     kill(redis, SIGTERM);
     waitpid(redis, NULL, 0);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
