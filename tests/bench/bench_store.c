@@ -126,7 +126,7 @@ static void medians(const uint16_t ports[3], const char *tag, const char *path, 
     for (int i = 0; i < ROUNDS; i++) {
         v[0][i] = timed_post(ports[0], path, body[0]);
         v[1][i] = timed_post(ports[1], path, body[1]);
-        v[2][i] = timed_post(ports[i % 2 ? 1 : 2], path, body[2]);
+        v[2][i] = timed_post(ports[i % 2 ? 2 : 1], path, body[2]); /* z created it */
     }
     for (int k = 0; k < 3; k++) {
         qsort(v[k], ROUNDS, sizeof *v[k], cmp);
@@ -137,7 +137,7 @@ static void medians(const uint16_t ports[3], const char *tag, const char *path, 
 static size_t blob_bytes(uint16_t port, const char *id)
 {
     http_resp r;
-    char path[64];
+    char path[128];
     snprintf(path, sizeof path, "/sessions/%s/state", id);
     size_t n = http_request(port, "GET", path, NULL, NULL, 0, &r) == 0 ? r.body_len : 0;
     http_resp_free(&r);
