@@ -314,6 +314,23 @@ START_TEST(alternating_replicas_match_one_server)
             assert_turn(fns[f](t % 2 ? b.port : port, f ? "h-alt" : "m-alt", t), want, t);
         json_decref(want);
     }
+    /* An HMM stream closed on B ("final") is gone from the store: A, which
+     * cached it, answers 404. */
+    int st;
+    json_t *a = post_to(b.port, "/decode",
+                        "{\"model\":\"casino\",\"session\":\"h-alt\",\"observations\":[\"6\"],"
+                        "\"final\":true}",
+                        &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_int_eq(json_integer_value(json_object_get(a, "position")), 14); /* 13 + 1 */
+    json_decref(a);
+    redisReply *r = redis_do("EXISTS hmmba:{%s}:ver", "h-alt");
+    ck_assert_int_eq(r->integer, 0);
+    freeReplyObject(r);
+    assert_error(port, "/decode",
+                 "{\"model\":\"casino\",\"session\":\"h-alt\",\"observations\":[\"6\"],"
+                 "\"session_mode\":\"continue\"}",
+                 404, "session_not_found");
     replica_kill(&b, SIGTERM);
 }
 END_TEST
