@@ -8,10 +8,11 @@ set -eu
 cd "$(dirname "$0")/.."
 
 PACKAGES="build-essential pkg-config meson ninja-build libmicrohttpd-dev libjansson-dev
-libuv1-dev check libutf8proc-dev libonig-dev curl"
-# Only the tests need these: Prometheus's promtool (the metrics check), and
-# pomegranate 0.14 checks deploy/convert_hmm.py.
-TEST_PACKAGES="prometheus python3-pomegranate"
+libuv1-dev check libutf8proc-dev libonig-dev libhiredis-dev curl"
+# Only the tests need these: Prometheus's promtool (the metrics check),
+# pomegranate 0.14 checks deploy/convert_hmm.py, redis-server the shared
+# session store.
+TEST_PACKAGES="prometheus python3-pomegranate redis-server"
 
 . deploy/apt.sh
 APT_PREFIX="quickstart: "

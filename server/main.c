@@ -17,6 +17,8 @@ static const char usage[] =
     "             [--session-budget BYTES] [--max-sessions N] [--stream-buffer BYTES]\n"
     "             [--log-format text|json] [--request-deadline S] [--cors-origin ORIGIN]...\n"
     "             [--no-ui] [--model-root DIR] [--model-store DIR] [--read-only]\n"
+    "             [--session-store redis://HOST:PORT[/DB]] [--session-store-auth-file F]\n"
+    "             [--session-lease S]\n"
     "       hmmba --probe URL\n"
     "  --model NAME=PATH  serve an HMM JSON file or a Mamba model directory (repeatable);\n"
     "                     NAME=DIR,chat_template=chatml (or mistral) names its chat template\n"
@@ -32,6 +34,11 @@ static const char usage[] =
     "                     endpoint but /health, /ready and the playground's page; or set\n"
     "                     HMMBA_API_KEY\n"
     "  --session-dir DIR  snapshot sessions to DIR on SIGTERM, restore them on start\n"
+    "  --session-store URL  keep sessions in Redis (redis://HOST:PORT[/DB]), shared by\n"
+    "                     every replica: written after each request that changes one, read\n"
+    "                     by whichever replica gets it next; this process holds a cache\n"
+    "  --session-store-auth-file F  Redis AUTH from F's first line: PASSWORD or USER PASSWORD\n"
+    "  --session-lease S  a request's lock on a stored session lasts S s (default 120)\n"
     "  --session-ttl S    drop sessions idle for S seconds (default 3600; 0: never)\n"
     "  --session-budget B bytes of session state in all; past it the least recently used\n"
     "                     idle sessions are evicted (default 1 GiB)\n"
@@ -152,7 +159,19 @@ static int parse_args(int argc, char **argv, cfg_config *cfg, opts *o)
             rc = cfg_set_string(&cfg->model_root, v, &err);
         else if (!strcmp(a, "--model-store"))
             rc = cfg_set_string(&cfg->model_store, v, &err);
-        else if (!strcmp(a, "--log-format")) {
+        else if (!strcmp(a, "--session-store")) {
+            if (strncmp(v, "redis://", 8)) {
+                fprintf(stderr, "hmmba: --session-store: \"%s\" is not redis://HOST:PORT[/DB]\n",
+                        v);
+                return -1;
+            }
+            rc = cfg_set_string(&cfg->session_store, v, &err);
+        } else if (!strcmp(a, "--session-store-auth-file"))
+            rc = cfg_set_string(&cfg->session_store_auth_file, v, &err);
+        else if (!strcmp(a, "--session-lease")) {
+            if (parse_count(a, v, 86400, &n) || n == 0) return -1;
+            cfg->session_lease_s = (unsigned)n;
+        } else if (!strcmp(a, "--log-format")) {
             if (strcmp(v, "text") && strcmp(v, "json")) {
                 fprintf(stderr, "hmmba: --log-format: \"%s\" is not text or json\n", v);
                 return -1;

@@ -3,6 +3,7 @@
 #include "server/log.h"
 #include "server/model_store.h"
 #include "server/sessions/persist.h"
+#include "server/sessions/store.h"
 #include "server/srv_internal.h"
 
 #include <microhttpd.h>
@@ -24,9 +25,14 @@ static int copy_cfg(cfg_config *dst, const cfg_config *src)
     dst->session_dir = src->session_dir ? strdup(src->session_dir) : NULL;
     dst->model_root = src->model_root ? strdup(src->model_root) : NULL;
     dst->model_store = src->model_store ? strdup(src->model_store) : NULL;
+    dst->session_store = src->session_store ? strdup(src->session_store) : NULL;
+    dst->session_store_auth_file =
+        src->session_store_auth_file ? strdup(src->session_store_auth_file) : NULL;
     int ok = dst->host && (dst->api_key || !src->api_key) &&
              (dst->session_dir || !src->session_dir) && (dst->model_root || !src->model_root) &&
              (dst->model_store || !src->model_store);
+    ok &= (dst->session_store || !src->session_store) &&
+          (dst->session_store_auth_file || !src->session_store_auth_file);
     for (size_t i = 0; i < src->nmodels; i++) {
         dst->models[i].name = strdup(src->models[i].name);
         dst->models[i].path = strdup(src->models[i].path);
@@ -70,6 +76,12 @@ int srv_new(const cfg_config *cfg, srv **out, eng_error *err)
         srv_free(s);
         return rc;
     }
+    if (cfg->session_store &&
+        (rc = srv_store_open(cfg->session_store, cfg->session_store_auth_file, &s->store, err))) {
+        srv_free(s);
+        return rc;
+    }
+    srv_sessions_set_store(s->sessions, s->store, s, cfg->session_lease_s);
     s->id_salt = (uint32_t)(srv_now_ns() ^ ((uint64_t)getpid() << 16));
     srv_sessions_restore(s);
     *out = s;
@@ -119,6 +131,7 @@ void srv_free(srv *s)
     if (s->sessions) srv_sessions_save(s); /* every session is idle now */
     srv_http_stop(s);
     srv_sessions_free(s->sessions);
+    srv_store_free(s->store);
     srv_registry_free(s->models); /* sessions are gone: the last references */
     uv_mutex_destroy(&s->admin_mu);
     cfg_free(&s->cfg);

@@ -27,6 +27,7 @@ struct srv {
     uint16_t port;
     int listen_fd; /* >= 0 once drained: MHD gave the socket back */
     srv_sessions *sessions;
+    struct srv_store *store; /* the shared session store, or NULL (sessions/store.h) */
     atomic_bool draining;
     atomic_bool stopping; /* generations end early: the server is going away */
     atomic_uint inflight; /* requests between arrival and completion */

@@ -11,6 +11,7 @@
 #include "server/http/routes.h"
 #include "server/metrics.h"
 #include "server/sessions/session_routes.h"
+#include "server/sessions/store.h"
 #include "server/srv_internal.h"
 
 #include <string.h>
@@ -124,7 +125,16 @@ static void srv_handle_ready(srv_req *r)
         srv_reply_json(r, 503, json_pack("{s:s}", "status", "draining"));
         return;
     }
-    srv_reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
+    /* A store outage stops sessions, not stateless requests: the replica
+     * stays in the balancer (200) and says what is missing. */
+    if (r->srv->store && !srv_store_ping(r->srv->store)) {
+        srv_reply_json(
+            r, 200, json_pack("{s:s,s:s}", "status", "degraded", "session_store", "unavailable"));
+        return;
+    }
+    srv_reply_json(r, 200,
+                   r->srv->store ? json_pack("{s:s,s:s}", "status", "ready", "session_store", "ok")
+                                 : json_pack("{s:s}", "status", "ready"));
 }
 
 static void srv_handle_models(srv_req *r)

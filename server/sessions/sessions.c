@@ -22,7 +22,8 @@ struct srv_sessions {
     size_t count, bytes;
     size_t max_sessions, budget;
     uint64_t ttl_ns;
-    uint64_t evicted, expired; /* since the table was made, under mu */
+    uint64_t evicted, expired;  /* since the table was made, under mu */
+    srv_sessions_shared shared; /* set once before serving; store NULL: none */
 };
 
 /* ===== table ===== */
@@ -175,8 +176,8 @@ static void touch(srv_session *s)
     s->last_use_unix = (int64_t)time(NULL);
 }
 
-srv_acquire srv_session_acquire(srv_sessions *t, const char *id, const srv_model *model,
-                                bool create, srv_session **out, bool *created)
+srv_acquire srv_session_acquire_local(srv_sessions *t, const char *id, const srv_model *model,
+                                      bool create, srv_session **out, bool *created)
 {
     uv_mutex_lock(&t->mu);
     srv_acquire rc = SRV_ACQ_OK;
@@ -218,7 +219,7 @@ srv_acquire srv_session_acquire(srv_sessions *t, const char *id, const srv_model
     return rc;
 }
 
-void srv_session_release(srv_sessions *t, srv_session *s, bool discard)
+void srv_session_release_local(srv_sessions *t, srv_session *s, bool discard)
 {
     uv_mutex_lock(&t->mu);
     s->busy = false;
@@ -232,7 +233,7 @@ void srv_session_release(srv_sessions *t, srv_session *s, bool discard)
     uv_mutex_unlock(&t->mu);
 }
 
-int srv_session_delete(srv_sessions *t, const char *id)
+int srv_session_delete_local(srv_sessions *t, const char *id)
 {
     uv_mutex_lock(&t->mu);
     srv_session **slot = find_slot(t, id);
@@ -279,7 +280,7 @@ static int fork_locked(srv_sessions *t, srv_session *src, const char *as_id)
     return 0;
 }
 
-int srv_session_fork(srv_sessions *t, const char *id, const char *as_id)
+int srv_session_fork_local(srv_sessions *t, const char *id, const char *as_id)
 {
     uv_mutex_lock(&t->mu);
     srv_session *src = *find_slot(t, id);
@@ -351,6 +352,19 @@ size_t srv_sessions_expire(srv_sessions *t)
 
 /* ===== persistence support ===== */
 
+void srv_sessions_set_store(srv_sessions *t, srv_store *store, struct srv *srv, unsigned lease_s)
+{
+    t->shared.store = store;
+    t->shared.srv = srv;
+    t->shared.lease_ms = lease_s * 1000u;
+    t->shared.ttl_ms = t->ttl_ns / 1000000u;
+}
+
+const srv_sessions_shared *srv_sessions_shared_of(const srv_sessions *t)
+{
+    return &t->shared;
+}
+
 void srv_sessions_foreach(srv_sessions *t, void (*fn)(srv_session *s, void *ctx), void *ctx)
 {
     uv_mutex_lock(&t->mu);
@@ -393,6 +407,7 @@ void srv_session_save_mamba(srv_session *s, const float *logits, size_t V, const
                             size_t n)
 {
     s->tokens = mamba_state_tokens(s->state);
+    s->dirty = true;
     if (logits && (s->last_logits || (s->last_logits = malloc(V * sizeof(float)))))
         memcpy(s->last_logits, logits, V * sizeof(float));
     size_t add = n < SRV_SESSION_HISTORY ? n : SRV_SESSION_HISTORY;
@@ -432,4 +447,5 @@ struct hmm_online *srv_session_hmm(srv_session *s)
 void srv_session_save_hmm(srv_session *s)
 {
     s->tokens = hmm_online_position(s->online);
+    s->dirty = true;
 }
