@@ -19,6 +19,7 @@ void cfg_init(cfg_config *cfg)
     cfg->host = strdup("127.0.0.1");
     cfg->port = 8080;
     cfg->workers = (unsigned)eng_cpu_count();
+    cfg->session_lease_s = 120;
     cfg->limits = (cfg_limits){
         .max_body_bytes = 16u << 20,
         .max_seq_len = 1000000,
@@ -41,6 +42,10 @@ void cfg_free(cfg_config *cfg)
     free(cfg->host);
     free(cfg->api_key);
     free(cfg->session_dir);
+    free(cfg->model_root);
+    free(cfg->model_store);
+    free(cfg->session_store);
+    free(cfg->session_store_auth_file);
     for (size_t i = 0; i < cfg->nmodels; i++) {
         free(cfg->models[i].name);
         free(cfg->models[i].path);
@@ -301,15 +306,46 @@ static int load_field(cfg_config *cfg, const char *key, json_t *v, const char *f
         return 0;
     }
     if (!strcmp(key, "models")) return load_models(cfg, v, file, err);
-    if (!strcmp(key, "api_key_file") || !strcmp(key, "session_dir")) {
+    if (!strcmp(key, "session_store")) {
+        if (!json_is_string(v) || strncmp(json_string_value(v), "redis://", 8))
+            return eng_error_set(err, ENG_EINVAL,
+                                 "%s: session_store must be a string redis://HOST:PORT[/DB]", file);
+        return cfg_set_string(&cfg->session_store, json_string_value(v), err);
+    }
+    if (!strcmp(key, "session_lease_s")) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 86400)
+            return eng_error_set(err, ENG_EINVAL, "%s: session_lease_s must be an integer 1..86400",
+                                 file);
+        cfg->session_lease_s = (unsigned)json_integer_value(v);
+        return 0;
+    }
+    if (!strcmp(key, "session_store_auth_file")) {
+        if (!json_is_string(v))
+            return eng_error_set(err, ENG_EINVAL, "%s: %s must be a path string", file, key);
+        char *path = resolve_path(file, json_string_value(v));
+        int rc = path ? cfg_set_string(&cfg->session_store_auth_file, path, err)
+                      : eng_error_set(err, ENG_ENOMEM, "out of memory");
+        free(path);
+        return rc;
+    }
+    char **dir = !strcmp(key, "session_dir")   ? &cfg->session_dir
+                 : !strcmp(key, "model_root")  ? &cfg->model_root
+                 : !strcmp(key, "model_store") ? &cfg->model_store
+                                               : NULL;
+    if (dir || !strcmp(key, "api_key_file")) {
         if (!json_is_string(v))
             return eng_error_set(err, ENG_EINVAL, "%s: %s must be a path string", file, key);
         char *path = resolve_path(file, json_string_value(v));
         if (!path) return eng_error_set(err, ENG_ENOMEM, "out of memory");
-        int rc = !strcmp(key, "session_dir") ? cfg_set_string(&cfg->session_dir, path, err)
-                                             : cfg_set_api_key_file(cfg, path, err);
+        int rc = dir ? cfg_set_string(dir, path, err) : cfg_set_api_key_file(cfg, path, err);
         free(path);
         return rc;
+    }
+    if (!strcmp(key, "read_only")) {
+        if (!json_is_boolean(v))
+            return eng_error_set(err, ENG_EINVAL, "%s: read_only must be true or false", file);
+        cfg->read_only = json_is_true(v);
+        return 0;
     }
     if (!strcmp(key, "log_format")) {
         const char *f = json_string_value(v);

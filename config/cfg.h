@@ -37,9 +37,15 @@ typedef struct cfg_limits {
 } cfg_limits;
 
 typedef struct cfg_config {
-    char *host;        /* owned; default "127.0.0.1" */
-    char *api_key;     /* owned, or NULL: no authentication */
-    char *session_dir; /* owned, or NULL: sessions are not persisted */
+    char *host;                    /* owned; default "127.0.0.1" */
+    char *api_key;                 /* owned, or NULL: no authentication */
+    char *session_dir;             /* owned, or NULL: sessions are not persisted */
+    char *session_store;           /* owned: "redis://HOST:PORT[/DB]", or NULL: none */
+    char *session_store_auth_file; /* owned: the store's credentials, or NULL */
+    unsigned session_lease_s;      /* a request's lock on a stored session; default 120 */
+    char *model_root;  /* owned, or NULL: PUT /models loads no Mamba directory */
+    char *model_store; /* owned, or NULL: models installed over the API are not kept */
+    bool read_only;    /* PUT and DELETE /models and /fit's save_as are refused */
     bool log_json;     /* one JSON object per log line */
     bool no_ui;        /* --no-ui or "ui": false: no playground at / and /ui/ */
     uint16_t port;     /* default 8080; 0 picks a free port */
@@ -61,7 +67,10 @@ void cfg_free(cfg_config *cfg);
 
 /* Read a JSON config file into cfg (over what is there). Fields:
  *   "listen": "HOST:PORT", "workers": N, "threads": N, "api_key_file": PATH,
- *   "session_dir": PATH, "log_format": "text" | "json", "ui": true | false,
+ *   "session_dir": PATH, "model_root": PATH, "model_store": PATH,
+ *   "read_only": BOOL, "log_format": "text" | "json", "ui": true | false,
+ *   "session_store": "redis://HOST:PORT[/DB]", "session_store_auth_file": PATH,
+ *   "session_lease_s": N,
  *   "cors_origins": ["https://app.example", ...] or ["*"],
  *   "models": {"NAME": "PATH" or {"path": PATH, "chat_template": NAME}, ...}
  *             (relative paths are relative to the file),

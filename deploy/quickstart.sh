@@ -8,7 +8,11 @@ set -eu
 cd "$(dirname "$0")/.."
 
 PACKAGES="build-essential pkg-config meson ninja-build libmicrohttpd-dev libjansson-dev
-libuv1-dev check libutf8proc-dev libonig-dev curl prometheus"
+libuv1-dev check libutf8proc-dev libonig-dev libhiredis-dev curl"
+# Only the tests need these: Prometheus's promtool (the metrics check),
+# pomegranate 0.14 checks deploy/convert_hmm.py, redis-server the shared
+# session store.
+TEST_PACKAGES="prometheus python3-pomegranate redis-server"
 
 . deploy/apt.sh
 APT_PREFIX="quickstart: "
@@ -38,7 +42,7 @@ serve)
     exec build/server/hmmba --config config/hmmba.json "$@"
     ;;
 test)
-    apt_install $PACKAGES
+    apt_install $PACKAGES $TEST_PACKAGES
     # Node (the openai SDK test, tests/node): Debian's, unless one is there
     command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
     (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)

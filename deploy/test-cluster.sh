@@ -27,6 +27,8 @@
 #   /generate requests that phase 1 made, summed over them.
 #
 #   deploy/test-cluster.sh        (from the repository root)
+#   deploy/test-cluster.sh store  sessions in Redis, plain round-robin, replicas
+#                                 SIGKILLed and restarted (test-cluster-store.sh)
 #
 # HMMBA_LB=nginx runs the same checks through nginx with deploy/nginx.conf
 # (its ports rewritten; nginx checks health passively, so the two "marked
@@ -38,6 +40,9 @@
 # up (processes, temporary directory) however it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# "store": the scenario without affinity, sessions shared through Redis
+# (deploy/test-cluster-store.sh, its own file: its own processes and checks).
+[ "${1:-}" = store ] && exec deploy/test-cluster-store.sh
 
 BUILD=${HMMBA_BUILD:-build}
 HAPROXY_CFG=${HMMBA_HAPROXY_CFG:-deploy/haproxy.cfg} # another config to try

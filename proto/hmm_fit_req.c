@@ -128,14 +128,6 @@ static int parse_sequences(const json_t *root, const hmm_model *m, const proto_f
     return 0;
 }
 
-/* The index of state name s, or -1. */
-static int32_t state_index(const hmm_model *m, const char *s)
-{
-    for (size_t k = 0; k < hmm_num_states(m); k++)
-        if (hmm_state_name(m, k) && !strcmp(hmm_state_name(m, k), s)) return (int32_t)k;
-    return -1;
-}
-
 /* One label: a state index, a state name, or null (-1). */
 static int parse_label(const hmm_model *m, const json_t *v, size_t i, size_t t, int32_t *out,
                        eng_error *err)
@@ -145,11 +137,7 @@ static int parse_label(const hmm_model *m, const json_t *v, size_t i, size_t t, 
         *out = -1;
         return 0;
     }
-    if (json_is_integer(v) && json_integer_value(v) >= 0 && (size_t)json_integer_value(v) < K) {
-        *out = (int32_t)json_integer_value(v);
-        return 0;
-    }
-    if (json_is_string(v) && (*out = state_index(m, json_string_value(v))) >= 0) return 0;
+    if ((*out = proto_hmm_state_index(m, v)) >= 0) return 0;
     if (json_is_string(v))
         return eng_error_set(err, ENG_EINVAL, "labels[%zu][%zu]: \"%.64s\" is not a state name", i,
                              t, json_string_value(v));
@@ -201,9 +189,6 @@ int proto_hmm_fit_parse(const json_t *root, const hmm_model *m, const proto_fit_
         (rc = parse_options(root, lim, req, err)) ||
         (rc = parse_sequences(root, m, lim, req, err)) || (rc = parse_labels(root, m, req, err)))
         return rc;
-    if (req->labels && req->opts.algorithm == HMM_FIT_VITERBI)
-        return eng_error_set(err, ENG_EINVAL,
-                             "field 'labels' is not supported with algorithm \"viterbi\" yet");
     return 0;
 }
 
@@ -271,6 +256,18 @@ static json_t *emissions_json(const hmm_model *m, const hmm_params *p)
         }
         return e;
     }
+    if (p->spec.kind == HMM_GMM) {
+        size_t C = p->spec.C;
+        json_t *mu = json_array(), *var = json_array();
+        for (size_t k = 0; mu && var && k < K; k++) {
+            json_array_append_new(mu, matrix(p->means + k * C * D, C, D));
+            json_array_append_new(var, matrix(p->variances + k * C * D, C, D));
+        }
+        return json_pack("{s:s,s:o,s:o,s:o}", "type", "gmm", "weights", matrix(p->weights, K, C),
+                         "means", mu, "variances", var);
+    }
+    if (p->spec.kind == HMM_POISSON)
+        return json_pack("{s:s,s:o}", "type", "poisson", "rates", matrix(p->means, K, D));
     if (p->spec.kind == HMM_GAUSS_DIAG)
         return json_pack("{s:s,s:s,s:o,s:o}", "type", "gaussian", "covariance", "diag", "means",
                          matrix(p->means, K, D), "variances", matrix(p->variances, K, D));

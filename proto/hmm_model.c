@@ -57,7 +57,7 @@ static int oom(eng_error *err, const char *what)
  * strings (hmm_model_new copies them). */
 typedef struct parsed {
     hmm_spec spec;
-    double *start, *trans, *probs, *means, *variances, *covariances;
+    double *start, *trans, *probs, *means, *variances, *covariances, *weights;
     const char **states, **symbols;
 } parsed;
 
@@ -69,6 +69,7 @@ static void parsed_free(parsed *p)
     free(p->means);
     free(p->variances);
     free(p->covariances);
+    free(p->weights);
     free(p->states);
     free(p->symbols);
 }
@@ -221,6 +222,67 @@ static int parse_gaussian(const json_t *em, const char *what, parsed *p, eng_err
     return parse_covariances(c, what, p, err);
 }
 
+/* K x C x D numbers (field: an array of K matrices of C rows of D). */
+static int read_cube(const json_t *a, size_t K, size_t C, size_t D, const char *field,
+                     const char *what, double **out, eng_error *err)
+{
+    if (!json_is_array(a) || json_array_size(a) != K)
+        return fail(err, what, "field '%s' must be an array of %zu matrices (one per state)", field,
+                    K);
+    if (D > SIZE_MAX / sizeof(double) / C / K) return oom(err, what);
+    if (!(*out = malloc(K * C * D * sizeof **out))) return oom(err, what);
+    char label[96];
+    for (size_t k = 0; k < K; k++) {
+        const json_t *mat = json_array_get(a, k);
+        if (!json_is_array(mat) || json_array_size(mat) != C)
+            return fail(err, what, "%s row %zu must be %zu rows (one per component)", field, k, C);
+        for (size_t c = 0; c < C; c++) {
+            snprintf(label, sizeof label, "%s row %zu, component %zu", field, k, c);
+            int rc =
+                read_numbers(json_array_get(mat, c), D, label, what, *out + (k * C + c) * D, err);
+            if (rc) return rc;
+        }
+    }
+    return 0;
+}
+
+/* {"type": "gmm", "weights": [[...C]...K], "means": [[[...D]...C]...K],
+ * "variances": likewise}: a mixture of diagonal Gaussians per state. */
+static int parse_gmm(const json_t *em, const char *what, parsed *p, eng_error *err)
+{
+    p->spec.kind = HMM_GMM;
+    const json_t *w = json_object_get(em, "weights"), *mu = json_object_get(em, "means"),
+                 *v = json_object_get(em, "variances");
+    if (!w || !mu || !v)
+        return fail(err, what, "field 'emissions.%s' is missing (gmm)",
+                    !w    ? "weights"
+                    : !mu ? "means"
+                          : "variances");
+    size_t K = p->spec.K, C = 0;
+    int rc = read_matrix(w, K, &C, "emissions.weights", what, &p->weights, err);
+    if (rc) return rc;
+    const json_t *m00 = json_array_get(json_array_get(mu, 0), 0);
+    size_t D = json_is_array(m00) ? json_array_size(m00) : 0;
+    if (D == 0)
+        return fail(err, what, "emissions.means row 0, component 0 must be a non-empty array");
+    p->spec.C = C;
+    p->spec.D = D;
+    rc = read_cube(mu, K, C, D, "emissions.means", what, &p->means, err);
+    return rc ? rc : read_cube(v, K, C, D, "emissions.variances", what, &p->variances, err);
+}
+
+/* {"type": "poisson", "rates": [[...D]...K]}: the rates go in p->means. */
+static int parse_poisson(const json_t *em, const char *what, parsed *p, eng_error *err)
+{
+    p->spec.kind = HMM_POISSON;
+    const json_t *rates = json_object_get(em, "rates");
+    if (!rates) return fail(err, what, "field 'emissions.rates' is missing");
+    size_t D = 0;
+    int rc = read_matrix(rates, p->spec.K, &D, "emissions.rates", what, &p->means, err);
+    p->spec.D = D;
+    return rc;
+}
+
 static int parse_emissions(const json_t *root, const char *what, parsed *p, eng_error *err)
 {
     const json_t *em = json_object_get(root, "emissions");
@@ -231,9 +293,11 @@ static int parse_emissions(const json_t *root, const char *what, parsed *p, eng_
     const char *t = json_string_value(type);
     if (strcmp(t, "categorical") == 0) return parse_categorical(em, what, p, err);
     if (strcmp(t, "gaussian") == 0) return parse_gaussian(em, what, p, err);
+    if (strcmp(t, "poisson") == 0) return parse_poisson(em, what, p, err);
+    if (strcmp(t, "gmm") == 0) return parse_gmm(em, what, p, err);
     return fail(err, what,
-                "emissions.type: unknown emission type \"%.64s\" (expected \"categorical\" or "
-                "\"gaussian\")",
+                "emissions.type: unknown emission type \"%.64s\" (expected \"categorical\", "
+                "\"gaussian\", \"poisson\" or \"gmm\")",
                 t);
 }
 
@@ -250,6 +314,8 @@ int proto_hmm_from_json(const json_t *root, const char *what, hmm_model **out, e
         p.spec.trans = p.trans;
         p.spec.probs = p.probs;
         p.spec.means = p.means;
+        p.spec.rates = p.spec.kind == HMM_POISSON ? p.means : NULL;
+        p.spec.weights = p.weights;
         p.spec.variances = p.variances;
         p.spec.covariances = p.covariances;
         p.spec.state_names = p.states;
@@ -328,12 +394,22 @@ static int obs_vector(size_t D, const json_t *v, const char *field, size_t t, do
 }
 
 /* Parse every position of arr into sym (categorical) or x (gaussian). */
+/* null is a missing observation: flagged in *missing (allocated at the
+ * first), its symbol or values 0. */
 static int obs_fill(const hmm_model *m, const json_t *arr, const char *field, hmm_obs *obs,
-                    int32_t *sym, double *x, eng_error *err)
+                    int32_t *sym, double *x, uint8_t **missing, eng_error *err)
 {
     size_t D = hmm_dim(m);
     for (size_t t = 0; t < obs->T; t++) {
         const json_t *v = json_array_get(arr, t);
+        if (json_is_null(v)) {
+            if (!*missing && !(*missing = calloc(obs->T, 1))) return oom(err, field);
+            (*missing)[t] = 1;
+            if (sym) sym[t] = 0;
+            for (size_t d = 0; !sym && d < D; d++)
+                x[t * D + d] = 0.0;
+            continue;
+        }
         int rc = sym ? obs_symbol(m, v, field, t, &sym[t], err)
                      : obs_vector(D, v, field, t, x + t * D, err);
         if (rc) return rc;
@@ -357,15 +433,18 @@ int proto_hmm_obs_from_json(const hmm_model *m, const json_t *arr, const char *f
         x = malloc(T * D * sizeof *x);
     if (!sym && !x) return oom(err, field);
     obs->T = T;
-    int rc = obs_fill(m, arr, field, obs, sym, x, err);
+    uint8_t *missing = NULL;
+    int rc = obs_fill(m, arr, field, obs, sym, x, &missing, err);
     if (rc) {
         free(sym);
         free(x);
+        free(missing);
         memset(obs, 0, sizeof *obs);
         return rc;
     }
     obs->sym = sym;
     obs->x = x;
+    obs->missing = missing;
     return 0;
 }
 
@@ -374,23 +453,25 @@ void proto_hmm_obs_free(hmm_obs *obs)
     if (!obs) return;
     free((void *)obs->sym);
     free((void *)obs->x);
-    obs->sym = NULL;
-    obs->x = NULL;
-    obs->T = 0;
+    free((void *)obs->missing);
+    free((void *)obs->allowed);
+    memset(obs, 0, sizeof *obs);
 }
 
 static json_t *obs_item(const hmm_model *m, const hmm_obs *obs, size_t t)
 {
+    if (obs->missing && obs->missing[t]) return json_null();
     if (hmm_kind(m) == HMM_CATEGORICAL) {
         const char *name = hmm_symbol_name(m, (size_t)obs->sym[t]);
         return name ? json_string(name) : json_integer(obs->sym[t]);
     }
     size_t D = hmm_dim(m);
     const double *x = obs->x + t * D;
-    if (D == 1) return json_real(x[0]);
+    bool counts = hmm_kind(m) == HMM_POISSON; /* integers in JSON */
+    if (D == 1) return counts ? json_integer((json_int_t)x[0]) : json_real(x[0]);
     json_t *v = json_array();
     for (size_t d = 0; v && d < D; d++) {
-        if (json_array_append_new(v, json_real(x[d]))) {
+        if (json_array_append_new(v, counts ? json_integer((json_int_t)x[d]) : json_real(x[d]))) {
             json_decref(v);
             return NULL;
         }

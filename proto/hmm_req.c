@@ -18,9 +18,11 @@ static int parse_algorithm(const json_t *root, proto_hmm_decode_req *req, eng_er
         req->algorithm = PROTO_HMM_VITERBI;
     else if (!strcmp(alg, "posterior"))
         req->algorithm = PROTO_HMM_POSTERIOR;
+    else if (!strcmp(alg, "forward"))
+        req->algorithm = PROTO_HMM_FORWARD;
     else
         return eng_error_set(err, ENG_EINVAL,
-                             "field 'algorithm' must be \"viterbi\" or \"posterior\"");
+                             "field 'algorithm' must be \"viterbi\", \"posterior\" or \"forward\"");
     return 0;
 }
 
@@ -56,26 +58,57 @@ static int parse_sequences(const json_t *seqs, const hmm_model *m, size_t max_le
     return 0;
 }
 
+/* "constraints": one array for "observations", one per sequence (or null)
+ * for "sequences". */
+static int parse_constraints(const json_t *c, const hmm_model *m, proto_hmm_decode_req *req,
+                             eng_error *err)
+{
+    if (!c || json_is_null(c)) return 0;
+    req->constrained = 1;
+    if (!req->batch) return proto_hmm_constraints(c, m, "constraints", &req->seqs[0], err);
+    if (!json_is_array(c) || json_array_size(c) != req->nseq)
+        return eng_error_set(
+            err, ENG_EINVAL,
+            "field 'constraints' must be an array of %zu entries, one per sequence", req->nseq);
+    for (size_t i = 0; i < req->nseq; i++) {
+        char field[48];
+        snprintf(field, sizeof field, "constraints[%zu]", i);
+        int rc = proto_hmm_constraints(json_array_get(c, i), m, field, &req->seqs[i], err);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 int proto_hmm_decode_parse(const json_t *root, const hmm_model *m, size_t max_len, size_t max_batch,
                            proto_hmm_decode_req *req, eng_error *err)
 {
-    static const char *const allowed[] = {"model",     "observations", "sequences",
-                                          "algorithm", "posteriors",   NULL};
+    static const char *const allowed[] = {"model",      "observations", "sequences",   "algorithm",
+                                          "posteriors", "nbest",        "constraints", NULL};
     memset(req, 0, sizeof *req);
+    long long nbest = 0;
     int rc;
     if ((rc = proto_check_fields(root, allowed, err)) || (rc = parse_algorithm(root, req, err)) ||
-        (rc = proto_get_bool(root, "posteriors", &req->posteriors, err)))
+        (rc = proto_get_bool(root, "posteriors", &req->posteriors, err)) ||
+        (rc = proto_get_int(root, "nbest", 1, PROTO_HMM_MAX_NBEST, &nbest, err)))
         return rc;
+    req->nbest = (size_t)nbest;
+    if (nbest && req->algorithm != PROTO_HMM_VITERBI)
+        return eng_error_set(err, ENG_EINVAL, "field 'nbest' goes with the viterbi algorithm only");
     json_t *obs = json_object_get(root, "observations");
     json_t *seqs = json_object_get(root, "sequences");
     if (obs && seqs)
         return eng_error_set(err, ENG_EINVAL, "give 'observations' or 'sequences', not both");
-    if (seqs) return parse_sequences(seqs, m, max_len, max_batch, req, err);
-    if (!obs) return eng_error_set(err, ENG_EINVAL, "missing field 'observations'");
-    req->seqs = calloc(1, sizeof *req->seqs);
-    if (!req->seqs) return eng_error_set(err, ENG_ENOMEM, "out of memory");
-    req->nseq = 1;
-    return parse_one(obs, "observations", m, max_len, &req->seqs[0], err);
+    if (seqs) {
+        rc = parse_sequences(seqs, m, max_len, max_batch, req, err);
+    } else if (!obs) {
+        return eng_error_set(err, ENG_EINVAL, "missing field 'observations'");
+    } else {
+        if (!(req->seqs = calloc(1, sizeof *req->seqs)))
+            return eng_error_set(err, ENG_ENOMEM, "out of memory");
+        req->nseq = 1;
+        rc = parse_one(obs, "observations", m, max_len, &req->seqs[0], err);
+    }
+    return rc ? rc : parse_constraints(json_object_get(root, "constraints"), m, req, err);
 }
 
 void proto_hmm_decode_req_free(proto_hmm_decode_req *req)
@@ -124,8 +157,9 @@ json_t *proto_hmm_result_json(const hmm_model *m, size_t T, const int32_t *path,
 {
     json_t *o = json_object();
     if (!o) return NULL;
-    int bad = json_object_set_new(o, "path", path_json(m, T, path, 0));
-    if (hmm_state_name(m, 0)) bad |= json_object_set_new(o, "path_names", path_json(m, T, path, 1));
+    int bad = path ? json_object_set_new(o, "path", path_json(m, T, path, 0)) : 0;
+    if (path && hmm_state_name(m, 0))
+        bad |= json_object_set_new(o, "path_names", path_json(m, T, path, 1));
     if (has_path_log_prob) bad |= json_object_set_new(o, "path_log_prob", json_real(path_log_prob));
     bad |= json_object_set_new(o, "log_likelihood", json_real(log_lik));
     if (post)

@@ -35,12 +35,14 @@ int proto_hmm_load_file(const char *path, hmm_model **out, eng_error *err);
  * or numbers when D = 1. `field` names the array in messages, e.g.
  * "observations" or "sequences[2]"; errors name the position:
  * "observations[17]: symbol \"7\" is not in the alphabet". Empty arrays are
- * refused. On success obs owns malloc'd arrays; free with proto_hmm_obs_free.*/
+ * refused. null is a missing observation (obs->missing). On success obs
+ * owns malloc'd arrays (missing and allowed too); free with
+ * proto_hmm_obs_free.*/
 int proto_hmm_obs_from_json(const hmm_model *m, const json_t *arr, const char *field, hmm_obs *obs,
                             eng_error *err);
 void proto_hmm_obs_free(hmm_obs *obs); /* accepts NULL; frees the arrays only */
 
-/* Observations as JSON (symbol names when the model has them, else indices;
+/* Observations as JSON (null where missing; symbol names when the model has them, else indices;
  * numbers for D = 1, vectors otherwise). New reference, or NULL on ENOMEM. */
 json_t *proto_hmm_obs_to_json(const hmm_model *m, const hmm_obs *obs);
 
@@ -78,30 +80,70 @@ json_t *proto_error_json(const char *code, const char *msg);
 typedef enum proto_hmm_algorithm {
     PROTO_HMM_VITERBI = 0,
     PROTO_HMM_POSTERIOR = 1,
+    PROTO_HMM_FORWARD = 2, /* the log-likelihood only */
 } proto_hmm_algorithm;
+
+#define PROTO_HMM_MAX_NBEST 32                     /* "nbest" at most */
+#define PROTO_HMM_MAX_CONSTRAINT_CELLS (64u << 20) /* positions x states of "constraints" */
 
 typedef struct proto_hmm_decode_req {
     proto_hmm_algorithm algorithm; /* default viterbi */
     int posteriors;                /* include the T x K posteriors; default 0 */
+    size_t nbest;                  /* 0, or the k best paths (viterbi only) */
+    int constrained;               /* some sequence has constraints (seqs[i].allowed) */
     size_t nseq;                   /* 1 for "observations", else len(sequences) */
     int batch;                     /* the request used "sequences" */
     hmm_obs *seqs;                 /* nseq, owned */
 } proto_hmm_decode_req;
 
 /* Parse an HMM /decode request for model m (root is the whole body; "model"
- * was already read by the caller). Sequences longer than max_len or more
- * than max_batch of them are refused (ENG_ELIMIT, naming the field). Free
- * with proto_hmm_decode_req_free. */
+ * was already read by the caller): "observations" or "sequences" (null
+ * entries are missing observations), "algorithm" ("viterbi", "posterior"
+ * or "forward"), "posteriors", "nbest" (1..PROTO_HMM_MAX_NBEST, Viterbi
+ * only), "constraints" (per position null, a state or a list of states;
+ * with "sequences", one such array or null per sequence). Sequences longer
+ * than max_len or more than max_batch of them are refused (ENG_ELIMIT,
+ * naming the field). Free with proto_hmm_decode_req_free. */
 int proto_hmm_decode_parse(const json_t *root, const hmm_model *m, size_t max_len, size_t max_batch,
                            proto_hmm_decode_req *req, eng_error *err);
 void proto_hmm_decode_req_free(proto_hmm_decode_req *req); /* accepts NULL */
 
 /* One sequence's answer as JSON: path, path_names (when the model names its
- * states), path_log_prob (viterbi), log_likelihood, posteriors (T x K, when
- * post is not NULL). New reference, NULL on ENOMEM. */
+ * states; neither when path is NULL), path_log_prob (viterbi),
+ * log_likelihood, posteriors (T x K, when post is not NULL). New reference,
+ * NULL on ENOMEM. */
 json_t *proto_hmm_result_json(const hmm_model *m, size_t T, const int32_t *path,
                               double path_log_prob, int has_path_log_prob, double log_lik,
                               const double *post);
+
+/* ===== /decode options (hmm_decode_opts.c) ===== */
+
+/* The state v names, an index or a state name, or -1. */
+int32_t proto_hmm_state_index(const hmm_model *m, const json_t *v);
+
+/* The constraints c of one sequence (null: none; else obs->T entries, each
+ * null, a state or a non-empty list of states) into obs->allowed (owned by
+ * obs). Errors name field and the position ("constraints[4]: ...");
+ * ENG_ELIMIT past PROTO_HMM_MAX_CONSTRAINT_CELLS. */
+int proto_hmm_constraints(const json_t *c, const hmm_model *m, const char *field, hmm_obs *obs,
+                          eng_error *err);
+
+/* [{"path", "path_names"?, "log_prob"}, ...] for n paths of T states
+ * (paths: n x T). New reference, NULL on ENOMEM. */
+json_t *proto_hmm_nbest_json(const hmm_model *m, size_t T, size_t n, const int32_t *paths,
+                             const double *log_probs);
+
+/* One model's score in a ranking: why is NULL, or why the observations
+ * are impossible (log_likelihood null then). */
+typedef struct proto_hmm_score {
+    const char *model;
+    double ll;
+    const char *why;
+} proto_hmm_score;
+
+/* [{"model", "log_likelihood", "impossible"?}, ...] in the order given.
+ * New reference, NULL on ENOMEM. */
+json_t *proto_hmm_ranking_json(const proto_hmm_score *scores, size_t n);
 
 /* ===== HMM /decode on a session: the answer ===== */
 

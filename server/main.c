@@ -16,7 +16,9 @@ static const char usage[] =
     "             [--api-key-file FILE] [--session-dir DIR] [--session-ttl S]\n"
     "             [--session-budget BYTES] [--max-sessions N] [--stream-buffer BYTES]\n"
     "             [--log-format text|json] [--request-deadline S] [--cors-origin ORIGIN]...\n"
-    "             [--no-ui]\n"
+    "             [--no-ui] [--model-root DIR] [--model-store DIR] [--read-only]\n"
+    "             [--session-store redis://HOST:PORT[/DB]] [--session-store-auth-file F]\n"
+    "             [--session-lease S]\n"
     "       hmmba --probe URL\n"
     "  --model NAME=PATH  serve an HMM JSON file or a Mamba model directory (repeatable);\n"
     "                     NAME=DIR,chat_template=chatml (or mistral) names its chat template\n"
@@ -32,6 +34,11 @@ static const char usage[] =
     "                     endpoint but /health, /ready and the playground's page; or set\n"
     "                     HMMBA_API_KEY\n"
     "  --session-dir DIR  snapshot sessions to DIR on SIGTERM, restore them on start\n"
+    "  --session-store URL  keep sessions in Redis (redis://HOST:PORT[/DB]), shared by\n"
+    "                     every replica: written after each request that changes one, read\n"
+    "                     by whichever replica gets it next; this process holds a cache\n"
+    "  --session-store-auth-file F  Redis AUTH from F's first line: PASSWORD or USER PASSWORD\n"
+    "  --session-lease S  a request's lock on a stored session lasts S s (default 120)\n"
     "  --session-ttl S    drop sessions idle for S seconds (default 3600; 0: never)\n"
     "  --session-budget B bytes of session state in all; past it the least recently used\n"
     "                     idle sessions are evicted (default 1 GiB)\n"
@@ -45,6 +52,11 @@ static const char usage[] =
     "  --no-ui            no browser playground at / and /ui/ (config: \"ui\": false)\n"
     "  --request-deadline S  a request's headers and body must all arrive within S seconds,\n"
     "                     however slowly they trickle in (default 300; 0: no deadline)\n"
+    "  --model-root DIR   PUT /models/NAME {\"path\": \"REL\"} may load Mamba directories\n"
+    "                     from under DIR (and nowhere else)\n"
+    "  --model-store DIR  keep models installed over the API (PUT /models, /fit's save_as)\n"
+    "                     in DIR and install them again at start\n"
+    "  --read-only        refuse PUT and DELETE /models and /fit's save_as (403)\n"
     "  --probe URL        GET an http:// URL; exit 0 if it answers 2xx within 2 s, else 1\n"
     "                     (a health check for images without curl)\n"
     "environment: HMMBA_CONFIG (a config file, read before any --config), HMMBA_LISTEN,\n"
@@ -120,6 +132,10 @@ static int parse_args(int argc, char **argv, cfg_config *cfg, opts *o)
             cfg->no_ui = true;
             continue;
         }
+        if (!strcmp(a, "--read-only")) {
+            cfg->read_only = true;
+            continue;
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "hmmba: %s needs a value (or is unknown)\n%s", a, usage);
             return -1;
@@ -139,7 +155,23 @@ static int parse_args(int argc, char **argv, cfg_config *cfg, opts *o)
             rc = cfg_add_cors_origin(cfg, v, &err);
         else if (!strcmp(a, "--session-dir"))
             rc = cfg_set_string(&cfg->session_dir, v, &err);
-        else if (!strcmp(a, "--log-format")) {
+        else if (!strcmp(a, "--model-root"))
+            rc = cfg_set_string(&cfg->model_root, v, &err);
+        else if (!strcmp(a, "--model-store"))
+            rc = cfg_set_string(&cfg->model_store, v, &err);
+        else if (!strcmp(a, "--session-store")) {
+            if (strncmp(v, "redis://", 8)) {
+                fprintf(stderr, "hmmba: --session-store: \"%s\" is not redis://HOST:PORT[/DB]\n",
+                        v);
+                return -1;
+            }
+            rc = cfg_set_string(&cfg->session_store, v, &err);
+        } else if (!strcmp(a, "--session-store-auth-file"))
+            rc = cfg_set_string(&cfg->session_store_auth_file, v, &err);
+        else if (!strcmp(a, "--session-lease")) {
+            if (parse_count(a, v, 86400, &n) || n == 0) return -1;
+            cfg->session_lease_s = (unsigned)n;
+        } else if (!strcmp(a, "--log-format")) {
             if (strcmp(v, "text") && strcmp(v, "json")) {
                 fprintf(stderr, "hmmba: --log-format: \"%s\" is not text or json\n", v);
                 return -1;

@@ -2,6 +2,7 @@
  * is a relaxed atomic add; a scrape reads each value once, so a scrape
  * taken under load may see one counter a little ahead of another. */
 #include "server/metrics.h"
+#include "server/registry.h"
 
 #include "server/srv_internal.h"
 
@@ -183,12 +184,15 @@ static void emit_pool_and_models(out *o, const srv *s)
          srv_pool_workers(s->pool), busy, (double)busy_ns / 1e9);
     emit(o, "# HELP hmmba_model_load_seconds Time each model took to load at start.\n"
             "# TYPE hmmba_model_load_seconds gauge\n");
-    for (size_t i = 0; i < s->nmodels; i++) {
+    srv_model **ms = NULL;
+    size_t nm = srv_registry_snapshot(s->models, &ms);
+    for (size_t i = 0; i < nm; i++) {
         char name[256];
-        label_escape(s->models[i].name, name, sizeof name);
+        label_escape(ms[i]->name, name, sizeof name);
         emit(o, "hmmba_model_load_seconds{model=\"%s\",kind=\"%s\"} %.9f\n", name,
-             s->models[i].kind == SRV_MODEL_MAMBA ? "mamba" : "hmm", s->models[i].load_s);
+             ms[i]->kind == SRV_MODEL_MAMBA ? "mamba" : "hmm", ms[i]->load_s);
     }
+    srv_registry_release(ms, nm);
 }
 
 void srv_handle_metrics(srv_req *r)

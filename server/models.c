@@ -1,4 +1,5 @@
-/* models.c: the model registry: loading by kind, lookup, description. */
+/* models.c: one served model: loading by kind, reference counts,
+ * description. The table of models is registry.c. */
 #include "mamba/mamba.h"
 #include "text/tokenizer.h"
 #include "proto/openai_req.h"
@@ -85,11 +86,38 @@ static int chat_family(srv_model *m, const char *named, eng_error *err)
     return 0;
 }
 
-int srv_model_load(srv_model *out, const char *name, const char *spec, const char *chat_template,
+static void model_free(srv_model *m)
+{
+    hmm_model_free(m->hmm);
+    mamba_model_free(m->mamba);
+    srv_batcher_free(m->batcher);
+    eng_tok_free(m->tok);
+    free(m->name);
+    free(m->path);
+    free(m);
+}
+
+/* A model named name at path, of no kind yet, with one reference. */
+static srv_model *model_new(const char *name, const char *path)
+{
+    srv_model *m = calloc(1, sizeof *m);
+    if (!m) return NULL;
+    atomic_init(&m->refs_, 1);
+    atomic_init(&m->retired_, false);
+    m->name = strdup(name);
+    m->path = path ? strdup(path) : NULL;
+    if (!m->name || (path && !m->path)) {
+        model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+int srv_model_load(srv_model **out, const char *name, const char *spec, const char *chat_template,
                    unsigned threads, eng_error *err)
 {
     uint64_t t0 = srv_now_ns();
-    memset(out, 0, sizeof *out);
+    *out = NULL;
     char path[4096];
     if (snprintf(path, sizeof path, "%s", spec) >= (int)sizeof path)
         return eng_error_set(err, ENG_EINVAL, "model '%s': path too long", name);
@@ -97,54 +125,62 @@ int srv_model_load(srv_model *out, const char *name, const char *spec, const cha
     struct stat st;
     if (stat(path, &st) != 0)
         return eng_error_set(err, ENG_EIO, "model '%s': %s: no such file or directory", name, path);
-    out->name = strdup(name);
-    out->path = strdup(path);
-    if (!out->name || !out->path) {
-        srv_model_unload(out);
-        return eng_error_set(err, ENG_ENOMEM, "out of memory");
-    }
+    srv_model *m = model_new(name, path);
+    if (!m) return eng_error_set(err, ENG_ENOMEM, "out of memory");
     int rc;
     if (S_ISDIR(st.st_mode)) {
-        out->kind = SRV_MODEL_MAMBA;
-        rc = load_mamba(out, path, w, threads, err);
-        if (!rc) rc = chat_family(out, chat_template, err);
+        m->kind = SRV_MODEL_MAMBA;
+        rc = load_mamba(m, path, w, threads, err);
+        if (!rc) rc = chat_family(m, chat_template, err);
     } else if (chat_template) {
         rc = eng_error_set(err, ENG_EINVAL, "chat_template is for Mamba models, not an HMM");
     } else {
-        out->kind = SRV_MODEL_HMM;
-        rc = proto_hmm_load_file(path, &out->hmm, err);
+        m->kind = SRV_MODEL_HMM;
+        rc = proto_hmm_load_file(path, &m->hmm, err);
     }
     if (rc) {
         eng_error e = *err;
         eng_error_set(err, rc, "model '%s': %s", name, e.msg);
-        srv_model_unload(out);
+        model_free(m);
+        return rc;
     }
-    out->load_s = (double)(srv_now_ns() - t0) / 1e9;
-    return rc;
+    m->load_s = (double)(srv_now_ns() - t0) / 1e9;
+    *out = m;
+    return 0;
 }
 
-void srv_model_unload(srv_model *m)
+int srv_model_from_hmm(srv_model **out, const char *name, const char *path, hmm_model *hmm,
+                       eng_error *err)
 {
-    if (!m) return;
-    hmm_model_free(m->hmm);
-    mamba_model_free(m->mamba);
-    srv_batcher_free(m->batcher);
-    eng_tok_free(m->tok);
-    free(m->name);
-    free(m->path);
-    memset(m, 0, sizeof *m);
+    *out = model_new(name, path);
+    if (!*out) {
+        hmm_model_free(hmm);
+        return eng_error_set(err, ENG_ENOMEM, "out of memory");
+    }
+    (*out)->kind = SRV_MODEL_HMM;
+    (*out)->hmm = hmm;
+    return 0;
 }
 
-const srv_model *srv_find_model(const srv *s, const char *name)
+void srv_model_ref(const srv_model *m)
 {
-    for (size_t i = 0; i < s->nmodels; i++)
-        if (!strcmp(s->models[i].name, name)) return &s->models[i];
-    return NULL;
+    atomic_fetch_add(&((srv_model *)m)->refs_, 1);
+}
+
+void srv_model_put(const srv_model *m)
+{
+    if (m && atomic_fetch_sub(&((srv_model *)m)->refs_, 1) == 1) model_free((srv_model *)m);
+}
+
+bool srv_model_retired(const srv_model *m)
+{
+    return atomic_load(&m->retired_);
 }
 
 static json_t *hmm_info(const hmm_model *h)
 {
-    static const char *const kinds[] = {"categorical", "gaussian-diag", "gaussian-full"};
+    static const char *const kinds[] = {"categorical", "gaussian-diag", "gaussian-full", "poisson",
+                                        "gmm"};
     json_t *o = json_pack("{s:s,s:I,s:s}", "kind", "hmm", "states", (json_int_t)hmm_num_states(h),
                           "emissions", kinds[hmm_kind(h)]);
     if (!o) return NULL;
@@ -152,6 +188,8 @@ static json_t *hmm_info(const hmm_model *h)
         json_object_set_new(o, "symbols", json_integer((json_int_t)hmm_num_symbols(h)));
     else
         json_object_set_new(o, "dimension", json_integer((json_int_t)hmm_dim(h)));
+    if (hmm_kind(h) == HMM_GMM)
+        json_object_set_new(o, "components", json_integer((json_int_t)hmm_num_components(h)));
     if (hmm_state_name(h, 0)) {
         json_t *names = json_array();
         for (size_t k = 0; k < hmm_num_states(h); k++)
@@ -170,7 +208,8 @@ static json_t *hmm_info(const hmm_model *h)
 static json_t *mamba_info(const srv_model *m)
 {
     const mamba_config *c = mamba_model_config(m->mamba);
-    return json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:b,s:I,s:I}", "kind", "mamba", "weights",
+    return json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:b,s:I,s:I}", "kind", "mamba",
+                     "architecture", mamba_arch_name(c->arch), "weights",
                      mamba_weights_name(mamba_model_weights(m->mamba)), "d_model", c->d_model,
                      "n_layer", c->n_layer, "vocab_size", c->vocab_size, "d_state", c->d_state,
                      "d_inner", c->d_inner, "eos_token_id", c->eos_id, "tokenizer", m->tok != NULL,

@@ -1,5 +1,9 @@
-/* models.h: the served models (models.c). A model is loaded once at start
- * and then only read, by every thread. */
+/* models.h: a served model (models.c): loading by kind, reference counts,
+ * description. A model's contents are only read, by every thread, once it
+ * is loaded. Ownership: a model is reference counted; whoever holds a
+ * reference (the registry, a request, a session) may read it until it
+ * drops that reference with srv_model_put. The registry of served models,
+ * which may change while serving (PUT and DELETE /models), is registry.h. */
 #ifndef HMMBA_SRV_MODELS_H
 #define HMMBA_SRV_MODELS_H
 
@@ -9,6 +13,8 @@
 #include "server/srv.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 
 typedef enum srv_model_kind { SRV_MODEL_HMM, SRV_MODEL_MAMBA } srv_model_kind;
 
@@ -23,17 +29,43 @@ typedef struct srv_model {
     int chat;             /* proto_chat_family: from the config, else matched from
                              tokenizer_config.json; 0: none */
     double load_s;        /* seconds srv_model_load took */
+    /* private to models.c and registry.c */
+    atomic_uint refs_;
+    atomic_bool retired_; /* replaced or deleted: no longer served under its name */
 } srv_model;
 
-/* Load one model; the kind is detected from the path (directory: Mamba,
- * file: HMM JSON). chat_template: a chat family's name (Mamba only), or
- * NULL to match the directory's tokenizer_config.json. threads: engine
- * threads one Mamba call may use (0: every core). Errors name the model
- * and the file, or the unknown family. */
-int srv_model_load(srv_model *out, const char *name, const char *path, const char *chat_template,
+/* Load one model into a new srv_model holding one reference (the
+ * caller's); the kind is detected from the path (directory: Mamba, file:
+ * HMM JSON; "DIR:bf16" or ":int8" for Mamba weights). chat_template: a
+ * chat family's name (Mamba only), or NULL to match the directory's
+ * tokenizer_config.json. threads: engine threads one Mamba call may use
+ * (0: every core). Errors name the model and the file, or the unknown
+ * family; *out is NULL then. */
+int srv_model_load(srv_model **out, const char *name, const char *path, const char *chat_template,
                    unsigned threads, eng_error *err);
-void srv_model_unload(srv_model *m); /* accepts NULL */
+
+/* A new model (one reference, the caller's) serving hmm, which it takes
+ * over (freed with the model, or here on failure). path may be NULL.
+ * ENG_ENOMEM. */
+int srv_model_from_hmm(srv_model **out, const char *name, const char *path, hmm_model *hmm,
+                       eng_error *err);
+
+/* Take one more reference / drop one (the last frees the model; NULL is
+ * accepted). Any thread. The count is the model's only mutable part, so
+ * these take a const pointer. */
+void srv_model_ref(const srv_model *m);
+void srv_model_put(const srv_model *m);
+
+/* True once the registry replaced or removed m (its holders finish on it). */
+bool srv_model_retired(const srv_model *m);
+
+/* The model named name, borrowed: only for callers that no registry change
+ * can run beside (start-up, shut-down, tests); everyone else uses
+ * srv_registry_get (registry.h). NULL when there is none. */
 const srv_model *srv_find_model(const srv *s, const char *name);
+
+/* {"name", "kind", and the shape: states, emissions, ... or the Mamba
+ * config}. NULL on ENOMEM. */
 json_t *srv_model_info_json(const srv_model *m);
 
 #endif

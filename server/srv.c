@@ -1,7 +1,9 @@
 /* srv.c: the server's lifecycle (models, pool, daemon, drain). */
 #include "server/http/http.h"
 #include "server/log.h"
+#include "server/model_store.h"
 #include "server/sessions/persist.h"
+#include "server/sessions/store.h"
 #include "server/srv_internal.h"
 
 #include <microhttpd.h>
@@ -21,8 +23,16 @@ static int copy_cfg(cfg_config *dst, const cfg_config *src)
     dst->host = strdup(src->host);
     dst->api_key = src->api_key ? strdup(src->api_key) : NULL;
     dst->session_dir = src->session_dir ? strdup(src->session_dir) : NULL;
-    int ok =
-        dst->host && (dst->api_key || !src->api_key) && (dst->session_dir || !src->session_dir);
+    dst->model_root = src->model_root ? strdup(src->model_root) : NULL;
+    dst->model_store = src->model_store ? strdup(src->model_store) : NULL;
+    dst->session_store = src->session_store ? strdup(src->session_store) : NULL;
+    dst->session_store_auth_file =
+        src->session_store_auth_file ? strdup(src->session_store_auth_file) : NULL;
+    int ok = dst->host && (dst->api_key || !src->api_key) &&
+             (dst->session_dir || !src->session_dir) && (dst->model_root || !src->model_root) &&
+             (dst->model_store || !src->model_store);
+    ok &= (dst->session_store || !src->session_store) &&
+          (dst->session_store_auth_file || !src->session_store_auth_file);
     for (size_t i = 0; i < src->nmodels; i++) {
         dst->models[i].name = strdup(src->models[i].name);
         dst->models[i].path = strdup(src->models[i].path);
@@ -42,20 +52,23 @@ int srv_new(const cfg_config *cfg, srv **out, eng_error *err)
     if (!s) return eng_error_set(err, ENG_ENOMEM, "out of memory");
     srv_log_set_json(cfg->log_json);
     s->listen_fd = -1;
-    if (copy_cfg(&s->cfg, cfg) ||
-        !(s->models = calloc(cfg->nmodels ? cfg->nmodels : 1, sizeof *s->models))) {
+    uv_mutex_init(&s->admin_mu);
+    if (copy_cfg(&s->cfg, cfg) || !(s->models = srv_registry_new())) {
         srv_free(s);
         return eng_error_set(err, ENG_ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < cfg->nmodels; i++) {
-        int rc = srv_model_load(&s->models[i], cfg->models[i].name, cfg->models[i].path,
+        srv_model *m;
+        int rc = srv_model_load(&m, cfg->models[i].name, cfg->models[i].path,
                                 cfg->models[i].chat_template, cfg->threads, err);
+        if (!rc && (rc = srv_registry_install(s->models, m, NULL, err))) srv_model_put(m);
         if (rc) {
             srv_free(s);
             return rc;
         }
-        s->nmodels++;
     }
+    size_t kept = srv_store_load(s);
+    if (kept) srv_log("model store %s: %zu models installed", s->cfg.model_store, kept);
     const cfg_limits *l = &cfg->limits;
     int rc = srv_sessions_new(l->max_sessions, l->session_budget_bytes, l->session_ttl_s,
                               &s->sessions, err);
@@ -63,6 +76,12 @@ int srv_new(const cfg_config *cfg, srv **out, eng_error *err)
         srv_free(s);
         return rc;
     }
+    if (cfg->session_store &&
+        (rc = srv_store_open(cfg->session_store, cfg->session_store_auth_file, &s->store, err))) {
+        srv_free(s);
+        return rc;
+    }
+    srv_sessions_set_store(s->sessions, s->store, s, cfg->session_lease_s);
     s->id_salt = (uint32_t)(srv_now_ns() ^ ((uint64_t)getpid() << 16));
     srv_sessions_restore(s);
     *out = s;
@@ -112,9 +131,9 @@ void srv_free(srv *s)
     if (s->sessions) srv_sessions_save(s); /* every session is idle now */
     srv_http_stop(s);
     srv_sessions_free(s->sessions);
-    for (size_t i = 0; i < s->nmodels; i++)
-        srv_model_unload(&s->models[i]);
-    free(s->models);
+    srv_store_free(s->store);
+    srv_registry_free(s->models); /* sessions are gone: the last references */
+    uv_mutex_destroy(&s->admin_mu);
     cfg_free(&s->cfg);
     free(s);
 }

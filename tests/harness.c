@@ -25,6 +25,15 @@ const char *config_dir(void)
     return f ? f : "config";
 }
 
+void harness_casino_cfg(cfg_config *cfg)
+{
+    cfg_init(cfg);
+    eng_error err = {0};
+    char spec[1024];
+    snprintf(spec, sizeof spec, "casino=%s/models/casino.json", config_dir());
+    ck_assert_int_eq(cfg_add_model(cfg, spec, &err), 0);
+}
+
 void harness_start(cfg_config *cfg)
 {
     eng_error err = {0};
@@ -49,6 +58,14 @@ json_t *load_fixture_file(const char *sub, const char *file)
     json_t *j = json_load_file(path, 0, &e);
     ck_assert_msg(j != NULL, "%s: %s", path, e.text);
     return j;
+}
+
+json_t *harness_slice(json_t *a, size_t from, size_t to)
+{
+    json_t *out = json_array();
+    for (size_t i = from; i < to; i++)
+        json_array_append(out, json_array_get(a, i));
+    return out;
 }
 
 json_t *request_json(const char *method, const char *path, const char *extra, const char *body,
@@ -89,6 +106,15 @@ void assert_healthy(void)
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(r.body, "{\"status\":\"ok\"}\n");
     http_resp_free(&r);
+}
+
+void assert_error_answer(const json_t *a, int status, int want_status, const char *code,
+                         const char *needle, const char *what)
+{
+    const char *msg = json_string_value(json_object_get(json_object_get(a, "error"), "message"));
+    ck_assert_msg(status == want_status && !strcmp(error_code(a), code) && msg &&
+                      strstr(msg, needle),
+                  "%s -> %d %s: %s", what, status, error_code(a), msg ? msg : "(no message)");
 }
 
 const char *error_code(const json_t *answer)

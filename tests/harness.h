@@ -15,12 +15,19 @@ extern uint16_t port;
 const char *fixtures(void);   /* $HMMBA_FIXTURES or tests/fixtures */
 const char *config_dir(void); /* $HMMBA_CONFIG_DIR or config */
 
+/* cfg_init(cfg) with the bundled casino HMM (config/models/casino.json)
+ * as model "casino". */
+void harness_casino_cfg(cfg_config *cfg);
+
 /* Start S from cfg with listen 127.0.0.1:0; sets port. */
 void harness_start(cfg_config *cfg);
 void harness_stop(void);
 
 /* A fixture file as JSON: fixtures()/sub/file. */
 json_t *load_fixture_file(const char *sub, const char *file);
+
+/* Elements [from, to) of the JSON array a, as a new array. */
+json_t *harness_slice(json_t *a, size_t from, size_t to);
 
 /* Send method path with a body (a JSON text or NULL) and parse the JSON
  * answer; *status gets the code. Asserts that the answer is JSON with a
@@ -38,6 +45,12 @@ json_t *sse_events(const char *body, bool *done);
 
 /* GET /health answers 200 {"status":"ok"}. */
 void assert_healthy(void);
+
+/* Assert that answer a (of status `status`) is the error want_status
+ * with code `code` and a message that contains needle; what names the
+ * request in the failure message. */
+void assert_error_answer(const json_t *a, int status, int want_status, const char *code,
+                         const char *needle, const char *what);
 
 /* The error code of an error answer, or "" . */
 const char *error_code(const json_t *answer);

@@ -4,6 +4,8 @@
 #include "test_util.h"
 
 #include <check.h>
+#include <jansson.h>
+#include <math.h>
 #include <ftw.h>
 #include <jansson.h>
 #include <math.h>

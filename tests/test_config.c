@@ -62,7 +62,8 @@ START_TEST(file_overrides_and_resolves_paths)
                              " \"models\": {\"a\": \"m/a.json\", \"b\": \"/abs/b\"},"
                              " \"limits\": {\"max_body_bytes\": 1000, \"session_ttl_s\": 5,"
                              " \"stream_buffer_bytes\": 4096, \"request_deadline_s\": 0},"
-                             " \"ui\": false}");
+                             " \"ui\": false, \"model_root\": \"roots\","
+                             " \"model_store\": \"/var/store\", \"read_only\": true}");
     cfg_config c;
     cfg_init(&c);
     eng_error e = {0};
@@ -79,6 +80,10 @@ START_TEST(file_overrides_and_resolves_paths)
     snprintf(want, sizeof want, "%s/m/a.json", tmpdir);
     ck_assert_str_eq(c.models[0].path, want);
     ck_assert_str_eq(c.models[1].path, "/abs/b");
+    snprintf(want, sizeof want, "%s/roots", tmpdir);
+    ck_assert_str_eq(c.model_root, want);
+    ck_assert_str_eq(c.model_store, "/var/store");
+    ck_assert(c.read_only);
     ck_assert_uint_eq(c.limits.max_body_bytes, 1000);
     ck_assert_uint_eq(c.limits.session_ttl_s, 5);
     ck_assert_uint_eq(c.limits.queue_capacity, 256); /* untouched default */
@@ -109,6 +114,9 @@ static const struct {
     {"{\"limits\": {\"session_ttl_s\": 1e3}}", "limits.session_ttl_s", ENG_EINVAL},
     {"{\"limits\": {\"request_deadline_s\": -1}}", "limits.request_deadline_s", ENG_EINVAL},
     {"{\"wrokers\": 2}", "wrokers", ENG_EINVAL},
+    {"{\"read_only\": 1}", "read_only", ENG_EINVAL},
+    {"{\"model_root\": 1}", "model_root", ENG_EINVAL},
+    {"{\"model_store\": [\"x\"]}", "model_store", ENG_EINVAL},
     {"{\"limits\": {\"max_batch\": 0}}", "limits.max_batch", ENG_EINVAL},
     {"{\"limits\": {\"queue_capacity\": 0}}", "limits.queue_capacity", ENG_EINVAL},
     {"{\"listen\": \"127.0.0.1: 80\"}", "listen", ENG_EINVAL},

@@ -278,7 +278,7 @@ START_TEST(test_full_covariance_density)
         " \"covariance\": \"full\", \"means\": [[1, -1]], \"covariances\": [[[2, 0.6], [0.6, "
         "1]]]}}");
     double x[] = {0.0, 0.0, 1.5, -2.0, -3.0, 4.0, 1.0, -1.0};
-    hmm_obs obs = {4, NULL, x};
+    hmm_obs obs = {.T = 4, .sym = NULL, .x = x};
     double det = 2.0 * 1.0 - 0.36, want = 0.0, ll = 0.0;
     for (int t = 0; t < 4; t++) {
         double a = x[2 * t] - 1.0, b = x[2 * t + 1] + 1.0;
@@ -322,7 +322,7 @@ START_TEST(test_brute_force)
             marg[t * K + p[t]] += exp(lp);
     }
     hmm_model *m = ref_build(&r);
-    hmm_obs obs = {T, o, NULL};
+    hmm_obs obs = {.T = T, .sym = o, .x = NULL};
     int32_t path[T];
     double lp = 0, ll = 0, post[T * K];
     eng_error err = {0, ""};
@@ -346,7 +346,7 @@ START_TEST(test_k300)
     ref_model r = ref_random(7 + (uint64_t)_i, K, M, _i ? 0.8 : 0.0);
     int32_t *o = rand_obs(99, T, M), path[T], want_path[T];
     hmm_model *m = ref_build(&r);
-    hmm_obs obs = {T, o, NULL};
+    hmm_obs obs = {.T = T, .sym = o, .x = NULL};
     double lp = 0, ll = 0, *post = hfx_xmalloc(T * K * sizeof *post);
     double *want_post = hfx_xmalloc(T * K * sizeof *want_post);
     eng_error err = {0, ""};
@@ -385,7 +385,7 @@ START_TEST(test_long_categorical)
     long double want = 0.0L;
     for (size_t t = 0; t < LONG_T; t++)
         want += logl((long double)pe[o[t]]);
-    hmm_obs obs = {LONG_T, o, NULL};
+    hmm_obs obs = {.T = LONG_T, .sym = o, .x = NULL};
     eng_error err = {0, ""};
     hmm_model *one =
         hfx_model_from_string("{\"start\": [1], \"transitions\": [[1]], \"emissions\": "
@@ -430,7 +430,7 @@ START_TEST(test_long_gaussian)
         long double d = (long double)x[t] - 0.5L;
         want += -0.5L * logl(2.0L * (long double)M_PI * 2.0L) - d * d / 4.0L;
     }
-    hmm_obs obs = {LONG_T, NULL, x};
+    hmm_obs obs = {.T = LONG_T, .sym = NULL, .x = x};
     eng_error err = {0, ""};
     hmm_model *one = hfx_model_from_string(
         "{\"start\": [1], \"transitions\": [[1]], \"emissions\": {\"type\": \"gaussian\","
@@ -468,7 +468,7 @@ START_TEST(test_impossible)
     int32_t path[4];
     hmm_model *cas = hfx_model_from_string(CASINO); /* "6" is impossible when fair only */
     int32_t six[] = {0, 1, 2, 5};
-    hmm_obs obs = {4, six, NULL};
+    hmm_obs obs = {.T = 4, .sym = six, .x = NULL};
     ck_assert_int_eq(hmm_forward(cas, &obs, &v, &err), 0);
     /* P = 0.000345, summed over the 16 paths by hand (the last state loaded) */
     hfx_assert_rel(v, log(0.000345), 1e-12, "casino 1 2 3 6");
@@ -514,7 +514,7 @@ START_TEST(test_underflow_fallback)
         "{\"start\": [1, 0], \"transitions\": [[1, 1e-300], [0, 1]], \"emissions\": "
         "{\"type\": \"categorical\", \"probs\": [[1, 0], [1, 1e-30]]}}");
     int32_t o[] = {0, 1, 1}, path[3];
-    hmm_obs obs = {3, o, NULL};
+    hmm_obs obs = {.T = 3, .sym = o, .x = NULL};
     double want = log(1e-300) + log(1e-30) + log(1e-30), ll = 0, lp = 0, post[6];
     eng_error err = {0, ""};
     ck_assert_msg(hmm_forward(m, &obs, &ll, &err) == 0, "%s", err.msg);
@@ -537,7 +537,7 @@ START_TEST(test_invalid_obs_engine)
     eng_error err = {0, ""};
     int32_t o[] = {0, 1, 2, 3, 4, 6}, path[6];
     double v;
-    hmm_obs obs = {6, o, NULL};
+    hmm_obs obs = {.T = 6, .sym = o, .x = NULL};
     ck_assert_int_eq(hmm_viterbi(m, &obs, path, &v, &err), ENG_EINVAL);
     ck_assert_msg(strstr(err.msg, "observations[5]"), "%s", err.msg);
     o[5] = -1;
@@ -549,7 +549,7 @@ START_TEST(test_invalid_obs_engine)
         "{\"start\": [1], \"transitions\": [[1]], \"emissions\": {\"type\": \"gaussian\","
         " \"means\": [[0, 0]], \"variances\": [[1, 1]]}}");
     double x[] = {0, 1, 2, 3, 4, NAN};
-    hmm_obs gobs = {3, NULL, x};
+    hmm_obs gobs = {.T = 3, .sym = NULL, .x = x};
     ck_assert_int_eq(hmm_viterbi(g, &gobs, path, &v, &err), ENG_EINVAL);
     ck_assert_msg(strstr(err.msg, "observations[2]: value is not finite"), "%s", err.msg);
     x[5] = INFINITY;
@@ -596,7 +596,11 @@ static const bad_case BAD[] = {
      "duplicate name \"a\""},
     {"{\"states\": [\"x\"], " ST ", " TR ", " CAT "}", "'states' has 1 names, expected 2"},
     {"{" ST ", " TR ", \"emissions\": {\"type\": \"poisson\", \"rates\": [1, 2]}}",
-     "unknown emission type \"poisson\""},
+     "emissions.rates row 0 must be a non-empty array"},
+    {"{" ST ", " TR ", \"emissions\": {\"type\": \"poisson\", \"rates\": [[1], [0]]}}",
+     "emissions.rates row 1, column 0 is 0"},
+    {"{" ST ", " TR ", \"emissions\": {\"type\": \"mixture\", \"rates\": [[1], [2]]}}",
+     "unknown emission type \"mixture\""},
     {"{" ST ", " TR "}", "field 'emissions' is missing"},
     {"{" TR ", " CAT "}", "field 'start' is missing"},
     {"[1, 2]", "test.json: the model must be a JSON object"},
@@ -755,7 +759,8 @@ START_TEST(test_obs_json_errors)
         " \"means\": [[0]], \"variances\": [[1]]}}");
     obs_case(g1, "[1.5, [2], -3]", "observations", NULL);
     obs_case(g1, "[1.5, [2, 3]]", "observations", "observations[1]: expected a number");
-    obs_case(g1, "[1.5, null]", "observations", "observations[1]: expected a number");
+    obs_case(g1, "[1.5, true]", "observations", "observations[1]: expected a number");
+    obs_case(g1, "[1.5, null]", "observations", NULL); /* missing */
     /* JSON cannot carry a non-finite number: jansson refuses 1e400 */
     json_error_t je;
     ck_assert_ptr_null(json_loads("[1.0, 1e400]", 0, &je));
@@ -798,7 +803,7 @@ START_TEST(test_obs_json_round_trip)
         "{\"start\": [1], \"transitions\": [[1]], \"emissions\": {\"type\": \"gaussian\","
         " \"means\": [[0, 0]], \"variances\": [[1, 1]]}}");
     double x[] = {1.5, -2.0, 0.25, 3.0};
-    hmm_obs gobs = {2, NULL, x};
+    hmm_obs gobs = {.T = 2, .sym = NULL, .x = x};
     back = proto_hmm_obs_to_json(g2, &gobs);
     s = json_dumps(back, JSON_COMPACT);
     ck_assert_str_eq(s, "[[1.5,-2.0],[0.25,3.0]]");

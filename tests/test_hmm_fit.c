@@ -315,7 +315,9 @@ static double naive_fb(const hmm_params *p, const hmm_obs *o, const int32_t *lab
 
 /* The Viterbi path, in log space over the full lattice; ties to the lowest
  * index. Returns the path's joint log probability. */
-static double naive_viterbi(const hmm_params *p, const hmm_obs *o, int32_t *path)
+/* The best path; lab (NULL, or T states, -1 free) confines it. */
+static double naive_viterbi(const hmm_params *p, const hmm_obs *o, const int32_t *lab,
+                            int32_t *path)
 {
     size_t K = p->spec.K, T = o->T;
     double *d = calloc(T * K, sizeof(double));
@@ -335,6 +337,7 @@ static double naive_viterbi(const hmm_params *p, const hmm_obs *o, int32_t *path
                     }
                 }
             d[t * K + j] = best + log(naive_emit(p, o, t, j));
+            if (lab && lab[t] >= 0 && (size_t)lab[t] != j) d[t * K + j] = -INFINITY;
             bp[t * K + j] = arg;
         }
     size_t last = 0;
@@ -381,7 +384,7 @@ static double naive_step(hmm_params *p, const hmm_params *allowed, const hmm_obs
         ll += log(L);
         if (viterbi) {
             memset(g, 0, maxT * K * sizeof(double));
-            naive_viterbi(p, &seqs[i], path);
+            naive_viterbi(p, &seqs[i], labels ? labels[i] : NULL, path);
             for (size_t t = 0; t < seqs[i].T; t++)
                 g[t * K + (size_t)path[t]] = 1.0;
         }
@@ -391,7 +394,7 @@ static double naive_step(hmm_params *p, const hmm_params *allowed, const hmm_obs
     if (viterbi) { /* hard transition counts replace xi */
         memset(xi, 0, K * K * sizeof(double));
         for (size_t i = 0; i < n; i++) {
-            naive_viterbi(p, &seqs[i], path);
+            naive_viterbi(p, &seqs[i], labels ? labels[i] : NULL, path);
             for (size_t t = 0; t + 1 < seqs[i].T; t++)
                 xi[(size_t)path[t] * K + (size_t)path[t + 1]] += 1.0;
         }
@@ -568,6 +571,20 @@ START_TEST(test_em_naive_wide)
 }
 END_TEST
 
+/* Forget each of the n sequences' labels with probability drop (from
+ * seed), and all of sequence none's: its labels are returned (to be put
+ * back for obs_free). */
+static int32_t *thin_labels(const hmm_obs *seqs, int32_t **states, size_t n, uint64_t seed,
+                            double drop, size_t none)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t t = 0; t < seqs[i].T; t++)
+            if (tu_unit(&seed) < drop) states[i][t] = -1;
+    int32_t *keep = states[none];
+    states[none] = NULL;
+    return keep;
+}
+
 /* Some positions labelled (semi-supervised): the naive forward-backward
  * confines them too. */
 START_TEST(test_labels_partial)
@@ -576,12 +593,7 @@ START_TEST(test_labels_partial)
     random_pair(_i, 4, 2, 21, 22, &truth, &start);
     int32_t **states;
     hmm_obs *seqs = draw(&truth, 5, 25, 9, &states);
-    uint64_t rs = 77;
-    for (size_t i = 0; i < 5; i++)
-        for (size_t t = 0; t < seqs[i].T; t++)
-            if (tu_unit(&rs) < 0.6) states[i][t] = -1;
-    int32_t *keep = states[3]; /* one sequence without labels */
-    states[3] = NULL;
+    int32_t *keep = thin_labels(seqs, states, 5, 77, 0.6, 3);
     hmm_fit_opts o = exact_opts(3);
     compare_naive(&start, seqs, 5, states, &o, 1e-9, "labels");
     states[3] = keep;
@@ -684,6 +696,26 @@ START_TEST(test_pseudocount)
 END_TEST
 
 /* Viterbi training: hard counts along the naive Viterbi path. */
+/* Viterbi training with some positions labelled: each best path goes
+ * through the labels, and the history is log P(observations, labels). */
+START_TEST(test_viterbi_labels)
+{
+    hmm_params truth, start;
+    random_pair(_i, 5, 2, 71, 72, &truth, &start);
+    int32_t **states;
+    hmm_obs *seqs = draw(&truth, 6, 30, 29, &states);
+    int32_t *keep = thin_labels(seqs, states, 6, 91, 0.7, 2);
+    hmm_fit_opts o = exact_opts(3);
+    o.algorithm = HMM_FIT_VITERBI;
+    o.min_variance = 1e-9;
+    compare_naive(&start, seqs, 6, states, &o, 1e-9, "viterbi, labels");
+    states[2] = keep;
+    obs_free(seqs, 6, states);
+    hmm_params_free(&truth);
+    hmm_params_free(&start);
+}
+END_TEST
+
 START_TEST(test_viterbi_training)
 {
     /* starting at the truth, every state keeps points enough for a
@@ -737,7 +769,7 @@ START_TEST(test_unused_and_floor)
     memcpy(p.variances, var, sizeof var);
     hmm_model *m = build(&p.spec);
     double x0[] = {0.1, -0.2, 0.3, 0.0, -0.1, 0.2, 10.0}; /* state 1: one point */
-    hmm_obs o = {7, NULL, x0};
+    hmm_obs o = {.T = 7, .sym = NULL, .x = x0};
     hmm_fit_opts opt = exact_opts(2);
     opt.min_variance = 1e-3;
     hmm_fit_result r;
@@ -776,7 +808,7 @@ START_TEST(test_singular_covariance)
         x[2 * t] = (double)t;
         x[2 * t + 1] = 2.0 * (double)t;
     }
-    hmm_obs o = {10, NULL, x};
+    hmm_obs o = {.T = 10, .sym = NULL, .x = x};
     hmm_fit_opts opt = exact_opts(3);
     opt.min_variance = 1e-6;
     hmm_fit_result r;
@@ -801,7 +833,7 @@ START_TEST(test_impossible_sequence)
         "{\"start\": [1, 0], \"transitions\": [[1, 0], [0, 1]], \"emissions\": {\"type\":"
         " \"categorical\", \"probs\": [[0.5, 0.5, 0], [0, 0, 1]]}}");
     int32_t a[] = {0, 1, 0}, b[] = {0, 1, 2, 0};
-    hmm_obs o[] = {{3, a, NULL}, {4, b, NULL}};
+    hmm_obs o[] = {{.T = 3, .sym = a, .x = NULL}, {.T = 4, .sym = b, .x = NULL}};
     hmm_fit_opts opt = hmm_fit_default_opts();
     hmm_fit_result r;
     eng_error err = {0, ""};
@@ -825,7 +857,7 @@ START_TEST(test_bad_input)
         "{\"start\": [0.5, 0.5], \"transitions\": [[0.5, 0.5], [0.5, 0.5]], \"emissions\": "
         "{\"type\": \"categorical\", \"probs\": [[0.5, 0.5], [0.5, 0.5]]}}");
     int32_t a[] = {0, 1, 0}, bad[] = {0, 3}, la[] = {0, 2, -1};
-    hmm_obs o[] = {{3, a, NULL}, {2, bad, NULL}};
+    hmm_obs o[] = {{.T = 3, .sym = a, .x = NULL}, {.T = 2, .sym = bad, .x = NULL}};
     hmm_fit_opts opt = hmm_fit_default_opts();
     hmm_fit_result r;
     eng_error err = {0, ""};
@@ -834,9 +866,10 @@ START_TEST(test_bad_input)
     const int32_t *labs[] = {la};
     ck_assert_int_eq(hmm_fit(m, o, 1, labs, &opt, &r, &err), ENG_EINVAL);
     ck_assert_msg(strstr(err.msg, "labels[0][1]"), "%s", err.msg);
-    la[1] = 1;
+    la[1] = 1; /* labels with Viterbi training: a fit (test_viterbi_labels checks it) */
     opt.algorithm = HMM_FIT_VITERBI;
-    ck_assert_int_eq(hmm_fit(m, o, 1, labs, &opt, &r, &err), ENG_EINVAL);
+    ck_assert_int_eq(hmm_fit(m, o, 1, labs, &opt, &r, &err), 0);
+    hmm_fit_result_free(&r);
     opt = hmm_fit_default_opts();
     opt.min_variance = 0.0;
     ck_assert_int_eq(hmm_fit(m, o, 1, NULL, &opt, &r, &err), ENG_EINVAL);
@@ -932,6 +965,7 @@ static Suite *fit_suite(void)
     tcase_add_test(nv, test_labels_full_mle);
     tcase_add_test(nv, test_pseudocount);
     tcase_add_loop_test(nv, test_viterbi_training, 0, 3);
+    tcase_add_loop_test(nv, test_viterbi_labels, 0, 3);
     tcase_add_test(nv, test_sparse_left_right);
     suite_add_tcase(s, nv);
     TCase *dg = tcase_create("degenerate");

@@ -28,7 +28,7 @@ static size_t urange(uint64_t *s, size_t lo, size_t hi) /* lo..hi inclusive */
 /* Observations [from, from + n) of obs as a chunk (no copy). */
 static hmm_obs sub_obs(const hmm_model *m, const hmm_obs *obs, size_t from, size_t n)
 {
-    hmm_obs c = {n, NULL, NULL};
+    hmm_obs c = {.T = n, .sym = NULL, .x = NULL};
     if (obs->sym) c.sym = obs->sym + from;
     if (obs->x) c.x = obs->x + from * hmm_dim(m);
     return c;
@@ -398,7 +398,7 @@ START_TEST(test_random_categorical)
     int32_t *o = hfx_xmalloc(T * sizeof *o), *states = hfx_xmalloc(T * sizeof *states);
     eng_error err = {0, ""};
     ck_assert(hmm_sample(m, T, 77, states, o, NULL, &err) == 0);
-    hmm_obs obs = {T, o, NULL};
+    hmm_obs obs = {.T = T, .sym = o, .x = NULL};
     check_against_offline(m, &obs, "random categorical");
     if (K > 256) { /* some state above 255 occurs on the path */
         int32_t *path = hfx_xmalloc(T * sizeof *path);
@@ -430,7 +430,7 @@ START_TEST(test_full_covariance)
     double *x = hfx_xmalloc(2 * T * sizeof *x);
     eng_error err = {0, ""};
     ck_assert_msg(hmm_sample(m, T, 5, states, NULL, x, &err) == 0, "%s", err.msg);
-    hmm_obs obs = {T, NULL, x};
+    hmm_obs obs = {.T = T, .sym = NULL, .x = x};
     check_against_offline(m, &obs, "full covariance");
     free(states);
     free(x);
@@ -451,7 +451,7 @@ START_TEST(test_ties)
     uint64_t rng = 9;
     for (size_t t = 0; t < T; t++)
         o[t] = tu_unit(&rng) < 0.6;
-    hmm_obs obs = {T, o, NULL};
+    hmm_obs obs = {.T = T, .sym = o, .x = NULL};
     offline_viterbi(m, &obs, T, path);
     int twos = 0, ones = 0;
     for (size_t t = 0; t < T; t++)
@@ -508,7 +508,7 @@ START_TEST(test_impossible_unchanged)
     eng_error err = {0, ""};
     hmm_online_out out;
     int32_t a[] = {0, 1, 1, 0}, bad[] = {0, 1, 2, 1}, badidx[] = {1, 7}, good[] = {0, 1, 0, 1};
-    hmm_obs c = {4, a, NULL};
+    hmm_obs c = {.T = 4, .sym = a, .x = NULL};
     ck_assert(hmm_online_push(st, &c, 2, &out, &err) == 0);
     void *b = NULL;
     size_t len = 0;
@@ -536,7 +536,7 @@ START_TEST(test_impossible_unchanged)
     ck_assert(hmm_online_push(st, &c, 2, &out, &err) == 0);
     ck_assert(hmm_online_finish(st, HMM_ONLINE_NO_LAG, &out, &err) == 0);
     int32_t all[] = {0, 1, 1, 0, 0, 1, 0, 1}, want[8];
-    hmm_obs full = {8, all, NULL};
+    hmm_obs full = {.T = 8, .sym = all, .x = NULL};
     double lp = offline_viterbi(m, &full, 8, want), ll = 0;
     ck_assert(hmm_forward(m, &full, &ll, &err) == 0);
     hfx_assert_rel(out.log_lik, ll, 1e-12, "after a refused chunk");
@@ -548,7 +548,7 @@ START_TEST(test_impossible_unchanged)
     hmm_model *stuck = hfx_model_from_string(STUCK);
     st = new_state(stuck, 4, 1000);
     int32_t first[] = {2, 0};
-    c = (hmm_obs){2, first, NULL};
+    c = (hmm_obs){.T = 2, .sym = first, .x = NULL};
     ck_assert_int_eq(hmm_online_push(st, &c, HMM_ONLINE_NO_LAG, &out, &err), ENG_EIMPOSSIBLE);
     ck_assert_msg(strstr(err.msg, "observations[0] (stream position 0) is impossible"), "%s",
                   err.msg);
@@ -565,7 +565,7 @@ START_TEST(test_impossible_unchanged)
         " \"means\": [[0, 0]], \"variances\": [[1, 1]]}}");
     st = new_state(g, 0, 10);
     double x[] = {0.5, 1.0, NAN, 2.0};
-    c = (hmm_obs){2, NULL, x};
+    c = (hmm_obs){.T = 2, .sym = NULL, .x = x};
     ck_assert_int_eq(hmm_online_push(st, &c, HMM_ONLINE_NO_LAG, &out, &err), ENG_EINVAL);
     ck_assert_msg(strstr(err.msg, "observations[1] (stream position 1): value is not finite"), "%s",
                   err.msg);
@@ -608,7 +608,7 @@ START_TEST(test_forcing)
     tables tb = {4, 3, CYC_START, CYC_TRANS, CYC_PROBS};
     size_t T = 3000;
     int32_t *o = cycle_obs(T, 21);
-    hmm_obs obs = {T, o, NULL};
+    hmm_obs obs = {.T = T, .sym = o, .x = NULL};
     /* without a cap nothing is fixed before the end, and the answer is exact */
     run_cfg exact = {modes[_i], 0, HMM_ONLINE_NO_LAG, 0, 1u << 20, 5, 3};
     run_out r0 = run_stream(m, &obs, &exact, "cycles, no cap");
@@ -643,7 +643,7 @@ START_TEST(test_forced_dead_end)
     hmm_online *st = new_state(m, 0, 4);
     size_t T = 40;
     int32_t *o = cycle_obs(T, 3);
-    hmm_obs c = {T, o, NULL};
+    hmm_obs c = {.T = T, .sym = o, .x = NULL};
     hmm_online_out out;
     eng_error err = {0, ""};
     ck_assert(hmm_online_push(st, &c, HMM_ONLINE_NO_LAG, &out, &err) == 0);
@@ -652,7 +652,7 @@ START_TEST(test_forced_dead_end)
     size_t len = 0;
     blob_of(st, &b, &len);
     int32_t two[] = {1, 2};
-    c = (hmm_obs){2, two, NULL};
+    c = (hmm_obs){.T = 2, .sym = two, .x = NULL};
     ck_assert_int_eq(hmm_online_push(st, &c, HMM_ONLINE_NO_LAG, &out, &err), ENG_EIMPOSSIBLE);
     ck_assert_msg(strstr(err.msg, "observations[1] (stream position 41) is impossible given the "
                                   "Viterbi positions forced"),
@@ -660,9 +660,9 @@ START_TEST(test_forced_dead_end)
     assert_same_blob(st, b, len, "dead end after forcing");
     /* without forcing the same symbol is fine (the second cycle survives) */
     hmm_online *free_st = new_state(m, 0, 1000);
-    c = (hmm_obs){T, o, NULL};
+    c = (hmm_obs){.T = T, .sym = o, .x = NULL};
     ck_assert(hmm_online_push(free_st, &c, HMM_ONLINE_NO_LAG, &out, &err) == 0);
-    c = (hmm_obs){2, two, NULL};
+    c = (hmm_obs){.T = 2, .sym = two, .x = NULL};
     ck_assert_msg(hmm_online_push(free_st, &c, HMM_ONLINE_NO_LAG, &out, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(out.forced_total, 0);
     hmm_online_free(free_st);
@@ -689,7 +689,7 @@ START_TEST(test_forcing_mixing)
     size_t T = 5000;
     int32_t *o = hfx_xmalloc(T * sizeof *o), *st = hfx_xmalloc(T * sizeof *st);
     ck_assert(hmm_sample(m, T, 8, st, o, NULL, &err) == 0);
-    hmm_obs obs = {T, o, NULL};
+    hmm_obs obs = {.T = T, .sym = o, .x = NULL};
     for (size_t cap = 1; cap <= 4; cap++) {
         run_cfg cfg = {1, 0, 1, 2, cap, 30 + cap, 0};
         run_out r = run_stream(m, &obs, &cfg, "casino, capped");
@@ -768,7 +768,7 @@ START_TEST(test_fork)
     double *rev = hfx_xmalloc((T - half) * sizeof *rev);
     for (size_t t = half; t < T; t++)
         rev[t - half] = obs.x[T - 1 - (t - half)];
-    hmm_obs robs = {T - half, NULL, rev};
+    hmm_obs robs = {.T = T - half, .sym = NULL, .x = rev};
     hmm_online_out out;
     ck_assert(hmm_online_push(b, &robs, 3, &out, &err) == 0);
     hmm_online_free(b);
@@ -870,7 +870,7 @@ START_TEST(test_blob_refusals)
                               "0.2], [0.1, 0.2000001, 0.6999999]]}}");
     hmm_online *st = new_state(m, 3, 100);
     int32_t o[] = {0, 1, 0, 0, 1};
-    hmm_obs c = {5, o, NULL};
+    hmm_obs c = {.T = 5, .sym = o, .x = NULL};
     hmm_online_out out;
     eng_error err = {0, ""};
     ck_assert(hmm_online_push(st, &c, 1, &out, &err) == 0);
@@ -943,14 +943,14 @@ START_TEST(test_api_edges)
     ck_assert(out.nfixed == 0 && out.nsmoothed == 0 && out.log_lik == 0.0);
     ck_assert_int_eq(hmm_online_finish(st, 5, &out, &err), ENG_EINVAL);
     int32_t s[] = {0};
-    hmm_obs c = {1, s, NULL};
+    hmm_obs c = {.T = 1, .sym = s, .x = NULL};
     ck_assert_int_eq(hmm_online_push(st, &c, HMM_ONLINE_NO_LAG, &out, &err), ENG_EINVAL);
     ck_assert_msg(strstr(err.msg, "finished"), "%s", err.msg);
     hmm_online_free(st);
     /* lag 0 smoothing is the filtered distribution; max_lag 0 still allows it */
     st = new_state(m, 0, 10);
     int32_t o3[] = {0, 1, 1};
-    c = (hmm_obs){3, o3, NULL};
+    c = (hmm_obs){.T = 3, .sym = o3, .x = NULL};
     ck_assert(hmm_online_push(st, &c, 0, &out, &err) == 0);
     ck_assert_uint_eq(out.nsmoothed, 3);
     ck_assert(memcmp(out.smoothed, out.filtered, 3 * 2 * sizeof(double)) == 0);
@@ -978,7 +978,7 @@ START_TEST(test_bounded_memory)
     hmm_online_out out;
     size_t max_bytes = 0, max_pending = 0, fixed = 0;
     for (size_t p = 0; p < T; p += chunk) {
-        hmm_obs c = {chunk, o + p, NULL};
+        hmm_obs c = {.T = chunk, .sym = o + p, .x = NULL};
         ck_assert(hmm_online_push(st, &c, HMM_ONLINE_NO_LAG, &out, &err) == 0);
         fixed += out.nfixed;
         size_t b = hmm_online_bytes(st);

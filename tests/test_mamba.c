@@ -1410,6 +1410,9 @@ START_TEST(test_bad_config_file)
 }
 END_TEST
 
+/* A Mamba-1 checkpoint under a Mamba-2 config (model_type, the original
+ * format's ssm_cfg.layer, or the architectures list) is read as Mamba-2
+ * and refused by its tensors or its shapes, naming them. */
 START_TEST(test_bad_mamba2)
 {
     broken *b = broken_new();
@@ -1417,15 +1420,17 @@ START_TEST(test_bad_mamba2)
     snprintf(cpath, sizeof cpath, "%s/config.json", b->dir);
     img_write(b->im, b->dir, "model.safetensors");
     str_replace(&b->cfg, "\"model_type\": \"mamba\"", "\"model_type\": \"mamba2\"");
-    expect_refused(b, ENG_EFORMAT, cpath, "Mamba-2 is not supported yet");
+    expect_refused(b, ENG_EFORMAT, cpath, "num_heads 1 x head_dim 64 is not the inner size 32");
     free(b->cfg);
     b->cfg = strdup("{\"d_model\": 16, \"n_layer\": 2, \"vocab_size\": 20, "
-                    "\"ssm_cfg\": {\"layer\": \"Mamba2\"}}");
-    expect_refused(b, ENG_EFORMAT, cpath, "Mamba-2 is not supported yet");
+                    "\"ssm_cfg\": {\"layer\": \"Mamba2\", \"headdim\": 8}}");
+    expect_refused(b, ENG_EFORMAT, "model.safetensors",
+                   "in_proj.weight has shape [64, 16], expected [100, 16]");
     free(b->cfg);
     b->cfg = config_hf(b->t, NULL);
     str_replace(&b->cfg, "MambaForCausalLM", "Mamba2ForCausalLM");
-    expect_refused(b, ENG_EFORMAT, cpath, "Mamba-2 is not supported yet");
+    str_replace(&b->cfg, "\"model_type\": \"mamba\"", "\"model_type\": null");
+    expect_refused(b, ENG_EFORMAT, cpath, "num_heads 1 x head_dim 64 is not the inner size 32");
     broken_free(b);
 }
 END_TEST

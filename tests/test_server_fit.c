@@ -20,11 +20,7 @@
 static void start_server(unsigned workers, size_t max_seq_len, size_t max_batch)
 {
     cfg_config cfg;
-    cfg_init(&cfg);
-    eng_error err = {0};
-    char spec[1024];
-    snprintf(spec, sizeof spec, "casino=%s/models/casino.json", config_dir());
-    ck_assert_int_eq(cfg_add_model(&cfg, spec, &err), 0);
+    harness_casino_cfg(&cfg);
     cfg.workers = workers;
     cfg.limits.max_seq_len = max_seq_len;
     cfg.limits.max_batch = max_batch;
@@ -165,6 +161,18 @@ START_TEST(fit_options)
              &status);
     ck_assert_int_eq(status, 200);
     json_decref(a);
+    /* Viterbi training through labels: every position labelled, so the
+     * path is the labels and one update counts them (as the MLE above) */
+    a = post("/fit",
+             "{\"model\": \"casino\", \"sequences\": [[\"6\",\"6\",\"1\",\"2\"]],"
+             " \"labels\": [[\"loaded\", 1, \"fair\", 0]], \"algorithm\": \"viterbi\","
+             " \"max_iterations\": 1}",
+             &status);
+    ck_assert_int_eq(status, 200);
+    tr = json_object_get(json_object_get(a, "model"), "transitions");
+    ck_assert_double_eq_tol(json_real_value(json_array_get(json_array_get(tr, 1), 0)), 0.5, 1e-12);
+    ck_assert_double_eq_tol(json_real_value(json_array_get(json_array_get(tr, 0), 0)), 1.0, 1e-12);
+    json_decref(a);
 }
 END_TEST
 
@@ -242,12 +250,11 @@ static const struct {
      "invalid_request", "labels[0][1]"},
     {"{\"model\": \"casino\", \"sequences\": [[1, 2]], \"labels\": [[0, 2]]}", 400,
      "invalid_request", "labels[0][1]"},
-    {"{\"model\": \"casino\", \"sequences\": [[1, 2]], \"labels\": [[0, 1]], \"algorithm\":"
-     " \"viterbi\"}",
-     400, "invalid_request", "'labels'"},
     {"{\"model\": \"casino\", \"sequences\": [[1]], \"stream\": 1}", 400, "invalid_request",
      "'stream'"},
-    {"{\"model\": \"casino\", \"sequences\": [[1]], \"save_as\": \"mine\"}", 400, "not_supported",
+    {"{\"model\": \"casino\", \"sequences\": [[1]], \"save_as\": \".x\"}", 400, "invalid_request",
+     "'save_as'"},
+    {"{\"model\": \"casino\", \"sequences\": [[1]], \"save_as\": 3}", 400, "invalid_request",
      "save_as"},
     /* impossible under the start model: fair never rolls a 6 */
     {"{\"model\": {\"start\": [1, 0], \"transitions\": [[1, 0], [0, 1]], \"emissions\":"

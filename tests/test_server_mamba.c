@@ -250,7 +250,7 @@ static void expect_start_refused(const char *name, const char *sed, const char *
 START_TEST(unsupported_model_refused_at_start)
 {
     expect_start_refused("llama", "s/\"mamba\"/\"llama\"/",
-                         "model_type \"llama\" is not supported (supported: mamba, falcon_mamba)");
+                         "model_type \"llama\" is not supported (supported: mamba, falcon_mamba, mamba2)");
     expect_start_refused("nohidden", "/\"hidden_size\"/d", "field hidden_size missing");
 }
 END_TEST

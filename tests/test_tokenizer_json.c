@@ -517,6 +517,44 @@ START_TEST(test_merge_cut_at_inert)
 }
 END_TEST
 
+START_TEST(test_word_cut_where_no_merge_joins)
+{
+    /* a long word is cut between characters that no merge result holds
+     * side by side; without the cuts (pairs cleared) the ids are the same */
+    eng_tok *a = load_or_die("sp-bytefallback/tokenizer.json"),
+            *b = load_or_die("sp-bytefallback/tokenizer.json");
+    free(b->pairs);
+    b->pairs = NULL;
+    json_t *cases = json_load_file(fixture("sp-bytefallback/cases.json"), 0, NULL);
+    ck_assert_ptr_nonnull(cases);
+    eng_buf all = {0};
+    size_t i;
+    json_t *c;
+    json_array_foreach(cases, i, c)
+    {
+        json_t *jt = json_object_get(c, "text");
+        ck_assert_int_eq(eng_buf_append(&all, json_string_value(jt), json_string_length(jt)), 0);
+    }
+    char text[64 * 4 + 1];
+    for (int it = 0; it < 60; it++) {
+        size_t n = random_utf8(text, 64);
+        ck_assert_int_eq(eng_buf_append(&all, text, n), 0);
+        for (size_t len = 100 + n; len <= all.n; len += all.n / 2 + 1) {
+            size_t na, nb;
+            int32_t *ia = enc(a, all.v + all.n - len, len, &na),
+                    *ib = enc(b, all.v + all.n - len, len, &nb);
+            ck_assert_msg(ids_equal(ia, na, ib, nb), "%zu bytes: %zu ids against %zu", len, na, nb);
+            free(ia);
+            free(ib);
+        }
+    }
+    free(all.v);
+    json_decref(cases);
+    eng_tok_free(a);
+    eng_tok_free(b);
+}
+END_TEST
+
 /* decode(encode(x)) == x on random text for the general fixtures: byte
  * level loses nothing, byte fallback covers every byte, and the decoders
  * undo the metaspace (a leading space is Metaspace "first"'s own, and
@@ -624,6 +662,7 @@ TCase *tok_json_tcase(void)
     tcase_add_test(tc, test_general_equals_fast);
     tcase_add_test(tc, test_scanner_equals_onig);
     tcase_add_test(tc, test_merge_cut_at_inert);
+    tcase_add_test(tc, test_word_cut_where_no_merge_joins);
     tcase_add_test(tc, test_general_roundtrips);
     tcase_add_test(tc, test_refusals);
     return tc;

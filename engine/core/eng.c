@@ -41,6 +41,8 @@ const char *eng_strerror(int code)
         return "canceled";
     case ENG_EMISMATCH:
         return "mismatch";
+    case ENG_EPERM:
+        return "not permitted";
     default:
         return "unknown error";
     }

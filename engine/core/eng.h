@@ -24,7 +24,8 @@ enum {
     ENG_EMISMATCH = -8,   /* a blob belongs to another model or version */
     ENG_ELIMIT = -9,      /* a configured size limit is exceeded (tokens, observations, ...) */
     ENG_EBUSY = -10,      /* no room now (a full queue or buffer): try again later */
-    ENG_ELAST = ENG_EBUSY /* the most negative code */
+    ENG_EPERM = -11,      /* not permitted by the configuration (read-only, no model root) */
+    ENG_ELAST = ENG_EPERM /* the most negative code */
 };
 
 #define ENG_ERRMSG_MAX 320

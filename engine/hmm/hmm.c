@@ -138,6 +138,32 @@ static int check_spec(const hmm_spec *s, eng_error *err)
         for (size_t k = 0; rc == 0 && s->kind == HMM_GAUSS_FULL && k < s->K; k++)
             rc = check_symmetric(s->covariances + k * s->D * s->D, s->D, k, err);
         return rc;
+    case HMM_GMM:
+        if (s->D < 1 || s->C < 1 || s->C > HMM_MAX_COMPONENTS || !s->means || !s->variances ||
+            !s->weights)
+            return eng_error_set(err, ENG_EINVAL,
+                                 "emissions: a mixture needs weights, means and variances of 1..%d "
+                                 "components and dimension at least 1",
+                                 HMM_MAX_COMPONENTS);
+        for (size_t k = 0; rc == 0 && k < s->K; k++)
+            rc = check_dist(s->weights + k * s->C, s->C, "emissions.weights", k, err);
+        for (size_t i = 0; rc == 0 && i < s->K * s->C * s->D; i++)
+            if (!isfinite(s->means[i]) || !(s->variances[i] > 0.0 && isfinite(s->variances[i])))
+                rc = eng_error_set(err, ENG_EINVAL,
+                                   "emissions row %zu, component %zu, column %zu: the mean must be "
+                                   "finite and the variance positive",
+                                   i / (s->C * s->D), i / s->D % s->C, i % s->D);
+        return rc;
+    case HMM_POISSON:
+        if (s->D < 1 || !s->rates)
+            return eng_error_set(err, ENG_EINVAL, "emissions.rates: dimension must be at least 1");
+        for (size_t i = 0; i < s->K * s->D; i++)
+            if (!(s->rates[i] > 0.0 && s->rates[i] <= HMM_MAX_POISSON_RATE))
+                return eng_error_set(err, ENG_EINVAL,
+                                     "emissions.rates row %zu, column %zu is %g: rates must be in "
+                                     "(0, %g]",
+                                     i / s->D, i % s->D, s->rates[i], HMM_MAX_POISSON_RATE);
+        return 0;
     }
     return eng_error_set(err, ENG_EINVAL, "emissions.type: unknown emission kind %d", (int)s->kind);
 }
@@ -277,23 +303,30 @@ static int build_categorical(hmm_model *m, const hmm_spec *s)
     return 0;
 }
 
-static int build_gauss_diag(hmm_model *m, const hmm_spec *s)
+/* inv_var, sd and log_norm of n diagonal Gaussians (variances n x D):
+ * the states' (n = K), or the mixtures' components (n = K x C). */
+static int build_diag_rows(hmm_model *m, const double *variances, size_t n)
 {
-    size_t K = m->K, D = m->D;
-    m->inv_var = xcalloc(K * D, sizeof *m->inv_var);
-    m->sd = xcalloc(K * D, sizeof *m->sd);
+    size_t D = m->D;
+    m->inv_var = xcalloc(n * D, sizeof *m->inv_var);
+    m->sd = xcalloc(n * D, sizeof *m->sd);
     if (!m->inv_var || !m->sd) return ENG_ENOMEM;
-    for (size_t k = 0; k < K; k++) {
+    for (size_t r = 0; r < n; r++) {
         double logdet = 0.0;
         for (size_t d = 0; d < D; d++) {
-            double v = s->variances[k * D + d];
-            m->inv_var[k * D + d] = 1.0 / v;
-            m->sd[k * D + d] = sqrt(v);
+            double v = variances[r * D + d];
+            m->inv_var[r * D + d] = 1.0 / v;
+            m->sd[r * D + d] = sqrt(v);
             logdet += log(v);
         }
-        m->log_norm[k] = -0.5 * ((double)D * log(2.0 * M_PI) + logdet);
+        m->log_norm[r] = -0.5 * ((double)D * log(2.0 * M_PI) + logdet);
     }
     return 0;
+}
+
+static int build_gauss_diag(hmm_model *m, const hmm_spec *s)
+{
+    return build_diag_rows(m, s->variances, m->K);
 }
 
 /* Cholesky factor L (lower, row-major D x D) of the symmetrised S. Returns
@@ -337,6 +370,37 @@ static int build_gauss_full(hmm_model *m, const hmm_spec *s, eng_error *err)
         for (size_t d = 0; d < D; d++)
             logdet_half += log(L[d * D + d]);
         m->log_norm[k] = -0.5 * (double)D * log(2.0 * M_PI) - logdet_half;
+    }
+    return 0;
+}
+
+static int build_gmm(hmm_model *m, const hmm_spec *s)
+{
+    size_t K = m->K, C = m->C, D = m->D, n = K * C * D;
+    m->means = xcalloc(n, sizeof *m->means);
+    m->log_norm = xcalloc(K * C, sizeof *m->log_norm);
+    m->log_w = xcalloc(K * C, sizeof *m->log_w);
+    m->w_cdf = xcalloc(K * C, sizeof *m->w_cdf);
+    if (!m->means || !m->log_norm || !m->log_w || !m->w_cdf ||
+        build_diag_rows(m, s->variances, K * C))
+        return ENG_ENOMEM;
+    memcpy(m->means, s->means, n * sizeof *m->means);
+    for (size_t kc = 0; kc < K * C; kc++)
+        m->log_w[kc] = log(s->weights[kc]);
+    for (size_t k = 0; k < K; k++)
+        build_cdf(s->weights + k * C, C, m->w_cdf + k * C);
+    return 0;
+}
+
+static int build_poisson(hmm_model *m, const hmm_spec *s)
+{
+    size_t n = m->K * m->D;
+    m->means = xcalloc(n, sizeof *m->means);
+    m->log_rates = xcalloc(n, sizeof *m->log_rates);
+    if (!m->means || !m->log_rates) return ENG_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        m->means[i] = s->rates[i];
+        m->log_rates[i] = log(s->rates[i]);
     }
     return 0;
 }
@@ -418,7 +482,11 @@ static int build(hmm_model *m, const hmm_spec *s, eng_error *err)
 {
     int rc = build_transitions(m, s);
     if (rc == 0 && m->sparse) rc = build_sparse(m);
-    if (rc == 0) rc = m->kind == HMM_CATEGORICAL ? build_categorical(m, s) : build_gauss(m, s, err);
+    if (rc == 0)
+        rc = m->kind == HMM_CATEGORICAL ? build_categorical(m, s)
+             : m->kind == HMM_POISSON   ? build_poisson(m, s)
+             : m->kind == HMM_GMM       ? build_gmm(m, s)
+                                        : build_gauss(m, s, err);
     if (rc == ENG_ENOMEM) return eng_error_set(err, rc, "out of memory building the HMM");
     if (rc) return rc;
     if (s->state_names) {
@@ -441,6 +509,7 @@ int hmm_model_new(const hmm_spec *spec, hmm_model **out, eng_error *err)
     m->kind = spec->kind;
     m->M = spec->kind == HMM_CATEGORICAL ? spec->M : 0;
     m->D = spec->kind == HMM_CATEGORICAL ? 0 : spec->D;
+    m->C = spec->kind == HMM_GMM ? spec->C : 1;
     rc = build(m, spec, err);
     if (rc) {
         hmm_model_free(m);
@@ -453,11 +522,12 @@ int hmm_model_new(const hmm_spec *spec, hmm_model **out, eng_error *err)
 void hmm_model_free(hmm_model *m)
 {
     if (!m) return;
-    void *arrays[] = {m->start,       m->log_start, m->trans,     m->log_trans, m->trans_t,
-                      m->log_trans_t, m->in_off,    m->in_src,    m->in_p,      m->in_logp,
-                      m->out_off,     m->out_dst,   m->out_p,     m->probs_t,   m->log_probs_t,
-                      m->means,       m->inv_var,   m->sd,        m->chol,      m->log_norm,
-                      m->start_cdf,   m->trans_cdf, m->probs_cdf, m->sym_sorted};
+    void *arrays[] = {m->start,       m->log_start, m->trans,     m->log_trans,  m->trans_t,
+                      m->log_trans_t, m->in_off,    m->in_src,    m->in_p,       m->in_logp,
+                      m->out_off,     m->out_dst,   m->out_p,     m->probs_t,    m->log_probs_t,
+                      m->means,       m->inv_var,   m->sd,        m->chol,       m->log_norm,
+                      m->start_cdf,   m->trans_cdf, m->probs_cdf, m->sym_sorted, m->log_rates,
+                      m->log_w,       m->w_cdf};
     for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
         free(arrays[i]);
     free_names(m->state_names, m->K);
@@ -485,6 +555,16 @@ size_t hmm_num_symbols(const hmm_model *m)
 size_t hmm_dim(const hmm_model *m)
 {
     return m->D;
+}
+
+size_t hmm_num_components(const hmm_model *m)
+{
+    return m->C;
+}
+
+double hmm_poisson_rate(const hmm_model *m, size_t k, size_t d)
+{
+    return m->means[k * m->D + d];
 }
 
 const char *hmm_state_name(const hmm_model *m, size_t k)
@@ -519,10 +599,11 @@ int hmm_check_obs(const hmm_model *m, const hmm_obs *obs, eng_error *err)
 {
     if (!m || !obs) return eng_error_set(err, ENG_EINVAL, "observations: missing");
     if (obs->T < 1) return eng_error_set(err, ENG_EINVAL, "observations: must not be empty");
+    const uint8_t *miss = obs->missing;
     if (m->kind == HMM_CATEGORICAL) {
         if (!obs->sym) return eng_error_set(err, ENG_EINVAL, "observations: symbols missing");
         for (size_t t = 0; t < obs->T; t++)
-            if (obs->sym[t] < 0 || (size_t)obs->sym[t] >= m->M)
+            if (!(miss && miss[t]) && (obs->sym[t] < 0 || (size_t)obs->sym[t] >= m->M))
                 return eng_error_set(err, ENG_EINVAL,
                                      "observations[%zu]: symbol index %d is out of range 0..%zu", t,
                                      (int)obs->sym[t], m->M - 1);
@@ -530,20 +611,67 @@ int hmm_check_obs(const hmm_model *m, const hmm_obs *obs, eng_error *err)
     }
     if (!obs->x) return eng_error_set(err, ENG_EINVAL, "observations: values missing");
     for (size_t t = 0; t < obs->T; t++)
-        for (size_t d = 0; d < m->D; d++)
+        for (size_t d = 0; d < m->D && !(miss && miss[t]); d++)
             if (!isfinite(obs->x[t * m->D + d]))
                 return eng_error_set(err, ENG_EINVAL, "observations[%zu]: value is not finite", t);
+            else if (m->kind == HMM_POISSON && !hmm_count_ok(obs->x[t * m->D + d]))
+                return eng_error_set(
+                    err, ENG_EINVAL,
+                    "observations[%zu]: %g is not a count (a non-negative integer)", t,
+                    obs->x[t * m->D + d]);
     return 0;
+}
+
+double hmm_gmm_log_components(const hmm_model *m, const double *x, size_t k, double *lc)
+{
+    size_t C = m->C, D = m->D;
+    double mx = -INFINITY, s = 0.0; /* a running log-sum-exp: no scratch */
+    for (size_t c = 0; c < C; c++) {
+        size_t kc = k * C + c;
+        const double *mu = m->means + kc * D, *iv = m->inv_var + kc * D;
+        double q = 0.0;
+        for (size_t d = 0; d < D; d++) {
+            double e = x[d] - mu[d];
+            q += e * e * iv[d];
+        }
+        double v = m->log_w[kc] + m->log_norm[kc] - 0.5 * q;
+        if (lc) lc[c] = v;
+        if (v == -INFINITY) continue;
+        if (v > mx) {
+            s = s * exp(mx - v) + 1.0;
+            mx = v;
+        } else {
+            s += exp(v - mx);
+        }
+    }
+    return mx == -INFINITY ? mx : mx + log(s);
 }
 
 /* Diagonal: log N(x; mu_k, diag v_k) = log_norm_k - 1/2 sum_d (x_d - mu_kd)^2 / v_kd.
  * Full: with Sigma_k = L L^T, solve L z = x - mu_k; the quadratic form is |z|^2. */
-const double *hmm_log_emit(const hmm_model *m, const hmm_obs *obs, size_t t, double *scratch)
+static const double *log_emit_obs(const hmm_model *m, const hmm_obs *obs, size_t t, double *scratch)
 {
     size_t K = m->K, D = m->D;
     if (m->kind == HMM_CATEGORICAL) return m->log_probs_t + (size_t)obs->sym[t] * K;
     const double *x = obs->x + t * D;
     double *out = scratch, *z = scratch + K;
+    if (m->kind == HMM_GMM) { /* log sum_c w_kc N(x; mu_kc, diag v_kc) */
+        for (size_t k = 0; k < K; k++)
+            out[k] = hmm_gmm_log_components(m, x, k, NULL);
+        return out;
+    }
+    if (m->kind == HMM_POISSON) { /* sum_d x log(rate) - rate - log(x!) */
+        double lfact = 0.0;
+        for (size_t d = 0; d < D; d++)
+            lfact += lgamma(x[d] + 1.0);
+        for (size_t k = 0; k < K; k++) {
+            double s = -lfact;
+            for (size_t d = 0; d < D; d++)
+                s += x[d] * m->log_rates[k * D + d] - m->means[k * D + d];
+            out[k] = s;
+        }
+        return out;
+    }
     for (size_t k = 0; k < K; k++) {
         const double *mu = m->means + k * D;
         double q = 0.0;
@@ -568,4 +696,24 @@ const double *hmm_log_emit(const hmm_model *m, const hmm_obs *obs, size_t t, dou
         out[k] = isnan(q) ? -INFINITY : m->log_norm[k] - 0.5 * q;
     }
     return out;
+}
+
+/* A missing observation: 0 everywhere; constraints: -inf where a state is
+ * not allowed. */
+const double *hmm_log_emit(const hmm_model *m, const hmm_obs *obs, size_t t, double *scratch)
+{
+    size_t K = m->K;
+    const double *lb;
+    if (obs->missing && obs->missing[t]) {
+        for (size_t k = 0; k < K; k++)
+            scratch[k] = 0.0;
+        lb = scratch;
+    } else {
+        lb = log_emit_obs(m, obs, t, scratch);
+    }
+    if (!obs->allowed) return lb;
+    const uint8_t *a = obs->allowed + t * K;
+    for (size_t k = 0; k < K; k++)
+        scratch[k] = a[k] ? lb[k] : -INFINITY;
+    return scratch;
 }

@@ -25,7 +25,16 @@ typedef enum hmm_emission_kind {
     HMM_CATEGORICAL = 0, /* observations are symbol indices 0..M-1 */
     HMM_GAUSS_DIAG = 1,  /* observations are D-vectors, diagonal covariance */
     HMM_GAUSS_FULL = 2,  /* observations are D-vectors, full covariance */
+    HMM_POISSON = 3,     /* observations are D-vectors of counts (non-negative integers),
+                            independent Poisson with one rate per state and dimension */
+    HMM_GMM = 4,         /* observations are D-vectors; each state a mixture of C diagonal
+                            Gaussians (hmmlearn's GMMHMM with covariance_type "diag") */
 } hmm_emission_kind;
+
+#define HMM_MAX_COMPONENTS 64 /* mixture components per state */
+
+/* Largest Poisson rate a model may have (sampling costs O(rate) a draw). */
+#define HMM_MAX_POISSON_RATE 1e6
 
 /* Everything needed to build a model, in probability (not log) space, all
  * arrays row-major. Borrowed: hmm_model_new copies what it keeps. */
@@ -37,18 +46,30 @@ typedef struct hmm_spec {
     size_t M;                        /* categorical: number of symbols */
     const double *probs;             /* categorical: K x M */
     size_t D;                        /* gaussian: dimension, >= 1 */
-    const double *means;             /* gaussian: K x D */
-    const double *variances;         /* HMM_GAUSS_DIAG: K x D */
+    const double *means;             /* gaussian: K x D; HMM_GMM: K x C x D */
+    const double *variances;         /* HMM_GAUSS_DIAG: K x D; HMM_GMM: K x C x D */
+    size_t C;                        /* HMM_GMM: components per state, 1..HMM_MAX_COMPONENTS */
+    const double *weights;           /* HMM_GMM: K x C, each row sums to 1 */
     const double *covariances;       /* HMM_GAUSS_FULL: K x D x D */
+    const double *rates;             /* HMM_POISSON: K x D, each in (0, HMM_MAX_POISSON_RATE] */
     const char *const *state_names;  /* K names, or NULL */
     const char *const *symbol_names; /* M names, or NULL */
 } hmm_spec;
 
-/* A sequence of observations. Exactly one of sym / x is used, by kind. */
+/* A sequence of observations. Exactly one of sym / x is used, by kind.
+ * Every algorithm (Viterbi, n-best, forward, posteriors, streams, fitting)
+ * honours missing and allowed. */
 typedef struct hmm_obs {
     size_t T;           /* length, >= 1 */
     const int32_t *sym; /* categorical: T indices in 0..M-1 */
     const double *x;    /* gaussian: T x D values, finite */
+    /* NULL, or T flags: nonzero marks observation t missing: its emission
+     * term is 1 under every state, and sym[t] / x[t] are not read. */
+    const uint8_t *missing;
+    /* NULL, or T x K flags (constraints, as in forced alignment): zero at
+     * [t*K + k] means state k is not allowed at position t (its emission
+     * term is 0 there). */
+    const uint8_t *allowed;
 } hmm_obs;
 
 /* Validate spec and build a model. Checks: K >= 1, start and each row of
@@ -66,6 +87,10 @@ size_t hmm_num_states(const hmm_model *m);
 hmm_emission_kind hmm_kind(const hmm_model *m);
 size_t hmm_num_symbols(const hmm_model *m); /* 0 for gaussian */
 size_t hmm_dim(const hmm_model *m);         /* 0 for categorical */
+/* Mixture components per state: C for HMM_GMM, else 1. */
+size_t hmm_num_components(const hmm_model *m);
+/* Poisson: the rate of state k in dimension d. */
+double hmm_poisson_rate(const hmm_model *m, size_t k, size_t d);
 /* Name of state k or symbol i, or NULL when the model has no names. */
 const char *hmm_state_name(const hmm_model *m, size_t k);
 const char *hmm_symbol_name(const hmm_model *m, size_t i);
@@ -85,6 +110,19 @@ int32_t hmm_symbol_index(const hmm_model *m, const char *name);
  * non-finite values (naming the position); ENG_ENOMEM. */
 int hmm_viterbi(const hmm_model *m, const hmm_obs *obs, int32_t *path, double *log_prob,
                 eng_error *err);
+
+/* The n best state paths (list Viterbi): paths gets n x T states (row r
+ * the r-th best), log_probs n joint log probabilities, descending; *found
+ * how many paths are possible (fewer than n when the model allows fewer;
+ * rows past it are left alone). Ties follow hmm_viterbi's rule at every
+ * comparison (the lowest predecessor state, then its lowest rank; the
+ * lowest final state), so row 0 is hmm_viterbi's path, and paths whose
+ * partial sums are equal come compared from their last position
+ * backwards, lowest first. Memory is O(T K n) 4-byte backpointers (at most
+ * 2^26: ENG_ELIMIT past it), time O(T K^2 n). n >= 1 (ENG_EINVAL). Fails
+ * otherwise as hmm_viterbi. */
+int hmm_viterbi_nbest(const hmm_model *m, const hmm_obs *obs, size_t n, int32_t *paths,
+                      double *log_probs, size_t *found, eng_error *err);
 
 /* Forward log-likelihood log P(observations). Fails as hmm_viterbi. */
 int hmm_forward(const hmm_model *m, const hmm_obs *obs, double *log_lik, eng_error *err);

@@ -32,6 +32,7 @@ void hmm_params_free(hmm_params *p)
     free(p->means);
     free(p->variances);
     free(p->covariances);
+    free(p->weights);
     memset(p, 0, sizeof *p);
 }
 
@@ -42,13 +43,18 @@ int hmm_params_get(const hmm_model *m, hmm_params *out, eng_error *err)
     out->start = malloc(K * sizeof(double));
     out->trans = malloc(K * K * sizeof(double));
     bool ok = out->start && out->trans;
+    size_t C = m->C;
     if (m->kind == HMM_CATEGORICAL) {
         ok = ok && (out->probs = malloc(K * M * sizeof(double)));
+    } else if (m->kind == HMM_GMM) {
+        ok = ok && (out->means = malloc(K * C * D * sizeof(double))) &&
+             (out->variances = malloc(K * C * D * sizeof(double))) &&
+             (out->weights = malloc(K * C * sizeof(double)));
     } else {
         ok = ok && (out->means = malloc(K * D * sizeof(double)));
         if (m->kind == HMM_GAUSS_DIAG)
             ok = ok && (out->variances = malloc(K * D * sizeof(double)));
-        else
+        else if (m->kind == HMM_GAUSS_FULL)
             ok = ok && (out->covariances = malloc(K * D * D * sizeof(double)));
     }
     if (!ok) {
@@ -60,9 +66,11 @@ int hmm_params_get(const hmm_model *m, hmm_params *out, eng_error *err)
     for (size_t k = 0; out->probs && k < K; k++)
         for (size_t i = 0; i < M; i++)
             out->probs[k * M + i] = m->probs_t[i * K + k];
-    if (out->means) memcpy(out->means, m->means, K * D * sizeof(double));
-    for (size_t i = 0; out->variances && i < K * D; i++)
+    if (out->means) memcpy(out->means, m->means, K * C * D * sizeof(double));
+    for (size_t i = 0; out->variances && i < K * C * D; i++)
         out->variances[i] = 1.0 / m->inv_var[i];
+    for (size_t i = 0; out->weights && i < K * C; i++)
+        out->weights[i] = exp(m->log_w[i]);
     for (size_t k = 0; out->covariances && k < K; k++) { /* Sigma = L L^T */
         const double *L = m->chol + k * D * D;
         double *S = out->covariances + k * D * D;
@@ -84,6 +92,9 @@ int hmm_params_get(const hmm_model *m, hmm_params *out, eng_error *err)
                            .means = out->means,
                            .variances = out->variances,
                            .covariances = out->covariances,
+                           .rates = m->kind == HMM_POISSON ? out->means : NULL,
+                           .C = m->kind == HMM_GMM ? C : 0,
+                           .weights = out->weights,
                            .state_names = (const char *const *)m->state_names,
                            .symbol_names = (const char *const *)m->symbol_names};
     return 0;
@@ -106,10 +117,12 @@ typedef struct counts {
 static size_t counts_size(const hmm_model *m)
 {
     size_t K = m->K;
-    size_t em = m->kind == HMM_CATEGORICAL ? K * m->M : K * m->D;
-    size_t em2 = m->kind == HMM_GAUSS_DIAG   ? K * m->D
-                 : m->kind == HMM_GAUSS_FULL ? K * m->D * m->D
-                                             : 0;
+    size_t em = m->kind == HMM_CATEGORICAL ? K * m->M
+                : m->kind == HMM_GMM       ? K * m->C * (1 + 2 * m->D)
+                                           : K * m->D;
+    size_t em2 = m->kind == HMM_GAUSS_DIAG || m->kind == HMM_POISSON ? K * m->D
+                 : m->kind == HMM_GAUSS_FULL                         ? K * m->D * m->D
+                                                                     : 0;
     return 2 * K + 2 * K * K + em + em2;
 }
 
@@ -132,15 +145,35 @@ static int counts_init(counts *c, const hmm_model *m)
 static inline void count_obs(counts *c, const hmm_model *m, const double *mu, const hmm_obs *obs,
                              size_t t, size_t k, double g)
 {
+    if (obs->missing && obs->missing[t]) return; /* nothing emitted to count */
     c->occ[k] += g;
     if (m->kind == HMM_CATEGORICAL) {
         c->em[k * m->M + (size_t)obs->sym[t]] += g;
         return;
     }
+    if (m->kind == HMM_GMM) { /* per component: r, sum r (x - mu), sum r (x - mu)^2 */
+        size_t C = m->C, D = m->D;
+        double lc[HMM_MAX_COMPONENTS];
+        const double *x = obs->x + t * D;
+        double l = hmm_gmm_log_components(m, x, k, lc);
+        for (size_t j = 0; j < C; j++) {
+            double r = g * exp(lc[j] - l);
+            if (!(r > 0.0)) continue;
+            double *b = c->em + (k * C + j) * (1 + 2 * D);
+            const double *u = m->means + (k * C + j) * D;
+            b[0] += r;
+            for (size_t d = 0; d < D; d++) {
+                double dx = x[d] - u[d];
+                b[1 + d] += r * dx;
+                b[1 + D + d] += r * dx * dx;
+            }
+        }
+        return;
+    }
     size_t D = m->D;
     const double *x = obs->x + t * D, *u = mu + k * D;
     double *s1 = c->em + k * D;
-    if (m->kind == HMM_GAUSS_DIAG) {
+    if (m->kind == HMM_GAUSS_DIAG || m->kind == HMM_POISSON) { /* Poisson: s1 alone counts */
         double *s2 = c->em2 + k * D;
         for (size_t d = 0; d < D; d++) {
             double dx = x[d] - u[d];
@@ -166,9 +199,10 @@ typedef struct worker {
     fit *f;
     unsigned id;
     counts c;
-    double *post;  /* max T x K */
-    int32_t *path; /* max T, Viterbi training */
-    size_t bad;    /* first failed sequence, or SIZE_MAX */
+    double *post;   /* max T x K */
+    int32_t *path;  /* max T, Viterbi training */
+    uint8_t *allow; /* max T x K, Viterbi training with labels: the labels as constraints */
+    size_t bad;     /* first failed sequence, or SIZE_MAX */
     int rc;
     eng_error err;
     pthread_t th;
@@ -188,6 +222,18 @@ struct fit {
     worker *w;
 };
 
+/* Labels (-1: free) as an allowed-states mask (T x K) in a, within the
+ * sequence's own constraints if it has any. */
+static const uint8_t *labels_as_constraints(const int32_t *lab, const hmm_obs *obs, size_t K,
+                                            uint8_t *a)
+{
+    for (size_t t = 0; t < obs->T; t++)
+        for (size_t k = 0; k < K; k++)
+            a[t * K + k] =
+                (lab[t] < 0 || (size_t)lab[t] == k) && (!obs->allowed || obs->allowed[t * K + k]);
+    return a;
+}
+
 static int estep_seq(fit *f, worker *w, size_t s, eng_error *err)
 {
     const hmm_model *m = f->model;
@@ -198,8 +244,10 @@ static int estep_seq(fit *f, worker *w, size_t s, eng_error *err)
     int rc;
     if (!f->stats && !lab) return hmm_forward(m, obs, &f->seq_ll[s], err);
     if (f->o->algorithm == HMM_FIT_VITERBI) {
-        rc = hmm_viterbi(m, obs, w->path, &lp, err);
-        if (!rc) rc = hmm_forward(m, obs, &ll, err);
+        hmm_obs lo = *obs; /* labels: the best path through them, P(obs, labels) */
+        if (lab) lo.allowed = labels_as_constraints(lab, obs, K, w->allow);
+        rc = hmm_viterbi(m, &lo, w->path, &lp, err);
+        if (!rc) rc = hmm_forward(m, &lo, &ll, err);
         if (rc) return rc;
         f->seq_ll[s] = ll;
         w->c.start[w->path[0]] += 1.0;
@@ -331,6 +379,31 @@ static bool floor_covariance(double *S, size_t D, double min_var, double *L)
     return changed;
 }
 
+/* State k of a mixture: each component's weight is its share of the
+ * state's occupancy n; a component with responsibilities moves its means
+ * and variances (floored at min_var), one without keeps them. */
+static void update_mixture(const hmm_model *m, hmm_params *P, const double *em, size_t k, double n,
+                           double min_var, unsigned *flags)
+{
+    size_t C = m->C, D = m->D;
+    for (size_t j = 0; j < C; j++) {
+        size_t kc = k * C + j;
+        const double *b = em + kc * (1 + 2 * D);
+        double r = b[0];
+        P->weights[kc] = r / n;
+        if (!(r > FIT_MIN_COUNT)) continue;
+        for (size_t d = 0; d < D; d++) {
+            double dm = b[1 + d] / r, v = b[1 + D + d] / r - dm * dm;
+            P->means[kc * D + d] += dm;
+            if (!(v >= min_var)) {
+                v = min_var;
+                flags[k] |= HMM_FIT_STATE_FLOORED;
+            }
+            P->variances[kc * D + d] = v;
+        }
+    }
+}
+
 static void update_emissions(const fit *f, hmm_params *P, const counts *c, const bool *allow_em,
                              unsigned *flags, double *L)
 {
@@ -347,8 +420,22 @@ static void update_emissions(const fit *f, hmm_params *P, const counts *c, const
             update_dist(P->probs + k * M, c->em + k * M, allow_em + k * M, M, pc);
             continue;
         }
+        if (m->kind == HMM_GMM) {
+            update_mixture(m, P, c->em, k, n, min_var, flags);
+            continue;
+        }
         double *mu = P->means + k * D;
         const double *s1 = c->em + k * D;
+        if (m->kind == HMM_POISSON) { /* the rate is the mean count, floored */
+            for (size_t d = 0; d < D; d++) {
+                mu[d] += s1[d] / n;
+                if (!(mu[d] >= min_var)) {
+                    mu[d] = min_var;
+                    flags[k] |= HMM_FIT_STATE_FLOORED;
+                }
+            }
+            continue;
+        }
         if (m->kind == HMM_GAUSS_DIAG) {
             for (size_t d = 0; d < D; d++) {
                 double dm = s1[d] / n, v = c->em2[k * D + d] / n - dm * dm;
@@ -431,9 +518,6 @@ static int check_input(const hmm_model *init, const hmm_obs *seqs, size_t nseq,
     if (o->update & ~HMM_FIT_ALL) return eng_error_set(err, ENG_EINVAL, "update: unknown bits");
     if (o->algorithm != HMM_FIT_BAUM_WELCH && o->algorithm != HMM_FIT_VITERBI)
         return eng_error_set(err, ENG_EINVAL, "algorithm: unknown");
-    if (labels && o->algorithm == HMM_FIT_VITERBI)
-        return eng_error_set(err, ENG_EINVAL,
-                             "labels are not supported with algorithm \"viterbi\" yet");
     for (size_t s = 0; s < nseq; s++) {
         eng_error e = {0};
         if (hmm_check_obs(init, &seqs[s], &e))
@@ -462,6 +546,7 @@ static void fit_free(fit *f, fit_mem *fm)
         free(f->w[i].c.mem);
         free(f->w[i].post);
         free(f->w[i].path);
+        free(f->w[i].allow);
     }
     free(f->w);
     free(f->seq_ll);
@@ -502,7 +587,8 @@ static int fit_alloc(fit *f, fit_mem *fm, const hmm_model *init, eng_error *err)
         w->id = i;
         bool vit = f->o->algorithm == HMM_FIT_VITERBI;
         if (counts_init(&w->c, init) || (!vit && !(w->post = malloc(maxT * K * sizeof(double)))) ||
-            (vit && !(w->path = malloc(maxT * sizeof(int32_t)))))
+            (vit && !(w->path = malloc(maxT * sizeof(int32_t)))) ||
+            (vit && f->labels && !(w->allow = malloc(maxT * K))))
             return hmm_err_nomem(err, "the fit");
     }
     return 0;
@@ -533,8 +619,8 @@ int hmm_fit(const hmm_model *init, const hmm_obs *seqs, size_t nseq, const int32
         rc = estep(&f, &ll, err);
         if (rc) break;
         if (!isfinite(ll)) {
-            rc = eng_error_set(err, ENG_EIMPOSSIBLE, "the log-likelihood at iteration %zu is not finite",
-                               i);
+            rc = eng_error_set(err, ENG_EIMPOSSIBLE,
+                               "the log-likelihood at iteration %zu is not finite", i);
             break;
         }
         if (i > 0 && opts->tolerance > 0.0 && ll - r.history[i - 1] < opts->tolerance) {

@@ -33,6 +33,7 @@
 typedef struct hmm_params {
     hmm_spec spec; /* points at the arrays below and the model's names */
     double *start, *trans, *probs, *means, *variances, *covariances;
+    double *weights; /* HMM_GMM: K x C (from the stored log weights) */
 } hmm_params;
 
 /* Copy m's parameters into *out (full covariances as L L^T of the stored
@@ -119,7 +120,8 @@ typedef struct hmm_fit_result {
  * seqs[i].T states (-1: unknown); a labelled position counts as an observed
  * state, so with every position labelled one update gives the closed-form
  * maximum-likelihood estimate, and the log-likelihood is then that of the
- * observations and the labels. Labels with Viterbi training are refused.
+ * observations and the labels. With Viterbi training each best path goes
+ * through the labels (they constrain it as hmm_obs.allowed does).
  *
  * Errors: ENG_EINVAL for bad options or sequences ("sequences[2]:
  * observations[5]: ...") or labels ("labels[1][7]: state 4 is out of

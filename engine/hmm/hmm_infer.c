@@ -184,7 +184,7 @@ double hmm_scaled_update(const hmm_model *m, const double *pred, const double *l
 {
     size_t K = m->K;
     double c = 0.0, shift = 0.0;
-    if (m->kind == HMM_CATEGORICAL) { /* probabilities <= 1 already: no exp */
+    if (m->kind == HMM_CATEGORICAL && !obs->missing && !obs->allowed) { /* <= 1: no exp */
         const double *b = m->probs_t + (size_t)obs->sym[t] * K;
         for (size_t j = 0; j < K; j++) {
             out[j] = pred[j] * b[j];

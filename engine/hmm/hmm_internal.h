@@ -59,6 +59,15 @@ struct hmm_model {
     double *chol;     /* full: K x D x D, lower triangle L with Sigma = L L^T */
     double *log_norm; /* K: -(D/2) log(2 pi) - (1/2) log det Sigma_k */
 
+    /* Poisson: the rates are in means (K x D). */
+    double *log_rates; /* K x D */
+
+    /* Mixtures (HMM_GMM): means, inv_var and sd are K x C x D, log_norm is
+     * K x C (per component). */
+    size_t C;      /* components per state; 1 for other kinds */
+    double *log_w; /* K x C log weights */
+    double *w_cdf; /* K x C, for sampling */
+
     /* Sampling: cumulative rows, last positive entry forced to exactly 1. */
     double *start_cdf; /* K */
     double *trans_cdf; /* K x K */
@@ -73,10 +82,22 @@ struct hmm_model {
  * in range, values finite. ENG_EINVAL naming the first bad position. */
 int hmm_check_obs(const hmm_model *m, const hmm_obs *obs, eng_error *err);
 
-/* Log emission densities of observation t under every state: K values.
- * Categorical returns a row of the model's table; Gaussian fills and returns
- * scratch, which needs K + D doubles. */
+/* Log emission densities of observation t under every state: K values,
+ * with obs->missing (0 everywhere) and obs->allowed (-inf where a state is
+ * not allowed) applied. Categorical returns a row of the model's table when
+ * neither applies; otherwise fills and returns scratch, which needs K + D
+ * doubles. */
 const double *hmm_log_emit(const hmm_model *m, const hmm_obs *obs, size_t t, double *scratch);
+
+/* HMM_GMM: log sum_c w_kc N(x; mu_kc, v_kc) for state k; lc (NULL, or C
+ * doubles) gets each component's log term (the fit's responsibilities). */
+double hmm_gmm_log_components(const hmm_model *m, const double *x, size_t k, double *lc);
+
+/* A Poisson observation: a finite non-negative integer. */
+static inline bool hmm_count_ok(double v)
+{
+    return v >= 0.0 && v <= 9007199254740992.0 && v == floor(v);
+}
 
 /* ENG_EIMPOSSIBLE: observations[t] is impossible given those before it. */
 int hmm_err_impossible(eng_error *err, size_t t);

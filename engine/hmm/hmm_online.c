@@ -395,7 +395,7 @@ static int check_chunk(const hmm_online *st, const hmm_obs *c, eng_error *err)
     if (m->kind == HMM_CATEGORICAL) {
         if (!c->sym) return eng_error_set(err, ENG_EINVAL, "observations: symbols missing");
         for (size_t i = 0; i < c->T; i++)
-            if (c->sym[i] < 0 || (size_t)c->sym[i] >= m->M)
+            if (!(c->missing && c->missing[i]) && (c->sym[i] < 0 || (size_t)c->sym[i] >= m->M))
                 return eng_error_set(err, ENG_EINVAL,
                                      "observations[%zu] (stream position %llu): symbol index %d "
                                      "is out of range 0..%zu",
@@ -404,12 +404,14 @@ static int check_chunk(const hmm_online *st, const hmm_obs *c, eng_error *err)
     }
     if (!c->x) return eng_error_set(err, ENG_EINVAL, "observations: values missing");
     for (size_t i = 0; i < c->T; i++)
-        for (size_t d = 0; d < m->D; d++)
-            if (!isfinite(c->x[i * m->D + d]))
+        for (size_t d = 0; d < m->D && !(c->missing && c->missing[i]); d++)
+            if (!isfinite(c->x[i * m->D + d]) ||
+                (m->kind == HMM_POISSON && !hmm_count_ok(c->x[i * m->D + d])))
                 return eng_error_set(err, ENG_EINVAL,
                                      "observations[%zu] (stream position %llu): value is not "
-                                     "finite",
-                                     i, (unsigned long long)(st->T + i));
+                                     "%s",
+                                     i, (unsigned long long)(st->T + i),
+                                     m->kind == HMM_POISSON ? "a count" : "finite");
     return 0;
 }
 

@@ -42,6 +42,12 @@ static uint64_t model_fingerprint(const hmm_model *m)
     h = fnv_f64s(h, m->log_start, K);
     h = fnv_f64s(h, m->log_trans, K * K);
     if (m->kind == HMM_CATEGORICAL) return fnv_f64s(h, m->log_probs_t, m->M * K);
+    if (m->kind == HMM_POISSON) return fnv_f64s(h, m->log_rates, K * D);
+    if (m->kind == HMM_GMM) {
+        size_t C = m->C;
+        h = fnv_f64s(fnv_f64s(fnv_u64(h, C), m->log_w, K * C), m->log_norm, K * C);
+        return fnv_f64s(fnv_f64s(h, m->means, K * C * D), m->inv_var, K * C * D);
+    }
     h = fnv_f64s(fnv_f64s(h, m->means, K * D), m->log_norm, K);
     if (m->kind == HMM_GAUSS_DIAG) return fnv_f64s(h, m->inv_var, K * D);
     return fnv_f64s(h, m->chol, K * D * D);

@@ -5,7 +5,8 @@
  * States and symbols are drawn by inverting precomputed CDFs with 53-bit
  * uniforms; Gaussian values use the Marsaglia polar method and a Cholesky
  * factor (results can differ in the last bit between libms, since they use
- * log and sqrt). Per step the draws are: state, then emission. */
+ * log and sqrt); Poisson counts by inverting their CDF. Per step the draws
+ * are: state, then emission. */
 #include "core/rng.h"
 #include "hmm/hmm_internal.h"
 
@@ -90,6 +91,34 @@ static void draw_gauss(const hmm_model *m, rng *r, size_t k, double *x, double *
     }
 }
 
+/* A Poisson count of rate lam: the rate split into parts of at most 256
+ * (a sum of independent Poisson counts is Poisson of the summed rate), each
+ * drawn by inverting its CDF from 0. */
+static double draw_poisson(rng *r, double lam)
+{
+    double total = 0.0;
+    while (lam > 0.0) {
+        double part = lam > 256.0 ? 256.0 : lam, u = rng_uniform(r), p = exp(-part), F = p;
+        lam -= part;
+        unsigned k = 0;
+        while (u >= F && p > 0.0) {
+            k++;
+            p *= part / k;
+            F += p;
+        }
+        total += k;
+    }
+    return total;
+}
+
+/* A mixture's draw: the component, then x = mu + sd * z. */
+static void draw_mixture(const hmm_model *m, rng *r, size_t k, double *x)
+{
+    size_t D = m->D, kc = k * m->C + draw_cdf(r, m->w_cdf + k * m->C, m->C);
+    for (size_t d = 0; d < D; d++)
+        x[d] = m->means[kc * D + d] + m->sd[kc * D + d] * rng_normal(r);
+}
+
 /* ===== Public ===== */
 
 int hmm_sample(const hmm_model *m, size_t T, uint64_t seed, int32_t *states, int32_t *sym,
@@ -113,6 +142,11 @@ int hmm_sample(const hmm_model *m, size_t T, uint64_t seed, int32_t *states, int
         states[t] = (int32_t)k;
         if (m->kind == HMM_CATEGORICAL)
             sym[t] = (int32_t)draw_cdf(&r, m->probs_cdf + k * m->M, m->M);
+        else if (m->kind == HMM_GMM)
+            draw_mixture(m, &r, k, x + t * m->D);
+        else if (m->kind == HMM_POISSON)
+            for (size_t d = 0; d < m->D; d++)
+                x[t * m->D + d] = draw_poisson(&r, m->means[k * m->D + d]);
         else
             draw_gauss(m, &r, k, x + t * m->D, z);
     }

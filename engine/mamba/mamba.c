@@ -68,6 +68,7 @@ void mamba_model_free(mamba_model *m)
         free(m->owned[i]);
     free(m->owned);
     free(m->layers);
+    free(m->layers2);
     st_set_free(m->weights);
     free(m);
 }
@@ -101,9 +102,15 @@ mamba_weights mamba_model_weights(const mamba_model *m)
     return m->wmode;
 }
 
+const char *mamba_arch_name(mamba_arch a)
+{
+    return a == MAMBA_ARCH_MAMBA2 ? "mamba2" : "mamba";
+}
+
 size_t mamba_model_step_bytes(const mamba_model *m)
 {
     const mamba_config *c = &m->cfg;
+    if (c->arch == MAMBA_ARCH_MAMBA2) return mamba2_step_bytes(m);
     size_t dm = (size_t)c->d_model, di = (size_t)c->d_inner, N = (size_t)c->d_state;
     /* per layer vectors: norm, in_proj_b, conv_w, conv_b, dt_proj_b, A, D, out_proj_b */
     size_t vec = dm + (m->layers[0].in_proj_b ? 2 * di : 0) + di * (size_t)c->d_conv +
@@ -123,6 +130,7 @@ size_t mamba_model_step_bytes(const mamba_model *m)
 double mamba_model_token_macs(const mamba_model *m, bool with_head)
 {
     const mamba_config *c = &m->cfg;
+    if (c->arch == MAMBA_ARCH_MAMBA2) return mamba2_token_macs(m, with_head);
     double dm = c->d_model, di = c->d_inner, R = c->dt_rank, N = c->d_state;
     double per_layer = 2 * di * dm + (R + 2 * N) * di + di * R + dm * di;
     return c->n_layer * per_layer + (with_head ? (double)c->vocab_size * dm : 0.0);

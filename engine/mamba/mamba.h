@@ -1,15 +1,17 @@
 /* mamba.h: Mamba-1 selective state-space language models (and Falcon-Mamba,
- * the same with parameter-free RMS norms on dt, B and C), loaded from a
- * Hugging Face model directory (config.json + model.safetensors, or sharded
+ * the same with parameter-free RMS norms on dt, B and C) and Mamba-2 (SSD)
+ * language models, loaded from a Hugging Face model directory
+ * (config.json + model.safetensors, or sharded
  * with model.safetensors.index.json), with an exact forward pass in two
  * modes that give the same numbers: prefill (a whole sequence) and step
  * (one token per state, for a batch of states).
  *
  * A model is immutable after loading and may be shared by all threads.
  * Weights are mmapped. A mamba_state is the recurrent state of one
- * sequence: per layer the conv window (d_inner x (d_conv-1)) and the SSM
- * state (d_inner x d_state), in F32. A state is used by one thread at a
- * time.
+ * sequence: per layer the conv window (conv channels x (d_conv-1); the
+ * channels are d_inner for Mamba-1, d_inner + 2*n_groups*d_state for
+ * Mamba-2) and the SSM state (d_inner x d_state), in F32. A state is used
+ * by one thread at a time.
  *
  * Ownership: arguments are borrowed for the call; output arrays are the
  * caller's; what a function creates (*out, a blob) the caller owns and
@@ -27,6 +29,12 @@
 typedef struct mamba_model mamba_model;
 typedef struct mamba_state mamba_state;
 
+/* The model family, from config.json's model_type. */
+typedef enum mamba_arch {
+    MAMBA_ARCH_MAMBA1 = 0, /* "mamba": selective scan, A per channel and state */
+    MAMBA_ARCH_MAMBA2 = 2, /* "mamba2": SSD, scalar A per head, grouped B and C */
+} mamba_arch;
+
 typedef struct mamba_config {
     int d_model;    /* hidden_size / d_model */
     int n_layer;    /* num_hidden_layers / n_layer */
@@ -43,11 +51,22 @@ typedef struct mamba_config {
     bool mixer_rms;             /* falcon_mamba: x_proj's dt, B and C each RMS-normalized */
     float mixer_eps;            /* their epsilon (mixer_rms_eps; 0 when !mixer_rms) */
     int bos_id, eos_id, pad_id; /* -1 when absent */
+    mamba_arch arch;
+    /* Mamba-2 only (0 / false for Mamba-1): d_inner = n_heads * head_dim */
+    int n_heads, head_dim; /* num_heads, head_dim */
+    int n_groups;          /* n_groups: groups of B and C, shared by n_heads/n_groups heads */
+    int chunk_size;        /* chunk_size: the SSD prefill's chunk length */
+    int norm_groups;       /* groups of the gated RMSNorm (d_inner / norm_groups wide) */
+    bool norm_before_gate; /* norm(y) * silu(z) instead of norm(y * silu(z)) */
+    float dt_min, dt_max;  /* time_step_limit: dt clamped to [dt_min, dt_max] */
 } mamba_config;
 
-/* Load the model in directory dir. Reads config.json (model_type "mamba"
- * or "falcon_mamba", or the state-spaces format without one) and the
- * safetensors weights (F32, F16 or BF16; converted to F32 at load where
+/* "mamba" or "mamba2" (Falcon-Mamba is a Mamba-1: "mamba"). */
+const char *mamba_arch_name(mamba_arch a);
+
+/* Load the model in directory dir. Reads config.json (model_type "mamba",
+ * "falcon_mamba" or "mamba2", or the state-spaces format without one) and
+ * the safetensors weights (F32, F16 or BF16; converted to F32 at load where
  * needed). Malformed input of any kind gives ENG_EFORMAT / ENG_ENOTFOUND /
  * ENG_EIO with a message naming the file and the field or tensor; a model
  * of another kind gives ENG_EFORMAT naming its kind. *out is set only

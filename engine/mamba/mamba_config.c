@@ -1,4 +1,5 @@
-/* mamba_config.c: reading a Mamba-1 config.json, in the Hugging Face
+/* mamba_config.c: reading a Mamba config.json (Mamba-2's own fields are
+ * read by mamba2_config.c through the getters at the end), in the Hugging Face
  * format (hidden_size, num_hidden_layers, state_size, ...) or the original
  * state-spaces format (d_model, n_layer, ssm_cfg {d_state, d_conv, expand,
  * dt_rank, bias, conv_bias}, pad_vocab_size_multiple, tie_embeddings), and
@@ -12,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef struct reader {
+typedef struct mamba_cfg_reader {
     const char *path;
     json_t *root;
     json_t *ssm; /* ssm_cfg object, or NULL */
@@ -114,33 +115,24 @@ static int check_kind(const reader *r, mamba_config *c)
     const char *which;
     json_t *mt = lookup(r, NAMES("model_type"), &which);
     json_t *arch = json_object_get(r->root, "architectures");
-    json_t *layer = lookup(r, NAMES("ssm_cfg.layer"), &which);
     json_t *act = lookup(r, NAMES("hidden_act"), &which);
     bool rms = true;
     size_t i;
     json_t *a;
 
     if (mt && !json_is_string(mt)) return type_error(r, "model_type", "a string");
-    if ((mt && strcmp(json_string_value(mt), "mamba2") == 0) ||
-        (layer && json_is_string(layer) && strcmp(json_string_value(layer), "Mamba2") == 0))
-        return eng_error_set(r->err, ENG_EFORMAT,
-                             "%s: Mamba-2 is not supported yet (only Mamba-1 models)", r->path);
     json_array_foreach(arch, i, a)
     {
-        if (json_is_string(a) && strstr(json_string_value(a), "Mamba2"))
-            return eng_error_set(r->err, ENG_EFORMAT,
-                                 "%s: Mamba-2 is not supported yet (architectures lists %s)",
-                                 r->path, json_string_value(a));
         if (!mt && json_is_string(a) && !strstr(json_string_value(a), "Mamba"))
             return eng_error_set(r->err, ENG_EFORMAT,
                                  "%s: architectures lists %s, not a supported kind (supported: "
-                                 "model_type mamba, falcon_mamba)",
+                                 "model_type mamba, falcon_mamba, mamba2)",
                                  r->path, json_string_value(a));
     }
     if (mt && !mamba1_kind(json_string_value(mt), &c->mixer_rms))
         return eng_error_set(r->err, ENG_EFORMAT,
                              "%s: model_type \"%s\" is not supported (supported: mamba, "
-                             "falcon_mamba)",
+                             "falcon_mamba, mamba2)",
                              r->path, json_string_value(mt));
     if (act && (!json_is_string(act) || strcmp(json_string_value(act), "silu") != 0))
         return eng_error_set(r->err, ENG_EFORMAT,
@@ -152,6 +144,26 @@ static int check_kind(const reader *r, mamba_config *c)
                              "%s: field rms_norm is false: LayerNorm models are not supported",
                              r->path);
     return 0;
+}
+
+/* A Mamba-2 config: model_type "mamba2", the original format's
+ * ssm_cfg.layer "Mamba2", or a Mamba2 class in architectures. */
+static bool is_mamba2(const reader *r)
+{
+    const char *which;
+    json_t *mt = lookup(r, NAMES("model_type"), &which);
+    json_t *layer = lookup(r, NAMES("ssm_cfg.layer"), &which);
+    json_t *arch = json_object_get(r->root, "architectures"), *a;
+    size_t i;
+
+    if (mt && json_is_string(mt)) return strcmp(json_string_value(mt), "mamba2") == 0;
+    if (layer && json_is_string(layer) && strcmp(json_string_value(layer), "Mamba2") == 0)
+        return true;
+    json_array_foreach(arch, i, a)
+    {
+        if (json_is_string(a) && strncmp(json_string_value(a), "Mamba2", 6) == 0) return true;
+    }
+    return false;
 }
 
 /* dt_rank: an integer, or "auto" (ceil(d_model / 16)). */
@@ -214,7 +226,9 @@ static int read_config(reader *r, mamba_config *c, int *vocab_padded)
 
     if (ssm && !json_is_object(ssm)) return type_error(r, "ssm_cfg", "an object");
     r->ssm = ssm;
-    if ((rc = check_kind(r, c)) || (rc = read_dims(r, c, &pad))) return rc;
+    c->arch = is_mamba2(r) ? MAMBA_ARCH_MAMBA2 : MAMBA_ARCH_MAMBA1;
+    if ((c->arch == MAMBA_ARCH_MAMBA1 && (rc = check_kind(r, c))) || (rc = read_dims(r, c, &pad)))
+        return rc;
     if (get_bool(r, NAMES("use_bias", "ssm_cfg.bias"), false, &c->use_bias) ||
         get_bool(r, NAMES("use_conv_bias", "ssm_cfg.conv_bias"), true, &c->use_conv_bias) ||
         get_bool(r, NAMES("residual_in_fp32"), true, &c->residual_in_fp32) ||
@@ -224,6 +238,7 @@ static int read_config(reader *r, mamba_config *c, int *vocab_padded)
         get_token(r, "bos_token_id", &c->bos_id) || get_token(r, "eos_token_id", &c->eos_id) ||
         get_token(r, "pad_token_id", &c->pad_id))
         return r->err ? r->err->code : ENG_EFORMAT;
+    if (c->arch == MAMBA_ARCH_MAMBA2 && (rc = mamba2_config_read(r, c))) return rc;
     *vocab_padded = (int)(((long long)c->vocab_size + pad - 1) / pad * pad);
     return 0;
 }
@@ -247,4 +262,32 @@ int mamba_config_parse(const char *path, mamba_config *cfg, int *vocab_padded, e
         rc = read_config(&r, cfg, vocab_padded);
     json_decref(r.root);
     return rc;
+}
+
+/* ---------------------------------------- the getters, for mamba2_config.c */
+
+int mamba_cfg_int(const mamba_cfg_reader *r, const char *const *names, long long def, long long lo,
+                  long long hi, int *out)
+{
+    return get_int(r, names, def, lo, hi, out) ? (r->err ? r->err->code : ENG_EFORMAT) : 0;
+}
+
+int mamba_cfg_bool(const mamba_cfg_reader *r, const char *const *names, bool def, bool *out)
+{
+    return get_bool(r, names, def, out) ? (r->err ? r->err->code : ENG_EFORMAT) : 0;
+}
+
+void *mamba_cfg_lookup(const mamba_cfg_reader *r, const char *const *names, const char **which)
+{
+    return lookup(r, names, which);
+}
+
+const char *mamba_cfg_path(const mamba_cfg_reader *r)
+{
+    return r->path;
+}
+
+eng_error *mamba_cfg_err(const mamba_cfg_reader *r)
+{
+    return r->err;
 }

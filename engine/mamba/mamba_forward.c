@@ -1,6 +1,7 @@
 /* mamba_forward.c: the Mamba-1 (and Falcon-Mamba) forward pass, in prefill (a sequence, one
  * state) and step (a batch of states, one token each) modes, and the
- * model's pool of worker threads.
+ * model's pool of worker threads. The API functions here check their
+ * arguments and hand a Mamba-2 model to mamba2_run.c.
  *
  * Both modes run the same code on a block of "rows": a row is one token
  * together with the state it advances. In prefill every row advances the
@@ -67,21 +68,10 @@
 #define CHUNK_HEAD 1024
 #define CHUNK_ROWS 16
 
-/* Spin, then yield, then sleep while *v < n: phases are microseconds long,
- * so sleeping at once would cost more than the work; a long wait means a
- * thread holding a chunk was descheduled. */
+/* Wait while *v < n (team.c: spin, yield, then sleep). */
 static void wait_until(atomic_uint *v, unsigned n)
 {
-    for (unsigned spin = 0; atomic_load_explicit(v, memory_order_acquire) < n; spin++) {
-        if (spin > 40000) {
-            struct timespec ts = {0, 20000};
-            nanosleep(&ts, NULL);
-        } else if (spin > 4000) {
-            sched_yield();
-        } else {
-            mamba_cpu_relax();
-        }
-    }
+    mamba_team_wait(v, n);
 }
 
 /* --------------------------------------------------------------- job */
@@ -462,6 +452,8 @@ int mamba_prefill(const mamba_model *m, mamba_state *s, const int32_t *tokens, s
     if (n == 0) return eng_error_set(err, ENG_EINVAL, "mamba_prefill: no tokens");
     for (size_t i = 0; i < n; i++)
         if ((rc = check_token(m, tokens[i], "position", i, err))) return rc;
+    if (m->cfg.arch == MAMBA_ARCH_MAMBA2)
+        return mamba2_prefill(m, s, tokens, n, logits, last_logits, hidden, err);
     memset(&f, 0, sizeof f);
     f.m = m;
     f.states = &s;
@@ -532,6 +524,7 @@ int mamba_step(const mamba_model *m, mamba_state *const *states, const int32_t *
     if ((rc = check_states(m, states, batch, err))) return rc;
     for (size_t b = 0; b < batch; b++)
         if ((rc = check_token(m, tokens[b], "batch entry", b, err))) return rc;
+    if (m->cfg.arch == MAMBA_ARCH_MAMBA2) return mamba2_step(m, states, tokens, batch, logits, err);
     memset(&f, 0, sizeof f);
     f.m = m;
     f.states = states;

@@ -31,14 +31,34 @@ typedef struct mamba_layer {
     const float *out_proj_b; /* d_model, or NULL */
 } mamba_layer;
 
+/* One Mamba-2 residual block (mamba2_weights.c). in_proj's rows are
+ * z (d_inner), then xBC (conv_dim = d_inner + 2*n_groups*d_state: x, then
+ * B and C of each group), then dt (n_heads). */
+typedef struct mamba2_layer {
+    const float *norm_w;     /* d_model */
+    mk_mat in_proj;          /* (d_inner + conv_dim + n_heads) x d_model */
+    const float *in_proj_b;  /* or NULL */
+    const float *conv_w;     /* conv_dim x d_conv */
+    const float *conv_wt;    /* by 16 channels, as mamba_layer's (owned) */
+    const float *conv_b;     /* conv_dim, or NULL */
+    const float *dt_bias;    /* n_heads */
+    const float *A;          /* n_heads: -exp(A_log) (owned) */
+    const float *D;          /* n_heads */
+    const float *gnorm_w;    /* d_inner: the gated RMSNorm's weight */
+    mk_mat out_proj;         /* d_model x d_inner */
+    const float *out_proj_b; /* d_model, or NULL */
+} mamba2_layer;
+
 struct mamba_model {
     mamba_config cfg;
     st_set *weights; /* the mapped files; views below may point into them */
     mamba_layer *layers;
-    mk_mat embed;        /* vocab_size x d_model */
-    mk_mat lm_head;      /* vocab_size x d_model; the same as embed when tied */
-    const float *norm_f; /* d_model */
-    void **owned;        /* converted or computed buffers, freed with the model */
+    mamba2_layer *layers2; /* Mamba-2 models: these instead of layers */
+    int ssd_chunk;         /* Mamba-2: the SSD chunk length prefill uses (mamba2_set_chunk) */
+    mk_mat embed;          /* vocab_size x d_model */
+    mk_mat lm_head;        /* vocab_size x d_model; the same as embed when tied */
+    const float *norm_f;   /* d_model */
+    void **owned;          /* converted or computed buffers, freed with the model */
     size_t nowned, capowned;
     uint64_t fingerprint;
     mamba_weights wmode;       /* how the matrices are held */
@@ -52,14 +72,21 @@ struct mamba_model {
 struct mamba_state {
     const mamba_model *m;
     uint64_t tokens;
-    float *conv; /* n_layer x d_inner x (d_conv-1): the previous inputs, oldest first */
-    float *ssm;  /* n_layer x d_inner x d_state */
+    float *conv; /* n_layer x conv channels x (d_conv-1): the previous inputs, oldest first */
+    float *ssm;  /* n_layer x d_inner x d_state (Mamba-2: heads x d_state x head_dim) */
 };
+
+/* Channels of the conv: x (Mamba-1), or x, B and C (Mamba-2). */
+static inline size_t mamba_conv_channels(const mamba_config *c)
+{
+    return (size_t)c->d_inner +
+           (c->arch == MAMBA_ARCH_MAMBA2 ? 2 * (size_t)c->n_groups * (size_t)c->d_state : 0);
+}
 
 /* Floats per layer in each state array. */
 static inline size_t mamba_conv_per_layer(const mamba_config *c)
 {
-    return (size_t)c->d_inner * (size_t)(c->d_conv - 1);
+    return mamba_conv_channels(c) * (size_t)(c->d_conv - 1);
 }
 static inline size_t mamba_ssm_per_layer(const mamba_config *c)
 {
@@ -76,6 +103,67 @@ int mamba_config_parse(const char *path, mamba_config *cfg, int *vocab_padded, e
  * m->weights and m->wmode are set; cfg.vocab_size and cfg.tied are settled
  * here. */
 int mamba_bind_weights(mamba_model *m, int vocab_padded, eng_error *err);
+
+/* ------------------------------------------------ shared with Mamba-2 */
+
+/* Config reading (mamba_config.c) for mamba2_config.c: the reader over a
+ * parsed config.json, and its typed getters. names: NULL-terminated list
+ * of keys tried in order ("ssm_cfg.x": key x of the ssm_cfg object).
+ * Each returns 0, or an ENG_EFORMAT naming the file and the field. */
+typedef struct mamba_cfg_reader mamba_cfg_reader;
+int mamba_cfg_int(const mamba_cfg_reader *r, const char *const *names, long long def, long long lo,
+                  long long hi, int *out);
+int mamba_cfg_bool(const mamba_cfg_reader *r, const char *const *names, bool def, bool *out);
+/* The first of names present (borrowed), or NULL; *which: the key found. */
+void *mamba_cfg_lookup(const mamba_cfg_reader *r, const char *const *names, const char **which);
+const char *mamba_cfg_path(const mamba_cfg_reader *r);
+eng_error *mamba_cfg_err(const mamba_cfg_reader *r);
+
+/* Mamba-2's fields of config.json (mamba2_config.c), after the fields the
+ * two families share are read into c. */
+int mamba2_config_read(const mamba_cfg_reader *r, mamba_config *c);
+
+/* Weight binding (mamba_weights.c) for mamba2_weights.c: a binder fills
+ * one model and its fingerprint. */
+typedef struct mamba_binder mamba_binder;
+mamba_model *mamba_binder_model(mamba_binder *b);
+eng_error *mamba_binder_err(mamba_binder *b);
+/* A 64-byte aligned buffer of n bytes the model owns; NULL when out of
+ * memory. */
+void *mamba_binder_own(mamba_binder *b, size_t n);
+/* Tensor name, of the shape given (ndim dims), as F32. */
+int mamba_binder_f32(mamba_binder *b, const char *name, int ndim, const int64_t *shape,
+                     const float **out);
+/* The rows x k matrix name, held in the model's weight mode. */
+int mamba_binder_mat(mamba_binder *b, const char *name, int64_t rows, int64_t k, mk_mat *out);
+/* Mix n bytes into the fingerprint. */
+void mamba_binder_mix(mamba_binder *b, const void *p, size_t n);
+/* conv_w (ch x K) regrouped by 16 channels into an owned buffer. */
+int mamba_binder_conv_t(mamba_binder *b, const float *conv_w, size_t ch, size_t K,
+                        const float **out);
+
+/* Mamba-2 layers (mamba2_weights.c): every layer's tensors into
+ * m->layers2, and Mamba-2's config fields into the fingerprint. */
+int mamba2_bind_layers(mamba_binder *b);
+
+/* Mamba-2 forward (mamba2_run.c), after the API checked its arguments. */
+int mamba2_prefill(const mamba_model *m, mamba_state *s, const int32_t *tokens, size_t n,
+                   float *logits, float *last_logits, float *hidden, eng_error *err);
+int mamba2_step(const mamba_model *m, mamba_state *const *states, const int32_t *tokens,
+                size_t batch, float *logits, eng_error *err);
+size_t mamba2_step_bytes(const mamba_model *m);
+double mamba2_token_macs(const mamba_model *m, bool with_head);
+
+/* The plain Mamba-2 forward of one token for one state (mamba2_forward.c),
+ * token by token, single-threaded: the reference the fast paths are
+ * tested against. logits (vocab) and hidden (d_model) may be NULL. */
+int mamba2_forward_ref(const mamba_model *m, mamba_state *s, int32_t token, float *logits,
+                       float *hidden, eng_error *err);
+
+/* The SSD chunk length Mamba-2 prefill uses from now on (q <= 0: the
+ * default, the config's chunk_size up to 64): tests run every chunking.
+ * Not thread-safe. */
+void mamba2_set_chunk(mamba_model *m, int q);
 
 /* Use instruction set isa (which the CPU must run) for m's products from
  * now on: tests compare the sets on one model. Not thread-safe. */

@@ -9,7 +9,9 @@
  *  24  n_layer, d_inner, d_conv, d_state   4 x u32
  *  40  tokens absorbed       u64
  *  48  payload bytes         u64
- *  56  reserved (0)          u64
+ *  56  architecture          u32: 0 Mamba-1 (blobs written before Mamba-2
+ *                                 have 0 here too), 2 Mamba-2 (mamba_arch)
+ *  60  reserved (0)          u32
  *  64  payload: conv array, then ssm array (F32)
  *  end checksum: FNV-1a 64 of everything before it   u64 */
 #include "mamba/mamba_internal.h"
@@ -132,6 +134,7 @@ int mamba_state_serialize(const mamba_state *s, void **blob, size_t *len, eng_er
     put32(p + 36, (uint32_t)c->d_state);
     put64(p + 40, s->tokens);
     put64(p + 48, payload);
+    put32(p + 56, (uint32_t)c->arch);
     memcpy(p + BLOB_HEADER, s->conv, payload); /* conv and ssm are contiguous */
     put64(p + BLOB_HEADER + payload, eng_fnv1a(ENG_FNV1A_INIT, p, BLOB_HEADER + payload));
     *blob = p;
@@ -171,6 +174,14 @@ static int check_blob(const unsigned char *p, size_t len, eng_error *err)
 static int check_owner(const mamba_model *m, const unsigned char *p, eng_error *err)
 {
     const mamba_config *c = &m->cfg;
+    if (get32(p + 56) != (uint32_t)c->arch)
+        return eng_error_set(err, ENG_EMISMATCH,
+                             "state blob is of a %s model, this model is %s: states do not move "
+                             "between architectures",
+                             get32(p + 56) == MAMBA_ARCH_MAMBA2   ? "Mamba-2"
+                             : get32(p + 56) == MAMBA_ARCH_MAMBA1 ? "Mamba-1"
+                                                                  : "unknown",
+                             c->arch == MAMBA_ARCH_MAMBA2 ? "Mamba-2" : "Mamba-1");
     if (get64(p + 16) != m->fingerprint)
         return eng_error_set(err, ENG_EMISMATCH,
                              "state blob belongs to another model (fingerprint %016llx, this "

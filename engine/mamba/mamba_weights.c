@@ -32,7 +32,7 @@
  * and end: enough to tell checkpoints apart, cheap for a 2.8B model. */
 #define FP_SAMPLE 4096
 
-typedef struct binder {
+typedef struct mamba_binder {
     mamba_model *m;
     uint64_t fp;
     eng_error *err;
@@ -231,20 +231,25 @@ static int bind_A(binder *b, const char *name, mamba_layer *L)
     return 0;
 }
 
-/* conv_w regrouped as mk_conv_silu reads it: 16 channels' tap k side by
- * side, zero-padded past d_inner. */
-static int transpose_conv(binder *b, mamba_layer *L)
+/* conv_w (ch channels x K taps) regrouped as mk_conv_silu reads it: 16
+ * channels' tap k side by side, zero-padded past ch. */
+static int conv_transposed(binder *b, const float *conv_w, size_t ch, size_t K, const float **out)
 {
-    const mamba_config *c = &b->m->cfg;
-    size_t K = (size_t)c->d_conv, di = (size_t)c->d_inner, ng = (di + 15) / 16;
+    size_t ng = (ch + 15) / 16;
     float *wt = own(b->m, ng * K * 16 * sizeof *wt);
     if (!wt) return eng_error_set(b->err, ENG_ENOMEM, "out of memory for the conv weights");
     memset(wt, 0, ng * K * 16 * sizeof *wt);
-    for (size_t d = 0; d < di; d++)
+    for (size_t d = 0; d < ch; d++)
         for (size_t k = 0; k < K; k++)
-            wt[(d / 16 * K + k) * 16 + d % 16] = L->conv_w[d * K + k];
-    L->conv_wt = wt;
+            wt[(d / 16 * K + k) * 16 + d % 16] = conv_w[d * K + k];
+    *out = wt;
     return 0;
+}
+
+static int transpose_conv(binder *b, mamba_layer *L)
+{
+    const mamba_config *c = &b->m->cfg;
+    return conv_transposed(b, L->conv_w, (size_t)c->d_inner, (size_t)c->d_conv, &L->conv_wt);
 }
 
 static int bind_layer(binder *b, int i, mamba_layer *L)
@@ -341,12 +346,55 @@ int mamba_bind_weights(mamba_model *m, int vocab_padded, eng_error *err)
     if ((rc = bind_embedding(&b, vocab_padded))) return rc;
     if (!(m->layers = calloc((size_t)m->cfg.n_layer, sizeof *m->layers)))
         return eng_error_set(err, ENG_ENOMEM, "out of memory for %d layers", m->cfg.n_layer);
-    for (int i = 0; i < m->cfg.n_layer; i++)
-        if ((rc = bind_layer(&b, i, &m->layers[i]))) return rc;
+    if (m->cfg.arch == MAMBA_ARCH_MAMBA2) {
+        if ((rc = mamba2_bind_layers(&b))) return rc;
+    } else {
+        for (int i = 0; i < m->cfg.n_layer; i++)
+            if ((rc = bind_layer(&b, i, &m->layers[i]))) return rc;
+    }
     if ((rc = bind1(&b, "backbone.norm_f.weight", m->cfg.d_model, &m->norm_f)) ||
         (rc = bind_head(&b)))
         return rc;
     fingerprint_config(&b);
     m->fingerprint = b.fp;
     return 0;
+}
+
+/* ------------------------------------------- for mamba2_weights.c */
+
+mamba_model *mamba_binder_model(mamba_binder *b)
+{
+    return b->m;
+}
+
+eng_error *mamba_binder_err(mamba_binder *b)
+{
+    return b->err;
+}
+
+void *mamba_binder_own(mamba_binder *b, size_t n)
+{
+    return own(b->m, n);
+}
+
+int mamba_binder_f32(mamba_binder *b, const char *name, int ndim, const int64_t *shape,
+                     const float **out)
+{
+    return bind(b, name, ndim, shape, out);
+}
+
+int mamba_binder_mat(mamba_binder *b, const char *name, int64_t rows, int64_t k, mk_mat *out)
+{
+    return bind_mat(b, name, rows, k, out);
+}
+
+void mamba_binder_mix(mamba_binder *b, const void *p, size_t n)
+{
+    b->fp = eng_fnv1a(b->fp, p, n);
+}
+
+int mamba_binder_conv_t(mamba_binder *b, const float *conv_w, size_t ch, size_t K,
+                        const float **out)
+{
+    return conv_transposed(b, conv_w, ch, K, out);
 }

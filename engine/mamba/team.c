@@ -177,3 +177,19 @@ void mamba_team_run(mamba_team *p, int nt, void (*fn)(void *job, int tid), void 
             mamba_cpu_relax();
     atomic_store_explicit(&p->busy, 0, memory_order_release);
 }
+
+/* Phases are microseconds long, so sleeping at once would cost more than
+ * the work; a long wait means a thread holding a chunk was descheduled. */
+void mamba_team_wait(atomic_uint *v, unsigned n)
+{
+    for (unsigned spin = 0; atomic_load_explicit(v, memory_order_acquire) < n; spin++) {
+        if (spin > 40000) {
+            struct timespec ts = {0, 20000};
+            nanosleep(&ts, NULL);
+        } else if (spin > 4000) {
+            sched_yield();
+        } else {
+            mamba_cpu_relax();
+        }
+    }
+}

@@ -10,6 +10,8 @@
 
 #include "mamba/kernels/mamba_kernels.h"
 
+#include <stdatomic.h>
+
 #if MK_HAVE_X86
 #include <immintrin.h>
 #define mamba_cpu_relax() _mm_pause()
@@ -35,5 +37,9 @@ int mamba_team_acquire(mamba_team *t, int want);
 /* Run fn(job, 1..nt-1) on the workers and fn(job, 0) here, wait for all,
  * and give the team back. nt is what mamba_team_acquire returned. */
 void mamba_team_run(mamba_team *t, int nt, void (*fn)(void *job, int tid), void *job);
+
+/* Wait until *v >= n (acquire): spin, then yield, then sleep, for the
+ * phases of a job, where threads wait for each other's chunks. */
+void mamba_team_wait(atomic_uint *v, unsigned n);
 
 #endif

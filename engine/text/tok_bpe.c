@@ -12,9 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Words up to this many bytes are cached; the cache is cleared when it
- * holds CACHE_MAX entries, so memory stays bounded on any input. */
-#define CACHE_WORD_MAX 64
+/* The cache is cleared when it holds CACHE_MAX entries, so memory stays
+ * bounded on any input. */
 #define CACHE_MAX (1u << 16)
 /* Words of up to this many symbols merge by scanning. */
 #define SCAN_MAX 48
@@ -332,9 +331,7 @@ static int32_t whole_word_id(const eng_tok *t, tok_bpe_ctx *c, const unsigned ch
     return tok_vmap_get(t, c->mapped.v, c->mapped.n);
 }
 
-/* Merge one word from its bytes (no cache). */
-static int bpe_uncached(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_t n,
-                        tok_ids *out)
+int tok_bpe_bytes(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_t n, tok_ids *out)
 {
     int rc = tok_ids_reserve(out, n);
     if (rc != 0) return rc;
@@ -441,27 +438,6 @@ void tok_cache_free(tok_cache *c)
     free(c->keys.v);
     free(c->cids.v);
     memset(c, 0, sizeof *c);
-}
-
-/* One word, uncached, on the tokenizer's path. */
-static int word_uncached(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_t n,
-                         tok_ids *out)
-{
-    return t->general ? tok_bpe_chars(t, c, w, n, out) : bpe_uncached(t, c, w, n, out);
-}
-
-int tok_bpe_word(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_t n, tok_ids *out)
-{
-    if (!t->general && n == 1 && t->byte_id[w[0]] >= 0) return tok_ids_push(out, t->byte_id[w[0]]);
-    if (n > CACHE_WORD_MAX) return word_uncached(t, c, w, n, out);
-
-    size_t slot;
-    int rc = tok_cache_get(&c->cache, w, n, out, &slot);
-    if (rc != 0) return rc < 0 ? rc : 0;
-    size_t before = out->n;
-    rc = word_uncached(t, c, w, n, out);
-    if (rc == 0) tok_cache_put(&c->cache, slot, w, n, out->v + before, out->n - before);
-    return rc;
 }
 
 void tok_bpe_ctx_free(tok_bpe_ctx *c)

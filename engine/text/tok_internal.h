@@ -3,16 +3,18 @@
  *
  *   tok_utf8.c    UTF-8 decoding, lossy repair, streaming decoder, NFC
  *   tok_pretok.c  Unicode classes and the GPT-2 pre-tokenizer scanner
- *   tok_bpe.c     vocab / merge hash maps, ranked BPE, per-call word cache
+ *   tok_bpe.c     vocab / merge hash maps, ranked BPE, the per-call cache,
+ *                 the fast path's byte-level word
  *   tok_load.c    tokenizer.json loading
- *   tokenizer.c   added-token splitting, encode / decode, lookup
+ *   tokenizer.c   added-token splitting, encode / decode, lookup, and the
+ *                 general pipeline's pre-tokenizer driver
  * and the general pipeline's files, listed in tok_pipe.h.
  *
  * Two encode paths: the fast one (tok_pretok.c's hand-written GPT-2
  * scanner and byte-level BPE straight from raw bytes) serves exactly the
  * GPT-2 / GPT-NeoX pipeline (normalizer null or NFC, ByteLevel with its
  * regex, BPE without byte fallback or affixes); every other pipeline runs
- * the general one (tok_encode.c). Tests check that both agree. */
+ * the general one (tok_pipe.h). Tests check that both agree. */
 #ifndef HMMBA_TOK_INTERNAL_H
 #define HMMBA_TOK_INTERNAL_H
 
@@ -179,6 +181,9 @@ struct eng_tok {
     size_t prefix_len, suffix_len;
     int32_t byte_fb[256]; /* id of "<0xNN>" per byte, or -1 */
     int32_t *cp_id;       /* id of each one-character token below TOK_CP_TABLE, or -1 */
+    uint64_t *pairs;      /* set of character pairs inside merge results (open
+                             addressing, UINT64_MAX empty); see tok_json_model.c */
+    size_t pair_mask;
 
     tok_added *added;
     size_t n_added;
@@ -226,8 +231,12 @@ static inline const tok_mslot *tok_mmap_get(const eng_tok *t, int32_t a, int32_t
 
 /* Read model.byte_fallback, continuing_subword_prefix, end_of_word_suffix. */
 int tok_model_extras_load(tok_ld *L, eng_tok *t, json_t *m);
-/* Build byte_fb and cp_id (after the vocab map). */
+/* Build byte_fb, cp_id and pairs (after the vocab and merge maps). */
 int tok_model_tables(eng_tok *t);
+
+/* Whether some merge's result holds character a right before b (if not,
+ * no merge ever joins them in a word). */
+bool tok_pair_possible(const eng_tok *t, uint32_t a, uint32_t b);
 
 /* A per-call cache: short strings -> the ids they encode to. Cleared when
  * it holds 2^16 entries, so memory stays bounded on any input. */
@@ -259,8 +268,12 @@ typedef struct tok_bpe_ctx {
 void tok_bpe_ctx_free(tok_bpe_ctx *c);
 
 /* Append the ids of one pre-token to out: raw bytes w[0..n) on the fast
- * path, model-alphabet UTF-8 on the general one (t->general); n > 0. */
+ * path, model-alphabet UTF-8 on the general one (t->general); n > 0.
+ * Words up to 64 bytes go through c's cache (tok_json_model.c). */
 int tok_bpe_word(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_t n, tok_ids *out);
+
+/* The fast path's uncached word: raw bytes through the byte map (tok_bpe.c). */
+int tok_bpe_bytes(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_t n, tok_ids *out);
 
 /* The general path's uncached word (tok_json_model.c). */
 int tok_bpe_chars(const eng_tok *t, tok_bpe_ctx *c, const unsigned char *w, size_t n, tok_ids *out);

@@ -344,6 +344,10 @@ int tok_dec_apply(const tok_decs *ds, tok_strs *in, eng_buf *out)
 
 int tok_dec_piece(const tok_decs *ds, const char *s, size_t n, eng_buf *out)
 {
+    /* the common cases without the list machinery: loading calls this for
+     * every id */
+    if (!ds->present) return eng_buf_append(out, s, n);
+    if (ds->n == 1 && ds->v[0].kind == TOK_D_BYTELEVEL) return byte_level_token(s, n, out);
     tok_strs one = {0};
     int rc = tok_strs_push(&one, s, n);
     if (rc == 0) rc = run_chain(ds, &one, true, out);

@@ -11,6 +11,7 @@
  *   tok_json_model.c BPE word setup: byte fallback, unk, subword affixes
  *   tok_json_dec.c   decoders: ByteLevel, Replace, ByteFallback, Fuse,
  *                    Strip, Metaspace
+ *   tok_json_util.c  the JSON readers below (tok_get_bool, ...)
  * tokenizer.c drives them.
  *
  * Sequences are flattened at load into arrays of steps. Ownership: a

@@ -17,6 +17,9 @@
 
 struct tok_re {
     regex_t *reg;
+    char *lit; /* a non-empty String pattern: matched with memmem (the same
+                  leftmost non-overlapping matches), else NULL */
+    size_t lit_len;
 };
 
 static pthread_once_t onig_once = PTHREAD_ONCE_INIT;
@@ -77,6 +80,14 @@ int tok_re_load(tok_ld *L, json_t *pattern, const char *where, tok_re **out)
         return rc;
     }
     free(pat.v);
+    if (json_is_string(str) && json_string_length(str) > 0) {
+        r->lit_len = json_string_length(str);
+        if (!(r->lit = malloc(r->lit_len))) {
+            tok_re_free(r);
+            return ENG_ENOMEM;
+        }
+        memcpy(r->lit, json_string_value(str), r->lit_len);
+    }
     *out = r;
     return 0;
 }
@@ -85,6 +96,7 @@ void tok_re_free(tok_re *re)
 {
     if (!re) return;
     onig_free(re->reg);
+    free(re->lit);
     free(re);
 }
 
@@ -109,10 +121,26 @@ static size_t char_len(unsigned char b)
     return b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
 }
 
+/* A literal's matches: leftmost, non-overlapping, never empty. */
+static int find_literal(const tok_re *re, tok_match *m, const char *str, size_t n)
+{
+    size_t prev = 0;
+    while (prev < n) {
+        const char *hit = memmem(str + prev, n - prev, re->lit, re->lit_len);
+        if (!hit) break;
+        size_t ms = (size_t)(hit - str), me = ms + re->lit_len;
+        if (ms > prev && tok_spans_push(&m->sp, prev, ms, false) != 0) return ENG_ENOMEM;
+        if (tok_spans_push(&m->sp, ms, me, true) != 0) return ENG_ENOMEM;
+        prev = me;
+    }
+    return prev < n ? tok_spans_push(&m->sp, prev, n, false) : 0;
+}
+
 int tok_find_re(const tok_re *re, tok_match *m, const char *str, size_t n)
 {
     m->sp.n = 0;
     if (n == 0) return tok_spans_push(&m->sp, 0, 0, false);
+    if (re->lit) return find_literal(re, m, str, n);
     if (!m->region && !(m->region = onig_region_new())) return ENG_ENOMEM;
     OnigRegion *rg = m->region;
     const UChar *s = (const UChar *)str, *end = s + n;

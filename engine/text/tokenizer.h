@@ -83,8 +83,10 @@ int eng_tok_decode(const eng_tok *t, const int32_t *ids, size_t n, char **text, 
 const char *eng_tok_piece(const eng_tok *t, int32_t id, bool skip_special, size_t *len);
 
 /* Id of an exact token string, or -1: added tokens by content first, then
- * the model vocab in its byte-level form (a leading space is "Ġ"), as HF's
- * token_to_id. eng_tok_lookup(t, "<|endoftext|>") is 0 for GPT-NeoX. */
+ * the model vocab in the model's own alphabet (a leading space is "Ġ" in
+ * byte-level vocabularies, "▁" in SentencePiece-style ones; byte fallback
+ * tokens are "<0x0A>"), as HF's token_to_id.
+ * eng_tok_lookup(t, "<|endoftext|>") is 0 for GPT-NeoX. */
 int32_t eng_tok_lookup(const eng_tok *t, const char *token);
 
 /* Streaming UTF-8: push the bytes of each token; complete characters come

@@ -14,6 +14,26 @@
 
 /* ===== one sequence ===== */
 
+/* The n best paths of obs into res (path and path_log_prob: the best). */
+static int add_nbest(const hmm_model *m, const hmm_obs *obs, size_t n, int32_t *path, double *lp,
+                     json_t **nbest, eng_error *err)
+{
+    size_t T = obs->T, found = 0;
+    int32_t *paths = malloc(n * T * sizeof *paths);
+    double *lps = malloc(n * sizeof *lps);
+    int rc = paths && lps ? hmm_viterbi_nbest(m, obs, n, paths, lps, &found, err)
+                          : eng_error_set(err, ENG_ENOMEM, "out of memory for %zu paths", n);
+    if (!rc) {
+        memcpy(path, paths, T * sizeof *path);
+        *lp = lps[0];
+        if (!(*nbest = proto_hmm_nbest_json(m, T, found, paths, lps)))
+            rc = eng_error_set(err, ENG_ENOMEM, "out of memory building the answer");
+    }
+    free(paths);
+    free(lps);
+    return rc;
+}
+
 /* Decode seq into a JSON result; on failure fill err (naming `field`). */
 static json_t *decode_one(const hmm_model *m, const proto_hmm_decode_req *q, size_t i,
                           eng_error *err)
@@ -21,6 +41,7 @@ static json_t *decode_one(const hmm_model *m, const proto_hmm_decode_req *q, siz
     const hmm_obs *obs = &q->seqs[i];
     size_t T = obs->T, K = hmm_num_states(m);
     srv_metrics_hmm_observations(T);
+    bool forward = q->algorithm == PROTO_HMM_FORWARD, viterbi = q->algorithm == PROTO_HMM_VITERBI;
     int32_t *path = malloc(T * sizeof *path);
     double *post = NULL;
     bool want_post = q->posteriors || q->algorithm == PROTO_HMM_POSTERIOR;
@@ -33,7 +54,11 @@ static json_t *decode_one(const hmm_model *m, const proto_hmm_decode_req *q, siz
         return NULL;
     }
     double lp = 0, ll = 0;
-    int rc = q->algorithm == PROTO_HMM_VITERBI ? hmm_viterbi(m, obs, path, &lp, err) : 0;
+    json_t *nbest = NULL;
+    int rc = 0;
+    if (viterbi)
+        rc = q->nbest ? add_nbest(m, obs, q->nbest, path, &lp, &nbest, err)
+                      : hmm_viterbi(m, obs, path, &lp, err);
     if (!rc && !want_post) rc = hmm_forward(m, obs, &ll, err);
     if (!rc && want_post) rc = hmm_posteriors(m, obs, post, &ll, err);
     if (!rc && q->algorithm == PROTO_HMM_POSTERIOR)
@@ -44,9 +69,15 @@ static json_t *decode_one(const hmm_model *m, const proto_hmm_decode_req *q, siz
             path[t] = (int32_t)best;
         }
     json_t *res = rc ? NULL
-                     : proto_hmm_result_json(m, T, path, lp, q->algorithm == PROTO_HMM_VITERBI, ll,
+                     : proto_hmm_result_json(m, T, forward ? NULL : path, lp, viterbi, ll,
                                              q->posteriors ? post : NULL);
     if (!rc && !res) eng_error_set(err, ENG_ENOMEM, "out of memory building the answer");
+    if (res && nbest) json_object_set(res, "nbest", nbest);
+    if (rc == ENG_EIMPOSSIBLE && obs->allowed) {
+        eng_error e = *err;
+        eng_error_set(err, e.code, "%s, with the constraints up to that position", e.msg);
+    }
+    json_decref(nbest);
     free(path);
     free(post);
     return res;

@@ -8,11 +8,16 @@
  *
  * Limits: at most limits.max_seq_len observations in all (413 naming
  * 'sequences'), limits.max_batch sequences (413), and
- * SRV_FIT_MAX_ITERATIONS iterations (400 naming 'max_iterations'). */
+ * SRV_FIT_MAX_ITERATIONS iterations (400 naming 'max_iterations').
+ *
+ * "save_as" installs the fitted model for serving under that name
+ * (model_store.h), replacing a model of that name; refused with 403 under
+ * --read-only, before any work. */
 #include "proto/hmm_fit_req.h"
 #include "server/handlers/handlers.h"
 #include "server/http/request.h"
 #include "server/http/stream.h"
+#include "server/model_store.h"
 #include "server/srv_internal.h"
 
 #include <poll.h>
@@ -103,11 +108,8 @@ static bool setup(srv_req *r, proto_hmm_fit_req *q, const hmm_model **m)
     }
     *m = q->own_model;
     if (q->model_name) {
-        const srv_model *sm = srv_find_model(r->srv, q->model_name);
-        if (!sm) {
-            srv_reply_error(r, 404, "model_not_found", "no model named '%s'", q->model_name);
-            return false;
-        }
+        const srv_model *sm = srv_req_find_model(r, q->model_name);
+        if (!sm) return false;
         if (sm->kind != SRV_MODEL_HMM) {
             srv_reply_error(r, 400, "invalid_request",
                             "field 'model': '%s' is not an HMM; /fit fits HMMs", q->model_name);
@@ -123,13 +125,36 @@ static bool setup(srv_req *r, proto_hmm_fit_req *q, const hmm_model **m)
             srv_reply_eng_error(r, &err);
         return false;
     }
-    if (q->save_as) {
-        srv_reply_error(r, 400, "not_supported",
-                        "field 'save_as': installing a fitted model for serving is not supported "
-                        "yet (models are loaded at start); use the answer's model with --model");
+    if (q->save_as && !srv_model_name_valid(q->save_as)) {
+        srv_reply_error(r, 400, "invalid_request",
+                        "field 'save_as': model names are 1..%d characters of A-Z a-z 0-9 . _ - "
+                        "not starting with '.'",
+                        SRV_MODEL_NAME_MAX);
+        return false;
+    }
+    if (q->save_as && r->srv->cfg.read_only) {
+        eng_error_set(&err, ENG_EPERM,
+                      "field 'save_as': this server runs with --read-only: models cannot change");
+        srv_reply_eng_error(r, &err);
         return false;
     }
     return true;
+}
+
+/* Serve the fitted model (taken from res) as name; the answer says so. */
+static int save(srv *s, const char *name, hmm_fit_result *res, json_t *answer, eng_error *err)
+{
+    bool replaced = false;
+    hmm_model *fitted = res->model;
+    res->model = NULL; /* the registry's now, in any case */
+    int rc = srv_install_hmm(s, name, fitted, &replaced, err);
+    if (rc) {
+        eng_error e = *err;
+        return eng_error_set(err, rc, "field 'save_as': %s", e.msg);
+    }
+    json_object_set_new(answer, "saved_as", json_string(name));
+    json_object_set_new(answer, "replaced", json_boolean(replaced));
+    return 0;
 }
 
 void srv_handle_fit(srv_req *r)
@@ -156,10 +181,16 @@ void srv_handle_fit(srv_req *r)
     hmm_fit_result res;
     eng_error err = {0};
     int rc = hmm_fit(m, q.seqs, q.nseq, (const int32_t *const *)q.labels, &q.opts, &res, &err);
+    bool fitted = rc == 0;
     if (rc == ENG_ECANCELED && c.stopped)
         eng_error_set(&err, ENG_ECANCELED, "the fit was stopped: %s", c.stopped);
     json_t *answer = rc ? NULL : proto_hmm_fit_result_json(&res);
     if (!rc && !answer) rc = eng_error_set(&err, ENG_ENOMEM, "out of memory building the answer");
+    if (!rc && q.save_as) rc = save(c.s, q.save_as, &res, answer, &err);
+    if (rc && answer) {
+        json_decref(answer);
+        answer = NULL;
+    }
     if (c.stream) {
         finish_stream(&c, answer, &err);
     } else if (rc) {
@@ -167,6 +198,6 @@ void srv_handle_fit(srv_req *r)
     } else {
         srv_reply_json(r, 200, answer);
     }
-    if (!rc) hmm_fit_result_free(&res);
+    if (fitted) hmm_fit_result_free(&res);
     proto_hmm_fit_req_free(&q);
 }

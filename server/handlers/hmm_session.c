@@ -73,7 +73,7 @@ void srv_hmm_session_decode(srv_req *r, const srv_model *m)
         run(r, m, &q, s, created);
         /* A closed stream's session goes; a new one that failed is not kept. */
         bool drop = hmm_online_finished(srv_session_hmm(s)) || (created && r->status != 200);
-        srv_session_release(r->srv->sessions, s, drop);
+        srv_req_give_back(r, s, drop);
     }
     proto_hmm_stream_req_free(&q);
 }

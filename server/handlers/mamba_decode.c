@@ -179,7 +179,7 @@ void srv_mamba_decode(srv_req *r, const srv_model *m)
     }
 out:
     if (sess)
-        srv_session_release(r->srv->sessions, sess, false);
+        srv_req_give_back(r, sess, false);
     else
         mamba_state_free(st);
     proto_mamba_decode_req_free(&q);

@@ -436,7 +436,15 @@ static void gen_finalize(gen *g)
          * its next request does not find it still busy. */
         save_session(g);
         snprintf(g->sid, sizeof g->sid, "%s", srv_session_id(g->session));
-        srv_session_release(g->srv->sessions, g->session, false);
+        if (srv_session_release(g->srv->sessions, g->session, false) &&
+            !(g->finish && !strcmp(g->finish, "error"))) {
+            g->finish = "error"; /* the store kept the session as it was before */
+            g->err_code = "session_store_unavailable";
+            snprintf(g->err.msg, sizeof g->err.msg,
+                     "the session store could not be written: session '%s' is as it was before "
+                     "this request",
+                     g->sid);
+        }
         g->session = NULL;
         g->state = NULL;
     }
@@ -447,8 +455,11 @@ static void gen_finalize(gen *g)
     } else if (g->stream) {
         finish_stream(g, failed ? (g->err.msg[0] ? g->err.msg : "engine failure") : NULL);
     } else {
+        bool store = failed && g->err_code && !strcmp(g->err_code, "session_store_unavailable");
+        if (store) g->req->retry_after = 1;
         if (failed)
-            srv_reply_error(g->req, 500, "internal", "%s", g->err.msg);
+            srv_reply_error(g->req, store ? 503 : 500, store ? g->err_code : "internal", "%s",
+                            g->err.msg);
         else
             answer_json(g->req, g);
         srv_req_complete(g->req);

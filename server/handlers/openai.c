@@ -25,12 +25,15 @@
 void srv_openai_models(srv_req *r)
 {
     json_t *data = json_array();
-    for (size_t i = 0; data && i < r->srv->nmodels; i++) {
-        const srv_model *m = &r->srv->models[i];
+    srv_model **models;
+    size_t n = srv_registry_snapshot(r->srv->models, &models);
+    for (size_t i = 0; data && i < n; i++) {
+        const srv_model *m = models[i];
         if (m->kind != SRV_MODEL_MAMBA) continue;
         json_array_append_new(data, json_pack("{s:s,s:s,s:i,s:s}", "id", m->name, "object", "model",
                                               "created", 0, "owned_by", "hmmba"));
     }
+    srv_registry_release(models, n);
     srv_reply_json(r, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
 }
 

@@ -110,6 +110,7 @@ static void req_free(srv_req *r)
     atomic_fetch_sub(&r->srv->inflight, 1);
     uv_mutex_destroy(&r->mu);
     json_decref(r->json);
+    srv_model_put(r->model);
     free(r->resp);
     eng_buf_free(&r->body);
     free(r->session_hdr);

@@ -70,6 +70,7 @@ static const struct {
     {ENG_EINVAL, 400, "invalid_request"}, {ENG_ENOMEM, 500, "internal"},
     {ENG_ELIMIT, 400, "limit_exceeded"},  {ENG_EIMPOSSIBLE, 400, "impossible_observations"},
     {ENG_EBUSY, 503, "overloaded"},       {ENG_ECANCELED, 503, "cancelled"},
+    {ENG_EPERM, 403, "forbidden"},
 };
 
 int srv_http_status_of(int code, const char **name)

@@ -22,6 +22,27 @@ bool srv_parse_body(srv_req *r)
     return true;
 }
 
+/* The model an async handler runs on: the worker's reference, dropped
+ * when the handler returns (srv_req_run). */
+static _Thread_local const srv_model *tl_pinned;
+
+const srv_model *srv_req_find_model(srv_req *r, const char *name)
+{
+    srv_model *m = srv_registry_get(r->srv->models, name);
+    if (!m) {
+        srv_reply_error(r, 404, "model_not_found", "no model named '%s'", name);
+        return NULL;
+    }
+    srv_model_put(r->model);
+    r->model = m;
+    if (r->async) {
+        srv_model_ref(m);
+        srv_model_put(tl_pinned);
+        tl_pinned = m;
+    }
+    return m;
+}
+
 const srv_model *srv_req_model(srv_req *r)
 {
     const char *name = NULL;
@@ -30,9 +51,7 @@ const srv_model *srv_req_model(srv_req *r)
         srv_reply_error(r, 400, "invalid_request", "%s", err.msg);
         return NULL;
     }
-    const srv_model *m = srv_find_model(r->srv, name);
-    if (!m) srv_reply_error(r, 404, "model_not_found", "no model named '%s'", name);
-    return m;
+    return srv_req_find_model(r, name);
 }
 
 /* ===== async completion ===== */
@@ -62,7 +81,10 @@ void srv_req_run(srv_job *job)
     srv_req *r = (srv_req *)((char *)job - offsetof(srv_req, job));
     tl_deferred = false;
     r->handler(r);
+    const srv_model *pinned = tl_pinned;
+    tl_pinned = NULL;
     if (!tl_deferred) srv_req_complete(r);
+    srv_model_put(pinned); /* r may be gone: the worker is done with the model */
 }
 
 /* ===== streamed answers ===== */

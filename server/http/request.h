@@ -58,6 +58,7 @@ struct srv_req {
     bool ndjson;            /* Accept: application/x-ndjson */
     bool openai;            /* a /v1/ route: errors in the OpenAI shape */
     srv_stream *stream;     /* set when the answer is streamed */
+    const srv_model *model; /* the model srv_req_model found: a reference, dropped with r */
 };
 
 /* From a worker, once the request is known to be valid: commit a 200
@@ -82,8 +83,15 @@ int srv_http_status_of(int code, const char **name);
 /* Parse the body as a JSON object into r->json, or answer 400 and return
  * false. */
 bool srv_parse_body(srv_req *r);
-/* Read "model" from r->json and find it, or answer 400/404 and return NULL. */
+/* Read "model" from r->json and find it, or answer 400/404 and return NULL.
+ * The model stays valid for r's handler and for as long as r lives, even
+ * if it is replaced or deleted meanwhile: r holds a reference (r->model),
+ * and so does the worker running an async handler until it returns (a
+ * streamed answer's r may go first). */
 const srv_model *srv_req_model(srv_req *r);
+
+/* As srv_req_model for a model named name (a field of the caller's). */
+const srv_model *srv_req_find_model(srv_req *r, const char *name);
 
 /* Mark an async request done and wake its connection. Call exactly once,
  * after the reply is set, from the worker. r must not be touched after. */

@@ -11,6 +11,7 @@
 #include "server/http/routes.h"
 #include "server/metrics.h"
 #include "server/sessions/session_routes.h"
+#include "server/sessions/store.h"
 #include "server/srv_internal.h"
 
 #include <string.h>
@@ -26,7 +27,7 @@ static void srv_handle_generate(srv_req *r);
 typedef struct route {
     const char *method;
     const char *path; /* exact, or with {name} segments (one non-empty segment each) */
-    srv_handler fn;   /* NULL: served by srv_session_route or srv_ui_route (listed for readers) */
+    srv_handler fn;   /* NULL: served by srv_session_route, srv_model_route or srv_ui_route */
     bool async;
 } route;
 
@@ -34,6 +35,9 @@ static const route routes[] = {
     {"GET", "/health", srv_handle_health, false},
     {"GET", "/ready", srv_handle_ready, false},
     {"GET", "/models", srv_handle_models, false},
+    {"GET", "/models/{name}", NULL, false}, /* served by srv_model_route */
+    {"PUT", "/models/{name}", NULL, true},
+    {"DELETE", "/models/{name}", NULL, false},
     {"POST", "/decode", srv_handle_decode, true},
     {"POST", "/generate", srv_handle_generate, true},
     {"POST", "/fit", srv_handle_fit, true},
@@ -92,6 +96,7 @@ srv_handler srv_route(const char *method, const char *url, bool *async, int *sta
         return srv_session_route(method, url, async, status, allow);
     if (!strncmp(url, "/ui", 3) && srv_ui_path(url))
         return srv_ui_route(method, url, async, status, allow);
+    if (!strncmp(url, "/models/", 8)) return srv_model_route(method, url, async, status, allow);
     bool path_found = false;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (!routes[i].fn || !path_match(routes[i].path, url)) continue;
@@ -120,14 +125,25 @@ static void srv_handle_ready(srv_req *r)
         srv_reply_json(r, 503, json_pack("{s:s}", "status", "draining"));
         return;
     }
-    srv_reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
+    /* A store outage stops sessions, not stateless requests: the replica
+     * stays in the balancer (200) and says what is missing. */
+    if (r->srv->store && !srv_store_ping(r->srv->store)) {
+        srv_reply_json(
+            r, 200, json_pack("{s:s,s:s}", "status", "degraded", "session_store", "unavailable"));
+        return;
+    }
+    srv_reply_json(r, 200,
+                   r->srv->store ? json_pack("{s:s,s:s}", "status", "ready", "session_store", "ok")
+                                 : json_pack("{s:s}", "status", "ready"));
 }
 
 static void srv_handle_models(srv_req *r)
 {
     json_t *list = json_array();
-    for (size_t i = 0; list && i < r->srv->nmodels; i++) {
-        const srv_model *m = &r->srv->models[i];
+    srv_model **models;
+    size_t n = srv_registry_snapshot(r->srv->models, &models);
+    for (size_t i = 0; list && i < n; i++) {
+        const srv_model *m = models[i];
         json_t *info = srv_model_info_json(m);
         size_t count, bytes;
         srv_sessions_usage(r->srv->sessions, m, &count, &bytes);
@@ -136,6 +152,7 @@ static void srv_handle_models(srv_req *r)
             json_pack("{s:I,s:I}", "count", (json_int_t)count, "bytes", (json_int_t)bytes));
         json_array_append_new(list, info);
     }
+    srv_registry_release(models, n);
     srv_reply_json(r, 200, json_pack("{s:o}", "models", list));
 }
 
@@ -144,6 +161,10 @@ static void srv_handle_models(srv_req *r)
 static void srv_handle_decode(srv_req *r)
 {
     if (!srv_parse_body(r)) return;
+    if (json_object_get(r->json, "models")) {
+        srv_hmm_rank(r);
+        return;
+    }
     const srv_model *m = srv_req_model(r);
     if (!m) return;
     bool session = proto_names_session(r->json) || r->session_hdr;

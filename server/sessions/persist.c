@@ -312,12 +312,13 @@ static srv_session *decode(srv *s, const unsigned char *d, size_t len, const cha
         !take_u16(&r, &ml) || ml >= sizeof model || !take(&r, model, ml))
         return snprintf(why, wcap, "truncated header"), NULL;
     id[idl] = model[ml] = '\0';
-    const srv_model *m = as_model ? as_model : srv_find_model(s, model);
+    if (as_id) snprintf(id, sizeof id, "%s", as_id);
+    if (!srv_session_id_valid(id)) return snprintf(why, wcap, "bad session id"), NULL;
+    srv_model *held = as_model ? NULL : srv_registry_get(s->models, model);
+    const srv_model *m = as_model ? as_model : held;
     if (!m)
         return snprintf(why, wcap, "the state is for model '%s', which is not loaded here", model),
                NULL;
-    if (as_id) snprintf(id, sizeof id, "%s", as_id);
-    if (!srv_session_id_valid(id)) return snprintf(why, wcap, "bad session id"), NULL;
     srv_session *sess = srv_session_create(id, m);
     size_t V = m->mamba ? (size_t)mamba_model_config(m->mamba)->vocab_size : 0;
     bool ok = sess && take_u64(&r, &tokens) && take_u32(&r, &nh) && nh <= SRV_SESSION_HISTORY &&
@@ -326,6 +327,7 @@ static srv_session *decode(srv *s, const unsigned char *d, size_t len, const cha
         ok = (sess->last_logits = malloc(V * sizeof(float))) && take_f32s(&r, sess->last_logits, V);
     eng_error err = {0};
     ok = ok && take_u64(&r, &bl) && bl == r.left && restore_state(m, sess, r.p, (size_t)bl, &err);
+    srv_model_put(held); /* the session holds its own reference */
     if (!ok) {
         snprintf(why, wcap, "%s", err.msg[0] ? err.msg : "truncated or inconsistent");
         srv_session_destroy(sess);

@@ -5,6 +5,7 @@
 #define HMMBA_SESSION_INTERNAL_H
 
 #include "server/sessions/sessions.h"
+#include "server/sessions/store.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -24,7 +25,30 @@ struct srv_session {
     uint64_t last_use_ns;    /* CLOCK_MONOTONIC */
     int64_t last_use_unix;   /* wall clock seconds, for listing */
     bool busy;
-    struct srv_session *next; /* hash chain */
+    bool dirty;                          /* changed since taken: the store must get it on release */
+    char ver[SRV_STORE_TOKEN_LEN + 1];   /* the store's version this copy is, or "" */
+    char token[SRV_STORE_TOKEN_LEN + 1]; /* the holder's store lock, while busy */
+    struct srv_session *next;            /* hash chain */
 };
+
+/* The store behind a table (shared.c), set by srv_sessions_set_store. */
+typedef struct srv_sessions_shared {
+    srv_store *store; /* NULL: sessions live in this process only */
+    struct srv *srv;  /* to find a stored session's model by name */
+    unsigned lease_ms;
+    unsigned long long ttl_ms; /* the table's TTL as the keys' expiry; 0: none */
+} srv_sessions_shared;
+
+const srv_sessions_shared *srv_sessions_shared_of(const srv_sessions *t);
+
+/* The table alone, without the store (sessions.c): what srv_session_acquire,
+ * _release, _delete and _fork do when there is no store, and what the
+ * store's versions of them use as the cache in front of it. */
+srv_acquire srv_session_acquire_local(srv_sessions *t, const char *id,
+                                      const struct srv_model *model, bool create, srv_session **out,
+                                      bool *created);
+void srv_session_release_local(srv_sessions *t, srv_session *s, bool discard);
+int srv_session_delete_local(srv_sessions *t, const char *id);
+int srv_session_fork_local(srv_sessions *t, const char *id, const char *as_id);
 
 #endif

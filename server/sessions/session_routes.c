@@ -52,6 +52,21 @@ static void h_get(srv_req *r)
 {
     char id[SRV_SESSION_ID_MAX + 1];
     if (!req_id(r, id)) return;
+    if (srv_sessions_shared_of(r->srv->sessions)->store) { /* bring the cache up to date */
+        srv_session *s;
+        bool created;
+        int rc = srv_session_acquire(r->srv->sessions, id, NULL, false, &s, &created);
+        if (rc == 0) rc = srv_session_release(r->srv->sessions, s, false);
+        json_t *cached = rc == SRV_ACQ_BUSY ? srv_session_info(r->srv->sessions, id) : NULL;
+        if (cached) {
+            srv_reply_json(r, 200, cached);
+            return;
+        }
+        if (rc) {
+            srv_reply_session_error(r, rc, id);
+            return;
+        }
+    }
     json_t *j = srv_session_info(r->srv->sessions, id);
     if (j)
         srv_reply_json(r, 200, j);
@@ -119,12 +134,12 @@ static void h_export(srv_req *r)
     srv_session_release(r->srv->sessions, s, false);
 }
 
-/* Put what imp holds into the existing session id (same model, idle). */
-static int replace_into(srv *srv, const char *id, srv_session *imp)
+/* Put what imp holds into session id (same model, idle), which is made
+ * when create is set and it does not exist (*created tells). */
+static int replace_into(srv *srv, const char *id, srv_session *imp, bool create, bool *created)
 {
     srv_session *s;
-    bool created;
-    int rc = srv_session_acquire(srv->sessions, id, imp->model, false, &s, &created);
+    int rc = srv_session_acquire(srv->sessions, id, imp->model, create, &s, created);
     if (rc) return rc;
     if (s->state) mamba_state_copy(s->state, imp->state);
     hmm_online *online = s->online; /* swap: imp frees the old stream */
@@ -136,8 +151,8 @@ static int replace_into(srv *srv, const char *id, srv_session *imp)
     memcpy(s->history, imp->history, sizeof s->history);
     s->nhistory = imp->nhistory;
     s->tokens = imp->tokens;
-    srv_session_release(srv->sessions, s, false);
-    return 0;
+    s->dirty = true;
+    return srv_session_release(srv->sessions, s, false);
 }
 
 static void h_import(srv_req *r)
@@ -145,21 +160,26 @@ static void h_import(srv_req *r)
     char id[SRV_SESSION_ID_MAX + 1], why[ENG_ERRMSG_MAX];
     if (!req_id(r, id)) return;
     const char *name = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "model");
-    const srv_model *m = name ? srv_find_model(r->srv, name) : NULL;
-    if (name && !m) {
-        srv_reply_error(r, 404, "model_not_found", "no model named '%s'", name);
-        return;
-    }
+    const srv_model *m = name ? srv_req_find_model(r, name) : NULL;
+    if (name && !m) return;
     srv_session *imp =
         srv_session_import(r->srv, r->body.v ? r->body.v : "", r->body.n, id, m, why, sizeof why);
     if (!imp) {
         srv_reply_error(r, 400, "invalid_state", "%s", why);
         return;
     }
-    int rc = srv_sessions_adopt(r->srv->sessions, imp);
-    bool created = rc == 0;
-    if (rc == SRV_ACQ_EXISTS) rc = replace_into(r->srv, id, imp);
-    if (!created) srv_session_destroy(imp);
+    srv_sessions *t = r->srv->sessions;
+    bool created = false;
+    int rc;
+    if (srv_sessions_shared_of(t)->store) { /* the store has to hear of it */
+        rc = replace_into(r->srv, id, imp, true, &created);
+        srv_session_destroy(imp);
+    } else if ((rc = srv_sessions_adopt(t, imp)) == 0) {
+        created = true; /* the table owns imp */
+    } else {
+        if (rc == SRV_ACQ_EXISTS) rc = replace_into(r->srv, id, imp, false, &created);
+        srv_session_destroy(imp);
+    }
     if (rc)
         srv_reply_session_error(r, rc, id);
     else

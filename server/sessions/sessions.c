@@ -22,7 +22,8 @@ struct srv_sessions {
     size_t count, bytes;
     size_t max_sessions, budget;
     uint64_t ttl_ns;
-    uint64_t evicted, expired; /* since the table was made, under mu */
+    uint64_t evicted, expired;  /* since the table was made, under mu */
+    srv_sessions_shared shared; /* set once before serving; store NULL: none */
 };
 
 /* ===== table ===== */
@@ -46,6 +47,7 @@ static void session_free(srv_session *s)
     mamba_state_free(s->state);
     hmm_online_free(s->online);
     free(s->last_logits);
+    srv_model_put(s->model); /* after the state, which may point into it */
     free(s);
 }
 
@@ -147,11 +149,12 @@ static srv_session *session_new(const char *id, const srv_model *model)
     srv_session *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     snprintf(s->id, sizeof s->id, "%s", id);
+    srv_model_ref(model); /* a replaced model lives on for its sessions */
     s->model = model;
     s->bytes = sizeof *s;
     if (model->kind == SRV_MODEL_MAMBA) {
         if (mamba_state_new(model->mamba, &s->state, NULL)) {
-            free(s);
+            session_free(s);
             return NULL;
         }
         s->bytes = mamba_session_bytes(model);
@@ -159,7 +162,7 @@ static srv_session *session_new(const char *id, const srv_model *model)
         hmm_online_opts o = hmm_online_default_opts();
         o.max_lag = SRV_HMM_MAX_LAG;
         if (hmm_online_new(model->hmm, &o, &s->online, NULL)) {
-            free(s);
+            session_free(s);
             return NULL;
         }
         s->bytes = sizeof *s + hmm_online_bytes(s->online);
@@ -173,8 +176,8 @@ static void touch(srv_session *s)
     s->last_use_unix = (int64_t)time(NULL);
 }
 
-srv_acquire srv_session_acquire(srv_sessions *t, const char *id, const srv_model *model,
-                                bool create, srv_session **out, bool *created)
+srv_acquire srv_session_acquire_local(srv_sessions *t, const char *id, const srv_model *model,
+                                      bool create, srv_session **out, bool *created)
 {
     uv_mutex_lock(&t->mu);
     srv_acquire rc = SRV_ACQ_OK;
@@ -183,7 +186,11 @@ srv_acquire srv_session_acquire(srv_sessions *t, const char *id, const srv_model
     if (*slot) {
         if ((*slot)->busy)
             rc = SRV_ACQ_BUSY;
-        else if (model && (*slot)->model != model)
+        else if (model && (*slot)->model != model && srv_model_retired((*slot)->model) &&
+                 !strcmp((*slot)->model->name, model->name)) {
+            unlink_free(t, slot); /* its model was replaced: the session ends */
+            rc = SRV_ACQ_REPLACED;
+        } else if (model && (*slot)->model != model)
             rc = SRV_ACQ_WRONG_MODEL;
     } else if (!create) {
         rc = SRV_ACQ_NOT_FOUND;
@@ -212,7 +219,7 @@ srv_acquire srv_session_acquire(srv_sessions *t, const char *id, const srv_model
     return rc;
 }
 
-void srv_session_release(srv_sessions *t, srv_session *s, bool discard)
+void srv_session_release_local(srv_sessions *t, srv_session *s, bool discard)
 {
     uv_mutex_lock(&t->mu);
     s->busy = false;
@@ -226,7 +233,7 @@ void srv_session_release(srv_sessions *t, srv_session *s, bool discard)
     uv_mutex_unlock(&t->mu);
 }
 
-int srv_session_delete(srv_sessions *t, const char *id)
+int srv_session_delete_local(srv_sessions *t, const char *id)
 {
     uv_mutex_lock(&t->mu);
     srv_session **slot = find_slot(t, id);
@@ -273,7 +280,7 @@ static int fork_locked(srv_sessions *t, srv_session *src, const char *as_id)
     return 0;
 }
 
-int srv_session_fork(srv_sessions *t, const char *id, const char *as_id)
+int srv_session_fork_local(srv_sessions *t, const char *id, const char *as_id)
 {
     uv_mutex_lock(&t->mu);
     srv_session *src = *find_slot(t, id);
@@ -345,6 +352,19 @@ size_t srv_sessions_expire(srv_sessions *t)
 
 /* ===== persistence support ===== */
 
+void srv_sessions_set_store(srv_sessions *t, srv_store *store, struct srv *srv, unsigned lease_s)
+{
+    t->shared.store = store;
+    t->shared.srv = srv;
+    t->shared.lease_ms = lease_s * 1000u;
+    t->shared.ttl_ms = t->ttl_ns / 1000000u;
+}
+
+const srv_sessions_shared *srv_sessions_shared_of(const srv_sessions *t)
+{
+    return &t->shared;
+}
+
 void srv_sessions_foreach(srv_sessions *t, void (*fn)(srv_session *s, void *ctx), void *ctx)
 {
     uv_mutex_lock(&t->mu);
@@ -387,6 +407,7 @@ void srv_session_save_mamba(srv_session *s, const float *logits, size_t V, const
                             size_t n)
 {
     s->tokens = mamba_state_tokens(s->state);
+    s->dirty = true;
     if (logits && (s->last_logits || (s->last_logits = malloc(V * sizeof(float)))))
         memcpy(s->last_logits, logits, V * sizeof(float));
     size_t add = n < SRV_SESSION_HISTORY ? n : SRV_SESSION_HISTORY;
@@ -426,4 +447,5 @@ struct hmm_online *srv_session_hmm(srv_session *s)
 void srv_session_save_hmm(srv_session *s)
 {
     s->tokens = hmm_online_position(s->online);
+    s->dirty = true;
 }

@@ -69,24 +69,45 @@ typedef enum srv_acquire {
     SRV_ACQ_NOT_FOUND = -3,   /* create was false and there is none: 404 */
     SRV_ACQ_FULL = -4,        /* no room even after evicting idle sessions: 503 */
     SRV_ACQ_NOMEM = -5,
-    SRV_ACQ_EXISTS = -6, /* fork: the new id is taken: 409 */
+    SRV_ACQ_EXISTS = -6,     /* fork: the new id is taken: 409 */
+    SRV_ACQ_REPLACED = -7,   /* its model was replaced since: 409; the session is removed */
+    SRV_ACQ_STORE_DOWN = -8, /* the shared store is unreachable: 503 */
 } srv_acquire;
+
+struct srv;
+struct srv_store;
+
+/* Put the table in front of a shared store (store.h; NULL: none): from
+ * then on every acquire takes the session's lock in the store with a
+ * lease of lease_s and loads the session from it when this process's copy
+ * is missing or older, and every release of a changed session writes it
+ * back before returning. srv is used to find a stored session's model.
+ * Call before serving; the table does not own the store. */
+void srv_sessions_set_store(srv_sessions *t, struct srv_store *store, struct srv *srv,
+                            unsigned lease_s);
 
 /* Take session id for exclusive use, creating it (for model) when create is
  * set and it does not exist. *created tells which. model NULL (only with
- * create false) accepts a session of any model. */
+ * create false) accepts a session of any model. With a store, the lock is
+ * the store's (busy on any replica: SRV_ACQ_BUSY) and an unreachable
+ * store gives SRV_ACQ_STORE_DOWN. */
 srv_acquire srv_session_acquire(srv_sessions *t, const char *id, const struct srv_model *model,
                                 bool create, srv_session **out, bool *created);
 
 /* Give a session back after use, updating its use time and bytes. If
- * discard, it is removed (e.g. created for a request that then failed). */
-void srv_session_release(srv_sessions *t, srv_session *s, bool discard);
+ * discard, it is removed (e.g. created for a request that then failed).
+ * With a store, a changed session is written to it first (write-through)
+ * and its lock released; 0, or SRV_ACQ_STORE_DOWN when the write failed:
+ * then this process's copy is dropped too, so the session stays as it was
+ * before the request on every replica, and the caller must answer 503. */
+int srv_session_release(srv_sessions *t, srv_session *s, bool discard);
 
-/* Remove an idle session. 0, SRV_ACQ_NOT_FOUND or SRV_ACQ_BUSY. */
+/* Remove an idle session. 0, SRV_ACQ_NOT_FOUND, SRV_ACQ_BUSY or (with a
+ * store) SRV_ACQ_STORE_DOWN. */
 int srv_session_delete(srv_sessions *t, const char *id);
 
 /* Copy session id into a new session as_id (which must not exist):
- * 0, NOT_FOUND, BUSY, EXISTS (as_id is taken), FULL, NOMEM. */
+ * 0, NOT_FOUND, BUSY, EXISTS (as_id is taken), FULL, NOMEM, STORE_DOWN. */
 int srv_session_fork(srv_sessions *t, const char *id, const char *as_id);
 
 /* JSON descriptions. */

@@ -25,8 +25,19 @@ void srv_reply_session_error(srv_req *r, int rc, const char *id)
         srv_reply_error(r, 404, "session_not_found",
                         "no session '%s' (expired, evicted or never created)", id);
         break;
+    case SRV_ACQ_REPLACED:
+        srv_reply_error(r, 409, "model_replaced",
+                        "session '%s' was on a model that has been replaced since; it has ended",
+                        id);
+        break;
     case SRV_ACQ_EXISTS:
         srv_reply_error(r, 409, "session_exists", "session '%s' already exists", id);
+        break;
+    case SRV_ACQ_STORE_DOWN:
+        r->retry_after = 1;
+        srv_reply_error(r, 503, "session_store_unavailable",
+                        "the session store is unreachable; session '%s' is unchanged, retry later",
+                        id);
         break;
     case SRV_ACQ_FULL:
         r->retry_after = 1;
@@ -84,4 +95,12 @@ bool srv_req_take_session(srv_req *r, const srv_model *m, const char *field_id,
     }
     if (rc) srv_reply_session_error(r, rc, id);
     return rc == 0;
+}
+
+void srv_req_give_back(srv_req *r, srv_session *s, bool discard)
+{
+    char id[SRV_SESSION_ID_MAX + 1];
+    snprintf(id, sizeof id, "%s", srv_session_id(s));
+    int rc = srv_session_release(r->srv->sessions, s, discard);
+    if (rc && r->status >= 200 && r->status < 300) srv_reply_session_error(r, rc, id);
 }

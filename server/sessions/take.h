@@ -19,4 +19,10 @@ void srv_reply_session_error(srv_req *r, int rc, const char *id);
 bool srv_req_take_session(srv_req *r, const srv_model *m, const char *field_id,
                           proto_session_mode mode, srv_session **out, bool *created);
 
+/* Give the request's session back (srv_session_release). When the store
+ * could not be written and the answer so far is a success, the answer
+ * becomes 503 session_store_unavailable: the session is as it was before
+ * the request, on every replica, and the client may send it again. */
+void srv_req_give_back(srv_req *r, srv_session *s, bool discard);
+
 #endif

@@ -18,6 +18,7 @@ export function stateNames(m) {
 
 async function decode(form) {
   const status = $("dec-status");
+  setStatus(status, "running", "decoding…"); // at once: the previous answer's state is gone
   showError($("dec-error"), null);
   try {
     const m = modelInfo(await listModels(), form.elements.model.value);

@@ -11,6 +11,7 @@ let controller = null;
 
 async function fit(form) {
   const status = $("fit-status");
+  setStatus(status, "running", "fitting…"); // at once: the previous answer's state is gone
   showError($("fit-error"), null);
   $("fit-model").hidden = true;
   const curve = [];

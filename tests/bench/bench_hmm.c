@@ -98,7 +98,7 @@ static rates measure(const hmm_model *m, size_t K)
         fprintf(stderr, "bench_hmm: sample: %s\n", err.msg);
         exit(1);
     }
-    obs = (hmm_obs){T, sym, NULL};
+    obs = (hmm_obs){.T = T, .sym = sym, .x = NULL};
     for (int k = 0; k < ROUNDS; k++) {
         double cells = (double)T * (double)K * (double)K, t0 = bench_now(), t;
         int rc = hmm_viterbi(m, &obs, path, &ll, &err);

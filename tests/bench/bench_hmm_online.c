@@ -120,7 +120,7 @@ static int stream(const char *title, const hmm_model *m, const hmm_online_opts *
         size_t peak = 0, max_pending = 0;
         double t0 = cpu_s();
         for (size_t p = 0; p < BLOCK; p += CHUNK) {
-            hmm_obs c = {CHUNK, obs + p, NULL};
+            hmm_obs c = {.T = CHUNK, .sym = obs + p, .x = NULL};
             if (hmm_online_push(st, &c, HMM_ONLINE_NO_LAG, &out, &err)) {
                 fprintf(stderr, "%s: %s\n", title, err.msg);
                 hmm_online_free(st);
@@ -156,7 +156,7 @@ static double per_step(const hmm_model *m, const int32_t *obs, size_t n, size_t 
     hmm_online_out out;
     double t0 = cpu_s();
     for (size_t p = 0; p < n; p += chunk) {
-        hmm_obs c = {chunk, obs + p, NULL};
+        hmm_obs c = {.T = chunk, .sym = obs + p, .x = NULL};
         if (hmm_online_push(st, &c, lag, &out, &err)) {
             fprintf(stderr, "push: %s\n", err.msg);
             break;
@@ -170,7 +170,7 @@ static double per_step(const hmm_model *m, const int32_t *obs, size_t n, size_t 
 /* ns per step of the offline hmm_viterbi + hmm_forward over n steps. */
 static double offline_step(const hmm_model *m, const int32_t *obs, size_t n)
 {
-    hmm_obs all = {n, obs, NULL};
+    hmm_obs all = {.T = n, .sym = obs, .x = NULL};
     int32_t *path = malloc(n * sizeof *path);
     double lp = 0, ll = 0, t0 = cpu_s();
     eng_error err = {0, ""};

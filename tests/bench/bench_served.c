@@ -22,6 +22,8 @@
  *                   their rates (they are stepped together); engine:
  *                   mamba_step on 8 states at once.
  *
+ * Then Mamba-2 beside Mamba-1 (served_mamba2.c).
+ *
  * The model is random, shaped like mamba-130m (d_model 768, 24 layers,
  * vocab 50280), written by tests/mamba_gen.c under $TMPDIR. Each figure
  * is the best of ROUNDS, engine and server alternating so that a machine
@@ -35,6 +37,7 @@
 #include "../test_util.h"
 #include "limits.h"
 #include "served.h"
+#include "served_mamba2.h"
 #include "core/cpu.h"
 
 #include <ftw.h>
@@ -319,6 +322,9 @@ int main(int argc, char **argv)
         sse[w] = g_fig[w][DEC_SSE][0];
     }
     served_peers(sse, dec, g_fig[0][PRE_GEN][1]);
+    for (int w = 0; w < NW; w++)
+        dec[w] = g_fig[w][DEC][0];
+    served_mamba2(argv[1], dir, shape.n_layer, ROUNDS, dir, dec);
     printf("\nTotal time %.0f s; 1-minute load average %.2f at the start, %.2f at the end.\n",
            bench_now() - t0, load0, bench_loadavg());
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);

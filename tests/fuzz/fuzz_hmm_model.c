@@ -56,7 +56,7 @@ static void exercise(const hmm_model *m, uint64_t seed)
         FUZZ_CHECK(states[t] >= 0 && (size_t)states[t] < K, "state %d", states[t]);
         if (!D) FUZZ_CHECK(sym[t] >= 0 && (size_t)sym[t] < hmm_num_symbols(m), "sym %d", sym[t]);
     }
-    hmm_obs obs = {T_SAMPLE, D ? NULL : sym, x};
+    hmm_obs obs = {.T = T_SAMPLE, .sym = D ? NULL : sym, .x = x};
     for (size_t i = 0; D && i < T_SAMPLE * D; i++)
         if (!isfinite(x[i])) goto out; /* an extreme Gaussian can overflow: not decodable */
     double lp = 0, ll = 0, ll2 = 0;

@@ -62,7 +62,7 @@ static hmm_obs sample(const hmm_model *m, size_t T, uint64_t seed)
     FUZZ_SETUP(states && (sym || x) && hmm_sample(m, T, seed, states, sym, x, &e) == 0, "sample",
                &e);
     free(states);
-    return (hmm_obs){T, sym, x};
+    return (hmm_obs){.T = T, .sym = sym, .x = x};
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

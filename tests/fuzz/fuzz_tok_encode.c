@@ -1,6 +1,7 @@
 /* fuzz_tok_encode.c: the GPT-NeoX tokenizer's encode and decode, and the
  * streaming UTF-8 decoder, on arbitrary bytes (invalid UTF-8 included).
- * tests/fixtures/tokenizers/gpt-neox-20b/tokenizer.json is loaded once.
+ * tests/fixtures/tokenizers/gpt-neox-20b/tokenizer.json is loaded once,
+ * and two general pipelines (falcon-like, sp-bytefallback) beside it.
  *
  * Checked against references written here, independent of the tokenizer's
  * own UTF-8 code:
@@ -13,13 +14,19 @@
  *  - the streaming decoder, fed x in chunks of sizes taken from x, gives
  *    lossy(x), each push's output valid UTF-8 and within
  *    ENG_UTF8_STREAM_OUT_MAX; fed the pieces of encode(x), it gives
- *    decode(encode(x)). */
+ *    decode(encode(x));
+ *  - falcon-like (byte-level, no normalizer): decode(encode(x)) is
+ *    lossy(x) exactly; sp-bytefallback (Prepend + Replace, byte fallback):
+ *    the same when lossy(x) holds no U+2581 and no added token and no id
+ *    is <unk> (decode turns the metaspace back into " " and strips the
+ *    prepended one). */
 #include "fuzz_util.h"
 #include "text/tokenizer.h"
 
+#include <stdbool.h>
 #include <utf8proc.h>
 
-static eng_tok *g_tok;
+static eng_tok *g_tok, *g_falcon, *g_sp;
 static int32_t g_byte_id[256]; /* id of the one-character token of each byte, or -1 */
 
 /* GPT-2's bytes_to_unicode: printable Latin-1 bytes stand for themselves,
@@ -43,6 +50,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     fuzz_fixture_path(path, sizeof path, "tokenizers/gpt-neox-20b/tokenizer.json");
     FUZZ_SETUP(eng_tok_load(path, &g_tok, &e) == 0, path, &e);
+    fuzz_fixture_path(path, sizeof path, "tokenizers/falcon-like/tokenizer.json");
+    FUZZ_SETUP(eng_tok_load(path, &g_falcon, &e) == 0, path, &e);
+    fuzz_fixture_path(path, sizeof path, "tokenizers/sp-bytefallback/tokenizer.json");
+    FUZZ_SETUP(eng_tok_load(path, &g_sp, &e) == 0, path, &e);
     for (unsigned b = 0; b < 256; b++) {
         utf8proc_uint8_t s[5] = {0};
         utf8proc_encode_char((utf8proc_int32_t)byte_cp(b), s);
@@ -194,6 +205,34 @@ static void check_stream_raw(const unsigned char *x, size_t n, const buf *ref)
     free(out.v);
 }
 
+/* decode(encode(x)) == lossy(x) through a general pipeline; sp: the
+ * SentencePiece-style one, checked only where the round trip is exact. */
+static void check_general(const eng_tok *t, bool sp, const uint8_t *x, size_t n, const buf *ref)
+{
+    static const char *const skip[] = {"\xE2\x96\x81", "<unk>", "<s>", "</s>"};
+    int32_t *ids = NULL;
+    size_t nids = 0, V = eng_tok_vocab_size(t);
+    eng_error e = {0, ""};
+    FUZZ_CHECK(eng_tok_encode(t, (const char *)x, n, &ids, &nids, &e) == 0, "encode: %s", e.msg);
+    bool exact = true;
+    for (size_t i = 0; i < nids; i++) {
+        FUZZ_CHECK(ids[i] >= 0 && (size_t)ids[i] < V, "ids[%zu] = %d", i, ids[i]);
+        if (sp && ids[i] == eng_tok_lookup(t, "<unk>")) exact = false;
+    }
+    for (size_t k = 0; sp && k < 4 && ref->n > 0; k++)
+        if (memmem(ref->v, ref->n, skip[k], strlen(skip[k]))) exact = false;
+    char *dec = NULL;
+    size_t dlen = 0;
+    FUZZ_CHECK(eng_tok_decode(t, ids, nids, &dec, &dlen, &e) == 0, "decode: %s", e.msg);
+    FUZZ_CHECK(valid_utf8((const unsigned char *)dec, dlen), "general decode: invalid UTF-8");
+    if (exact)
+        FUZZ_CHECK(dlen == ref->n && (dlen == 0 || !memcmp(dec, ref->v, dlen)),
+                   "%s: decode(encode(x)) != lossy(x) (%zu vs %zu bytes)",
+                   sp ? "sp-bytefallback" : "falcon-like", dlen, ref->n);
+    free(dec);
+    free(ids);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *x, size_t n)
 {
     int32_t *ids = NULL;
@@ -240,6 +279,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *x, size_t n)
     }
     free(bids);
     check_stream_raw(x, n, &ref);
+    check_general(g_falcon, false, x, n, &ref);
+    check_general(g_sp, true, x, n, &ref);
     free(ref.v);
     free(pieces.v);
     return 0;

@@ -165,7 +165,8 @@ async function sessionButtons(page, vp) {
   const id = `ui-${vp}`;
   await setField(page, "#gen-fork-as", `${id}-b`);
   await page.click("#gen-fork");
-  await page.waitForFunction((x) => document.getElementById("gen-session").textContent === x, {}, `${id}-b`);
+  await page.waitForFunction((x) => document.getElementById("gen-status").textContent
+    .startsWith(`forked ${x} as ${x}-b `), {}, id);
   const listed = (await api("/sessions")).sessions;
   const orig = listed.find((x) => x.id === id), fork = listed.find((x) => x.id === `${id}-b`);
   assert.ok(orig && fork && fork.tokens === orig.tokens, JSON.stringify(listed));
@@ -180,7 +181,9 @@ async function sessionButtons(page, vp) {
   assert.ok(readFileSync(file).equals(want), "the downloaded state is not the server's export");
   await setField(page, "#gen-form [name=session]", `${id}-up`);
   await (await page.$("#gen-upload")).uploadFile(file);
-  await page.waitForFunction((x) => document.getElementById("gen-session").textContent === x, {}, `${id}-up`);
+  // (typing the id already shows it as the session: wait for the PUT's answer itself)
+  await page.waitForFunction((x) => document.getElementById("gen-status").textContent
+    .startsWith(`uploaded state into session ${x} `), {}, `${id}-up`);
   rmSync(dir, { recursive: true, force: true });
   // continue the uploaded copy in the page and the original through the API: the same tokens
   await setField(page, "#gen-form [name=prompt]", " and");
@@ -411,7 +414,7 @@ async function testServer(page, vp) {
     .some((td) => td.textContent === id), { timeout: HANG_GUARD_MS }, `ui-${vp}`);
   const models = await page.$$eval("#srv-models tr td:first-child", (tds) => tds.map((t) => t.textContent));
   assert.deepEqual(models.sort(), ["casino", "demo", "gauss"]);
-  assert.ok(await page.$$eval("#srv-metrics tr", (r) => r.length) > 3);
+  await page.waitForFunction(() => document.querySelectorAll("#srv-metrics tr").length > 3); // filled last
   // live: the request count grows on its own after requests made elsewhere
   const requests = () => page.$$eval("#srv-metrics tr", (rs) => Number(rs.find((r) =>
     r.cells[0].textContent === "requests").cells[1].textContent));

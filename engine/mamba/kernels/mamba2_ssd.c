@@ -1,0 +1,237 @@
+/* mamba2_ssd.c: Mamba-2's state-space kernels (mamba2_ssd.h): the
+ * recurrent step of one head, and the chunked SSD of one head, whose
+ * products are row-major C = A B over rows of B along the output (a 4 x 64
+ * register tile of outer products), each compiled per instruction set. */
+#include "mamba/kernels/mamba_kernels_impl.h"
+#include "mamba/kernels/mamba_vec.h"
+#include "mamba/kernels/mamba2_ssd.h"
+
+#include <string.h>
+
+/* ------------------------------------------------ the recurrent step */
+
+/* h is N x P (state n's row holds the P channels), so both the update and
+ * y are vector operations along p: h[n] = dA h[n] + (dt B[n]) x, y += C[n]
+ * h[n]. */
+MK_INLINE void step_body(float *h, const float *x, const float *B, const float *C, float dt,
+                         float dA, float D, size_t P, size_t N, float *y)
+{
+    for (size_t p = 0; p < P; p += VN) {
+        size_t c = P - p < VN ? P - p : VN;
+        vf xv, yv, hv;
+        v_load(&xv, x + p, c);
+        yv = D * xv;
+        for (size_t n = 0; n < N; n++) {
+            float *hn = h + n * P + p;
+            v_load(&hv, hn, c);
+            hv = dA * hv + (dt * B[n]) * xv;
+            yv += C[n] * hv;
+            v_store(hn, &hv, c);
+        }
+        v_store(y + p, &yv, c);
+    }
+}
+
+/* ------------------------------------------------ the products */
+
+/* Rows [i0, i0 + 4) (fewer: mi) of C (+)= A B over columns [j0, j0 + 4 VN)
+ * (nv vectors, the last holding c floats): 16 accumulators, each row of B
+ * loaded once for the 4 rows of A. */
+MK_INLINE void mm_tile(const float *A, size_t lda, const float *B, size_t ldb, float *C, size_t ldc,
+                       size_t mi, size_t k, size_t nv, size_t c, int acc)
+{
+    vf s[4][4], b[4];
+    const float *a[4];
+    for (size_t i = 0; i < 4; i++) {
+        a[i] = A + (i < mi ? i : 0) * lda; /* absent rows: row 0 again, not stored */
+        for (size_t v = 0; v < 4; v++) {
+            s[i][v] = (vf){0};
+            if (acc && i < mi && v < nv)
+                v_load(&s[i][v], C + i * ldc + v * VN, v + 1 < nv ? VN : c);
+        }
+    }
+    for (size_t l = 0; l < k; l++) {
+        const float *bl = B + l * ldb;
+        for (size_t v = 0; v < 4; v++)
+            if (v < nv) v_load(&b[v], bl + v * VN, v + 1 < nv ? VN : c);
+        for (size_t i = 0; i < 4; i++) {
+            float ai = a[i][l];
+            for (size_t v = 0; v < 4; v++)
+                s[i][v] += ai * b[v];
+        }
+    }
+    for (size_t i = 0; i < mi; i++)
+        for (size_t v = 0; v < nv; v++)
+            v_store(C + i * ldc + v * VN, &s[i][v], v + 1 < nv ? VN : c);
+}
+
+/* The whole tile (4 rows, 4 vectors), its accumulators in registers. */
+MK_INLINE void mm_full(const float *A, size_t lda, const float *B, size_t ldb, float *C, size_t ldc,
+                       size_t k, int acc)
+{
+    vf s[4][4], b0, b1, b2, b3;
+    for (size_t i = 0; i < 4; i++)
+        for (size_t v = 0; v < 4; v++) {
+            s[i][v] = (vf){0};
+            if (acc) memcpy(&s[i][v], C + i * ldc + v * VN, sizeof(vf));
+        }
+    for (size_t l = 0; l < k; l++) {
+        const float *bl = B + l * ldb;
+        memcpy(&b0, bl, sizeof b0);
+        memcpy(&b1, bl + VN, sizeof b1);
+        memcpy(&b2, bl + 2 * VN, sizeof b2);
+        memcpy(&b3, bl + 3 * VN, sizeof b3);
+        for (size_t i = 0; i < 4; i++) {
+            float ai = A[i * lda + l];
+            s[i][0] += ai * b0;
+            s[i][1] += ai * b1;
+            s[i][2] += ai * b2;
+            s[i][3] += ai * b3;
+        }
+    }
+    for (size_t i = 0; i < 4; i++)
+        for (size_t v = 0; v < 4; v++)
+            memcpy(C + i * ldc + v * VN, &s[i][v], sizeof(vf));
+}
+
+/* C (m x n, row stride ldc) = A (m x k) B (k x n), or += when acc: every
+ * matrix row-major with the strides given. Each C element is its products
+ * summed in order of l, then added to C's value (acc), the same operations
+ * on every instruction set. */
+MK_INLINE void mm_body(const float *A, size_t lda, const float *B, size_t ldb, float *C, size_t ldc,
+                       size_t m, size_t k, size_t n, int acc)
+{
+    for (size_t j0 = 0; j0 < n; j0 += 4 * VN) {
+        size_t w = n - j0 < 4 * VN ? n - j0 : 4 * VN, nv = (w + VN - 1) / VN, c = w - (nv - 1) * VN;
+        for (size_t i0 = 0; i0 < m; i0 += 4) {
+            if (m - i0 >= 4 && w == 4 * VN)
+                mm_full(A + i0 * lda, lda, B + j0, ldb, C + i0 * ldc + j0, ldc, k, acc);
+            else
+                mm_tile(A + i0 * lda, lda, B + j0, ldb, C + i0 * ldc + j0, ldc,
+                        m - i0 < 4 ? m - i0 : 4, k, nv, c, acc);
+        }
+    }
+}
+
+CLONES(step,
+       (float *h, const float *x, const float *B, const float *C, float dt, float dA, float D,
+        size_t P, size_t N, float *y),
+       (h, x, B, C, dt, dA, D, P, N, y))
+/* The products' clones. AVX2 and AVX-512 fuse each multiply-add (the
+ * contraction GCC's ISO mode otherwise leaves off): they agree with each
+ * other bit for bit, and with the portable one to rounding. */
+#if MK_HAVE_X86 && defined(__GNUC__) && !defined(__clang__)
+#define MM_FUSED __attribute__((optimize("fp-contract=fast")))
+#else
+#define MM_FUSED
+#endif
+static void mm_portable(const float *A, size_t lda, const float *B, size_t ldb, float *C,
+                        size_t ldc, size_t m, size_t k, size_t n, int acc)
+{
+    mm_body(A, lda, B, ldb, C, ldc, m, k, n, acc);
+}
+#if MK_HAVE_X86
+MK_AVX2 MM_FUSED static void mm_avx2(const float *A, size_t lda, const float *B, size_t ldb,
+                                     float *C, size_t ldc, size_t m, size_t k, size_t n, int acc)
+{
+    mm_body(A, lda, B, ldb, C, ldc, m, k, n, acc);
+}
+MK_AVX512 MM_FUSED static void mm_avx512(const float *A, size_t lda, const float *B, size_t ldb,
+                                         float *C, size_t ldc, size_t m, size_t k, size_t n,
+                                         int acc)
+{
+    mm_body(A, lda, B, ldb, C, ldc, m, k, n, acc);
+}
+#endif
+
+void mk_ssm2_step(mk_isa isa, float *h, const float *x, const float *B, const float *C, float dt,
+                  float dA, float D, size_t P, size_t N, float *y)
+{
+    DISPATCH(isa, step, (h, x, B, C, dt, dA, D, P, N, y));
+}
+
+static void mm(mk_isa isa, const float *A, size_t lda, const float *B, size_t ldb, float *C,
+               size_t ldc, size_t m, size_t k, size_t n, int acc)
+{
+    DISPATCH(isa, mm, (A, lda, B, ldb, C, ldc, m, k, n, acc));
+}
+
+/* ------------------------------------------------------ the chunks */
+
+size_t mk_ssd_work_floats(size_t Q, size_t P, size_t N)
+{
+    /* s (Q), L (Q x Q), B^T and the weighted B^T (N x Q each), the scaled
+     * C (Q x N) */
+    (void)P;
+    return Q + Q * Q + 3 * N * Q + 64;
+}
+
+/* bt (N x q) = the q rows of B (N floats each, stride ld) transposed. */
+static void transpose(const float *B, size_t ld, size_t q, size_t N, float *bt)
+{
+    for (size_t u = 0; u < q; u++)
+        for (size_t n = 0; n < N; n++)
+            bt[n * q + u] = B[u * ld + n];
+}
+
+void mk_ssd_cb(mk_isa isa, const float *B, const float *C, size_t ld, size_t rows, size_t Q,
+               size_t N, float *cb, float *work)
+{
+    for (size_t c0 = 0, c = 0; c0 < rows; c0 += Q, c++) {
+        size_t q = rows - c0 < Q ? rows - c0 : Q;
+        transpose(B + c0 * ld, ld, q, N, work);
+        mm(isa, C + c0 * ld, ld, work, q, cb + c * Q * Q, Q, q, N, q, 0);
+    }
+}
+
+/* One chunk of q tokens (see mamba2_ssd.h for the equations). */
+static void chunk(mk_isa isa, float *h, const float *x, const float *B, const float *C, size_t ld,
+                  const float *dt, float A, float D, size_t q, size_t P, size_t N, const float *cb,
+                  size_t Q, float *y, size_t ldy, float *work)
+{
+    float *s = work, *L = s + Q, *bw = L + Q * Q, *cs = bw + N * Q, end;
+
+    for (size_t t = 0; t < q; t++) /* s_t = a_0 + ... + a_t */
+        s[t] = (t ? s[t - 1] : 0.0f) + dt[t] * A;
+    end = s[q - 1];
+    /* L[t][u] = exp(s_t - s_u) dt_u (C_t . B_u) for u <= t, else 0 */
+    for (size_t t = 0; t < q; t++) {
+        for (size_t u = 0; u <= t; u++)
+            L[t * Q + u] = mk_exp_neg(s[t] - s[u]) * dt[u] * cb[t * Q + u];
+        for (size_t u = t + 1; u < q; u++)
+            L[t * Q + u] = 0.0f;
+    }
+    /* y = L X, the intra-chunk term */
+    mm(isa, L, Q, x, ld, y, ldy, q, q, P, 0);
+    /* + exp(s_t) C_t h_in: C's rows scaled */
+    for (size_t t = 0; t < q; t++) {
+        float e = mk_exp_neg(s[t]);
+        for (size_t n = 0; n < N; n++)
+            cs[t * N + n] = e * C[t * ld + n];
+    }
+    mm(isa, cs, N, h, P, y, ldy, q, N, P, 1);
+    for (size_t t = 0; t < q; t++) /* + D x */
+        for (size_t p = 0; p < P; p++)
+            y[t * ldy + p] += D * x[t * ld + p];
+    /* h_out = exp(s_end) h_in + (B^T weighted by exp(s_end - s_u) dt_u) X */
+    for (size_t u = 0; u < q; u++) {
+        float w = mk_exp_neg(end - s[u]) * dt[u];
+        for (size_t n = 0; n < N; n++)
+            bw[n * q + u] = B[u * ld + n] * w;
+    }
+    end = mk_exp_neg(end);
+    for (size_t i = 0; i < P * N; i++)
+        h[i] *= end;
+    mm(isa, bw, q, x, ld, h, P, N, q, P, 1);
+}
+
+void mk_ssd_head(mk_isa isa, float *h, const float *x, const float *B, const float *C, size_t ld,
+                 const float *dt, float A, float D, size_t rows, size_t Q, size_t P, size_t N,
+                 const float *cb, float *y, size_t ldy, float *work)
+{
+    for (size_t c0 = 0, c = 0; c0 < rows; c0 += Q, c++) {
+        size_t q = rows - c0 < Q ? rows - c0 : Q;
+        chunk(isa, h, x + c0 * ld, B + c0 * ld, C + c0 * ld, ld, dt + c0, A, D, q, P, N,
+              cb + c * Q * Q, Q, y + c0 * ldy, ldy, work);
+    }
+}

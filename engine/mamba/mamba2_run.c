@@ -1,0 +1,429 @@
+/* mamba2_run.c: the Mamba-2 forward pass of the API (mamba_prefill and
+ * mamba_step of a Mamba-2 model), on blocks of rows: a row is one token
+ * with the state it advances (prefill: every row the same state, in order;
+ * step: a state per row). The equations are mamba2_forward.c's; here each
+ * layer runs as phases over the whole block:
+ *
+ *   1 norm        RMSNorm of the residual rows               by rows
+ *   2 in_proj     z | xBC | dt for every row                  by output rows of the weight
+ *   3 conv        causal conv + silu over xBC                 by channels
+ *   4 C.B         prefill only: C_t . B_u per chunk           by groups
+ *   5 heads       prefill: the chunked SSD (mamba2_ssd.h);    by heads
+ *                 step: one recurrent step per row
+ *   6 gate+norm   RMSNormGated(y, z)                          by rows
+ *   7 out_proj    and the residual                            by output columns
+ *
+ * then norm_f and lm_head. Each weight is read once per block (a decode
+ * step reads it once for the whole batch). Threads are the model's team:
+ * a phase is cut into chunks that threads claim from a counter as they
+ * come, and a thread leaves a phase once all its chunks are done. A chunk
+ * computes the same values whoever runs it, so the numbers do not depend
+ * on the thread count. */
+#include "mamba/kernels/mamba2_ssd.h"
+#include "mamba/mamba_internal.h"
+#include "mamba/team.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Rows per block: prefill takes a long prompt this many tokens at a time;
+ * a step this many states at a time. */
+#define PREFILL_ROWS 256
+#define STEP_ROWS 256
+
+/* The SSD's chunk length in prefill, when the config's chunk_size is
+ * longer: any length gives the same numbers to rounding, and the products
+ * within a chunk cost in proportion to it (an intra-chunk product of Q x Q
+ * per head), the ones carrying the state between chunks do not. */
+#define SSD_CHUNK 64
+
+/* One thread per this many multiply-adds of a call. */
+#define MACS_PER_THREAD (1u << 19)
+
+/* Chunk widths: channels of the conv (a multiple of 16: the conv's weight
+ * groups), output rows of in_proj, out_proj and lm_head, and rows. */
+#define CH_CONV 64
+#define CH_PROJ 64
+#define CH_HEAD 1024
+#define CH_ROWS 16
+
+typedef struct m2phase {
+    atomic_uint next, done;
+} m2phase;
+
+typedef struct m2job {
+    const mamba_model *m;
+    mk_isa isa;
+    mamba_state *const *states; /* step: one per row; prefill: states[0] */
+    bool prefill;
+    const int32_t *tokens;
+    size_t n, block, Q; /* tokens, rows per block, SSD chunk length */
+    float *logits, *last_logits, *hidden;
+    float *resid; /* block x d_model */
+    float *xn;    /* block x d_model: normalized */
+    float *proj;  /* block x (d_inner + conv_dim + H): z | xBC | dt */
+    float *y;     /* block x d_inner */
+    float *tmp;   /* block x d_model */
+    float *cb;    /* prefill: G x chunks x Q x Q */
+    float *work;  /* per thread: wper floats (the SSD's work, then dt of the rows) */
+    size_t wper;
+    m2phase *ph;
+    size_t nph;
+    int nt;
+} m2job;
+
+/* A thread's place: its phase, and the block and layer it is in. */
+typedef struct m2ctx {
+    int tid;
+    size_t ph;
+    size_t r0, rows;
+    int l;
+} m2ctx;
+
+typedef void (*chunk_fn)(m2job *f, const m2ctx *t, size_t a, size_t b);
+
+/* Run fn over [0, total) in chunks of per, shared with the other threads,
+ * and leave once every chunk is done. */
+static void phase(m2job *f, m2ctx *t, size_t total, size_t per, chunk_fn fn)
+{
+    unsigned n = (unsigned)((total + per - 1) / per), k;
+    m2phase *p = &f->ph[t->ph++];
+    while ((k = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed)) < n) {
+        size_t a = (size_t)k * per;
+        fn(f, t, a, a + per < total ? a + per : total);
+        atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel);
+    }
+    mamba_team_wait(&p->done, n);
+}
+
+static mamba_state *state_of(const m2job *f, const m2ctx *t, size_t i)
+{
+    return f->prefill ? f->states[0] : f->states[t->r0 + i];
+}
+
+static size_t proj_width(const mamba_config *c)
+{
+    return (size_t)c->d_inner + mamba_conv_channels(c) + (size_t)c->n_heads;
+}
+
+/* ------------------------------------------------------------ phases */
+
+static void ph_embed(m2job *f, const m2ctx *t, size_t a, size_t b)
+{
+    size_t dm = (size_t)f->m->cfg.d_model;
+    for (size_t i = a; i < b; i++)
+        mk_mat_row(&f->m->embed, (size_t)f->tokens[t->r0 + i], f->resid + i * dm);
+}
+
+static void ph_norm(m2job *f, const m2ctx *t, size_t a, size_t b)
+{
+    const mamba_config *c = &f->m->cfg;
+    size_t dm = (size_t)c->d_model;
+    for (size_t i = a; i < b; i++)
+        mk_rmsnorm(f->resid + i * dm, f->m->layers2[t->l].norm_w, dm, c->eps, f->xn + i * dm);
+}
+
+static void ph_in_proj(m2job *f, const m2ctx *t, size_t a, size_t b)
+{
+    const mamba2_layer *L = &f->m->layers2[t->l];
+    mk_gemm(f->isa, f->xn, (size_t)f->m->cfg.d_model, t->rows, &L->in_proj, L->in_proj_b, a, b,
+            f->proj, proj_width(&f->m->cfg));
+}
+
+static void ph_conv(m2job *f, const m2ctx *t, size_t a, size_t b)
+{
+    const mamba_config *c = &f->m->cfg;
+    const mamba2_layer *L = &f->m->layers2[t->l];
+    size_t K = (size_t)c->d_conv, off = (size_t)t->l * mamba_conv_per_layer(c) + a * (K - 1);
+    float *win[STEP_ROWS];
+    for (size_t i = 0; i < (f->prefill ? 1 : t->rows); i++)
+        win[i] = state_of(f, t, i)->conv;
+    mk_conv_silu(f->isa, f->proj + c->d_inner + a, proj_width(c), t->rows, win, off, f->prefill,
+                 L->conv_w + a * K, a % 16 ? NULL : L->conv_wt + a * K,
+                 L->conv_b ? L->conv_b + a : NULL, b - a, K);
+}
+
+/* B and C of group g in row 0 of proj. */
+static const float *group_B(const m2job *f, size_t g)
+{
+    const mamba_config *c = &f->m->cfg;
+    return f->proj + 2 * (size_t)c->d_inner + g * (size_t)c->d_state;
+}
+
+static const float *group_C(const m2job *f, size_t g)
+{
+    const mamba_config *c = &f->m->cfg;
+    return group_B(f, g) + (size_t)c->n_groups * (size_t)c->d_state;
+}
+
+static size_t chunks_of(const m2job *f, size_t rows)
+{
+    return (rows + f->Q - 1) / f->Q;
+}
+
+static void ph_cb(m2job *f, const m2ctx *t, size_t a, size_t b)
+{
+    const mamba_config *c = &f->m->cfg;
+    size_t per = chunks_of(f, f->block) * f->Q * f->Q;
+    for (size_t g = a; g < b; g++)
+        mk_ssd_cb(f->isa, group_B(f, g), group_C(f, g), proj_width(c), t->rows, f->Q,
+                  (size_t)c->d_state, f->cb + g * per, f->work + (size_t)t->tid * f->wper);
+}
+
+/* dt of head h for rows [0, rows): clamp(softplus(dt + dt_bias)). */
+static void head_dt(const m2job *f, const mamba2_layer *L, size_t rows, size_t h, float *dt)
+{
+    const mamba_config *c = &f->m->cfg;
+    size_t W = proj_width(c), at = W - (size_t)c->n_heads + h;
+    for (size_t i = 0; i < rows; i++)
+        dt[i] = f->proj[i * W + at] + L->dt_bias[h];
+    mk_softplus_inplace(f->isa, dt, rows);
+    for (size_t i = 0; i < rows; i++)
+        dt[i] = dt[i] < c->dt_min ? c->dt_min : dt[i] > c->dt_max ? c->dt_max : dt[i];
+}
+
+static void ph_heads(m2job *f, const m2ctx *t, size_t a, size_t b)
+{
+    const mamba_config *c = &f->m->cfg;
+    const mamba2_layer *L = &f->m->layers2[t->l];
+    size_t P = (size_t)c->head_dim, N = (size_t)c->d_state, di = (size_t)c->d_inner;
+    size_t W = proj_width(c), hpg = (size_t)(c->n_heads / c->n_groups);
+    size_t sl = (size_t)t->l * mamba_ssm_per_layer(c);
+    float *work = f->work + (size_t)t->tid * f->wper;
+
+    for (size_t h = a; h < b; h++) {
+        size_t g = h / hpg;
+        const float *x = f->proj + di + h * P, *B = group_B(f, g), *C = group_C(f, g);
+        float *dt = work + f->wper - f->block;
+        head_dt(f, L, t->rows, h, dt);
+        if (f->prefill) {
+            mk_ssd_head(f->isa, f->states[0]->ssm + sl + h * P * N, x, B, C, W, dt, L->A[h],
+                        L->D[h], t->rows, f->Q, P, N,
+                        f->cb + g * chunks_of(f, f->block) * f->Q * f->Q, f->y + h * P, di, work);
+            continue;
+        }
+        for (size_t i = 0; i < t->rows; i++)
+            mk_ssm2_step(f->isa, state_of(f, t, i)->ssm + sl + h * P * N, x + i * W, B + i * W,
+                         C + i * W, dt[i], mk_exp_neg(dt[i] * L->A[h]), L->D[h], P, N,
+                         f->y + i * di + h * P);
+    }
+}
+
+static void ph_gate(m2job *f, const m2ctx *t, size_t a, size_t b)
+{
+    const mamba_config *c = &f->m->cfg;
+    const float *w = f->m->layers2[t->l].gnorm_w;
+    size_t di = (size_t)c->d_inner, gw = di / (size_t)c->norm_groups, W = proj_width(c);
+    for (size_t i = a; i < b; i++) {
+        float *y = f->y + i * di;
+        if (!c->norm_before_gate) mk_gate(f->isa, y, f->proj + i * W, di);
+        for (size_t g = 0; g < di; g += gw)
+            mk_rmsnorm(y + g, w + g, gw, c->eps, y + g);
+        if (c->norm_before_gate) mk_gate(f->isa, y, f->proj + i * W, di);
+    }
+}
+
+static void ph_out_proj(m2job *f, const m2ctx *t, size_t a, size_t b)
+{
+    const mamba2_layer *L = &f->m->layers2[t->l];
+    size_t dm = (size_t)f->m->cfg.d_model;
+    mk_gemm(f->isa, f->y, (size_t)f->m->cfg.d_inner, t->rows, &L->out_proj, L->out_proj_b, a, b,
+            f->tmp, dm);
+    for (size_t i = 0; i < t->rows; i++)
+        for (size_t j = a; j < b; j++)
+            f->resid[i * dm + j] += f->tmp[i * dm + j];
+}
+
+/* norm_f of rows [a, b) (the last row only when only last_logits is
+ * wanted), and their hidden states. */
+static void ph_norm_f(m2job *f, const m2ctx *t, size_t a, size_t b)
+{
+    size_t dm = (size_t)f->m->cfg.d_model;
+    if (!f->logits && !f->hidden) a = t->rows - 1;
+    for (size_t i = a; i < b; i++) {
+        mk_rmsnorm(f->resid + i * dm, f->m->norm_f, dm, f->m->cfg.eps, f->xn + i * dm);
+        if (f->hidden) memcpy(f->hidden + (t->r0 + i) * dm, f->xn + i * dm, dm * sizeof(float));
+    }
+}
+
+static void ph_lm_head(m2job *f, const m2ctx *t, size_t a, size_t b)
+{
+    const mamba_model *m = f->m;
+    size_t dm = (size_t)m->cfg.d_model, V = (size_t)m->cfg.vocab_size;
+    if (f->logits)
+        mk_gemm(f->isa, f->xn, dm, t->rows, &m->lm_head, NULL, a, b, f->logits + t->r0 * V, V);
+    else
+        mk_gemm(f->isa, f->xn + (t->rows - 1) * dm, dm, 1, &m->lm_head, NULL, a, b, f->last_logits,
+                V);
+}
+
+/* ------------------------------------------------------------ a call */
+
+static void run(m2job *f, int tid)
+{
+    const mamba_config *c = &f->m->cfg;
+    size_t dm = (size_t)c->d_model, di = (size_t)c->d_inner, V = (size_t)c->vocab_size;
+    size_t P = (size_t)c->head_dim, N = (size_t)c->d_state;
+    size_t kmax = di > dm ? di : dm, nmax = f->block > P ? f->block : P;
+    m2ctx t = {tid, 0, 0, 0, 0};
+
+    /* the products' scratch at its size for the call: rows of x up to the
+     * block (or P, the SSD's state update), lengths up to the widest */
+    kmax = kmax > f->Q ? kmax : f->Q;
+    mk_gemm_reserve(f->isa, nmax, kmax > N ? kmax : N);
+    for (t.r0 = 0; t.r0 < f->n; t.r0 += f->block) {
+        bool last = t.r0 + f->block >= f->n;
+        t.rows = last ? f->n - t.r0 : f->block;
+        phase(f, &t, t.rows, CH_ROWS, ph_embed);
+        for (t.l = 0; t.l < c->n_layer; t.l++) {
+            phase(f, &t, t.rows, CH_ROWS, ph_norm);
+            phase(f, &t, proj_width(c), CH_PROJ, ph_in_proj);
+            phase(f, &t, mamba_conv_channels(c), CH_CONV, ph_conv);
+            if (f->prefill) phase(f, &t, (size_t)c->n_groups, 1, ph_cb);
+            phase(f, &t, (size_t)c->n_heads, 1, ph_heads);
+            phase(f, &t, t.rows, CH_ROWS, ph_gate);
+            phase(f, &t, dm, CH_PROJ, ph_out_proj);
+        }
+        if (f->logits || f->hidden || (f->last_logits && last)) {
+            phase(f, &t, t.rows, CH_ROWS, ph_norm_f);
+            if (f->logits || (f->last_logits && last)) phase(f, &t, V, CH_HEAD, ph_lm_head);
+        }
+    }
+}
+
+static void run_job(void *job, int tid)
+{
+    run(job, tid);
+}
+
+/* Carve the scratch for nt threads out of buf (NULL: just size). */
+static size_t layout(m2job *f, int nt, float *buf)
+{
+    const mamba_config *c = &f->m->cfg;
+    size_t B = f->block, dm = (size_t)c->d_model, di = (size_t)c->d_inner;
+    size_t cbn = f->prefill ? (size_t)c->n_groups * chunks_of(f, B) * f->Q * f->Q : 0;
+    size_t sizes[7], at = 0;
+    float **dst[7] = {&f->resid, &f->xn, &f->proj, &f->y, &f->tmp, &f->cb, &f->work};
+
+    f->wper = f->prefill ? mk_ssd_work_floats(f->Q, (size_t)c->head_dim, (size_t)c->d_state) : 0;
+    f->wper = (f->wper + B + 15) / 16 * 16; /* + dt of the rows */
+    sizes[0] = B * dm;
+    sizes[1] = B * dm;
+    sizes[2] = B * proj_width(c);
+    sizes[3] = B * di;
+    sizes[4] = B * dm;
+    sizes[5] = cbn;
+    sizes[6] = (size_t)nt * f->wper;
+    for (int i = 0; i < 7; i++) {
+        if (buf) *dst[i] = buf + at;
+        at += (sizes[i] + 15) / 16 * 16;
+    }
+    f->nph = (f->n + B - 1) / B * (3 + 7 * (size_t)c->n_layer);
+    if (buf) f->ph = (m2phase *)(void *)(buf + at);
+    return at * sizeof(float) + f->nph * sizeof(m2phase);
+}
+
+static int execute(m2job *f, eng_error *err)
+{
+    int most = f->m->nthreads > 1 ? f->m->nthreads : 1, want;
+    size_t bytes = layout(f, most, NULL);
+    float *buf = mk_thread_scratch(0, bytes);
+    double macs = mamba2_token_macs(f->m, true) * (double)f->n / MACS_PER_THREAD;
+    mamba_team *team;
+
+    if (!buf)
+        return eng_error_set(err, ENG_ENOMEM, "out of memory for %zu rows of activations",
+                             f->block);
+    layout(f, most, buf);
+    for (size_t i = 0; i < f->nph; i++) {
+        atomic_init(&f->ph[i].next, 0);
+        atomic_init(&f->ph[i].done, 0);
+    }
+    f->isa = f->m->isa;
+    want = macs < most ? (macs < 1 ? 1 : (int)macs) : most;
+    team = want > 1 ? mamba_model_team(f->m) : NULL;
+    f->nt = team ? mamba_team_acquire(team, want) : 1;
+    if (f->nt == 1)
+        run(f, 0);
+    else
+        mamba_team_run(team, f->nt, run_job, f);
+    return 0;
+}
+
+int mamba2_prefill(const mamba_model *m, mamba_state *s, const int32_t *tokens, size_t n,
+                   float *logits, float *last_logits, float *hidden, eng_error *err)
+{
+    m2job f;
+    int rc;
+
+    memset(&f, 0, sizeof f);
+    f.m = m;
+    f.states = &s;
+    f.prefill = true;
+    f.tokens = tokens;
+    f.n = n;
+    f.block = n < PREFILL_ROWS ? n : PREFILL_ROWS;
+    f.Q = (size_t)m->ssd_chunk < f.block ? (size_t)m->ssd_chunk : f.block;
+    f.logits = logits;
+    f.last_logits = last_logits;
+    f.hidden = hidden;
+    if ((rc = execute(&f, err))) return rc;
+    if (logits && last_logits)
+        memcpy(last_logits, logits + (n - 1) * (size_t)m->cfg.vocab_size,
+               (size_t)m->cfg.vocab_size * sizeof(float));
+    s->tokens += n;
+    return 0;
+}
+
+int mamba2_step(const mamba_model *m, mamba_state *const *states, const int32_t *tokens,
+                size_t batch, float *logits, eng_error *err)
+{
+    m2job f;
+    int rc;
+
+    memset(&f, 0, sizeof f);
+    f.m = m;
+    f.states = states;
+    f.tokens = tokens;
+    f.n = batch;
+    f.block = batch < STEP_ROWS ? batch : STEP_ROWS;
+    f.Q = 1;
+    f.logits = logits;
+    if ((rc = execute(&f, err))) return rc;
+    for (size_t b = 0; b < batch; b++)
+        states[b]->tokens++;
+    return 0;
+}
+
+/* ------------------------------------------------------------ sizes */
+
+size_t mamba2_step_bytes(const mamba_model *m)
+{
+    const mamba_config *c = &m->cfg;
+    size_t dm = (size_t)c->d_model, di = (size_t)c->d_inner, ch = mamba_conv_channels(c);
+    size_t H = (size_t)c->n_heads, W = proj_width(c);
+    /* per layer vectors: norm, in_proj_b, conv_w, conv_b, dt_bias, A, D, gated norm, out_proj_b */
+    size_t vec = dm + (c->use_bias ? W : 0) + ch * (size_t)c->d_conv + (c->use_conv_bias ? ch : 0) +
+                 3 * H + di + (c->use_bias ? dm : 0);
+    size_t total = 0;
+    for (int l = 0; l < c->n_layer; l++)
+        total += mk_mat_bytes(&m->layers2[l].in_proj) + mk_mat_bytes(&m->layers2[l].out_proj) +
+                 vec * sizeof(float);
+    return total + dm * sizeof(float) + mk_mat_bytes(&m->lm_head) +
+           mk_mat_bytes(&m->embed) / (size_t)c->vocab_size;
+}
+
+double mamba2_token_macs(const mamba_model *m, bool with_head)
+{
+    const mamba_config *c = &m->cfg;
+    double dm = c->d_model, di = c->d_inner;
+    double per_layer = (double)proj_width(c) * dm + dm * di;
+    return c->n_layer * per_layer + (with_head ? (double)c->vocab_size * dm : 0.0);
+}
+
+void mamba2_set_chunk(mamba_model *m, int q)
+{
+    int c = m->cfg.chunk_size < SSD_CHUNK ? m->cfg.chunk_size : SSD_CHUNK;
+    m->ssd_chunk = q > 0 ? q : c;
+}
