@@ -208,8 +208,9 @@ static json_t *hmm_info(const hmm_model *h)
 static json_t *mamba_info(const srv_model *m)
 {
     const mamba_config *c = mamba_model_config(m->mamba);
+    const char *arch = c->mixer_rms ? "falcon_mamba" : mamba_arch_name(c->arch);
     return json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:b,s:I,s:I}", "kind", "mamba",
-                     "architecture", mamba_arch_name(c->arch), "weights",
+                     "architecture", arch, "weights",
                      mamba_weights_name(mamba_model_weights(m->mamba)), "d_model", c->d_model,
                      "n_layer", c->n_layer, "vocab_size", c->vocab_size, "d_state", c->d_state,
                      "d_inner", c->d_inner, "eos_token_id", c->eos_id, "tokenizer", m->tok != NULL,

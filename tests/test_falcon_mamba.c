@@ -2,7 +2,7 @@
  * parameter-free RMS norms on dt, B and C) against the transformers
  * reference of tests/fixtures/mamba/falcon-mamba-tiny (FalconMambaForCausalLM
  * in float64): logits and last_hidden_state in one pass, token by token
- * and in chunks, the greedy continuation, on every instruction set the CPU
+ * and in chunks, batched steps, the greedy continuation, on every instruction set the CPU
  * runs and in BF16 and int8; and that the norms are what makes the
  * difference (the same weights read as plain Mamba-1 are far off, and
  * their states do not mix). The naive double-precision check of other
@@ -180,6 +180,48 @@ START_TEST(test_greedy)
 }
 END_TEST
 
+/* 20 states at different positions stepped in one batch (more than 16
+ * rows: x_proj and the norms as shared phases) == each stepped alone, bit
+ * for bit. */
+START_TEST(test_batch_step)
+{
+    enum { B = 20 };
+    mamba_model *m = load_ok();
+    mck_ref *r = mck_ref_load(mck_falcon_dir(), V, DM);
+    mamba_state *batch[B], *alone[B];
+    float *out = malloc((size_t)B * V * sizeof(float)), one[V];
+    int32_t tok[B];
+    mamba_model_set_threads(m, 2);
+    for (int b = 0; b < B; b++) {
+        batch[b] = mck_state(m);
+        alone[b] = mck_state(m);
+        if (b) {
+            mck_prefill(m, batch[b], r->ids, (size_t)b, NULL, NULL, NULL);
+            mck_prefill(m, alone[b], r->ids, (size_t)b, NULL, NULL, NULL);
+        }
+    }
+    for (int round = 0; round < 3; round++) {
+        for (int b = 0; b < B; b++)
+            tok[b] = r->ids[b + round];
+        mck_step(m, batch, tok, B, out);
+        for (int b = 0; b < B; b++) {
+            mck_step(m, &alone[b], &tok[b], 1, one);
+            ck_assert_msg(memcmp(one, out + (size_t)b * V, sizeof one) == 0,
+                          "round %d state %d: batch and single step differ", round, b);
+            if (round == 0) /* position b: the reference's row b */
+                ck_assert(mck_max_abs_diff(one, r->logits + (size_t)b * V, V) < TOL);
+        }
+    }
+    for (int b = 0; b < B; b++) {
+        mamba_state_free(batch[b]);
+        mamba_state_free(alone[b]);
+    }
+    free(out);
+    mck_ref_free(r);
+    mamba_model_free(m);
+}
+END_TEST
+
 /* 1 and 4 threads: the same bits (the norms' phase split across threads). */
 START_TEST(test_threads)
 {
@@ -296,6 +338,7 @@ int main(void)
     tcase_add_test(tc, test_chunks);
     tcase_add_test(tc, test_greedy);
     tcase_add_test(tc, test_threads);
+    tcase_add_test(tc, test_batch_step);
     tcase_add_test(tc, test_weight_modes);
     tcase_add_test(tc, test_norms_matter);
     suite_add_tcase(su, tc);

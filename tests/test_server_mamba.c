@@ -183,7 +183,7 @@ END_TEST
 /* Falcon-Mamba (the fixture, served without a tokenizer): /decode with
  * token ids in one request and in chunks over a session, logits and
  * hidden states within 1e-4 of transformers; greedy /generate equals the
- * reference continuation. */
+ * reference continuation; /models/falcon names its architecture. */
 START_TEST(falcon_matches_reference)
 {
     json_t *ref = load_fixture_file("mamba/falcon-mamba-tiny", "reference.json");
@@ -219,6 +219,10 @@ START_TEST(falcon_matches_reference)
     ck_assert_int_eq(st, 200);
     ck_assert_msg(json_equal(json_object_get(a, "tokens"), want), "greedy continuation differs");
     json_decref(a);
+    a = request_json("GET", "/models/falcon", NULL, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_str_eq(json_string_value(json_object_get(a, "architecture")), "falcon_mamba");
+    json_decref(a);
     json_decref(ref);
 }
 END_TEST
@@ -249,8 +253,9 @@ static void expect_start_refused(const char *name, const char *sed, const char *
 
 START_TEST(unsupported_model_refused_at_start)
 {
-    expect_start_refused("llama", "s/\"mamba\"/\"llama\"/",
-                         "model_type \"llama\" is not supported (supported: mamba, falcon_mamba, mamba2)");
+    expect_start_refused(
+        "llama", "s/\"mamba\"/\"llama\"/",
+        "model_type \"llama\" is not supported (supported: mamba, falcon_mamba, mamba2)");
     expect_start_refused("nohidden", "/\"hidden_size\"/d", "field hidden_size missing");
 }
 END_TEST
