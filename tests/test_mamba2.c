@@ -593,17 +593,16 @@ END_TEST
 
 /* ==================================================== malformed configs */
 
-/* dir/config.json = the fixture's config with from replaced by to, and the
- * fixture's weights linked; the load must fail with code and a message
- * holding want. */
-static void config_refused(const char *from, const char *to, int code, const char *want)
+/* A directory (mck_tmp()/variant) holding the fixture's config with from
+ * replaced by to, and the fixture's weights linked. Static path. */
+static const char *variant(const char *from, const char *to)
 {
-    char dir[600], path[1200], src[1200];
+    static char dir[600];
+    char path[1200], src[1200], *text, *p;
     FILE *f;
-    char *text, *p;
     long len;
 
-    snprintf(dir, sizeof dir, "%s/bad", mck_tmp());
+    snprintf(dir, sizeof dir, "%s/variant", mck_tmp());
     mkdir(dir, 0755);
     snprintf(src, sizeof src, "%s/config.json", tiny_dir());
     f = fopen(src, "rb");
@@ -627,15 +626,42 @@ static void config_refused(const char *from, const char *to, int code, const cha
     snprintf(src, sizeof src, "%s/model.safetensors", tiny_dir());
     unlink(path);
     ck_assert_int_eq(symlink(src, path), 0);
-    {
-        mamba_model *m = NULL;
-        eng_error err = {0};
-        int rc = mamba_model_load(dir, &m, &err);
-        ck_assert_msg(rc == code && strstr(err.msg, want), "%s -> %s: %d %s", from, to, rc,
-                      err.msg);
-        ck_assert(m == NULL);
-    }
+    return dir;
 }
+
+/* The variant's load must fail with code and a message holding want. */
+static void config_refused(const char *from, const char *to, int code, const char *want)
+{
+    mamba_model *m = NULL;
+    eng_error err = {0};
+    int rc = mamba_model_load(variant(from, to), &m, &err);
+    ck_assert_msg(rc == code && strstr(err.msg, want), "%s -> %s: %d %s", from, to, rc, err.msg);
+    ck_assert(m == NULL);
+}
+
+/* time_step_limit as Python's json writes an infinite float (a bare
+ * Infinity, not JSON) loads as transformers 5's {"__float__": ...} does;
+ * NaN is refused. */
+START_TEST(test_python_infinity)
+{
+    mamba_model *m = load_ok(variant("{\n      \"__float__\": \"Infinity\"\n    }", "Infinity"));
+    reference *r = ref_load();
+    mamba_state *s = mck_state(m);
+    float *lg = malloc(10 * V * sizeof(float));
+    ck_assert(isinf(mamba_model_config(m)->dt_max) && mamba_model_config(m)->dt_max > 0);
+    mck_prefill(m, s, r->ids, 10, lg, NULL, NULL);
+    ck_assert(max_abs_diff(lg, r->logits, 10 * V) < 1e-5);
+    free(lg);
+    mamba_state_free(s);
+    ref_free(r);
+    mamba_model_free(m);
+    config_refused("{\n      \"__float__\": \"Infinity\"\n    }", "NaN", ENG_EFORMAT,
+                   "time_step_limit");
+    /* a token inside a string stays as it is; a word that contains one is not a number */
+    config_refused("\"silu\"", "\"NaN\"", ENG_EFORMAT, "hidden_act");
+    config_refused("\"num_heads\": 8", "\"num_heads\": xInfinity", ENG_EFORMAT, "line");
+}
+END_TEST
 
 START_TEST(test_bad_configs)
 {
@@ -709,6 +735,7 @@ static Suite *suite(void)
     tcase_add_checked_fixture(bad, mck_tmp_setup, mck_tmp_teardown);
     tcase_add_test(bad, test_bad_configs);
     tcase_add_test(bad, test_mamba1_weights_as_mamba2);
+    tcase_add_test(bad, test_python_infinity);
     suite_add_tcase(s, bad);
     return s;
 }

@@ -4,14 +4,18 @@
  * step: a state per row). The equations are mamba2_forward.c's; here each
  * layer runs as phases over the whole block:
  *
- *   1 norm        RMSNorm of the residual rows               by rows
- *   2 in_proj     z | xBC | dt for every row                  by output rows of the weight
- *   3 conv        causal conv + silu over xBC                 by channels
- *   4 C.B         prefill only: C_t . B_u per chunk           by groups
- *   5 heads       prefill: the chunked SSD (mamba2_ssd.h);    by heads
+ *   1 in_proj     z | xBC | dt for every row, and the         by output rows of the weight
+ *                 causal conv + silu of the xBC rows made     (64 at a time)
+ *   2 C.B         prefill only: C_t . B_u per chunk           by groups
+ *   3 heads       prefill: the chunked SSD (mamba2_ssd.h);    by heads
  *                 step: one recurrent step per row
- *   6 gate+norm   RMSNormGated(y, z)                          by rows
- *   7 out_proj    and the residual                            by output columns
+ *   4 gate+norm   RMSNormGated(y, z)                          by rows
+ *   5 out_proj    and the residual                            by output columns
+ *
+ * Each thread normalizes the residual rows for itself (when it claims its
+ * first chunk of phase 1), and with few rows (decode) gates and normalizes
+ * y for itself in phase 5, skipping phase 4: a step meets the other
+ * threads three times per layer.
  *
  * then norm_f and lm_head. Each weight is read once per block (a decode
  * step reads it once for the whole batch). Threads are the model's team:
@@ -38,6 +42,11 @@
  * per head), the ones carrying the state between chunks do not. */
 #define SSD_CHUNK 64
 
+/* Blocks of at most this many rows skip the gate's phase: every thread
+ * gates and normalizes y for itself before out_proj, rather than meet the
+ * others once more (decode steps). */
+#define GATE_EACH_ROWS 16
+
 /* One thread per this many multiply-adds of a call. */
 #define MACS_PER_THREAD (1u << 19)
 
@@ -61,13 +70,15 @@ typedef struct m2job {
     size_t n, block, Q; /* tokens, rows per block, SSD chunk length */
     float *logits, *last_logits, *hidden;
     float *resid; /* block x d_model */
-    float *xn;    /* block x d_model: normalized */
+    float *xn;    /* per thread: block x d_model, the residual normalized */
+    float *yn;    /* per thread, gate_each: block x d_inner, y gated and normalized */
     float *proj;  /* block x (d_inner + conv_dim + H): z | xBC | dt */
     float *y;     /* block x d_inner */
-    float *tmp;   /* block x d_model */
+    float *tmp;   /* block x d_model: out_proj's result, then norm_f's */
     float *cb;    /* prefill: G x chunks x Q x Q */
     float *work;  /* per thread: wper floats (the SSD's work, then dt of the rows) */
     size_t wper;
+    bool gate_each; /* few rows: every thread gates and normalizes y for itself */
     m2phase *ph;
     size_t nph;
     int nt;
@@ -79,9 +90,10 @@ typedef struct m2ctx {
     size_t ph;
     size_t r0, rows;
     int l;
+    long key, xn_of, yn_of; /* (block, layer) now, and of the thread's xn and yn */
 } m2ctx;
 
-typedef void (*chunk_fn)(m2job *f, const m2ctx *t, size_t a, size_t b);
+typedef void (*chunk_fn)(m2job *f, m2ctx *t, size_t a, size_t b);
 
 /* Run fn over [0, total) in chunks of per, shared with the other threads,
  * and leave once every chunk is done. */
@@ -109,29 +121,37 @@ static size_t proj_width(const mamba_config *c)
 
 /* ------------------------------------------------------------ phases */
 
-static void ph_embed(m2job *f, const m2ctx *t, size_t a, size_t b)
+static void ph_embed(m2job *f, m2ctx *t, size_t a, size_t b)
 {
     size_t dm = (size_t)f->m->cfg.d_model;
     for (size_t i = a; i < b; i++)
         mk_mat_row(&f->m->embed, (size_t)f->tokens[t->r0 + i], f->resid + i * dm);
 }
 
-static void ph_norm(m2job *f, const m2ctx *t, size_t a, size_t b)
+/* The thread's copy of the residual rows normalized, made once per layer
+ * (cheaper than a phase of its own: threads would meet once more). */
+static const float *thread_xn(m2job *f, m2ctx *t)
 {
     const mamba_config *c = &f->m->cfg;
     size_t dm = (size_t)c->d_model;
-    for (size_t i = a; i < b; i++)
-        mk_rmsnorm(f->resid + i * dm, f->m->layers2[t->l].norm_w, dm, c->eps, f->xn + i * dm);
+    float *xn = f->xn + (size_t)t->tid * f->block * dm;
+    if (t->xn_of != t->key)
+        for (size_t i = 0; i < t->rows; i++)
+            mk_rmsnorm(f->resid + i * dm, f->m->layers2[t->l].norm_w, dm, c->eps, xn + i * dm);
+    t->xn_of = t->key;
+    return xn;
 }
 
-static void ph_in_proj(m2job *f, const m2ctx *t, size_t a, size_t b)
+/* in_proj rows [a, b) for every row of the block. */
+static void in_proj(m2job *f, m2ctx *t, size_t a, size_t b)
 {
     const mamba2_layer *L = &f->m->layers2[t->l];
-    mk_gemm(f->isa, f->xn, (size_t)f->m->cfg.d_model, t->rows, &L->in_proj, L->in_proj_b, a, b,
-            f->proj, proj_width(&f->m->cfg));
+    mk_gemm(f->isa, thread_xn(f, t), (size_t)f->m->cfg.d_model, t->rows, &L->in_proj, L->in_proj_b,
+            a, b, f->proj, proj_width(&f->m->cfg));
 }
 
-static void ph_conv(m2job *f, const m2ctx *t, size_t a, size_t b)
+/* The conv of xBC channels [a, b), in place. */
+static void conv(m2job *f, m2ctx *t, size_t a, size_t b)
 {
     const mamba_config *c = &f->m->cfg;
     const mamba2_layer *L = &f->m->layers2[t->l];
@@ -142,6 +162,33 @@ static void ph_conv(m2job *f, const m2ctx *t, size_t a, size_t b)
     mk_conv_silu(f->isa, f->proj + c->d_inner + a, proj_width(c), t->rows, win, off, f->prefill,
                  L->conv_w + a * K, a % 16 ? NULL : L->conv_wt + a * K,
                  L->conv_b ? L->conv_b + a : NULL, b - a, K);
+}
+
+/* Unit u of in_proj and the conv: xBC channels [64u, 64u + 64) (in_proj's
+ * rows, then their conv), then z's rows by 64, then dt's. */
+static void ph_proj(m2job *f, m2ctx *t, size_t a, size_t b)
+{
+    const mamba_config *c = &f->m->cfg;
+    size_t di = (size_t)c->d_inner, ch = mamba_conv_channels(c);
+    size_t nx = (ch + CH_CONV - 1) / CH_CONV, nz = (di + CH_PROJ - 1) / CH_PROJ;
+    for (size_t u = a; u < b; u++) {
+        if (u < nx) {
+            size_t c0 = u * CH_CONV, c1 = c0 + CH_CONV < ch ? c0 + CH_CONV : ch;
+            in_proj(f, t, di + c0, di + c1);
+            conv(f, t, c0, c1);
+        } else if (u < nx + nz) {
+            size_t z0 = (u - nx) * CH_PROJ;
+            in_proj(f, t, z0, z0 + CH_PROJ < di ? z0 + CH_PROJ : di);
+        } else {
+            in_proj(f, t, di + ch, proj_width(c));
+        }
+    }
+}
+
+static size_t proj_units(const mamba_config *c)
+{
+    size_t ch = mamba_conv_channels(c), di = (size_t)c->d_inner;
+    return (ch + CH_CONV - 1) / CH_CONV + (di + CH_PROJ - 1) / CH_PROJ + 1;
 }
 
 /* B and C of group g in row 0 of proj. */
@@ -162,7 +209,7 @@ static size_t chunks_of(const m2job *f, size_t rows)
     return (rows + f->Q - 1) / f->Q;
 }
 
-static void ph_cb(m2job *f, const m2ctx *t, size_t a, size_t b)
+static void ph_cb(m2job *f, m2ctx *t, size_t a, size_t b)
 {
     const mamba_config *c = &f->m->cfg;
     size_t per = chunks_of(f, f->block) * f->Q * f->Q;
@@ -183,7 +230,7 @@ static void head_dt(const m2job *f, const mamba2_layer *L, size_t rows, size_t h
         dt[i] = dt[i] < c->dt_min ? c->dt_min : dt[i] > c->dt_max ? c->dt_max : dt[i];
 }
 
-static void ph_heads(m2job *f, const m2ctx *t, size_t a, size_t b)
+static void ph_heads(m2job *f, m2ctx *t, size_t a, size_t b)
 {
     const mamba_config *c = &f->m->cfg;
     const mamba2_layer *L = &f->m->layers2[t->l];
@@ -210,13 +257,15 @@ static void ph_heads(m2job *f, const m2ctx *t, size_t a, size_t b)
     }
 }
 
-static void ph_gate(m2job *f, const m2ctx *t, size_t a, size_t b)
+/* out rows [a, b) = RMSNormGated(y rows [a, b), z). out may be f->y. */
+static void gate_rows(m2job *f, m2ctx *t, size_t a, size_t b, float *out)
 {
     const mamba_config *c = &f->m->cfg;
     const float *w = f->m->layers2[t->l].gnorm_w;
     size_t di = (size_t)c->d_inner, gw = di / (size_t)c->norm_groups, W = proj_width(c);
     for (size_t i = a; i < b; i++) {
-        float *y = f->y + i * di;
+        float *y = out + i * di;
+        if (y != f->y + i * di) memcpy(y, f->y + i * di, di * sizeof(float));
         if (!c->norm_before_gate) mk_gate(f->isa, y, f->proj + i * W, di);
         for (size_t g = 0; g < di; g += gw)
             mk_rmsnorm(y + g, w + g, gw, c->eps, y + g);
@@ -224,12 +273,23 @@ static void ph_gate(m2job *f, const m2ctx *t, size_t a, size_t b)
     }
 }
 
-static void ph_out_proj(m2job *f, const m2ctx *t, size_t a, size_t b)
+static void ph_gate(m2job *f, m2ctx *t, size_t a, size_t b)
+{
+    gate_rows(f, t, a, b, f->y);
+}
+
+static void ph_out_proj(m2job *f, m2ctx *t, size_t a, size_t b)
 {
     const mamba2_layer *L = &f->m->layers2[t->l];
-    size_t dm = (size_t)f->m->cfg.d_model;
-    mk_gemm(f->isa, f->y, (size_t)f->m->cfg.d_inner, t->rows, &L->out_proj, L->out_proj_b, a, b,
-            f->tmp, dm);
+    size_t dm = (size_t)f->m->cfg.d_model, di = (size_t)f->m->cfg.d_inner;
+    const float *y = f->y;
+    if (f->gate_each) { /* the thread's own gated rows, once per layer */
+        float *yn = f->yn + (size_t)t->tid * f->block * di;
+        if (t->yn_of != t->key) gate_rows(f, t, 0, t->rows, yn);
+        t->yn_of = t->key;
+        y = yn;
+    }
+    mk_gemm(f->isa, y, di, t->rows, &L->out_proj, L->out_proj_b, a, b, f->tmp, dm);
     for (size_t i = 0; i < t->rows; i++)
         for (size_t j = a; j < b; j++)
             f->resid[i * dm + j] += f->tmp[i * dm + j];
@@ -237,24 +297,24 @@ static void ph_out_proj(m2job *f, const m2ctx *t, size_t a, size_t b)
 
 /* norm_f of rows [a, b) (the last row only when only last_logits is
  * wanted), and their hidden states. */
-static void ph_norm_f(m2job *f, const m2ctx *t, size_t a, size_t b)
+static void ph_norm_f(m2job *f, m2ctx *t, size_t a, size_t b)
 {
     size_t dm = (size_t)f->m->cfg.d_model;
     if (!f->logits && !f->hidden) a = t->rows - 1;
     for (size_t i = a; i < b; i++) {
-        mk_rmsnorm(f->resid + i * dm, f->m->norm_f, dm, f->m->cfg.eps, f->xn + i * dm);
-        if (f->hidden) memcpy(f->hidden + (t->r0 + i) * dm, f->xn + i * dm, dm * sizeof(float));
+        mk_rmsnorm(f->resid + i * dm, f->m->norm_f, dm, f->m->cfg.eps, f->tmp + i * dm);
+        if (f->hidden) memcpy(f->hidden + (t->r0 + i) * dm, f->tmp + i * dm, dm * sizeof(float));
     }
 }
 
-static void ph_lm_head(m2job *f, const m2ctx *t, size_t a, size_t b)
+static void ph_lm_head(m2job *f, m2ctx *t, size_t a, size_t b)
 {
     const mamba_model *m = f->m;
     size_t dm = (size_t)m->cfg.d_model, V = (size_t)m->cfg.vocab_size;
     if (f->logits)
-        mk_gemm(f->isa, f->xn, dm, t->rows, &m->lm_head, NULL, a, b, f->logits + t->r0 * V, V);
+        mk_gemm(f->isa, f->tmp, dm, t->rows, &m->lm_head, NULL, a, b, f->logits + t->r0 * V, V);
     else
-        mk_gemm(f->isa, f->xn + (t->rows - 1) * dm, dm, 1, &m->lm_head, NULL, a, b, f->last_logits,
+        mk_gemm(f->isa, f->tmp + (t->rows - 1) * dm, dm, 1, &m->lm_head, NULL, a, b, f->last_logits,
                 V);
 }
 
@@ -266,7 +326,7 @@ static void run(m2job *f, int tid)
     size_t dm = (size_t)c->d_model, di = (size_t)c->d_inner, V = (size_t)c->vocab_size;
     size_t P = (size_t)c->head_dim, N = (size_t)c->d_state;
     size_t kmax = di > dm ? di : dm, nmax = f->block > P ? f->block : P;
-    m2ctx t = {tid, 0, 0, 0, 0};
+    m2ctx t = {tid, 0, 0, 0, 0, -1, -1, -1};
 
     /* the products' scratch at its size for the call: rows of x up to the
      * block (or P, the SSD's state update), lengths up to the widest */
@@ -277,12 +337,11 @@ static void run(m2job *f, int tid)
         t.rows = last ? f->n - t.r0 : f->block;
         phase(f, &t, t.rows, CH_ROWS, ph_embed);
         for (t.l = 0; t.l < c->n_layer; t.l++) {
-            phase(f, &t, t.rows, CH_ROWS, ph_norm);
-            phase(f, &t, proj_width(c), CH_PROJ, ph_in_proj);
-            phase(f, &t, mamba_conv_channels(c), CH_CONV, ph_conv);
+            t.key = (long)(t.r0 / f->block) * (c->n_layer + 1) + t.l;
+            phase(f, &t, proj_units(c), 1, ph_proj);
             if (f->prefill) phase(f, &t, (size_t)c->n_groups, 1, ph_cb);
             phase(f, &t, (size_t)c->n_heads, 1, ph_heads);
-            phase(f, &t, t.rows, CH_ROWS, ph_gate);
+            if (!f->gate_each) phase(f, &t, t.rows, CH_ROWS, ph_gate);
             phase(f, &t, dm, CH_PROJ, ph_out_proj);
         }
         if (f->logits || f->hidden || (f->last_logits && last)) {
@@ -303,19 +362,21 @@ static size_t layout(m2job *f, int nt, float *buf)
     const mamba_config *c = &f->m->cfg;
     size_t B = f->block, dm = (size_t)c->d_model, di = (size_t)c->d_inner;
     size_t cbn = f->prefill ? (size_t)c->n_groups * chunks_of(f, B) * f->Q * f->Q : 0;
-    size_t sizes[7], at = 0;
-    float **dst[7] = {&f->resid, &f->xn, &f->proj, &f->y, &f->tmp, &f->cb, &f->work};
+    size_t sizes[8], at = 0;
+    float **dst[8] = {&f->resid, &f->xn, &f->proj, &f->y, &f->tmp, &f->cb, &f->work, &f->yn};
 
     f->wper = f->prefill ? mk_ssd_work_floats(f->Q, (size_t)c->head_dim, (size_t)c->d_state) : 0;
     f->wper = (f->wper + B + 15) / 16 * 16; /* + dt of the rows */
+    f->gate_each = B <= GATE_EACH_ROWS;
     sizes[0] = B * dm;
-    sizes[1] = B * dm;
+    sizes[1] = (size_t)nt * B * dm;
     sizes[2] = B * proj_width(c);
     sizes[3] = B * di;
     sizes[4] = B * dm;
     sizes[5] = cbn;
     sizes[6] = (size_t)nt * f->wper;
-    for (int i = 0; i < 7; i++) {
+    sizes[7] = f->gate_each ? (size_t)nt * B * di : 0;
+    for (int i = 0; i < 8; i++) {
         if (buf) *dst[i] = buf + at;
         at += (sizes[i] + 15) / 16 * 16;
     }

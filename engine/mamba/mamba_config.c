@@ -253,7 +253,7 @@ int mamba_config_parse(const char *path, mamba_config *cfg, int *vocab_padded, e
     if (!err) r.err = &local; /* the helpers read the code back */
     memset(cfg, 0, sizeof *cfg);
     if (access(path, F_OK) != 0) return eng_error_set(err, ENG_ENOTFOUND, "%s: no such file", path);
-    r.root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    r.root = mamba_cfg_load_json(path, &jerr);
     if (!r.root)
         return eng_error_set(err, ENG_EFORMAT, "%s: line %d: %s", path, jerr.line, jerr.text);
     if (!json_is_object(r.root))

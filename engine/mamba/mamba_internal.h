@@ -9,6 +9,7 @@
 #include "mamba/kernels/mamba_kernels.h"
 #include "mamba/safetensors.h"
 
+#include <jansson.h>
 #include <pthread.h>
 
 /* One residual block's weights, row-major. Matrices are mk_mat (F32,
@@ -118,6 +119,12 @@ int mamba_cfg_bool(const mamba_cfg_reader *r, const char *const *names, bool def
 void *mamba_cfg_lookup(const mamba_cfg_reader *r, const char *const *names, const char **which);
 const char *mamba_cfg_path(const mamba_cfg_reader *r);
 eng_error *mamba_cfg_err(const mamba_cfg_reader *r);
+
+/* config.json at path parsed (jansson, duplicate keys refused), with the
+ * bare Infinity, -Infinity and NaN that Python's json writes read as the
+ * strings "Infinity", "-Infinity", "NaN" (mamba_cfg_json.c). NULL with
+ * *jerr filled when it is not JSON or cannot be read. */
+json_t *mamba_cfg_load_json(const char *path, json_error_t *jerr);
 
 /* Mamba-2's fields of config.json (mamba2_config.c), after the fields the
  * two families share are read into c. */

@@ -143,18 +143,25 @@ int main(void)
         }
 
     printf("\n## 2. Decode, one session (%d threads; best of %d)\n\n"
-           "| weights | model | bytes/token | tokens/s | GB/s read | of bandwidth bound | "
-           "Mamba-2 / Mamba-1 (of bound) |\n|---|---|---:|---:|---:|---:|---:|\n",
-           mamba_model_threads(m2[0]), ROUNDS);
+           "Bound: read bandwidth / bytes of weights a step reads; with the state: the state "
+           "read and written too (Mamba-2's is %.1f MB, Mamba-1's %.1f MB).\n\n"
+           "| weights | model | weights/token | tokens/s | GB/s of weights | of bound | "
+           "of bound, with the state | Mamba-2 / Mamba-1 (of bound) |\n"
+           "|---|---|---:|---:|---:|---:|---:|---:|\n",
+           mamba_model_threads(m2[0]), ROUNDS, mamba_state_bytes(m2[0]) / 1e6,
+           mamba_state_bytes(m1[0]) / 1e6);
     for (int w = 0; w < NW; w++) {
         double b1 = (double)mamba_model_step_bytes(m1[w]),
                b2 = (double)mamba_model_step_bytes(m2[w]);
+        double s1 = 2.0 * (double)mamba_state_bytes(m1[w]),
+               s2 = 2.0 * (double)mamba_state_bytes(m2[w]);
         double f1 = dec1[w] * b1 / 1e9 / lim.read_gbs, f2 = dec2[w] * b2 / 1e9 / lim.read_gbs;
-        printf("| %s | mamba-130m | %.1f MB | %.1f | %.1f | %.0f%% | |\n",
-               mamba_weights_name(g_w[w]), b1 / 1e6, dec1[w], dec1[w] * b1 / 1e9, 100 * f1);
-        printf("| %s | mamba2-130m | %.1f MB | %.1f | %.1f | %.0f%% | %.2fx |\n",
+        printf("| %s | mamba-130m | %.1f MB | %.1f | %.1f | %.0f%% | %.0f%% | |\n",
+               mamba_weights_name(g_w[w]), b1 / 1e6, dec1[w], dec1[w] * b1 / 1e9, 100 * f1,
+               100 * dec1[w] * (b1 + s1) / 1e9 / lim.read_gbs);
+        printf("| %s | mamba2-130m | %.1f MB | %.1f | %.1f | %.0f%% | %.0f%% | %.2fx |\n",
                mamba_weights_name(g_w[w]), b2 / 1e6, dec2[w], dec2[w] * b2 / 1e9, 100 * f2,
-               f2 / f1);
+               100 * dec2[w] * (b2 + s2) / 1e9 / lim.read_gbs, f2 / f1);
     }
     printf("\n## 3. Mamba-2 prefill, %d-token prompt (chunked SSD, last logits only)\n\n"
            "| weights | tokens/s | GFLOP/s (projections) | of peak FMA | vs decode |\n"

@@ -322,9 +322,7 @@ int main(int argc, char **argv)
         sse[w] = g_fig[w][DEC_SSE][0];
     }
     served_peers(sse, dec, g_fig[0][PRE_GEN][1]);
-    for (int w = 0; w < NW; w++)
-        dec[w] = g_fig[w][DEC][0];
-    served_mamba2(argv[1], dir, shape.n_layer, ROUNDS, dir, dec);
+    served_mamba2(argv[1], dir, shape.n_layer, ROUNDS, dir);
     printf("\nTotal time %.0f s; 1-minute load average %.2f at the start, %.2f at the end.\n",
            bench_now() - t0, load0, bench_loadavg());
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);

@@ -6,7 +6,8 @@
  * weight sizes computed from it cannot overflow), a finite epsilon in
  * (0, 1] (1 - 1e-9 rounds to 1.0f), token ids >= -1, and a padded
  * vocabulary at least the vocabulary and less than one padding multiple
- * (<= 65536) above it. */
+ * (<= 65536) above it; a Mamba-2 config's heads tile d_inner and its
+ * groups the heads. */
 #include "fuzz_util.h"
 #include "mamba/mamba_internal.h"
 
@@ -41,6 +42,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(c.bos_id >= -1 && c.eos_id >= -1 && c.pad_id >= -1, "token ids");
     FUZZ_CHECK(vocab_padded >= c.vocab_size, "vocab_padded %d < %d", vocab_padded, c.vocab_size);
     FUZZ_CHECK(vocab_padded - c.vocab_size < 1 << 16, "padding %d", vocab_padded - c.vocab_size);
+    if (c.arch == MAMBA_ARCH_MAMBA2) { /* heads tile d_inner; groups tile the heads */
+        FUZZ_CHECK(c.n_heads >= 1 && c.head_dim >= 1 &&
+                       (long long)c.n_heads * c.head_dim == c.d_inner,
+                   "heads %d x %d != %d", c.n_heads, c.head_dim, c.d_inner);
+        FUZZ_CHECK(c.n_groups >= 1 && c.n_heads % c.n_groups == 0, "groups %d", c.n_groups);
+        FUZZ_CHECK(c.norm_groups >= 1 && c.d_inner % c.norm_groups == 0, "norm groups");
+        FUZZ_CHECK(c.chunk_size >= 1 && c.dt_min >= 0 && c.dt_max >= c.dt_min, "chunk or dt");
+    }
     /* the state of one sequence must be computable without overflow */
     size_t conv = (size_t)c.n_layer * mamba_conv_per_layer(&c);
     size_t ssm = (size_t)c.n_layer * mamba_ssm_per_layer(&c);
