@@ -1,5 +1,6 @@
 /* mamba2_config.c: the fields of a Mamba-2 config.json beyond those the
- * two families share (mamba_config.c reads hidden_size, num_hidden_layers,
+ * two families share, through the getters of mamba_cfg_read.c
+ * (mamba_config.c reads hidden_size, num_hidden_layers,
  * vocab_size, state_size, conv_kernel, expand, use_bias, use_conv_bias,
  * tie_word_embeddings, layer_norm_epsilon and the token ids first).
  *
@@ -16,22 +17,16 @@
  * 2.7b); they differ for Mamba-Codestral (8 groups). Each layout gets its
  * own library's rule: a Hugging Face config one norm group, an original
  * one n_groups. */
+#include "mamba/mamba_cfg_read.h"
 #include "mamba/mamba_internal.h"
 
 #include <jansson.h>
 #include <math.h>
 #include <string.h>
 
-#define NAMES(...)                                                                                 \
-    (const char *const[])                                                                          \
-    {                                                                                              \
-        __VA_ARGS__, NULL                                                                          \
-    }
-
 static int field_error(const mamba_cfg_reader *r, const char *field, const char *why)
 {
-    return eng_error_set(mamba_cfg_err(r), ENG_EFORMAT, "%s: field %s %s", mamba_cfg_path(r), field,
-                         why);
+    return eng_error_set(r->err, ENG_EFORMAT, "%s: field %s %s", r->path, field, why);
 }
 
 /* A limit of time_step_limit: a number, or transformers' encoding of a
@@ -104,14 +99,13 @@ int mamba2_config_read(const mamba_cfg_reader *r, mamba_config *c)
         (rc = read_limit(r, c)))
         return rc;
     if ((long long)heads * head_dim != c->d_inner)
-        return eng_error_set(mamba_cfg_err(r), ENG_EFORMAT,
+        return eng_error_set(r->err, ENG_EFORMAT,
                              "%s: num_heads %d x head_dim %d is not the inner size %d (expand x "
                              "hidden_size)",
-                             mamba_cfg_path(r), heads, head_dim, c->d_inner);
+                             r->path, heads, head_dim, c->d_inner);
     if (heads % c->n_groups != 0)
-        return eng_error_set(mamba_cfg_err(r), ENG_EFORMAT,
-                             "%s: n_groups %d does not divide num_heads %d", mamba_cfg_path(r),
-                             c->n_groups, heads);
+        return eng_error_set(r->err, ENG_EFORMAT, "%s: n_groups %d does not divide num_heads %d",
+                             r->path, c->n_groups, heads);
     c->n_heads = heads;
     c->head_dim = head_dim;
     c->norm_groups = original ? c->n_groups : 1;

@@ -1,103 +1,25 @@
 /* mamba_config.c: reading a Mamba config.json (Mamba-2's own fields are
- * read by mamba2_config.c through the getters at the end), in the Hugging Face
+ * read by mamba2_config.c; both use the getters of mamba_cfg_read.c), and
+ * telling the kinds apart. Mamba-1 configs come in the Hugging Face
  * format (hidden_size, num_hidden_layers, state_size, ...) or the original
  * state-spaces format (d_model, n_layer, ssm_cfg {d_state, d_conv, expand,
  * dt_rank, bias, conv_bias}, pad_vocab_size_multiple, tie_embeddings), and
  * Falcon-Mamba's (model_type "falcon_mamba": the same fields plus
  * mixer_rms_eps). Every field is type-checked; a wrong one is named in the
  * message, and a model of another kind is refused naming its kind. */
+#include "mamba/mamba_cfg_read.h"
 #include "mamba/mamba_internal.h"
 
 #include <jansson.h>
-#include <math.h>
 #include <string.h>
 #include <unistd.h>
 
-typedef struct mamba_cfg_reader {
-    const char *path;
-    json_t *root;
-    json_t *ssm; /* ssm_cfg object, or NULL */
-    eng_error *err;
-} reader;
-
-/* The first of names[] present (non-null) in the config; "ssm_cfg.x"
- * means key x of the ssm_cfg object. *which gets the name found. */
-static json_t *lookup(const reader *r, const char *const *names, const char **which)
-{
-    for (; *names; names++) {
-        json_t *v;
-        if (strncmp(*names, "ssm_cfg.", 8) == 0)
-            v = r->ssm ? json_object_get(r->ssm, *names + 8) : NULL;
-        else
-            v = json_object_get(r->root, *names);
-        if (v && !json_is_null(v)) {
-            *which = *names;
-            return v;
-        }
-    }
-    return NULL;
-}
-
-static int type_error(const reader *r, const char *field, const char *want)
-{
-    return eng_error_set(r->err, ENG_EFORMAT, "%s: field %s must be %s", r->path, field, want);
-}
-
-/* An integer field in [lo, hi] (a real with an integral value is accepted);
- * def when absent, or an error when def < lo (required). */
-static int get_int(const reader *r, const char *const *names, long long def, long long lo,
-                   long long hi, int *out)
-{
-    const char *which = names[0];
-    json_t *v = lookup(r, names, &which);
-    long long x;
-
-    if (!v) {
-        if (def < lo)
-            return eng_error_set(r->err, ENG_EFORMAT, "%s: field %s missing", r->path, names[0]);
-        *out = (int)def;
-        return 0;
-    }
-    if (json_is_integer(v)) {
-        x = json_integer_value(v);
-    } else if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)) &&
-               fabs(json_real_value(v)) < 1e15) {
-        x = (long long)json_real_value(v);
-    } else {
-        return type_error(r, which, "an integer");
-    }
-    if (x < lo || x > hi)
-        return eng_error_set(r->err, ENG_EFORMAT, "%s: field %s = %lld out of range [%lld, %lld]",
-                             r->path, which, x, lo, hi);
-    *out = (int)x;
-    return 0;
-}
-
-static int get_bool(const reader *r, const char *const *names, bool def, bool *out)
-{
-    const char *which = names[0];
-    json_t *v = lookup(r, names, &which);
-    if (!v) {
-        *out = def;
-        return 0;
-    }
-    if (!json_is_boolean(v)) return type_error(r, which, "true or false");
-    *out = json_is_true(v);
-    return 0;
-}
-
 /* A token id: an integer, or absent/null (-1). */
-static int get_token(const reader *r, const char *name, int *out)
+static int get_token(const mamba_cfg_reader *r, const char *name, int *out)
 {
     const char *names[] = {name, NULL};
-    return get_int(r, names, -1, -1, INT32_MAX, out);
+    return mamba_cfg_int(r, names, -1, -1, INT32_MAX, out);
 }
-
-#define NAMES(...)                                                                                 \
-    (const char *const[])                                                                          \
-    {                                                                                              \
-        __VA_ARGS__, NULL                                                                          \
-    }
 
 /* Whether s names a Mamba-1 kind: "mamba" or "falcon_mamba" (*falcon). */
 static bool mamba1_kind(const char *s, bool *falcon)
@@ -110,17 +32,17 @@ static bool mamba1_kind(const char *s, bool *falcon)
  * c->mixer_rms is set for Falcon-Mamba. A config without model_type (the
  * state-spaces format) is taken as Mamba-1 unless architectures names a
  * class that is not a Mamba. */
-static int check_kind(const reader *r, mamba_config *c)
+static int check_kind(const mamba_cfg_reader *r, mamba_config *c)
 {
     const char *which;
-    json_t *mt = lookup(r, NAMES("model_type"), &which);
+    json_t *mt = mamba_cfg_lookup(r, NAMES("model_type"), &which);
     json_t *arch = json_object_get(r->root, "architectures");
-    json_t *act = lookup(r, NAMES("hidden_act"), &which);
+    json_t *act = mamba_cfg_lookup(r, NAMES("hidden_act"), &which);
     bool rms = true;
     size_t i;
     json_t *a;
 
-    if (mt && !json_is_string(mt)) return type_error(r, "model_type", "a string");
+    if (mt && !json_is_string(mt)) return mamba_cfg_type_error(r, "model_type", "a string");
     json_array_foreach(arch, i, a)
     {
         if (!mt && json_is_string(a) && !strstr(json_string_value(a), "Mamba"))
@@ -138,7 +60,8 @@ static int check_kind(const reader *r, mamba_config *c)
         return eng_error_set(r->err, ENG_EFORMAT,
                              "%s: field hidden_act must be \"silu\" (the only Mamba-1 activation)",
                              r->path);
-    if (get_bool(r, NAMES("rms_norm"), true, &rms)) return r->err ? r->err->code : ENG_EFORMAT;
+    if (mamba_cfg_bool(r, NAMES("rms_norm"), true, &rms))
+        return r->err ? r->err->code : ENG_EFORMAT;
     if (!rms)
         return eng_error_set(r->err, ENG_EFORMAT,
                              "%s: field rms_norm is false: LayerNorm models are not supported",
@@ -148,11 +71,11 @@ static int check_kind(const reader *r, mamba_config *c)
 
 /* A Mamba-2 config: model_type "mamba2", the original format's
  * ssm_cfg.layer "Mamba2", or a Mamba2 class in architectures. */
-static bool is_mamba2(const reader *r)
+static bool is_mamba2(const mamba_cfg_reader *r)
 {
     const char *which;
-    json_t *mt = lookup(r, NAMES("model_type"), &which);
-    json_t *layer = lookup(r, NAMES("ssm_cfg.layer"), &which);
+    json_t *mt = mamba_cfg_lookup(r, NAMES("model_type"), &which);
+    json_t *layer = mamba_cfg_lookup(r, NAMES("ssm_cfg.layer"), &which);
     json_t *arch = json_object_get(r->root, "architectures"), *a;
     size_t i;
 
@@ -167,31 +90,31 @@ static bool is_mamba2(const reader *r)
 }
 
 /* dt_rank: an integer, or "auto" (ceil(d_model / 16)). */
-static int get_dt_rank(const reader *r, int d_model, int *out)
+static int get_dt_rank(const mamba_cfg_reader *r, int d_model, int *out)
 {
     const char *const *names = NAMES("time_step_rank", "ssm_cfg.dt_rank");
     const char *which = names[0];
-    json_t *v = lookup(r, names, &which);
+    json_t *v = mamba_cfg_lookup(r, names, &which);
     if (!v || (json_is_string(v) && strcmp(json_string_value(v), "auto") == 0)) {
         *out = (d_model + 15) / 16;
         return 0;
     }
-    if (json_is_string(v)) return type_error(r, which, "an integer or \"auto\"");
-    return get_int(r, names, 0, 1, 1 << 16, out);
+    if (json_is_string(v)) return mamba_cfg_type_error(r, which, "an integer or \"auto\"");
+    return mamba_cfg_int(r, names, 0, 1, 1 << 16, out);
 }
 
 /* An epsilon in (0, 1) (one that rounds to a float 0 is refused); def
  * when absent. */
-static int get_eps(const reader *r, const char *const *names, float def, float *out)
+static int get_eps(const mamba_cfg_reader *r, const char *const *names, float def, float *out)
 {
     const char *which = names[0];
-    json_t *v = lookup(r, names, &which);
+    json_t *v = mamba_cfg_lookup(r, names, &which);
     double e;
     if (!v) {
         *out = def;
         return 0;
     }
-    if (!json_is_number(v)) return type_error(r, which, "a number");
+    if (!json_is_number(v)) return mamba_cfg_type_error(r, which, "a number");
     e = json_number_value(v);
     if (!(e > 0 && e < 1 && (float)e > 0)) /* 1e-86 would round to a float 0 */
         return eng_error_set(r->err, ENG_EFORMAT, "%s: field %s = %g out of range (0, 1)", r->path,
@@ -201,38 +124,38 @@ static int get_eps(const reader *r, const char *const *names, float def, float *
 }
 
 /* The dimensions. */
-static int read_dims(const reader *r, mamba_config *c, int *pad_multiple)
+static int read_dims(const mamba_cfg_reader *r, mamba_config *c, int *pad_multiple)
 {
     int expand = 2, inner = 0;
-    if (get_int(r, NAMES("hidden_size", "d_model"), -1, 1, 1 << 16, &c->d_model) ||
-        get_int(r, NAMES("num_hidden_layers", "n_layer"), -1, 1, 4096, &c->n_layer) ||
-        get_int(r, NAMES("vocab_size"), -1, 1, 1 << 24, &c->vocab_size) ||
-        get_int(r, NAMES("pad_vocab_size_multiple"), 1, 1, 1 << 16, pad_multiple) ||
-        get_int(r, NAMES("state_size", "ssm_cfg.d_state"), 16, 1, 1024, &c->d_state) ||
-        get_int(r, NAMES("conv_kernel", "ssm_cfg.d_conv"), 4, 1, 64, &c->d_conv) ||
-        get_int(r, NAMES("expand", "ssm_cfg.expand"), 2, 1, 64, &expand) ||
-        get_int(r, NAMES("intermediate_size"), 0, 0, 1 << 18, &inner) ||
+    if (mamba_cfg_int(r, NAMES("hidden_size", "d_model"), -1, 1, 1 << 16, &c->d_model) ||
+        mamba_cfg_int(r, NAMES("num_hidden_layers", "n_layer"), -1, 1, 4096, &c->n_layer) ||
+        mamba_cfg_int(r, NAMES("vocab_size"), -1, 1, 1 << 24, &c->vocab_size) ||
+        mamba_cfg_int(r, NAMES("pad_vocab_size_multiple"), 1, 1, 1 << 16, pad_multiple) ||
+        mamba_cfg_int(r, NAMES("state_size", "ssm_cfg.d_state"), 16, 1, 1024, &c->d_state) ||
+        mamba_cfg_int(r, NAMES("conv_kernel", "ssm_cfg.d_conv"), 4, 1, 64, &c->d_conv) ||
+        mamba_cfg_int(r, NAMES("expand", "ssm_cfg.expand"), 2, 1, 64, &expand) ||
+        mamba_cfg_int(r, NAMES("intermediate_size"), 0, 0, 1 << 18, &inner) ||
         get_dt_rank(r, c->d_model, &c->dt_rank))
         return r->err ? r->err->code : ENG_EFORMAT;
     c->d_inner = inner > 0 ? inner : expand * c->d_model;
     return 0;
 }
 
-static int read_config(reader *r, mamba_config *c, int *vocab_padded)
+static int read_config(mamba_cfg_reader *r, mamba_config *c, int *vocab_padded)
 {
     int pad = 1, rc;
     const char *which;
-    json_t *ssm = lookup(r, NAMES("ssm_cfg"), &which);
+    json_t *ssm = mamba_cfg_lookup(r, NAMES("ssm_cfg"), &which);
 
-    if (ssm && !json_is_object(ssm)) return type_error(r, "ssm_cfg", "an object");
+    if (ssm && !json_is_object(ssm)) return mamba_cfg_type_error(r, "ssm_cfg", "an object");
     r->ssm = ssm;
     c->arch = is_mamba2(r) ? MAMBA_ARCH_MAMBA2 : MAMBA_ARCH_MAMBA1;
     if ((c->arch == MAMBA_ARCH_MAMBA1 && (rc = check_kind(r, c))) || (rc = read_dims(r, c, &pad)))
         return rc;
-    if (get_bool(r, NAMES("use_bias", "ssm_cfg.bias"), false, &c->use_bias) ||
-        get_bool(r, NAMES("use_conv_bias", "ssm_cfg.conv_bias"), true, &c->use_conv_bias) ||
-        get_bool(r, NAMES("residual_in_fp32"), true, &c->residual_in_fp32) ||
-        get_bool(r, NAMES("tie_word_embeddings", "tie_embeddings"), true, &c->tied) ||
+    if (mamba_cfg_bool(r, NAMES("use_bias", "ssm_cfg.bias"), false, &c->use_bias) ||
+        mamba_cfg_bool(r, NAMES("use_conv_bias", "ssm_cfg.conv_bias"), true, &c->use_conv_bias) ||
+        mamba_cfg_bool(r, NAMES("residual_in_fp32"), true, &c->residual_in_fp32) ||
+        mamba_cfg_bool(r, NAMES("tie_word_embeddings", "tie_embeddings"), true, &c->tied) ||
         get_eps(r, NAMES("layer_norm_epsilon", "norm_epsilon"), 1e-5f, &c->eps) ||
         (c->mixer_rms && get_eps(r, NAMES("mixer_rms_eps"), 1e-6f, &c->mixer_eps)) ||
         get_token(r, "bos_token_id", &c->bos_id) || get_token(r, "eos_token_id", &c->eos_id) ||
@@ -246,7 +169,7 @@ static int read_config(reader *r, mamba_config *c, int *vocab_padded)
 int mamba_config_parse(const char *path, mamba_config *cfg, int *vocab_padded, eng_error *err)
 {
     json_error_t jerr;
-    reader r = {path, NULL, NULL, err};
+    mamba_cfg_reader r = {path, NULL, NULL, err};
     eng_error local;
     int rc;
 
@@ -262,32 +185,4 @@ int mamba_config_parse(const char *path, mamba_config *cfg, int *vocab_padded, e
         rc = read_config(&r, cfg, vocab_padded);
     json_decref(r.root);
     return rc;
-}
-
-/* ---------------------------------------- the getters, for mamba2_config.c */
-
-int mamba_cfg_int(const mamba_cfg_reader *r, const char *const *names, long long def, long long lo,
-                  long long hi, int *out)
-{
-    return get_int(r, names, def, lo, hi, out) ? (r->err ? r->err->code : ENG_EFORMAT) : 0;
-}
-
-int mamba_cfg_bool(const mamba_cfg_reader *r, const char *const *names, bool def, bool *out)
-{
-    return get_bool(r, names, def, out) ? (r->err ? r->err->code : ENG_EFORMAT) : 0;
-}
-
-void *mamba_cfg_lookup(const mamba_cfg_reader *r, const char *const *names, const char **which)
-{
-    return lookup(r, names, which);
-}
-
-const char *mamba_cfg_path(const mamba_cfg_reader *r)
-{
-    return r->path;
-}
-
-eng_error *mamba_cfg_err(const mamba_cfg_reader *r)
-{
-    return r->err;
 }

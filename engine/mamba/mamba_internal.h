@@ -105,53 +105,11 @@ int mamba_config_parse(const char *path, mamba_config *cfg, int *vocab_padded, e
  * here. */
 int mamba_bind_weights(mamba_model *m, int vocab_padded, eng_error *err);
 
-/* ------------------------------------------------ shared with Mamba-2 */
-
-/* Config reading (mamba_config.c) for mamba2_config.c: the reader over a
- * parsed config.json, and its typed getters. names: NULL-terminated list
- * of keys tried in order ("ssm_cfg.x": key x of the ssm_cfg object).
- * Each returns 0, or an ENG_EFORMAT naming the file and the field. */
-typedef struct mamba_cfg_reader mamba_cfg_reader;
-int mamba_cfg_int(const mamba_cfg_reader *r, const char *const *names, long long def, long long lo,
-                  long long hi, int *out);
-int mamba_cfg_bool(const mamba_cfg_reader *r, const char *const *names, bool def, bool *out);
-/* The first of names present (borrowed), or NULL; *which: the key found. */
-void *mamba_cfg_lookup(const mamba_cfg_reader *r, const char *const *names, const char **which);
-const char *mamba_cfg_path(const mamba_cfg_reader *r);
-eng_error *mamba_cfg_err(const mamba_cfg_reader *r);
-
 /* config.json at path parsed (jansson, duplicate keys refused), with the
  * bare Infinity, -Infinity and NaN that Python's json writes read as the
  * strings "Infinity", "-Infinity", "NaN" (mamba_cfg_json.c). NULL with
  * *jerr filled when it is not JSON or cannot be read. */
 json_t *mamba_cfg_load_json(const char *path, json_error_t *jerr);
-
-/* Mamba-2's fields of config.json (mamba2_config.c), after the fields the
- * two families share are read into c. */
-int mamba2_config_read(const mamba_cfg_reader *r, mamba_config *c);
-
-/* Weight binding (mamba_weights.c) for mamba2_weights.c: a binder fills
- * one model and its fingerprint. */
-typedef struct mamba_binder mamba_binder;
-mamba_model *mamba_binder_model(mamba_binder *b);
-eng_error *mamba_binder_err(mamba_binder *b);
-/* A 64-byte aligned buffer of n bytes the model owns; NULL when out of
- * memory. */
-void *mamba_binder_own(mamba_binder *b, size_t n);
-/* Tensor name, of the shape given (ndim dims), as F32. */
-int mamba_binder_f32(mamba_binder *b, const char *name, int ndim, const int64_t *shape,
-                     const float **out);
-/* The rows x k matrix name, held in the model's weight mode. */
-int mamba_binder_mat(mamba_binder *b, const char *name, int64_t rows, int64_t k, mk_mat *out);
-/* Mix n bytes into the fingerprint. */
-void mamba_binder_mix(mamba_binder *b, const void *p, size_t n);
-/* conv_w (ch x K) regrouped by 16 channels into an owned buffer. */
-int mamba_binder_conv_t(mamba_binder *b, const float *conv_w, size_t ch, size_t K,
-                        const float **out);
-
-/* Mamba-2 layers (mamba2_weights.c): every layer's tensors into
- * m->layers2, and Mamba-2's config fields into the fingerprint. */
-int mamba2_bind_layers(mamba_binder *b);
 
 /* Mamba-2 forward (mamba2_run.c), after the API checked its arguments. */
 int mamba2_prefill(const mamba_model *m, mamba_state *s, const int32_t *tokens, size_t n,
