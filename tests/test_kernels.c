@@ -320,7 +320,8 @@ static void gemm_shape(size_t rows, size_t k, size_t nmax, bool with_bias)
 START_TEST(test_gemm_shapes)
 {
     /* k: all tail (4), exact vectors (16, 64, 768), odd (37, 100), a short
-     * int8 block (48 = 32 + 16); rows not multiples of the tiles */
+     * int8 block (48 = 32 + 16); rows not multiples of the tiles; n from 1
+     * to 9 or 27 */
     gemm_shape(13, 4, 9, true);
     gemm_shape(37, 16, 9, false);
     gemm_shape(11, 37, 9, true);
@@ -328,6 +329,9 @@ START_TEST(test_gemm_shapes)
     gemm_shape(9, 64, 27, false);
     gemm_shape(19, 100, 9, true);
     gemm_shape(35, 768, 27, false);
+    /* short rows (k a multiple of the lanes, <= 96: the transposed kernel
+     * from 8 tokens on) over 40 rows: whole groups of lanes and the rest */
+    gemm_shape(40, 96, 27, true);
 }
 END_TEST
 
