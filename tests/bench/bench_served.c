@@ -376,18 +376,7 @@ int main(int argc, char **argv)
            shape.n_layer, eng_cpu_count(), ROUNDS, DEC_REPS);
     if (getenv("HMMBA_BENCH_SERVER_ARGS"))
         printf("NOT the defaults: the server ran with %s\n\n", getenv("HMMBA_BENCH_SERVER_ARGS"));
-    { /* the limits again at the end, keeping the better of each: a
-       * machine shared with other work is measured closer to its real limit */
-        bench_limits end;
-        bench_limits_measure(&end, 3);
-        lim.read_gbs = end.read_gbs > lim.read_gbs ? end.read_gbs : lim.read_gbs;
-        lim.read_gbs_1 = end.read_gbs_1 > lim.read_gbs_1 ? end.read_gbs_1 : lim.read_gbs_1;
-        lim.fma_gflops = end.fma_gflops > lim.fma_gflops ? end.fma_gflops : lim.fma_gflops;
-        lim.fma_gflops_1 =
-            end.fma_gflops_1 > lim.fma_gflops_1 ? end.fma_gflops_1 : lim.fma_gflops_1;
-        lim.fma_gflops_256 =
-            end.fma_gflops_256 > lim.fma_gflops_256 ? end.fma_gflops_256 : lim.fma_gflops_256;
-    }
+    bench_limits_remeasure(&lim, 3); /* and after the rounds: the better of each */
     medians();
     print_table();
     printf("\n## Machine limits (measured in this run, before and after the rounds: the "
