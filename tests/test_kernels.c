@@ -320,7 +320,8 @@ static void gemm_shape(size_t rows, size_t k, size_t nmax, bool with_bias)
 START_TEST(test_gemm_shapes)
 {
     /* k: all tail (4), exact vectors (16, 64, 768), odd (37, 100), a short
-     * int8 block (48 = 32 + 16); rows not multiples of the tiles */
+     * int8 block (48 = 32 + 16); rows not multiples of the tiles; n from 1
+     * to 9 or 27 */
     gemm_shape(13, 4, 9, true);
     gemm_shape(37, 16, 9, false);
     gemm_shape(11, 37, 9, true);
@@ -328,6 +329,9 @@ START_TEST(test_gemm_shapes)
     gemm_shape(9, 64, 27, false);
     gemm_shape(19, 100, 9, true);
     gemm_shape(35, 768, 27, false);
+    /* short rows (k a multiple of the lanes, <= 96: the transposed kernel
+     * from 8 tokens on) over 40 rows: whole groups of lanes and the rest */
+    gemm_shape(40, 96, 27, true);
 }
 END_TEST
 
@@ -483,6 +487,44 @@ START_TEST(test_scan)
             free(y[ii]);
         }
         free(h0), free(A), free(B), free(Cv), free(dl), free(x), free(D);
+    }
+}
+END_TEST
+
+/* The scan over the rows of a sequence (mamba_selective_scan_rows, what
+ * prefill runs) gives the bits of the one-row scan called row after row, on
+ * every set: 37 channels (two groups of 16 and a tail of 5), strided rows,
+ * N 16 (the AVX-512 path with states in registers) and 4 and 20 (row by
+ * row). */
+START_TEST(test_scan_rows)
+{
+    static const size_t Ns[] = {16, 4, 20};
+    for (int ni = 0; ni < 3; ni++) {
+        size_t N = Ns[ni], C = 37, R = 7, lbc = 2 * N + 3, ld = C + 5, ldx = 2 * C + 1;
+        float *h0 = rnd_vec(C * N, -1, 1), *A = rnd_vec(C * N, -8, -0.01f);
+        float *BC = rnd_vec(R * lbc, -1, 1), *dl = rnd_vec(R * ld, 0.001f, 0.5f);
+        float *x = rnd_vec(R * ldx, -2, 2), *D = rnd_vec(C, 0.5f, 1.5f);
+        for (int ii = 0; ii < NISA; ii++) {
+            mk_isa isa = g_isas[ii];
+            float *ha = malloc(C * N * sizeof(float)), *hb = malloc(C * N * sizeof(float));
+            float *ya = calloc(R * ld, sizeof(float)), *yb = calloc(R * ld, sizeof(float));
+            if (!mk_isa_supported(isa)) {
+                free(ha), free(hb), free(ya), free(yb);
+                continue;
+            }
+            memcpy(ha, h0, C * N * sizeof(float));
+            memcpy(hb, h0, C * N * sizeof(float));
+            for (size_t i = 0; i < R; i++)
+                mamba_selective_scan(isa, ha, A, BC + i * lbc + 1, BC + i * lbc + 1 + N,
+                                     dl + i * ld, x + i * ldx, D, C, N, ya + i * ld);
+            mamba_selective_scan_rows(isa, hb, A, BC + 1, lbc, dl, ld, x, ldx, D, C, N, R, yb, ld);
+            ck_assert(memcmp(ha, hb, C * N * sizeof(float)) == 0);
+            ck_assert(memcmp(ya, yb, R * ld * sizeof(float)) == 0);
+            /* the state moved: the rows were not skipped */
+            ck_assert(memcmp(ha, h0, C * N * sizeof(float)) != 0);
+            free(ha), free(hb), free(ya), free(yb);
+        }
+        free(h0), free(A), free(BC), free(dl), free(x), free(D);
     }
 }
 END_TEST
@@ -1131,6 +1173,7 @@ static Suite *kernels_suite(void)
     tcase_add_test(k, test_gemm_packed_equals_f32);
     tcase_add_test(k, test_activations);
     tcase_add_test(k, test_scan);
+    tcase_add_test(k, test_scan_rows);
     tcase_add_test(k, test_conv);
     suite_add_tcase(s, k);
 

@@ -3,7 +3,9 @@
  * 1536), written by tests/mamba_gen.c as F32 safetensors and loaded three
  * times: weights held as F32, BF16 and int8. Prints, as Markdown tables:
  *
- *   1. the machine's limits, measured in this run (tests/bench/limits.c);
+ *   1. the machine's limits, measured in this run (tests/bench/limits.c),
+ *      before the rounds and again after them (the better of each is what
+ *      the ratios below divide by);
  *   2. single-session decode tokens/s per weight type, and as a fraction
  *      of the read-bandwidth bound (read GB/s / bytes of weights per token);
  *      the logits' max deviation from F32 on this model and on the fixture
@@ -252,6 +254,12 @@ int main(void)
             for (int i = 0; i < MAX_BATCH; i++)
                 mamba_state_free(s[i]);
         }
+
+    /* the limits again, keeping the better of each for the ratios */
+    bench_limits_remeasure(&lim, ROUNDS);
+    printf("\n## Machine limits again after the rounds (the better of each kept for the ratios "
+           "below)\n\n");
+    bench_limits_print(&lim);
 
     /* ---------------------------------------------------- report */
     printf("\n## 2. Decode, one session (%d threads; best of %d)\n\n", threads, ROUNDS);

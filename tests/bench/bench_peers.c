@@ -143,50 +143,112 @@ static double llama_server_stream(const char *bin, const char *file)
     return best;
 }
 
-void served_peers(const double ours_stream[3], const double ours_decode[3], double ours_prefill_f32)
+/* One row of the bounds table: who decodes at rate tokens/s reading bytes
+ * per token. */
+static void bound_row(const char *who, const char *bytes_what, double rate, double bytes,
+                      double read_gbs)
+{
+    double gbs = rate * bytes / 1e9;
+    printf("| %s | %.1f | %.1f MB (%s) | %.1f | %.0f%% |\n", who, rate, bytes / 1e6, bytes_what,
+           gbs, read_gbs > 0 ? 100 * gbs / read_gbs : 0);
+}
+
+/* A decode target against a peer: hmmba at `times` the peer's rate, at its
+ * own bytes per token, as a share of the read bandwidth. */
+static void target_line(const char *what, double times, double peer_rate, double ours_rate,
+                        double ours_bytes, double read_gbs)
+{
+    if (peer_rate <= 0 || read_gbs <= 0) return;
+    printf("- %s: %.2fx the peer is %.1f tokens/s, %.0f%% of the read bandwidth at hmmba's "
+           "bytes/token (hmmba now: %.2fx, %.0f%%)\n",
+           what, times, times * peer_rate, 100 * times * peer_rate * ours_bytes / 1e9 / read_gbs,
+           ours_rate / peer_rate, 100 * ours_rate * ours_bytes / 1e9 / read_gbs);
+}
+
+static double file_bytes(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    long n = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0) n = ftell(f);
+    if (f) fclose(f);
+    return n > 0 ? (double)n : 0;
+}
+
+void served_peers(const served_ours *o)
 {
     const char *mc = getenv("HMMBA_PEER_MAMBA_C"), *lb = getenv("HMMBA_PEER_LLAMA_BENCH");
     const char *ls = getenv("HMMBA_PEER_LLAMA_SERVER"), *gd = getenv("HMMBA_PEER_GGUF_DIR");
-    if (!mc && !((lb || ls) && gd)) {
-        printf("\nPeers: none given (see tests/bench/README.md: HMMBA_PEER_*).\n");
-        return;
-    }
-    printf("\n## Peers, same machine, same weights, this run\n\n"
-           "| peer | measure | peer | hmmba | hmmba / peer |\n|---|---|---:|---:|---:|\n");
-    if (mc) {
-        double r = mamba_c_rate(mc);
-        printf("| mamba.c | F32 decode, tokens/s (hmmba: engine) | %.1f | %.1f | %.2f |\n", r,
-               ours_decode[0], r > 0 ? ours_decode[0] / r : 0);
-    }
     static const struct {
         const char *file, *name;
-        int ours; /* index into ours_decode */
+        int ours; /* index into o->decode */
     } g[] = {{"f32.gguf", "F32", 0},
              {"f16.gguf", "F16", 1},
              {"bf16.gguf", "BF16", 1},
              {"q8_0.gguf", "Q8_0", 2}};
+    enum { NG = sizeof g / sizeof g[0] };
     static const char *const ours_name[] = {"f32", "bf16", "int8"};
+    double mc_rate = 0, lb_rate[NG] = {0}, lb_bytes[NG] = {0};
     char path[1024];
-    for (size_t i = 0; lb && gd && i < sizeof g / sizeof g[0]; i++) {
+
+    if (!mc && !((lb || ls) && gd)) {
+        printf("\nPeers: none given (see tests/bench/README.md: HMMBA_PEER_*).\n");
+    } else {
+        printf("\n## Peers, same machine, same weights, this run\n\n"
+               "| peer | measure | peer | hmmba | hmmba / peer |\n|---|---|---:|---:|---:|\n");
+    }
+    if (mc) {
+        double r = mc_rate = mamba_c_rate(mc);
+        printf("| mamba.c | F32 decode, tokens/s (hmmba: engine) | %.1f | %.1f | %.2f |\n", r,
+               o->decode[0], r > 0 ? o->decode[0] / r : 0);
+    }
+    for (size_t i = 0; lb && gd && i < NG; i++) {
         snprintf(path, sizeof path, "%s/%s", gd, g[i].file);
         if (access(path, R_OK)) continue;
         peer_rates r = llama_bench(lb, path);
+        lb_rate[i] = r.decode;
+        lb_bytes[i] = file_bytes(path);
         printf("| llama-bench %s | tg128, tokens/s (hmmba: engine %s decode) | %.1f | %.1f | "
                "%.2f |\n",
-               g[i].name, ours_name[g[i].ours], r.decode, ours_decode[g[i].ours],
-               r.decode > 0 ? ours_decode[g[i].ours] / r.decode : 0);
+               g[i].name, ours_name[g[i].ours], r.decode, o->decode[g[i].ours],
+               r.decode > 0 ? o->decode[g[i].ours] / r.decode : 0);
         if (i == 0)
             printf("| llama-bench F32 | pp512, tokens/s (hmmba: engine prefill) | %.1f | %.1f | "
                    "%.2f |\n",
-                   r.prefill, ours_prefill_f32, r.prefill > 0 ? ours_prefill_f32 / r.prefill : 0);
+                   r.prefill, o->prefill_f32, r.prefill > 0 ? o->prefill_f32 / r.prefill : 0);
     }
-    for (size_t i = 0; ls && gd && i < sizeof g / sizeof g[0]; i += 3) { /* F32 and Q8_0 */
+    for (size_t i = 0; ls && gd && i < NG; i += 3) { /* F32 and Q8_0 */
         snprintf(path, sizeof path, "%s/%s", gd, g[i].file);
         if (access(path, R_OK)) continue;
         double r = llama_server_stream(ls, path);
-        double o = ours_stream[g[i].ours];
+        double ours = o->stream[g[i].ours];
         printf("| llama-server %s | streamed decode, tokens/s (hmmba: served %s, SSE) | %.1f | "
                "%.1f | %.2f |\n",
-               g[i].name, ours_name[g[i].ours], r, o, r > 0 ? o / r : 0);
+               g[i].name, ours_name[g[i].ours], r, ours, r > 0 ? ours / r : 0);
     }
+
+    printf("\n## What bounds decode (this run): every weight is read once per token\n\n"
+           "Read bandwidth measured in this run: %.1f GB/s.\n\n"
+           "| decoder | tokens/s | bytes/token | GB/s read | of read bandwidth |\n"
+           "|---|---:|---:|---:|---:|\n",
+           o->read_gbs);
+    for (int w = 0; w < 3; w++) {
+        char who[64];
+        snprintf(who, sizeof who, "hmmba engine %s", ours_name[w]);
+        bound_row(who, "mamba_model_step_bytes", o->decode[w], o->step_bytes[w], o->read_gbs);
+    }
+    if (mc_rate > 0)
+        bound_row("mamba.c F32", "hmmba's F32 step: the same tensors", mc_rate, o->step_bytes[0],
+                  o->read_gbs);
+    for (size_t i = 0; i < NG; i++)
+        if (lb_rate[i] > 0) {
+            char who[64];
+            snprintf(who, sizeof who, "llama-bench %s", g[i].name);
+            bound_row(who, "the GGUF file", lb_rate[i], lb_bytes[i], o->read_gbs);
+        }
+    if (mc_rate > 0 || lb_rate[1] > 0 || lb_rate[3] > 0) printf("\nDecode targets:\n");
+    target_line("F32 against mamba.c", 1.15, mc_rate, o->decode[0], o->step_bytes[0], o->read_gbs);
+    target_line("BF16 against llama.cpp F16", 1.6, lb_rate[1], o->decode[1], o->step_bytes[1],
+                o->read_gbs);
+    target_line("int8 against llama.cpp Q8_0", 2.0, lb_rate[3], o->decode[2], o->step_bytes[2],
+                o->read_gbs);
 }

@@ -25,9 +25,19 @@
  * Then Mamba-2 beside Mamba-1 (served_mamba2.c).
  *
  * The model is random, shaped like mamba-130m (d_model 768, 24 layers,
- * vocab 50280), written by tests/mamba_gen.c under $TMPDIR. Each figure
- * is the best of ROUNDS, engine and server alternating so that a machine
- * shared with other work affects both alike. Usage:
+ * vocab 50280), written by tests/mamba_gen.c under $TMPDIR. ROUNDS
+ * rounds, engine and server alternating so that a machine shared with
+ * other work affects both alike; each decode figure is timed DEC_REPS
+ * times a round on each side, every other figure once, and each figure
+ * printed is the median of its samples, on both sides alike (one slow
+ * 128-step timing moves neither).
+ *
+ * Then, from the same run: the machine's read bandwidth and peak FMA
+ * (limits.c, measured before and after the rounds, the better kept);
+ * prefill's GFLOP/s as a fraction of that peak; and what
+ * bounds decode: each decode rate times the bytes a step reads, against
+ * the read bandwidth, for hmmba and for each peer given (bench_peers.c),
+ * with the share of the bandwidth each decode target needs. Usage:
  *   bench_served HMMBA_BINARY      (meson test --benchmark -v served)
  * HMMBA_BENCH_QUICK=1: 4 layers (a smoke test). HMMBA_BENCH_SERVER_ARGS:
  * flags added to the server's command line (to compare a setting with the
@@ -49,6 +59,8 @@
 
 #define NW 3
 #define ROUNDS 3
+#define DEC_REPS 3 /* decode timings per round and side */
+#define MAXS (ROUNDS * DEC_REPS)
 #define DECODE 128
 #define TTFT_PROMPT 64
 #define PREFILL 512
@@ -66,8 +78,10 @@ static const char *const fig_names[NFIG] = {"decode, tokens/s (not streamed)",
                                             "prefill 512, /generate max_tokens 0, tokens/s",
                                             "prefill 512, /decode (every logprob), tokens/s",
                                             "8 concurrent streams, tokens/s in all"};
-static double g_fig[NW][NFIG][2];
-static double g_stream1[NW]; /* served SSE decode of one stream, for 8 vs 1 */
+static double g_fig[NW][NFIG][2]; /* the medians of g_smp */
+static double g_smp[NW][NFIG][2][MAXS];
+static int g_ns[NW][NFIG][2];
+static double g_macs[NW], g_step_bytes[NW]; /* per token: projections' MACs; bytes a step reads */
 
 static int32_t g_prompt[PREFILL];
 
@@ -77,11 +91,36 @@ static void die(const char *what, const eng_error *e)
     exit(1);
 }
 
-/* Keep the better: the highest rate, or the lowest time (TTFT). */
+/* One sample of figure f (side 0 served, 1 engine). */
 static void keep(int w, int f, int side, double v)
 {
-    double *d = &g_fig[w][f][side];
-    if (*d == 0 || (f == TTFT ? v < *d : v > *d)) *d = v;
+    if (g_ns[w][f][side] < MAXS) g_smp[w][f][side][g_ns[w][f][side]++] = v;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of n samples (0 when none), sorting v. */
+static double median(double *v, int n)
+{
+    if (n == 0) return 0;
+    qsort(v, (size_t)n, sizeof *v, by_value);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* g_fig from the samples. The engine's decode is one measurement for the
+ * three served decode figures. */
+static void medians(void)
+{
+    for (int w = 0; w < NW; w++) {
+        for (int f = 0; f < NFIG; f++)
+            for (int side = 0; side < 2; side++)
+                g_fig[w][f][side] = median(g_smp[w][f][side], g_ns[w][f][side]);
+        g_fig[w][DEC_SSE][1] = g_fig[w][DEC_OAI][1] = g_fig[w][DEC][1];
+    }
 }
 
 /* ------------------------------------------------------------ engine */
@@ -98,13 +137,16 @@ static void engine_round(const char *dir, int w)
     for (int i = 0; i < STREAMS; i++)
         if (mamba_state_new(m, &s[i], &e)) die("state", &e);
     if (mamba_prefill(m, s[0], g_prompt, 8, NULL, lg, NULL, &e)) die("prefill", &e); /* warm */
+    g_macs[w] = mamba_model_token_macs(m, false);
+    g_step_bytes[w] = (double)mamba_model_step_bytes(m);
 
-    double t0 = tu_now_s();
-    for (int k = 0; k < DECODE; k++)
-        if (mamba_step(m, s, &g_prompt[k], 1, lg, &e)) die("step", &e);
-    keep(w, DEC, 1, DECODE / (tu_now_s() - t0));
-    keep(w, DEC_SSE, 1, DECODE / (tu_now_s() - t0));
-    keep(w, DEC_OAI, 1, DECODE / (tu_now_s() - t0));
+    double t0;
+    for (int rep = 0; rep < DEC_REPS; rep++) {
+        t0 = tu_now_s();
+        for (int k = 0; k < DECODE; k++)
+            if (mamba_step(m, s, &g_prompt[k], 1, lg, &e)) die("step", &e);
+        keep(w, DEC, 1, DECODE / (tu_now_s() - t0));
+    }
 
     mamba_state_reset(s[0]);
     t0 = tu_now_s();
@@ -187,27 +229,31 @@ static void served_round(uint16_t port, int w)
     char tail[128];
     snprintf(tail, sizeof tail, ",\"max_tokens\":%d,\"temperature\":0", DECODE);
     char *b = body_of(tail, 0, 3), *b0 = body_of(",\"max_tokens\":0", 0, 3);
-    double full = post_ok(port, "/generate", b, &t), none = post_ok(port, "/generate", b0, &t);
-    keep(w, DEC, 0, DECODE / (full - none));
+    for (int rep = 0; rep < DEC_REPS; rep++) {
+        double full = post_ok(port, "/generate", b, &t), none = post_ok(port, "/generate", b0, &t);
+        keep(w, DEC, 0, DECODE / (full - none));
+    }
     free(b);
     free(b0);
 
     snprintf(tail, sizeof tail, ",\"max_tokens\":%d,\"temperature\":0,\"stream\":true", DECODE);
     b = body_of(tail, 0, 3);
-    post_ok(port, "/generate", b, &t);
-    keep(w, DEC_SSE, 0, (t.tokens - 1) / (t.t_last - t.t_first));
-    if ((t.tokens - 1) / (t.t_last - t.t_first) > g_stream1[w])
-        g_stream1[w] = (t.tokens - 1) / (t.t_last - t.t_first);
+    for (int rep = 0; rep < DEC_REPS; rep++) {
+        post_ok(port, "/generate", b, &t);
+        keep(w, DEC_SSE, 0, (t.tokens - 1) / (t.t_last - t.t_first));
+    }
     free(b);
 
     /* The same through the OpenAI route: a chunk per token, each with
      * "finish_reason":null (the last, which ends the choice, is not counted). */
     b = body_field("prompt", tail, 0, 3);
-    if (served_post_events(port, "/v1/completions", b, "\"finish_reason\":null", &t) != 200) {
-        fprintf(stderr, "bench_served: /v1/completions failed\n");
-        exit(1);
+    for (int rep = 0; rep < DEC_REPS; rep++) {
+        if (served_post_events(port, "/v1/completions", b, "\"finish_reason\":null", &t) != 200) {
+            fprintf(stderr, "bench_served: /v1/completions failed\n");
+            exit(1);
+        }
+        keep(w, DEC_OAI, 0, (t.tokens - 1) / (t.t_last - t.t_first));
     }
-    keep(w, DEC_OAI, 0, (t.tokens - 1) / (t.t_last - t.t_first));
     free(b);
 
     b = body_of(",\"max_tokens\":1,\"stream\":true", 0, TTFT_PROMPT);
@@ -278,12 +324,28 @@ static void print_table(void)
     printf("\n8 concurrent streams against one (served, SSE): ");
     for (int w = 0; w < NW; w++)
         printf("%s%s %.2fx", w ? ", " : "", mamba_weights_name(g_types[w]),
-               g_fig[w][STREAMS8][0] / g_stream1[w]);
+               g_fig[w][STREAMS8][0] / g_fig[w][DEC_SSE][0]);
     printf("\n/v1/completions streaming against /generate streaming: ");
     for (int w = 0; w < NW; w++)
         printf("%s%s %.2f", w ? ", " : "", mamba_weights_name(g_types[w]),
                g_fig[w][DEC_OAI][0] / g_fig[w][DEC_SSE][0]);
     printf("\n(first token: the ratio is engine time / served time.)\n");
+}
+
+/* Prefill's GFLOP/s (2 per multiply-add of the projections) against the
+ * peak FMA measured in this run. */
+static void print_prefill(const bench_limits *lim)
+{
+    printf("\n## Prefill against the peak FMA measured in this run (%.1f GFLOP/s, %s, %d "
+           "cores)\n\n| weights | engine, tokens/s | engine, GFLOP/s | engine, of peak | served "
+           "(/generate), of peak |\n|---|---:|---:|---:|---:|\n",
+           lim->fma_gflops, lim->isa, lim->threads);
+    for (int w = 0; w < NW; w++) {
+        double e = g_fig[w][PRE_GEN][1], sv = g_fig[w][PRE_GEN][0];
+        double gf = e * 2 * g_macs[w] / 1e9, gs = sv * 2 * g_macs[w] / 1e9;
+        printf("| %s | %.1f | %.1f | %.1f%% | %.1f%% |\n", mamba_weights_name(g_types[w]), e, gf,
+               100 * gf / lim->fma_gflops, 100 * gs / lim->fma_gflops);
+    }
 }
 
 int main(int argc, char **argv)
@@ -304,24 +366,33 @@ int main(int argc, char **argv)
         g_prompt[i] = (int32_t)(tu_splitmix64(&rng) % (uint64_t)shape.vocab);
 
     double t0 = bench_now(), load0 = bench_loadavg();
+    bench_limits lim;
+    bench_limits_measure(&lim, 3);
     for (int r = 0; r < ROUNDS; r++)
         for (int w = 0; w < NW; w++) {
             engine_round(dir, w);
             served_weights(argv[1], dir, w);
         }
     printf("# Served path: hmmba at its defaults over HTTP, against its engine (same run)\n\n"
-           "130m-shaped random model (d_model 768, %d layers, vocab 50280); %d cores; best of "
-           "%d rounds.\n\n",
-           shape.n_layer, eng_cpu_count(), ROUNDS);
+           "130m-shaped random model (d_model 768, %d layers, vocab 50280); %d cores; medians "
+           "of %d rounds (decode: %d timings a round on each side).\n\n",
+           shape.n_layer, eng_cpu_count(), ROUNDS, DEC_REPS);
     if (getenv("HMMBA_BENCH_SERVER_ARGS"))
         printf("NOT the defaults: the server ran with %s\n\n", getenv("HMMBA_BENCH_SERVER_ARGS"));
+    bench_limits_remeasure(&lim, 3); /* and after the rounds: the better of each */
+    medians();
     print_table();
-    double dec[NW], sse[NW];
+    printf("\n## Machine limits (measured in this run, before and after the rounds: the "
+           "better)\n\n");
+    bench_limits_print(&lim);
+    print_prefill(&lim);
+    served_ours ours = {.prefill_f32 = g_fig[0][PRE_GEN][1], .read_gbs = lim.read_gbs};
     for (int w = 0; w < NW; w++) {
-        dec[w] = g_fig[w][DEC][1];
-        sse[w] = g_fig[w][DEC_SSE][0];
+        ours.decode[w] = g_fig[w][DEC][1];
+        ours.stream[w] = g_fig[w][DEC_SSE][0];
+        ours.step_bytes[w] = g_step_bytes[w];
     }
-    served_peers(sse, dec, g_fig[0][PRE_GEN][1]);
+    served_peers(&ours);
     served_mamba2(argv[1], dir, shape.n_layer, ROUNDS, dir);
     printf("\nTotal time %.0f s; 1-minute load average %.2f at the start, %.2f at the end.\n",
            bench_now() - t0, load0, bench_loadavg());

@@ -39,6 +39,12 @@ double bench_now(void);
  * means the measurement competed for the cores. */
 double bench_loadavg(void);
 
+/* Measure again (reps as bench_limits_measure) and keep in *l the better
+ * of each figure: on a machine shared with other work, a benchmark that
+ * measures its limits before and after its own rounds divides by the
+ * closest it got to the real limits in the run. */
+void bench_limits_remeasure(bench_limits *l, int reps);
+
 /* Print the limits as a Markdown table. */
 void bench_limits_print(const bench_limits *l);
 

@@ -42,14 +42,23 @@ typedef struct peer_rates {
     double decode, prefill, served_stream;
 } peer_rates;
 
-/* Run the peers named by the environment and print their table (nothing
- * when none is set): HMMBA_PEER_MAMBA_C (a shell command running mamba.c
- * that prints "achieved tok/s: X"), HMMBA_PEER_LLAMA_BENCH (llama-bench)
- * and HMMBA_PEER_LLAMA_SERVER (llama-server) with HMMBA_PEER_GGUF_DIR
- * holding f32.gguf, f16.gguf, bf16.gguf and q8_0.gguf of the same weights.
- * ours_*: hmmba's figures for F32, BF16 and int8 (served SSE decode, engine
- * decode) and its engine F32 prefill, for the ratios. */
-void served_peers(const double ours_stream[3], const double ours_decode[3],
-                  double ours_prefill_f32);
+/* hmmba's figures of the run, index 0 F32, 1 BF16, 2 int8: served SSE
+ * decode, engine decode, the bytes an engine decode step reads
+ * (mamba_model_step_bytes); engine F32 prefill; the read bandwidth
+ * measured in the run (GB/s). */
+typedef struct served_ours {
+    double stream[3], decode[3], step_bytes[3];
+    double prefill_f32, read_gbs;
+} served_ours;
+
+/* Run the peers named by the environment and print their table, then what
+ * bounds decode: tokens/s x bytes per token against the read bandwidth,
+ * for hmmba and each peer measured, and the share of the bandwidth each
+ * decode target against a peer needs. HMMBA_PEER_MAMBA_C (a shell command
+ * running mamba.c that prints "achieved tok/s: X"), HMMBA_PEER_LLAMA_BENCH
+ * (llama-bench) and HMMBA_PEER_LLAMA_SERVER (llama-server) with
+ * HMMBA_PEER_GGUF_DIR holding f32.gguf, f16.gguf, bf16.gguf and q8_0.gguf
+ * of the same weights. With no peer, only hmmba's bounds. */
+void served_peers(const served_ours *ours);
 
 #endif

@@ -297,6 +297,10 @@ static void gemm_portable(const float *x, size_t ldx, size_t n, const mk_mat *w,
  * (mamba_kernels.inc, gemm). */
 enum { ALIGN_COPY_MIN = 16 };
 
+/* Products over rows of at most VERT_KMAX (a multiple of the lanes) for at
+ * least VERT_MIN_N tokens take gemm_vert (mamba_kernels.inc). */
+enum { VERT_KMAX = 96, VERT_MIN_N = 8 };
+
 /* ------------------------------------------------------ AVX-512 */
 #define SFX(name) name##_avx512
 #define TGT MK_AVX512
@@ -315,6 +319,7 @@ enum { ALIGN_COPY_MIN = 16 };
 #define VSET1(s) _mm512_set1_ps(s)
 #define VMUL(a, b) _mm512_mul_ps(a, b)
 #define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define VADD(a, b) _mm512_add_ps(a, b)
 #define VBF16(p)                                                                                   \
     _mm512_castsi512_ps(                                                                           \
         _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
@@ -386,6 +391,7 @@ MK_AVX512 MK_INLINE void hsums_avx512(const __m512 *acc, int n, float *out)
 #define VSET1(s) _mm256_set1_ps(s)
 #define VMUL(a, b) _mm256_mul_ps(a, b)
 #define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define VADD(a, b) _mm256_add_ps(a, b)
 #define VBF16(p)                                                                                   \
     _mm256_castsi256_ps(                                                                           \
         _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))

@@ -187,6 +187,16 @@ void mamba_selective_scan(mk_isa isa, float *h, const float *A, const float *B, 
                           const float *delta, const float *x, const float *D, size_t nch, size_t N,
                           float *y);
 
+/* mamba_selective_scan for rows 0 .. rows-1 of one sequence, in order (the
+ * same state h advanced row after row): row i's B is BC + i*ldbc and its C
+ * BC + i*ldbc + N, its steps delta + i*ldd, inputs x + i*ldx and outputs
+ * y + i*ldy. The same bits as those calls one row at a time; the AVX-512
+ * version keeps 16 channels' states in registers across the rows. */
+void mamba_selective_scan_rows(mk_isa isa, float *h, const float *A, const float *BC, size_t ldbc,
+                               const float *delta, size_t ldd, const float *x, size_t ldx,
+                               const float *D, size_t nch, size_t N, size_t rows, float *y,
+                               size_t ldy);
+
 /* Single elements, exactly as mk_silu_inplace and mk_softplus_inplace. */
 float mk_silu(float x);
 float mk_softplus(float x);

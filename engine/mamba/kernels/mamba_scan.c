@@ -176,6 +176,49 @@ MK_AVX512 static void scan_avx512(float *h, const float *A, const float *B, cons
     }
 }
 
+/* The scan over the rows of one sequence, 16 channels at a time with
+ * their states in registers across the rows (prefill): per channel and row
+ * the operations of scan16_512 (the accumulator from zero), then the
+ * same hsum16 and D term as scan_avx512, so the same bits as that kernel
+ * called row after row. The channels past the last group of 16, or any N
+ * but 16, go row by row through scan_avx512. */
+MK_AVX512 static void scan_rows_avx512(float *h, const float *A, const float *BC, size_t ldbc,
+                                       const float *delta, size_t ldd, const float *x, size_t ldx,
+                                       const float *D, size_t nch, size_t N, size_t rows, float *y,
+                                       size_t ldy)
+{
+    size_t d = 0;
+    if (N == VN)
+        for (; d + VN <= nch; d += VN) {
+            __m512 hv[VN];
+            vf acc[VN], dv;
+            memcpy(&dv, D + d, sizeof dv);
+            for (size_t c = 0; c < VN; c++)
+                hv[c] = _mm512_loadu_ps(h + (d + c) * N);
+            for (size_t i = 0; i < rows; i++) {
+                const float *B = BC + i * ldbc, *dl = delta + i * ldd + d, *xi = x + i * ldx + d;
+                __m512 b = _mm512_loadu_ps(B), cv = _mm512_loadu_ps(B + N);
+                vf sums, xv;
+                for (size_t c = 0; c < VN; c++) {
+                    __m512 dlv = _mm512_set1_ps(dl[c]), xx = _mm512_set1_ps(xi[c]), s;
+                    __m512 a = exp_neg_512(_mm512_mul_ps(dlv, _mm512_loadu_ps(A + (d + c) * N)));
+                    hv[c] = _mm512_fmadd_ps(a, hv[c], _mm512_mul_ps(_mm512_mul_ps(dlv, b), xx));
+                    s = _mm512_fmadd_ps(hv[c], cv, _mm512_setzero_ps());
+                    memcpy(&acc[c], &s, sizeof s);
+                }
+                hsum16(acc, &sums);
+                memcpy(&xv, xi, sizeof xv);
+                sums += xv * dv;
+                memcpy(y + i * ldy + d, &sums, sizeof sums);
+            }
+            for (size_t c = 0; c < VN; c++)
+                _mm512_storeu_ps(h + (d + c) * N, hv[c]);
+        }
+    for (size_t i = 0; d < nch && i < rows; i++)
+        scan_avx512(h + d * N, A + d * N, BC + i * ldbc, BC + i * ldbc + N, delta + i * ldd + d,
+                    x + i * ldx + d, D + d, nch - d, N, y + i * ldy + d);
+}
+
 MK_AVX2 static void scan_avx2(float *h, const float *A, const float *B, const float *C,
                               const float *delta, const float *x, const float *D, size_t nch,
                               size_t N, float *y)
@@ -209,4 +252,20 @@ void mamba_selective_scan(mk_isa isa, float *h, const float *A, const float *B, 
                           float *y)
 {
     DISPATCH(isa, scan, (h, A, B, C, delta, x, D, nch, N, y));
+}
+
+void mamba_selective_scan_rows(mk_isa isa, float *h, const float *A, const float *BC, size_t ldbc,
+                               const float *delta, size_t ldd, const float *x, size_t ldx,
+                               const float *D, size_t nch, size_t N, size_t rows, float *y,
+                               size_t ldy)
+{
+#if MK_HAVE_X86
+    if (isa == MK_ISA_AVX512) {
+        scan_rows_avx512(h, A, BC, ldbc, delta, ldd, x, ldx, D, nch, N, rows, y, ldy);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < rows; i++)
+        mamba_selective_scan(isa, h, A, BC + i * ldbc, BC + i * ldbc + N, delta + i * ldd,
+                             x + i * ldx, D, nch, N, y + i * ldy);
 }
