@@ -323,6 +323,14 @@ START_TEST(nbest_fewer_paths)
     hmm_obs o = {.T = 4, .sym = sym};
     check_all(&r, m, &o, true, true);
     ck_assert_int_eq(hmm_viterbi_nbest(m, &o, 0, paths, lps, &found, &err), ENG_EINVAL);
+    /* past 2^26 backpointers: refused before any allocation */
+    size_t T = ((size_t)1 << 26) / (2 * 32) + 1;
+    int32_t *big = calloc(T, sizeof *big);
+    ck_assert_int_eq(
+        hmm_viterbi_nbest(m, &(hmm_obs){.T = T, .sym = big}, 32, paths, lps, &found, &err),
+        ENG_ELIMIT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "nbest"));
+    free(big);
     hmm_model_free(m);
 }
 END_TEST

@@ -421,6 +421,26 @@ START_TEST(gmm_over_http)
 }
 END_TEST
 
+/* At most 64 models in one ranking: 400 limit_exceeded naming 'models'. */
+START_TEST(rank_limit)
+{
+    char body[2048] = "{\"observations\": [\"1\"], \"models\": [\"casino\"";
+    for (int i = 1; i < 65; i++)
+        strcat(body, ", \"casino\"");
+    strcat(body, "]}");
+    int status;
+    json_t *a = post("/decode", body, &status);
+    assert_error_answer(a, status, 400, "limit_exceeded", "models", "65 models");
+    json_decref(a);
+    body[strlen(body) - 12] = 0; /* drop the last ", \"casino\"]}": 64 of them, answered */
+    strcat(body, "]}");
+    a = post("/decode", body, &status);
+    ck_assert_int_eq(status, 200);
+    ck_assert_uint_eq(json_array_size(json_object_get(a, "ranking")), 64);
+    json_decref(a);
+}
+END_TEST
+
 /* ===== bad input ===== */
 
 static const struct {
@@ -481,6 +501,7 @@ int main(void)
     tcase_add_test(tc, impossible_constraints);
     tcase_add_test(tc, null_observations);
     tcase_add_test(tc, rank_models);
+    tcase_add_test(tc, rank_limit);
     tcase_add_test(tc, poisson_over_http);
     tcase_add_test(tc, gmm_over_http);
     tcase_add_loop_test(tc, bad_options, 0, (int)(sizeof BAD / sizeof BAD[0]));

@@ -6,7 +6,9 @@
  * Gaussian D = 1, diagonal D = 3, full covariance D = 2), also as a chunk
  * of a session's stream, HMM /generate's fields, Mamba /generate and
  * /decode, and the session fork body. A decode request that parses is also
- * run as the server runs it (Viterbi or posterior decoding, result JSON; a
+ * run as the server runs it (Viterbi, with the n best paths when asked, or
+ * posterior decoding; result JSON; constraints and null observations go
+ * through the engine as they arrive; a
  * stream chunk is pushed onto a fresh online state), so what the parser
  * lets through is known to be safe for the engine. Invariants checked: every parsed value
  * is within the limits given, errors come with a message, parsed
@@ -80,6 +82,24 @@ static void check_obs(const hmm_model *m, const hmm_obs *obs)
     json_decref(j);
 }
 
+/* The n best paths: scores descending, the first Viterbi's own. */
+static void run_nbest(const hmm_model *m, const hmm_obs *obs, size_t n, const int32_t *path,
+                      double lp)
+{
+    size_t T = obs->T, found = 0;
+    int32_t *paths = malloc(n * T * sizeof *paths);
+    double *lps = malloc(n * sizeof *lps);
+    eng_error e = {0, ""};
+    FUZZ_CHECK(paths && lps, "oom");
+    int rc = hmm_viterbi_nbest(m, obs, n, paths, lps, &found, &e);
+    FUZZ_CHECK(rc == 0 && found >= 1 && found <= n, "nbest: %d %s", rc, e.msg);
+    FUZZ_CHECK(lps[0] == lp && !memcmp(paths, path, T * sizeof *path), "nbest row 0");
+    for (size_t q = 1; q < found; q++)
+        FUZZ_CHECK(lps[q] <= lps[q - 1], "nbest order at %zu", q);
+    free(paths);
+    free(lps);
+}
+
 /* Run one parsed sequence as the server's decode_one does. */
 static void run_one(const hmm_model *m, const proto_hmm_decode_req *q, const hmm_obs *obs)
 {
@@ -106,7 +126,9 @@ static void run_one(const hmm_model *m, const proto_hmm_decode_req *q, const hmm
         if (q->algorithm == PROTO_HMM_POSTERIOR)
             for (size_t t = 0; t < T; t++)
                 path[t] = 0; /* argmax is the server's business; any valid path will do */
-        json_t *res = proto_hmm_result_json(m, T, path, lp, q->algorithm == PROTO_HMM_VITERBI, ll,
+        if (q->nbest) run_nbest(m, obs, q->nbest, path, lp);
+        json_t *res = proto_hmm_result_json(m, T, q->algorithm == PROTO_HMM_FORWARD ? NULL : path,
+                                            lp, q->algorithm == PROTO_HMM_VITERBI, ll,
                                             q->posteriors ? post : NULL);
         FUZZ_CHECK(res != NULL, "result_json");
         char *s = json_dumps(res, JSON_COMPACT);
