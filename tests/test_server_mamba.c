@@ -233,9 +233,8 @@ START_TEST(falcon_matches_reference)
     }
     a = post_json("/generate",
                   json_pack("{s:s,s:o,s:I,s:f,s:s}", "model", "falcon", "tokens",
-                            slice(ids, cuts[4], n), "max_tokens",
-                            (json_int_t)json_array_size(want), "temperature", 0.0, "session",
-                            "fgreedy"),
+                            slice(ids, cuts[4], n), "max_tokens", (json_int_t)json_array_size(want),
+                            "temperature", 0.0, "session", "fgreedy"),
                   &st);
     ck_assert_int_eq(st, 200);
     ck_assert_msg(json_equal(json_object_get(a, "tokens"), want),
