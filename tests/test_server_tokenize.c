@@ -6,7 +6,8 @@
  * add_special_tokens=False).ids and decode(ids)) goes through /tokenize
  * (the body as raw UTF-8 and again with every non-ASCII character escaped,
  * surrogate pairs included), /decode with "text", and /detokenize: ids and
- * text byte for byte. Then the JSON edges: U+0000 inside a text, a lone
+ * text byte for byte. Special tokens written in a text, by hand from the
+ * files. Then the JSON edges: U+0000 inside a text, a lone
  * byte of a character decoded as U+FFFD (with the ids looked up by hand in
  * the GPT-NeoX vocabulary), a lone surrogate and raw invalid UTF-8 in a
  * body refused with a 400 naming where. */
@@ -171,17 +172,63 @@ START_TEST(fixture_cases)
 }
 END_TEST
 
-/* The id of token (in the model's byte-level alphabet) in the GPT-NeoX
- * fixture's vocab, read from the file. */
-static json_int_t neox_id(const char *token)
+/* The id of token (in the model's own alphabet) in the vocab of the
+ * fixture's tokenizer.json, read from the file. */
+static json_int_t vocab_id(const char *fixture, const char *token)
 {
-    json_t *t = load_fixture_file("tokenizers/gpt-neox-20b", "tokenizer.json");
+    char rel[128];
+    snprintf(rel, sizeof rel, "tokenizers/%s", fixture);
+    json_t *t = load_fixture_file(rel, "tokenizer.json");
     json_t *v = json_object_get(json_object_get(json_object_get(t, "model"), "vocab"), token);
-    ck_assert_msg(json_is_integer(v), "no '%s' in the vocab", token);
+    ck_assert_msg(json_is_integer(v), "no '%s' in the vocab of %s", token, fixture);
     json_int_t id = json_integer_value(v);
     json_decref(t);
     return id;
 }
+
+static json_int_t neox_id(const char *token)
+{
+    return vocab_id("gpt-neox-20b", token);
+}
+
+/* Special tokens written in a text are split out before anything else,
+ * as HF's encode(text, add_special_tokens=False) does (it adds none), and
+ * each piece between them goes through the pipeline on its own: the
+ * Prepend normalizer gives "b" after "</s>" its "▁"; a Metaspace with
+ * prepend_scheme "first" prepends only at the text's start. Ids by hand
+ * from the files' added_tokens and vocab. */
+START_TEST(special_tokens_split_out)
+{
+    static const struct {
+        const char *model, *fixture, *text, *piece; /* piece: the vocab token after, or NULL */
+        int before, special;                        /* before: the piece comes first */
+    } rows[] = {
+        {"sp", "sp-bytefallback", "</s>b", "\xE2\x96\x81" "b", 0, 2},
+        {"meta", "metaspace-bytefallback", "</s>b", "b", 0, 2},
+        {"sp", "sp-bytefallback", "<s>", NULL, 0, 1},
+        {"falcon", "falcon-like", "x>>TITLE<<", "x", 1, 0},
+        {"neox", "gpt-neox-20b", "b<|endoftext|>", "b", 1, 0},
+        {"small", "bpe-small", "<|padding|>", NULL, 0, 1},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        json_t *want = json_array();
+        if (rows[i].piece && rows[i].before)
+            json_array_append_new(want, json_integer(vocab_id(rows[i].fixture, rows[i].piece)));
+        json_array_append_new(want, json_integer(rows[i].special));
+        if (rows[i].piece && !rows[i].before)
+            json_array_append_new(want, json_integer(vocab_id(rows[i].fixture, rows[i].piece)));
+        int st;
+        json_t *a =
+            ask_json("/tokenize",
+                     json_pack("{s:s,s:s}", "model", rows[i].model, "text", rows[i].text), 0, &st);
+        ck_assert_int_eq(st, 200);
+        ck_assert_msg(json_equal(json_object_get(a, "tokens"), want), "%s \"%s\": ids differ",
+                      rows[i].model, rows[i].text);
+        json_decref(a);
+        json_decref(want);
+    }
+}
+END_TEST
 
 /* "a\0b": the GPT-2 regex cuts U+0000 (a control, neither space, letter
  * nor digit) into its own word, the byte-level alphabet writes byte 0 as
@@ -289,6 +336,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, fixture_cases, 0, NTOKS);
+    tcase_add_test(tc, special_tokens_split_out);
     tcase_add_test(tc, nul_in_text);
     tcase_add_test(tc, partial_character_decoded);
     tcase_add_test(tc, invalid_text_refused);
