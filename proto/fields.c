@@ -21,6 +21,49 @@ int proto_check_fields(const json_t *obj, const char *const *allowed, eng_error 
     return 0;
 }
 
+/* The first string under v with U+0000 into err, its path being where
+ * (len bytes of buf, of cap); text_ok: v may hold it (a text field). */
+static int nul_in(const json_t *v, char *where, size_t len, size_t cap, bool text_ok,
+                  eng_error *err)
+{
+    size_t i;
+    const char *key;
+    json_t *e;
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        if (text_ok || !memchr(json_string_value(v), '\0', json_string_length(v))) return 0;
+        return eng_error_set(err, ENG_EINVAL,
+                             "field '%s': U+0000 is allowed only in 'text' and 'prompt'", where);
+    case JSON_ARRAY:
+        json_array_foreach(v, i, e)
+        {
+            int w = snprintf(where + len, cap - len, "[%zu]", i);
+            size_t l = len + (w > 0 && (size_t)w < cap - len ? (size_t)w : 0);
+            if (nul_in(e, where, l, cap, text_ok && json_is_string(e), err)) return -1;
+            where[len] = '\0';
+        }
+        return 0;
+    case JSON_OBJECT:
+        json_object_foreach((json_t *)v, key, e)
+        {
+            int w = snprintf(where + len, cap - len, len ? ".%s" : "%s", key);
+            size_t l = len + (w > 0 && (size_t)w < cap - len ? (size_t)w : 0);
+            bool text = !len && (!strcmp(key, "text") || !strcmp(key, "prompt"));
+            if (nul_in(e, where, l, cap, text, err)) return -1;
+            where[len] = '\0';
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+int proto_check_nul(const json_t *root, eng_error *err)
+{
+    char where[128] = "";
+    return nul_in(root, where, 0, sizeof where, false, err) ? ENG_EINVAL : 0;
+}
+
 int proto_get_string(const json_t *obj, const char *field, int required, const char **out,
                      eng_error *err)
 {

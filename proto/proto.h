@@ -55,6 +55,13 @@ json_t *proto_hmm_obs_to_json(const hmm_model *m, const hmm_obs *obs);
  * "max_token" must not silently fall back to a default. */
 int proto_check_fields(const json_t *obj, const char *const *allowed, eng_error *err);
 
+/* Request bodies are parsed with U+0000 allowed in strings, for the text
+ * a tokenizer encodes; every other string is read as a C string. Refuse
+ * (ENG_EINVAL, naming the field: "field 'stop[1]': U+0000 is allowed only
+ * in 'text' and 'prompt'") a string with U+0000 anywhere in root except
+ * the top-level "text" and "prompt" (a string, or a list's elements). */
+int proto_check_nul(const json_t *root, eng_error *err);
+
 /* *out borrows from obj. required: a missing field is an error. */
 int proto_get_string(const json_t *obj, const char *field, int required, const char **out,
                      eng_error *err);

@@ -183,7 +183,8 @@ END_TEST
 /* Falcon-Mamba (the fixture, served without a tokenizer): /decode with
  * token ids in one request and in chunks over a session, logits and
  * hidden states within 1e-4 of transformers; greedy /generate equals the
- * reference continuation; /models/falcon names its architecture. */
+ * reference continuation, in one request and after the prompt's first
+ * chunks went over a session; /models/falcon names its architecture. */
 START_TEST(falcon_matches_reference)
 {
     json_t *ref = load_fixture_file("mamba/falcon-mamba-tiny", "reference.json");
@@ -202,13 +203,15 @@ START_TEST(falcon_matches_reference)
     cuts[5] = n;
     for (size_t c = 0; c + 1 < sizeof cuts / sizeof cuts[0]; c++) {
         a = post_json("/decode",
-                      json_pack("{s:s,s:o,s:b,s:s}", "model", "falcon", "tokens",
-                                slice(ids, cuts[c], cuts[c + 1]), "logits", 1, "session",
-                                "fchunks"),
+                      json_pack("{s:s,s:o,s:b,s:b,s:s}", "model", "falcon", "tokens",
+                                slice(ids, cuts[c], cuts[c + 1]), "logits", 1, "hidden", 1,
+                                "session", "fchunks"),
                       &st);
         ck_assert_int_eq(st, 200);
         assert_rows_close(json_object_get(a, "logits"), json_object_get(ref, "logits"), cuts[c],
                           cuts[c + 1] - cuts[c], 1e-4);
+        assert_rows_close(json_object_get(a, "hidden"), json_object_get(ref, "last_hidden_state"),
+                          cuts[c], cuts[c + 1] - cuts[c], 1e-4);
         json_decref(a);
     }
     want = json_object_get(ref, "greedy_continuation");
@@ -218,6 +221,24 @@ START_TEST(falcon_matches_reference)
                   &st);
     ck_assert_int_eq(st, 200);
     ck_assert_msg(json_equal(json_object_get(a, "tokens"), want), "greedy continuation differs");
+    json_decref(a);
+    /* the prompt absorbed in pieces over a session, its last piece sent with /generate */
+    for (size_t c = 0; c + 2 < sizeof cuts / sizeof cuts[0]; c++) {
+        a = post_json("/decode",
+                      json_pack("{s:s,s:o,s:s}", "model", "falcon", "tokens",
+                                slice(ids, cuts[c], cuts[c + 1]), "session", "fgreedy"),
+                      &st);
+        ck_assert_int_eq(st, 200);
+        json_decref(a);
+    }
+    a = post_json("/generate",
+                  json_pack("{s:s,s:o,s:I,s:f,s:s}", "model", "falcon", "tokens",
+                            slice(ids, cuts[4], n), "max_tokens", (json_int_t)json_array_size(want),
+                            "temperature", 0.0, "session", "fgreedy"),
+                  &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_msg(json_equal(json_object_get(a, "tokens"), want),
+                  "greedy continuation after the session in pieces differs");
     json_decref(a);
     a = request_json("GET", "/models/falcon", NULL, NULL, &st);
     ck_assert_int_eq(st, 200);

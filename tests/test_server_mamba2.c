@@ -2,7 +2,8 @@
  * no tokenizer: token ids in, token ids out) over HTTP: /decode logits and
  * hidden states against transformers' reference (one request, and in
  * pieces over a session), greedy /generate against the reference
- * continuation (plain, streamed, and through /v1/completions), sessions
+ * continuation (plain, after the prompt in pieces over a session,
+ * streamed, and through /v1/completions), sessions
  * (fork, export and import, and an import refused across the Mamba-1 /
  * Mamba-2 line), int8 weights, generations batched across sessions, and
  * bad token ids. */
@@ -156,6 +157,40 @@ START_TEST(greedy_matches_reference)
     a = generate("m2q", json_object_get(ref, "input_ids"), json_array_size(want), NULL);
     ck_assert_msg(json_equal(json_object_get(a, "tokens"), want), "int8 continuation differs");
     json_decref(a);
+    json_decref(ref);
+}
+END_TEST
+
+/* The prompt absorbed over one session in pieces cut inside and across
+ * the 16-token chunks (/decode), its last piece sent with /generate: the
+ * greedy continuation is the reference's, for the float and int8
+ * weights. */
+START_TEST(greedy_after_pieces_over_session)
+{
+    json_t *ref = reference(), *ids = json_object_get(ref, "input_ids");
+    json_t *want = json_object_get(ref, "greedy_continuation");
+    static const char *const models[] = {"m2", "m2q"};
+    size_t cuts[] = {0, 7, 16, 33, 45, 50};
+    int st;
+    ck_assert_uint_eq(json_array_size(ids), 50);
+    for (int k = 0; k < 2; k++) {
+        char session[32];
+        snprintf(session, sizeof session, "greedy-%s", models[k]);
+        for (size_t c = 0; c + 2 < sizeof cuts / sizeof cuts[0]; c++) {
+            json_t *a = post_json("/decode",
+                                  json_pack("{s:s,s:o,s:s}", "model", models[k], "tokens",
+                                            slice(ids, cuts[c], cuts[c + 1]), "session", session),
+                                  &st);
+            ck_assert_int_eq(st, 200);
+            json_decref(a);
+        }
+        json_t *last = slice(ids, 45, 50);
+        json_t *a = generate(models[k], last, json_array_size(want), session);
+        json_decref(last);
+        ck_assert_msg(json_equal(json_object_get(a, "tokens"), want),
+                      "%s: the continuation after a session in pieces differs", models[k]);
+        json_decref(a);
+    }
     json_decref(ref);
 }
 END_TEST
@@ -374,6 +409,7 @@ static Suite *suite(void)
     tcase_add_test(tc, decode_one_pass);
     tcase_add_test(tc, decode_pieces_over_session);
     tcase_add_test(tc, greedy_matches_reference);
+    tcase_add_test(tc, greedy_after_pieces_over_session);
     tcase_add_test(tc, greedy_streamed);
     tcase_add_test(tc, openai_completion_greedy);
     tcase_add_test(tc, sessions_fork_export_import);

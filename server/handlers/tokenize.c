@@ -78,8 +78,8 @@ void srv_handle_tokenize(srv_req *r)
         srv_reply_eng_error(r, &err);
         return;
     }
-    json_t *a = json_pack("{s:s,s:o,s:I}", "model", m->name, "tokens", ids_json(ids, n), "count",
-                          (json_int_t)n);
+    json_t *a = json_pack("{s:s,s:o,s:I,s:s}", "model", m->name, "tokens", ids_json(ids, n),
+                          "count", (json_int_t)n, "pipeline", eng_tok_pipeline(m->tok));
     if (a && q.pieces) json_object_set_new(a, "pieces", pieces_json(m->tok, ids, n));
     free(ids);
     srv_reply_json(r, 200, a);

@@ -9,7 +9,10 @@
 bool srv_parse_body(srv_req *r)
 {
     json_error_t jerr;
-    r->json = json_loadb(r->body.v ? r->body.v : "", r->body.n, JSON_REJECT_DUPLICATES, &jerr);
+    /* U+0000 is text a tokenizer encodes; proto_check_nul keeps it out of
+     * every other field, which the handlers read as C strings */
+    r->json = json_loadb(r->body.v ? r->body.v : "", r->body.n,
+                         JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!r->json) {
         srv_reply_error(r, 400, "invalid_json", "invalid JSON at line %d, column %d: %s", jerr.line,
                         jerr.column, jerr.text);
@@ -17,6 +20,11 @@ bool srv_parse_body(srv_req *r)
     }
     if (!json_is_object(r->json)) {
         srv_reply_error(r, 400, "invalid_json", "the request body must be a JSON object");
+        return false;
+    }
+    eng_error err;
+    if (proto_check_nul(r->json, &err)) {
+        srv_reply_error(r, 400, "invalid_request", "%s", err.msg);
         return false;
     }
     return true;
