@@ -43,15 +43,15 @@ typedef struct cfg_config {
     char *session_store;           /* owned: "redis://HOST:PORT[/DB]", or NULL: none */
     char *session_store_auth_file; /* owned: the store's credentials, or NULL */
     unsigned session_lease_s;      /* a request's lock on a stored session; default 120 */
-    char *model_root;  /* owned, or NULL: PUT /models loads no Mamba directory */
-    char *model_store; /* owned, or NULL: models installed over the API are not kept */
-    bool read_only;    /* PUT and DELETE /models and /fit's save_as are refused */
-    bool log_json;     /* one JSON object per log line */
-    bool no_ui;        /* --no-ui or "ui": false: no playground at / and /ui/ */
-    uint16_t port;     /* default 8080; 0 picks a free port */
-    unsigned workers;  /* default: the CPUs the process may use (eng_cpu_count) */
-    unsigned threads;  /* engine threads one Mamba call may use; 0 (default): the CPUs
-                          the process may use (mamba_model_set_threads) */
+    char *model_root;              /* owned, or NULL: PUT /models loads no Mamba directory */
+    char *model_store;             /* owned, or NULL: models installed over the API are not kept */
+    bool read_only;                /* PUT and DELETE /models and /fit's save_as are refused */
+    bool log_json;                 /* one JSON object per log line */
+    bool no_ui;                    /* --no-ui or "ui": false: no playground at / and /ui/ */
+    uint16_t port;                 /* default 8080; 0 picks a free port */
+    unsigned workers;              /* default: the CPUs the process may use (eng_cpu_count) */
+    unsigned threads;              /* engine threads one Mamba call may use; 0 (default): the CPUs
+                                      the process may use (mamba_model_set_threads) */
     cfg_model models[CFG_MAX_MODELS];
     size_t nmodels;
     char *cors_origins[CFG_MAX_CORS_ORIGINS]; /* owned; none (default): CORS off */

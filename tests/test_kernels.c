@@ -982,7 +982,8 @@ START_TEST(test_hmm_viterbi_naive)
         int32_t *path = malloc(T * sizeof *path), *np = malloc(T * sizeof *np);
         eng_error err = {0};
         ck_assert_int_eq(hmm_sample(m, T, 11 + (uint64_t)K, st, sym, NULL, &err), 0);
-        ck_assert_int_eq(hmm_viterbi(m, &(hmm_obs){.T = T, .sym = sym, .x = NULL}, path, &lp, &err), 0);
+        ck_assert_int_eq(hmm_viterbi(m, &(hmm_obs){.T = T, .sym = sym, .x = NULL}, path, &lp, &err),
+                         0);
         want = naive_viterbi(K, M, trans, probs, sym, T, np);
         ck_assert_msg(lp == want, "K %zu: log prob %.17g, naive %.17g", K, lp, want);
         ck_assert_msg(memcmp(path, np, T * sizeof *path) == 0, "K %zu: paths differ", K);
@@ -1037,8 +1038,9 @@ static void online_path(const hmm_model *m, const int32_t *sym, size_t T, size_t
     ck_assert_int_eq(hmm_online_new(m, NULL, &st, &err), 0);
     for (size_t t = 0; t < T; t += chunk) {
         size_t n = T - t < chunk ? T - t : chunk;
-        ck_assert_int_eq(
-            hmm_online_push(st, &(hmm_obs){.T = n, .sym = sym + t, .x = NULL}, HMM_ONLINE_NO_LAG, &out, &err), 0);
+        ck_assert_int_eq(hmm_online_push(st, &(hmm_obs){.T = n, .sym = sym + t, .x = NULL},
+                                         HMM_ONLINE_NO_LAG, &out, &err),
+                         0);
         ck_assert_uint_eq(out.fixed_from, got);
         memcpy(path + got, out.fixed, out.nfixed * sizeof *path);
         got += out.nfixed;
@@ -1068,7 +1070,8 @@ START_TEST(test_hmm_viterbi_ties)
         int32_t path[3];
         double lp;
         eng_error err = {0};
-        ck_assert_int_eq(hmm_viterbi(m, &(hmm_obs){.T = 3, .sym = sym, .x = NULL}, path, &lp, &err), 0);
+        ck_assert_int_eq(hmm_viterbi(m, &(hmm_obs){.T = 3, .sym = sym, .x = NULL}, path, &lp, &err),
+                         0);
         ck_assert_msg(memcmp(path, want, sizeof want) == 0, "%s K %zu: offline path %d %d %d", kind,
                       K, path[0], path[1], path[2]);
         ck_assert_double_eq_tol(lp, log(0.5) + 2 * log(ki > 0 ? 0.7 : 1.0), 1e-12);
