@@ -74,6 +74,16 @@ void mck_ref_free(mck_ref *r)
     free(r);
 }
 
+mamba_model *mck_load(const char *dir, mamba_weights w)
+{
+    mamba_load_opts o = {.weights = w};
+    mamba_model *m = NULL;
+    eng_error err = {0};
+    int rc = mamba_model_load_opts(dir, &o, &m, &err);
+    ck_assert_msg(rc == 0, "load %s as %s: %d %s", dir, mamba_weights_name(w), rc, err.msg);
+    return m;
+}
+
 double mck_max_abs_diff(const float *a, const float *b, size_t n)
 {
     double m = 0;

@@ -42,6 +42,10 @@ double mck_max_abs_diff(const float *a, const float *b, size_t n);
 /* The index of the largest of v[0..n) (the first on ties). */
 int mck_argmax(const float *v, size_t n);
 
+/* Load the model in dir with weights w (mamba_model_load_opts); asserts
+ * that it loaded. The caller frees it (mamba_model_free). */
+mamba_model *mck_load(const char *dir, mamba_weights w);
+
 /* A fresh state for m; asserts that mamba_state_new succeeded. The
  * caller frees it (mamba_state_free). */
 mamba_state *mck_state(const mamba_model *m);

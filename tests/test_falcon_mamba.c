@@ -22,15 +22,7 @@ enum { V = 320, DM = 64 };
  * portable; the issue asks 1e-4 */
 #define TOL 1e-4
 
-static mamba_model *load_mode(const char *dir, mamba_weights w)
-{
-    mamba_model *m = NULL;
-    mamba_load_opts o = {w};
-    eng_error err = {0};
-    int rc = mamba_model_load_opts(dir, &o, &m, &err);
-    ck_assert_msg(rc == 0, "load %s: %d %s", dir, rc, err.msg);
-    return m;
-}
+#define load_mode mck_load
 
 static mamba_model *load_ok(void)
 {
