@@ -76,11 +76,6 @@ static void wait_until(atomic_uint *v, unsigned n)
 
 /* --------------------------------------------------------------- job */
 
-/* Counters of one phase: chunks claimed and chunks done. */
-typedef struct phase {
-    atomic_uint next, done;
-} phase;
-
 typedef struct fwd {
     const mamba_model *m;
     mk_isa isa;
@@ -91,14 +86,14 @@ typedef struct fwd {
     size_t block; /* rows per block */
     float *logits, *last_logits, *hidden;
     /* scratch for one block of rows */
-    float *resid; /* rows x d_model: the residual stream */
-    float *xn;    /* nt x rows x d_model: normalized, one copy per thread */
-    float *xz;    /* rows x 2*d_inner: x (conv'd in place), then z */
-    float *dbc;   /* rows x (R + 2N); nt copies (one per thread) when xproj_each */
-    float *dt;    /* rows x d_inner */
-    float *y;     /* rows x d_inner */
-    float *tmp;   /* rows x d_model: out_proj result */
-    phase *ph;    /* the call's phases, in program order */
+    float *resid;    /* rows x d_model: the residual stream */
+    float *xn;       /* nt x rows x d_model: normalized, one copy per thread */
+    float *xz;       /* rows x 2*d_inner: x (conv'd in place), then z */
+    float *dbc;      /* rows x (R + 2N); nt copies (one per thread) when xproj_each */
+    float *dt;       /* rows x d_inner */
+    float *y;        /* rows x d_inner */
+    float *tmp;      /* rows x d_model: out_proj result */
+    mamba_phase *ph; /* the call's phases, in program order */
     size_t nph;
     bool xproj_each; /* each thread computes all of x_proj (small blocks) */
     int nt;
@@ -116,14 +111,12 @@ typedef struct tctx {
 /* Claim the next chunk (< n) of the thread's phase, if any is left. */
 static bool claim(fwd *f, tctx *t, unsigned n, unsigned *chunk)
 {
-    unsigned c = atomic_fetch_add_explicit(&f->ph[t->ph].next, 1, memory_order_relaxed);
-    *chunk = c;
-    return c < n;
+    return mamba_phase_claim(&f->ph[t->ph], n, chunk);
 }
 
 static void chunk_done(fwd *f, tctx *t)
 {
-    atomic_fetch_add_explicit(&f->ph[t->ph].done, 1, memory_order_acq_rel);
+    mamba_phase_done(&f->ph[t->ph]);
 }
 
 /* Leave the phase once all n chunks are done: the next phase reads them. */
@@ -414,8 +407,8 @@ static size_t scratch_layout(fwd *f, int nt, float *buf)
     }
     f->xproj_each = B <= XPROJ_EACH_ROWS;
     f->nph = (f->n + B - 1) / B * phases_per_block(f);
-    if (buf) f->ph = (phase *)(void *)(buf + at);
-    return at * sizeof(float) + f->nph * sizeof(phase);
+    if (buf) f->ph = (mamba_phase *)(void *)(buf + at);
+    return at * sizeof(float) + f->nph * sizeof(mamba_phase);
 }
 
 static int execute(fwd *f, eng_error *err)
@@ -428,10 +421,7 @@ static int execute(fwd *f, eng_error *err)
         return eng_error_set(err, ENG_ENOMEM, "out of memory for %zu rows of activations",
                              f->block);
     scratch_layout(f, most, buf);
-    for (size_t i = 0; i < f->nph; i++) {
-        atomic_init(&f->ph[i].next, 0);
-        atomic_init(&f->ph[i].done, 0);
-    }
+    mamba_phases_reset(f->ph, f->nph);
     f->isa = f->m->isa;
     run_team(f);
     return 0;
