@@ -95,15 +95,7 @@ static float *rnd_vec(size_t n, float lo, float hi)
 static const mk_isa g_isas[] = {MK_ISA_PORTABLE, MK_ISA_AVX2, MK_ISA_AVX512};
 #define NISA 3
 
-static mamba_model *load_w(const char *dir, mamba_weights w)
-{
-    mamba_load_opts o = {w};
-    mamba_model *m = NULL;
-    eng_error err = {0};
-    int rc = mamba_model_load_opts(dir, &o, &m, &err);
-    ck_assert_msg(rc == 0, "load %s as %s: %d %s", dir, mamba_weights_name(w), rc, err.msg);
-    return m;
-}
+#define load_w mck_load
 
 static double max_abs_diff(const float *a, const float *b, size_t n)
 {
@@ -982,7 +974,8 @@ START_TEST(test_hmm_viterbi_naive)
         int32_t *path = malloc(T * sizeof *path), *np = malloc(T * sizeof *np);
         eng_error err = {0};
         ck_assert_int_eq(hmm_sample(m, T, 11 + (uint64_t)K, st, sym, NULL, &err), 0);
-        ck_assert_int_eq(hmm_viterbi(m, &(hmm_obs){.T = T, .sym = sym, .x = NULL}, path, &lp, &err), 0);
+        ck_assert_int_eq(hmm_viterbi(m, &(hmm_obs){.T = T, .sym = sym, .x = NULL}, path, &lp, &err),
+                         0);
         want = naive_viterbi(K, M, trans, probs, sym, T, np);
         ck_assert_msg(lp == want, "K %zu: log prob %.17g, naive %.17g", K, lp, want);
         ck_assert_msg(memcmp(path, np, T * sizeof *path) == 0, "K %zu: paths differ", K);
@@ -1037,8 +1030,9 @@ static void online_path(const hmm_model *m, const int32_t *sym, size_t T, size_t
     ck_assert_int_eq(hmm_online_new(m, NULL, &st, &err), 0);
     for (size_t t = 0; t < T; t += chunk) {
         size_t n = T - t < chunk ? T - t : chunk;
-        ck_assert_int_eq(
-            hmm_online_push(st, &(hmm_obs){.T = n, .sym = sym + t, .x = NULL}, HMM_ONLINE_NO_LAG, &out, &err), 0);
+        ck_assert_int_eq(hmm_online_push(st, &(hmm_obs){.T = n, .sym = sym + t, .x = NULL},
+                                         HMM_ONLINE_NO_LAG, &out, &err),
+                         0);
         ck_assert_uint_eq(out.fixed_from, got);
         memcpy(path + got, out.fixed, out.nfixed * sizeof *path);
         got += out.nfixed;
@@ -1068,7 +1062,8 @@ START_TEST(test_hmm_viterbi_ties)
         int32_t path[3];
         double lp;
         eng_error err = {0};
-        ck_assert_int_eq(hmm_viterbi(m, &(hmm_obs){.T = 3, .sym = sym, .x = NULL}, path, &lp, &err), 0);
+        ck_assert_int_eq(hmm_viterbi(m, &(hmm_obs){.T = 3, .sym = sym, .x = NULL}, path, &lp, &err),
+                         0);
         ck_assert_msg(memcmp(path, want, sizeof want) == 0, "%s K %zu: offline path %d %d %d", kind,
                       K, path[0], path[1], path[2]);
         ck_assert_double_eq_tol(lp, log(0.5) + 2 * log(ki > 0 ? 0.7 : 1.0), 1e-12);
