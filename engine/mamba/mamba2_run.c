@@ -409,7 +409,6 @@ int mamba2_prefill(const mamba_model *m, mamba_state *s, const int32_t *tokens, 
                    float *logits, float *last_logits, float *hidden, eng_error *err)
 {
     m2job f;
-    int rc;
 
     memset(&f, 0, sizeof f);
     f.m = m;
@@ -422,19 +421,13 @@ int mamba2_prefill(const mamba_model *m, mamba_state *s, const int32_t *tokens, 
     f.logits = logits;
     f.last_logits = last_logits;
     f.hidden = hidden;
-    if ((rc = execute(&f, err))) return rc;
-    if (logits && last_logits)
-        memcpy(last_logits, logits + (n - 1) * (size_t)m->cfg.vocab_size,
-               (size_t)m->cfg.vocab_size * sizeof(float));
-    s->tokens += n;
-    return 0;
+    return execute(&f, err);
 }
 
 int mamba2_step(const mamba_model *m, mamba_state *const *states, const int32_t *tokens,
                 size_t batch, float *logits, eng_error *err)
 {
     m2job f;
-    int rc;
 
     memset(&f, 0, sizeof f);
     f.m = m;
@@ -444,10 +437,7 @@ int mamba2_step(const mamba_model *m, mamba_state *const *states, const int32_t 
     f.block = batch < STEP_ROWS ? batch : STEP_ROWS;
     f.Q = 1;
     f.logits = logits;
-    if ((rc = execute(&f, err))) return rc;
-    for (size_t b = 0; b < batch; b++)
-        states[b]->tokens++;
-    return 0;
+    return execute(&f, err);
 }
 
 /* ------------------------------------------------------------ sizes */

@@ -452,19 +452,22 @@ int mamba_prefill(const mamba_model *m, mamba_state *s, const int32_t *tokens, s
     if (n == 0) return eng_error_set(err, ENG_EINVAL, "mamba_prefill: no tokens");
     for (size_t i = 0; i < n; i++)
         if ((rc = check_token(m, tokens[i], "position", i, err))) return rc;
-    if (m->cfg.arch == MAMBA_ARCH_MAMBA2)
-        return mamba2_prefill(m, s, tokens, n, logits, last_logits, hidden, err);
-    memset(&f, 0, sizeof f);
-    f.m = m;
-    f.states = &s;
-    f.prefill = true;
-    f.tokens = tokens;
-    f.n = n;
-    f.block = n < PREFILL_BLOCK ? n : PREFILL_BLOCK;
-    f.logits = logits;
-    f.last_logits = last_logits;
-    f.hidden = hidden;
-    if ((rc = execute(&f, err))) return rc;
+    if (m->cfg.arch == MAMBA_ARCH_MAMBA2) {
+        rc = mamba2_prefill(m, s, tokens, n, logits, last_logits, hidden, err);
+    } else {
+        memset(&f, 0, sizeof f);
+        f.m = m;
+        f.states = &s;
+        f.prefill = true;
+        f.tokens = tokens;
+        f.n = n;
+        f.block = n < PREFILL_BLOCK ? n : PREFILL_BLOCK;
+        f.logits = logits;
+        f.last_logits = last_logits;
+        f.hidden = hidden;
+        rc = execute(&f, err);
+    }
+    if (rc) return rc;
     if (logits && last_logits)
         memcpy(last_logits, logits + (n - 1) * (size_t)m->cfg.vocab_size,
                (size_t)m->cfg.vocab_size * sizeof(float));
@@ -524,15 +527,19 @@ int mamba_step(const mamba_model *m, mamba_state *const *states, const int32_t *
     if ((rc = check_states(m, states, batch, err))) return rc;
     for (size_t b = 0; b < batch; b++)
         if ((rc = check_token(m, tokens[b], "batch entry", b, err))) return rc;
-    if (m->cfg.arch == MAMBA_ARCH_MAMBA2) return mamba2_step(m, states, tokens, batch, logits, err);
-    memset(&f, 0, sizeof f);
-    f.m = m;
-    f.states = states;
-    f.tokens = tokens;
-    f.n = batch;
-    f.block = batch < STEP_BLOCK ? batch : STEP_BLOCK;
-    f.logits = logits;
-    if ((rc = execute(&f, err))) return rc;
+    if (m->cfg.arch == MAMBA_ARCH_MAMBA2) {
+        rc = mamba2_step(m, states, tokens, batch, logits, err);
+    } else {
+        memset(&f, 0, sizeof f);
+        f.m = m;
+        f.states = states;
+        f.tokens = tokens;
+        f.n = batch;
+        f.block = batch < STEP_BLOCK ? batch : STEP_BLOCK;
+        f.logits = logits;
+        rc = execute(&f, err);
+    }
+    if (rc) return rc;
     for (size_t b = 0; b < batch; b++)
         states[b]->tokens++;
     return 0;
