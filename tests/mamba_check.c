@@ -74,6 +74,16 @@ void mck_ref_free(mck_ref *r)
     free(r);
 }
 
+int mck_run(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    int failed;
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 mamba_model *mck_load(const char *dir, mamba_weights w)
 {
     mamba_load_opts o = {.weights = w};

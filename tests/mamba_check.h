@@ -8,6 +8,8 @@
 
 #include "mamba/mamba.h"
 
+#include <check.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,6 +65,10 @@ void mck_step(const mamba_model *m, mamba_state *const *s, const int32_t *tok, s
 /* The prefill logits of tok[0..n) from a fresh state: n x vocab floats,
  * malloc'd, owned by the caller. */
 float *mck_logits(const mamba_model *m, const int32_t *tok, size_t n);
+
+/* Run every test of s (CK_NORMAL), free the runner, and return the exit
+ * status of main: EXIT_SUCCESS when none failed, else EXIT_FAILURE. */
+int mck_run(Suite *s);
 
 /* A checked fixture pair (tcase_add_checked_fixture): setup creates an
  * empty directory /tmp/hmmba-test-XXXXXX (asserting), teardown removes it

@@ -319,8 +319,6 @@ int main(void)
 {
     Suite *su = suite_create("falcon_mamba");
     TCase *tc = tcase_create("fixture");
-    SRunner *sr;
-    int failed;
 
     tcase_set_timeout(tc, 120); /* hang guard */
     tcase_add_checked_fixture(tc, mck_tmp_setup, mck_tmp_teardown);
@@ -334,9 +332,5 @@ int main(void)
     tcase_add_test(tc, test_weight_modes);
     tcase_add_test(tc, test_norms_matter);
     suite_add_tcase(su, tc);
-    sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return mck_run(su);
 }
