@@ -90,6 +90,17 @@ json_t *post(const char *path, const char *body, int *status)
     return request_json("POST", path, NULL, body, status);
 }
 
+json_t *harness_call(const char *method, const char *path, const char *body, int want)
+{
+    int st = 0;
+    json_t *j = request_json(method, path, NULL, body, &st);
+    char *dump = json_dumps(j, JSON_COMPACT);
+    ck_assert_msg(st == want, "%s %s %s: status %d, want %d: %s", method, path, body ? body : "",
+                  st, want, dump);
+    free(dump);
+    return j;
+}
+
 json_t *post_json(const char *path, json_t *body, int *status)
 {
     char *text = json_dumps(body, JSON_COMPACT);

@@ -37,6 +37,9 @@ json_t *request_json(const char *method, const char *path, const char *extra, co
 json_t *post(const char *path, const char *body, int *status);
 /* As post, with a JSON body, which is stolen. */
 json_t *post_json(const char *path, json_t *body, int *status);
+/* As request_json, and assert that the status is want (the failure names
+ * the request and shows the answer). The caller owns the answer. */
+json_t *harness_call(const char *method, const char *path, const char *body, int want);
 
 /* The SSE events of a (de-chunked) body, as JSON, the [DONE] marker
  * excluded; *done: it was there. An event not finished yet (no blank line

@@ -1,5 +1,6 @@
 /* http_client.c: see http_client.h. */
 #include "http_client.h"
+#include "test_util.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -167,4 +168,17 @@ void http_resp_free(http_resp *r)
     free(r->headers);
     free(r->body);
     memset(r, 0, sizeof *r);
+}
+
+double http_post_timed(uint16_t port, const char *path, const char *body)
+{
+    http_resp r;
+    double t = tu_now_s();
+    if (http_request(port, "POST", path, NULL, body, strlen(body), &r) || r.status / 100 != 2) {
+        fprintf(stderr, "%s failed: %d %s\n", path, r.status, r.body ? r.body : "");
+        exit(1);
+    }
+    t = tu_now_s() - t;
+    http_resp_free(&r);
+    return t;
 }

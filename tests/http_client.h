@@ -40,4 +40,10 @@ const char *http_header(const http_resp *r, const char *name, char *buf, size_t 
 
 void http_resp_free(http_resp *r);
 
+/* POST the JSON text body to path on 127.0.0.1:port (http_request) and
+ * return the seconds the whole exchange took (CLOCK_MONOTONIC), for the
+ * benchmarks. Prints the path, status and body on stderr and exits 1 on a
+ * socket error or a non-2xx answer. */
+double http_post_timed(uint16_t port, const char *path, const char *body);
+
 #endif

@@ -74,6 +74,26 @@ void mck_ref_free(mck_ref *r)
     free(r);
 }
 
+int mck_run(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    int failed;
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+mamba_model *mck_load(const char *dir, mamba_weights w)
+{
+    mamba_load_opts o = {.weights = w};
+    mamba_model *m = NULL;
+    eng_error err = {0};
+    int rc = mamba_model_load_opts(dir, &o, &m, &err);
+    ck_assert_msg(rc == 0, "load %s as %s: %d %s", dir, mamba_weights_name(w), rc, err.msg);
+    return m;
+}
+
 double mck_max_abs_diff(const float *a, const float *b, size_t n)
 {
     double m = 0;

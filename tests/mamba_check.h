@@ -8,6 +8,8 @@
 
 #include "mamba/mamba.h"
 
+#include <check.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +44,10 @@ double mck_max_abs_diff(const float *a, const float *b, size_t n);
 /* The index of the largest of v[0..n) (the first on ties). */
 int mck_argmax(const float *v, size_t n);
 
+/* Load the model in dir with weights w (mamba_model_load_opts); asserts
+ * that it loaded. The caller frees it (mamba_model_free). */
+mamba_model *mck_load(const char *dir, mamba_weights w);
+
 /* A fresh state for m; asserts that mamba_state_new succeeded. The
  * caller frees it (mamba_state_free). */
 mamba_state *mck_state(const mamba_model *m);
@@ -59,6 +65,10 @@ void mck_step(const mamba_model *m, mamba_state *const *s, const int32_t *tok, s
 /* The prefill logits of tok[0..n) from a fresh state: n x vocab floats,
  * malloc'd, owned by the caller. */
 float *mck_logits(const mamba_model *m, const int32_t *tok, size_t n);
+
+/* Run every test of s (CK_NORMAL), free the runner, and return the exit
+ * status of main: EXIT_SUCCESS when none failed, else EXIT_FAILURE. */
+int mck_run(Suite *s);
 
 /* A checked fixture pair (tcase_add_checked_fixture): setup creates an
  * empty directory /tmp/hmmba-test-XXXXXX (asserting), teardown removes it

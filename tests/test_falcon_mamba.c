@@ -22,15 +22,7 @@ enum { V = 320, DM = 64 };
  * portable; the issue asks 1e-4 */
 #define TOL 1e-4
 
-static mamba_model *load_mode(const char *dir, mamba_weights w)
-{
-    mamba_model *m = NULL;
-    mamba_load_opts o = {w};
-    eng_error err = {0};
-    int rc = mamba_model_load_opts(dir, &o, &m, &err);
-    ck_assert_msg(rc == 0, "load %s: %d %s", dir, rc, err.msg);
-    return m;
-}
+#define load_mode mck_load
 
 static mamba_model *load_ok(void)
 {
@@ -327,8 +319,6 @@ int main(void)
 {
     Suite *su = suite_create("falcon_mamba");
     TCase *tc = tcase_create("fixture");
-    SRunner *sr;
-    int failed;
 
     tcase_set_timeout(tc, 120); /* hang guard */
     tcase_add_checked_fixture(tc, mck_tmp_setup, mck_tmp_teardown);
@@ -342,9 +332,5 @@ int main(void)
     tcase_add_test(tc, test_weight_modes);
     tcase_add_test(tc, test_norms_matter);
     suite_add_tcase(su, tc);
-    sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return mck_run(su);
 }

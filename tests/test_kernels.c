@@ -95,15 +95,7 @@ static float *rnd_vec(size_t n, float lo, float hi)
 static const mk_isa g_isas[] = {MK_ISA_PORTABLE, MK_ISA_AVX2, MK_ISA_AVX512};
 #define NISA 3
 
-static mamba_model *load_w(const char *dir, mamba_weights w)
-{
-    mamba_load_opts o = {w};
-    mamba_model *m = NULL;
-    eng_error err = {0};
-    int rc = mamba_model_load_opts(dir, &o, &m, &err);
-    ck_assert_msg(rc == 0, "load %s as %s: %d %s", dir, mamba_weights_name(w), rc, err.msg);
-    return m;
-}
+#define load_w mck_load
 
 static double max_abs_diff(const float *a, const float *b, size_t n)
 {
@@ -1200,10 +1192,5 @@ static Suite *kernels_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(kernels_suite());
-    int failed;
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return mck_run(kernels_suite());
 }

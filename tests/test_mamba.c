@@ -1693,10 +1693,5 @@ static Suite *mamba_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(mamba_suite());
-    int failed;
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return mck_run(mamba_suite());
 }

@@ -34,15 +34,7 @@ static const char *tiny_dir(void)
     return path;
 }
 
-static mamba_model *load_w(const char *dir, mamba_weights w)
-{
-    mamba_model *m = NULL;
-    eng_error err = {0};
-    mamba_load_opts o = {.weights = w};
-    int rc = mamba_model_load_opts(dir, &o, &m, &err);
-    ck_assert_msg(rc == 0, "load %s: %d %s", dir, rc, err.msg);
-    return m;
-}
+#define load_w mck_load
 
 static mamba_model *load_ok(const char *dir)
 {
@@ -742,10 +734,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    int failed;
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return mck_run(suite());
 }

@@ -60,16 +60,7 @@ static void teardown(void)
     harness_stop();
 }
 
-static json_t *call(const char *method, const char *path, const char *body, int want)
-{
-    int st = 0;
-    json_t *j = request_json(method, path, NULL, body, &st);
-    char *dump = json_dumps(j, JSON_COMPACT);
-    ck_assert_msg(st == want, "%s %s %s: status %d, want %d: %s", method, path, body ? body : "",
-                  st, want, dump);
-    free(dump);
-    return j;
-}
+#define call harness_call
 
 /* An error answer's message contains each of the NULL-terminated words. */
 static void assert_error_names(const json_t *a, const char *code, ...)

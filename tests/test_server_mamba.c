@@ -70,14 +70,7 @@ static json_t *reference(void)
     return load_fixture_file("mamba/mamba1-tiny-tied", "reference.json");
 }
 
-/* tokens[from..to) of a JSON id array, as a new array. */
-static json_t *slice(json_t *ids, size_t from, size_t to)
-{
-    json_t *a = json_array();
-    for (size_t i = from; i < to; i++)
-        json_array_append(a, json_array_get(ids, i));
-    return a;
-}
+#define slice harness_slice
 
 /* got (an answer's field) holds exactly rows rows, each within tol of
  * want's rows want_from.. (a missing field or a short answer fails). */

@@ -39,12 +39,7 @@ static void teardown(void)
 /* POST a JSON text and expect status want. */
 static json_t *call(const char *path, const char *body, int want)
 {
-    int st = 0;
-    json_t *j = post(path, body, &st);
-    char *dump = json_dumps(j, JSON_COMPACT);
-    ck_assert_msg(st == want, "%s %s: status %d, want %d: %s", path, body, st, want, dump);
-    free(dump);
-    return j;
+    return harness_call("POST", path, body, want);
 }
 
 static const char *jstr(const json_t *o, const char *path_key)

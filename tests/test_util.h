@@ -28,4 +28,7 @@ uint64_t tu_xorshift64(uint64_t *s);
 /* CLOCK_MONOTONIC in seconds. */
 double tu_now_s(void);
 
+/* qsort comparator of doubles, ascending (a and b point to doubles). */
+int tu_cmp_double(const void *a, const void *b);
+
 #endif

@@ -57,10 +57,6 @@
 #define CH_HEAD 1024
 #define CH_ROWS 16
 
-typedef struct m2phase {
-    atomic_uint next, done;
-} m2phase;
-
 typedef struct m2job {
     const mamba_model *m;
     mk_isa isa;
@@ -79,7 +75,7 @@ typedef struct m2job {
     float *work;  /* per thread: wper floats (the SSD's work, then dt of the rows) */
     size_t wper;
     bool gate_each; /* few rows: every thread gates and normalizes y for itself */
-    m2phase *ph;
+    mamba_phase *ph;
     size_t nph;
     int nt;
 } m2job;
@@ -100,11 +96,11 @@ typedef void (*chunk_fn)(m2job *f, m2ctx *t, size_t a, size_t b);
 static void phase(m2job *f, m2ctx *t, size_t total, size_t per, chunk_fn fn)
 {
     unsigned n = (unsigned)((total + per - 1) / per), k;
-    m2phase *p = &f->ph[t->ph++];
-    while ((k = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed)) < n) {
+    mamba_phase *p = &f->ph[t->ph++];
+    while (mamba_phase_claim(p, n, &k)) {
         size_t a = (size_t)k * per;
         fn(f, t, a, a + per < total ? a + per : total);
-        atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel);
+        mamba_phase_done(p);
     }
     mamba_team_wait(&p->done, n);
 }
@@ -381,8 +377,8 @@ static size_t layout(m2job *f, int nt, float *buf)
         at += (sizes[i] + 15) / 16 * 16;
     }
     f->nph = (f->n + B - 1) / B * (3 + 7 * (size_t)c->n_layer);
-    if (buf) f->ph = (m2phase *)(void *)(buf + at);
-    return at * sizeof(float) + f->nph * sizeof(m2phase);
+    if (buf) f->ph = (mamba_phase *)(void *)(buf + at);
+    return at * sizeof(float) + f->nph * sizeof(mamba_phase);
 }
 
 static int execute(m2job *f, eng_error *err)
@@ -397,10 +393,7 @@ static int execute(m2job *f, eng_error *err)
         return eng_error_set(err, ENG_ENOMEM, "out of memory for %zu rows of activations",
                              f->block);
     layout(f, most, buf);
-    for (size_t i = 0; i < f->nph; i++) {
-        atomic_init(&f->ph[i].next, 0);
-        atomic_init(&f->ph[i].done, 0);
-    }
+    mamba_phases_reset(f->ph, f->nph);
     f->isa = f->m->isa;
     want = macs < most ? (macs < 1 ? 1 : (int)macs) : most;
     team = want > 1 ? mamba_model_team(f->m) : NULL;
@@ -416,7 +409,6 @@ int mamba2_prefill(const mamba_model *m, mamba_state *s, const int32_t *tokens, 
                    float *logits, float *last_logits, float *hidden, eng_error *err)
 {
     m2job f;
-    int rc;
 
     memset(&f, 0, sizeof f);
     f.m = m;
@@ -429,19 +421,13 @@ int mamba2_prefill(const mamba_model *m, mamba_state *s, const int32_t *tokens, 
     f.logits = logits;
     f.last_logits = last_logits;
     f.hidden = hidden;
-    if ((rc = execute(&f, err))) return rc;
-    if (logits && last_logits)
-        memcpy(last_logits, logits + (n - 1) * (size_t)m->cfg.vocab_size,
-               (size_t)m->cfg.vocab_size * sizeof(float));
-    s->tokens += n;
-    return 0;
+    return execute(&f, err);
 }
 
 int mamba2_step(const mamba_model *m, mamba_state *const *states, const int32_t *tokens,
                 size_t batch, float *logits, eng_error *err)
 {
     m2job f;
-    int rc;
 
     memset(&f, 0, sizeof f);
     f.m = m;
@@ -451,10 +437,7 @@ int mamba2_step(const mamba_model *m, mamba_state *const *states, const int32_t 
     f.block = batch < STEP_ROWS ? batch : STEP_ROWS;
     f.Q = 1;
     f.logits = logits;
-    if ((rc = execute(&f, err))) return rc;
-    for (size_t b = 0; b < batch; b++)
-        states[b]->tokens++;
-    return 0;
+    return execute(&f, err);
 }
 
 /* ------------------------------------------------------------ sizes */

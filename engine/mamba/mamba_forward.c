@@ -76,11 +76,6 @@ static void wait_until(atomic_uint *v, unsigned n)
 
 /* --------------------------------------------------------------- job */
 
-/* Counters of one phase: chunks claimed and chunks done. */
-typedef struct phase {
-    atomic_uint next, done;
-} phase;
-
 typedef struct fwd {
     const mamba_model *m;
     mk_isa isa;
@@ -91,14 +86,14 @@ typedef struct fwd {
     size_t block; /* rows per block */
     float *logits, *last_logits, *hidden;
     /* scratch for one block of rows */
-    float *resid; /* rows x d_model: the residual stream */
-    float *xn;    /* nt x rows x d_model: normalized, one copy per thread */
-    float *xz;    /* rows x 2*d_inner: x (conv'd in place), then z */
-    float *dbc;   /* rows x (R + 2N); nt copies (one per thread) when xproj_each */
-    float *dt;    /* rows x d_inner */
-    float *y;     /* rows x d_inner */
-    float *tmp;   /* rows x d_model: out_proj result */
-    phase *ph;    /* the call's phases, in program order */
+    float *resid;    /* rows x d_model: the residual stream */
+    float *xn;       /* nt x rows x d_model: normalized, one copy per thread */
+    float *xz;       /* rows x 2*d_inner: x (conv'd in place), then z */
+    float *dbc;      /* rows x (R + 2N); nt copies (one per thread) when xproj_each */
+    float *dt;       /* rows x d_inner */
+    float *y;        /* rows x d_inner */
+    float *tmp;      /* rows x d_model: out_proj result */
+    mamba_phase *ph; /* the call's phases, in program order */
     size_t nph;
     bool xproj_each; /* each thread computes all of x_proj (small blocks) */
     int nt;
@@ -116,14 +111,12 @@ typedef struct tctx {
 /* Claim the next chunk (< n) of the thread's phase, if any is left. */
 static bool claim(fwd *f, tctx *t, unsigned n, unsigned *chunk)
 {
-    unsigned c = atomic_fetch_add_explicit(&f->ph[t->ph].next, 1, memory_order_relaxed);
-    *chunk = c;
-    return c < n;
+    return mamba_phase_claim(&f->ph[t->ph], n, chunk);
 }
 
 static void chunk_done(fwd *f, tctx *t)
 {
-    atomic_fetch_add_explicit(&f->ph[t->ph].done, 1, memory_order_acq_rel);
+    mamba_phase_done(&f->ph[t->ph]);
 }
 
 /* Leave the phase once all n chunks are done: the next phase reads them. */
@@ -414,8 +407,8 @@ static size_t scratch_layout(fwd *f, int nt, float *buf)
     }
     f->xproj_each = B <= XPROJ_EACH_ROWS;
     f->nph = (f->n + B - 1) / B * phases_per_block(f);
-    if (buf) f->ph = (phase *)(void *)(buf + at);
-    return at * sizeof(float) + f->nph * sizeof(phase);
+    if (buf) f->ph = (mamba_phase *)(void *)(buf + at);
+    return at * sizeof(float) + f->nph * sizeof(mamba_phase);
 }
 
 static int execute(fwd *f, eng_error *err)
@@ -428,10 +421,7 @@ static int execute(fwd *f, eng_error *err)
         return eng_error_set(err, ENG_ENOMEM, "out of memory for %zu rows of activations",
                              f->block);
     scratch_layout(f, most, buf);
-    for (size_t i = 0; i < f->nph; i++) {
-        atomic_init(&f->ph[i].next, 0);
-        atomic_init(&f->ph[i].done, 0);
-    }
+    mamba_phases_reset(f->ph, f->nph);
     f->isa = f->m->isa;
     run_team(f);
     return 0;
@@ -462,19 +452,22 @@ int mamba_prefill(const mamba_model *m, mamba_state *s, const int32_t *tokens, s
     if (n == 0) return eng_error_set(err, ENG_EINVAL, "mamba_prefill: no tokens");
     for (size_t i = 0; i < n; i++)
         if ((rc = check_token(m, tokens[i], "position", i, err))) return rc;
-    if (m->cfg.arch == MAMBA_ARCH_MAMBA2)
-        return mamba2_prefill(m, s, tokens, n, logits, last_logits, hidden, err);
-    memset(&f, 0, sizeof f);
-    f.m = m;
-    f.states = &s;
-    f.prefill = true;
-    f.tokens = tokens;
-    f.n = n;
-    f.block = n < PREFILL_BLOCK ? n : PREFILL_BLOCK;
-    f.logits = logits;
-    f.last_logits = last_logits;
-    f.hidden = hidden;
-    if ((rc = execute(&f, err))) return rc;
+    if (m->cfg.arch == MAMBA_ARCH_MAMBA2) {
+        rc = mamba2_prefill(m, s, tokens, n, logits, last_logits, hidden, err);
+    } else {
+        memset(&f, 0, sizeof f);
+        f.m = m;
+        f.states = &s;
+        f.prefill = true;
+        f.tokens = tokens;
+        f.n = n;
+        f.block = n < PREFILL_BLOCK ? n : PREFILL_BLOCK;
+        f.logits = logits;
+        f.last_logits = last_logits;
+        f.hidden = hidden;
+        rc = execute(&f, err);
+    }
+    if (rc) return rc;
     if (logits && last_logits)
         memcpy(last_logits, logits + (n - 1) * (size_t)m->cfg.vocab_size,
                (size_t)m->cfg.vocab_size * sizeof(float));
@@ -534,15 +527,19 @@ int mamba_step(const mamba_model *m, mamba_state *const *states, const int32_t *
     if ((rc = check_states(m, states, batch, err))) return rc;
     for (size_t b = 0; b < batch; b++)
         if ((rc = check_token(m, tokens[b], "batch entry", b, err))) return rc;
-    if (m->cfg.arch == MAMBA_ARCH_MAMBA2) return mamba2_step(m, states, tokens, batch, logits, err);
-    memset(&f, 0, sizeof f);
-    f.m = m;
-    f.states = states;
-    f.tokens = tokens;
-    f.n = batch;
-    f.block = batch < STEP_BLOCK ? batch : STEP_BLOCK;
-    f.logits = logits;
-    if ((rc = execute(&f, err))) return rc;
+    if (m->cfg.arch == MAMBA_ARCH_MAMBA2) {
+        rc = mamba2_step(m, states, tokens, batch, logits, err);
+    } else {
+        memset(&f, 0, sizeof f);
+        f.m = m;
+        f.states = states;
+        f.tokens = tokens;
+        f.n = batch;
+        f.block = batch < STEP_BLOCK ? batch : STEP_BLOCK;
+        f.logits = logits;
+        rc = execute(&f, err);
+    }
+    if (rc) return rc;
     for (size_t b = 0; b < batch; b++)
         states[b]->tokens++;
     return 0;

@@ -111,7 +111,10 @@ int mamba_bind_weights(mamba_model *m, int vocab_padded, eng_error *err);
  * *jerr filled when it is not JSON or cannot be read. */
 json_t *mamba_cfg_load_json(const char *path, json_error_t *jerr);
 
-/* Mamba-2 forward (mamba2_run.c), after the API checked its arguments. */
+/* Mamba-2 forward (mamba2_run.c), after the API checked its arguments:
+ * the pass only. The caller (mamba_forward.c) then copies last_logits out
+ * of logits when both are given and advances the states' token counts, as
+ * for Mamba-1. */
 int mamba2_prefill(const mamba_model *m, mamba_state *s, const int32_t *tokens, size_t n,
                    float *logits, float *last_logits, float *hidden, eng_error *err);
 int mamba2_step(const mamba_model *m, mamba_state *const *states, const int32_t *tokens,

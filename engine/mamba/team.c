@@ -193,3 +193,23 @@ void mamba_team_wait(atomic_uint *v, unsigned n)
         }
     }
 }
+
+void mamba_phases_reset(mamba_phase *ph, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        atomic_init(&ph[i].next, 0);
+        atomic_init(&ph[i].done, 0);
+    }
+}
+
+bool mamba_phase_claim(mamba_phase *p, unsigned n, unsigned *chunk)
+{
+    unsigned c = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
+    *chunk = c;
+    return c < n;
+}
+
+void mamba_phase_done(mamba_phase *p)
+{
+    atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel);
+}

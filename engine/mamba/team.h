@@ -11,6 +11,8 @@
 #include "mamba/kernels/mamba_kernels.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 #if MK_HAVE_X86
 #include <immintrin.h>
@@ -41,5 +43,23 @@ void mamba_team_run(mamba_team *t, int nt, void (*fn)(void *job, int tid), void 
 /* Wait until *v >= n (acquire): spin, then yield, then sleep, for the
  * phases of a job, where threads wait for each other's chunks. */
 void mamba_team_wait(atomic_uint *v, unsigned n);
+
+/* Counters of one phase of a job, shared by its threads: chunks claimed
+ * and chunks done. The job owns them (in its scratch). */
+typedef struct mamba_phase {
+    atomic_uint next, done;
+} mamba_phase;
+
+/* Zero the counters of ph[0..n), before the job's threads start. */
+void mamba_phases_reset(mamba_phase *ph, size_t n);
+
+/* Claim p's next chunk: *chunk gets its index; true when it is one of the
+ * n (the caller runs it, then calls mamba_phase_done), false once all are
+ * taken. */
+bool mamba_phase_claim(mamba_phase *p, unsigned n, unsigned *chunk);
+
+/* Count a claimed chunk of p done (release: a thread that waits on p's
+ * done with mamba_team_wait sees the chunk's writes). */
+void mamba_phase_done(mamba_phase *p);
 
 #endif

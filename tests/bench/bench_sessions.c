@@ -18,26 +18,6 @@
 
 static uint16_t port;
 
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* POST and return the seconds it took; exits on a non-2xx answer. */
-static double timed_post(const char *path, const char *body)
-{
-    http_resp r;
-    double t = tu_now_s();
-    if (http_request(port, "POST", path, NULL, body, strlen(body), &r) || r.status / 100 != 2) {
-        fprintf(stderr, "%s failed: %d %s\n", path, r.status, r.body ? r.body : "");
-        exit(1);
-    }
-    t = tu_now_s() - t;
-    http_resp_free(&r);
-    return t;
-}
-
 static void del(const char *id)
 {
     http_resp r;
@@ -64,24 +44,24 @@ int main(void)
     port = b.port;
     char *hist = tokens_json(4000, 3), *ten = tokens_json(10, 11), body[65536];
     snprintf(body, sizeof body, "{\"model\":\"m\",\"tokens\":%s,\"session\":\"long\"}", hist);
-    double absorb = timed_post("/decode", body);
+    double absorb = http_post_timed(port, "/decode", body);
     double fresh[ROUNDS], cont[ROUNDS];
     for (int i = 0; i < ROUNDS; i++) {
         /* fresh: a new session each time */
         snprintf(body, sizeof body, "{\"model\":\"m\",\"tokens\":%s,\"session\":\"fresh%d\"}", ten,
                  i);
-        fresh[i] = timed_post("/decode", body);
+        fresh[i] = http_post_timed(port, "/decode", body);
         char id[32];
         snprintf(id, sizeof id, "fresh%d", i);
         del(id);
         /* continued: a fork of the 4,000-token session (the fork is not timed) */
-        timed_post("/sessions/long/fork", "{\"as\":\"cont\"}");
+        http_post_timed(port, "/sessions/long/fork", "{\"as\":\"cont\"}");
         snprintf(body, sizeof body, "{\"model\":\"m\",\"tokens\":%s,\"session\":\"cont\"}", ten);
-        cont[i] = timed_post("/decode", body);
+        cont[i] = http_post_timed(port, "/decode", body);
         del("cont");
     }
-    qsort(fresh, ROUNDS, sizeof *fresh, cmp);
-    qsort(cont, ROUNDS, sizeof *cont, cmp);
+    qsort(fresh, ROUNDS, sizeof *fresh, tu_cmp_double);
+    qsort(cont, ROUNDS, sizeof *cont, tu_cmp_double);
     printf("session continuation (d_model 768, 4 layers, vocab 256; HTTP /decode, %d rounds)\n",
            ROUNDS);
     printf("| request | median ms |\n|---|---|\n");

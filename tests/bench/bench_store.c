@@ -33,12 +33,6 @@
 
 #define ROUNDS 15
 
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static uint16_t free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -94,19 +88,6 @@ static srv *start(const char *model_dir, const char *store)
     return s;
 }
 
-static double timed_post(uint16_t port, const char *path, const char *body)
-{
-    http_resp r;
-    double t = tu_now_s();
-    if (http_request(port, "POST", path, NULL, body, strlen(body), &r) || r.status / 100 != 2) {
-        fprintf(stderr, "%s failed: %d %s\n", path, r.status, r.body ? r.body : "");
-        exit(1);
-    }
-    t = tu_now_s() - t;
-    http_resp_free(&r);
-    return t;
-}
-
 /* Medians of ROUNDS requests (body fmt, with %s for the session id) in
  * three settings, interleaved round by round so that a change of load on
  * the machine falls on all three alike: t[0] on x alone (session
@@ -121,15 +102,15 @@ static void medians(const uint16_t ports[3], const char *tag, const char *path, 
     for (int k = 0; k < 3; k++) {
         snprintf(id, sizeof id, "%s-%.40s", ids[k], tag); /* one session per model and setting */
         snprintf(body[k], sizeof body[k], fmt, id);
-        timed_post(ports[k], path, body[k]);
+        http_post_timed(ports[k], path, body[k]);
     }
     for (int i = 0; i < ROUNDS; i++) {
-        v[0][i] = timed_post(ports[0], path, body[0]);
-        v[1][i] = timed_post(ports[1], path, body[1]);
-        v[2][i] = timed_post(ports[i % 2 ? 2 : 1], path, body[2]); /* z created it */
+        v[0][i] = http_post_timed(ports[0], path, body[0]);
+        v[1][i] = http_post_timed(ports[1], path, body[1]);
+        v[2][i] = http_post_timed(ports[i % 2 ? 2 : 1], path, body[2]); /* z created it */
     }
     for (int k = 0; k < 3; k++) {
-        qsort(v[k], ROUNDS, sizeof *v[k], cmp);
+        qsort(v[k], ROUNDS, sizeof *v[k], tu_cmp_double);
         t[k] = v[k][ROUNDS / 2];
     }
 }
