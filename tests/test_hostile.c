@@ -692,8 +692,8 @@ static const char *const *wrong_values(ftype t)
                                       "{}",   "\"NaN\"", "[0.5]", NULL};
     static const char *const boolean[] = {"null", "0",  "1",         "\"true\"",
                                           "[]",   "{}", "\"false\"", NULL};
-    static const char *const alg[] = {"null",        "true", "1",           "[]", "{}",
-                                      "\"Viterbi\"", "\"\"", "\"backward\"", NULL};
+    static const char *const alg[] = {"null", "true",         "1", "[]", "{}", "\"Viterbi\"",
+                                      "\"\"", "\"backward\"", NULL};
     static const char *const arr[] = {"null", "true", "1", "\"x\"", "{}", "\"[1]\"", NULL};
     static const char *const seqs[] = {"null",   "1",    "\"x\"",   "{}",   "[1]",
                                        "[null]", "[[]]", "[\"1\"]", "[{}]", NULL};
@@ -806,7 +806,7 @@ static void add_element_rows(void)
 {
     /* null is a missing observation (issue 17 §3), not an error */
     static const char *const cas_obs[] = {"false", "true",  "{}",   "[]",         "1.5", "-1",
-                                          "6",    "\"7\"", "\"\"", "\"loaded\"", "1e2", "\"1 \""};
+                                          "6",     "\"7\"", "\"\"", "\"loaded\"", "1e2", "\"1 \""};
     static const char *const gauss_obs[] = {"[1,2]",      "[1,2,3,4]", "[\"1\",2,3]",
                                             "[null,0,0]", "1",         "[[1,2,3]]",
                                             "{}",         "[]",        "\"1,2,3\""};
@@ -1580,11 +1580,12 @@ static void add_known_failures(void)
     sb_str(&b, TINY "\"text\":\"");
     sb_rep(&b, "a", T_MAX_SEQ + 1);
     sb_str(&b, "\"}");
-    known(add_row(&known_list, ROW_HTTP, "POST", "/decode", &b, 400, "limit_exceeded",
-                  "Mamba /decode: a text of max_seq_len + 1 tokens"),
-          "400 limit_exceeded. The text is tokenized but the token count is never compared "
-          "with max_seq_len (server/handlers/mamba_decode.c, get_tokens), so up to 64 x max_seq_len "
-          "tokens are decoded; /generate's prompt does check it");
+    known(
+        add_row(&known_list, ROW_HTTP, "POST", "/decode", &b, 400, "limit_exceeded",
+                "Mamba /decode: a text of max_seq_len + 1 tokens"),
+        "400 limit_exceeded. The text is tokenized but the token count is never compared "
+        "with max_seq_len (server/handlers/mamba_decode.c, get_tokens), so up to 64 x max_seq_len "
+        "tokens are decoded; /generate's prompt does check it");
     known(plain_in(&known_list, "GET", "/%ff", NULL, 404, "not_found"),
           "404 not_found. The message embeds the path's invalid UTF-8, json_pack refuses it "
           "and srv_reply_json answers 500 'out of memory' (server/http.c)");
