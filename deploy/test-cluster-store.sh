@@ -100,12 +100,17 @@ jq 'del(.eos_token_id)' tests/fixtures/mamba/mamba1-tiny-tied/config.json >"$TMP
 "$BUILD/tests/tools/mkmodel" --tokenizer-only "$TMP/lm"
 
 taken=" "
-free_port() { # a port nothing listens on, not handed out before in this run
+# Ports are chosen below the kernel's ephemeral range, so that no outgoing
+# connection (curl, HAProxy's checks) can take one between its choice and
+# its bind, nor while a killed replica is down before its restart.
+read -r EPH_LO _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || EPH_LO=32768
+[ "$EPH_LO" -gt 12000 ] || EPH_LO=32768
+free_port() { # a port nothing uses, below the ephemeral range, not handed out before in this run
     local p
     while :; do
-        p=$((20000 + RANDOM % 20000))
+        p=$((10000 + RANDOM % (EPH_LO - 10000)))
         [[ $taken == *" $p "* ]] && continue
-        ss -Htln "sport = :$p" | grep -q . || break
+        ss -Htan "sport = :$p" | grep -q . || break
     done
     taken="$taken$p "
     echo "$p"

@@ -143,11 +143,15 @@ jq 'del(.eos_token_id)' tests/fixtures/mamba/mamba1-tiny-tied/config.json >"$TMP
 
 # ===== processes =====
 
+# Ports are chosen below the kernel's ephemeral range, so that no outgoing
+# connection can take one between its choice and its bind.
+read -r EPH_LO _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || EPH_LO=32768
+[ "$EPH_LO" -gt 12000 ] || EPH_LO=32768
 free_port() {
     local p
     while :; do
-        p=$((20000 + RANDOM % 20000))
-        ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
+        p=$((10000 + RANDOM % (EPH_LO - 10000)))
+        ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
     done
 }
 
