@@ -505,23 +505,37 @@ static double expected_counts(const ref *r, const hmm_obs *seqs, size_t ns, doub
  * and whose start and transitions must be the counts st and tr
  * normalised; its parameters into *P (hmm_params_free, then
  * hmm_fit_result_free). */
-static void fit_once(const hmm_model *m, const hmm_obs *seqs, size_t ns, double ll,
-                     const double *st, const double *tr, hmm_fit_result *res, hmm_params *P)
+/* One update with pseudocount pc, added to each start and transition
+ * probability that is not zero in r (the model m was built from). */
+static void fit_once_pc(const hmm_model *m, const ref *r, const hmm_obs *seqs, size_t ns, double ll,
+                        const double *st, const double *tr, double pc, hmm_fit_result *res,
+                        hmm_params *P)
 {
-    hmm_fit_opts o = {.max_iterations = 1, .min_variance = 1e-9};
+    hmm_fit_opts o = {.max_iterations = 1, .min_variance = 1e-9, .pseudocount = pc};
     eng_error err = {0};
     ck_assert_msg(hmm_fit(m, seqs, ns, NULL, &o, res, &err) == 0, "%s", err.msg);
     hfx_assert_rel(res->history[0], ll, 1e-12, "log-likelihood");
     ck_assert_int_eq(hmm_params_get(res->model, P, &err), 0);
     size_t K = P->spec.K;
+    double nst = (double)ns;
+    for (size_t k = 0; k < K; k++)
+        nst += r->start[k] > 0.0 ? pc : 0.0;
     for (size_t k = 0; k < K; k++) {
         double row = 0.0;
         for (size_t j = 0; j < K; j++)
-            row += tr[k * K + j];
-        ck_assert_double_eq_tol(P->start[k], st[k] / (double)ns, 1e-12);
+            row += tr[k * K + j] + (r->trans[k * K + j] > 0.0 ? pc : 0.0);
+        ck_assert_double_eq_tol(P->start[k], (st[k] + (r->start[k] > 0.0 ? pc : 0.0)) / nst, 1e-12);
         for (size_t j = 0; j < K; j++)
-            ck_assert_double_eq_tol(P->trans[k * K + j], tr[k * K + j] / row, 1e-12);
+            ck_assert_double_eq_tol(P->trans[k * K + j],
+                                    (tr[k * K + j] + (r->trans[k * K + j] > 0.0 ? pc : 0.0)) / row,
+                                    1e-12);
     }
+}
+
+static void fit_once(const hmm_model *m, const ref *r, const hmm_obs *seqs, size_t ns, double ll,
+                     const double *st, const double *tr, hmm_fit_result *res, hmm_params *P)
+{
+    fit_once_pc(m, r, seqs, ns, ll, st, tr, 0.0, res, P);
 }
 
 /* One Baum-Welch update with missing observations against the brute
@@ -556,7 +570,7 @@ START_TEST(missing_fit)
     double ll = expected_counts(&r, seqs, NS, st, tr, visit_cat, &c);
     hmm_fit_result res;
     hmm_params P;
-    fit_once(m, seqs, NS, ll, st, tr, &res, &P);
+    fit_once(m, &r, seqs, NS, ll, st, tr, &res, &P);
     for (size_t k = 0; k < K; k++) {
         double erow = 0.0;
         for (size_t i = 0; i < M; i++)
@@ -648,7 +662,7 @@ START_TEST(poisson_fit)
     double ll = expected_counts(&r, seqs, NS, st, tr, visit_pois, &c);
     hmm_fit_result res;
     hmm_params P;
-    fit_once(m, seqs, NS, ll, st, tr, &res, &P);
+    fit_once(m, &r, seqs, NS, ll, st, tr, &res, &P);
     ck_assert_int_eq(P.spec.kind, HMM_POISSON);
     for (size_t k = 0; k < K; k++)
         for (size_t d = 0; d < D; d++) {
@@ -781,11 +795,14 @@ START_TEST(gmm_fit)
     double ll = expected_counts(&r, seqs, NS, st, tr, visit_gmm, &c);
     hmm_fit_result res;
     hmm_params P;
-    fit_once(m, seqs, NS, ll, st, tr, &res, &P);
+    /* pseudocounts: pc is added to every weight (all are non-zero) */
+    double pc = _i ? 0.75 : 0.0;
+    fit_once_pc(m, &r, seqs, NS, ll, st, tr, pc, &res, &P);
     ck_assert_int_eq(P.spec.kind, HMM_GMM);
     ck_assert_uint_eq(P.spec.C, C);
     for (size_t kc = 0; kc < K * C; kc++) {
-        hfx_assert_rel(P.weights[kc], c.rr[kc] / c.occ[kc / C], 1e-9, "weight");
+        ck_assert(r.w[kc] > 0.0);
+        hfx_assert_rel(P.weights[kc], (c.rr[kc] + pc) / (c.occ[kc / C] + C * pc), 1e-9, "weight");
         for (size_t d = 0; d < D; d++) {
             double mean = c.sx[kc * D + d] / c.rr[kc];
             hfx_assert_rel(P.means[kc * D + d], mean, 1e-9, "mean");
@@ -856,7 +873,7 @@ int main(void)
     tcase_add_test(tc, poisson_fit);
     tcase_add_test(tc, poisson_sampling);
     tcase_add_test(tc, gmm_decoding);
-    tcase_add_test(tc, gmm_fit);
+    tcase_add_loop_test(tc, gmm_fit, 0, 2);
     tcase_add_test(tc, gmm_sampling);
     tcase_add_test(tc, stream_new_kinds);
     suite_add_tcase(s, tc);

@@ -200,6 +200,7 @@ typedef struct worker {
     unsigned id;
     counts c;
     double *post;   /* max T x K */
+    double *bysym;  /* categorical Baum-Welch: M x K, gamma summed by symbol (fold_bysym) */
     int32_t *path;  /* max T, Viterbi training */
     uint8_t *allow; /* max T x K, Viterbi training with labels: the labels as constraints */
     size_t bad;     /* first failed sequence, or SIZE_MAX */
@@ -263,12 +264,36 @@ static int estep_seq(fit *f, worker *w, size_t s, eng_error *err)
     if (!f->stats) return 0;
     for (size_t k = 0; k < K; k++)
         w->c.start[k] += w->post[k];
+    if (m->kind == HMM_CATEGORICAL) { /* rows of gamma added whole, by symbol */
+        for (size_t t = 0; t < T; t++) {
+            if (obs->missing && obs->missing[t]) continue;
+            double *restrict r = w->bysym + (size_t)obs->sym[t] * K;
+            const double *restrict g = w->post + t * K;
+            for (size_t k = 0; k < K; k++)
+                r[k] += g[k];
+        }
+        return 0;
+    }
     for (size_t t = 0; t < T; t++) {
         const double *g = w->post + t * K;
         for (size_t k = 0; k < K; k++)
             if (g[k] > 0.0) count_obs(&w->c, m, f->mu, obs, t, k, g[k]);
     }
     return 0;
+}
+
+/* Moves the worker's by-symbol sums into its emission and occupancy
+ * counts, and zeroes them. */
+static void fold_bysym(worker *w, const hmm_model *m)
+{
+    size_t K = m->K, M = m->M;
+    for (size_t s = 0; s < M; s++)
+        for (size_t k = 0; k < K; k++) {
+            double v = w->bysym[s * K + k];
+            w->c.em[k * M + s] += v;
+            w->c.occ[k] += v;
+        }
+    memset(w->bysym, 0, M * K * sizeof(double));
 }
 
 static void *worker_run(void *arg)
@@ -292,6 +317,7 @@ static void *worker_run(void *arg)
         eng_error_set(&w->err, rc, "sequences[%zu]: %s%s%s", s, e.msg, given, at);
         break;
     }
+    if (w->bysym) fold_bysym(w, f->model);
     return NULL;
 }
 
@@ -380,17 +406,21 @@ static bool floor_covariance(double *S, size_t D, double min_var, double *L)
 }
 
 /* State k of a mixture: each component's weight is its share of the
- * state's occupancy n; a component with responsibilities moves its means
- * and variances (floored at min_var), one without keeps them. */
-static void update_mixture(const hmm_model *m, hmm_params *P, const double *em, size_t k, double n,
-                           double min_var, unsigned *flags)
+ * state's responsibilities, with pseudocount pc added to each weight the
+ * start model allows (allow: C); a component with responsibilities moves
+ * its means and variances (floored at min_var), one without keeps them. */
+static void update_mixture(const hmm_model *m, hmm_params *P, const double *em, size_t k,
+                           const bool *allow, double pc, double min_var, unsigned *flags)
 {
     size_t C = m->C, D = m->D;
+    double resp[HMM_MAX_COMPONENTS];
+    for (size_t j = 0; j < C; j++)
+        resp[j] = em[(k * C + j) * (1 + 2 * D)];
+    update_dist(P->weights + k * C, resp, allow, C, pc);
     for (size_t j = 0; j < C; j++) {
         size_t kc = k * C + j;
         const double *b = em + kc * (1 + 2 * D);
         double r = b[0];
-        P->weights[kc] = r / n;
         if (!(r > FIT_MIN_COUNT)) continue;
         for (size_t d = 0; d < D; d++) {
             double dm = b[1 + d] / r, v = b[1 + D + d] / r - dm * dm;
@@ -421,7 +451,7 @@ static void update_emissions(const fit *f, hmm_params *P, const counts *c, const
             continue;
         }
         if (m->kind == HMM_GMM) {
-            update_mixture(m, P, c->em, k, n, min_var, flags);
+            update_mixture(m, P, c->em, k, allow_em + k * m->C, pc, min_var, flags);
             continue;
         }
         double *mu = P->means + k * D;
@@ -545,6 +575,7 @@ static void fit_free(fit *f, fit_mem *fm)
     for (unsigned i = 0; f->w && i < f->nthreads; i++) {
         free(f->w[i].c.mem);
         free(f->w[i].post);
+        free(f->w[i].bysym);
         free(f->w[i].path);
         free(f->w[i].allow);
     }
@@ -561,6 +592,7 @@ static void fit_free(fit *f, fit_mem *fm)
 static int fit_alloc(fit *f, fit_mem *fm, const hmm_model *init, eng_error *err)
 {
     size_t K = init->K, maxT = 0, nem = init->kind == HMM_CATEGORICAL ? K * init->M : 0;
+    size_t nal = init->kind == HMM_GMM ? K * init->C : nem; /* emission probabilities */
     for (size_t s = 0; s < f->nseq; s++)
         if (f->seqs[s].T > maxT) maxT = f->seqs[s].T;
     if (maxT > SIZE_MAX / sizeof(double) / K) return hmm_err_nomem(err, "the fit");
@@ -569,7 +601,7 @@ static int fit_alloc(fit *f, fit_mem *fm, const hmm_model *init, eng_error *err)
     size_t D = init->D ? init->D : 1;
     fm->al.start = malloc(K * sizeof(bool));
     fm->al.trans = malloc(K * K * sizeof(bool));
-    fm->al.em = malloc((nem ? nem : 1) * sizeof(bool));
+    fm->al.em = malloc((nal ? nal : 1) * sizeof(bool));
     fm->work = malloc((K > D * D ? K : D * D) * sizeof(double));
     f->seq_ll = calloc(f->nseq, sizeof(double));
     f->w = calloc(f->nthreads, sizeof *f->w);
@@ -579,8 +611,8 @@ static int fit_alloc(fit *f, fit_mem *fm, const hmm_model *init, eng_error *err)
         fm->al.start[i] = fm->P.start[i] > 0.0;
     for (size_t i = 0; i < K * K; i++)
         fm->al.trans[i] = fm->P.trans[i] > 0.0;
-    for (size_t i = 0; i < nem; i++)
-        fm->al.em[i] = fm->P.probs[i] > 0.0;
+    for (size_t i = 0; i < nal; i++)
+        fm->al.em[i] = (nem ? fm->P.probs[i] : fm->P.weights[i]) > 0.0;
     for (unsigned i = 0; i < f->nthreads; i++) {
         worker *w = &f->w[i];
         w->f = f;
@@ -588,6 +620,7 @@ static int fit_alloc(fit *f, fit_mem *fm, const hmm_model *init, eng_error *err)
         bool vit = f->o->algorithm == HMM_FIT_VITERBI;
         if (counts_init(&w->c, init) || (!vit && !(w->post = malloc(maxT * K * sizeof(double)))) ||
             (vit && !(w->path = malloc(maxT * sizeof(int32_t)))) ||
+            (!vit && nem && !(w->bysym = calloc(nem, sizeof(double)))) ||
             (vit && f->labels && !(w->allow = malloc(maxT * K))))
             return hmm_err_nomem(err, "the fit");
     }

@@ -76,8 +76,8 @@ typedef struct hmm_fit_opts {
      * one before; 0: run all max_iterations. >= 0. */
     double tolerance;
     unsigned update; /* HMM_FIT_* bits; 0 means HMM_FIT_ALL */
-    /* Dirichlet counts added to every start, transition and categorical
-     * emission probability that is not zero in the starting model (a zero
+    /* Dirichlet counts added to every start, transition, categorical
+     * emission and mixture weight that is not zero in the starting model (a zero
      * stays zero, so a model's structure is kept). >= 0. A state whose data
      * counts are zero still keeps its values (state_flags). */
     double pseudocount;

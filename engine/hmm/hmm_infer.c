@@ -312,9 +312,9 @@ static void xi_add(const hmm_model *m, const double *alpha, const double *beta, 
 /* Dense models gather XI_BLOCK steps of (alpha_t / s_t, w_t) and add them
  * to xi as one product, xi += A^T W, in register tiles: xi is
  * read and written once per block instead of once per step. Rows are
- * padded with zeros to a multiple of 8 (kp), so the tiles need no edge
+ * padded with zeros to a multiple of 16 (kp), so the tiles need no edge
  * cases. */
-#define XI_BLOCK 32
+#define XI_BLOCK 64
 
 typedef struct xi_stage {
     size_t kp, n;  /* padded row length; rows held */
@@ -322,8 +322,8 @@ typedef struct xi_stage {
 } xi_stage;
 
 /* Each entry of xi gets the sum over the block's steps, in step order,
- * then is added to xi: the same bits whatever the tiling or instruction
- * set. */
+ * each step one fused multiply-add, then is added to xi: the same bits
+ * whatever the tiling or instruction set. */
 static void xi_flush_c(size_t K, const xi_stage *st, double *xi)
 {
     for (size_t i0 = 0; i0 < K; i0 += 4)
@@ -333,7 +333,7 @@ static void xi_flush_c(size_t K, const xi_stage *st, double *xi)
                 const double *a = st->a + b * st->kp + i0, *w = st->w + b * st->kp + j0;
                 for (size_t ii = 0; ii < 4; ii++)
                     for (size_t jj = 0; jj < 8; jj++)
-                        acc[ii][jj] += a[ii] * w[jj];
+                        acc[ii][jj] = fma(a[ii], w[jj], acc[ii][jj]);
             }
             for (size_t ii = 0; ii < 4 && i0 + ii < K; ii++)
                 for (size_t jj = 0; jj < 8 && j0 + jj < K; jj++)
@@ -342,31 +342,39 @@ static void xi_flush_c(size_t K, const xi_stage *st, double *xi)
 }
 
 #if HMM_X86
-/* Tiles of 8 rows x 8 columns: eight accumulators, one vector of w and
- * eight broadcasts per step. */
+/* Tiles of 8 rows x 16 columns: sixteen accumulators, two vectors of w
+ * and eight broadcasts per step. */
 HMM_AVX512 static void xi_flush_avx512(size_t K, const xi_stage *st, double *xi)
 {
     for (size_t i0 = 0; i0 < K; i0 += 8)
-        for (size_t j0 = 0; j0 < K; j0 += 8) {
-            __m512d acc[8];
+        for (size_t j0 = 0; j0 < K; j0 += 16) {
+            __m512d acc[8][2];
             for (int u = 0; u < 8; u++)
-                acc[u] = _mm512_setzero_pd();
+                acc[u][0] = acc[u][1] = _mm512_setzero_pd();
             for (size_t b = 0; b < st->n; b++) {
-                const double *a = st->a + b * st->kp + i0;
-                const __m512d w = _mm512_loadu_pd(st->w + b * st->kp + j0);
-                for (int u = 0; u < 8; u++)
-                    acc[u] = _mm512_add_pd(acc[u], _mm512_mul_pd(_mm512_set1_pd(a[u]), w));
+                const double *a = st->a + b * st->kp + i0, *wr = st->w + b * st->kp + j0;
+                const __m512d w0 = _mm512_loadu_pd(wr), w1 = _mm512_loadu_pd(wr + 8);
+                for (int u = 0; u < 8; u++) {
+                    const __m512d av = _mm512_set1_pd(a[u]);
+                    acc[u][0] = _mm512_fmadd_pd(av, w0, acc[u][0]);
+                    acc[u][1] = _mm512_fmadd_pd(av, w1, acc[u][1]);
+                }
             }
-            const __mmask8 lm = hmm_lanes8(K, j0);
+            const __mmask8 m0 = hmm_lanes8(K, j0), m1 = hmm_lanes8(K, j0 + 8);
             for (size_t u = 0; u < 8 && i0 + u < K; u++) {
                 double *x = xi + (i0 + u) * K + j0;
-                _mm512_mask_storeu_pd(x, lm, _mm512_add_pd(_mm512_maskz_loadu_pd(lm, x), acc[u]));
+                _mm512_mask_storeu_pd(x, m0,
+                                      _mm512_add_pd(_mm512_maskz_loadu_pd(m0, x), acc[u][0]));
+                _mm512_mask_storeu_pd(x + 8, m1,
+                                      _mm512_add_pd(_mm512_maskz_loadu_pd(m1, x + 8), acc[u][1]));
             }
         }
 }
 
-/* Tiles of 4 rows x 8 columns (two vectors): eight accumulators. */
-HMM_AVX2 static void xi_flush_avx2(size_t K, const xi_stage *st, double *xi)
+/* Tiles of 4 rows x 8 columns (two vectors): eight accumulators. The
+ * AVX2 level implies FMA (core/isa.c). */
+__attribute__((target("avx2,fma"))) static void xi_flush_avx2(size_t K, const xi_stage *st,
+                                                              double *xi)
 {
     for (size_t i0 = 0; i0 < K; i0 += 4)
         for (size_t j0 = 0; j0 < K; j0 += 8) {
@@ -378,8 +386,8 @@ HMM_AVX2 static void xi_flush_avx2(size_t K, const xi_stage *st, double *xi)
                 const __m256d w0 = _mm256_loadu_pd(wr), w1 = _mm256_loadu_pd(wr + 4);
                 for (int u = 0; u < 4; u++) {
                     const __m256d av = _mm256_set1_pd(a[u]);
-                    acc[u][0] = _mm256_add_pd(acc[u][0], _mm256_mul_pd(av, w0));
-                    acc[u][1] = _mm256_add_pd(acc[u][1], _mm256_mul_pd(av, w1));
+                    acc[u][0] = _mm256_fmadd_pd(av, w0, acc[u][0]);
+                    acc[u][1] = _mm256_fmadd_pd(av, w1, acc[u][1]);
                 }
             }
             const __m256i m0 = hmm_lanes4(K, j0), m1 = hmm_lanes4(K, j0 + 4);
@@ -485,7 +493,7 @@ int hmm_fb_stats(const hmm_model *m, const hmm_obs *obs, const int32_t *labels, 
     size_t K = m->K, T = obs->T;
     /* dense transition counts go through a stage (xi_stage): its rows are
      * zero-padded, so the memory is zeroed */
-    xi_stage st = {.kp = (K + 7) / 8 * 8};
+    xi_stage st = {.kp = (K + 15) / 16 * 16};
     size_t nstage = xi && !m->sparse ? 2 * XI_BLOCK * st.kp : 0;
     double *logc = malloc(T * sizeof *logc);
     double *mem = calloc(3 * K + m->D + nstage, sizeof *mem);
