@@ -30,31 +30,11 @@ GEN_TOKENS=8
 HANG_S=120 # a guard against a balancer that never gets there, not a timing
 T0=$SECONDS
 TMP=$(mktemp -d /tmp/hmmba-store-cluster.XXXXXX)
-PASS=0
-FAILS=0
 declare -a RPID RPORT # replicas 1..3, 4 = the reference
 REDIS_PID=""
 LB_PID=""
 
-report() {
-    if [ "$2" = 0 ]; then
-        printf 'ok   %s\n' "$1"
-        PASS=$((PASS + 1))
-    else
-        printf 'FAIL %s\n' "$1"
-        FAILS=$((FAILS + 1))
-    fi
-}
-expect() { # expect DESCRIPTION COMMAND...: the command's status is the check
-    local what=$1 rc=0
-    shift
-    "$@" || rc=1
-    report "$what" $rc
-}
-fatal() {
-    report "$*" 1
-    exit 1
-}
+. deploy/cluster-lib.sh # ok bad check report die note, cluster_*, free_port, wait_for
 
 finish() {
     local rc=$? p
@@ -78,61 +58,16 @@ trap 'exit 130' INT TERM
 
 # ===== set-up =====
 
-. deploy/apt.sh
-PATH=$PATH:/usr/sbin
-command -v haproxy >/dev/null || apt_install haproxy
-command -v redis-server >/dev/null || apt_install redis-server
-command -v curl >/dev/null || apt_install curl
-command -v jq >/dev/null || apt_install jq
-command -v ss >/dev/null || apt_install iproute2
-if ! { [ -d "$BUILD" ] || meson setup "$BUILD" --buildtype=release; } >"$TMP/build.log" 2>&1 ||
-    ! ninja -C "$BUILD" server/hmmba tests/tools/mkmodel >>"$TMP/build.log" 2>&1; then
-    tail -20 "$TMP/build.log"
-    fatal "building hmmba and mkmodel in $BUILD"
-fi
-HMMBA=$BUILD/server/hmmba
-
-# "lm": the tiny Mamba fixture with a byte-level tokenizer and no eos, so
-# every generation runs exactly GEN_TOKENS.
-mkdir -p "$TMP/lm"
-cp tests/fixtures/mamba/mamba1-tiny-tied/model.safetensors "$TMP/lm/"
-jq 'del(.eos_token_id)' tests/fixtures/mamba/mamba1-tiny-tied/config.json >"$TMP/lm/config.json"
-"$BUILD/tests/tools/mkmodel" --tokenizer-only "$TMP/lm"
-
-taken=" "
-# Ports are chosen below the kernel's ephemeral range, so that no outgoing
-# connection (curl, HAProxy's checks) can take one between its choice and
-# its bind, nor while a killed replica is down before its restart.
-read -r EPH_LO _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || EPH_LO=32768
-[ "$EPH_LO" -gt 12000 ] || EPH_LO=32768
-free_port() { # a port nothing uses, below the ephemeral range, not handed out before in this run
-    local p
-    while :; do
-        p=$((10000 + RANDOM % (EPH_LO - 10000)))
-        [[ $taken == *" $p "* ]] && continue
-        ss -Htan "sport = :$p" | grep -q . || break
-    done
-    taken="$taken$p "
-    echo "$p"
-}
-
-wait_for() { # wait_for WHAT COMMAND...: until the command succeeds, or a hang
-    local what=$1 i
-    shift
-    for ((i = 0; i < HANG_S * 10; i++)); do
-        "$@" && return 0
-        sleep 0.1
-    done
-    echo "     hang: $what not within $HANG_S s"
-    return 1
-}
+cluster_tools haproxy:haproxy redis-server:redis-server curl:curl jq:jq ss:iproute2
+cluster_build
+cluster_lm "$TMP/lm"
 
 REDIS_PORT=$(free_port)
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$TMP" --save '' --appendonly no \
     >"$TMP/redis.log" 2>&1 &
 REDIS_PID=$!
 wait_for "redis-server answering" sh -c "redis-cli -p $REDIS_PORT ping 2>/dev/null | grep -q PONG" ||
-    fatal "redis-server did not start"
+    die "redis-server did not start"
 STORE=redis://127.0.0.1:$REDIS_PORT
 
 start_replica() { # start_replica N [--session-store URL]: on RPORT[N], chosen once
@@ -148,7 +83,7 @@ healthy() { curl -fs -o /dev/null "http://127.0.0.1:$1/health"; }
 for n in 1 2 3; do start_replica "$n" --session-store "$STORE"; done
 start_replica 4
 for n in 1 2 3 4; do
-    wait_for "replica $n healthy" healthy "${RPORT[n]}" || fatal "replica $n did not start"
+    wait_for "replica $n healthy" healthy "${RPORT[n]}" || die "replica $n did not start"
 done
 REF=http://127.0.0.1:${RPORT[4]}
 
@@ -166,7 +101,7 @@ lb_status() { # lb_status rN: UP, DOWN, ... from HAProxy's stats
         awk -F, -v s="$1" '$1 == "hmmba" && $2 == s { print $18 }'
 }
 lb_sees() { [[ "$(lb_status "$1")" == "$2"* ]]; }
-for n in 1 2 3; do wait_for "HAProxy sees r$n UP" lb_sees "r$n" UP || fatal "HAProxy: r$n not UP"; done
+for n in 1 2 3; do wait_for "HAProxy sees r$n UP" lb_sees "r$n" UP || die "HAProxy: r$n not UP"; done
 report "redis-server on $REDIS_PORT, replicas r1 r2 r3 on it behind HAProxy round-robin (port $LB_PORT), reference on ${RPORT[4]}" 0
 
 # ===== conversations =====
@@ -228,12 +163,12 @@ kill_replica() {
     kill -KILL "${RPID[$1]}"
     wait "${RPID[$1]}" 2>/dev/null || true
     RPID[$1]=""
-    wait_for "HAProxy marks r$1 DOWN" lb_sees "r$1" DOWN || fatal "HAProxy never saw r$1 DOWN"
+    wait_for "HAProxy marks r$1 DOWN" lb_sees "r$1" DOWN || die "HAProxy never saw r$1 DOWN"
     echo "     r$1 SIGKILLed, DOWN"
 }
 restart_replica() {
     start_replica "$1" --session-store "$STORE"
-    wait_for "HAProxy sees r$1 UP" lb_sees "r$1" UP || fatal "r$1 not UP again"
+    wait_for "HAProxy sees r$1 UP" lb_sees "r$1" UP || die "r$1 not UP again"
     echo "     r$1 restarted, UP"
 }
 

@@ -58,32 +58,13 @@ GEN_TOKENS=8      # tokens generated per turn
 DRAIN_TOKENS=20000 # the stream in flight at SIGTERM: ~900 bytes per event (logprobs 20)
 T0=$SECONDS
 TMP=$(mktemp -d /tmp/hmmba-cluster.XXXXXX)
-PASS=0
-FAILS=0
 declare -a RPID RPORT # replicas 1..3, and 4 = the reference instance
 LB_PID=""
 PROM_PID=""
 
 # ===== output and clean-up =====
 
-ok() {
-    printf 'ok   %s\n' "$*"
-    PASS=$((PASS + 1))
-}
-bad() {
-    printf 'FAIL %s\n' "$*"
-    FAILS=$((FAILS + 1))
-}
-check() { # check DESCRIPTION CONDITION...: run the condition, report
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else bad "$what"; fi
-}
-die() {
-    bad "$*"
-    exit 1
-}
-note() { printf '     %s\n' "$*"; }
+. deploy/cluster-lib.sh # ok bad check die note, cluster_*, free_port, wait_for
 
 cleanup() {
     local rc=$?
@@ -116,44 +97,17 @@ trap 'exit 130' INT TERM
 
 # ===== set-up: tools, build, models =====
 
-. deploy/apt.sh # apt_install
-
-PATH=$PATH:/usr/sbin
-command -v "$LB_KIND" >/dev/null || apt_install "$LB_KIND"
-command -v curl >/dev/null || apt_install curl
-command -v jq >/dev/null || apt_install jq
-command -v ss >/dev/null || apt_install iproute2
-command -v prometheus >/dev/null || apt_install prometheus
-if ! { [ -d "$BUILD" ] || meson setup "$BUILD" --buildtype=release; } >"$TMP/build.log" 2>&1 ||
-    ! ninja -C "$BUILD" server/hmmba tests/tools/mkmodel >>"$TMP/build.log" 2>&1; then
-    tail -20 "$TMP/build.log"
-    die "building hmmba and mkmodel in $BUILD"
-fi
-HMMBA=$BUILD/server/hmmba
+cluster_tools "$LB_KIND:$LB_KIND" curl:curl jq:jq ss:iproute2 prometheus:prometheus
+cluster_build
 
 # "lm": the tiny Mamba fixture (vocabulary 256, a real spread of
 # probabilities) with a byte-level tokenizer and no eos, so that every
 # generation runs exactly GEN_TOKENS. "slow": a larger random model for the
 # stream that must still be running when SIGTERM comes.
-mkdir -p "$TMP/lm"
-cp tests/fixtures/mamba/mamba1-tiny-tied/model.safetensors "$TMP/lm/"
-jq 'del(.eos_token_id)' tests/fixtures/mamba/mamba1-tiny-tied/config.json >"$TMP/lm/config.json"
-"$BUILD/tests/tools/mkmodel" --tokenizer-only "$TMP/lm"
+cluster_lm "$TMP/lm"
 "$BUILD/tests/tools/mkmodel" "$TMP/slow" 256 4 7 >/dev/null
 
 # ===== processes =====
-
-# Ports are chosen below the kernel's ephemeral range, so that no outgoing
-# connection can take one between its choice and its bind.
-read -r EPH_LO _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || EPH_LO=32768
-[ "$EPH_LO" -gt 12000 ] || EPH_LO=32768
-free_port() {
-    local p
-    while :; do
-        p=$((10000 + RANDOM % (EPH_LO - 10000)))
-        ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
-    done
-}
 
 start_replica() { # start_replica N: on a free port (the server picks: --listen :0)
     local n=$1
@@ -233,19 +187,14 @@ server_status() { # server_status rN: UP / DOWN / ... as HAProxy's stats say
         awk -F, -v s="$1" '$1 == "hmmba" && $2 == s { print $18 }'
 }
 
-# Waits on state, not on time: HANG_S is only a guard against a balancer
-# that never gets there (a slow machine takes longer, never fails here).
-HANG_S=180
+status_is() { [[ "$(server_status "$1")" == "$2"* ]]; }
 
+# Waits on state, not on time: HANG_S (cluster-lib.sh) is only a guard
+# against a balancer that never gets there (a slow machine takes longer,
+# never fails here).
 wait_status() { # wait_status rN STATUS: until the balancer says so, or a hang
-    local i
     [ "$LB_KIND" = nginx ] && [ "$2" = DOWN ] && return 0 # passive checks only
-    for ((i = 0; i < HANG_S * 10; i++)); do
-        [[ "$(server_status "$1")" == "$2"* ]] && return 0
-        sleep 0.1
-    done
-    note "hang: $LBN never saw $1 $2 in ${HANG_S} s"
-    return 1
+    wait_for "$LBN sees $1 $2" status_is "$1" "$2"
 }
 
 for n in 1 2 3; do
@@ -475,13 +424,12 @@ done
 want=$((NSESS * TURNS))
 query='sum(hmmba_requests_total{job="hmmba",route="/generate",status="200"})'
 got="" up=""
-for ((i = 0; i < HANG_S * 10; i++)); do
+prom_counted() {
     up=$(prom_query 'sum(up{job="hmmba"})')
     got=$(prom_query "$query")
-    [ "$up" = 3 ] && [ "$got" = "$want" ] && break
-    sleep 0.1
-done
-[ "$got" = "$want" ] || note "hang: Prometheus never gave $want in ${HANG_S} s"
+    [ "$up" = 3 ] && [ "$got" = "$want" ]
+}
+wait_for "Prometheus giving $want" prom_counted || true
 check "Prometheus (port $PROM_PORT) scrapes the 3 replicas (up $up) and its API gives $query = $got (want $want)" \
     [ "$up" = 3 -a "$got" = "$want" ]
 kill -TERM "$PROM_PID" 2>/dev/null
