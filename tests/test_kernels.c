@@ -419,6 +419,46 @@ START_TEST(test_activations)
 }
 END_TEST
 
+/* mk_rmsnorm_rows: every row the bits of mk_rmsnorm (the group of 8 rows
+ * and the rows past it), with and without weights, in place too; and
+ * mk_rmsnorm against double. */
+START_TEST(test_rmsnorm_rows)
+{
+    enum { D = 771, LD = 780, R = 19 };
+    float *x = rnd_vec(R * LD, -3, 3), *w = rnd_vec(D, -2, 2);
+    float *a = malloc(R * LD * sizeof *a), *b = malloc(R * LD * sizeof *b);
+    for (size_t i = 0; i < R; i++) /* rows of very different scales */
+        for (size_t j = 0; j < D; j++)
+            x[i * LD + j] *= (float)(i + 1) * (i % 3 ? 1.0f : 1e-3f);
+    for (int wi = 0; wi < 2; wi++) {
+        const float *wt = wi ? w : NULL;
+        for (size_t rows = 1; rows <= R; rows += 6) {
+            memset(b, 0, R * LD * sizeof *b);
+            mk_rmsnorm_rows(x, LD, wt, D, 1e-5f, b, LD, rows);
+            for (size_t i = 0; i < rows; i++) {
+                double ss = 0;
+                mk_rmsnorm(x + i * LD, wt, D, 1e-5f, a + i * LD);
+                ck_assert_msg(memcmp(a + i * LD, b + i * LD, D * sizeof *a) == 0,
+                              "row %zu of %zu differs", i, rows);
+                for (size_t j = 0; j < D; j++)
+                    ss += (double)x[i * LD + j] * x[i * LD + j];
+                for (size_t j = 0; j < D; j++) {
+                    double want = x[i * LD + j] / sqrt(ss / D + 1e-5) * (wt ? wt[j] : 1.0);
+                    ck_assert(fabs(a[i * LD + j] - want) <= 1e-6 * (1 + fabs(want)));
+                }
+            }
+            ck_assert(b[rows * LD - LD + D] == 0.0f); /* nothing past d */
+        }
+    }
+    memcpy(b, x, R * LD * sizeof *b); /* in place */
+    mk_rmsnorm_rows(b, LD, w, D, 1e-5f, b, LD, R);
+    mk_rmsnorm_rows(x, LD, w, D, 1e-5f, a, LD, R);
+    for (size_t i = 0; i < R; i++)
+        ck_assert(memcmp(a + i * LD, b + i * LD, D * sizeof *a) == 0);
+    free(x), free(w), free(a), free(b);
+}
+END_TEST
+
 /* One scan step against double arithmetic on every set, for N a vector
  * (16), less (4) and more than one (20). */
 START_TEST(test_scan)
@@ -1167,6 +1207,7 @@ static Suite *kernels_suite(void)
     tcase_add_test(k, test_gemm_shapes);
     tcase_add_test(k, test_gemm_packed_equals_f32);
     tcase_add_test(k, test_activations);
+    tcase_add_test(k, test_rmsnorm_rows);
     tcase_add_test(k, test_scan);
     tcase_add_test(k, test_scan_rows);
     tcase_add_test(k, test_conv);

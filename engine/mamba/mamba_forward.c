@@ -63,7 +63,7 @@
 /* Chunks of each phase: channels (phases 1 and 3), rows of x_proj, output
  * columns of out_proj and lm_head, rows of the embedding. */
 #define CHUNK_CH 64
-#define CHUNK_XPROJ 16
+#define CHUNK_XPROJ 8
 #define CHUNK_OUT 64
 #define CHUNK_HEAD 1024
 #define CHUNK_ROWS 16
@@ -207,8 +207,8 @@ static float *norms(fwd *f, tctx *t, long key, const float *w, size_t first, siz
     size_t dm = (size_t)f->m->cfg.d_model;
     float *xn = thread_xn(f, t->tid);
     if (t->xn_of != key) {
-        for (size_t i = first; i < rows; i++)
-            mk_rmsnorm(f->resid + i * dm, w, dm, f->m->cfg.eps, xn + i * dm);
+        mk_rmsnorm_rows(f->resid + first * dm, dm, w, dm, f->m->cfg.eps, xn + first * dm, dm,
+                        rows - first);
         t->xn_of = key;
     }
     return xn;

@@ -155,6 +155,12 @@ void mk_matmul(const float *x, size_t ldx, size_t n, const float *w, size_t k, c
  * squares is summed in double, in order. */
 void mk_rmsnorm(const float *x, const float *w, size_t d, float eps, float *out);
 
+/* mk_rmsnorm of rows x[i*ldx .. +d) into out + i*ldo, i < rows: the same
+ * bits, several rows' sums computed side by side (out may be x, with ldo
+ * == ldx). */
+void mk_rmsnorm_rows(const float *x, size_t ldx, const float *w, size_t d, float eps, float *out,
+                     size_t ldo, size_t rows);
+
 /* x[j] = silu(x[j]) = x / (1 + exp(-x)), for j < n. */
 void mk_silu_inplace(mk_isa isa, float *x, size_t n);
 
