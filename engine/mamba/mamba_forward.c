@@ -131,6 +131,16 @@ static unsigned nchunks(size_t total, size_t per)
     return (unsigned)((total + per - 1) / per);
 }
 
+/* The chunk that claim k of n works on: the even claims take the first
+ * half in order, the odd ones the second half. Chunks claimed one after
+ * the other (by different threads, at the same time) are then half the
+ * range apart: x_proj's chunks are half a cache line of each row of dbc,
+ * and neighbours written at once would share their lines. */
+static unsigned spread(unsigned k, unsigned n)
+{
+    return k % 2 ? (n + 1) / 2 + k / 2 : k / 2;
+}
+
 /* Chunk c of total items, per items each: [*a, *b). */
 static void chunk_span(size_t total, size_t per, unsigned c, size_t *a, size_t *b)
 {
@@ -248,7 +258,7 @@ static void layer(fwd *f, tctx *t, long bk, int l, size_t r0, size_t rows)
     if (!f->xproj_each) {
         n = nchunks(lbc, CHUNK_XPROJ); /* 2: x_proj */
         for (; claim(f, t, n, &k); chunk_done(f, t)) {
-            chunk_span(lbc, CHUNK_XPROJ, k, &a, &b);
+            chunk_span(lbc, CHUNK_XPROJ, spread(k, n), &a, &b);
             mk_gemm(f->isa, f->xz, 2 * di, rows, &L->x_proj, NULL, a, b, f->dbc, lbc);
         }
         phase_end(f, t, n);
