@@ -554,6 +554,28 @@ START_TEST(test_scan_rows)
             ck_assert(memcmp(ya, yb, R * ld * sizeof(float)) == 0);
             /* the state moved: the rows were not skipped */
             ck_assert(memcmp(ha, h0, C * N * sizeof(float)) != 0);
+            { /* gated: softplus, the scan, the gate, as the three calls */
+                float *da = malloc(R * ld * sizeof(float)), *db = malloc(R * ld * sizeof(float));
+                float *raw = rnd_vec(R * ld, -6, 3), *z = rnd_vec(R * ldx, -5, 5);
+                memcpy(da, raw, R * ld * sizeof(float));
+                memcpy(db, raw, R * ld * sizeof(float));
+                memcpy(ha, h0, C * N * sizeof(float));
+                memcpy(hb, h0, C * N * sizeof(float));
+                for (size_t i = 0; i < R; i++)
+                    mk_softplus_inplace(isa, da + i * ld, C);
+                mamba_selective_scan_rows(isa, ha, A, BC + 1, lbc, da, ld, x, ldx, D, C, N, R, ya,
+                                          ld);
+                for (size_t i = 0; i < R; i++)
+                    mk_gate(isa, ya + i * ld, z + i * ldx + 1, C);
+                mamba_selective_scan_rows_gated(isa, hb, A, BC + 1, lbc, db, ld, x, ldx, z + 1, ldx,
+                                                D, C, N, R, yb, ld);
+                for (size_t i = 0; i < R; i++) {
+                    ck_assert(memcmp(da + i * ld, db + i * ld, C * sizeof(float)) == 0);
+                    ck_assert(memcmp(ya + i * ld, yb + i * ld, C * sizeof(float)) == 0);
+                }
+                ck_assert(memcmp(ha, hb, C * N * sizeof(float)) == 0);
+                free(da), free(db), free(raw), free(z);
+            }
             free(ha), free(hb), free(ya), free(yb);
         }
         free(h0), free(A), free(BC), free(dl), free(x), free(D);

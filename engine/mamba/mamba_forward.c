@@ -191,12 +191,9 @@ static void scan_phase(const fwd *f, const float *dbc, int l, size_t r0, size_t 
     mk_gemm(f->isa, dbc, lbc, rows, &L->dt_proj, L->dt_proj_b, d0, d1, f->dt, di);
     if (f->prefill) { /* one state: the scan runs over the rows with it in registers */
         float *h = f->states[0]->ssm + (size_t)l * mamba_ssm_per_layer(c) + d0 * N;
-        for (size_t i = 0; i < rows; i++)
-            mk_softplus_inplace(f->isa, f->dt + i * di + d0, nch);
-        mamba_selective_scan_rows(f->isa, h, L->A + d0 * N, dbc + R, lbc, f->dt + d0, di,
-                                  f->xz + d0, 2 * di, L->D + d0, nch, N, rows, f->y + d0, di);
-        for (size_t i = 0; i < rows; i++)
-            mk_gate(f->isa, f->y + i * di + d0, f->xz + i * 2 * di + di + d0, nch);
+        mamba_selective_scan_rows_gated(f->isa, h, L->A + d0 * N, dbc + R, lbc, f->dt + d0, di,
+                                        f->xz + d0, 2 * di, f->xz + di + d0, 2 * di, L->D + d0, nch,
+                                        N, rows, f->y + d0, di);
         return;
     }
     for (size_t i = 0; i < rows; i++) {

@@ -203,6 +203,17 @@ void mamba_selective_scan_rows(mk_isa isa, float *h, const float *A, const float
                                const float *D, size_t nch, size_t N, size_t rows, float *y,
                                size_t ldy);
 
+/* Prefill's whole step after dt_proj, for rows of one sequence: row i's
+ * steps delta + i*ldd (nch values) replaced by their softplus, then
+ * mamba_selective_scan_rows, then the gate y *= silu(z) with row i's z at
+ * z + i*ldz: the bits of mk_softplus_inplace, mamba_selective_scan_rows
+ * and mk_gate called in that order. The AVX-512 version does the three in
+ * one pass over the rows for each group of 16 channels (N 16). */
+void mamba_selective_scan_rows_gated(mk_isa isa, float *h, const float *A, const float *BC,
+                                     size_t ldbc, float *delta, size_t ldd, const float *x,
+                                     size_t ldx, const float *z, size_t ldz, const float *D,
+                                     size_t nch, size_t N, size_t rows, float *y, size_t ldy);
+
 /* Single elements, exactly as mk_silu_inplace and mk_softplus_inplace. */
 float mk_silu(float x);
 float mk_softplus(float x);

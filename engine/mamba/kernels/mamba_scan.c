@@ -6,6 +6,7 @@
 #include "mamba/kernels/mamba_vec.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 /* One channel: h (N floats) updated, *acc = the lanes of C.h. full: N is
@@ -185,9 +186,9 @@ MK_AVX512 static void scan_avx512(float *h, const float *A, const float *B, cons
  * tree of hsum16 (s + s+8, s + s+4, s + s+2, 0 + 1), so the bits are those
  * of scan_avx512 called row after row, without its shuffles. */
 MK_AVX512 MK_INLINE void scan_group_rows_512(float *h, const float *A, const float *BC, size_t ldbc,
-                                             const float *delta, size_t ldd, const float *x,
-                                             size_t ldx, const float *D, size_t rows, float *y,
-                                             size_t ldy)
+                                             float *delta, size_t ldd, const float *x, size_t ldx,
+                                             const float *z, size_t ldz, const float *D,
+                                             size_t rows, float *y, size_t ldy, bool gated)
 {
     _Alignas(64) float at[VN * VN], ht[VN * VN];
     __m512 hv[VN], dv = _mm512_loadu_ps(D), zero = _mm512_setzero_ps();
@@ -200,7 +201,14 @@ MK_AVX512 MK_INLINE void scan_group_rows_512(float *h, const float *A, const flo
         hv[st] = _mm512_load_ps(ht + st * VN);
     for (size_t i = 0; i < rows; i++) {
         const float *B = BC + i * ldbc, *C = B + VN;
-        __m512 dl = _mm512_loadu_ps(delta + i * ldd), xv = _mm512_loadu_ps(x + i * ldx), p2[4];
+        __m512 dl, xv = _mm512_loadu_ps(x + i * ldx), p2[4];
+        if (gated) { /* the softplus of mk_softplus_inplace, delta replaced */
+            vf v;
+            memcpy(&v, delta + i * ldd, sizeof v);
+            v_softplus(&v);
+            memcpy(delta + i * ldd, &v, sizeof v);
+        }
+        dl = _mm512_loadu_ps(delta + i * ldd);
         for (size_t s = 0; s < 4; s++) {
             __m512 p[4]; /* states s, s+4, s+8, s+12 */
             for (size_t q = 0; q < 4; q++) {
@@ -213,7 +221,16 @@ MK_AVX512 MK_INLINE void scan_group_rows_512(float *h, const float *A, const flo
             p2[s] = _mm512_add_ps(_mm512_add_ps(p[0], p[2]), _mm512_add_ps(p[1], p[3]));
         }
         __m512 sum = _mm512_add_ps(_mm512_add_ps(p2[0], p2[2]), _mm512_add_ps(p2[1], p2[3]));
-        _mm512_storeu_ps(y + i * ldy, _mm512_add_ps(sum, _mm512_mul_ps(xv, dv)));
+        sum = _mm512_add_ps(sum, _mm512_mul_ps(xv, dv));
+        if (gated) { /* y * silu(z), as mk_gate */
+            vf g, v;
+            memcpy(&g, z + i * ldz, sizeof g);
+            memcpy(&v, &sum, sizeof v);
+            v_silu(&g);
+            v *= g;
+            memcpy(&sum, &v, sizeof sum);
+        }
+        _mm512_storeu_ps(y + i * ldy, sum);
     }
     for (size_t st = 0; st < VN; st++)
         _mm512_store_ps(ht + st * VN, hv[st]);
@@ -234,11 +251,27 @@ MK_AVX512 static void scan_rows_avx512(float *h, const float *A, const float *BC
     size_t d = 0;
     if (N == VN)
         for (; d + VN <= nch; d += VN)
-            scan_group_rows_512(h + d * N, A + d * N, BC, ldbc, delta + d, ldd, x + d, ldx, D + d,
-                                rows, y + d, ldy);
+            scan_group_rows_512(h + d * N, A + d * N, BC, ldbc,
+                                (float *)delta + d /* not written */, ldd, x + d, ldx, NULL, 0,
+                                D + d, rows, y + d, ldy, false);
     for (size_t i = 0; d < nch && i < rows; i++)
         scan_avx512(h + d * N, A + d * N, BC + i * ldbc, BC + i * ldbc + N, delta + i * ldd + d,
                     x + i * ldx + d, D + d, nch - d, N, y + i * ldy + d);
+}
+
+/* The groups of 16 channels of mamba_selective_scan_rows_gated (N = 16);
+ * returns the channels done. */
+MK_AVX512 static size_t scan_rows_gated_avx512(float *h, const float *A, const float *BC,
+                                               size_t ldbc, float *delta, size_t ldd,
+                                               const float *x, size_t ldx, const float *z,
+                                               size_t ldz, const float *D, size_t nch, size_t rows,
+                                               float *y, size_t ldy)
+{
+    size_t d = 0;
+    for (; d + VN <= nch; d += VN)
+        scan_group_rows_512(h + d * VN, A + d * VN, BC, ldbc, delta + d, ldd, x + d, ldx, z + d,
+                            ldz, D + d, rows, y + d, ldy, true);
+    return d;
 }
 
 MK_AVX2 static void scan_avx2(float *h, const float *A, const float *B, const float *C,
@@ -290,4 +323,24 @@ void mamba_selective_scan_rows(mk_isa isa, float *h, const float *A, const float
     for (size_t i = 0; i < rows; i++)
         mamba_selective_scan(isa, h, A, BC + i * ldbc, BC + i * ldbc + N, delta + i * ldd,
                              x + i * ldx, D, nch, N, y + i * ldy);
+}
+
+void mamba_selective_scan_rows_gated(mk_isa isa, float *h, const float *A, const float *BC,
+                                     size_t ldbc, float *delta, size_t ldd, const float *x,
+                                     size_t ldx, const float *z, size_t ldz, const float *D,
+                                     size_t nch, size_t N, size_t rows, float *y, size_t ldy)
+{
+    size_t d = 0;
+#if MK_HAVE_X86
+    if (isa == MK_ISA_AVX512 && N == VN)
+        d = scan_rows_gated_avx512(h, A, BC, ldbc, delta, ldd, x, ldx, z, ldz, D, nch, rows, y,
+                                   ldy);
+#endif
+    if (d == nch) return;
+    for (size_t i = 0; i < rows; i++)
+        mk_softplus_inplace(isa, delta + i * ldd + d, nch - d);
+    mamba_selective_scan_rows(isa, h + d * N, A + d * N, BC, ldbc, delta + d, ldd, x + d, ldx,
+                              D + d, nch - d, N, rows, y + d, ldy);
+    for (size_t i = 0; i < rows; i++)
+        mk_gate(isa, y + i * ldy + d, z + i * ldz + d, nch - d);
 }
