@@ -6,7 +6,6 @@
 #include "mamba/kernels/mamba_vec.h"
 
 #include <math.h>
-#include <stdbool.h>
 #include <string.h>
 
 /* One channel: h (N floats) updated, *acc = the lanes of C.h. full: N is
@@ -186,9 +185,9 @@ MK_AVX512 static void scan_avx512(float *h, const float *A, const float *B, cons
  * tree of hsum16 (s + s+8, s + s+4, s + s+2, 0 + 1), so the bits are those
  * of scan_avx512 called row after row, without its shuffles. */
 MK_AVX512 MK_INLINE void scan_group_rows_512(float *h, const float *A, const float *BC, size_t ldbc,
-                                             float *delta, size_t ldd, const float *x, size_t ldx,
-                                             const float *z, size_t ldz, const float *D,
-                                             size_t rows, float *y, size_t ldy, bool gated)
+                                             const float *delta, size_t ldd, const float *x,
+                                             size_t ldx, const float *D, size_t rows, float *y,
+                                             size_t ldy)
 {
     _Alignas(64) float at[VN * VN], ht[VN * VN];
     __m512 hv[VN], dv = _mm512_loadu_ps(D), zero = _mm512_setzero_ps();
@@ -201,14 +200,7 @@ MK_AVX512 MK_INLINE void scan_group_rows_512(float *h, const float *A, const flo
         hv[st] = _mm512_load_ps(ht + st * VN);
     for (size_t i = 0; i < rows; i++) {
         const float *B = BC + i * ldbc, *C = B + VN;
-        __m512 dl, xv = _mm512_loadu_ps(x + i * ldx), p2[4];
-        if (gated) { /* the softplus of mk_softplus_inplace, delta replaced */
-            vf v;
-            memcpy(&v, delta + i * ldd, sizeof v);
-            v_softplus(&v);
-            memcpy(delta + i * ldd, &v, sizeof v);
-        }
-        dl = _mm512_loadu_ps(delta + i * ldd);
+        __m512 dl = _mm512_loadu_ps(delta + i * ldd), xv = _mm512_loadu_ps(x + i * ldx), p2[4];
         for (size_t s = 0; s < 4; s++) {
             __m512 p[4]; /* states s, s+4, s+8, s+12 */
             for (size_t q = 0; q < 4; q++) {
@@ -221,16 +213,7 @@ MK_AVX512 MK_INLINE void scan_group_rows_512(float *h, const float *A, const flo
             p2[s] = _mm512_add_ps(_mm512_add_ps(p[0], p[2]), _mm512_add_ps(p[1], p[3]));
         }
         __m512 sum = _mm512_add_ps(_mm512_add_ps(p2[0], p2[2]), _mm512_add_ps(p2[1], p2[3]));
-        sum = _mm512_add_ps(sum, _mm512_mul_ps(xv, dv));
-        if (gated) { /* y * silu(z), as mk_gate */
-            vf g, v;
-            memcpy(&g, z + i * ldz, sizeof g);
-            memcpy(&v, &sum, sizeof v);
-            v_silu(&g);
-            v *= g;
-            memcpy(&sum, &v, sizeof sum);
-        }
-        _mm512_storeu_ps(y + i * ldy, sum);
+        _mm512_storeu_ps(y + i * ldy, _mm512_add_ps(sum, _mm512_mul_ps(xv, dv)));
     }
     for (size_t st = 0; st < VN; st++)
         _mm512_store_ps(ht + st * VN, hv[st]);
@@ -251,15 +234,17 @@ MK_AVX512 static void scan_rows_avx512(float *h, const float *A, const float *BC
     size_t d = 0;
     if (N == VN)
         for (; d + VN <= nch; d += VN)
-            scan_group_rows_512(h + d * N, A + d * N, BC, ldbc,
-                                (float *)delta + d /* not written */, ldd, x + d, ldx, NULL, 0,
-                                D + d, rows, y + d, ldy, false);
+            scan_group_rows_512(h + d * N, A + d * N, BC, ldbc, delta + d, ldd, x + d, ldx, D + d,
+                                rows, y + d, ldy);
     for (size_t i = 0; d < nch && i < rows; i++)
         scan_avx512(h + d * N, A + d * N, BC + i * ldbc, BC + i * ldbc + N, delta + i * ldd + d,
                     x + i * ldx + d, D + d, nch - d, N, y + i * ldy + d);
 }
 
-/* The groups of 16 channels of mamba_selective_scan_rows_gated (N = 16);
+/* The groups of 16 channels of mamba_selective_scan_rows_gated (N = 16),
+ * each in three passes over its rows while they are in L1: the softplus
+ * of the steps, the scan, the gate (fused into the scan's pass, the
+ * softplus and silu would push its 16 states out of the registers);
  * returns the channels done. */
 MK_AVX512 static size_t scan_rows_gated_avx512(float *h, const float *A, const float *BC,
                                                size_t ldbc, float *delta, size_t ldd,
@@ -268,9 +253,24 @@ MK_AVX512 static size_t scan_rows_gated_avx512(float *h, const float *A, const f
                                                float *y, size_t ldy)
 {
     size_t d = 0;
-    for (; d + VN <= nch; d += VN)
-        scan_group_rows_512(h + d * VN, A + d * VN, BC, ldbc, delta + d, ldd, x + d, ldx, z + d,
-                            ldz, D + d, rows, y + d, ldy, true);
+    for (; d + VN <= nch; d += VN) {
+        for (size_t i = 0; i < rows; i++) { /* as mk_softplus_inplace */
+            vf v;
+            memcpy(&v, delta + i * ldd + d, sizeof v);
+            v_softplus(&v);
+            memcpy(delta + i * ldd + d, &v, sizeof v);
+        }
+        scan_group_rows_512(h + d * VN, A + d * VN, BC, ldbc, delta + d, ldd, x + d, ldx, D + d,
+                            rows, y + d, ldy);
+        for (size_t i = 0; i < rows; i++) { /* as mk_gate */
+            vf g, v;
+            memcpy(&g, z + i * ldz + d, sizeof g);
+            memcpy(&v, y + i * ldy + d, sizeof v);
+            v_silu(&g);
+            v *= g;
+            memcpy(y + i * ldy + d, &v, sizeof v);
+        }
+    }
     return d;
 }
 
