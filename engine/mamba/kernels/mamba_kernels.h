@@ -207,8 +207,8 @@ void mamba_selective_scan_rows(mk_isa isa, float *h, const float *A, const float
  * steps delta + i*ldd (nch values) replaced by their softplus, then
  * mamba_selective_scan_rows, then the gate y *= silu(z) with row i's z at
  * z + i*ldz: the bits of mk_softplus_inplace, mamba_selective_scan_rows
- * and mk_gate called in that order. The AVX-512 version does the three in
- * one pass over the rows for each group of 16 channels (N 16). */
+ * and mk_gate called in that order. The AVX-512 version (N 16) does the
+ * three for one group of 16 channels after another, its rows in L1. */
 void mamba_selective_scan_rows_gated(mk_isa isa, float *h, const float *A, const float *BC,
                                      size_t ldbc, float *delta, size_t ldd, const float *x,
                                      size_t ldx, const float *z, size_t ldz, const float *D,
