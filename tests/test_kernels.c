@@ -419,6 +419,46 @@ START_TEST(test_activations)
 }
 END_TEST
 
+/* mk_rmsnorm_rows: every row the bits of mk_rmsnorm (the group of 8 rows
+ * and the rows past it), with and without weights, in place too; and
+ * mk_rmsnorm against double. */
+START_TEST(test_rmsnorm_rows)
+{
+    enum { D = 771, LD = 780, R = 19 };
+    float *x = rnd_vec(R * LD, -3, 3), *w = rnd_vec(D, -2, 2);
+    float *a = malloc(R * LD * sizeof *a), *b = malloc(R * LD * sizeof *b);
+    for (size_t i = 0; i < R; i++) /* rows of very different scales */
+        for (size_t j = 0; j < D; j++)
+            x[i * LD + j] *= (float)(i + 1) * (i % 3 ? 1.0f : 1e-3f);
+    for (int wi = 0; wi < 2; wi++) {
+        const float *wt = wi ? w : NULL;
+        for (size_t rows = 1; rows <= R; rows += 6) {
+            memset(b, 0, R * LD * sizeof *b);
+            mk_rmsnorm_rows(x, LD, wt, D, 1e-5f, b, LD, rows);
+            for (size_t i = 0; i < rows; i++) {
+                double ss = 0;
+                mk_rmsnorm(x + i * LD, wt, D, 1e-5f, a + i * LD);
+                ck_assert_msg(memcmp(a + i * LD, b + i * LD, D * sizeof *a) == 0,
+                              "row %zu of %zu differs", i, rows);
+                for (size_t j = 0; j < D; j++)
+                    ss += (double)x[i * LD + j] * x[i * LD + j];
+                for (size_t j = 0; j < D; j++) {
+                    double want = x[i * LD + j] / sqrt(ss / D + 1e-5) * (wt ? wt[j] : 1.0);
+                    ck_assert(fabs(a[i * LD + j] - want) <= 1e-6 * (1 + fabs(want)));
+                }
+            }
+            ck_assert(b[rows * LD - LD + D] == 0.0f); /* nothing past d */
+        }
+    }
+    memcpy(b, x, R * LD * sizeof *b); /* in place */
+    mk_rmsnorm_rows(b, LD, w, D, 1e-5f, b, LD, R);
+    mk_rmsnorm_rows(x, LD, w, D, 1e-5f, a, LD, R);
+    for (size_t i = 0; i < R; i++)
+        ck_assert(memcmp(a + i * LD, b + i * LD, D * sizeof *a) == 0);
+    free(x), free(w), free(a), free(b);
+}
+END_TEST
+
 /* One scan step against double arithmetic on every set, for N a vector
  * (16), less (4) and more than one (20). */
 START_TEST(test_scan)
@@ -514,6 +554,28 @@ START_TEST(test_scan_rows)
             ck_assert(memcmp(ya, yb, R * ld * sizeof(float)) == 0);
             /* the state moved: the rows were not skipped */
             ck_assert(memcmp(ha, h0, C * N * sizeof(float)) != 0);
+            { /* gated: softplus, the scan, the gate, as the three calls */
+                float *da = malloc(R * ld * sizeof(float)), *db = malloc(R * ld * sizeof(float));
+                float *raw = rnd_vec(R * ld, -6, 3), *z = rnd_vec(R * ldx, -5, 5);
+                memcpy(da, raw, R * ld * sizeof(float));
+                memcpy(db, raw, R * ld * sizeof(float));
+                memcpy(ha, h0, C * N * sizeof(float));
+                memcpy(hb, h0, C * N * sizeof(float));
+                for (size_t i = 0; i < R; i++)
+                    mk_softplus_inplace(isa, da + i * ld, C);
+                mamba_selective_scan_rows(isa, ha, A, BC + 1, lbc, da, ld, x, ldx, D, C, N, R, ya,
+                                          ld);
+                for (size_t i = 0; i < R; i++)
+                    mk_gate(isa, ya + i * ld, z + i * ldx + 1, C);
+                mamba_selective_scan_rows_gated(isa, hb, A, BC + 1, lbc, db, ld, x, ldx, z + 1, ldx,
+                                                D, C, N, R, yb, ld);
+                for (size_t i = 0; i < R; i++) {
+                    ck_assert(memcmp(da + i * ld, db + i * ld, C * sizeof(float)) == 0);
+                    ck_assert(memcmp(ya + i * ld, yb + i * ld, C * sizeof(float)) == 0);
+                }
+                ck_assert(memcmp(ha, hb, C * N * sizeof(float)) == 0);
+                free(da), free(db), free(raw), free(z);
+            }
             free(ha), free(hb), free(ya), free(yb);
         }
         free(h0), free(A), free(BC), free(dl), free(x), free(D);
@@ -1167,6 +1229,7 @@ static Suite *kernels_suite(void)
     tcase_add_test(k, test_gemm_shapes);
     tcase_add_test(k, test_gemm_packed_equals_f32);
     tcase_add_test(k, test_activations);
+    tcase_add_test(k, test_rmsnorm_rows);
     tcase_add_test(k, test_scan);
     tcase_add_test(k, test_scan_rows);
     tcase_add_test(k, test_conv);

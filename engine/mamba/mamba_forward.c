@@ -63,7 +63,7 @@
 /* Chunks of each phase: channels (phases 1 and 3), rows of x_proj, output
  * columns of out_proj and lm_head, rows of the embedding. */
 #define CHUNK_CH 64
-#define CHUNK_XPROJ 16
+#define CHUNK_XPROJ 8
 #define CHUNK_OUT 64
 #define CHUNK_HEAD 1024
 #define CHUNK_ROWS 16
@@ -131,6 +131,16 @@ static unsigned nchunks(size_t total, size_t per)
     return (unsigned)((total + per - 1) / per);
 }
 
+/* The chunk that claim k of n works on: the even claims take the first
+ * half in order, the odd ones the second half. Chunks claimed one after
+ * the other (by different threads, at the same time) are then half the
+ * range apart: x_proj's chunks are half a cache line of each row of dbc,
+ * and neighbours written at once would share their lines. */
+static unsigned spread(unsigned k, unsigned n)
+{
+    return k % 2 ? (n + 1) / 2 + k / 2 : k / 2;
+}
+
 /* Chunk c of total items, per items each: [*a, *b). */
 static void chunk_span(size_t total, size_t per, unsigned c, size_t *a, size_t *b)
 {
@@ -181,12 +191,9 @@ static void scan_phase(const fwd *f, const float *dbc, int l, size_t r0, size_t 
     mk_gemm(f->isa, dbc, lbc, rows, &L->dt_proj, L->dt_proj_b, d0, d1, f->dt, di);
     if (f->prefill) { /* one state: the scan runs over the rows with it in registers */
         float *h = f->states[0]->ssm + (size_t)l * mamba_ssm_per_layer(c) + d0 * N;
-        for (size_t i = 0; i < rows; i++)
-            mk_softplus_inplace(f->isa, f->dt + i * di + d0, nch);
-        mamba_selective_scan_rows(f->isa, h, L->A + d0 * N, dbc + R, lbc, f->dt + d0, di,
-                                  f->xz + d0, 2 * di, L->D + d0, nch, N, rows, f->y + d0, di);
-        for (size_t i = 0; i < rows; i++)
-            mk_gate(f->isa, f->y + i * di + d0, f->xz + i * 2 * di + di + d0, nch);
+        mamba_selective_scan_rows_gated(f->isa, h, L->A + d0 * N, dbc + R, lbc, f->dt + d0, di,
+                                        f->xz + d0, 2 * di, f->xz + di + d0, 2 * di, L->D + d0, nch,
+                                        N, rows, f->y + d0, di);
         return;
     }
     for (size_t i = 0; i < rows; i++) {
@@ -207,8 +214,8 @@ static float *norms(fwd *f, tctx *t, long key, const float *w, size_t first, siz
     size_t dm = (size_t)f->m->cfg.d_model;
     float *xn = thread_xn(f, t->tid);
     if (t->xn_of != key) {
-        for (size_t i = first; i < rows; i++)
-            mk_rmsnorm(f->resid + i * dm, w, dm, f->m->cfg.eps, xn + i * dm);
+        mk_rmsnorm_rows(f->resid + first * dm, dm, w, dm, f->m->cfg.eps, xn + first * dm, dm,
+                        rows - first);
         t->xn_of = key;
     }
     return xn;
@@ -248,7 +255,7 @@ static void layer(fwd *f, tctx *t, long bk, int l, size_t r0, size_t rows)
     if (!f->xproj_each) {
         n = nchunks(lbc, CHUNK_XPROJ); /* 2: x_proj */
         for (; claim(f, t, n, &k); chunk_done(f, t)) {
-            chunk_span(lbc, CHUNK_XPROJ, k, &a, &b);
+            chunk_span(lbc, CHUNK_XPROJ, spread(k, n), &a, &b);
             mk_gemm(f->isa, f->xz, 2 * di, rows, &L->x_proj, NULL, a, b, f->dbc, lbc);
         }
         phase_end(f, t, n);

@@ -23,6 +23,34 @@ void mk_rmsnorm(const float *x, const float *w, size_t d, float eps, float *out)
         out[j] = w ? w[j] * (x[j] * inv) : x[j] * inv;
 }
 
+/* Rows at a time of mk_rmsnorm_rows: independent chains of additions,
+ * side by side, where one row's in-order sum waits on each addition. */
+#define NORM_ROWS 8
+
+void mk_rmsnorm_rows(const float *x, size_t ldx, const float *w, size_t d, float eps, float *out,
+                     size_t ldo, size_t rows)
+{
+    for (size_t r0 = 0; r0 < rows; r0 += NORM_ROWS) {
+        size_t nr = rows - r0 < NORM_ROWS ? rows - r0 : NORM_ROWS;
+        const float *xr = x + r0 * ldx;
+        double ss[NORM_ROWS] = {0};
+        if (nr == NORM_ROWS)
+            for (size_t j = 0; j < d; j++)
+                for (size_t r = 0; r < NORM_ROWS; r++)
+                    ss[r] += (double)xr[r * ldx + j] * xr[r * ldx + j];
+        else
+            for (size_t j = 0; j < d; j++)
+                for (size_t r = 0; r < nr; r++)
+                    ss[r] += (double)xr[r * ldx + j] * xr[r * ldx + j];
+        for (size_t r = 0; r < nr; r++) {
+            const float *xi = xr + r * ldx;
+            float *o = out + (r0 + r) * ldo, inv = (float)(1.0 / sqrt(ss[r] / (double)d + eps));
+            for (size_t j = 0; j < d; j++)
+                o[j] = w ? w[j] * (xi[j] * inv) : xi[j] * inv;
+        }
+    }
+}
+
 /* ---------------------------------------------------- the bodies */
 
 MK_INLINE void silu_body(float *x, size_t n)

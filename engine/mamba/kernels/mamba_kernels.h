@@ -155,6 +155,12 @@ void mk_matmul(const float *x, size_t ldx, size_t n, const float *w, size_t k, c
  * squares is summed in double, in order. */
 void mk_rmsnorm(const float *x, const float *w, size_t d, float eps, float *out);
 
+/* mk_rmsnorm of rows x[i*ldx .. +d) into out + i*ldo, i < rows: the same
+ * bits, several rows' sums computed side by side (out may be x, with ldo
+ * == ldx). */
+void mk_rmsnorm_rows(const float *x, size_t ldx, const float *w, size_t d, float eps, float *out,
+                     size_t ldo, size_t rows);
+
 /* x[j] = silu(x[j]) = x / (1 + exp(-x)), for j < n. */
 void mk_silu_inplace(mk_isa isa, float *x, size_t n);
 
@@ -196,6 +202,17 @@ void mamba_selective_scan_rows(mk_isa isa, float *h, const float *A, const float
                                const float *delta, size_t ldd, const float *x, size_t ldx,
                                const float *D, size_t nch, size_t N, size_t rows, float *y,
                                size_t ldy);
+
+/* Prefill's whole step after dt_proj, for rows of one sequence: row i's
+ * steps delta + i*ldd (nch values) replaced by their softplus, then
+ * mamba_selective_scan_rows, then the gate y *= silu(z) with row i's z at
+ * z + i*ldz: the bits of mk_softplus_inplace, mamba_selective_scan_rows
+ * and mk_gate called in that order. The AVX-512 version (N 16) does the
+ * three for one group of 16 channels after another, its rows in L1. */
+void mamba_selective_scan_rows_gated(mk_isa isa, float *h, const float *A, const float *BC,
+                                     size_t ldbc, float *delta, size_t ldd, const float *x,
+                                     size_t ldx, const float *z, size_t ldz, const float *D,
+                                     size_t nch, size_t N, size_t rows, float *y, size_t ldy);
 
 /* Single elements, exactly as mk_silu_inplace and mk_softplus_inplace. */
 float mk_silu(float x);

@@ -95,9 +95,12 @@ static void scan_portable(float *h, const float *A, const float *B, const float 
  * p(r), n = round(x log2 e), r = x - n ln 2 (two steps), p Taylor to
  * degree 7 (error < 6e-9), within 2 ulp of mk_exp_neg. The two sets do the
  * same operations on each lane, so they agree bit for bit with each other
- * (not with the portable scan, which rounds every product). */
+ * (not with the portable scan, which rounds every product). SCALE(p, n)
+ * is p * 2^n, one rounding: AVX2 multiplies by 2^n built in the exponent
+ * bits, AVX-512 takes vscalefps (one operation instead of four); x >= -87
+ * keeps 2^n normal, so both round the same exact product. */
 #if MK_HAVE_X86
-#define EXP_FUSED(P, V, FMA, MUL, SUB, MIN, MAX, SET1, CVT, ADDI, SLLI, CASTI)                     \
+#define EXP_FUSED(P, V, FMA, SUB, MIN, MAX, SET1, SCALE)                                           \
     do {                                                                                           \
         V x_ = MIN(MAX(P, SET1(-87.0f)), SET1(0.0f));                                              \
         V t_ = FMA(x_, SET1(1.44269504f), SET1(12582912.0f));                                      \
@@ -111,26 +114,24 @@ static void scan_portable(float *h, const float *A, const float *B, const float 
         p_ = FMA(p_, r_, SET1(0.5f));                                                              \
         p_ = FMA(p_, r_, SET1(1.0f));                                                              \
         p_ = FMA(p_, r_, SET1(1.0f));                                                              \
-        P = MUL(p_, CASTI(SLLI(ADDI(CVT(n_), 127), 23)));                                          \
+        P = SCALE(p_, n_);                                                                         \
     } while (0)
 
 MK_AVX512 MK_INLINE __m512 exp_neg_512(__m512 v)
 {
-#define ADDI512(a, b) _mm512_add_epi32(a, _mm512_set1_epi32(b))
-    EXP_FUSED(v, __m512, _mm512_fmadd_ps, _mm512_mul_ps, _mm512_sub_ps, _mm512_min_ps,
-              _mm512_max_ps, _mm512_set1_ps, _mm512_cvtps_epi32, ADDI512, _mm512_slli_epi32,
-              _mm512_castsi512_ps);
-#undef ADDI512
+    EXP_FUSED(v, __m512, _mm512_fmadd_ps, _mm512_sub_ps, _mm512_min_ps, _mm512_max_ps,
+              _mm512_set1_ps, _mm512_scalef_ps);
     return v;
 }
 
 MK_AVX2 MK_INLINE __m256 exp_neg_256(__m256 v)
 {
-#define ADDI256(a, b) _mm256_add_epi32(a, _mm256_set1_epi32(b))
-    EXP_FUSED(v, __m256, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_sub_ps, _mm256_min_ps,
-              _mm256_max_ps, _mm256_set1_ps, _mm256_cvtps_epi32, ADDI256, _mm256_slli_epi32,
-              _mm256_castsi256_ps);
-#undef ADDI256
+#define SCALE256(p, n)                                                                             \
+    _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(                                        \
+                         _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23)))
+    EXP_FUSED(v, __m256, _mm256_fmadd_ps, _mm256_sub_ps, _mm256_min_ps, _mm256_max_ps,
+              _mm256_set1_ps, SCALE256);
+#undef SCALE256
     return v;
 }
 
@@ -176,12 +177,55 @@ MK_AVX512 static void scan_avx512(float *h, const float *A, const float *B, cons
     }
 }
 
-/* The scan over the rows of one sequence, 16 channels at a time with
- * their states in registers across the rows (prefill): per channel and row
- * the operations of scan16_512 (the accumulator from zero), then the
- * same hsum16 and D term as scan_avx512, so the same bits as that kernel
- * called row after row. The channels past the last group of 16, or any N
- * but 16, go row by row through scan_avx512. */
+/* 16 channels (d + 0..15) over the rows of one sequence, N = 16, with the
+ * states transposed: register s holds state s of the 16 channels, one
+ * channel per lane. Lane c then does channel c's operations of
+ * scan16_512, lane for lane (the exp, h = fma(exp, h, (dl*B)*x), C*h as
+ * fma(h, C, 0)), and the 16 products are summed as whole registers in the
+ * tree of hsum16 (s + s+8, s + s+4, s + s+2, 0 + 1), so the bits are those
+ * of scan_avx512 called row after row, without its shuffles. */
+MK_AVX512 MK_INLINE void scan_group_rows_512(float *h, const float *A, const float *BC, size_t ldbc,
+                                             const float *delta, size_t ldd, const float *x,
+                                             size_t ldx, const float *D, size_t rows, float *y,
+                                             size_t ldy)
+{
+    _Alignas(64) float at[VN * VN], ht[VN * VN];
+    __m512 hv[VN], dv = _mm512_loadu_ps(D), zero = _mm512_setzero_ps();
+    for (size_t st = 0; st < VN; st++)
+        for (size_t c = 0; c < VN; c++) {
+            at[st * VN + c] = A[c * VN + st];
+            ht[st * VN + c] = h[c * VN + st];
+        }
+    for (size_t st = 0; st < VN; st++)
+        hv[st] = _mm512_load_ps(ht + st * VN);
+    for (size_t i = 0; i < rows; i++) {
+        const float *B = BC + i * ldbc, *C = B + VN;
+        __m512 dl = _mm512_loadu_ps(delta + i * ldd), xv = _mm512_loadu_ps(x + i * ldx), p2[4];
+        for (size_t s = 0; s < 4; s++) {
+            __m512 p[4]; /* states s, s+4, s+8, s+12 */
+            for (size_t q = 0; q < 4; q++) {
+                size_t st = s + 4 * q;
+                __m512 a = exp_neg_512(_mm512_mul_ps(dl, _mm512_load_ps(at + st * VN)));
+                __m512 u = _mm512_mul_ps(_mm512_mul_ps(dl, _mm512_set1_ps(B[st])), xv);
+                hv[st] = _mm512_fmadd_ps(a, hv[st], u);
+                p[q] = _mm512_fmadd_ps(hv[st], _mm512_set1_ps(C[st]), zero);
+            }
+            p2[s] = _mm512_add_ps(_mm512_add_ps(p[0], p[2]), _mm512_add_ps(p[1], p[3]));
+        }
+        __m512 sum = _mm512_add_ps(_mm512_add_ps(p2[0], p2[2]), _mm512_add_ps(p2[1], p2[3]));
+        _mm512_storeu_ps(y + i * ldy, _mm512_add_ps(sum, _mm512_mul_ps(xv, dv)));
+    }
+    for (size_t st = 0; st < VN; st++)
+        _mm512_store_ps(ht + st * VN, hv[st]);
+    for (size_t c = 0; c < VN; c++)
+        for (size_t st = 0; st < VN; st++)
+            h[c * VN + st] = ht[st * VN + c];
+}
+
+/* The scan over the rows of one sequence (prefill): N = 16, 16 channels at
+ * a time by scan_group_rows_512, states in registers across the rows. The
+ * channels past the last group of 16, or any N but 16, go row by row
+ * through scan_avx512. */
 MK_AVX512 static void scan_rows_avx512(float *h, const float *A, const float *BC, size_t ldbc,
                                        const float *delta, size_t ldd, const float *x, size_t ldx,
                                        const float *D, size_t nch, size_t N, size_t rows, float *y,
@@ -189,34 +233,45 @@ MK_AVX512 static void scan_rows_avx512(float *h, const float *A, const float *BC
 {
     size_t d = 0;
     if (N == VN)
-        for (; d + VN <= nch; d += VN) {
-            __m512 hv[VN];
-            vf acc[VN], dv;
-            memcpy(&dv, D + d, sizeof dv);
-            for (size_t c = 0; c < VN; c++)
-                hv[c] = _mm512_loadu_ps(h + (d + c) * N);
-            for (size_t i = 0; i < rows; i++) {
-                const float *B = BC + i * ldbc, *dl = delta + i * ldd + d, *xi = x + i * ldx + d;
-                __m512 b = _mm512_loadu_ps(B), cv = _mm512_loadu_ps(B + N);
-                vf sums, xv;
-                for (size_t c = 0; c < VN; c++) {
-                    __m512 dlv = _mm512_set1_ps(dl[c]), xx = _mm512_set1_ps(xi[c]), s;
-                    __m512 a = exp_neg_512(_mm512_mul_ps(dlv, _mm512_loadu_ps(A + (d + c) * N)));
-                    hv[c] = _mm512_fmadd_ps(a, hv[c], _mm512_mul_ps(_mm512_mul_ps(dlv, b), xx));
-                    s = _mm512_fmadd_ps(hv[c], cv, _mm512_setzero_ps());
-                    memcpy(&acc[c], &s, sizeof s);
-                }
-                hsum16(acc, &sums);
-                memcpy(&xv, xi, sizeof xv);
-                sums += xv * dv;
-                memcpy(y + i * ldy + d, &sums, sizeof sums);
-            }
-            for (size_t c = 0; c < VN; c++)
-                _mm512_storeu_ps(h + (d + c) * N, hv[c]);
-        }
+        for (; d + VN <= nch; d += VN)
+            scan_group_rows_512(h + d * N, A + d * N, BC, ldbc, delta + d, ldd, x + d, ldx, D + d,
+                                rows, y + d, ldy);
     for (size_t i = 0; d < nch && i < rows; i++)
         scan_avx512(h + d * N, A + d * N, BC + i * ldbc, BC + i * ldbc + N, delta + i * ldd + d,
                     x + i * ldx + d, D + d, nch - d, N, y + i * ldy + d);
+}
+
+/* The groups of 16 channels of mamba_selective_scan_rows_gated (N = 16),
+ * each in three passes over its rows while they are in L1: the softplus
+ * of the steps, the scan, the gate (fused into the scan's pass, the
+ * softplus and silu would push its 16 states out of the registers);
+ * returns the channels done. */
+MK_AVX512 static size_t scan_rows_gated_avx512(float *h, const float *A, const float *BC,
+                                               size_t ldbc, float *delta, size_t ldd,
+                                               const float *x, size_t ldx, const float *z,
+                                               size_t ldz, const float *D, size_t nch, size_t rows,
+                                               float *y, size_t ldy)
+{
+    size_t d = 0;
+    for (; d + VN <= nch; d += VN) {
+        for (size_t i = 0; i < rows; i++) { /* as mk_softplus_inplace */
+            vf v;
+            memcpy(&v, delta + i * ldd + d, sizeof v);
+            v_softplus(&v);
+            memcpy(delta + i * ldd + d, &v, sizeof v);
+        }
+        scan_group_rows_512(h + d * VN, A + d * VN, BC, ldbc, delta + d, ldd, x + d, ldx, D + d,
+                            rows, y + d, ldy);
+        for (size_t i = 0; i < rows; i++) { /* as mk_gate */
+            vf g, v;
+            memcpy(&g, z + i * ldz + d, sizeof g);
+            memcpy(&v, y + i * ldy + d, sizeof v);
+            v_silu(&g);
+            v *= g;
+            memcpy(y + i * ldy + d, &v, sizeof v);
+        }
+    }
+    return d;
 }
 
 MK_AVX2 static void scan_avx2(float *h, const float *A, const float *B, const float *C,
@@ -268,4 +323,24 @@ void mamba_selective_scan_rows(mk_isa isa, float *h, const float *A, const float
     for (size_t i = 0; i < rows; i++)
         mamba_selective_scan(isa, h, A, BC + i * ldbc, BC + i * ldbc + N, delta + i * ldd,
                              x + i * ldx, D, nch, N, y + i * ldy);
+}
+
+void mamba_selective_scan_rows_gated(mk_isa isa, float *h, const float *A, const float *BC,
+                                     size_t ldbc, float *delta, size_t ldd, const float *x,
+                                     size_t ldx, const float *z, size_t ldz, const float *D,
+                                     size_t nch, size_t N, size_t rows, float *y, size_t ldy)
+{
+    size_t d = 0;
+#if MK_HAVE_X86
+    if (isa == MK_ISA_AVX512 && N == VN)
+        d = scan_rows_gated_avx512(h, A, BC, ldbc, delta, ldd, x, ldx, z, ldz, D, nch, rows, y,
+                                   ldy);
+#endif
+    if (d == nch) return;
+    for (size_t i = 0; i < rows; i++)
+        mk_softplus_inplace(isa, delta + i * ldd + d, nch - d);
+    mamba_selective_scan_rows(isa, h + d * N, A + d * N, BC, ldbc, delta + d, ldd, x + d, ldx,
+                              D + d, nch - d, N, rows, y + d, ldy);
+    for (size_t i = 0; i < rows; i++)
+        mk_gate(isa, y + i * ldy + d, z + i * ldz + d, nch - d);
 }
