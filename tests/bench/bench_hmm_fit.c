@@ -10,15 +10,24 @@
  * does not count against either side; the two are measured alternately,
  * ROUNDS times, and the medians are compared. The ratio (iterations/s
  * over forward-backwards/s) says how little the counts and the M-step
- * add. */
+ * add.
+ *
+ * Given the path of hmmba (`bench_hmm_fit build/server/hmmba`, as meson's
+ * benchmark does), it then starts hmmba at its defaults with the same model
+ * (--model h=FILE) and times POST /fit over HTTP the same way: (a 4-update
+ * fit - a 1-update fit) / 3, so parsing the 10^5 observations and writing
+ * the answer cancel out, beside the engine's fits timed the same way in
+ * wall-clock time, alternately (ROUNDS each, medians). */
 #include "core/rng.h"
 #include "hmm/hmm.h"
 #include "hmm/hmm_fit.h"
 #include "limits.h"
+#include "served.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #define NK 64
 #define NM 32
@@ -84,7 +93,95 @@ static double fit_seconds(const hmm_model *m, const hmm_obs *obs, size_t iterati
     return t;
 }
 
-int main(void)
+/* The model as our JSON format, in a new file under $TMPDIR. */
+static char *model_file(const double *start, const double *trans, const double *probs)
+{
+    const char *dir = getenv("TMPDIR");
+    static char path[512];
+    snprintf(path, sizeof path, "%s/bench_hmm_fit_XXXXXX", dir && *dir ? dir : "/tmp");
+    int fd = mkstemp(path);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
+    if (!f) {
+        perror("bench_hmm_fit: model file");
+        exit(1);
+    }
+    fprintf(f, "{\"start\": [");
+    for (int i = 0; i < NK; i++)
+        fprintf(f, "%s%.17g", i ? "," : "", start[i]);
+    fprintf(f, "], \"transitions\": [");
+    for (int i = 0; i < NK; i++) {
+        fprintf(f, "%s[", i ? "," : "");
+        for (int j = 0; j < NK; j++)
+            fprintf(f, "%s%.17g", j ? "," : "", trans[i * NK + j]);
+        fprintf(f, "]");
+    }
+    fprintf(f, "], \"emissions\": {\"type\": \"categorical\", \"probs\": [");
+    for (int i = 0; i < NK; i++) {
+        fprintf(f, "%s[", i ? "," : "");
+        for (int j = 0; j < NM; j++)
+            fprintf(f, "%s%.17g", j ? "," : "", probs[i * NM + j]);
+        fprintf(f, "]");
+    }
+    fprintf(f, "]}}\n");
+    fclose(f);
+    return path;
+}
+
+/* {"model": "h", "sequences": [sym], "max_iterations": n, "tolerance": 0} */
+static char *fit_body(const int32_t *sym, int iterations)
+{
+    char *b = malloc(128 + 4 * (size_t)NT), *p = b;
+    p += sprintf(p, "{\"model\": \"h\", \"sequences\": [[");
+    for (size_t t = 0; t < NT; t++)
+        p += sprintf(p, "%s%d", t ? "," : "", (int)sym[t]);
+    sprintf(p, "]], \"max_iterations\": %d, \"tolerance\": 0}", iterations);
+    return b;
+}
+
+static double post_seconds(uint16_t port, const char *body)
+{
+    served_timing t;
+    int status = served_post(port, "/fit", body, &t);
+    if (status != 200) {
+        fprintf(stderr, "bench_hmm_fit: POST /fit answered %d\n", status);
+        exit(1);
+    }
+    return t.total;
+}
+
+/* Served against engine, both in wall-clock time: one /fit iteration over
+ * HTTP, one hmm_fit iteration in this process. */
+static void served(const char *hmmba, const hmm_model *m, const hmm_obs *obs, const double *start,
+                   const double *trans, const double *probs)
+{
+    char *file = model_file(start, trans, probs), arg[600];
+    snprintf(arg, sizeof arg, "h=%s", file);
+    char *argv[] = {(char *)hmmba, "--model", arg, NULL};
+    served_proc p;
+    if (served_start(&p, argv)) exit(1);
+    char *b4 = fit_body(obs->sym, 4), *b1 = fit_body(obs->sym, 1);
+    double sv[ROUNDS], en[ROUNDS];
+    for (int r = 0; r < ROUNDS; r++) {
+        sv[r] = (post_seconds(p.port, b4) - post_seconds(p.port, b1)) / 3;
+        double t0 = bench_now();
+        fit_seconds(m, obs, 4);
+        double t1 = bench_now();
+        fit_seconds(m, obs, 1);
+        en[r] = ((t1 - t0) - (bench_now() - t1)) / 3;
+    }
+    served_stop(&p);
+    unlink(file);
+    free(b4);
+    free(b1);
+    double s = median(sv, ROUNDS), e = median(en, ROUNDS);
+    printf("# One EM iteration served (POST /fit, hmmba at its defaults) against the engine "
+           "(wall-clock, medians of %d)\n\n"
+           "| served, s | engine, s | served iterations/s over engine's |\n"
+           "|---:|---:|---:|\n| %.4f | %.4f | %.2f |\n\n",
+           ROUNDS, s, e, e / s);
+}
+
+int main(int argc, char **argv)
 {
     eng_rng_seed(&g_rng, 0x9e3779b97f4a7c15ull);
     double *start = rows(1, NK), *trans = rows(NK, NK), *probs = rows(NK, NM), *post;
@@ -113,6 +210,7 @@ int main(void)
            "| forward-backward, s | EM iteration, s | iterations/s over forward-backwards/s |\n"
            "|---:|---:|---:|\n| %.4f | %.4f | %.2f |\n\n1-minute load average %.2f.\n",
            NK, NM, NT, ROUNDS, fb, iter, fb / iter, bench_loadavg());
+    if (argc > 1) served(argv[1], m, &obs, start, trans, probs);
     hmm_model_free(m);
     free(start), free(trans), free(probs), free(post), free(sym);
     return 0;
