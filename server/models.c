@@ -177,6 +177,51 @@ bool srv_model_retired(const srv_model *m)
     return atomic_load(&m->retired_);
 }
 
+const char *srv_model_name(const srv_model *m)
+{
+    return m->name;
+}
+
+const char *srv_model_path(const srv_model *m)
+{
+    return m->path;
+}
+
+srv_model_kind srv_model_kind_of(const srv_model *m)
+{
+    return m->kind;
+}
+
+const hmm_model *srv_model_hmm(const srv_model *m)
+{
+    return m->hmm;
+}
+
+const struct mamba_model *srv_model_mamba(const srv_model *m)
+{
+    return m->mamba;
+}
+
+const struct eng_tok *srv_model_tok(const srv_model *m)
+{
+    return m->tok;
+}
+
+srv_batcher *srv_model_batcher(const srv_model *m)
+{
+    return m->batcher;
+}
+
+int srv_model_chat(const srv_model *m)
+{
+    return m->chat;
+}
+
+double srv_model_load_seconds(const srv_model *m)
+{
+    return m->load_s;
+}
+
 static json_t *hmm_info(const hmm_model *h)
 {
     static const char *const kinds[] = {"categorical", "gaussian-diag", "gaussian-full", "poisson",
