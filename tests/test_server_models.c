@@ -202,8 +202,8 @@ START_TEST(reference_outlives_delete)
     ck_assert_int_eq(status, 200);
     ck_assert(srv_model_retired(m));
     ck_assert_ptr_null(srv_registry_get(S->models, "x"));
-    ck_assert_uint_eq(hmm_num_states(m->hmm), 2);
-    ck_assert_str_eq(hmm_state_name(m->hmm, 1), "loaded");
+    ck_assert_uint_eq(hmm_num_states(srv_model_hmm(m)), 2);
+    ck_assert_str_eq(hmm_state_name(srv_model_hmm(m), 1), "loaded");
     srv_model_put(m);
 }
 END_TEST
