@@ -15,26 +15,12 @@
 #include "server/srv.h"
 
 #include <jansson.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 
 typedef enum srv_model_kind { SRV_MODEL_HMM, SRV_MODEL_MAMBA } srv_model_kind;
 
-typedef struct srv_model {
-    char *name;
-    char *path;
-    srv_model_kind kind;
-    hmm_model *hmm;
-    struct mamba_model *mamba;
-    struct eng_tok *tok;  /* may be NULL: then only token ids are accepted */
-    srv_batcher *batcher; /* Mamba: generations stepped together (batch.c) */
-    int chat;             /* proto_chat_family: from the config, else matched from
-                             tokenizer_config.json; 0: none */
-    double load_s;        /* seconds srv_model_load took */
-    /* private to models.c and registry.c */
-    atomic_uint refs_;
-    atomic_bool retired_; /* replaced or deleted: no longer served under its name */
-} srv_model;
+/* A served model; its fields are models.c's. */
+typedef struct srv_model srv_model;
 
 /* Load one model into a new srv_model holding one reference (the
  * caller's); the kind is detected from the path (directory: Mamba, file:
