@@ -188,9 +188,10 @@ static void emit_pool_and_models(out *o, const srv *s)
     size_t nm = srv_registry_snapshot(s->models, &ms);
     for (size_t i = 0; i < nm; i++) {
         char name[256];
-        label_escape(ms[i]->name, name, sizeof name);
+        label_escape(srv_model_name(ms[i]), name, sizeof name);
         emit(o, "hmmba_model_load_seconds{model=\"%s\",kind=\"%s\"} %.9f\n", name,
-             ms[i]->kind == SRV_MODEL_MAMBA ? "mamba" : "hmm", ms[i]->load_s);
+             srv_model_kind_of(ms[i]) == SRV_MODEL_MAMBA ? "mamba" : "hmm",
+             srv_model_load_seconds(ms[i]));
     }
     srv_registry_release(ms, nm);
 }

@@ -68,10 +68,11 @@ static int install(srv *s, srv_model *m, json_t *doc, bool *replaced, eng_error 
     int rc = 0;
     uv_mutex_lock(&s->admin_mu);
     if (s->cfg.model_store)
-        rc = doc ? store_write(s->cfg.model_store, m->name, doc, err)
+        rc = doc ? store_write(s->cfg.model_store, srv_model_name(m), doc, err)
                  : eng_error_set(err, ENG_ENOMEM, "out of memory");
     if (!rc) rc = srv_registry_install(s->models, m, replaced, err);
-    if (rc && s->cfg.model_store && rc != ENG_EIO) store_unlink(s->cfg.model_store, m->name);
+    if (rc && s->cfg.model_store && rc != ENG_EIO)
+        store_unlink(s->cfg.model_store, srv_model_name(m));
     uv_mutex_unlock(&s->admin_mu);
     if (rc) srv_model_put(m);
     json_decref(doc);
@@ -138,7 +139,7 @@ int srv_install_mamba(srv *s, const char *name, const char *rel, bool *replaced,
     snprintf(spec, sizeof spec, "%s%s%s", dir, *suffix ? ":" : "", suffix);
     srv_model *m;
     if ((rc = srv_model_load(&m, name, spec, NULL, s->cfg.threads, err))) return rc;
-    if (m->kind != SRV_MODEL_MAMBA) {
+    if (srv_model_kind_of(m) != SRV_MODEL_MAMBA) {
         srv_model_put(m);
         return eng_error_set(err, ENG_EINVAL, "field 'path': \"%s\" is not a directory", rel);
     }

@@ -1,17 +1,36 @@
-/* models.c: one served model: loading by kind, reference counts,
- * description. The table of models is registry.c. */
+/* models.c: one served model: its fields (private here; others use the
+ * models.h accessors), loading by kind, reference counts, description.
+ * The table of models is registry.c. */
 #include "mamba/mamba.h"
 #include "text/tokenizer.h"
 #include "proto/openai_req.h"
 #include "proto/proto.h"
 #include "server/log.h"
+#include "server/models_internal.h"
 #include "server/srv_internal.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+struct srv_model {
+    char *name;
+    char *path;
+    srv_model_kind kind;
+    hmm_model *hmm;
+    struct mamba_model *mamba;
+    struct eng_tok *tok;  /* may be NULL: then only token ids are accepted */
+    srv_batcher *batcher; /* Mamba: generations stepped together (batch.c) */
+    int chat;             /* proto_chat_family: from the config, else matched from
+                             tokenizer_config.json; 0: none */
+    double load_s;        /* seconds srv_model_load took */
+    atomic_uint refs;     /* references held; with retired, the only fields written
+                             after loading */
+    atomic_bool retired;  /* replaced or deleted: no longer served under its name */
+};
 
 /* A Hugging Face model directory: the weights, and tokenizer.json if the
  * directory has one (without it, requests must send token ids). */
@@ -102,8 +121,8 @@ static srv_model *model_new(const char *name, const char *path)
 {
     srv_model *m = calloc(1, sizeof *m);
     if (!m) return NULL;
-    atomic_init(&m->refs_, 1);
-    atomic_init(&m->retired_, false);
+    atomic_init(&m->refs, 1);
+    atomic_init(&m->retired, false);
     m->name = strdup(name);
     m->path = path ? strdup(path) : NULL;
     if (!m->name || (path && !m->path)) {
@@ -164,17 +183,67 @@ int srv_model_from_hmm(srv_model **out, const char *name, const char *path, hmm_
 
 void srv_model_ref(const srv_model *m)
 {
-    atomic_fetch_add(&((srv_model *)m)->refs_, 1);
+    atomic_fetch_add(&((srv_model *)m)->refs, 1);
 }
 
 void srv_model_put(const srv_model *m)
 {
-    if (m && atomic_fetch_sub(&((srv_model *)m)->refs_, 1) == 1) model_free((srv_model *)m);
+    if (m && atomic_fetch_sub(&((srv_model *)m)->refs, 1) == 1) model_free((srv_model *)m);
 }
 
 bool srv_model_retired(const srv_model *m)
 {
-    return atomic_load(&m->retired_);
+    return atomic_load(&m->retired);
+}
+
+void srv_model_retire(const srv_model *m)
+{
+    atomic_store(&((srv_model *)m)->retired, true);
+}
+
+const char *srv_model_name(const srv_model *m)
+{
+    return m->name;
+}
+
+const char *srv_model_path(const srv_model *m)
+{
+    return m->path;
+}
+
+srv_model_kind srv_model_kind_of(const srv_model *m)
+{
+    return m->kind;
+}
+
+const hmm_model *srv_model_hmm(const srv_model *m)
+{
+    return m->hmm;
+}
+
+const struct mamba_model *srv_model_mamba(const srv_model *m)
+{
+    return m->mamba;
+}
+
+const struct eng_tok *srv_model_tok(const srv_model *m)
+{
+    return m->tok;
+}
+
+srv_batcher *srv_model_batcher(const srv_model *m)
+{
+    return m->batcher;
+}
+
+int srv_model_chat(const srv_model *m)
+{
+    return m->chat;
+}
+
+double srv_model_load_seconds(const srv_model *m)
+{
+    return m->load_s;
 }
 
 static json_t *hmm_info(const hmm_model *h)

@@ -2,6 +2,7 @@
  * references in installation order under one mutex, held only to look up,
  * copy or swap a pointer, never while a model is loaded or freed. */
 #include "server/registry.h"
+#include "server/models_internal.h"
 #include "server/srv_internal.h"
 
 #include <stdlib.h>
@@ -36,7 +37,7 @@ void srv_registry_free(srv_registry *g)
 static size_t find_locked(const srv_registry *g, const char *name)
 {
     size_t i = 0;
-    while (i < g->n && strcmp(g->v[i]->name, name))
+    while (i < g->n && strcmp(srv_model_name(g->v[i]), name))
         i++;
     return i;
 }
@@ -65,7 +66,7 @@ int srv_registry_install(srv_registry *g, srv_model *m, bool *replaced, eng_erro
     srv_model *old = NULL;
     int rc = 0;
     uv_mutex_lock(&g->mu);
-    size_t i = find_locked(g, m->name);
+    size_t i = find_locked(g, srv_model_name(m));
     if (i < g->n) {
         old = g->v[i];
         g->v[i] = m;
@@ -86,7 +87,7 @@ int srv_registry_install(srv_registry *g, srv_model *m, bool *replaced, eng_erro
     uv_mutex_unlock(&g->mu);
     if (replaced) *replaced = old != NULL;
     if (old) {
-        atomic_store(&old->retired_, true);
+        srv_model_retire(old);
         srv_model_put(old);
     }
     return rc;
@@ -103,7 +104,7 @@ int srv_registry_remove(srv_registry *g, const char *name)
     }
     uv_mutex_unlock(&g->mu);
     if (!m) return ENG_ENOTFOUND;
-    atomic_store(&m->retired_, true);
+    srv_model_retire(m);
     srv_model_put(m);
     return 0;
 }

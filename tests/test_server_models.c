@@ -3,7 +3,10 @@
  * model's sessions (409 model_replaced), references that keep a model in
  * use alive, decodes racing replacements and deletions, --read-only,
  * --model-store across a restart, --model-root and path traversal, the
- * registry's limit, and bad input. Each test starts its own server. */
+ * registry's limit, the model accessors by kind, and bad input. Each test
+ * starts its own server. */
+#include "mamba/mamba.h"
+#include "proto/openai_req.h"
 #include "server/model_store.h"
 #include "server/srv_internal.h"
 #include "harness.h"
@@ -202,9 +205,51 @@ START_TEST(reference_outlives_delete)
     ck_assert_int_eq(status, 200);
     ck_assert(srv_model_retired(m));
     ck_assert_ptr_null(srv_registry_get(S->models, "x"));
-    ck_assert_uint_eq(hmm_num_states(m->hmm), 2);
-    ck_assert_str_eq(hmm_state_name(m->hmm, 1), "loaded");
+    ck_assert_uint_eq(hmm_num_states(srv_model_hmm(m)), 2);
+    ck_assert_str_eq(hmm_state_name(srv_model_hmm(m), 1), "loaded");
     srv_model_put(m);
+}
+END_TEST
+
+/* The accessors' contracts by kind: an HMM file and a Mamba directory
+ * loaded with a weights suffix (the path is kept without it), and a model
+ * made from an HMM without a path. */
+START_TEST(accessors_by_kind)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 8];
+    eng_error err = {0};
+    srv_model *h, *m, *f;
+    snprintf(path, sizeof path, "%s/hmm/casino/model.json", fixtures());
+    ck_assert_int_eq(srv_model_load(&h, "dice", path, NULL, 1, &err), 0);
+    ck_assert_str_eq(srv_model_name(h), "dice");
+    ck_assert_str_eq(srv_model_path(h), path);
+    ck_assert_int_eq(srv_model_kind_of(h), SRV_MODEL_HMM);
+    ck_assert_uint_eq(hmm_num_states(srv_model_hmm(h)), 2);
+    ck_assert_ptr_null(srv_model_mamba(h));
+    ck_assert_ptr_null(srv_model_tok(h));
+    ck_assert_ptr_null(srv_model_batcher(h));
+    ck_assert_int_eq(srv_model_chat(h), PROTO_CHAT_NONE);
+
+    snprintf(dir, sizeof dir, "%s/mamba/mamba1-tiny-tied", fixtures());
+    snprintf(path, sizeof path, "%s:int8", dir);
+    ck_assert_int_eq(srv_model_load(&m, "lm", path, "mistral", 1, &err), 0);
+    ck_assert_str_eq(srv_model_name(m), "lm");
+    ck_assert_str_eq(srv_model_path(m), dir);
+    ck_assert_int_eq(srv_model_kind_of(m), SRV_MODEL_MAMBA);
+    ck_assert_ptr_null(srv_model_hmm(m));
+    ck_assert_str_eq(mamba_weights_name(mamba_model_weights(srv_model_mamba(m))), "int8");
+    ck_assert_ptr_null(srv_model_tok(m)); /* the directory has no tokenizer.json */
+    ck_assert_ptr_nonnull(srv_model_batcher(m));
+    ck_assert_int_eq(srv_model_chat(m), PROTO_CHAT_MISTRAL);
+
+    ck_assert_int_eq(srv_model_from_hmm(&f, "copy", NULL, hfx_model_from_string(MODEL_B), &err), 0);
+    ck_assert_str_eq(srv_model_name(f), "copy");
+    ck_assert_ptr_null(srv_model_path(f));
+    ck_assert_int_eq(srv_model_kind_of(f), SRV_MODEL_HMM);
+    ck_assert(srv_model_load_seconds(f) == 0.0);
+    srv_model_put(h);
+    srv_model_put(m);
+    srv_model_put(f);
 }
 END_TEST
 
@@ -627,6 +672,7 @@ int main(void)
     tcase_set_timeout(tc, 120); /* a hang guard */
     tcase_add_test(tc, put_get_delete);
     tcase_add_test(tc, reference_outlives_delete);
+    tcase_add_test(tc, accessors_by_kind);
     tcase_add_test(tc, replaced_model_session);
     tcase_add_test(tc, decode_while_replaced);
     tcase_add_test(tc, fit_save_as);

@@ -532,7 +532,7 @@ START_TEST(refused_write_changes_nothing)
     bool created;
     ck_assert_int_eq(srv_session_acquire(S->sessions, "l", NULL, false, &s, &created), 0);
     mamba_state *fresh = NULL;
-    ck_assert_int_eq(mamba_state_new(srv_find_model(S, "tiny")->mamba, &fresh, NULL), 0);
+    ck_assert_int_eq(mamba_state_new(srv_model_mamba(srv_find_model(S, "tiny")), &fresh, NULL), 0);
     mamba_state_copy(srv_session_mamba(s), fresh); /* the request's change: a reset state */
     mamba_state_free(fresh);
     int32_t ids[4] = {5, 6, 7, 8};

@@ -137,7 +137,7 @@ static bool batch_work(batch *b)
     size_t n = b->q.nseq, i;
     bool last = false;
     while ((i = atomic_fetch_add(&b->next, 1)) < n) {
-        b->results[i] = decode_one(b->model->hmm, &b->q, i, &b->errs[i]);
+        b->results[i] = decode_one(srv_model_hmm(b->model), &b->q, i, &b->errs[i]);
         if (!b->results[i] && b->q.batch) {
             eng_error e = b->errs[i];
             eng_error_set(&b->errs[i], e.code, "sequences[%zu]: %s", i, e.msg);
@@ -188,7 +188,8 @@ void srv_hmm_decode(srv_req *r, const srv_model *m)
         srv_reply_error(r, 500, "internal", "out of memory");
         return;
     }
-    int rc = proto_hmm_decode_parse(r->json, m->hmm, lim->max_seq_len, lim->max_batch, &b->q, &err);
+    int rc = proto_hmm_decode_parse(r->json, srv_model_hmm(m), lim->max_seq_len, lim->max_batch,
+                                    &b->q, &err);
     size_t n = b->q.nseq;
     if (!rc &&
         (!(b->results = calloc(n, sizeof *b->results)) || !(b->errs = calloc(n, sizeof *b->errs))))

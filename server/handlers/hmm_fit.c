@@ -110,12 +110,12 @@ static bool setup(srv_req *r, proto_hmm_fit_req *q, const hmm_model **m)
     if (q->model_name) {
         const srv_model *sm = srv_req_find_model(r, q->model_name);
         if (!sm) return false;
-        if (sm->kind != SRV_MODEL_HMM) {
+        if (srv_model_kind_of(sm) != SRV_MODEL_HMM) {
             srv_reply_error(r, 400, "invalid_request",
                             "field 'model': '%s' is not an HMM; /fit fits HMMs", q->model_name);
             return false;
         }
-        *m = sm->hmm;
+        *m = srv_model_hmm(sm);
     }
     proto_fit_limits fl = {lim->max_seq_len, lim->max_batch, SRV_FIT_MAX_ITERATIONS};
     if (proto_hmm_fit_parse(r->json, *m, &fl, q, &err)) {

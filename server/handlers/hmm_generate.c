@@ -15,14 +15,15 @@ void srv_hmm_generate(srv_req *r, const srv_model *m)
         srv_reply_eng_error(r, &err);
         return;
     }
-    size_t T = q.length, D = hmm_dim(m->hmm);
+    size_t T = q.length, D = hmm_dim(srv_model_hmm(m));
     int32_t *states = malloc(T * sizeof *states), *sym = malloc(T * sizeof *sym);
     double *x = D ? malloc(T * D * sizeof *x) : NULL;
-    if (!states || !sym || (D && !x) || hmm_sample(m->hmm, T, q.seed, states, sym, x, &err)) {
+    if (!states || !sym || (D && !x) ||
+        hmm_sample(srv_model_hmm(m), T, q.seed, states, sym, x, &err)) {
         srv_reply_error(r, 500, "internal", "sampling failed");
     } else {
         hmm_obs obs = {.T = T, .sym = sym, .x = x};
-        srv_reply_json(r, 200, proto_hmm_sample_json(m->hmm, &obs, states, q.seed));
+        srv_reply_json(r, 200, proto_hmm_sample_json(srv_model_hmm(m), &obs, states, q.seed));
     }
     free(states);
     free(sym);

@@ -52,7 +52,7 @@ static bool take_models(srv_req *r, const json_t *names, srv_model **ms, size_t 
             return false;
         }
         *n = i + 1;
-        if (ms[i]->kind != SRV_MODEL_HMM) {
+        if (srv_model_kind_of(ms[i]) != SRV_MODEL_HMM) {
             srv_reply_error(r, 400, "invalid_request",
                             "models[%zu]: '%s' is not an HMM; only HMMs are ranked", i, name);
             return false;
@@ -69,8 +69,8 @@ static void score(const srv_model *m, const proto_hmm_decode_req *q, size_t j, s
         proto_hmm_score *sc = &scores[s * nm + j];
         eng_error err = {0};
         srv_metrics_hmm_observations(q->seqs[s].T);
-        sc->model = m->name;
-        if (hmm_forward(m->hmm, &q->seqs[s], &sc->ll, &err) == 0) continue;
+        sc->model = srv_model_name(m);
+        if (hmm_forward(srv_model_hmm(m), &q->seqs[s], &sc->ll, &err) == 0) continue;
         memcpy(why[s * nm + j], err.msg, sizeof err.msg);
         sc->why = why[s * nm + j];
     }
@@ -108,8 +108,8 @@ void srv_hmm_rank(srv_req *r)
     json_object_del(body, "models");
     for (size_t j = 0; j < nm; j++) {
         proto_hmm_decode_req q;
-        int rc =
-            proto_hmm_decode_parse(body, ms[j]->hmm, lim->max_seq_len, lim->max_batch, &q, &err);
+        int rc = proto_hmm_decode_parse(body, srv_model_hmm(ms[j]), lim->max_seq_len,
+                                        lim->max_batch, &q, &err);
         if (!rc && !scores) {
             nseq = q.nseq;
             batch = q.batch;
@@ -121,7 +121,7 @@ void srv_hmm_rank(srv_req *r)
         proto_hmm_decode_req_free(&q);
         if (rc) {
             eng_error e = err;
-            eng_error_set(&err, rc, "models[%zu] ('%s'): %s", j, ms[j]->name, e.msg);
+            eng_error_set(&err, rc, "models[%zu] ('%s'): %s", j, srv_model_name(ms[j]), e.msg);
             srv_reply_eng_error(r, &err);
             goto out;
         }

@@ -32,7 +32,7 @@ static void run(srv_req *r, const srv_model *m, proto_hmm_stream_req *q, srv_ses
         return;
     }
     if (q->obs.T && !(rc = hmm_online_push(srv_session_hmm(s), &q->obs, q->lag, &push, &err))) {
-        o = proto_hmm_push_json(m->hmm, &push);
+        o = proto_hmm_push_json(srv_model_hmm(m), &push);
         nfixed = push.nfixed; /* a copy: a finish reuses the state's buffers */
         if ((fixed = malloc((nfixed + 1) * sizeof *fixed)))
             memcpy(fixed, push.fixed, nfixed * sizeof *fixed);
@@ -46,7 +46,7 @@ static void run(srv_req *r, const srv_model *m, proto_hmm_stream_req *q, srv_ses
             o = json_pack("{s:I,s:[]}", "from", (json_int_t)hmm_online_position(srv_session_hmm(s)),
                           "filtered");
         const hmm_online_out *last = q->final ? &fin : &push;
-        proto_hmm_path_part_json(o, m->hmm, last, fixed, nfixed, q->final ? &fin : NULL);
+        proto_hmm_path_part_json(o, srv_model_hmm(m), last, fixed, nfixed, q->final ? &fin : NULL);
         json_object_set_new(o, "forced", json_boolean(forced || (q->final && fin.forced)));
         json_object_set_new(o, "session", json_string(srv_session_id(s)));
         json_object_set_new(o, "session_created", json_boolean(created));
@@ -66,8 +66,8 @@ void srv_hmm_session_decode(srv_req *r, const srv_model *m)
     eng_error err;
     srv_session *s = NULL;
     bool created = false;
-    if (proto_hmm_stream_parse(r->json, m->hmm, r->srv->cfg.limits.max_seq_len, SRV_HMM_MAX_LAG, &q,
-                               &err)) {
+    if (proto_hmm_stream_parse(r->json, srv_model_hmm(m), r->srv->cfg.limits.max_seq_len,
+                               SRV_HMM_MAX_LAG, &q, &err)) {
         srv_reply_eng_error(r, &err);
     } else if (srv_req_take_session(r, m, q.session, q.session_mode, &s, &created)) {
         run(r, m, &q, s, created);

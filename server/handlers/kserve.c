@@ -51,9 +51,9 @@ void srv_kserve_model(srv_req *r)
     if (!m) return;
     json_t *in = json_array(), *out = json_array();
     const char *platform;
-    if (m->kind == SRV_MODEL_MAMBA) {
+    if (srv_model_kind_of(m) == SRV_MODEL_MAMBA) {
         platform = "hmmba_mamba";
-        json_int_t V = mamba_model_config(m->mamba)->vocab_size;
+        json_int_t V = mamba_model_config(srv_model_mamba(m))->vocab_size;
         json_array_append_new(in, tensor("input_ids", "INT32", -1, 0));
         json_array_append_new(out, tensor("logits", "FP32", -1, V));
     } else {
@@ -62,7 +62,7 @@ void srv_kserve_model(srv_req *r)
         json_array_append_new(out, tensor("path", "INT32", -1, 0));
     }
     srv_reply_json(r, 200,
-                   json_pack("{s:s,s:[s],s:s,s:o,s:o}", "name", m->name, "versions", "1",
+                   json_pack("{s:s,s:[s],s:s,s:o,s:o}", "name", srv_model_name(m), "versions", "1",
                              "platform", platform, "inputs", in, "outputs", out));
 }
 
@@ -73,5 +73,5 @@ void srv_kserve_model_ready(srv_req *r)
     if (!m) return;
     bool draining = atomic_load(&r->srv->draining);
     srv_reply_json(r, draining ? 503 : 200,
-                   json_pack("{s:s,s:b}", "name", m->name, "ready", !draining));
+                   json_pack("{s:s,s:b}", "name", srv_model_name(m), "ready", !draining));
 }

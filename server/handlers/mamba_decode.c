@@ -68,14 +68,14 @@ static void score_position(scorer *sc, int32_t id, const float *row)
 static int run_chunks(const srv_model *m, mamba_state *st, const int32_t *ids, size_t n, scorer *sc,
                       eng_error *err)
 {
-    size_t d = (size_t)mamba_model_config(m->mamba)->d_model;
+    size_t d = (size_t)mamba_model_config(srv_model_mamba(m))->d_model;
     float *logits = malloc(CHUNK * sc->V * sizeof(float));
     float *hidden = sc->hidden ? malloc(CHUNK * d * sizeof(float)) : NULL;
     int rc =
         (!logits || (sc->hidden && !hidden)) ? eng_error_set(err, ENG_ENOMEM, "out of memory") : 0;
     for (size_t at = 0; !rc && at < n; at += CHUNK) {
         size_t c = n - at < CHUNK ? n - at : CHUNK;
-        rc = mamba_prefill(m->mamba, st, ids + at, c, logits, NULL, hidden, err);
+        rc = mamba_prefill(srv_model_mamba(m), st, ids + at, c, logits, NULL, hidden, err);
         for (size_t i = 0; !rc && i < c; i++) {
             score_position(sc, ids[at + i], logits + i * sc->V);
             if (sc->logits)
@@ -96,12 +96,12 @@ static bool get_tokens(srv_req *r, const srv_model *m, proto_mamba_decode_req *q
         *ids = q->tokens;
         *n = q->ntokens;
         q->tokens = NULL;
-    } else if (!m->tok) {
+    } else if (!srv_model_tok(m)) {
         srv_reply_error(r, 400, "invalid_request",
                         "model '%s' has no tokenizer.json: send 'tokens' instead of 'text'",
-                        m->name);
+                        srv_model_name(m));
         return false;
-    } else if (eng_tok_encode(m->tok, q->text, q->text_len, ids, n, &err)) {
+    } else if (eng_tok_encode(srv_model_tok(m), q->text, q->text_len, ids, n, &err)) {
         srv_reply_eng_error(r, &err);
         return false;
     }
@@ -137,7 +137,7 @@ static void answer(srv_req *r, const int32_t *ids, size_t n, scorer *sc, const s
 
 void srv_mamba_decode(srv_req *r, const srv_model *m)
 {
-    const mamba_config *c = mamba_model_config(m->mamba);
+    const mamba_config *c = mamba_model_config(srv_model_mamba(m));
     proto_mamba_decode_req q;
     eng_error err = {0};
     int32_t *ids = NULL;
@@ -168,7 +168,7 @@ void srv_mamba_decode(srv_req *r, const srv_model *m)
     if (sess) {
         st = srv_session_mamba(sess);
         if (sc.prev) sc.have_prev = srv_session_load_mamba(sess, sc.prev, sc.V, NULL, NULL);
-    } else if (mamba_state_new(m->mamba, &st, &err)) {
+    } else if (mamba_state_new(srv_model_mamba(m), &st, &err)) {
         st = NULL;
     }
     if (!sc.prev || !sc.lsm || !st || run_chunks(m, st, ids, n, &sc, &err)) {

@@ -64,6 +64,12 @@ struct gen {
     uint64_t t0_ns, first_ns; /* the request's arrival, the first token (metrics) */
 };
 
+/* The vocabulary size of g's model: the length of its logits. */
+static size_t gen_vocab(const gen *g)
+{
+    return (size_t)mamba_model_config(srv_model_mamba(g->m))->vocab_size;
+}
+
 static void history_push(gen *g, int32_t id)
 {
     size_t cap = sizeof g->history / sizeof g->history[0];
@@ -163,7 +169,8 @@ static srv_gen_view gen_view(const gen *g)
 static int on_token(gen *g, int32_t id, float lp)
 {
     size_t plen = 0;
-    const char *piece = g->m->tok ? eng_tok_piece(g->m->tok, id, true, &plen) : "";
+    const char *piece =
+        srv_model_tok(g->m) ? eng_tok_piece(srv_model_tok(g->m), id, true, &plen) : "";
     char buf[256], *tmp = ENG_UTF8_STREAM_OUT_MAX(plen) <= sizeof buf
                               ? buf
                               : malloc(ENG_UTF8_STREAM_OUT_MAX(plen));
@@ -209,14 +216,15 @@ static bool prepare_prompt(srv_req *r, gen *g)
         g->q.tokens = NULL;
         return true;
     }
-    if (!g->m->tok) {
+    if (!srv_model_tok(g->m)) {
         srv_reply_error(r, 400, "invalid_request",
                         "model '%s' has no tokenizer.json: send 'tokens' instead of 'prompt'",
-                        g->m->name);
+                        srv_model_name(g->m));
         return false;
     }
     eng_error err;
-    if (eng_tok_encode(g->m->tok, g->q.prompt, g->q.prompt_len, &g->prompt, &g->nprompt, &err)) {
+    if (eng_tok_encode(srv_model_tok(g->m), g->q.prompt, g->q.prompt_len, &g->prompt, &g->nprompt,
+                       &err)) {
         srv_reply_eng_error(r, &err);
         return false;
     }
@@ -235,12 +243,11 @@ static bool take_state(srv_req *r, gen *g)
         return false;
     if (g->session) {
         g->state = srv_session_mamba(g->session);
-        g->have_logits = srv_session_load_mamba(g->session, g->logits,
-                                                (size_t)mamba_model_config(g->m->mamba)->vocab_size,
-                                                g->history, &g->nhist);
+        g->have_logits =
+            srv_session_load_mamba(g->session, g->logits, gen_vocab(g), g->history, &g->nhist);
         return true;
     }
-    if (mamba_state_new(g->m->mamba, &g->state, NULL)) {
+    if (mamba_state_new(srv_model_mamba(g->m), &g->state, NULL)) {
         srv_reply_error(r, 500, "internal", "out of memory");
         return false;
     }
@@ -263,7 +270,7 @@ static bool should_stop(gen *g)
  * token must be stepped; false when the generation ended without one. */
 static bool gen_before(gen *g)
 {
-    size_t V = (size_t)mamba_model_config(g->m->mamba)->vocab_size;
+    size_t V = gen_vocab(g);
     if (g->nout >= g->q.max_tokens) {
         g->finish = "length";
         return false;
@@ -299,7 +306,7 @@ static bool gen_after(gen *g)
                       srv_stream_unread(g->stream), g->srv->cfg.limits.stream_buffer_bytes);
     } else if (g->emit_rc < 0)
         g->finish = "cancelled";
-    else if (g->mb.token == mamba_model_config(g->m->mamba)->eos_id)
+    else if (g->mb.token == mamba_model_config(srv_model_mamba(g->m))->eos_id)
         g->finish = "eos";
     else if (g->emit_rc == 1)
         g->finish = "stop";
@@ -322,7 +329,7 @@ static void save_session(gen *g)
 {
     /* g->history ends with the tokens this call added (at least the last
      * 2 * SRV_SESSION_HISTORY of everything are always held) */
-    size_t V = (size_t)mamba_model_config(g->m->mamba)->vocab_size;
+    size_t V = gen_vocab(g);
     size_t add = g->nadded < g->nhist ? g->nadded : g->nhist;
     srv_session_save_mamba(g->session, g->have_logits ? g->logits : NULL, V,
                            g->history + g->nhist - add, add);
@@ -391,7 +398,7 @@ static void gen_free(gen *g)
  * (g->q is parsed). false: an answer is set. */
 static bool gen_prepare(srv_req *r, gen *g)
 {
-    size_t V = (size_t)mamba_model_config(g->m->mamba)->vocab_size;
+    size_t V = gen_vocab(g);
     eng_error err;
     g->t0_ns = r->t0_ns;
     if (!prepare_prompt(r, g)) return false;
@@ -416,7 +423,7 @@ static bool gen_prepare(srv_req *r, gen *g)
 static bool gen_setup(srv_req *r, gen *g)
 {
     const cfg_limits *lim = &r->srv->cfg.limits;
-    size_t V = (size_t)mamba_model_config(g->m->mamba)->vocab_size;
+    size_t V = gen_vocab(g);
     eng_error err;
     if (proto_generate_parse(r->json, V, lim->max_seq_len, lim->max_tokens, &g->q, &err)) {
         srv_reply_eng_error(r, &err);
@@ -485,7 +492,7 @@ static bool batch_choose(srv_batch_member *mb)
 static bool batch_absorb(srv_batch_member *mb, const float *logits)
 {
     gen *g = gen_of(mb);
-    memcpy(g->logits, logits, (size_t)mamba_model_config(g->m->mamba)->vocab_size * sizeof(float));
+    memcpy(g->logits, logits, gen_vocab(g) * sizeof(float));
     return gen_after(g);
 }
 
@@ -519,7 +526,7 @@ static void gen_abort(gen *g)
  * sampler (seed + i) and buffers; the prompt is g's. NULL on ENOMEM. */
 static gen *gen_fork(const gen *g, size_t i)
 {
-    size_t V = (size_t)mamba_model_config(g->m->mamba)->vocab_size;
+    size_t V = gen_vocab(g);
     gen *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->srv = g->srv;
@@ -538,7 +545,7 @@ static gen *gen_fork(const gen *g, size_t i)
     c->out = malloc((g->q.max_tokens + 1) * sizeof(int32_t));
     c->top = calloc(g->q.logprobs + 1, sizeof *c->top);
     if (!c->logits || !c->out || !c->top || eng_sampler_new(V, &c->q.sample, &c->sampler, NULL) ||
-        mamba_state_new(g->m->mamba, &c->state, NULL)) {
+        mamba_state_new(srv_model_mamba(g->m), &c->state, NULL)) {
         gen_free(c);
         return NULL;
     }
@@ -568,15 +575,15 @@ static bool gen_run(srv_req *r, gen **gs, size_t n)
     }
     r = NULL; /* from here on r is reached only through g->req, by gen_finalize */
     if (g->nprompt) {
-        int rc = mamba_prefill(m->mamba, g->state, g->prompt, g->nprompt, NULL, g->logits, NULL,
-                               &g->err);
+        int rc = mamba_prefill(srv_model_mamba(m), g->state, g->prompt, g->nprompt, NULL, g->logits,
+                               NULL, &g->err);
         g->have_logits = rc == 0;
         for (size_t i = 0; !rc && i < g->nprompt; i++)
             history_push(g, g->prompt[i]);
         if (rc) g->finish = "error";
     }
     if (!g->finish && g->q.max_tokens == 0) g->finish = "length";
-    size_t V = (size_t)mamba_model_config(m->mamba)->vocab_size, njoin = 0;
+    size_t V = (size_t)mamba_model_config(srv_model_mamba(m))->vocab_size, njoin = 0;
     srv_batch_member *join[SRV_GEN_MAX_N];
     for (size_t i = 1; i < n; i++) {
         gen *c = gs[i];
@@ -599,7 +606,7 @@ static bool gen_run(srv_req *r, gen **gs, size_t n)
         gs[i]->mb.state = gs[i]->state;
         join[njoin++] = &gs[i]->mb;
     }
-    if (njoin) srv_batcher_join_n(m->batcher, m->mamba, join, njoin);
+    if (njoin) srv_batcher_join_n(srv_model_batcher(m), srv_model_mamba(m), join, njoin);
     return true;
 }
 

@@ -44,7 +44,8 @@ static void h_get(srv_req *r)
         return;
     }
     srv_reply_json(r, 200,
-                   m->kind == SRV_MODEL_HMM ? proto_hmm_to_json(m->hmm) : srv_model_info_json(m));
+                   srv_model_kind_of(m) == SRV_MODEL_HMM ? proto_hmm_to_json(srv_model_hmm(m))
+                                                         : srv_model_info_json(m));
     srv_model_put(m);
 }
 

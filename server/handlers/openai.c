@@ -29,9 +29,10 @@ void srv_openai_models(srv_req *r)
     size_t n = srv_registry_snapshot(r->srv->models, &models);
     for (size_t i = 0; data && i < n; i++) {
         const srv_model *m = models[i];
-        if (m->kind != SRV_MODEL_MAMBA) continue;
-        json_array_append_new(data, json_pack("{s:s,s:s,s:i,s:s}", "id", m->name, "object", "model",
-                                              "created", 0, "owned_by", "hmmba"));
+        if (srv_model_kind_of(m) != SRV_MODEL_MAMBA) continue;
+        json_array_append_new(data,
+                              json_pack("{s:s,s:s,s:i,s:s}", "id", srv_model_name(m), "object",
+                                        "model", "created", 0, "owned_by", "hmmba"));
     }
     srv_registry_release(models, n);
     srv_reply_json(r, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
@@ -80,7 +81,8 @@ static const char *finish_reason(const char *f)
 static json_t *token_string(const oai *a, int32_t id, json_t **bytes)
 {
     size_t len = 0;
-    const char *p = a->m->tok ? eng_tok_piece(a->m->tok, id, false, &len) : NULL;
+    const char *p =
+        srv_model_tok(a->m) ? eng_tok_piece(srv_model_tok(a->m), id, false, &len) : NULL;
     char tmp[32];
     if (!p) {
         snprintf(tmp, sizeof tmp, "token_id:%d", (int)id);
@@ -148,7 +150,7 @@ static json_t *frame(const oai *a, bool chunk)
     const char *object =
         a->q.chat ? (chunk ? "chat.completion.chunk" : "chat.completion") : "text_completion";
     return json_pack("{s:s,s:s,s:I,s:s,s:[]}", "id", a->id, "object", object, "created", a->created,
-                     "model", a->m->name, "choices");
+                     "model", srv_model_name(a->m), "choices");
 }
 
 static json_t *usage(const oai *a)
@@ -350,8 +352,9 @@ static bool chat_prompt(srv_req *r, oai *a)
             return false;
         }
     }
-    if (!f) f = (proto_chat_family)a->m->chat;
+    if (!f) f = (proto_chat_family)srv_model_chat(a->m);
     if (!f) {
+        const char *name = srv_model_name(a->m);
         srv_reply_error(r, 400, "no_chat_template",
                         "model '%s' has no chat template this server renders (its "
                         "tokenizer_config.json has none that is ChatML or Mistral [INST]): name "
@@ -359,7 +362,7 @@ static bool chat_prompt(srv_req *r, oai *a)
                         "\"models\": {\"%s\": {\"path\": ..., \"chat_template\": "
                         "\"chatml\"}} in the config file, or per request with "
                         "\"chat_template\": \"chatml\" or \"mistral\"",
-                        a->m->name, a->m->name, a->m->name);
+                        name, name, name);
         return false;
     }
     /* A session that already holds turns continues: no <s> again. */
@@ -389,10 +392,10 @@ static void openai_generate(srv_req *r, bool chat)
     if (!srv_parse_body(r)) return;
     const srv_model *m = srv_req_model(r);
     if (!m) return;
-    if (m->kind != SRV_MODEL_MAMBA) {
+    if (srv_model_kind_of(m) != SRV_MODEL_MAMBA) {
         srv_reply_error(r, 400, "invalid_request",
                         "field 'model': '%s' is an HMM; the OpenAI routes serve Mamba models",
-                        m->name);
+                        srv_model_name(m));
         return;
     }
     oai *a = calloc(1, sizeof *a);
@@ -402,7 +405,7 @@ static void openai_generate(srv_req *r, bool chat)
     }
     a->m = m;
     const cfg_limits *lim = &r->srv->cfg.limits;
-    size_t V = (size_t)mamba_model_config(m->mamba)->vocab_size;
+    size_t V = (size_t)mamba_model_config(srv_model_mamba(m))->vocab_size;
     eng_error err;
     if (proto_openai_parse(r->json, chat, V, lim->max_seq_len, lim->max_tokens, &a->q, &err)) {
         srv_reply_eng_error(r, &err);
@@ -423,8 +426,8 @@ static void openai_generate(srv_req *r, bool chat)
         if (a->q.gen.prompt) {
             a->prompt_text = strndup(a->q.gen.prompt, a->q.gen.prompt_len);
             a->prompt_len = a->q.gen.prompt_len;
-        } else if (m->tok) {
-            eng_tok_decode(m->tok, a->q.gen.tokens, a->q.gen.ntokens, &a->prompt_text,
+        } else if (srv_model_tok(m)) {
+            eng_tok_decode(srv_model_tok(m), a->q.gen.tokens, a->q.gen.ntokens, &a->prompt_text,
                            &a->prompt_len, &err);
         }
         if (!a->prompt_text) a->prompt_text = strdup("");

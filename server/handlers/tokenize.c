@@ -18,11 +18,12 @@ static const srv_model *tok_model(srv_req *r)
     if (!srv_parse_body(r)) return NULL;
     const srv_model *m = srv_req_model(r);
     if (!m) return NULL;
-    if (m->kind != SRV_MODEL_MAMBA || !m->tok) {
+    if (srv_model_kind_of(m) != SRV_MODEL_MAMBA || !srv_model_tok(m)) {
         srv_reply_error(r, 400, "invalid_request", "field 'model': '%s' has no tokenizer (%s)",
-                        m->name,
-                        m->kind == SRV_MODEL_MAMBA ? "no tokenizer.json in its directory"
-                                                   : "an HMM takes observations, not text");
+                        srv_model_name(m),
+                        srv_model_kind_of(m) == SRV_MODEL_MAMBA
+                            ? "no tokenizer.json in its directory"
+                            : "an HMM takes observations, not text");
         return NULL;
     }
     return m;
@@ -74,13 +75,14 @@ void srv_handle_tokenize(srv_req *r)
     }
     int32_t *ids = NULL;
     size_t n = 0;
-    if (eng_tok_encode(m->tok, q.text, q.text_len, &ids, &n, &err)) {
+    if (eng_tok_encode(srv_model_tok(m), q.text, q.text_len, &ids, &n, &err)) {
         srv_reply_eng_error(r, &err);
         return;
     }
-    json_t *a = json_pack("{s:s,s:o,s:I,s:s}", "model", m->name, "tokens", ids_json(ids, n),
-                          "count", (json_int_t)n, "pipeline", eng_tok_pipeline(m->tok));
-    if (a && q.pieces) json_object_set_new(a, "pieces", pieces_json(m->tok, ids, n));
+    json_t *a =
+        json_pack("{s:s,s:o,s:I,s:s}", "model", srv_model_name(m), "tokens", ids_json(ids, n),
+                  "count", (json_int_t)n, "pipeline", eng_tok_pipeline(srv_model_tok(m)));
+    if (a && q.pieces) json_object_set_new(a, "pieces", pieces_json(srv_model_tok(m), ids, n));
     free(ids);
     srv_reply_json(r, 200, a);
 }
@@ -91,7 +93,7 @@ void srv_handle_detokenize(srv_req *r)
     if (!m) return;
     proto_detokenize_req q;
     eng_error err;
-    size_t V = eng_tok_vocab_size(m->tok);
+    size_t V = eng_tok_vocab_size(srv_model_tok(m));
     if (proto_detokenize_parse(r->json, V, r->srv->cfg.limits.max_seq_len, &q, &err)) {
         proto_detokenize_req_free(&q);
         srv_reply_eng_error(r, &err);
@@ -99,14 +101,15 @@ void srv_handle_detokenize(srv_req *r)
     }
     char *text = NULL;
     size_t len = 0;
-    if (eng_tok_decode(m->tok, q.tokens, q.ntokens, &text, &len, &err)) {
+    if (eng_tok_decode(srv_model_tok(m), q.tokens, q.ntokens, &text, &len, &err)) {
         proto_detokenize_req_free(&q);
         srv_reply_eng_error(r, &err);
         return;
     }
-    json_t *a = json_pack("{s:s,s:s%,s:I}", "model", m->name, "text", text, len, "count",
+    json_t *a = json_pack("{s:s,s:s%,s:I}", "model", srv_model_name(m), "text", text, len, "count",
                           (json_int_t)q.ntokens);
-    if (a && q.pieces) json_object_set_new(a, "pieces", pieces_json(m->tok, q.tokens, q.ntokens));
+    if (a && q.pieces)
+        json_object_set_new(a, "pieces", pieces_json(srv_model_tok(m), q.tokens, q.ntokens));
     free(text);
     proto_detokenize_req_free(&q);
     srv_reply_json(r, 200, a);

@@ -168,7 +168,7 @@ static void srv_handle_decode(srv_req *r)
     const srv_model *m = srv_req_model(r);
     if (!m) return;
     bool session = proto_names_session(r->json) || r->session_hdr;
-    if (m->kind == SRV_MODEL_MAMBA)
+    if (srv_model_kind_of(m) == SRV_MODEL_MAMBA)
         srv_mamba_decode(r, m);
     else if (session)
         srv_hmm_session_decode(r, m);
@@ -181,7 +181,7 @@ static void srv_handle_generate(srv_req *r)
     if (!srv_parse_body(r)) return;
     const srv_model *m = srv_req_model(r);
     if (!m) return;
-    if (m->kind == SRV_MODEL_HMM)
+    if (srv_model_kind_of(m) == SRV_MODEL_HMM)
         srv_hmm_generate(r, m);
     else
         srv_mamba_generate(r, m);

@@ -84,15 +84,16 @@ static int encode(const srv_session *s, wbuf *b)
                          : -1;
     if (rc) return -1;
     uint32_t version = VERSION, nh = (uint32_t)s->nhistory;
-    uint16_t idl = (uint16_t)strlen(s->id), ml = (uint16_t)strlen(s->model->name);
-    uint32_t nl = s->last_logits ? (uint32_t)mamba_model_config(s->model->mamba)->vocab_size : 0;
+    uint16_t idl = (uint16_t)strlen(s->id), ml = (uint16_t)strlen(srv_model_name(s->model));
+    uint32_t nl =
+        s->last_logits ? (uint32_t)mamba_model_config(srv_model_mamba(s->model))->vocab_size : 0;
     uint64_t tokens = s->tokens, bl = blen;
     put(b, MAGIC, 8);
     put_u32(b, version);
     put_u16(b, idl);
     put(b, s->id, idl);
     put_u16(b, ml);
-    put(b, s->model->name, ml);
+    put(b, srv_model_name(s->model), ml);
     put_u64(b, tokens);
     put_u32(b, nh);
     for (uint32_t i = 0; i < nh; i++)
@@ -279,10 +280,10 @@ static bool take_f32s(rbuf *r, float *out, size_t n)
 static bool restore_state(const srv_model *m, srv_session *sess, const void *blob, size_t len,
                           eng_error *err)
 {
-    if (m->kind == SRV_MODEL_MAMBA)
-        return mamba_state_deserialize(m->mamba, blob, len, sess->state, err) == 0;
+    if (srv_model_kind_of(m) == SRV_MODEL_MAMBA)
+        return mamba_state_deserialize(srv_model_mamba(m), blob, len, sess->state, err) == 0;
     hmm_online *st = NULL;
-    if (hmm_online_deserialize(m->hmm, blob, len, &st, err)) return false;
+    if (hmm_online_deserialize(srv_model_hmm(m), blob, len, &st, err)) return false;
     hmm_online_free(sess->online);
     sess->online = st;
     sess->bytes = sizeof *sess + hmm_online_bytes(st);
@@ -320,7 +321,7 @@ static srv_session *decode(srv *s, const unsigned char *d, size_t len, const cha
         return snprintf(why, wcap, "the state is for model '%s', which is not loaded here", model),
                NULL;
     srv_session *sess = srv_session_create(id, m);
-    size_t V = m->mamba ? (size_t)mamba_model_config(m->mamba)->vocab_size : 0;
+    size_t V = srv_model_mamba(m) ? (size_t)mamba_model_config(srv_model_mamba(m))->vocab_size : 0;
     bool ok = sess && take_u64(&r, &tokens) && take_u32(&r, &nh) && nh <= SRV_SESSION_HISTORY &&
               take_i32s(&r, sess->history, nh) && take_u32(&r, &nl) && (nl == 0 || nl == V);
     if (ok && nl)

@@ -139,8 +139,8 @@ static bool make_room_locked(srv_sessions *t, size_t bytes)
 
 static size_t mamba_session_bytes(const srv_model *m)
 {
-    const mamba_config *c = mamba_model_config(m->mamba);
-    return sizeof(srv_session) + mamba_state_bytes(m->mamba) +
+    const mamba_config *c = mamba_model_config(srv_model_mamba(m));
+    return sizeof(srv_session) + mamba_state_bytes(srv_model_mamba(m)) +
            (size_t)c->vocab_size * sizeof(float);
 }
 
@@ -152,8 +152,8 @@ static srv_session *session_new(const char *id, const srv_model *model)
     srv_model_ref(model); /* a replaced model lives on for its sessions */
     s->model = model;
     s->bytes = sizeof *s;
-    if (model->kind == SRV_MODEL_MAMBA) {
-        if (mamba_state_new(model->mamba, &s->state, NULL)) {
+    if (srv_model_kind_of(model) == SRV_MODEL_MAMBA) {
+        if (mamba_state_new(srv_model_mamba(model), &s->state, NULL)) {
             session_free(s);
             return NULL;
         }
@@ -161,7 +161,7 @@ static srv_session *session_new(const char *id, const srv_model *model)
     } else {
         hmm_online_opts o = hmm_online_default_opts();
         o.max_lag = SRV_HMM_MAX_LAG;
-        if (hmm_online_new(model->hmm, &o, &s->online, NULL)) {
+        if (hmm_online_new(srv_model_hmm(model), &o, &s->online, NULL)) {
             session_free(s);
             return NULL;
         }
@@ -187,7 +187,7 @@ srv_acquire srv_session_acquire_local(srv_sessions *t, const char *id, const srv
         if ((*slot)->busy)
             rc = SRV_ACQ_BUSY;
         else if (model && (*slot)->model != model && srv_model_retired((*slot)->model) &&
-                 !strcmp((*slot)->model->name, model->name)) {
+                 !strcmp(srv_model_name((*slot)->model), srv_model_name(model))) {
             unlink_free(t, slot); /* its model was replaced: the session ends */
             rc = SRV_ACQ_REPLACED;
         } else if (model && (*slot)->model != model)
@@ -195,8 +195,8 @@ srv_acquire srv_session_acquire_local(srv_sessions *t, const char *id, const srv
     } else if (!create) {
         rc = SRV_ACQ_NOT_FOUND;
     } else {
-        size_t bytes = model->kind == SRV_MODEL_MAMBA ? mamba_session_bytes(model)
-                                                      : sizeof(srv_session) + 4096;
+        size_t bytes = srv_model_kind_of(model) == SRV_MODEL_MAMBA ? mamba_session_bytes(model)
+                                                                   : sizeof(srv_session) + 4096;
         srv_session *s = NULL;
         if (!make_room_locked(t, bytes))
             rc = SRV_ACQ_FULL;
@@ -263,7 +263,7 @@ static int fork_locked(srv_sessions *t, srv_session *src, const char *as_id)
         s->bytes = src->bytes;
     }
     if (src->last_logits) {
-        size_t V = (size_t)mamba_model_config(src->model->mamba)->vocab_size;
+        size_t V = (size_t)mamba_model_config(srv_model_mamba(src->model))->vocab_size;
         if (!(s->last_logits = malloc(V * sizeof(float)))) {
             session_free(s);
             return SRV_ACQ_NOMEM;
@@ -294,9 +294,10 @@ int srv_session_fork_local(srv_sessions *t, const char *id, const char *as_id)
 static json_t *info_locked(const srv_session *s)
 {
     uint64_t idle_ms = (srv_now_ns() - s->last_use_ns) / 1000000u;
-    return json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:b}", "id", s->id, "model", s->model->name,
-                     "tokens", (json_int_t)s->tokens, "bytes", (json_int_t)s->bytes, "last_use",
-                     (json_int_t)s->last_use_unix, "idle_ms", (json_int_t)idle_ms, "busy", s->busy);
+    return json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:b}", "id", s->id, "model",
+                     srv_model_name(s->model), "tokens", (json_int_t)s->tokens, "bytes",
+                     (json_int_t)s->bytes, "last_use", (json_int_t)s->last_use_unix, "idle_ms",
+                     (json_int_t)idle_ms, "busy", s->busy);
 }
 
 json_t *srv_session_info(srv_sessions *t, const char *id)
