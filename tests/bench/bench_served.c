@@ -41,7 +41,8 @@
  * the read bandwidth, for hmmba and for each peer given (bench_peers.c),
  * with the share of the bandwidth each decode target needs. Usage:
  *   bench_served HMMBA_BINARY      (meson test --benchmark -v served)
- * HMMBA_BENCH_QUICK=1: 4 layers (a smoke test). HMMBA_BENCH_SERVER_ARGS:
+ * HMMBA_BENCH_QUICK=1: 4 layers (a smoke test). HMMBA_BENCH_NO_MAMBA2=1:
+ * without the Mamba-2 section. HMMBA_BENCH_SERVER_ARGS:
  * flags added to the server's command line (to compare a setting with the
  * defaults; the output says so). Peers: see served.h. */
 #include "mamba/mamba.h"
@@ -402,7 +403,7 @@ int main(int argc, char **argv)
         ours.step_bytes[w] = g_step_bytes[w];
     }
     served_peers(&ours);
-    served_mamba2(argv[1], dir, shape.n_layer, ROUNDS, dir);
+    if (!getenv("HMMBA_BENCH_NO_MAMBA2")) served_mamba2(argv[1], dir, shape.n_layer, ROUNDS, dir);
     printf("\nTotal time %.0f s; 1-minute load average %.2f at the start, %.2f at the end.\n",
            bench_now() - t0, load0, bench_loadavg());
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
