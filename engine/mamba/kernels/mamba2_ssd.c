@@ -12,23 +12,33 @@
 
 /* h is N x P (state n's row holds the P channels), so both the update and
  * y are vector operations along p: h[n] = dA h[n] + (dt B[n]) x, y += C[n]
- * h[n]. */
+ * h[n]. One pass over h, row after row in memory order (up to SB vectors
+ * of p at a time: the whole row for head_dim 64), each row read and
+ * written once, y and x held in registers. */
+enum { SB = 4 };
 MK_INLINE void step_body(float *h, const float *x, const float *B, const float *C, float dt,
                          float dA, float D, size_t P, size_t N, float *y)
 {
-    for (size_t p = 0; p < P; p += VN) {
-        size_t c = P - p < VN ? P - p : VN;
-        vf xv, yv, hv;
-        v_load(&xv, x + p, c);
-        yv = D * xv;
-        for (size_t n = 0; n < N; n++) {
-            float *hn = h + n * P + p;
-            v_load(&hv, hn, c);
-            hv = dA * hv + (dt * B[n]) * xv;
-            yv += C[n] * hv;
-            v_store(hn, &hv, c);
+    for (size_t p0 = 0; p0 < P; p0 += SB * VN) {
+        size_t w = P - p0 < SB * VN ? P - p0 : SB * VN, nv = (w + VN - 1) / VN;
+        size_t last = w - (nv - 1) * VN;
+        vf xv[SB], yv[SB], hv;
+        for (size_t v = 0; v < nv; v++) {
+            v_load(&xv[v], x + p0 + v * VN, v + 1 < nv ? VN : last);
+            yv[v] = D * xv[v];
         }
-        v_store(y + p, &yv, c);
+        for (size_t n = 0; n < N; n++) {
+            float *hn = h + n * P + p0, bn = dt * B[n], cn = C[n];
+            for (size_t v = 0; v < nv; v++) {
+                size_t c = v + 1 < nv ? VN : last;
+                v_load(&hv, hn + v * VN, c);
+                hv = dA * hv + bn * xv[v];
+                yv[v] += cn * hv;
+                v_store(hn + v * VN, &hv, c);
+            }
+        }
+        for (size_t v = 0; v < nv; v++)
+            v_store(y + p0 + v * VN, &yv[v], v + 1 < nv ? VN : last);
     }
 }
 
