@@ -12,11 +12,26 @@
 
 /* ======================================================== elementwise */
 
+/* 8 double lanes: lane l sums the squares of x[j], j = l mod 8, below the
+ * last multiple of 8, in order (independent chains, so it pipelines). */
+typedef double vd8 __attribute__((vector_size(8 * sizeof(double))));
+typedef float vf8x __attribute__((vector_size(8 * sizeof(float))));
+
 void mk_rmsnorm(const float *x, const float *w, size_t d, float eps, float *out)
 {
-    double ss = 0;
+    vd8 acc = {0};
+    size_t d8 = d - d % 8;
+    double ss;
     float inv;
-    for (size_t j = 0; j < d; j++)
+    for (size_t j = 0; j < d8; j += 8) {
+        vf8x v;
+        vd8 dv;
+        memcpy(&v, x + j, sizeof v);
+        dv = __builtin_convertvector(v, vd8);
+        acc += dv * dv;
+    }
+    ss = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+    for (size_t j = d8; j < d; j++)
         ss += (double)x[j] * x[j];
     inv = (float)(1.0 / sqrt(ss / (double)d + eps));
     for (size_t j = 0; j < d; j++)
