@@ -14,8 +14,11 @@
  * y are vector operations along p: h[n] = dA h[n] + (dt B[n]) x, y += C[n]
  * h[n]. One pass over h, row after row in memory order (up to SB vectors
  * of p at a time: the whole row for head_dim 64), each row read and
- * written once, y and x held in registers. */
-enum { SB = 4 };
+ * written once, y and x held in registers. The row PF_ROWS ahead (in
+ * the head) is prefetched for writing: a decode step finds the state in memory (the
+ * weights streamed since its last step evicted it), and the hardware
+ * prefetcher stops at each page. */
+enum { SB = 4, PF_ROWS = 16 };
 MK_INLINE void step_body(float *h, const float *x, const float *B, const float *C, float dt,
                          float dA, float D, size_t P, size_t N, float *y)
 {
@@ -29,6 +32,8 @@ MK_INLINE void step_body(float *h, const float *x, const float *B, const float *
         }
         for (size_t n = 0; n < N; n++) {
             float *hn = h + n * P + p0, bn = dt * B[n], cn = C[n];
+            for (size_t l = 0; n + PF_ROWS < N && l < w * sizeof(float); l += 64)
+                __builtin_prefetch((const char *)(hn + PF_ROWS * P) + l, 1, 3);
             for (size_t v = 0; v < nv; v++) {
                 size_t c = v + 1 < nv ? VN : last;
                 v_load(&hv, hn + v * VN, c);
