@@ -130,25 +130,30 @@ MK_INLINE void mm_body(const float *A, size_t lda, const float *B, size_t ldb, f
 }
 
 /* L (q x q, row stride Q) of one chunk: L[t][u] = exp(s_t - s_u) dt_u
- * cb[t][u] for u <= t (mk_exp_neg's operations, VN columns at a time),
- * else 0. */
+ * cb[t][u] for u <= t (mk_exp_neg's operations, VN columns at a time, the
+ * lanes past t computed and replaced by 0), else 0. */
 MK_INLINE void lmat_body(const float *s, const float *dt, const float *cb, size_t q, size_t Q,
                          float *L)
 {
+    vi lane;
+    for (int l = 0; l < VN; l++)
+        lane[l] = l;
     for (size_t t = 0; t < q; t++) {
         float *lt = L + t * Q;
-        for (size_t u = 0; u <= t; u += VN) {
-            size_t c = t + 1 - u < VN ? t + 1 - u : VN;
-            vf e, su, du, cu;
+        size_t u = 0;
+        for (; u <= t; u += VN) {
+            size_t c = q - u < VN ? q - u : VN;
+            vf e, su, du, cu, z = {0};
             v_load(&su, s + u, c);
             v_load(&du, dt + u, c);
             v_load(&cu, cb + t * Q + u, c);
             e = s[t] - su;
             v_exp_neg(&e);
             e = e * du * cu;
+            e = VSEL(lane + (int32_t)u <= (int32_t)t, e, z);
             v_store(lt + u, &e, c);
         }
-        for (size_t u = t + 1; u < q; u++)
+        for (; u < q; u++)
             lt[u] = 0.0f;
     }
 }
