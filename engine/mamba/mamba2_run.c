@@ -6,7 +6,7 @@
  *
  *   1 in_proj     z | xBC | dt for every row, and the         by output rows of the weight
  *                 causal conv + silu of the xBC rows made     (64 at a time)
- *   2 C.B         prefill only: C_t . B_u per chunk           by groups
+ *   2 C.B         prefill only: C_t . B_u per chunk           by chunks of each group
  *   3 heads       prefill: the chunked SSD (mamba2_ssd.h);    by heads
  *                 step: one recurrent step per row
  *   4 gate+norm   RMSNormGated(y, z)                          by rows
@@ -212,13 +212,18 @@ static float *group_bt(const m2job *f, size_t g)
     return f->bt + g * mk_ssd_bt_floats(f->block, f->Q, (size_t)f->m->cfg.d_state);
 }
 
+/* Unit u: chunk u % chunks of group u / chunks. */
 static void ph_cb(m2job *f, m2ctx *t, size_t a, size_t b)
 {
     const mamba_config *c = &f->m->cfg;
-    size_t per = chunks_of(f, f->block) * f->Q * f->Q;
-    for (size_t g = a; g < b; g++)
-        mk_ssd_cb(f->isa, group_B(f, g), group_C(f, g), proj_width(c), t->rows, f->Q,
-                  (size_t)c->d_state, f->cb + g * per, group_bt(f, g));
+    size_t nch = chunks_of(f, t->rows), W = proj_width(c), N = (size_t)c->d_state;
+    for (size_t u = a; u < b; u++) {
+        size_t g = u / nch, k = u % nch, r0 = k * f->Q,
+               q = t->rows - r0 < f->Q ? t->rows - r0 : f->Q;
+        mk_ssd_cb(f->isa, group_B(f, g) + r0 * W, group_C(f, g) + r0 * W, W, q, f->Q, N,
+                  f->cb + (g * chunks_of(f, f->block) + k) * f->Q * f->Q,
+                  group_bt(f, g) + k * N * f->Q);
+    }
 }
 
 /* dt of head h for rows [0, rows): clamp(softplus(dt + dt_bias)). */
@@ -342,7 +347,7 @@ static void run(m2job *f, int tid)
         for (t.l = 0; t.l < c->n_layer; t.l++) {
             t.key = (long)(t.r0 / f->block) * (c->n_layer + 1) + t.l;
             phase(f, &t, proj_units(c), 1, ph_proj);
-            if (f->prefill) phase(f, &t, (size_t)c->n_groups, 1, ph_cb);
+            if (f->prefill) phase(f, &t, (size_t)c->n_groups * chunks_of(f, t.rows), 1, ph_cb);
             phase(f, &t, (size_t)c->n_heads, 1, ph_heads);
             if (!f->gate_each) phase(f, &t, t.rows, CH_ROWS, ph_gate);
             phase(f, &t, dm, CH_PROJ, ph_out_proj);
