@@ -585,24 +585,18 @@ END_TEST
 
 /* head_dim 72 (past the 64 channels the step keeps in registers at once,
  * and not a multiple of 16), d_state 40, one group, chunks of 64 over 300
- * tokens (the products' whole tiles and their edges). */
+ * tokens (the products' whole tiles and their edges), otherwise
+ * mamba2-130m's shape. */
 START_TEST(test_random_wide_heads)
 {
     char dir[600];
-    mgen2_shape sh = {.d_model = 72,
-                      .n_layer = 2,
-                      .vocab = 200,
-                      .d_state = 40,
-                      .d_conv = 4,
-                      .expand = 2,
-                      .head_dim = 72,
-                      .n_groups = 1,
-                      .chunk_size = 64,
-                      .use_bias = false,
-                      .tied = true,
-                      .dt_lo = 0.0,
-                      .dt_hi = -1,
-                      .eos = -1};
+    mgen2_shape sh = mgen2_130m_shape(); /* expand 2, one group, conv 4 */
+    sh.d_model = 72;
+    sh.n_layer = 2;
+    sh.vocab = 200;
+    sh.d_state = 40;
+    sh.head_dim = 72;
+    sh.chunk_size = 64;
     snprintf(dir, sizeof dir, "%s/wide", mck_tmp());
     ck_assert_int_eq(mgen2_write_model(dir, &sh, 14), 0);
     /* measured: 5.7e-6 (AVX-512), 3.8e-6 and 4.8e-6 (AVX2, portable) */
