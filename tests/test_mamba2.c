@@ -583,6 +583,27 @@ START_TEST(test_random_clamped)
 }
 END_TEST
 
+/* head_dim 72 (past the 64 channels the step keeps in registers at once,
+ * and not a multiple of 16), d_state 40, one group, chunks of 64 over 300
+ * tokens (the products' whole tiles and their edges), otherwise
+ * mamba2-130m's shape. */
+START_TEST(test_random_wide_heads)
+{
+    char dir[600];
+    mgen2_shape sh = mgen2_130m_shape(); /* expand 2, one group, conv 4 */
+    sh.d_model = 72;
+    sh.n_layer = 2;
+    sh.vocab = 200;
+    sh.d_state = 40;
+    sh.head_dim = 72;
+    sh.chunk_size = 64;
+    snprintf(dir, sizeof dir, "%s/wide", mck_tmp());
+    ck_assert_int_eq(mgen2_write_model(dir, &sh, 14), 0);
+    /* measured: 5.7e-6 (AVX-512), 3.8e-6 and 4.8e-6 (AVX2, portable) */
+    against_plain(dir, 300, 3e-5);
+}
+END_TEST
+
 /* ==================================================== malformed configs */
 
 /* A directory (mck_tmp()/variant) holding the fixture's config with from
@@ -722,6 +743,7 @@ static Suite *suite(void)
     tcase_add_checked_fixture(rnd, mck_tmp_setup, mck_tmp_teardown);
     tcase_add_test(rnd, test_random_groups_d64);
     tcase_add_test(rnd, test_random_clamped);
+    tcase_add_test(rnd, test_random_wide_heads);
     suite_add_tcase(s, rnd);
     tcase_set_timeout(bad, 60);
     tcase_add_checked_fixture(bad, mck_tmp_setup, mck_tmp_teardown);

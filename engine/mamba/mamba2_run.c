@@ -6,7 +6,7 @@
  *
  *   1 in_proj     z | xBC | dt for every row, and the         by output rows of the weight
  *                 causal conv + silu of the xBC rows made     (64 at a time)
- *   2 C.B         prefill only: C_t . B_u per chunk           by groups
+ *   2 C.B         prefill only: C_t . B_u per chunk           by chunks of each group
  *   3 heads       prefill: the chunked SSD (mamba2_ssd.h);    by heads
  *                 step: one recurrent step per row
  *   4 gate+norm   RMSNormGated(y, z)                          by rows
@@ -72,6 +72,7 @@ typedef struct m2job {
     float *y;     /* block x d_inner */
     float *tmp;   /* block x d_model: out_proj's result, then norm_f's */
     float *cb;    /* prefill: G x chunks x Q x Q */
+    float *bt;    /* prefill: G x mk_ssd_bt_floats, B transposed by chunks */
     float *work;  /* per thread: wper floats (the SSD's work, then dt of the rows) */
     size_t wper;
     bool gate_each; /* few rows: every thread gates and normalizes y for itself */
@@ -205,13 +206,24 @@ static size_t chunks_of(const m2job *f, size_t rows)
     return (rows + f->Q - 1) / f->Q;
 }
 
+/* Group g's B transposed by chunks (mk_ssd_cb). */
+static float *group_bt(const m2job *f, size_t g)
+{
+    return f->bt + g * mk_ssd_bt_floats(f->block, f->Q, (size_t)f->m->cfg.d_state);
+}
+
+/* Unit u: chunk u % chunks of group u / chunks. */
 static void ph_cb(m2job *f, m2ctx *t, size_t a, size_t b)
 {
     const mamba_config *c = &f->m->cfg;
-    size_t per = chunks_of(f, f->block) * f->Q * f->Q;
-    for (size_t g = a; g < b; g++)
-        mk_ssd_cb(f->isa, group_B(f, g), group_C(f, g), proj_width(c), t->rows, f->Q,
-                  (size_t)c->d_state, f->cb + g * per, f->work + (size_t)t->tid * f->wper);
+    size_t nch = chunks_of(f, t->rows), W = proj_width(c), N = (size_t)c->d_state;
+    for (size_t u = a; u < b; u++) {
+        size_t g = u / nch, k = u % nch, r0 = k * f->Q,
+               q = t->rows - r0 < f->Q ? t->rows - r0 : f->Q;
+        mk_ssd_cb(f->isa, group_B(f, g) + r0 * W, group_C(f, g) + r0 * W, W, q, f->Q, N,
+                  f->cb + (g * chunks_of(f, f->block) + k) * f->Q * f->Q,
+                  group_bt(f, g) + k * N * f->Q);
+    }
 }
 
 /* dt of head h for rows [0, rows): clamp(softplus(dt + dt_bias)). */
@@ -241,8 +253,8 @@ static void ph_heads(m2job *f, m2ctx *t, size_t a, size_t b)
         float *dt = work + f->wper - f->block;
         head_dt(f, L, t->rows, h, dt);
         if (f->prefill) {
-            mk_ssd_head(f->isa, f->states[0]->ssm + sl + h * P * N, x, B, C, W, dt, L->A[h],
-                        L->D[h], t->rows, f->Q, P, N,
+            mk_ssd_head(f->isa, f->states[0]->ssm + sl + h * P * N, x, group_bt(f, g), C, W, dt,
+                        L->A[h], L->D[h], t->rows, f->Q, P, N,
                         f->cb + g * chunks_of(f, f->block) * f->Q * f->Q, f->y + h * P, di, work);
             continue;
         }
@@ -335,7 +347,7 @@ static void run(m2job *f, int tid)
         for (t.l = 0; t.l < c->n_layer; t.l++) {
             t.key = (long)(t.r0 / f->block) * (c->n_layer + 1) + t.l;
             phase(f, &t, proj_units(c), 1, ph_proj);
-            if (f->prefill) phase(f, &t, (size_t)c->n_groups, 1, ph_cb);
+            if (f->prefill) phase(f, &t, (size_t)c->n_groups * chunks_of(f, t.rows), 1, ph_cb);
             phase(f, &t, (size_t)c->n_heads, 1, ph_heads);
             if (!f->gate_each) phase(f, &t, t.rows, CH_ROWS, ph_gate);
             phase(f, &t, dm, CH_PROJ, ph_out_proj);
@@ -357,9 +369,11 @@ static size_t layout(m2job *f, int nt, float *buf)
 {
     const mamba_config *c = &f->m->cfg;
     size_t B = f->block, dm = (size_t)c->d_model, di = (size_t)c->d_inner;
-    size_t cbn = f->prefill ? (size_t)c->n_groups * chunks_of(f, B) * f->Q * f->Q : 0;
-    size_t sizes[8], at = 0;
-    float **dst[8] = {&f->resid, &f->xn, &f->proj, &f->y, &f->tmp, &f->cb, &f->work, &f->yn};
+    size_t G = (size_t)c->n_groups, cbn = f->prefill ? G * chunks_of(f, B) * f->Q * f->Q : 0;
+    size_t btn = f->prefill ? G * mk_ssd_bt_floats(B, f->Q, (size_t)c->d_state) : 0;
+    size_t sizes[9], at = 0;
+    float **dst[9] = {&f->resid, &f->xn,   &f->proj, &f->y, &f->tmp,
+                      &f->cb,    &f->work, &f->yn,   &f->bt};
 
     f->wper = f->prefill ? mk_ssd_work_floats(f->Q, (size_t)c->head_dim, (size_t)c->d_state) : 0;
     f->wper = (f->wper + B + 15) / 16 * 16; /* + dt of the rows */
@@ -372,7 +386,8 @@ static size_t layout(m2job *f, int nt, float *buf)
     sizes[5] = cbn;
     sizes[6] = (size_t)nt * f->wper;
     sizes[7] = f->gate_each ? (size_t)nt * B * di : 0;
-    for (int i = 0; i < 8; i++) {
+    sizes[8] = btn;
+    for (int i = 0; i < 9; i++) {
         if (buf) *dst[i] = buf + at;
         at += (sizes[i] + 15) / 16 * 16;
     }

@@ -41,8 +41,9 @@
  * the read bandwidth, for hmmba and for each peer given (bench_peers.c),
  * with the share of the bandwidth each decode target needs. Usage:
  *   bench_served HMMBA_BINARY      (meson test --benchmark -v served)
- * HMMBA_BENCH_QUICK=1: 4 layers (a smoke test). HMMBA_BENCH_NO_MAMBA2=1:
- * without the Mamba-2 section. HMMBA_BENCH_SERVER_ARGS:
+ * HMMBA_BENCH_QUICK=1: 4 layers (a smoke test). HMMBA_BENCH_MAMBA2_ONLY=1:
+ * only the Mamba-2 section (its models written, nothing else measured);
+ * HMMBA_BENCH_NO_MAMBA2=1: everything but it. HMMBA_BENCH_SERVER_ARGS:
  * flags added to the server's command line (to compare a setting with the
  * defaults; the output says so). Peers: see served.h. */
 #include "mamba/mamba.h"
@@ -371,6 +372,11 @@ int main(int argc, char **argv)
     snprintf(dir, sizeof dir, "%s/hmmba-bench-served-XXXXXX", tmp ? tmp : "/tmp");
     if (!mkdtemp(dir)) die("mkdtemp", NULL);
     if (mgen_write_model(dir, &shape, 42)) die("writing the model", NULL);
+    if (getenv("HMMBA_BENCH_MAMBA2_ONLY")) {
+        served_mamba2(argv[1], dir, shape.n_layer, ROUNDS, dir);
+        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        return 0;
+    }
     uint64_t rng = 7;
     for (int i = 0; i < PREFILL; i++)
         g_prompt[i] = (int32_t)(tu_splitmix64(&rng) % (uint64_t)shape.vocab);

@@ -12,23 +12,38 @@
 
 /* h is N x P (state n's row holds the P channels), so both the update and
  * y are vector operations along p: h[n] = dA h[n] + (dt B[n]) x, y += C[n]
- * h[n]. */
+ * h[n]. One pass over h, row after row in memory order (up to SB vectors
+ * of p at a time: the whole row for head_dim 64), each row read and
+ * written once, y and x held in registers. The row PF_ROWS ahead (in
+ * the head) is prefetched for writing: a decode step finds the state in memory (the
+ * weights streamed since its last step evicted it), and the hardware
+ * prefetcher stops at each page. */
+enum { SB = 4, PF_ROWS = 16 };
 MK_INLINE void step_body(float *h, const float *x, const float *B, const float *C, float dt,
                          float dA, float D, size_t P, size_t N, float *y)
 {
-    for (size_t p = 0; p < P; p += VN) {
-        size_t c = P - p < VN ? P - p : VN;
-        vf xv, yv, hv;
-        v_load(&xv, x + p, c);
-        yv = D * xv;
-        for (size_t n = 0; n < N; n++) {
-            float *hn = h + n * P + p;
-            v_load(&hv, hn, c);
-            hv = dA * hv + (dt * B[n]) * xv;
-            yv += C[n] * hv;
-            v_store(hn, &hv, c);
+    for (size_t p0 = 0; p0 < P; p0 += SB * VN) {
+        size_t w = P - p0 < SB * VN ? P - p0 : SB * VN, nv = (w + VN - 1) / VN;
+        size_t last = w - (nv - 1) * VN;
+        vf xv[SB], yv[SB], hv;
+        for (size_t v = 0; v < nv; v++) {
+            v_load(&xv[v], x + p0 + v * VN, v + 1 < nv ? VN : last);
+            yv[v] = D * xv[v];
         }
-        v_store(y + p, &yv, c);
+        for (size_t n = 0; n < N; n++) {
+            float *hn = h + n * P + p0, bn = dt * B[n], cn = C[n];
+            for (size_t l = 0; n + PF_ROWS < N && l < w * sizeof(float); l += 64)
+                __builtin_prefetch((const char *)(hn + PF_ROWS * P) + l, 1, 3);
+            for (size_t v = 0; v < nv; v++) {
+                size_t c = v + 1 < nv ? VN : last;
+                v_load(&hv, hn + v * VN, c);
+                hv = dA * hv + bn * xv[v];
+                yv[v] += cn * hv;
+                v_store(hn + v * VN, &hv, c);
+            }
+        }
+        for (size_t v = 0; v < nv; v++)
+            v_store(y + p0 + v * VN, &yv[v], v + 1 < nv ? VN : last);
     }
 }
 
@@ -97,18 +112,82 @@ MK_INLINE void mm_full(const float *A, size_t lda, const float *B, size_t ldb, f
 /* C (m x n, row stride ldc) = A (m x k) B (k x n), or += when acc: every
  * matrix row-major with the strides given. Each C element is its products
  * summed in order of l, then added to C's value (acc), the same operations
- * on every instruction set. */
+ * on every instruction set. tri: A is lower triangular (row i
+ * zero past column i), and the products of its zeros are skipped. */
 MK_INLINE void mm_body(const float *A, size_t lda, const float *B, size_t ldb, float *C, size_t ldc,
-                       size_t m, size_t k, size_t n, int acc)
+                       size_t m, size_t k, size_t n, int acc, int tri)
 {
     for (size_t j0 = 0; j0 < n; j0 += 4 * VN) {
         size_t w = n - j0 < 4 * VN ? n - j0 : 4 * VN, nv = (w + VN - 1) / VN, c = w - (nv - 1) * VN;
         for (size_t i0 = 0; i0 < m; i0 += 4) {
-            if (m - i0 >= 4 && w == 4 * VN)
-                mm_full(A + i0 * lda, lda, B + j0, ldb, C + i0 * ldc + j0, ldc, k, acc);
+            size_t mi = m - i0 < 4 ? m - i0 : 4, ki = tri && i0 + mi < k ? i0 + mi : k;
+            if (mi == 4 && w == 4 * VN)
+                mm_full(A + i0 * lda, lda, B + j0, ldb, C + i0 * ldc + j0, ldc, ki, acc);
             else
-                mm_tile(A + i0 * lda, lda, B + j0, ldb, C + i0 * ldc + j0, ldc,
-                        m - i0 < 4 ? m - i0 : 4, k, nv, c, acc);
+                mm_tile(A + i0 * lda, lda, B + j0, ldb, C + i0 * ldc + j0, ldc, mi, ki, nv, c, acc);
+        }
+    }
+}
+
+/* L (q x q, row stride Q) of one chunk: L[t][u] = exp(s_t - s_u) dt_u
+ * cb[t][u] for u <= t (mk_exp_neg's operations, VN columns at a time, the
+ * lanes past t computed and replaced by 0), else 0. */
+MK_INLINE void lmat_body(const float *s, const float *dt, const float *cb, size_t q, size_t Q,
+                         float *L)
+{
+    vi lane;
+    for (int l = 0; l < VN; l++)
+        lane[l] = l;
+    for (size_t t = 0; t < q; t++) {
+        float *lt = L + t * Q;
+        size_t u = 0;
+        for (; u <= t; u += VN) {
+            size_t c = q - u < VN ? q - u : VN;
+            vf e, su, du, cu, z = {0};
+            v_load(&su, s + u, c);
+            v_load(&du, dt + u, c);
+            v_load(&cu, cb + t * Q + u, c);
+            e = s[t] - su;
+            v_exp_neg(&e);
+            e = e * du * cu;
+            e = VSEL(lane + (int32_t)u <= (int32_t)t, e, z);
+            v_store(lt + u, &e, c);
+        }
+        for (; u < q; u++)
+            lt[u] = 0.0f;
+    }
+}
+
+/* dst row i (n floats, stride ldd) = src row i (stride lds) times a[i],
+ * plus b times row i of add (stride lda) when add. */
+MK_INLINE void scale_body(const float *src, size_t lds, const float *a, size_t rows, size_t n,
+                          float *dst, size_t ldd, const float *add, size_t lda, float b)
+{
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < n; j += VN) {
+            size_t c = n - j < VN ? n - j : VN;
+            vf v, w;
+            v_load(&v, src + i * lds + j, c);
+            v = a ? v * a[i] : v;
+            if (add) {
+                v_load(&w, add + i * lda + j, c);
+                v += b * w;
+            }
+            v_store(dst + i * ldd + j, &v, c);
+        }
+}
+
+/* out (rows x n) = m (rows x n) with column j times w[j]. */
+MK_INLINE void wcols_body(const float *m, size_t rows, size_t n, const float *w, float *out)
+{
+    for (size_t j = 0; j < n; j += VN) {
+        size_t c = n - j < VN ? n - j : VN;
+        vf wv, v;
+        v_load(&wv, w + j, c);
+        for (size_t i = 0; i < rows; i++) {
+            v_load(&v, m + i * n + j, c);
+            v = v * wv;
+            v_store(out + i * n + j, &v, c);
         }
     }
 }
@@ -117,6 +196,14 @@ CLONES(step,
        (float *h, const float *x, const float *B, const float *C, float dt, float dA, float D,
         size_t P, size_t N, float *y),
        (h, x, B, C, dt, dA, D, P, N, y))
+CLONES(lmat, (const float *s, const float *dt, const float *cb, size_t q, size_t Q, float *L),
+       (s, dt, cb, q, Q, L))
+CLONES(wcols, (const float *m, size_t rows, size_t n, const float *w, float *out),
+       (m, rows, n, w, out))
+CLONES(scale,
+       (const float *src, size_t lds, const float *a, size_t rows, size_t n, float *dst, size_t ldd,
+        const float *add, size_t lda, float b),
+       (src, lds, a, rows, n, dst, ldd, add, lda, b))
 /* The products' clones. AVX2 and AVX-512 fuse each multiply-add (the
  * contraction GCC's ISO mode otherwise leaves off): they agree with each
  * other bit for bit, and with the portable one to rounding. */
@@ -125,22 +212,22 @@ CLONES(step,
 #else
 #define MM_FUSED
 #endif
-static void mm_portable(const float *A, size_t lda, const float *B, size_t ldb, float *C,
-                        size_t ldc, size_t m, size_t k, size_t n, int acc)
+#define MM_PARAMS                                                                                  \
+    (const float *A, size_t lda, const float *B, size_t ldb, float *C, size_t ldc, size_t m,       \
+     size_t k, size_t n, int acc, int tri)
+#define MM_ARGS (A, lda, B, ldb, C, ldc, m, k, n, acc, tri)
+static void mm_portable MM_PARAMS
 {
-    mm_body(A, lda, B, ldb, C, ldc, m, k, n, acc);
+    mm_body MM_ARGS;
 }
 #if MK_HAVE_X86
-MK_AVX2 MM_FUSED static void mm_avx2(const float *A, size_t lda, const float *B, size_t ldb,
-                                     float *C, size_t ldc, size_t m, size_t k, size_t n, int acc)
+MK_AVX2 MM_FUSED static void mm_avx2 MM_PARAMS
 {
-    mm_body(A, lda, B, ldb, C, ldc, m, k, n, acc);
+    mm_body MM_ARGS;
 }
-MK_AVX512 MM_FUSED static void mm_avx512(const float *A, size_t lda, const float *B, size_t ldb,
-                                         float *C, size_t ldc, size_t m, size_t k, size_t n,
-                                         int acc)
+MK_AVX512 MM_FUSED static void mm_avx512 MM_PARAMS
 {
-    mm_body(A, lda, B, ldb, C, ldc, m, k, n, acc);
+    mm_body MM_ARGS;
 }
 #endif
 
@@ -151,19 +238,24 @@ void mk_ssm2_step(mk_isa isa, float *h, const float *x, const float *B, const fl
 }
 
 static void mm(mk_isa isa, const float *A, size_t lda, const float *B, size_t ldb, float *C,
-               size_t ldc, size_t m, size_t k, size_t n, int acc)
+               size_t ldc, size_t m, size_t k, size_t n, int acc, int tri)
 {
-    DISPATCH(isa, mm, (A, lda, B, ldb, C, ldc, m, k, n, acc));
+    DISPATCH(isa, mm, MM_ARGS);
 }
 
 /* ------------------------------------------------------ the chunks */
 
 size_t mk_ssd_work_floats(size_t Q, size_t P, size_t N)
 {
-    /* s (Q), L (Q x Q), B^T and the weighted B^T (N x Q each), the scaled
-     * C (Q x N) */
+    /* s and the weights of B's rows (Q each), L (Q x Q), the weighted B^T
+     * (N x Q), the scaled C (Q x N) */
     (void)P;
-    return Q + Q * Q + 3 * N * Q + 64;
+    return 2 * Q + Q * Q + 2 * N * Q + 64;
+}
+
+size_t mk_ssd_bt_floats(size_t rows, size_t Q, size_t N)
+{
+    return (rows + Q - 1) / Q * N * Q;
 }
 
 /* bt (N x q) = the q rows of B (N floats each, stride ld) transposed. */
@@ -175,63 +267,54 @@ static void transpose(const float *B, size_t ld, size_t q, size_t N, float *bt)
 }
 
 void mk_ssd_cb(mk_isa isa, const float *B, const float *C, size_t ld, size_t rows, size_t Q,
-               size_t N, float *cb, float *work)
+               size_t N, float *cb, float *bt)
 {
     for (size_t c0 = 0, c = 0; c0 < rows; c0 += Q, c++) {
         size_t q = rows - c0 < Q ? rows - c0 : Q;
-        transpose(B + c0 * ld, ld, q, N, work);
-        mm(isa, C + c0 * ld, ld, work, q, cb + c * Q * Q, Q, q, N, q, 0);
+        float *btc = bt + c * N * Q;
+        transpose(B + c0 * ld, ld, q, N, btc);
+        mm(isa, C + c0 * ld, ld, btc, q, cb + c * Q * Q, Q, q, N, q, 0, 0);
     }
 }
 
-/* One chunk of q tokens (see mamba2_ssd.h for the equations). */
-static void chunk(mk_isa isa, float *h, const float *x, const float *B, const float *C, size_t ld,
+/* One chunk of q tokens (see mamba2_ssd.h for the equations); bt: B^T of
+ * the chunk (N x q). */
+static void chunk(mk_isa isa, float *h, const float *x, const float *bt, const float *C, size_t ld,
                   const float *dt, float A, float D, size_t q, size_t P, size_t N, const float *cb,
                   size_t Q, float *y, size_t ldy, float *work)
 {
-    float *s = work, *L = s + Q, *bw = L + Q * Q, *cs = bw + N * Q, end;
+    float *s = work, *w = s + Q, *L = w + Q, *bw = L + Q * Q, *cs = bw + N * Q, end;
 
     for (size_t t = 0; t < q; t++) /* s_t = a_0 + ... + a_t */
         s[t] = (t ? s[t - 1] : 0.0f) + dt[t] * A;
     end = s[q - 1];
     /* L[t][u] = exp(s_t - s_u) dt_u (C_t . B_u) for u <= t, else 0 */
-    for (size_t t = 0; t < q; t++) {
-        for (size_t u = 0; u <= t; u++)
-            L[t * Q + u] = mk_exp_neg(s[t] - s[u]) * dt[u] * cb[t * Q + u];
-        for (size_t u = t + 1; u < q; u++)
-            L[t * Q + u] = 0.0f;
-    }
+    DISPATCH(isa, lmat, (s, dt, cb, q, Q, L));
     /* y = L X, the intra-chunk term */
-    mm(isa, L, Q, x, ld, y, ldy, q, q, P, 0);
+    mm(isa, L, Q, x, ld, y, ldy, q, q, P, 0, 1);
     /* + exp(s_t) C_t h_in: C's rows scaled */
-    for (size_t t = 0; t < q; t++) {
-        float e = mk_exp_neg(s[t]);
-        for (size_t n = 0; n < N; n++)
-            cs[t * N + n] = e * C[t * ld + n];
-    }
-    mm(isa, cs, N, h, P, y, ldy, q, N, P, 1);
-    for (size_t t = 0; t < q; t++) /* + D x */
-        for (size_t p = 0; p < P; p++)
-            y[t * ldy + p] += D * x[t * ld + p];
+    for (size_t t = 0; t < q; t++)
+        w[t] = mk_exp_neg(s[t]);
+    DISPATCH(isa, scale, (C, ld, w, q, N, cs, N, NULL, 0, 0.0f));
+    mm(isa, cs, N, h, P, y, ldy, q, N, P, 1, 0);
+    /* + D x */
+    DISPATCH(isa, scale, (y, ldy, NULL, q, P, y, ldy, x, ld, D));
     /* h_out = exp(s_end) h_in + (B^T weighted by exp(s_end - s_u) dt_u) X */
-    for (size_t u = 0; u < q; u++) {
-        float w = mk_exp_neg(end - s[u]) * dt[u];
-        for (size_t n = 0; n < N; n++)
-            bw[n * q + u] = B[u * ld + n] * w;
-    }
+    for (size_t u = 0; u < q; u++)
+        w[u] = mk_exp_neg(end - s[u]) * dt[u];
+    DISPATCH(isa, wcols, (bt, N, q, w, bw));
     end = mk_exp_neg(end);
-    for (size_t i = 0; i < P * N; i++)
-        h[i] *= end;
-    mm(isa, bw, q, x, ld, h, P, N, q, P, 1);
+    DISPATCH(isa, scale, (h, 0, &end, 1, P * N, h, 0, NULL, 0, 0.0f));
+    mm(isa, bw, q, x, ld, h, P, N, q, P, 1, 0);
 }
 
-void mk_ssd_head(mk_isa isa, float *h, const float *x, const float *B, const float *C, size_t ld,
+void mk_ssd_head(mk_isa isa, float *h, const float *x, const float *bt, const float *C, size_t ld,
                  const float *dt, float A, float D, size_t rows, size_t Q, size_t P, size_t N,
                  const float *cb, float *y, size_t ldy, float *work)
 {
     for (size_t c0 = 0, c = 0; c0 < rows; c0 += Q, c++) {
         size_t q = rows - c0 < Q ? rows - c0 : Q;
-        chunk(isa, h, x + c0 * ld, B + c0 * ld, C + c0 * ld, ld, dt + c0, A, D, q, P, N,
+        chunk(isa, h, x + c0 * ld, bt + c * N * Q, C + c0 * ld, ld, dt + c0, A, D, q, P, N,
               cb + c * Q * Q, Q, y + c0 * ldy, ldy, work);
     }
 }

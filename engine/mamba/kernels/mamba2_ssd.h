@@ -32,20 +32,25 @@ void mk_ssm2_step(mk_isa isa, float *h, const float *x, const float *B, const fl
                   float dA, float D, size_t P, size_t N, float *y);
 
 /* C_t . B_u for each chunk of Q tokens of `rows` (the last one shorter):
- * chunk c's q x q products at cb + c*Q*Q (row t, column u, row stride Q).
- * B and C: row t at B + t*ld (N floats). work: mk_ssd_work_floats. */
+ * chunk c's q x q products at cb + c*Q*Q (row t, column u, row stride Q),
+ * and its B transposed at bt + c*N*Q (N x q, row stride q; the whole
+ * buffer: mk_ssd_bt_floats). B and C: row t at B + t*ld (N floats). */
 void mk_ssd_cb(mk_isa isa, const float *B, const float *C, size_t ld, size_t rows, size_t Q,
-               size_t N, float *cb, float *work);
+               size_t N, float *cb, float *bt);
+
+/* Floats of mk_ssd_cb's bt for `rows` tokens in chunks of Q. */
+size_t mk_ssd_bt_floats(size_t rows, size_t Q, size_t N);
 
 /* The chunked SSD of one head over `rows` tokens from state h (N x P,
- * updated to the state after them): x row t at x + t*ld (P floats), B and
- * C as in mk_ssd_cb, dt[t] the step sizes (after softplus and clamp), cb
- * from mk_ssd_cb over the same rows and Q; y row t at y + t*ldy. */
-void mk_ssd_head(mk_isa isa, float *h, const float *x, const float *B, const float *C, size_t ld,
+ * updated to the state after them): x row t at x + t*ld (P floats), C as
+ * in mk_ssd_cb, dt[t] the step sizes (after softplus and clamp), cb and bt
+ * from mk_ssd_cb over the same rows and Q; y row t at y + t*ldy. work:
+ * mk_ssd_work_floats. */
+void mk_ssd_head(mk_isa isa, float *h, const float *x, const float *bt, const float *C, size_t ld,
                  const float *dt, float A, float D, size_t rows, size_t Q, size_t P, size_t N,
                  const float *cb, float *y, size_t ldy, float *work);
 
-/* Floats of the work buffer mk_ssd_cb and mk_ssd_head need. */
+/* Floats of the work buffer mk_ssd_head needs. */
 size_t mk_ssd_work_floats(size_t Q, size_t P, size_t N);
 
 #endif

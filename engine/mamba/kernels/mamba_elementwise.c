@@ -12,41 +12,82 @@
 
 /* ======================================================== elementwise */
 
-void mk_rmsnorm(const float *x, const float *w, size_t d, float eps, float *out)
+/* 8 double lanes: lane l sums the squares of x[j], j = l mod 8, below the
+ * last multiple of 8, in order (independent chains, so it pipelines). */
+typedef double vd8 __attribute__((vector_size(8 * sizeof(double))));
+typedef float vf8x __attribute__((vector_size(8 * sizeof(float))));
+
+/* *acc += the squares of x[0..8) in double. (Vectors go by pointer: as
+ * values they would change the ABI between instruction sets.) */
+static inline void add_sq8(vd8 *acc, const float *x)
 {
-    double ss = 0;
-    float inv;
-    for (size_t j = 0; j < d; j++)
-        ss += (double)x[j] * x[j];
-    inv = (float)(1.0 / sqrt(ss / (double)d + eps));
+    vf8x v;
+    vd8 dv;
+    memcpy(&v, x, sizeof v);
+    dv = __builtin_convertvector(v, vd8);
+    *acc += dv * dv;
+}
+
+/* The lanes added in the fixed tree of mk_rmsnorm's contract. */
+static inline double tree8(const vd8 *v)
+{
+    const vd8 a = *v;
+    return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+}
+
+/* out[j] = w[j] * (x[j] * inv), inv from the sum of squares ss. */
+static inline void norm_row(const float *x, const float *w, size_t d, float eps, double ss,
+                            float *out)
+{
+    float inv = (float)(1.0 / sqrt(ss / (double)d + eps));
     for (size_t j = 0; j < d; j++)
         out[j] = w ? w[j] * (x[j] * inv) : x[j] * inv;
 }
 
-/* Rows at a time of mk_rmsnorm_rows: independent chains of additions,
- * side by side, where one row's in-order sum waits on each addition. */
+void mk_rmsnorm(const float *x, const float *w, size_t d, float eps, float *out)
+{
+    vd8 acc = {0};
+    size_t d8 = d - d % 8;
+    for (size_t j = 0; j < d8; j += 8)
+        add_sq8(&acc, x + j);
+    double ss = tree8(&acc);
+    for (size_t j = d8; j < d; j++)
+        ss += (double)x[j] * x[j];
+    norm_row(x, w, d, eps, ss, out);
+}
+
+/* Rows at a time of mk_rmsnorm_rows: each row's lanes beside the other
+ * rows', more independent chains than one row has. */
 #define NORM_ROWS 8
+
+/* acc[r] += the squares of row r's lanes, for r < nr (a constant where
+ * inlined with one, so the accumulators stay in registers). */
+static inline __attribute__((always_inline)) void rows_sq8(const float *x, size_t ldx, size_t d8,
+                                                           size_t nr, vd8 *acc)
+{
+    for (size_t j = 0; j < d8; j += 8)
+        for (size_t r = 0; r < nr; r++)
+            add_sq8(&acc[r], x + r * ldx + j);
+}
 
 void mk_rmsnorm_rows(const float *x, size_t ldx, const float *w, size_t d, float eps, float *out,
                      size_t ldo, size_t rows)
 {
+    size_t d8 = d - d % 8;
     for (size_t r0 = 0; r0 < rows; r0 += NORM_ROWS) {
         size_t nr = rows - r0 < NORM_ROWS ? rows - r0 : NORM_ROWS;
         const float *xr = x + r0 * ldx;
-        double ss[NORM_ROWS] = {0};
+        vd8 acc[NORM_ROWS] = {{0}};
         if (nr == NORM_ROWS)
-            for (size_t j = 0; j < d; j++)
-                for (size_t r = 0; r < NORM_ROWS; r++)
-                    ss[r] += (double)xr[r * ldx + j] * xr[r * ldx + j];
+            rows_sq8(xr, ldx, d8, NORM_ROWS, acc);
         else
-            for (size_t j = 0; j < d; j++)
-                for (size_t r = 0; r < nr; r++)
-                    ss[r] += (double)xr[r * ldx + j] * xr[r * ldx + j];
+            rows_sq8(xr, ldx, d8, nr, acc);
         for (size_t r = 0; r < nr; r++) {
             const float *xi = xr + r * ldx;
-            float *o = out + (r0 + r) * ldo, inv = (float)(1.0 / sqrt(ss[r] / (double)d + eps));
-            for (size_t j = 0; j < d; j++)
-                o[j] = w ? w[j] * (xi[j] * inv) : xi[j] * inv;
+            double ss = tree8(&acc[r]);
+            for (size_t j = d8; j < d; j++)
+                ss += (double)xi[j] * xi[j];
+            norm_row(xi, w, d, eps, ss, out + (r0 + r) * ldo);
         }
     }
 }

@@ -151,8 +151,10 @@ void mk_matmul(const float *x, size_t ldx, size_t n, const float *w, size_t k, c
 /* ------------------------------------------------------ elementwise */
 
 /* out[j] = w[j] * (x[j] / sqrt(mean(x^2) + eps)) for j < d (out may be x);
- * w NULL: no weight (Falcon-Mamba's norms of dt, B and C). The mean of
- * squares is summed in double, in order. */
+ * w NULL: no weight (Falcon-Mamba's norms of dt, B and C). The squares
+ * are summed in double: in 8 lanes (j mod 8) below the last multiple of 8,
+ * the lanes added in the fixed tree of the products, then the rest in
+ * order. */
 void mk_rmsnorm(const float *x, const float *w, size_t d, float eps, float *out);
 
 /* mk_rmsnorm of rows x[i*ldx .. +d) into out + i*ldo, i < rows: the same
