@@ -309,7 +309,7 @@ static void xi_add(const hmm_model *m, const double *alpha, const double *beta, 
     }
 }
 
-/* Dense models gather XI_BLOCK steps of (alpha_t / s_t, w_t) and add them
+/* Dense models gather XI_BLOCK steps of (alpha_t, w_t / s_t) and add them
  * to xi as one product, xi += A^T W, in register tiles: xi is
  * read and written once per block instead of once per step. Rows are
  * padded with zeros to a multiple of 16 (kp), so the tiles need no edge
@@ -415,28 +415,40 @@ static void xi_flush(size_t K, xi_stage *st, double *xi)
     st->n = 0;
 }
 
-/* As xi_add, by way of the stage (dense models). A step whose w is not
- * finite goes straight to xi_add, which treats it exactly as before. */
+/* sum_i alpha_i beta_i over alpha_i > 0 (an unreachable state's beta may
+ * be infinite), in 8 partial sums, independent chains, added in a fixed
+ * tree. */
+static double alpha_beta_dot(const double *alpha, const double *beta, size_t K)
+{
+    double p[8] = {0.0};
+    size_t i = 0;
+    for (; i + 8 <= K; i += 8)
+        for (size_t l = 0; l < 8; l++)
+            p[l] += alpha[i + l] > 0.0 ? alpha[i + l] * beta[i + l] : 0.0;
+    for (; i < K; i++)
+        p[0] += alpha[i] > 0.0 ? alpha[i] * beta[i] : 0.0;
+    return ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]));
+}
+
+/* As xi_add, by way of the stage (dense models): the row of alpha as it
+ * is, w's row divided by the step's sum. A step whose w is not finite goes
+ * straight to xi_add, which treats it exactly as before. */
 static void xi_stage_add(const hmm_model *m, const double *alpha, const double *beta,
                          const double *w, xi_stage *st, double *xi)
 {
     size_t K = m->K;
-    double s = 0.0;
+    double s = alpha_beta_dot(alpha, beta, K);
+    if (!(s > 0.0) || !isfinite(s)) return;
+    double inv = 1.0 / s, *a = st->a + st->n * st->kp, *wr = st->w + st->n * st->kp;
     bool finite = true;
     for (size_t i = 0; i < K; i++) {
-        if (alpha[i] > 0.0) s += alpha[i] * beta[i];
+        a[i] = alpha[i] > 0.0 ? alpha[i] : 0.0;
+        wr[i] = w[i] * inv;
         finite &= isfinite(w[i]);
     }
-    if (!(s > 0.0) || !isfinite(s)) return;
-    if (!finite) {
+    if (!finite) { /* the row written is left unused */
         xi_add(m, alpha, beta, w, xi);
         return;
-    }
-    double *a = st->a + st->n * st->kp, *wr = st->w + st->n * st->kp;
-    for (size_t i = 0; i < K; i++) {
-        double v = alpha[i] / s;
-        a[i] = v > 0.0 ? v : 0.0;
-        wr[i] = w[i];
     }
     if (++st->n == XI_BLOCK) xi_flush(K, st, xi);
 }
