@@ -258,22 +258,15 @@ static int estep_seq(fit *f, worker *w, size_t s, eng_error *err)
         }
         return 0;
     }
-    rc = hmm_fb_stats(m, obs, lab, w->post, f->stats ? w->c.xi : NULL, &ll, err);
+    bool cat = f->stats && m->kind == HMM_CATEGORICAL; /* emission counts by symbol, in the pass */
+    rc = hmm_fb_stats(m, obs, lab, w->post, f->stats ? w->c.xi : NULL, cat ? w->bysym : NULL, &ll,
+                      err);
     if (rc) return rc;
     f->seq_ll[s] = ll;
     if (!f->stats) return 0;
     for (size_t k = 0; k < K; k++)
         w->c.start[k] += w->post[k];
-    if (m->kind == HMM_CATEGORICAL) { /* rows of gamma added whole, by symbol */
-        for (size_t t = 0; t < T; t++) {
-            if (obs->missing && obs->missing[t]) continue;
-            double *restrict r = w->bysym + (size_t)obs->sym[t] * K;
-            const double *restrict g = w->post + t * K;
-            for (size_t k = 0; k < K; k++)
-                r[k] += g[k];
-        }
-        return 0;
-    }
+    if (cat) return 0; /* its emission counts are in w->bysym */
     for (size_t t = 0; t < T; t++) {
         const double *g = w->post + t * K;
         for (size_t k = 0; k < K; k++)

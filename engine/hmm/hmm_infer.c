@@ -494,11 +494,21 @@ static int back_step(const hmm_model *m, const hmm_obs *obs, size_t t, const dou
 int hmm_posteriors(const hmm_model *m, const hmm_obs *obs, double *post, double *log_lik,
                    eng_error *err)
 {
-    return hmm_fb_stats(m, obs, NULL, post, NULL, log_lik, err);
+    return hmm_fb_stats(m, obs, NULL, post, NULL, NULL, log_lik, err);
+}
+
+/* bysym[sym[t]] += post row t, unless position t is missing. */
+static void add_by_symbol(const hmm_obs *obs, size_t t, size_t K, const double *post, double *bysym)
+{
+    if (obs->missing && obs->missing[t]) return;
+    double *restrict r = bysym + (size_t)obs->sym[t] * K;
+    const double *restrict g = post + t * K;
+    for (size_t k = 0; k < K; k++)
+        r[k] += g[k];
 }
 
 int hmm_fb_stats(const hmm_model *m, const hmm_obs *obs, const int32_t *labels, double *post,
-                 double *xi, double *log_lik, eng_error *err)
+                 double *xi, double *bysym, double *log_lik, eng_error *err)
 {
     int rc = hmm_check_obs(m, obs, err);
     if (rc) return rc;
@@ -525,8 +535,11 @@ int hmm_fb_stats(const hmm_model *m, const hmm_obs *obs, const int32_t *labels, 
     }
     for (size_t i = 0; i < K; i++) /* gamma_{T-1} = alpha_{T-1} */
         beta[i] = 1.0;
-    for (size_t t = T - 1; rc == 0 && t > 0; t--)
+    if (bysym && rc == 0) add_by_symbol(obs, T - 1, K, post, bysym);
+    for (size_t t = T - 1; rc == 0 && t > 0; t--) {
         rc = back_step(m, obs, t - 1, logc, post, beta, xi, nstage ? &st : NULL, work, err);
+        if (bysym && rc == 0) add_by_symbol(obs, t - 1, K, post, bysym);
+    }
     if (nstage) xi_flush(K, &st, xi);
     if (rc == 0 && log_lik) *log_lik = ll.s + ll.c;
     free(logc);

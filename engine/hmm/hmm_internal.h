@@ -164,9 +164,12 @@ size_t hmm_cholesky(const double *S, size_t D, double *L, double *bad_pivot);
  * transition statistics. xi: NULL, or K x K to add to: after the call,
  * P(j | i) * added[i*K + j], summed over t, is the expected number of
  * transitions i -> j (on sparse models only possible transitions are added
- * to). With labels, log_lik is log P(observations, labelled states). */
+ * to). bysym: NULL, or (categorical models) M x K to add to: each
+ * observed position's row of posteriors is added to row sym[t], while it is
+ * still in cache (the emission counts). With labels, log_lik is
+ * log P(observations, labelled states). */
 int hmm_fb_stats(const hmm_model *m, const hmm_obs *obs, const int32_t *labels, double *post,
-                 double *xi, double *log_lik, eng_error *err);
+                 double *xi, double *bysym, double *log_lik, eng_error *err);
 
 /* Viterbi on a dense model keeps every row of delta (T x K doubles, no
  * backpointers) while they take at most this many bytes: half the work per
