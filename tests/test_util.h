@@ -4,6 +4,7 @@
 #ifndef HMMBA_TEST_UTIL_H
 #define HMMBA_TEST_UTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* The fixtures directory: $HMMBA_FIXTURES when set and not empty (meson
@@ -30,5 +31,8 @@ double tu_now_s(void);
 
 /* qsort comparator of doubles, ascending (a and b point to doubles). */
 int tu_cmp_double(const void *a, const void *b);
+
+/* The median of v[0..n) (0 when n is 0); sorts v. */
+double tu_median(double *v, size_t n);
 
 #endif

@@ -18,6 +18,7 @@
  * fit - a 1-update fit) / 3, so parsing the 10^5 observations and writing
  * the answer cancel out, beside the engine's fits timed the same way in
  * wall-clock time, alternately (ROUNDS each, medians). */
+#include "../test_util.h"
 #include "core/rng.h"
 #include "hmm/hmm.h"
 #include "hmm/hmm_fit.h"
@@ -61,18 +62,6 @@ static double cpu_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int by_value(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof *v, by_value);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static double fit_seconds(const hmm_model *m, const hmm_obs *obs, size_t iterations)
@@ -138,17 +127,6 @@ static char *fit_body(const int32_t *sym, int iterations)
     return b;
 }
 
-static double post_seconds(uint16_t port, const char *body)
-{
-    served_timing t;
-    int status = served_post(port, "/fit", body, &t);
-    if (status != 200) {
-        fprintf(stderr, "bench_hmm_fit: POST /fit answered %d\n", status);
-        exit(1);
-    }
-    return t.total;
-}
-
 /* Served against engine, both in wall-clock time: one /fit iteration over
  * HTTP, one hmm_fit iteration in this process. */
 static void served(const char *hmmba, const hmm_model *m, const hmm_obs *obs, const double *start,
@@ -162,7 +140,9 @@ static void served(const char *hmmba, const hmm_model *m, const hmm_obs *obs, co
     char *b4 = fit_body(obs->sym, 4), *b1 = fit_body(obs->sym, 1);
     double sv[ROUNDS], en[ROUNDS];
     for (int r = 0; r < ROUNDS; r++) {
-        sv[r] = (post_seconds(p.port, b4) - post_seconds(p.port, b1)) / 3;
+        sv[r] =
+            (served_post_ok(p.port, "/fit", b4, NULL) - served_post_ok(p.port, "/fit", b1, NULL)) /
+            3;
         double t0 = bench_now();
         fit_seconds(m, obs, 4);
         double t1 = bench_now();
@@ -173,7 +153,7 @@ static void served(const char *hmmba, const hmm_model *m, const hmm_obs *obs, co
     unlink(file);
     free(b4);
     free(b1);
-    double s = median(sv, ROUNDS), e = median(en, ROUNDS);
+    double s = tu_median(sv, ROUNDS), e = tu_median(en, ROUNDS);
     printf("# One EM iteration served (POST /fit, hmmba at its defaults) against the engine "
            "(wall-clock, medians of %d)\n\n"
            "| served, s | engine, s | served iterations/s over engine's |\n"
@@ -204,7 +184,7 @@ int main(int argc, char **argv)
         fbs[r] = cpu_now() - t0;
         iters[r] = (fit_seconds(m, &obs, 4) - fit_seconds(m, &obs, 1)) / 3;
     }
-    double fb = median(fbs, ROUNDS), iter = median(iters, ROUNDS);
+    double fb = tu_median(fbs, ROUNDS), iter = tu_median(iters, ROUNDS);
     printf("# Baum-Welch against forward-backward (K %d, M %d, T %d, one thread, CPU time, medians "
            "of %d)\n\n"
            "| forward-backward, s | EM iteration, s | iterations/s over forward-backwards/s |\n"

@@ -102,20 +102,6 @@ static void keep(int w, int f, int side, double v)
     if (g_ns[w][f][side] < MAXS) g_smp[w][f][side][g_ns[w][f][side]++] = v;
 }
 
-static int by_value(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The median of n samples (0 when none), sorting v. */
-static double median(double *v, int n)
-{
-    if (n == 0) return 0;
-    qsort(v, (size_t)n, sizeof *v, by_value);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* g_fig from the samples. The engine's decode is one measurement for the
  * three served decode figures. */
 static void medians(void)
@@ -123,7 +109,7 @@ static void medians(void)
     for (int w = 0; w < NW; w++) {
         for (int f = 0; f < NFIG; f++)
             for (int side = 0; side < 2; side++)
-                g_fig[w][f][side] = median(g_smp[w][f][side], g_ns[w][f][side]);
+                g_fig[w][f][side] = tu_median(g_smp[w][f][side], (size_t)g_ns[w][f][side]);
         g_fig[w][DEC_SSE][1] = g_fig[w][DEC_OAI][1] = g_fig[w][DEC][1];
     }
 }
@@ -202,16 +188,6 @@ static char *body_of(const char *fmt_tail, size_t from, size_t n)
     return body_field("tokens", fmt_tail, from, n);
 }
 
-static double post_ok(uint16_t port, const char *path, const char *body, served_timing *t)
-{
-    int st = served_post(port, path, body, t);
-    if (st != 200) {
-        fprintf(stderr, "bench_served: %s answered %d to %.200s\n", path, st, body);
-        exit(1);
-    }
-    return t->total;
-}
-
 typedef struct stream_arg {
     pthread_t th;
     uint16_t port;
@@ -225,7 +201,7 @@ static void *stream_main(void *arg)
     char tail[128];
     snprintf(tail, sizeof tail, ",\"max_tokens\":%d,\"temperature\":0,\"stream\":true", DECODE);
     char *b = body_of(tail, (size_t)a->i * 3, 3);
-    post_ok(a->port, "/generate", b, &a->t);
+    served_post_ok(a->port, "/generate", b, &a->t);
     free(b);
     return NULL;
 }
@@ -237,7 +213,8 @@ static void served_round(uint16_t port, int w)
     snprintf(tail, sizeof tail, ",\"max_tokens\":%d,\"temperature\":0", DECODE);
     char *b = body_of(tail, 0, 3), *b0 = body_of(",\"max_tokens\":0", 0, 3);
     for (int rep = 0; rep < DEC_REPS; rep++) {
-        double full = post_ok(port, "/generate", b, &t), none = post_ok(port, "/generate", b0, &t);
+        double full = served_post_ok(port, "/generate", b, &t),
+               none = served_post_ok(port, "/generate", b0, &t);
         keep(w, DEC, 0, DECODE / (full - none));
     }
     free(b);
@@ -246,7 +223,7 @@ static void served_round(uint16_t port, int w)
     snprintf(tail, sizeof tail, ",\"max_tokens\":%d,\"temperature\":0,\"stream\":true", DECODE);
     b = body_of(tail, 0, 3);
     for (int rep = 0; rep < DEC_REPS; rep++) {
-        post_ok(port, "/generate", b, &t);
+        served_post_ok(port, "/generate", b, &t);
         keep(w, DEC_SSE, 0, (t.tokens - 1) / (t.t_last - t.t_first));
     }
     free(b);
@@ -264,16 +241,16 @@ static void served_round(uint16_t port, int w)
     free(b);
 
     b = body_of(",\"max_tokens\":1,\"stream\":true", 0, TTFT_PROMPT);
-    post_ok(port, "/generate", b, &t);
+    served_post_ok(port, "/generate", b, &t);
     keep(w, TTFT, 0, t.t_first * 1e3);
     free(b);
 
     b = body_of(",\"max_tokens\":0", 0, PREFILL);
     for (int rep = 0; rep < PRE_REPS; rep++)
-        keep(w, PRE_GEN, 0, PREFILL / post_ok(port, "/generate", b, &t));
+        keep(w, PRE_GEN, 0, PREFILL / served_post_ok(port, "/generate", b, &t));
     free(b);
     b = body_of("", 0, PREFILL);
-    keep(w, PRE_DEC, 0, PREFILL / post_ok(port, "/decode", b, &t));
+    keep(w, PRE_DEC, 0, PREFILL / served_post_ok(port, "/decode", b, &t));
     free(b);
 
     stream_arg sa[STREAMS];
@@ -305,7 +282,7 @@ static void served_weights(const char *binary, const char *dir, int w)
     if (served_start(&p, argv)) exit(1);
     served_timing t;
     char *warm = body_of(",\"max_tokens\":4", 0, 8);
-    post_ok(p.port, "/generate", warm, &t);
+    served_post_ok(p.port, "/generate", warm, &t);
     free(warm);
     served_round(p.port, w);
     served_stop(&p);

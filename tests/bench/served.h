@@ -32,6 +32,10 @@ typedef struct served_timing {
 } served_timing;
 int served_post(uint16_t port, const char *path, const char *body, served_timing *t);
 
+/* served_post that must be answered 200: else it says so on stderr and
+ * exits (a benchmark cannot go on). t may be NULL. Returns t->total. */
+double served_post_ok(uint16_t port, const char *path, const char *body, served_timing *t);
+
 /* served_post counting the events that begin with pattern (another
  * server's token events, e.g. "data: {\"content\""). */
 int served_post_events(uint16_t port, const char *path, const char *body, const char *pattern,

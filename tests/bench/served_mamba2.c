@@ -56,17 +56,6 @@ static char *body(size_t n, int max)
     return b;
 }
 
-static double timed(uint16_t port, const char *b)
-{
-    served_timing t;
-    int st = served_post(port, "/generate", b, &t);
-    if (st != 200) {
-        fprintf(stderr, "served_mamba2: /generate answered %d\n", st);
-        exit(1);
-    }
-    return t.total;
-}
-
 /* Best served decode (and, for Mamba-2, prefill) of the model in dir held
  * as w, from one server started for it. */
 static void serve_once(const char *binary, const char *dir, mamba_weights w, const char *b3,
@@ -78,11 +67,12 @@ static void serve_once(const char *binary, const char *dir, mamba_weights w, con
     double d, q;
     snprintf(spec, sizeof spec, "m=%s:%s", dir, mamba_weights_name(w));
     if (served_start(&p, argv)) exit(1);
-    timed(p.port, b0); /* faults the weights in */
-    d = M2_DECODE / (timed(p.port, b3) - timed(p.port, b0));
+    served_post_ok(p.port, "/generate", b0, NULL); /* faults the weights in */
+    d = M2_DECODE / (served_post_ok(p.port, "/generate", b3, NULL) -
+                     served_post_ok(p.port, "/generate", b0, NULL));
     *dec = d > *dec ? d : *dec;
     if (pre) {
-        q = M2_PREFILL / timed(p.port, bp);
+        q = M2_PREFILL / served_post_ok(p.port, "/generate", bp, NULL);
         *pre = q > *pre ? q : *pre;
     }
     served_stop(&p);

@@ -76,6 +76,18 @@ int served_post(uint16_t port, const char *path, const char *body, served_timing
     return served_post_events(port, path, body, "data: {\"token\"", t);
 }
 
+double served_post_ok(uint16_t port, const char *path, const char *body, served_timing *t)
+{
+    served_timing own;
+    if (!t) t = &own;
+    int st = served_post(port, path, body, t);
+    if (st != 200) {
+        fprintf(stderr, "benchmark: %s answered %d to %.200s\n", path, st, body);
+        exit(1);
+    }
+    return t->total;
+}
+
 int served_post_events(uint16_t port, const char *path, const char *body, const char *pattern,
                        served_timing *t)
 {
