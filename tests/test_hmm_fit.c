@@ -554,15 +554,15 @@ END_TEST
 
 /* Wider dense models: the transition counts are gathered in blocks of
  * steps and added in register tiles (hmm_infer.c, xi_flush), so K of 13
- * and 19 leave partial tiles in both directions (8 x 8 on AVX-512, 4 x 8
- * on AVX2), and sequences of 5 to 40 steps a partial block or one full
- * block of 32 steps and a partial one. Run under each HMMBA_ISA by meson. */
+ * and 19 leave partial tiles in both directions (4 x 8), and sequences of
+ * 5 to 155 steps a partial block of 64 steps, or one or two full blocks
+ * and a partial one. Run under each HMMBA_ISA by meson. */
 START_TEST(test_em_naive_wide)
 {
     size_t K = _i ? 19 : 13;
     hmm_params truth = params_random(5 + (uint64_t)_i, K, HMM_CATEGORICAL, 6, 0, 0.0);
     hmm_params start = params_random(71 + (uint64_t)_i, K, HMM_CATEGORICAL, 6, 0, 0.0);
-    hmm_obs *seqs = draw(&truth, 6, 35, 40, NULL);
+    hmm_obs *seqs = draw(&truth, 6, 150, 40, NULL);
     hmm_fit_opts o = exact_opts(2);
     compare_naive(&start, seqs, 6, NULL, &o, 1e-9, "em, wide");
     obs_free(seqs, 6, NULL);

@@ -170,11 +170,8 @@ static int check_spec(const hmm_spec *s, eng_error *err)
 
 /* ===== Building ===== */
 
-/* calloc of n elements of size sz (NULL on overflow or failure), on a
- * 64-byte boundary: the kernels load whole cache lines from each row, and
- * a row that straddles lines costs two loads per vector (figures in
- * tests/bench/README.md). Freed with free(). */
-static void *xcalloc(size_t n, size_t sz)
+/* Declared in hmm_internal.h. */
+void *hmm_calloc64(size_t n, size_t sz)
 {
     void *p;
     if (!n) n = 1;
@@ -204,13 +201,13 @@ static void build_cdf(const double *p, size_t n, double *cdf)
 static int build_transitions(hmm_model *m, const hmm_spec *s)
 {
     size_t K = m->K, KK = K * K;
-    m->start = xcalloc(K, sizeof *m->start);
-    m->log_start = xcalloc(K, sizeof *m->log_start);
-    m->trans = xcalloc(KK, sizeof *m->trans);
-    m->log_trans = xcalloc(KK, sizeof *m->log_trans);
-    m->trans_t = xcalloc(KK, sizeof *m->trans_t);
-    m->start_cdf = xcalloc(K, sizeof *m->start_cdf);
-    m->trans_cdf = xcalloc(KK, sizeof *m->trans_cdf);
+    m->start = hmm_calloc64(K, sizeof *m->start);
+    m->log_start = hmm_calloc64(K, sizeof *m->log_start);
+    m->trans = hmm_calloc64(KK, sizeof *m->trans);
+    m->log_trans = hmm_calloc64(KK, sizeof *m->log_trans);
+    m->trans_t = hmm_calloc64(KK, sizeof *m->trans_t);
+    m->start_cdf = hmm_calloc64(K, sizeof *m->start_cdf);
+    m->trans_cdf = hmm_calloc64(KK, sizeof *m->trans_cdf);
     if (!m->start || !m->log_start || !m->trans || !m->log_trans || !m->trans_t || !m->start_cdf ||
         !m->trans_cdf)
         return ENG_ENOMEM;
@@ -232,7 +229,7 @@ static int build_transitions(hmm_model *m, const hmm_spec *s)
         build_cdf(m->trans + i * K, K, m->trans_cdf + i * K);
     m->sparse = 2 * zeros > KK;
     if (!m->sparse) { /* columns contiguous for the Viterbi backtrace */
-        m->log_trans_t = xcalloc(KK, sizeof *m->log_trans_t);
+        m->log_trans_t = hmm_calloc64(KK, sizeof *m->log_trans_t);
         if (!m->log_trans_t) return ENG_ENOMEM;
         for (size_t i = 0; i < K; i++)
             for (size_t j = 0; j < K; j++)
@@ -248,13 +245,13 @@ static int build_sparse(hmm_model *m)
     size_t K = m->K, nnz = 0;
     for (size_t i = 0; i < K * K; i++)
         nnz += m->trans[i] > 0.0;
-    m->in_off = xcalloc(K + 1, sizeof *m->in_off);
-    m->out_off = xcalloc(K + 1, sizeof *m->out_off);
-    m->in_src = xcalloc(nnz, sizeof *m->in_src);
-    m->out_dst = xcalloc(nnz, sizeof *m->out_dst);
-    m->in_p = xcalloc(nnz, sizeof *m->in_p);
-    m->in_logp = xcalloc(nnz, sizeof *m->in_logp);
-    m->out_p = xcalloc(nnz, sizeof *m->out_p);
+    m->in_off = hmm_calloc64(K + 1, sizeof *m->in_off);
+    m->out_off = hmm_calloc64(K + 1, sizeof *m->out_off);
+    m->in_src = hmm_calloc64(nnz, sizeof *m->in_src);
+    m->out_dst = hmm_calloc64(nnz, sizeof *m->out_dst);
+    m->in_p = hmm_calloc64(nnz, sizeof *m->in_p);
+    m->in_logp = hmm_calloc64(nnz, sizeof *m->in_logp);
+    m->out_p = hmm_calloc64(nnz, sizeof *m->out_p);
     if (!m->in_off || !m->out_off || !m->in_src || !m->out_dst || !m->in_p || !m->in_logp ||
         !m->out_p)
         return ENG_ENOMEM;
@@ -289,9 +286,9 @@ static int build_sparse(hmm_model *m)
 static int build_categorical(hmm_model *m, const hmm_spec *s)
 {
     size_t K = m->K, M = m->M;
-    m->probs_t = xcalloc(M * K, sizeof *m->probs_t);
-    m->log_probs_t = xcalloc(M * K, sizeof *m->log_probs_t);
-    m->probs_cdf = xcalloc(K * M, sizeof *m->probs_cdf);
+    m->probs_t = hmm_calloc64(M * K, sizeof *m->probs_t);
+    m->log_probs_t = hmm_calloc64(M * K, sizeof *m->log_probs_t);
+    m->probs_cdf = hmm_calloc64(K * M, sizeof *m->probs_cdf);
     if (!m->probs_t || !m->log_probs_t || !m->probs_cdf) return ENG_ENOMEM;
     for (size_t k = 0; k < K; k++) {
         for (size_t i = 0; i < M; i++) {
@@ -308,8 +305,8 @@ static int build_categorical(hmm_model *m, const hmm_spec *s)
 static int build_diag_rows(hmm_model *m, const double *variances, size_t n)
 {
     size_t D = m->D;
-    m->inv_var = xcalloc(n * D, sizeof *m->inv_var);
-    m->sd = xcalloc(n * D, sizeof *m->sd);
+    m->inv_var = hmm_calloc64(n * D, sizeof *m->inv_var);
+    m->sd = hmm_calloc64(n * D, sizeof *m->sd);
     if (!m->inv_var || !m->sd) return ENG_ENOMEM;
     for (size_t r = 0; r < n; r++) {
         double logdet = 0.0;
@@ -356,7 +353,7 @@ size_t hmm_cholesky(const double *S, size_t D, double *L, double *bad_pivot)
 static int build_gauss_full(hmm_model *m, const hmm_spec *s, eng_error *err)
 {
     size_t K = m->K, D = m->D;
-    m->chol = xcalloc(K * D * D, sizeof *m->chol);
+    m->chol = hmm_calloc64(K * D * D, sizeof *m->chol);
     if (!m->chol) return ENG_ENOMEM;
     for (size_t k = 0; k < K; k++) {
         double *L = m->chol + k * D * D, pivot = 0.0;
@@ -377,10 +374,10 @@ static int build_gauss_full(hmm_model *m, const hmm_spec *s, eng_error *err)
 static int build_gmm(hmm_model *m, const hmm_spec *s)
 {
     size_t K = m->K, C = m->C, D = m->D, n = K * C * D;
-    m->means = xcalloc(n, sizeof *m->means);
-    m->log_norm = xcalloc(K * C, sizeof *m->log_norm);
-    m->log_w = xcalloc(K * C, sizeof *m->log_w);
-    m->w_cdf = xcalloc(K * C, sizeof *m->w_cdf);
+    m->means = hmm_calloc64(n, sizeof *m->means);
+    m->log_norm = hmm_calloc64(K * C, sizeof *m->log_norm);
+    m->log_w = hmm_calloc64(K * C, sizeof *m->log_w);
+    m->w_cdf = hmm_calloc64(K * C, sizeof *m->w_cdf);
     if (!m->means || !m->log_norm || !m->log_w || !m->w_cdf ||
         build_diag_rows(m, s->variances, K * C))
         return ENG_ENOMEM;
@@ -395,8 +392,8 @@ static int build_gmm(hmm_model *m, const hmm_spec *s)
 static int build_poisson(hmm_model *m, const hmm_spec *s)
 {
     size_t n = m->K * m->D;
-    m->means = xcalloc(n, sizeof *m->means);
-    m->log_rates = xcalloc(n, sizeof *m->log_rates);
+    m->means = hmm_calloc64(n, sizeof *m->means);
+    m->log_rates = hmm_calloc64(n, sizeof *m->log_rates);
     if (!m->means || !m->log_rates) return ENG_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         m->means[i] = s->rates[i];
@@ -408,8 +405,8 @@ static int build_poisson(hmm_model *m, const hmm_spec *s)
 static int build_gauss(hmm_model *m, const hmm_spec *s, eng_error *err)
 {
     size_t K = m->K, D = m->D;
-    m->means = xcalloc(K * D, sizeof *m->means);
-    m->log_norm = xcalloc(K, sizeof *m->log_norm);
+    m->means = hmm_calloc64(K * D, sizeof *m->means);
+    m->log_norm = hmm_calloc64(K, sizeof *m->log_norm);
     if (!m->means || !m->log_norm) return ENG_ENOMEM;
     memcpy(m->means, s->means, K * D * sizeof *m->means);
     if (m->kind == HMM_GAUSS_DIAG) return build_gauss_diag(m, s);
@@ -435,8 +432,8 @@ static int cmp_name_ref(const void *a, const void *b)
 static int copy_names(const char *const *names, size_t n, const char *field, char ***out,
                       int32_t **sorted, eng_error *err)
 {
-    name_ref *refs = xcalloc(n, sizeof *refs);
-    char **copy = xcalloc(n, sizeof *copy);
+    name_ref *refs = hmm_calloc64(n, sizeof *refs);
+    char **copy = hmm_calloc64(n, sizeof *copy);
     *out = copy;
     if (!refs || !copy) goto nomem;
     for (size_t i = 0; i < n; i++) {
@@ -457,7 +454,7 @@ static int copy_names(const char *const *names, size_t n, const char *field, cha
         }
     }
     if (sorted) {
-        if (!(*sorted = xcalloc(n, sizeof **sorted))) goto nomem;
+        if (!(*sorted = hmm_calloc64(n, sizeof **sorted))) goto nomem;
         for (size_t i = 0; i < n; i++)
             (*sorted)[i] = refs[i].index;
     }

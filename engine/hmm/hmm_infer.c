@@ -342,37 +342,12 @@ static void xi_flush_c(size_t K, const xi_stage *st, double *xi)
 }
 
 #if HMM_X86
-/* Tiles of 8 rows x 16 columns: sixteen accumulators, two vectors of w
- * and eight broadcasts per step. */
-HMM_AVX512 static void xi_flush_avx512(size_t K, const xi_stage *st, double *xi)
-{
-    for (size_t i0 = 0; i0 < K; i0 += 8)
-        for (size_t j0 = 0; j0 < K; j0 += 16) {
-            __m512d acc[8][2];
-            for (int u = 0; u < 8; u++)
-                acc[u][0] = acc[u][1] = _mm512_setzero_pd();
-            for (size_t b = 0; b < st->n; b++) {
-                const double *a = st->a + b * st->kp + i0, *wr = st->w + b * st->kp + j0;
-                const __m512d w0 = _mm512_loadu_pd(wr), w1 = _mm512_loadu_pd(wr + 8);
-                for (int u = 0; u < 8; u++) {
-                    const __m512d av = _mm512_set1_pd(a[u]);
-                    acc[u][0] = _mm512_fmadd_pd(av, w0, acc[u][0]);
-                    acc[u][1] = _mm512_fmadd_pd(av, w1, acc[u][1]);
-                }
-            }
-            const __mmask8 m0 = hmm_lanes8(K, j0), m1 = hmm_lanes8(K, j0 + 8);
-            for (size_t u = 0; u < 8 && i0 + u < K; u++) {
-                double *x = xi + (i0 + u) * K + j0;
-                _mm512_mask_storeu_pd(x, m0,
-                                      _mm512_add_pd(_mm512_maskz_loadu_pd(m0, x), acc[u][0]));
-                _mm512_mask_storeu_pd(x + 8, m1,
-                                      _mm512_add_pd(_mm512_maskz_loadu_pd(m1, x + 8), acc[u][1]));
-            }
-        }
-}
-
 /* Tiles of 4 rows x 8 columns (two vectors): eight accumulators. The
- * AVX2 level implies FMA (core/isa.c). */
+ * AVX2 level implies FMA (core/isa.c). AVX-512 machines take this kernel
+ * too: a 512-bit version is faster in a loop of its own, but in a fit its
+ * bursts of 512-bit multiply-adds, one every XI_BLOCK steps, slow the
+ * forward-backward around them by more than they save
+ * (tests/bench/README.md, Baum-Welch). */
 __attribute__((target("avx2,fma"))) static void xi_flush_avx2(size_t K, const xi_stage *st,
                                                               double *xi)
 {
@@ -404,10 +379,7 @@ __attribute__((target("avx2,fma"))) static void xi_flush_avx2(size_t K, const xi
 static void xi_flush(size_t K, xi_stage *st, double *xi)
 {
 #if HMM_X86
-    int level = hmm_simd_level();
-    if (level == 2)
-        xi_flush_avx512(K, st, xi);
-    else if (level == 1)
+    if (hmm_simd_level() >= 1)
         xi_flush_avx2(K, st, xi);
     else
 #endif
@@ -415,10 +387,15 @@ static void xi_flush(size_t K, xi_stage *st, double *xi)
     st->n = 0;
 }
 
-/* sum_i alpha_i beta_i over alpha_i > 0 (an unreachable state's beta may
- * be infinite), in 8 partial sums, independent chains, added in a fixed
- * tree. */
-static double alpha_beta_dot(const double *alpha, const double *beta, size_t K)
+/* One step's row of the stage: *s = sum_i alpha_i beta_i over alpha_i > 0
+ * (an unreachable state's beta may be infinite), in 8 partial sums,
+ * independent chains, added in a fixed tree; then, when s is positive and
+ * finite, a = alpha (0 where not positive), wr = w / s, and *finite says
+ * whether every w_i is finite. Compiled per instruction set (HMM_VARIANTS):
+ * the same operations per element in every version, so the same bits. */
+HMM_INLINE void stage_row_body(const double *restrict alpha, const double *restrict beta,
+                               const double *restrict w, size_t K, double *restrict a,
+                               double *restrict wr, double *restrict s_out, bool *restrict finite)
 {
     double p[8] = {0.0};
     size_t i = 0;
@@ -427,8 +404,24 @@ static double alpha_beta_dot(const double *alpha, const double *beta, size_t K)
             p[l] += alpha[i + l] > 0.0 ? alpha[i + l] * beta[i + l] : 0.0;
     for (; i < K; i++)
         p[0] += alpha[i] > 0.0 ? alpha[i] * beta[i] : 0.0;
-    return ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]));
+    double s = ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]));
+    *s_out = s;
+    if (!(s > 0.0) || !isfinite(s)) return;
+    double inv = 1.0 / s;
+    bool ok = true;
+    for (i = 0; i < K; i++) {
+        a[i] = alpha[i] > 0.0 ? alpha[i] : 0.0;
+        wr[i] = w[i] * inv;
+        ok &= isfinite(w[i]);
+    }
+    *finite = ok;
 }
+
+HMM_VARIANTS(stage_row,
+             (const double *restrict alpha, const double *restrict beta, const double *restrict w,
+              size_t K, double *restrict a, double *restrict wr, double *restrict s_out,
+              bool *restrict finite),
+             (alpha, beta, w, K, a, wr, s_out, finite))
 
 /* As xi_add, by way of the stage (dense models): the row of alpha as it
  * is, w's row divided by the step's sum. A step whose w is not finite goes
@@ -437,15 +430,10 @@ static void xi_stage_add(const hmm_model *m, const double *alpha, const double *
                          const double *w, xi_stage *st, double *xi)
 {
     size_t K = m->K;
-    double s = alpha_beta_dot(alpha, beta, K);
-    if (!(s > 0.0) || !isfinite(s)) return;
-    double inv = 1.0 / s, *a = st->a + st->n * st->kp, *wr = st->w + st->n * st->kp;
+    double s = 0.0;
     bool finite = true;
-    for (size_t i = 0; i < K; i++) {
-        a[i] = alpha[i] > 0.0 ? alpha[i] : 0.0;
-        wr[i] = w[i] * inv;
-        finite &= isfinite(w[i]);
-    }
+    stage_row(alpha, beta, w, K, st->a + st->n * st->kp, st->w + st->n * st->kp, &s, &finite);
+    if (!(s > 0.0) || !isfinite(s)) return;
     if (!finite) { /* the row written is left unused */
         xi_add(m, alpha, beta, w, xi);
         return;
@@ -497,14 +485,20 @@ int hmm_posteriors(const hmm_model *m, const hmm_obs *obs, double *post, double 
     return hmm_fb_stats(m, obs, NULL, post, NULL, NULL, log_lik, err);
 }
 
+/* r += g, over K entries (per instruction set: the same bits). */
+HMM_INLINE void add_row_body(double *restrict r, const double *restrict g, size_t K)
+{
+    for (size_t k = 0; k < K; k++)
+        r[k] += g[k];
+}
+
+HMM_VARIANTS(add_row, (double *restrict r, const double *restrict g, size_t K), (r, g, K))
+
 /* bysym[sym[t]] += post row t, unless position t is missing. */
 static void add_by_symbol(const hmm_obs *obs, size_t t, size_t K, const double *post, double *bysym)
 {
     if (obs->missing && obs->missing[t]) return;
-    double *restrict r = bysym + (size_t)obs->sym[t] * K;
-    const double *restrict g = post + t * K;
-    for (size_t k = 0; k < K; k++)
-        r[k] += g[k];
+    add_row(bysym + (size_t)obs->sym[t] * K, post + t * K, K);
 }
 
 int hmm_fb_stats(const hmm_model *m, const hmm_obs *obs, const int32_t *labels, double *post,
@@ -514,18 +508,19 @@ int hmm_fb_stats(const hmm_model *m, const hmm_obs *obs, const int32_t *labels, 
     if (rc) return rc;
     size_t K = m->K, T = obs->T;
     /* dense transition counts go through a stage (xi_stage): its rows are
-     * zero-padded, so the memory is zeroed */
+     * zero-padded, so the memory is zeroed, and start on cache lines (rows
+     * of 16 doubles), so the tiles' loads never straddle two */
     xi_stage st = {.kp = (K + 15) / 16 * 16};
     size_t nstage = xi && !m->sparse ? 2 * XI_BLOCK * st.kp : 0;
     double *logc = malloc(T * sizeof *logc);
-    double *mem = calloc(3 * K + m->D + nstage, sizeof *mem);
+    double *mem = hmm_calloc64(nstage + 3 * K + m->D, sizeof *mem);
     if (!logc || !mem) {
         free(logc);
         free(mem);
         return hmm_err_nomem(err, "forward-backward");
     }
-    double *beta = mem, *work = mem + K;
-    st.a = nstage ? mem + 3 * K + m->D : NULL;
+    double *beta = mem + nstage, *work = beta + K;
+    st.a = nstage ? mem : NULL;
     st.w = nstage ? st.a + XI_BLOCK * st.kp : NULL;
     hmm_ksum ll = {0.0, 0.0};
     for (size_t t = 0; t < T && rc == 0; t++) { /* post row t = alpha_t */

@@ -105,6 +105,12 @@ int hmm_err_impossible(eng_error *err, size_t t);
 /* ENG_ENOMEM naming what could not be allocated. */
 int hmm_err_nomem(eng_error *err, const char *what);
 
+/* calloc of n elements of size sz (NULL on overflow or failure), on a
+ * 64-byte boundary: the kernels load whole cache lines from each row, and
+ * a row that straddles lines costs two loads per vector (figures in
+ * tests/bench/README.md). Freed with free(). */
+void *hmm_calloc64(size_t n, size_t sz);
+
 /* Index of the largest of v[0..n), the lowest on ties. */
 static inline size_t hmm_argmax(const double *v, size_t n)
 {
