@@ -21,6 +21,7 @@
 #include "mamba_gen.h"
 #include "mamba/mamba_internal.h" /* private: kernels and the model's isa are tested directly */
 #include "mamba/kernels/mamba_kernels.h"
+#include "mamba/kernels/mamba2_ssd.h"
 #include "test_util.h"
 
 #include <check.h>
@@ -520,6 +521,55 @@ START_TEST(test_scan)
         }
         free(h0), free(A), free(B), free(Cv), free(dl), free(x), free(D);
     }
+}
+END_TEST
+
+/* Mamba-2's recurrent step of one head (mk_ssm2_step): every instruction
+ * set gives the same bits (no fused multiply-add; AVX2 has its own
+ * kernel, in blocks of 32 channels under masks past the last full block),
+ * and the portable one matches a double-precision step. head_dim 64 (two
+ * full AVX2 blocks, one AVX-512 block), 37 (a full block and a masked
+ * one), 8 and 3 (masked only); d_state 128 (past the prefetch distance)
+ * and 5. */
+START_TEST(test_ssm2_step)
+{
+    static const size_t Ps[] = {64, 37, 8, 3}, Ns[] = {128, 5};
+    for (int pi = 0; pi < 4; pi++)
+        for (int ni = 0; ni < 2; ni++) {
+            size_t P = Ps[pi], N = Ns[ni];
+            float *h0 = rnd_vec(N * P, -1, 1), *x = rnd_vec(P, -2, 2), *B = rnd_vec(N, -1, 1);
+            float *C = rnd_vec(N, -1, 1), dt = 0.37f, dA = 0.81f, D = 1.25f;
+            float *h[NISA] = {0}, *y[NISA] = {0};
+            for (int ii = 0; ii < NISA; ii++) {
+                if (!mk_isa_supported(g_isas[ii])) continue;
+                h[ii] = malloc(N * P * sizeof(float));
+                y[ii] = malloc(P * sizeof(float));
+                memcpy(h[ii], h0, N * P * sizeof(float));
+                mk_ssm2_step(g_isas[ii], h[ii], x, B, C, dt, dA, D, P, N, y[ii]);
+            }
+            for (size_t p = 0; p < P; p++) {
+                double acc = (double)D * x[p], mag = fabs(acc);
+                for (size_t n = 0; n < N; n++) {
+                    double hd = (double)dA * h0[n * P + p] + (double)dt * B[n] * x[p];
+                    ck_assert(fabs(h[0][n * P + p] - hd) <= 1e-6 * (1 + fabs(hd)));
+                    acc += C[n] * hd;
+                    mag += fabs(C[n] * hd);
+                }
+                ck_assert(fabs(y[0][p] - acc) <= 1e-6 * (1 + mag));
+            }
+            for (int ii = 1; ii < NISA; ii++) {
+                if (!h[ii]) continue;
+                ck_assert_msg(memcmp(h[ii], h[0], N * P * sizeof(float)) == 0,
+                              "%s: state differs (P %zu, N %zu)", mk_isa_name(g_isas[ii]), P, N);
+                ck_assert_msg(memcmp(y[ii], y[0], P * sizeof(float)) == 0,
+                              "%s: y differs (P %zu, N %zu)", mk_isa_name(g_isas[ii]), P, N);
+            }
+            for (int ii = 0; ii < NISA; ii++) {
+                free(h[ii]);
+                free(y[ii]);
+            }
+            free(h0), free(x), free(B), free(C);
+        }
 }
 END_TEST
 
@@ -1228,6 +1278,7 @@ static Suite *kernels_suite(void)
     tcase_add_test(k, test_q8_quantize);
     tcase_add_test(k, test_gemm_shapes);
     tcase_add_test(k, test_gemm_packed_equals_f32);
+    tcase_add_test(k, test_ssm2_step);
     tcase_add_test(k, test_activations);
     tcase_add_test(k, test_rmsnorm_rows);
     tcase_add_test(k, test_scan);

@@ -6,6 +6,7 @@
 #include "mamba/kernels/mamba_vec.h"
 #include "mamba/kernels/mamba2_ssd.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 /* ------------------------------------------------ the recurrent step */
@@ -192,10 +193,70 @@ MK_INLINE void wcols_body(const float *m, size_t rows, size_t n, const float *w,
     }
 }
 
-CLONES(step,
-       (float *h, const float *x, const float *B, const float *C, float dt, float dA, float D,
-        size_t P, size_t N, float *y),
-       (h, x, B, C, dt, dA, D, P, N, y))
+/* The step's portable and AVX-512 versions from step_body. AVX2's is
+ * step_avx2 below: a vector of VN floats is two of its sixteen registers,
+ * so step_body's x and y alone fill them and its loop spills. */
+#define STEP_PARAMS                                                                                \
+    (float *h, const float *x, const float *B, const float *C, float dt, float dA, float D,        \
+     size_t P, size_t N, float *y)
+static void step_portable STEP_PARAMS
+{
+    step_body(h, x, B, C, dt, dA, D, P, N, y);
+}
+#if MK_HAVE_X86
+MK_AVX512 static void step_avx512 STEP_PARAMS
+{
+    step_body(h, x, B, C, dt, dA, D, P, N, y);
+}
+
+/* step_body for AVX2 in 256-bit vectors, 4 of p at a time (32 channels:
+ * x and y take 8 registers): the same operations on each channel in the
+ * same order (multiply, multiply, add; multiply, add; nothing fused), so
+ * the same bits. full: 32 channels from p0, else w < 32 under masks. */
+MK_AVX2 MK_INLINE void step_avx2_block(float *h, const float *x, const float *B, const float *C,
+                                       float dt, float dA, float D, size_t P, size_t N, float *y,
+                                       size_t p0, size_t w, bool full)
+{
+    enum { V = 8, NV = 4 };
+    const __m256 da = _mm256_set1_ps(dA), dd = _mm256_set1_ps(D);
+    __m256 xv[NV], yv[NV];
+    __m256i mk[NV];
+    for (int v = 0; v < NV; v++) {
+        int n = (int)w - v * V;
+        mk[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        xv[v] = full ? _mm256_loadu_ps(x + p0 + v * V) : _mm256_maskload_ps(x + p0 + v * V, mk[v]);
+        yv[v] = _mm256_mul_ps(dd, xv[v]);
+    }
+    for (size_t n = 0; n < N; n++) {
+        float *hn = h + n * P + p0;
+        const __m256 bn = _mm256_set1_ps(dt * B[n]), cn = _mm256_set1_ps(C[n]);
+        for (size_t l = 0; n + PF_ROWS < N && l < w * sizeof(float); l += 64)
+            __builtin_prefetch((const char *)(hn + PF_ROWS * P) + l, 1, 3);
+        for (int v = 0; v < NV; v++) {
+            __m256 hv = full ? _mm256_loadu_ps(hn + v * V) : _mm256_maskload_ps(hn + v * V, mk[v]);
+            hv = _mm256_add_ps(_mm256_mul_ps(da, hv), _mm256_mul_ps(bn, xv[v]));
+            yv[v] = _mm256_add_ps(yv[v], _mm256_mul_ps(cn, hv));
+            if (full)
+                _mm256_storeu_ps(hn + v * V, hv);
+            else
+                _mm256_maskstore_ps(hn + v * V, mk[v], hv);
+        }
+    }
+    for (int v = 0; v < NV; v++)
+        if (full)
+            _mm256_storeu_ps(y + p0 + v * V, yv[v]);
+        else
+            _mm256_maskstore_ps(y + p0 + v * V, mk[v], yv[v]);
+}
+
+MK_AVX2 static void step_avx2 STEP_PARAMS
+{
+    size_t p0 = 0;
+    for (; p0 + 32 <= P; p0 += 32)
+        step_avx2_block(h, x, B, C, dt, dA, D, P, N, y, p0, 32, true);
+    if (p0 < P) step_avx2_block(h, x, B, C, dt, dA, D, P, N, y, p0, P - p0, false);
+}
+#endif
 CLONES(lmat, (const float *s, const float *dt, const float *cb, size_t q, size_t Q, float *L),
        (s, dt, cb, q, Q, L))
 CLONES(wcols, (const float *m, size_t rows, size_t n, const float *w, float *out),
