@@ -122,10 +122,44 @@ HMM_AVX512 static void axpy_avx512(const double *mat, size_t K, const double *v,
     if (j0 < K) axpy_block_avx512(mat, K, v, out, j0, false);
 }
 
-HMM_AVX2 static void axpy_avx2(const double *restrict mat, size_t K, const double *restrict v,
-                               double *restrict out)
+/* The same with AXPY_VECS vectors of 4 (AVX2's sixteen registers hold the
+ * eight accumulators, the broadcast and the row's vectors). */
+HMM_AVX2 HMM_INLINE void axpy_block_avx2(const double *mat, size_t K, const double *v, double *out,
+                                         size_t j0, bool full)
 {
-    axpy_body(mat, K, v, out);
+    __m256d acc[AXPY_VECS];
+    __m256i lm[AXPY_VECS];
+    bool any[AXPY_VECS];
+    for (int u = 0; u < AXPY_VECS; u++) {
+        lm[u] = hmm_lanes4(K, j0 + 4 * (size_t)u);
+        any[u] = full || j0 + 4 * (size_t)u < K;
+        acc[u] = _mm256_setzero_pd();
+    }
+    for (size_t i = 0; i < K; i++) {
+        if (v[i] == 0.0) continue;
+        const __m256d vi = _mm256_set1_pd(v[i]);
+        const double *row = mat + i * K + j0;
+        for (int u = 0; u < AXPY_VECS; u++) {
+            __m256d r;
+            if (full) {
+                r = _mm256_loadu_pd(row + 4 * u);
+            } else {
+                if (!any[u]) break;
+                r = _mm256_maskload_pd(row + 4 * u, lm[u]);
+            }
+            acc[u] = _mm256_add_pd(acc[u], _mm256_mul_pd(vi, r));
+        }
+    }
+    for (int u = 0; u < AXPY_VECS && any[u]; u++)
+        _mm256_maskstore_pd(out + j0 + 4 * u, lm[u], acc[u]);
+}
+
+HMM_AVX2 static void axpy_avx2(const double *mat, size_t K, const double *v, double *out)
+{
+    size_t j0 = 0;
+    for (; j0 + 4 * AXPY_VECS <= K; j0 += 4 * AXPY_VECS)
+        axpy_block_avx2(mat, K, v, out, j0, true);
+    if (j0 < K) axpy_block_avx2(mat, K, v, out, j0, false);
 }
 #endif
 
