@@ -129,10 +129,8 @@ HMM_AVX2 HMM_INLINE void axpy_block_avx2(const double *mat, size_t K, const doub
 {
     __m256d acc[AXPY_VECS];
     __m256i lm[AXPY_VECS];
-    bool any[AXPY_VECS];
     for (int u = 0; u < AXPY_VECS; u++) {
         lm[u] = hmm_lanes4(K, j0 + 4 * (size_t)u);
-        any[u] = full || j0 + 4 * (size_t)u < K;
         acc[u] = _mm256_setzero_pd();
     }
     for (size_t i = 0; i < K; i++) {
@@ -144,13 +142,13 @@ HMM_AVX2 HMM_INLINE void axpy_block_avx2(const double *mat, size_t K, const doub
             if (full) {
                 r = _mm256_loadu_pd(row + 4 * u);
             } else {
-                if (!any[u]) break;
+                if (j0 + 4 * (size_t)u >= K) break;
                 r = _mm256_maskload_pd(row + 4 * u, lm[u]);
             }
             acc[u] = _mm256_add_pd(acc[u], _mm256_mul_pd(vi, r));
         }
     }
-    for (int u = 0; u < AXPY_VECS && any[u]; u++)
+    for (int u = 0; u < AXPY_VECS && j0 + 4 * (size_t)u < K; u++)
         _mm256_maskstore_pd(out + j0 + 4 * u, lm[u], acc[u]);
 }
 

@@ -222,8 +222,9 @@ MK_AVX2 MK_INLINE void step_avx2_block(float *h, const float *x, const float *B,
     __m256 xv[NV], yv[NV];
     __m256i mk[NV];
     for (int v = 0; v < NV; v++) {
-        int n = (int)w - v * V;
-        mk[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        int left = (int)w - v * V; /* channels from this vector on */
+        mk[v] =
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(left), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         xv[v] = full ? _mm256_loadu_ps(x + p0 + v * V) : _mm256_maskload_ps(x + p0 + v * V, mk[v]);
         yv[v] = _mm256_mul_ps(dd, xv[v]);
     }
