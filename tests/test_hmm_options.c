@@ -856,11 +856,39 @@ START_TEST(stream_new_kinds)
 }
 END_TEST
 
+/* A mixture variance whose inverse overflows (subnormal) is refused, as
+ * diagonal Gaussians' are: it would make a sampled observation impossible
+ * (found by fuzz_hmm_model). */
+START_TEST(gmm_subnormal_variance)
+{
+    double start[1] = {1}, trans[1] = {1}, w[2] = {0.3, 0.7}, mu[2] = {5, 2};
+    double var[2] = {15e-324, 1.0};
+    hmm_spec s = {.K = 1,
+                  .start = start,
+                  .trans = trans,
+                  .kind = HMM_GMM,
+                  .C = 2,
+                  .D = 1,
+                  .weights = w,
+                  .means = mu,
+                  .variances = var};
+    hmm_model *m = NULL;
+    eng_error err = {0};
+    ck_assert_int_eq(hmm_model_new(&s, &m, &err), ENG_EINVAL);
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strstr(err.msg, "component 0, column 0") != NULL, "%s", err.msg);
+    var[0] = 1e-300; /* small but normal: accepted */
+    ck_assert_int_eq(hmm_model_new(&s, &m, &err), 0);
+    hmm_model_free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("hmm_options");
     TCase *tc = tcase_create("options");
     tcase_add_test(tc, nbest_categorical);
+    tcase_add_test(tc, gmm_subnormal_variance);
     tcase_add_test(tc, nbest_ties);
     tcase_add_test(tc, nbest_gaussian);
     tcase_add_test(tc, nbest_fewer_paths);

@@ -148,10 +148,11 @@ static int check_spec(const hmm_spec *s, eng_error *err)
         for (size_t k = 0; rc == 0 && k < s->K; k++)
             rc = check_dist(s->weights + k * s->C, s->C, "emissions.weights", k, err);
         for (size_t i = 0; rc == 0 && i < s->K * s->C * s->D; i++)
-            if (!isfinite(s->means[i]) || !(s->variances[i] > 0.0 && isfinite(s->variances[i])))
+            if (!isfinite(s->means[i]) || !(s->variances[i] > 0.0 && isfinite(s->variances[i])) ||
+                !isfinite(1.0 / s->variances[i])) /* as check_variances: no subnormal */
                 rc = eng_error_set(err, ENG_EINVAL,
                                    "emissions row %zu, component %zu, column %zu: the mean must be "
-                                   "finite and the variance positive",
+                                   "finite and the variance positive, not below 1/DBL_MAX",
                                    i / (s->C * s->D), i / s->D % s->C, i % s->D);
         return rc;
     case HMM_POISSON:
