@@ -60,12 +60,15 @@
  * memory); larger ones are sorted in the thread's scratch. */
 #define PAIRWISE_MAX 64
 
-/* Chunks of each phase: channels (phases 1 and 3), rows of x_proj, output
- * columns of out_proj and lm_head, rows of the embedding. */
-#define CHUNK_CH 64
+/* Chunks of each phase: rows of x_proj, output columns of lm_head, rows of
+ * the embedding. Channels (phases 1 and 3) and output columns of out_proj
+ * come in chunks of CHUNK_MIN to CHUNK_MAX (multiples of CHUNK_MIN), about
+ * CHUNKS_PER_THREAD per thread (chunk_for). */
 #define CHUNK_XPROJ 8
-#define CHUNK_OUT 64
 #define CHUNK_HEAD 1024
+#define CHUNK_MIN 64
+#define CHUNK_MAX 256
+#define CHUNKS_PER_THREAD 3
 #define CHUNK_ROWS 16
 
 /* Wait while *v < n (team.c: spin, yield, then sleep). */
@@ -97,6 +100,7 @@ typedef struct fwd {
     size_t nph;
     bool xproj_each; /* each thread computes all of x_proj (small blocks) */
     int nt;
+    size_t chunk_ch, chunk_out; /* channels, out_proj columns a chunk (chunk_for) */
 } fwd;
 
 /* One thread's place in the call: its phase, and what its xn and dbc
@@ -243,10 +247,10 @@ static void layer(fwd *f, tctx *t, long bk, int l, size_t r0, size_t rows)
     size_t lbc = (size_t)c->dt_rank + 2 * (size_t)c->d_state;
     unsigned k, n;
 
-    n = nchunks(di, CHUNK_CH); /* 1: norm, x and z of the chunk's channels, conv */
+    n = nchunks(di, f->chunk_ch); /* 1: norm, x and z of the chunk's channels, conv */
     for (; claim(f, t, n, &k); chunk_done(f, t)) {
         float *xn = norms(f, t, bk * (c->n_layer + 1) + l, L->norm_w, 0, rows);
-        chunk_span(di, CHUNK_CH, k, &a, &b);
+        chunk_span(di, f->chunk_ch, k, &a, &b);
         mk_gemm(f->isa, xn, dm, rows, &L->in_proj, L->in_proj_b, a, b, f->xz, 2 * di);
         mk_gemm(f->isa, xn, dm, rows, &L->in_proj, L->in_proj_b, di + a, di + b, f->xz, 2 * di);
         conv_phase(f, l, r0, rows, a, b);
@@ -268,7 +272,7 @@ static void layer(fwd *f, tctx *t, long bk, int l, size_t r0, size_t rows)
             phase_end(f, t, n);
         }
     }
-    n = nchunks(di, CHUNK_CH); /* 3: dt_proj, softplus, scan, gate */
+    n = nchunks(di, f->chunk_ch); /* 3: dt_proj, softplus, scan, gate */
     for (; claim(f, t, n, &k); chunk_done(f, t)) {
         const float *dbc = f->dbc;
         if (f->xproj_each) { /* x_proj whole, for this thread, once per layer */
@@ -281,13 +285,13 @@ static void layer(fwd *f, tctx *t, long bk, int l, size_t r0, size_t rows)
             t->dbc_of = key;
             dbc = own;
         }
-        chunk_span(di, CHUNK_CH, k, &a, &b);
+        chunk_span(di, f->chunk_ch, k, &a, &b);
         scan_phase(f, dbc, l, r0, rows, a, b);
     }
     phase_end(f, t, n);
-    n = nchunks(dm, CHUNK_OUT); /* 4: out_proj and the residual */
+    n = nchunks(dm, f->chunk_out); /* 4: out_proj and the residual */
     for (; claim(f, t, n, &k); chunk_done(f, t)) {
-        chunk_span(dm, CHUNK_OUT, k, &a, &b);
+        chunk_span(dm, f->chunk_out, k, &a, &b);
         mk_gemm(f->isa, f->y, di, rows, &L->out_proj, L->out_proj_b, a, b, f->tmp, dm);
         for (size_t i = 0; i < rows; i++)
             for (size_t j = a; j < b; j++)
@@ -377,6 +381,18 @@ static int threads_for(const fwd *f)
     return nt;
 }
 
+/* The chunk of a phase over total channels or columns for nt threads: few
+ * chunks are long runs of weight rows (the memory's prefetch starts
+ * afresh at each run, and a decode step reads its weights from memory),
+ * many share the work evenly (around a thread that is descheduled too).
+ * Chunks start at multiples of CHUNK_MIN, whatever their size, so they
+ * compute the same values (see the top). */
+static size_t chunk_for(size_t total, int nt)
+{
+    size_t c = total / ((size_t)nt * CHUNKS_PER_THREAD) / CHUNK_MIN * CHUNK_MIN;
+    return c < CHUNK_MIN ? CHUNK_MIN : c > CHUNK_MAX ? CHUNK_MAX : c;
+}
+
 static void run_job(void *job, int tid)
 {
     run(job, tid);
@@ -389,6 +405,8 @@ static void run_team(fwd *f)
     int want = threads_for(f);
     mamba_team *t = want > 1 ? mamba_model_team(f->m) : NULL;
     f->nt = t ? mamba_team_acquire(t, want) : 1;
+    f->chunk_ch = chunk_for((size_t)f->m->cfg.d_inner, f->nt);
+    f->chunk_out = chunk_for((size_t)f->m->cfg.d_model, f->nt);
     if (f->nt == 1)
         run(f, 0);
     else
