@@ -604,6 +604,47 @@ START_TEST(test_random_wide_heads)
 }
 END_TEST
 
+/* Chunk widths follow the thread count (mamba_team_chunk: 128 channels a
+ * chunk for one thread here, 64 for four, and the conv's 544 channels
+ * leave a short last chunk); the numbers do not, in prefill or in steps. */
+START_TEST(test_random_threads_chunks)
+{
+    enum { T = 40, S = 3 };
+    char dir[600];
+    mgen2_shape sh = mgen2_130m_shape();
+    mamba_model *m;
+    int32_t tok[T + S];
+    float *p[2], *st[2];
+    sh.d_model = 256;
+    sh.n_layer = 2;
+    sh.vocab = 4096;
+    sh.d_state = 16;
+    sh.chunk_size = 32;
+    snprintf(dir, sizeof dir, "%s/chunks", mck_tmp());
+    ck_assert_int_eq(mgen2_write_model(dir, &sh, 15), 0);
+    m = load_ok(dir);
+    for (int i = 0; i < T + S; i++)
+        tok[i] = (int32_t)((i * 2654435761u) % 4096u);
+    for (int k = 0; k < 2; k++) {
+        mamba_state *s = mck_state(m);
+        mamba_model_set_threads(m, k ? 4 : 1);
+        p[k] = mck_logits(m, tok, T);
+        st[k] = malloc((size_t)S * 4096 * sizeof(float));
+        mck_prefill(m, s, tok, T, NULL, NULL, NULL);
+        for (int i = 0; i < S; i++)
+            mck_step(m, &s, &tok[T + i], 1, st[k] + (size_t)i * 4096);
+        mamba_state_free(s);
+    }
+    ck_assert(memcmp(p[0], p[1], (size_t)T * 4096 * sizeof(float)) == 0);
+    ck_assert(memcmp(st[0], st[1], (size_t)S * 4096 * sizeof(float)) == 0);
+    for (int k = 0; k < 2; k++) {
+        free(p[k]);
+        free(st[k]);
+    }
+    mamba_model_free(m);
+}
+END_TEST
+
 /* ==================================================== malformed configs */
 
 /* A directory (mck_tmp()/variant) holding the fixture's config with from
@@ -744,6 +785,7 @@ static Suite *suite(void)
     tcase_add_test(rnd, test_random_groups_d64);
     tcase_add_test(rnd, test_random_clamped);
     tcase_add_test(rnd, test_random_wide_heads);
+    tcase_add_test(rnd, test_random_threads_chunks);
     suite_add_tcase(s, rnd);
     tcase_set_timeout(bad, 60);
     tcase_add_checked_fixture(bad, mck_tmp_setup, mck_tmp_teardown);

@@ -50,10 +50,9 @@
 /* One thread per this many multiply-adds of a call. */
 #define MACS_PER_THREAD (1u << 19)
 
-/* Chunk widths: channels of the conv (a multiple of 16: the conv's weight
- * groups), output rows of in_proj, out_proj and lm_head, and rows. */
-#define CH_CONV 64
-#define CH_PROJ 64
+/* Chunk widths: output rows of lm_head, and rows. The conv's channels and
+ * in_proj's and out_proj's output rows come in chunks sized to the team
+ * (mamba_team_chunk, a multiple of the conv's weight groups). */
 #define CH_HEAD 1024
 #define CH_ROWS 16
 
@@ -79,6 +78,7 @@ typedef struct m2job {
     mamba_phase *ph;
     size_t nph;
     int nt;
+    size_t ch_conv, ch_z, ch_out; /* chunk widths: xBC channels, z rows, out_proj rows */
 } m2job;
 
 /* A thread's place: its phase, and the block and layer it is in. */
@@ -161,31 +161,31 @@ static void conv(m2job *f, m2ctx *t, size_t a, size_t b)
                  L->conv_b ? L->conv_b + a : NULL, b - a, K);
 }
 
-/* Unit u of in_proj and the conv: xBC channels [64u, 64u + 64) (in_proj's
- * rows, then their conv), then z's rows by 64, then dt's. */
+/* Unit u of in_proj and the conv: xBC channels by ch_conv (in_proj's rows,
+ * then their conv), then z's rows by ch_z, then dt's. */
 static void ph_proj(m2job *f, m2ctx *t, size_t a, size_t b)
 {
     const mamba_config *c = &f->m->cfg;
-    size_t di = (size_t)c->d_inner, ch = mamba_conv_channels(c);
-    size_t nx = (ch + CH_CONV - 1) / CH_CONV, nz = (di + CH_PROJ - 1) / CH_PROJ;
+    size_t di = (size_t)c->d_inner, ch = mamba_conv_channels(c), cc = f->ch_conv, cz = f->ch_z;
+    size_t nx = (ch + cc - 1) / cc, nz = (di + cz - 1) / cz;
     for (size_t u = a; u < b; u++) {
         if (u < nx) {
-            size_t c0 = u * CH_CONV, c1 = c0 + CH_CONV < ch ? c0 + CH_CONV : ch;
+            size_t c0 = u * cc, c1 = c0 + cc < ch ? c0 + cc : ch;
             in_proj(f, t, di + c0, di + c1);
             conv(f, t, c0, c1);
         } else if (u < nx + nz) {
-            size_t z0 = (u - nx) * CH_PROJ;
-            in_proj(f, t, z0, z0 + CH_PROJ < di ? z0 + CH_PROJ : di);
+            size_t z0 = (u - nx) * cz;
+            in_proj(f, t, z0, z0 + cz < di ? z0 + cz : di);
         } else {
             in_proj(f, t, di + ch, proj_width(c));
         }
     }
 }
 
-static size_t proj_units(const mamba_config *c)
+static size_t proj_units(const m2job *f)
 {
-    size_t ch = mamba_conv_channels(c), di = (size_t)c->d_inner;
-    return (ch + CH_CONV - 1) / CH_CONV + (di + CH_PROJ - 1) / CH_PROJ + 1;
+    size_t ch = mamba_conv_channels(&f->m->cfg), di = (size_t)f->m->cfg.d_inner;
+    return (ch + f->ch_conv - 1) / f->ch_conv + (di + f->ch_z - 1) / f->ch_z + 1;
 }
 
 /* B and C of group g in row 0 of proj. */
@@ -346,11 +346,11 @@ static void run(m2job *f, int tid)
         phase(f, &t, t.rows, CH_ROWS, ph_embed);
         for (t.l = 0; t.l < c->n_layer; t.l++) {
             t.key = (long)(t.r0 / f->block) * (c->n_layer + 1) + t.l;
-            phase(f, &t, proj_units(c), 1, ph_proj);
+            phase(f, &t, proj_units(f), 1, ph_proj);
             if (f->prefill) phase(f, &t, (size_t)c->n_groups * chunks_of(f, t.rows), 1, ph_cb);
             phase(f, &t, (size_t)c->n_heads, 1, ph_heads);
             if (!f->gate_each) phase(f, &t, t.rows, CH_ROWS, ph_gate);
-            phase(f, &t, dm, CH_PROJ, ph_out_proj);
+            phase(f, &t, dm, f->ch_out, ph_out_proj);
         }
         if (f->logits || f->hidden || (f->last_logits && last)) {
             phase(f, &t, t.rows, CH_ROWS, ph_norm_f);
@@ -413,6 +413,9 @@ static int execute(m2job *f, eng_error *err)
     want = macs < most ? (macs < 1 ? 1 : (int)macs) : most;
     team = want > 1 ? mamba_model_team(f->m) : NULL;
     f->nt = team ? mamba_team_acquire(team, want) : 1;
+    f->ch_conv = mamba_team_chunk(mamba_conv_channels(&f->m->cfg), f->nt);
+    f->ch_z = mamba_team_chunk((size_t)f->m->cfg.d_inner, f->nt);
+    f->ch_out = mamba_team_chunk((size_t)f->m->cfg.d_model, f->nt);
     if (f->nt == 1)
         run(f, 0);
     else

@@ -62,13 +62,9 @@
 
 /* Chunks of each phase: rows of x_proj, output columns of lm_head, rows of
  * the embedding. Channels (phases 1 and 3) and output columns of out_proj
- * come in chunks of CHUNK_MIN to CHUNK_MAX (multiples of CHUNK_MIN), about
- * CHUNKS_PER_THREAD per thread (chunk_for). */
+ * come in chunks sized to the team (mamba_team_chunk). */
 #define CHUNK_XPROJ 8
 #define CHUNK_HEAD 1024
-#define CHUNK_MIN 64
-#define CHUNK_MAX 256
-#define CHUNKS_PER_THREAD 3
 #define CHUNK_ROWS 16
 
 /* Wait while *v < n (team.c: spin, yield, then sleep). */
@@ -100,7 +96,7 @@ typedef struct fwd {
     size_t nph;
     bool xproj_each; /* each thread computes all of x_proj (small blocks) */
     int nt;
-    size_t chunk_ch, chunk_out; /* channels, out_proj columns a chunk (chunk_for) */
+    size_t chunk_ch, chunk_out; /* channels, out_proj columns a chunk (mamba_team_chunk) */
 } fwd;
 
 /* One thread's place in the call: its phase, and what its xn and dbc
@@ -381,18 +377,6 @@ static int threads_for(const fwd *f)
     return nt;
 }
 
-/* The chunk of a phase over total channels or columns for nt threads: few
- * chunks are long runs of weight rows (the memory's prefetch starts
- * afresh at each run, and a decode step reads its weights from memory),
- * many share the work evenly (around a thread that is descheduled too).
- * Chunks start at multiples of CHUNK_MIN, whatever their size, so they
- * compute the same values (see the top). */
-static size_t chunk_for(size_t total, int nt)
-{
-    size_t c = total / ((size_t)nt * CHUNKS_PER_THREAD) / CHUNK_MIN * CHUNK_MIN;
-    return c < CHUNK_MIN ? CHUNK_MIN : c > CHUNK_MAX ? CHUNK_MAX : c;
-}
-
 static void run_job(void *job, int tid)
 {
     run(job, tid);
@@ -405,8 +389,8 @@ static void run_team(fwd *f)
     int want = threads_for(f);
     mamba_team *t = want > 1 ? mamba_model_team(f->m) : NULL;
     f->nt = t ? mamba_team_acquire(t, want) : 1;
-    f->chunk_ch = chunk_for((size_t)f->m->cfg.d_inner, f->nt);
-    f->chunk_out = chunk_for((size_t)f->m->cfg.d_model, f->nt);
+    f->chunk_ch = mamba_team_chunk((size_t)f->m->cfg.d_inner, f->nt);
+    f->chunk_out = mamba_team_chunk((size_t)f->m->cfg.d_model, f->nt);
     if (f->nt == 1)
         run(f, 0);
     else

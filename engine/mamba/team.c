@@ -213,3 +213,10 @@ void mamba_phase_done(mamba_phase *p)
 {
     atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel);
 }
+
+size_t mamba_team_chunk(size_t total, int nt)
+{
+    size_t c = total / ((size_t)(nt > 0 ? nt : 1) * MAMBA_CHUNKS_PER_THREAD);
+    c = c / MAMBA_CHUNK_MIN * MAMBA_CHUNK_MIN;
+    return c < MAMBA_CHUNK_MIN ? MAMBA_CHUNK_MIN : c > MAMBA_CHUNK_MAX ? MAMBA_CHUNK_MAX : c;
+}

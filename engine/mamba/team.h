@@ -62,4 +62,15 @@ bool mamba_phase_claim(mamba_phase *p, unsigned n, unsigned *chunk);
  * done with mamba_team_wait sees the chunk's writes). */
 void mamba_phase_done(mamba_phase *p);
 
+/* The width of a phase's chunks over total channels (or output rows) for
+ * nt threads: about MAMBA_CHUNKS_PER_THREAD chunks a thread, a multiple of
+ * MAMBA_CHUNK_MIN from MAMBA_CHUNK_MIN to MAMBA_CHUNK_MAX. Few chunks are
+ * long runs of weight rows (the memory's prefetch starts afresh at each
+ * run, and a decode step reads its weights from memory); many share the
+ * work evenly, around a thread that is descheduled too. Chunks start at
+ * multiples of MAMBA_CHUNK_MIN whatever the width, so the conv's weight
+ * groups (16 channels) never straddle one. */
+enum { MAMBA_CHUNK_MIN = 64, MAMBA_CHUNK_MAX = 256, MAMBA_CHUNKS_PER_THREAD = 3 };
+size_t mamba_team_chunk(size_t total, int nt);
+
 #endif
