@@ -26,7 +26,7 @@
  *
  * The model is random, shaped like mamba-130m (d_model 768, 24 layers,
  * vocab 50280), written by tests/mamba_gen.c under $TMPDIR. ROUNDS
- * rounds, engine and server alternating so that a machine shared with
+ * rounds (fewer with HMMBA_BENCH_ROUNDS), engine and server alternating so that a machine shared with
  * other work affects both alike; each decode figure is timed DEC_REPS
  * times a round on each side, prefill through /generate (and the engine's
  * mamba_prefill, last logits only) PRE_REPS times, every other figure
@@ -360,8 +360,10 @@ int main(int argc, char **argv)
 
     double t0 = bench_now(), load0 = bench_loadavg();
     bench_limits lim;
+    const char *renv = getenv("HMMBA_BENCH_ROUNDS"); /* fewer rounds, for a short time slot */
+    int rounds = renv && atoi(renv) >= 1 && atoi(renv) < ROUNDS ? atoi(renv) : ROUNDS;
     bench_limits_measure(&lim, 3);
-    for (int r = 0; r < ROUNDS; r++)
+    for (int r = 0; r < rounds; r++)
         for (int w = 0; w < NW; w++) {
             engine_round(dir, w);
             served_weights(argv[1], dir, w);
@@ -369,7 +371,7 @@ int main(int argc, char **argv)
     printf("# Served path: hmmba at its defaults over HTTP, against its engine (same run)\n\n"
            "130m-shaped random model (d_model 768, %d layers, vocab 50280); %d cores; medians "
            "of %d rounds (decode: %d timings a round on each side).\n\n",
-           shape.n_layer, eng_cpu_count(), ROUNDS, DEC_REPS);
+           shape.n_layer, eng_cpu_count(), rounds, DEC_REPS);
     if (getenv("HMMBA_BENCH_SERVER_ARGS"))
         printf("NOT the defaults: the server ran with %s\n\n", getenv("HMMBA_BENCH_SERVER_ARGS"));
     bench_limits_remeasure(&lim, 3); /* and after the rounds: the better of each */
