@@ -183,6 +183,42 @@ START_TEST(test_log_softmax_large)
 }
 END_TEST
 
+/* eng_logprob_of is eng_log_softmax's value for one id, bit for bit: on a
+ * vocabulary-sized row with NaN, +-inf and the max in the tail, on rows
+ * shorter than the lanes, and on a row of only -inf/NaN (uniform); an id
+ * past the row gives -inf. */
+START_TEST(test_logprob_of_same_bits)
+{
+    enum { V = 50283 };
+    float *x = malloc(V * sizeof *x), *out = malloc(V * sizeof *out);
+    uint64_t seed = 91;
+    for (size_t i = 0; i < V; i++)
+        x[i] = (float)(tu_unit(&seed) * 80.0 - 40.0);
+    x[3] = NAN;
+    x[40] = -INFINITY;
+    x[41] = INFINITY;
+    x[V - 2] = 45.0f;
+    for (size_t n = 1; n <= V; n = n < 40 ? n + 1 : n * 3 + 1) {
+        size_t len = n < V ? n : V;
+        eng_log_softmax(x, len, out);
+        for (size_t id = 0; id<len; id += len> 100 ? 97 : 1)
+            ck_assert_msg(
+                memcmp(&out[id], &(float){eng_logprob_of(x, len, id)}, sizeof(float)) == 0,
+                "V %zu id %zu: %.9g against %.9g", len, id, out[id], eng_logprob_of(x, len, id));
+    }
+    eng_log_softmax(x, V, out);
+    ck_assert(memcmp(&out[V - 2], &(float){eng_logprob_of(x, V, V - 2)}, sizeof(float)) == 0);
+    ck_assert(memcmp(&out[41], &(float){eng_logprob_of(x, V, 41)}, sizeof(float)) == 0);
+    {
+        const float c[5] = {-INFINITY, NAN, -INFINITY, -INFINITY, NAN};
+        ck_assert_float_eq(eng_logprob_of(c, 5, 2), (float)-log(5.0));
+    }
+    ck_assert(isinf(eng_logprob_of(x, V, V)) && eng_logprob_of(x, V, V) < 0);
+    free(x);
+    free(out);
+}
+END_TEST
+
 START_TEST(test_log_softmax_nonfinite)
 {
     float out[4];
@@ -930,6 +966,7 @@ static Suite *sample_suite(void)
     tcase_add_test(tc, test_log_softmax_hand);
     tcase_add_test(tc, test_log_softmax_large);
     tcase_add_test(tc, test_log_softmax_nonfinite);
+    tcase_add_test(tc, test_logprob_of_same_bits);
     tcase_add_test(tc, test_exp_accuracy);
     tc = tcase(su, "choice");
     tcase_add_test(tc, test_greedy_argmax_and_ties);

@@ -28,18 +28,20 @@
  * sums keep their order; these only report probabilities). */
 #define LP_LANES 16
 
-LP_INLINE void raw_stats_body(const float *xs, size_t V, float *tmp, float *max_out,
-                              double *logsum_out)
+/* Max and log-sum-exp of xs[V]; san: xs are raw logits, sanitized as
+ * they are read (the same values as sanitizing them first). */
+LP_INLINE void stats_body(const float *xs, size_t V, bool san, float *max_out, double *logsum_out)
 {
+#define LP_AT(i) (san ? sanitize(xs[i]) : xs[i])
     float mx[LP_LANES];
     size_t i = 0;
     for (int j = 0; j < LP_LANES; j++)
         mx[j] = -INFINITY;
     for (; i + LP_LANES <= V; i += LP_LANES)
         for (int j = 0; j < LP_LANES; j++)
-            mx[j] = xs[i + j] > mx[j] ? xs[i + j] : mx[j];
+            mx[j] = LP_AT(i + j) > mx[j] ? LP_AT(i + j) : mx[j];
     for (; i < V; i++)
-        mx[0] = xs[i] > mx[0] ? xs[i] : mx[0];
+        mx[0] = LP_AT(i) > mx[0] ? LP_AT(i) : mx[0];
     float m = mx[0];
     for (int j = 1; j < LP_LANES; j++)
         m = mx[j] > m ? mx[j] : m;
@@ -48,26 +50,42 @@ LP_INLINE void raw_stats_body(const float *xs, size_t V, float *tmp, float *max_
         double acc[LP_LANES] = {0.0};
         for (i = 0; i + LP_LANES <= V; i += LP_LANES)
             for (int j = 0; j < LP_LANES; j++)
-                acc[j] += (double)exp_nonpos(xs[i + j] - m);
+                acc[j] += (double)exp_nonpos(LP_AT(i + j) - m);
         for (; i < V; i++)
-            acc[0] += (double)exp_nonpos(xs[i] - m);
+            acc[0] += (double)exp_nonpos(LP_AT(i) - m);
         for (int j = 0; j < LP_LANES; j++)
             sum += acc[j];
     }
-    (void)tmp;
+#undef LP_AT
     *max_out = m;
     *logsum_out = log(sum);
 }
 
+LP_INLINE void raw_stats_body(const float *xs, size_t V, float *tmp, float *max_out,
+                              double *logsum_out)
+{
+    (void)tmp;
+    stats_body(xs, V, false, max_out, logsum_out);
+}
+
+/* The stats (the max, then the sum: sanitizing as they read), then every
+ * log probability: three passes over the logits. */
 LP_INLINE void log_softmax_body(const float *logits, size_t V, float *out)
 {
     float m;
     double logsum;
-    for (size_t i = 0; i < V; i++)
-        out[i] = sanitize(logits[i]);
-    raw_stats_body(out, V, out, &m, &logsum);
+    stats_body(logits, V, true, &m, &logsum);
     for (size_t i = 0; i < V; i++)
         out[i] = raw_logprob(logits[i], m, logsum, V);
+}
+
+/* The stats' two passes, then the one log probability. */
+LP_INLINE float logprob_of_body(const float *logits, size_t V, size_t id)
+{
+    float m;
+    double logsum;
+    stats_body(logits, V, true, &m, &logsum);
+    return raw_logprob(logits[id], m, logsum, V);
 }
 
 static void raw_stats_c(const float *xs, size_t V, float *tmp, float *m, double *ls)
@@ -78,6 +96,11 @@ static void raw_stats_c(const float *xs, size_t V, float *tmp, float *m, double 
 static void log_softmax_c(const float *logits, size_t V, float *out)
 {
     log_softmax_body(logits, V, out);
+}
+
+static float logprob_of_c(const float *logits, size_t V, size_t id)
+{
+    return logprob_of_body(logits, V, id);
 }
 
 #if LP_X86
@@ -91,6 +114,11 @@ LP_AVX2 static void log_softmax_avx2(const float *logits, size_t V, float *out)
     log_softmax_body(logits, V, out);
 }
 
+LP_AVX2 static float logprob_of_avx2(const float *logits, size_t V, size_t id)
+{
+    return logprob_of_body(logits, V, id);
+}
+
 LP_AVX512 static void raw_stats_avx512(const float *xs, size_t V, float *tmp, float *m, double *ls)
 {
     raw_stats_body(xs, V, tmp, m, ls);
@@ -99,6 +127,11 @@ LP_AVX512 static void raw_stats_avx512(const float *xs, size_t V, float *tmp, fl
 LP_AVX512 static void log_softmax_avx512(const float *logits, size_t V, float *out)
 {
     log_softmax_body(logits, V, out);
+}
+
+LP_AVX512 static float logprob_of_avx512(const float *logits, size_t V, size_t id)
+{
+    return logprob_of_body(logits, V, id);
 }
 #endif
 
@@ -210,4 +243,15 @@ void eng_top_logprobs(const float *lp, size_t V, eng_logprob *top, size_t ntop)
     if (n) top_heap(lp, V, top, n);
     for (size_t i = n; i < ntop; i++)
         top[i] = (eng_logprob){.id = -1, .logprob = -INFINITY};
+}
+
+float eng_logprob_of(const float *logits, size_t V, size_t id)
+{
+    if (!logits || id >= V) return -INFINITY;
+#if LP_X86
+    eng_isa isa = eng_isa_best();
+    if (isa == ENG_ISA_AVX512) return logprob_of_avx512(logits, V, id);
+    if (isa == ENG_ISA_AVX2) return logprob_of_avx2(logits, V, id);
+#endif
+    return logprob_of_c(logits, V, id);
 }

@@ -89,4 +89,9 @@ void eng_top_logprobs(const float *lp, size_t V, eng_logprob *top, size_t ntop);
  * FLT_MAX; if every logit is -inf or NaN the result is uniform (-log V). */
 void eng_log_softmax(const float *logits, size_t V, float *out);
 
+/* eng_log_softmax(logits, V, out)[id], the same bits, without writing the
+ * vocabulary's log probabilities (two passes over logits, not three, and
+ * no out). -inf when logits is NULL or id >= V. */
+float eng_logprob_of(const float *logits, size_t V, size_t id);
+
 #endif

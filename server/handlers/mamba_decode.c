@@ -22,7 +22,7 @@ typedef struct scorer {
     size_t V;
     float *prev; /* V: distribution for the next token, valid if have_prev */
     bool have_prev;
-    float *lsm; /* V scratch: log_softmax */
+    float *lsm; /* V scratch: log_softmax (top_logprobs) */
     json_t *logprobs, *top, *logits, *hidden;
     double loglik;
     size_t k; /* top_logprobs */
@@ -49,22 +49,31 @@ static json_t *top_json(const float *lsm, size_t V, size_t k)
     return a;
 }
 
-/* Score token id under sc->prev, then make row the new prev. */
-static void score_position(scorer *sc, int32_t id, const float *row)
+/* Score token id under dist (the model's distribution before it; NULL:
+ * none, the first token without context). Only the one log probability
+ * is computed unless top_logprobs wants the whole row. */
+static void score_position(scorer *sc, int32_t id, const float *dist)
 {
-    if (sc->have_prev) {
-        eng_log_softmax(sc->prev, sc->V, sc->lsm);
-        sc->loglik += sc->lsm[id];
-        json_array_append_new(sc->logprobs, json_real((double)sc->lsm[id]));
-        if (sc->top) json_array_append_new(sc->top, top_json(sc->lsm, sc->V, sc->k));
-    } else {
+    if (!dist) {
         json_array_append_new(sc->logprobs, json_null());
         if (sc->top) json_array_append_new(sc->top, json_null());
+        return;
     }
-    memcpy(sc->prev, row, sc->V * sizeof(float));
-    sc->have_prev = true;
+    float lp;
+    if (sc->top) {
+        eng_log_softmax(dist, sc->V, sc->lsm);
+        lp = sc->lsm[id];
+        json_array_append_new(sc->top, top_json(sc->lsm, sc->V, sc->k));
+    } else {
+        lp = eng_logprob_of(dist, sc->V, (size_t)id);
+    }
+    sc->loglik += lp;
+    json_array_append_new(sc->logprobs, json_real((double)lp));
 }
 
+/* Each chunk's positions are scored from the chunk's own rows of logits;
+ * its last row is kept in sc->prev for the next chunk's first token (and
+ * the session). */
 static int run_chunks(const srv_model *m, mamba_state *st, const int32_t *ids, size_t n, scorer *sc,
                       eng_error *err)
 {
@@ -77,10 +86,15 @@ static int run_chunks(const srv_model *m, mamba_state *st, const int32_t *ids, s
         size_t c = n - at < CHUNK ? n - at : CHUNK;
         rc = mamba_prefill(srv_model_mamba(m), st, ids + at, c, logits, NULL, hidden, err);
         for (size_t i = 0; !rc && i < c; i++) {
-            score_position(sc, ids[at + i], logits + i * sc->V);
+            const float *dist = i ? logits + (i - 1) * sc->V : sc->have_prev ? sc->prev : NULL;
+            score_position(sc, ids[at + i], dist);
             if (sc->logits)
                 json_array_append_new(sc->logits, floats_json(logits + i * sc->V, sc->V));
             if (hidden) json_array_append_new(sc->hidden, floats_json(hidden + i * d, d));
+        }
+        if (!rc) {
+            memcpy(sc->prev, logits + (c - 1) * sc->V, sc->V * sizeof(float));
+            sc->have_prev = true;
         }
     }
     free(logits);
