@@ -164,6 +164,7 @@ int proto_generate_parse(const json_t *root, size_t vocab, size_t max_len, size_
         return rc;
     q->max_tokens = (size_t)max_tokens;
     q->logprobs = (size_t)logprobs;
+    q->want_logprob = logprobs > 0;
     return 0;
 }
 

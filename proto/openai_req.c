@@ -138,6 +138,7 @@ int proto_openai_parse(const json_t *root, bool chat, size_t vocab, size_t max_l
     }
     json_decref(o);
     if (!rc) rc = proto_generate_parse(q->native, vocab, max_len, max_tokens_cap, &q->gen, err);
+    if (!rc) q->gen.want_logprob = q->want_logprobs;
     if (!rc && chat) q->gen.prompt = NULL;
     return rc;
 }

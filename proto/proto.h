@@ -246,6 +246,8 @@ typedef struct proto_generate_req {
     const char *session; /* borrowed, or NULL */
     proto_session_mode session_mode;
     size_t logprobs;   /* top alternatives per token; 0 = none */
+    bool want_logprob; /* each chosen token's log probability is wanted (logprobs > 0, or
+                          OpenAI's "logprobs": 0 / true); else it is not computed */
     int32_t *bias_ids; /* owned: "logit_bias" (sample.bias_ids borrows them), or NULL */
     float *bias_values;
 } proto_generate_req;

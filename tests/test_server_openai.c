@@ -285,6 +285,44 @@ START_TEST(completion_logprobs_and_echo)
 }
 END_TEST
 
+/* "logprobs": 0 asks for each chosen token's log probability and no
+ * alternatives (the server computes it only when asked): a real value for
+ * every token, the one that "logprobs": 3 lists as the greedy choice's
+ * among its alternatives (the best of them). */
+START_TEST(completion_logprobs_zero)
+{
+    const char *fmt = "{\"model\":\"chat\",\"prompt\":\"hi\",\"max_tokens\":5,"
+                      "\"temperature\":0,\"logprobs\":%d}";
+    char b0[256], b3[256];
+    snprintf(b0, sizeof b0, fmt, 0);
+    snprintf(b3, sizeof b3, fmt, 3);
+    json_t *a0 = call("/v1/completions", b0, 200), *a3 = call("/v1/completions", b3, 200);
+    json_t *lp0 = json_object_get(choice(a0, 0), "logprobs");
+    json_t *l0 = json_object_get(lp0, "token_logprobs");
+    json_t *tops = json_object_get(json_object_get(choice(a3, 0), "logprobs"), "top_logprobs");
+    ck_assert_uint_eq(json_array_size(l0), 5);
+    ck_assert_uint_eq(json_array_size(tops), 5);
+    for (size_t i = 0; i < 5; i++) {
+        const char *key;
+        json_t *val;
+        double best = -INFINITY;
+        json_object_foreach(json_array_get(tops, i), key, val)
+        {
+            (void)key;
+            best = json_real_value(val) > best ? json_real_value(val) : best;
+        }
+        ck_assert(json_is_real(json_array_get(l0, i)));
+        ck_assert_msg(json_real_value(json_array_get(l0, i)) == best,
+                      "token %zu: %.17g against %.17g", i, json_real_value(json_array_get(l0, i)),
+                      best);
+        ck_assert(json_is_null(json_array_get(json_object_get(lp0, "top_logprobs"), i)) ||
+                  json_object_size(json_array_get(json_object_get(lp0, "top_logprobs"), i)) == 0);
+    }
+    json_decref(a0);
+    json_decref(a3);
+}
+END_TEST
+
 START_TEST(completion_stop)
 {
     char *full = completion_text(
@@ -615,6 +653,7 @@ static Suite *openai_suite(void)
     tcase_add_test(tc, completion_n2_is_two_seeded_runs);
     tcase_add_test(tc, completion_bias_and_penalties);
     tcase_add_test(tc, completion_logprobs_and_echo);
+    tcase_add_test(tc, completion_logprobs_zero);
     tcase_add_test(tc, completion_stop);
     tcase_add_test(tc, completion_stream_chunks);
     tcase_add_test(tc, chat_shape_and_template);

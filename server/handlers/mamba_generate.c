@@ -279,9 +279,9 @@ static bool gen_before(gen *g)
         g->finish = "cancelled";
         return false;
     }
-    float lp = 0;
-    int32_t id =
-        eng_sample_next(g->sampler, g->logits, g->history, g->nhist, &lp, g->top, g->q.logprobs);
+    float lp = 0; /* computed only when asked for (a pass over the vocabulary) */
+    int32_t id = eng_sample_next(g->sampler, g->logits, g->history, g->nhist,
+                                 g->q.want_logprob ? &lp : NULL, g->top, g->q.logprobs);
     if (id < 0 || (size_t)id >= V) id = 0;
     g->out[g->nout++] = id;
     if (g->nout == 1) {
