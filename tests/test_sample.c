@@ -303,6 +303,48 @@ START_TEST(test_greedy_argmax_and_ties)
 }
 END_TEST
 
+/* Greedy over rows of many lengths (vector lanes, a tail, fewer ids than
+ * lanes) full of ties, with NaN, +inf (ties at FLT_MAX) and -inf: the
+ * first id of the largest sanitized value, as a plain scan finds it, under
+ * every HMMBA_ISA the suite runs with. */
+START_TEST(test_greedy_wide_rows)
+{
+    static const size_t lens[] = {1, 2, 15, 16, 17, 31, 33, 100, 50283};
+    uint64_t seed = 5;
+    float *x = malloc(50283 * sizeof *x);
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        size_t V = lens[li];
+        eng_sampler *s = make(V, 0.0f, 0, 1.0f, 0.0f, 1.0f, 1);
+        for (int round = 0; round < 40; round++) {
+            for (size_t i = 0; i < V; i++) /* few distinct values: ties everywhere */
+                x[i] = (float)(int)(tu_unit(&seed) * 7.0) - 3.0f;
+            if (round % 4 == 1) x[(size_t)(tu_unit(&seed) * (double)V)] = NAN;
+            if (round % 4 == 2) { /* two +inf: the first wins */
+                x[(size_t)(tu_unit(&seed) * (double)V)] = INFINITY;
+                x[(size_t)(tu_unit(&seed) * (double)V)] = INFINITY;
+            }
+            if (round % 8 == 3)
+                for (size_t i = 0; i < V; i++)
+                    x[i] = i % 3 ? -INFINITY : NAN; /* nothing: id 0 */
+            if (round % 8 == 7) x[V - 1] = 9.0f;    /* the max in the last id */
+            size_t want = 0;
+            float best = -INFINITY;
+            for (size_t i = 0; i < V; i++) {
+                float v = x[i] != x[i] ? -INFINITY : x[i] > FLT_MAX ? FLT_MAX : x[i];
+                if (v > best) {
+                    best = v;
+                    want = i;
+                }
+            }
+            ck_assert_msg(eng_sample_next(s, x, NULL, 0, NULL, NULL, 0) == (int32_t)want,
+                          "V %zu round %d: want %zu", V, round, want);
+        }
+        eng_sampler_free(s);
+    }
+    free(x);
+}
+END_TEST
+
 START_TEST(test_all_masked_sampling)
 {
     eng_sampler *s = make(4, 1.0f, 0, 0.9f, 0.1f, 1.0f, 7);
@@ -970,6 +1012,7 @@ static Suite *sample_suite(void)
     tcase_add_test(tc, test_exp_accuracy);
     tc = tcase(su, "choice");
     tcase_add_test(tc, test_greedy_argmax_and_ties);
+    tcase_add_test(tc, test_greedy_wide_rows);
     tcase_add_test(tc, test_all_masked_sampling);
     tcase_add_test(tc, test_top_k_one);
     tcase_add_test(tc, test_top_p_small_is_greedy);

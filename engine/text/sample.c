@@ -24,6 +24,7 @@
  *
  * A sampler holds per-step scratch: one thread at a time.
  */
+#include "core/isa.h"
 #include "text/sample_internal.h"
 
 #include <float.h>
@@ -31,6 +32,18 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define AM_X86 1
+#define AM_AVX2 __attribute__((target("avx2,fma")))
+#define AM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")))
+#else
+#define AM_X86 0
+#endif
+#define AM_INLINE static inline __attribute__((always_inline))
+#if AM_X86
+#include <immintrin.h>
+#endif
 
 struct eng_sampler {
     size_t V;
@@ -575,13 +588,108 @@ static warped warp(eng_sampler *s, bool penalized)
     return (warped){WARPED_SPARSE, n, sum_weights(ids, n, w)};
 }
 
-/* Argmax of s->x, ties to the lowest id; 0 when all are -inf. */
+/* Argmax of sanitized x[V], ties to the lowest id; 0 when all are -inf.
+ * One pass: each of AM_LANES lanes keeps its largest value and the first
+ * id holding it (a strict > never moves to a later equal one), then
+ * am_finish takes the tail and merges the lanes by (value, then lower id).
+ * AVX2 and AVX-512 run the lanes as vectors (greedy decoding runs this
+ * once a token, over the whole vocabulary); compares and selects only, so
+ * the same id on every set. */
+#define AM_LANES 16
+
+AM_INLINE int32_t am_finish(float *mv, int32_t *mi, const float *x, size_t i, size_t V)
+{
+    for (; i < V; i++) /* the tail, after every lane's ids: lane 0 */
+        if (x[i] > mv[0]) {
+            mv[0] = x[i];
+            mi[0] = (int32_t)i;
+        }
+    float m = mv[0];
+    int32_t id = mi[0];
+    for (int j = 1; j < AM_LANES; j++)
+        if (mv[j] > m || (mv[j] == m && mi[j] < id)) {
+            m = mv[j];
+            id = mi[j];
+        }
+    return id;
+}
+
+static int32_t argmax_c(const float *x, size_t V)
+{
+    float mv[AM_LANES];
+    int32_t mi[AM_LANES];
+    size_t i = 0;
+    for (int j = 0; j < AM_LANES; j++) {
+        mv[j] = -INFINITY;
+        mi[j] = 0;
+    }
+    for (; i + AM_LANES <= V; i += AM_LANES)
+        for (int j = 0; j < AM_LANES; j++)
+            if (x[i + (size_t)j] > mv[j]) {
+                mv[j] = x[i + (size_t)j];
+                mi[j] = (int32_t)(i + (size_t)j);
+            }
+    return am_finish(mv, mi, x, i, V);
+}
+
+#if AM_X86
+AM_AVX2 static int32_t argmax_avx2(const float *x, size_t V)
+{
+    _Alignas(32) float mv[AM_LANES];
+    _Alignas(32) int32_t mi[AM_LANES];
+    __m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0;
+    __m256i i0 = _mm256_setzero_si256(), i1 = i0;
+    __m256i at0 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i at1 = _mm256_add_epi32(at0, _mm256_set1_epi32(8)), step = _mm256_set1_epi32(16);
+    size_t i = 0;
+    for (; i + AM_LANES <= V; i += AM_LANES) {
+        __m256 v0 = _mm256_loadu_ps(x + i), v1 = _mm256_loadu_ps(x + i + 8);
+        __m256 g0 = _mm256_cmp_ps(v0, m0, _CMP_GT_OQ), g1 = _mm256_cmp_ps(v1, m1, _CMP_GT_OQ);
+        m0 = _mm256_blendv_ps(m0, v0, g0);
+        m1 = _mm256_blendv_ps(m1, v1, g1);
+        i0 = _mm256_castps_si256(
+            _mm256_blendv_ps(_mm256_castsi256_ps(i0), _mm256_castsi256_ps(at0), g0));
+        i1 = _mm256_castps_si256(
+            _mm256_blendv_ps(_mm256_castsi256_ps(i1), _mm256_castsi256_ps(at1), g1));
+        at0 = _mm256_add_epi32(at0, step);
+        at1 = _mm256_add_epi32(at1, step);
+    }
+    _mm256_store_ps(mv, m0);
+    _mm256_store_ps(mv + 8, m1);
+    _mm256_store_si256((__m256i *)(void *)mi, i0);
+    _mm256_store_si256((__m256i *)(void *)(mi + 8), i1);
+    return am_finish(mv, mi, x, i, V);
+}
+
+AM_AVX512 static int32_t argmax_avx512(const float *x, size_t V)
+{
+    _Alignas(64) float mv[AM_LANES];
+    _Alignas(64) int32_t mi[AM_LANES];
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    __m512i id = _mm512_setzero_si512(), step = _mm512_set1_epi32(16);
+    __m512i at = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    size_t i = 0;
+    for (; i + AM_LANES <= V; i += AM_LANES) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        __mmask16 gt = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ);
+        m = _mm512_mask_mov_ps(m, gt, v);
+        id = _mm512_mask_mov_epi32(id, gt, at);
+        at = _mm512_add_epi32(at, step);
+    }
+    _mm512_store_ps(mv, m);
+    _mm512_store_si512((void *)mi, id);
+    return am_finish(mv, mi, x, i, V);
+}
+#endif
+
 static int32_t argmax(const float *x, size_t V)
 {
-    const float m = max_value(x, V);
-    for (size_t i = 0; i < V; i++)
-        if (x[i] == m) return (int32_t)i;
-    return 0;
+#if AM_X86
+    eng_isa isa = eng_isa_best();
+    if (isa == ENG_ISA_AVX512) return argmax_avx512(x, V);
+    if (isa == ENG_ISA_AVX2) return argmax_avx2(x, V);
+#endif
+    return argmax_c(x, V);
 }
 
 /* ---- the public step ---- */
