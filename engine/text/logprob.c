@@ -7,21 +7,12 @@
 #include <stdbool.h>
 
 /* ---- log_softmax of the raw logits ----
- * Once per generated token (the chosen id's log probability) and per
+ * Per generated token when its log probability is asked for, and per
  * scored position: a few passes over the whole vocabulary, so the loops
  * are compiled again for AVX2 and AVX-512 (target attributes; picked by
  * eng_isa_best, so HMMBA_ISA caps them too). The same operations in the
  * same order on every set (no contraction into FMAs in ISO C), so the same
  * bits. */
-
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
-#define LP_X86 1
-#define LP_AVX2 __attribute__((target("avx2,fma")))
-#define LP_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")))
-#else
-#define LP_X86 0
-#endif
-#define LP_INLINE static inline __attribute__((always_inline))
 
 /* Lanes of the max and of the sum: more than the sampler's four, so that
  * the loops are not bound by the latency of one chain (the sampler's own
@@ -30,7 +21,7 @@
 
 /* Max and log-sum-exp of xs[V]; san: xs are raw logits, sanitized as
  * they are read (the same values as sanitizing them first). */
-LP_INLINE void stats_body(const float *xs, size_t V, bool san, float *max_out, double *logsum_out)
+SMP_INLINE void stats_body(const float *xs, size_t V, bool san, float *max_out, double *logsum_out)
 {
 #define LP_AT(i) (san ? sanitize(xs[i]) : xs[i])
     float mx[LP_LANES];
@@ -61,8 +52,8 @@ LP_INLINE void stats_body(const float *xs, size_t V, bool san, float *max_out, d
     *logsum_out = log(sum);
 }
 
-LP_INLINE void raw_stats_body(const float *xs, size_t V, float *tmp, float *max_out,
-                              double *logsum_out)
+SMP_INLINE void raw_stats_body(const float *xs, size_t V, float *tmp, float *max_out,
+                               double *logsum_out)
 {
     (void)tmp;
     stats_body(xs, V, false, max_out, logsum_out);
@@ -70,7 +61,7 @@ LP_INLINE void raw_stats_body(const float *xs, size_t V, float *tmp, float *max_
 
 /* The stats (the max, then the sum: sanitizing as they read), then every
  * log probability: three passes over the logits. */
-LP_INLINE void log_softmax_body(const float *logits, size_t V, float *out)
+SMP_INLINE void log_softmax_body(const float *logits, size_t V, float *out)
 {
     float m;
     double logsum;
@@ -80,7 +71,7 @@ LP_INLINE void log_softmax_body(const float *logits, size_t V, float *out)
 }
 
 /* The stats' two passes, then the one log probability. */
-LP_INLINE float logprob_of_body(const float *logits, size_t V, size_t id)
+SMP_INLINE float logprob_of_body(const float *logits, size_t V, size_t id)
 {
     float m;
     double logsum;
@@ -103,33 +94,33 @@ static float logprob_of_c(const float *logits, size_t V, size_t id)
     return logprob_of_body(logits, V, id);
 }
 
-#if LP_X86
-LP_AVX2 static void raw_stats_avx2(const float *xs, size_t V, float *tmp, float *m, double *ls)
+#if SMP_X86
+SMP_AVX2 static void raw_stats_avx2(const float *xs, size_t V, float *tmp, float *m, double *ls)
 {
     raw_stats_body(xs, V, tmp, m, ls);
 }
 
-LP_AVX2 static void log_softmax_avx2(const float *logits, size_t V, float *out)
+SMP_AVX2 static void log_softmax_avx2(const float *logits, size_t V, float *out)
 {
     log_softmax_body(logits, V, out);
 }
 
-LP_AVX2 static float logprob_of_avx2(const float *logits, size_t V, size_t id)
+SMP_AVX2 static float logprob_of_avx2(const float *logits, size_t V, size_t id)
 {
     return logprob_of_body(logits, V, id);
 }
 
-LP_AVX512 static void raw_stats_avx512(const float *xs, size_t V, float *tmp, float *m, double *ls)
+SMP_AVX512 static void raw_stats_avx512(const float *xs, size_t V, float *tmp, float *m, double *ls)
 {
     raw_stats_body(xs, V, tmp, m, ls);
 }
 
-LP_AVX512 static void log_softmax_avx512(const float *logits, size_t V, float *out)
+SMP_AVX512 static void log_softmax_avx512(const float *logits, size_t V, float *out)
 {
     log_softmax_body(logits, V, out);
 }
 
-LP_AVX512 static float logprob_of_avx512(const float *logits, size_t V, size_t id)
+SMP_AVX512 static float logprob_of_avx512(const float *logits, size_t V, size_t id)
 {
     return logprob_of_body(logits, V, id);
 }
@@ -140,7 +131,7 @@ LP_AVX512 static float logprob_of_avx512(const float *logits, size_t V, size_t i
  * is -inf when every logit is -inf. */
 void eng__raw_stats(const float *xs, size_t V, float *tmp, float *max_out, double *logsum_out)
 {
-#if LP_X86
+#if SMP_X86
     eng_isa isa = eng_isa_best();
     if (isa == ENG_ISA_AVX512) {
         raw_stats_avx512(xs, V, tmp, max_out, logsum_out);
@@ -157,7 +148,7 @@ void eng__raw_stats(const float *xs, size_t V, float *tmp, float *max_out, doubl
 void eng_log_softmax(const float *logits, size_t V, float *out)
 {
     if (!logits || !out || V == 0) return;
-#if LP_X86
+#if SMP_X86
     eng_isa isa = eng_isa_best();
     if (isa == ENG_ISA_AVX512) {
         log_softmax_avx512(logits, V, out);
@@ -248,7 +239,7 @@ void eng_top_logprobs(const float *lp, size_t V, eng_logprob *top, size_t ntop)
 float eng_logprob_of(const float *logits, size_t V, size_t id)
 {
     if (!logits || id >= V) return -INFINITY;
-#if LP_X86
+#if SMP_X86
     eng_isa isa = eng_isa_best();
     if (isa == ENG_ISA_AVX512) return logprob_of_avx512(logits, V, id);
     if (isa == ENG_ISA_AVX2) return logprob_of_avx2(logits, V, id);

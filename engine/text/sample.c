@@ -33,15 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
-#define AM_X86 1
-#define AM_AVX2 __attribute__((target("avx2,fma")))
-#define AM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")))
-#else
-#define AM_X86 0
-#endif
-#define AM_INLINE static inline __attribute__((always_inline))
-#if AM_X86
+#if SMP_X86
 #include <immintrin.h>
 #endif
 
@@ -597,7 +589,7 @@ static warped warp(eng_sampler *s, bool penalized)
  * the same id on every set. */
 #define AM_LANES 16
 
-AM_INLINE int32_t am_finish(float *mv, int32_t *mi, const float *x, size_t i, size_t V)
+SMP_INLINE int32_t am_finish(float *mv, int32_t *mi, const float *x, size_t i, size_t V)
 {
     for (; i < V; i++) /* the tail, after every lane's ids: lane 0 */
         if (x[i] > mv[0]) {
@@ -632,8 +624,8 @@ static int32_t argmax_c(const float *x, size_t V)
     return am_finish(mv, mi, x, i, V);
 }
 
-#if AM_X86
-AM_AVX2 static int32_t argmax_avx2(const float *x, size_t V)
+#if SMP_X86
+SMP_AVX2 static int32_t argmax_avx2(const float *x, size_t V)
 {
     _Alignas(32) float mv[AM_LANES];
     _Alignas(32) int32_t mi[AM_LANES];
@@ -661,7 +653,7 @@ AM_AVX2 static int32_t argmax_avx2(const float *x, size_t V)
     return am_finish(mv, mi, x, i, V);
 }
 
-AM_AVX512 static int32_t argmax_avx512(const float *x, size_t V)
+SMP_AVX512 static int32_t argmax_avx512(const float *x, size_t V)
 {
     _Alignas(64) float mv[AM_LANES];
     _Alignas(64) int32_t mi[AM_LANES];
@@ -684,7 +676,7 @@ AM_AVX512 static int32_t argmax_avx512(const float *x, size_t V)
 
 static int32_t argmax(const float *x, size_t V)
 {
-#if AM_X86
+#if SMP_X86
     eng_isa isa = eng_isa_best();
     if (isa == ENG_ISA_AVX512) return argmax_avx512(x, V);
     if (isa == ENG_ISA_AVX2) return argmax_avx2(x, V);

@@ -14,6 +14,17 @@
 #include <stdint.h>
 #include <string.h>
 
+/* The instruction sets the loops over V are compiled for as well as the
+ * baseline (picked at run time by eng_isa_best, so HMMBA_ISA caps them). */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define SMP_X86 1
+#define SMP_AVX2 __attribute__((target("avx2,fma")))
+#define SMP_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")))
+#else
+#define SMP_X86 0
+#endif
+#define SMP_INLINE static inline __attribute__((always_inline))
+
 /* Weights are summed in blocks of this many ids, so the draw can skip a
  * block at a time and the sums have short dependency chains. */
 #define BLOCK 256
