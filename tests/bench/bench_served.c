@@ -26,13 +26,11 @@
  *
  * The model is random, shaped like mamba-130m (d_model 768, 24 layers,
  * vocab 50280), written by tests/mamba_gen.c under $TMPDIR. ROUNDS
- * rounds (fewer with HMMBA_BENCH_ROUNDS), engine and server alternating so that a machine shared with
- * other work affects both alike; each decode figure is timed DEC_REPS
- * times a round on each side, prefill through /generate (and the engine's
- * mamba_prefill, last logits only) PRE_REPS times, every other figure
- * once, and each figure
- * printed is the median of its samples, on both sides alike (one slow
- * 128-step timing moves neither).
+ * rounds (fewer with HMMBA_BENCH_ROUNDS), engine and server alternating so that a machine shared
+ * with other work affects both alike; each decode figure is timed DEC_REPS times a round on each
+ * side, prefill through /generate (and the engine's mamba_prefill, last logits only) PRE_REPS
+ * times, every other figure once, and each figure printed is the median of its samples, on both
+ * sides alike (one slow 128-step timing moves neither).
  *
  * Then, from the same run: the machine's read bandwidth and peak FMA
  * (limits.c, measured before and after the rounds, the better kept);
