@@ -52,10 +52,8 @@ SMP_INLINE void stats_body(const float *xs, size_t V, bool san, float *max_out, 
     *logsum_out = log(sum);
 }
 
-SMP_INLINE void raw_stats_body(const float *xs, size_t V, float *tmp, float *max_out,
-                               double *logsum_out)
+SMP_INLINE void raw_stats_body(const float *xs, size_t V, float *max_out, double *logsum_out)
 {
-    (void)tmp;
     stats_body(xs, V, false, max_out, logsum_out);
 }
 
@@ -79,9 +77,9 @@ SMP_INLINE float logprob_of_body(const float *logits, size_t V, size_t id)
     return raw_logprob(logits[id], m, logsum, V);
 }
 
-static void raw_stats_c(const float *xs, size_t V, float *tmp, float *m, double *ls)
+static void raw_stats_c(const float *xs, size_t V, float *m, double *ls)
 {
-    raw_stats_body(xs, V, tmp, m, ls);
+    raw_stats_body(xs, V, m, ls);
 }
 
 static void log_softmax_c(const float *logits, size_t V, float *out)
@@ -95,9 +93,9 @@ static float logprob_of_c(const float *logits, size_t V, size_t id)
 }
 
 #if SMP_X86
-SMP_AVX2 static void raw_stats_avx2(const float *xs, size_t V, float *tmp, float *m, double *ls)
+SMP_AVX2 static void raw_stats_avx2(const float *xs, size_t V, float *m, double *ls)
 {
-    raw_stats_body(xs, V, tmp, m, ls);
+    raw_stats_body(xs, V, m, ls);
 }
 
 SMP_AVX2 static void log_softmax_avx2(const float *logits, size_t V, float *out)
@@ -110,9 +108,9 @@ SMP_AVX2 static float logprob_of_avx2(const float *logits, size_t V, size_t id)
     return logprob_of_body(logits, V, id);
 }
 
-SMP_AVX512 static void raw_stats_avx512(const float *xs, size_t V, float *tmp, float *m, double *ls)
+SMP_AVX512 static void raw_stats_avx512(const float *xs, size_t V, float *m, double *ls)
 {
-    raw_stats_body(xs, V, tmp, m, ls);
+    raw_stats_body(xs, V, m, ls);
 }
 
 SMP_AVX512 static void log_softmax_avx512(const float *logits, size_t V, float *out)
@@ -126,23 +124,22 @@ SMP_AVX512 static float logprob_of_avx512(const float *logits, size_t V, size_t 
 }
 #endif
 
-/* For sanitized logits xs[V]: their max and log(sum exp(xs - max)), using
- * tmp[V] as scratch (tmp may be xs itself, which is then overwritten); max
- * is -inf when every logit is -inf. */
-void eng__raw_stats(const float *xs, size_t V, float *tmp, float *max_out, double *logsum_out)
+/* For sanitized logits xs[V]: their max and log(sum exp(xs - max)); max is
+ * -inf when every logit is -inf. xs is only read. */
+void eng__raw_stats(const float *xs, size_t V, float *max_out, double *logsum_out)
 {
 #if SMP_X86
     eng_isa isa = eng_isa_best();
     if (isa == ENG_ISA_AVX512) {
-        raw_stats_avx512(xs, V, tmp, max_out, logsum_out);
+        raw_stats_avx512(xs, V, max_out, logsum_out);
         return;
     }
     if (isa == ENG_ISA_AVX2) {
-        raw_stats_avx2(xs, V, tmp, max_out, logsum_out);
+        raw_stats_avx2(xs, V, max_out, logsum_out);
         return;
     }
 #endif
-    raw_stats_c(xs, V, tmp, max_out, logsum_out);
+    raw_stats_c(xs, V, max_out, logsum_out);
 }
 
 void eng_log_softmax(const float *logits, size_t V, float *out)

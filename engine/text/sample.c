@@ -43,7 +43,7 @@ struct eng_sampler {
     eng_rng rng;
     float *x;         /* [V] this step's sanitized, penalized logits, by id */
     float *w;         /* [V] unnormalized weights exp((x - max) / T), by id */
-    float *raw;       /* [V] scratch for the raw distribution's exps */
+    float *raw;       /* [V] scratch: the sanitized raw row when penalized; top-k selection */
     double *bsum;     /* [ceil(V / BLOCK)] sums of w per block */
     int32_t *idx;     /* [V] candidate ids (their order is scratch) */
     uint8_t *mark;    /* [V] all zero between calls; 1 = already penalized */
@@ -714,7 +714,7 @@ int32_t eng_sample_next(eng_sampler *s, const float *logits, const int32_t *hist
                     s->raw[i] = sanitize(logits[i]);
                 xs = s->raw;
             }
-            eng__raw_stats(xs, s->V, s->raw, &s->raw_max, &s->raw_logsum);
+            eng__raw_stats(xs, s->V, &s->raw_max, &s->raw_logsum);
         }
         if (logprob) *logprob = raw_logprob(logits[id], s->raw_max, s->raw_logsum, s->V);
         if (ntop > 0) eng__top_alternatives(logits, s->V, s->raw_max, s->raw_logsum, top, ntop);

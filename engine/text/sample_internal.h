@@ -79,10 +79,9 @@ static inline __attribute__((always_inline)) double sum_lanes(const float *w, si
     return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
-/* For sanitized logits xs[V]: their max and log(sum exp(xs - max)), using
- * tmp[V] as scratch (tmp may be xs itself, which is then overwritten); max
- * is -inf when every logit is -inf. */
-void eng__raw_stats(const float *xs, size_t V, float *tmp, float *max_out, double *logsum_out);
+/* For sanitized logits xs[V]: their max and log(sum exp(xs - max)); max is
+ * -inf when every logit is -inf. xs is only read. */
+void eng__raw_stats(const float *xs, size_t V, float *max_out, double *logsum_out);
 
 /* log prob of one logit given raw_stats; the uniform -log V when the whole
  * row was -inf/NaN. */
