@@ -20,6 +20,7 @@
 #include <check.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,6 +281,48 @@ START_TEST(test_threads_same_numbers)
     free(b);
     mamba_state_free(s);
     mck_ref_free(r);
+    mamba_model_free(m);
+}
+END_TEST
+
+/* mamba_model_parallel_for: every index in exactly one range, ranges of
+ * `grain` (the last shorter) starting at multiples of it, whatever the
+ * thread count and n. */
+typedef struct pfor_seen {
+    unsigned char *hits;
+    size_t grain;
+    atomic_int bad;
+} pfor_seen;
+
+static void pfor_mark(void *ctx, size_t i0, size_t i1)
+{
+    pfor_seen *p = ctx;
+    if (i0 % p->grain || i1 <= i0 || i1 - i0 > p->grain) atomic_fetch_add(&p->bad, 1);
+    for (size_t i = i0; i < i1; i++)
+        p->hits[i]++;
+}
+
+START_TEST(test_parallel_for_covers_once)
+{
+    mamba_model *m = load_ok(mck_tiny_dir());
+    const int threads[] = {1, 2, 4};
+    const size_t ns[] = {0, 1, 7, 8, 9, 127, 128, 1000}, grains[] = {0, 1, 3, 8, 64};
+    for (size_t t = 0; t < 3; t++) {
+        mamba_model_set_threads(m, threads[t]);
+        for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+            for (size_t g = 0; g < sizeof grains / sizeof grains[0]; g++) {
+                pfor_seen p = {calloc(ns[a] + 1, 1), grains[g] ? grains[g] : 1, 0};
+                mamba_model_parallel_for(m, ns[a], grains[g], pfor_mark, &p);
+                int bad = atomic_load(&p.bad);
+                ck_assert_msg(bad == 0, "threads %d n %zu grain %zu: %d ranges not of the grain",
+                              threads[t], ns[a], grains[g], bad);
+                for (size_t i = 0; i < ns[a]; i++)
+                    ck_assert_msg(p.hits[i] == 1,
+                                  "threads %d n %zu grain %zu: index %zu run %d times", threads[t],
+                                  ns[a], grains[g], i, p.hits[i]);
+                free(p.hits);
+            }
+    }
     mamba_model_free(m);
 }
 END_TEST
@@ -1628,6 +1671,7 @@ static Suite *mamba_suite(void)
     tcase_add_test(fx, test_fixture_greedy);
     tcase_add_test(fx, test_batch_step_positions);
     tcase_add_test(fx, test_threads_same_numbers);
+    tcase_add_test(fx, test_parallel_for_covers_once);
     tcase_add_test(fx, test_bad_tokens);
     suite_add_tcase(s, fx);
 

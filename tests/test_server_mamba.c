@@ -134,6 +134,67 @@ START_TEST(decode_matches_reference)
 }
 END_TEST
 
+/* top_logprobs: each position's k best are the k largest entries of
+ * log_softmax(reference logits[i-1]), best first, and asking for them
+ * leaves each position's own log probability as it was. */
+START_TEST(decode_top_logprobs_match_reference)
+{
+    json_t *ref = reference(), *ids = json_object_get(ref, "input_ids");
+    json_t *L = json_object_get(ref, "logits");
+    int st;
+    json_t *plain =
+        post_json("/decode", json_pack("{s:s,s:O}", "model", "tiny", "tokens", ids), &st);
+    ck_assert_int_eq(st, 200);
+    json_t *a = post_json(
+        "/decode", json_pack("{s:s,s:O,s:i}", "model", "tiny", "tokens", ids, "top_logprobs", 3),
+        &st);
+    ck_assert_int_eq(st, 200);
+    json_t *tops = json_object_get(a, "top_logprobs");
+    size_t n = json_array_size(ids);
+    ck_assert_uint_eq(json_array_size(tops), n);
+    ck_assert(json_is_null(json_array_get(tops, 0)));
+    for (size_t i = 1; i < n; i++) {
+        ck_assert(json_equal(json_array_get(json_object_get(a, "logprobs"), i),
+                             json_array_get(json_object_get(plain, "logprobs"), i)));
+        json_t *row = json_array_get(L, i - 1), *top = json_array_get(tops, i);
+        size_t V = json_array_size(row);
+        double mx = -INFINITY, z = 0;
+        for (size_t v = 0; v < V; v++)
+            mx = fmax(mx, json_number_value(json_array_get(row, v)));
+        for (size_t v = 0; v < V; v++)
+            z += exp(json_number_value(json_array_get(row, v)) - mx);
+        ck_assert_uint_eq(json_array_size(top), 3);
+        double prev = INFINITY;
+        for (size_t j = 0; j < 3; j++) {
+            json_t *e = json_array_get(top, j);
+            size_t id = (size_t)json_integer_value(json_object_get(e, "token"));
+            ck_assert_uint_lt(id, V);
+            double got = json_number_value(json_object_get(e, "logprob"));
+            double want = json_number_value(json_array_get(row, id)) - mx - log(z);
+            ck_assert_msg(fabs(got - want) < 1e-4, "position %zu top %zu", i, j);
+            ck_assert(got <= prev);
+            prev = got;
+            /* no id outside the list is more likely than its last entry
+             * (slack for the reference's rounding) */
+            if (j == 2)
+                for (size_t v = 0; v < V; v++) {
+                    bool listed = false;
+                    for (size_t t = 0; t < 3; t++)
+                        listed |= (size_t)json_integer_value(
+                                      json_object_get(json_array_get(top, t), "token")) == v;
+                    if (!listed)
+                        ck_assert_msg(json_number_value(json_array_get(row, v)) - mx - log(z) <=
+                                          got + 1e-4,
+                                      "position %zu: id %zu beats the third best", i, v);
+                }
+        }
+    }
+    json_decref(a);
+    json_decref(plain);
+    json_decref(ref);
+}
+END_TEST
+
 /* Feeding input_ids in uneven chunks over one session gives the reference
  * rows, and exactly the numbers of a single request. */
 START_TEST(decode_chunks_over_session)
@@ -1287,6 +1348,7 @@ Suite *mamba_server_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, decode_matches_reference);
+    tcase_add_test(tc, decode_top_logprobs_match_reference);
     tcase_add_test(tc, decode_chunks_over_session);
     tcase_add_test(tc, decode_merges_history);
     tcase_add_test(tc, greedy_matches_reference);

@@ -146,6 +146,17 @@ uint64_t mamba_model_fingerprint(const mamba_model *m);
 void mamba_model_set_threads(mamba_model *m, int n);
 int mamba_model_threads(const mamba_model *m);
 
+/* Run fn(ctx, i0, i1) over [0, n) in ranges of `grain` items (the last
+ * shorter), on m's threads as a forward pass uses them: ranges are claimed
+ * in order by the caller's thread and m's team, or all run on the
+ * caller's thread when the team is busy, m has one thread, or n <= grain.
+ * Every index is in exactly one range. For per-position work between a
+ * call's passes (scoring a prefill's rows of logits), where m's threads
+ * are otherwise idle. fn runs on several threads at once on disjoint
+ * ranges; it must not call into m. grain 0 counts as 1. */
+void mamba_model_parallel_for(const mamba_model *m, size_t n, size_t grain,
+                              void (*fn)(void *ctx, size_t i0, size_t i1), void *ctx);
+
 /* A fresh zero state for model m (which must outlive it). Free with
  * mamba_state_free. Returns ENG_ENOMEM on failure. */
 int mamba_state_new(const mamba_model *m, mamba_state **out, eng_error *err);

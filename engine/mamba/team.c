@@ -220,3 +220,39 @@ size_t mamba_team_chunk(size_t total, int nt)
     c = c / MAMBA_CHUNK_MIN * MAMBA_CHUNK_MIN;
     return c < MAMBA_CHUNK_MIN ? MAMBA_CHUNK_MIN : c > MAMBA_CHUNK_MAX ? MAMBA_CHUNK_MAX : c;
 }
+
+/* ---- mamba_model_parallel_for ---- */
+
+typedef struct pfor_job {
+    void (*fn)(void *ctx, size_t i0, size_t i1);
+    void *ctx;
+    size_t n, grain;
+    atomic_size_t next; /* the next range's first index */
+} pfor_job;
+
+static void pfor_run(void *job, int tid)
+{
+    pfor_job *j = job;
+    (void)tid;
+    for (;;) {
+        size_t i0 = atomic_fetch_add_explicit(&j->next, j->grain, memory_order_relaxed);
+        if (i0 >= j->n) return;
+        j->fn(j->ctx, i0, j->n - i0 < j->grain ? j->n : i0 + j->grain);
+    }
+}
+
+void mamba_model_parallel_for(const mamba_model *m, size_t n, size_t grain,
+                              void (*fn)(void *ctx, size_t i0, size_t i1), void *ctx)
+{
+    pfor_job j = {.fn = fn, .ctx = ctx, .n = n, .grain = grain ? grain : 1};
+    if (n == 0) return;
+    atomic_init(&j.next, 0);
+    size_t ranges = (n + j.grain - 1) / j.grain;
+    int want = ranges < (size_t)m->nthreads ? (int)ranges : m->nthreads;
+    mamba_team *t = want > 1 ? mamba_model_team(m) : NULL;
+    int nt = t ? mamba_team_acquire(t, want) : 1;
+    if (nt == 1)
+        pfor_run(&j, 0);
+    else
+        mamba_team_run(t, nt, pfor_run, &j);
+}

@@ -16,13 +16,14 @@
 #include <string.h>
 
 #define CHUNK 128                     /* positions per prefill call */
+#define LP_GRAIN 8                    /* positions per range of the scoring's parallel loop */
 #define MAX_LOGITS_FLOATS (16u << 20) /* logits:true answers at most this many */
 
 typedef struct scorer {
     size_t V;
     float *prev; /* V: distribution for the next token, valid if have_prev */
     bool have_prev;
-    float *lsm; /* V scratch: log_softmax (top_logprobs) */
+    float *lsm; /* V scratch: log_softmax; allocated only for top_logprobs */
     json_t *logprobs, *top, *logits, *hidden;
     double loglik;
     size_t k; /* top_logprobs */
@@ -49,23 +50,38 @@ static json_t *top_json(const float *lsm, size_t V, size_t k)
     return a;
 }
 
-/* Score token id under dist (the model's distribution before it; NULL:
- * none, the first token without context). Only the one log probability
- * is computed unless top_logprobs wants the whole row. */
-static void score_position(scorer *sc, int32_t id, const float *dist)
+/* The log probabilities of a chunk's positions without top_logprobs: each
+ * position's own, from its distribution (dists[i], NULL for none), on the
+ * model's threads (per position, so the same bits as one thread). */
+typedef struct lp_job {
+    const float *const *dists;
+    const int32_t *ids;
+    size_t V;
+    float *lp;
+} lp_job;
+
+static void lp_range(void *ctx, size_t i0, size_t i1)
+{
+    lp_job *j = ctx;
+    for (size_t i = i0; i < i1; i++)
+        if (j->dists[i]) j->lp[i] = eng_logprob_of(j->dists[i], j->V, (size_t)j->ids[i]);
+}
+
+/* Record position i's score: lp, its log probability under dist (the
+ * model's distribution before it; NULL: none, the first token without
+ * context), and with top_logprobs the k best of that distribution (the
+ * whole row's log_softmax, which then gives lp too). */
+static void score_position(scorer *sc, int32_t id, const float *dist, float lp)
 {
     if (!dist) {
         json_array_append_new(sc->logprobs, json_null());
         if (sc->top) json_array_append_new(sc->top, json_null());
         return;
     }
-    float lp;
     if (sc->top) {
         eng_log_softmax(dist, sc->V, sc->lsm);
         lp = sc->lsm[id];
         json_array_append_new(sc->top, top_json(sc->lsm, sc->V, sc->k));
-    } else {
-        lp = eng_logprob_of(dist, sc->V, (size_t)id);
     }
     sc->loglik += lp;
     json_array_append_new(sc->logprobs, json_real((double)lp));
@@ -78,16 +94,26 @@ static int run_chunks(const srv_model *m, mamba_state *st, const int32_t *ids, s
                       eng_error *err)
 {
     size_t d = (size_t)mamba_model_config(srv_model_mamba(m))->d_model;
+    const mamba_model *mm = srv_model_mamba(m);
     float *logits = malloc(CHUNK * sc->V * sizeof(float));
     float *hidden = sc->hidden ? malloc(CHUNK * d * sizeof(float)) : NULL;
+    const float *dists[CHUNK];
+    float lp[CHUNK];
     int rc =
         (!logits || (sc->hidden && !hidden)) ? eng_error_set(err, ENG_ENOMEM, "out of memory") : 0;
     for (size_t at = 0; !rc && at < n; at += CHUNK) {
         size_t c = n - at < CHUNK ? n - at : CHUNK;
-        rc = mamba_prefill(srv_model_mamba(m), st, ids + at, c, logits, NULL, hidden, err);
+        rc = mamba_prefill(mm, st, ids + at, c, logits, NULL, hidden, err);
+        for (size_t i = 0; i < c; i++) {
+            dists[i] = i ? logits + (i - 1) * sc->V : sc->have_prev ? sc->prev : NULL;
+            lp[i] = 0.0f; /* top_logprobs: score_position computes it */
+        }
+        if (!rc && !sc->top) {
+            lp_job j = {dists, ids + at, sc->V, lp};
+            mamba_model_parallel_for(mm, c, LP_GRAIN, lp_range, &j);
+        }
         for (size_t i = 0; !rc && i < c; i++) {
-            const float *dist = i ? logits + (i - 1) * sc->V : sc->have_prev ? sc->prev : NULL;
-            score_position(sc, ids[at + i], dist);
+            score_position(sc, ids[at + i], dists[i], lp[i]);
             if (sc->logits)
                 json_array_append_new(sc->logits, floats_json(logits + i * sc->V, sc->V));
             if (hidden) json_array_append_new(sc->hidden, floats_json(hidden + i * d, d));
@@ -173,10 +199,12 @@ void srv_mamba_decode(srv_req *r, const srv_model *m)
     }
     if (!srv_req_take_session(r, m, q.session, q.session_mode, &sess, &created)) goto out;
     sc.prev = malloc(sc.V * sizeof(float));
-    sc.lsm = malloc(sc.V * sizeof(float));
     sc.logprobs = json_array();
     sc.k = q.top_logprobs;
-    if (q.top_logprobs) sc.top = json_array();
+    if (q.top_logprobs) {
+        sc.top = json_array();
+        sc.lsm = malloc(sc.V * sizeof(float));
+    }
     if (q.logits) sc.logits = json_array();
     if (q.hidden) sc.hidden = json_array();
     if (sess) {
@@ -185,7 +213,7 @@ void srv_mamba_decode(srv_req *r, const srv_model *m)
     } else if (mamba_state_new(srv_model_mamba(m), &st, &err)) {
         st = NULL;
     }
-    if (!sc.prev || !sc.lsm || !st || run_chunks(m, st, ids, n, &sc, &err)) {
+    if (!sc.prev || (sc.top && !sc.lsm) || !st || run_chunks(m, st, ids, n, &sc, &err)) {
         srv_reply_error(r, 500, "internal", "%s", err.msg[0] ? err.msg : "out of memory");
     } else {
         if (sess) srv_session_save_mamba(sess, sc.prev, sc.V, ids, n);
