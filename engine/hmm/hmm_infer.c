@@ -485,10 +485,19 @@ static int back_step(const hmm_model *m, const hmm_obs *obs, size_t t, const dou
 {
     size_t K = m->K;
     double *w = work, *scratch = work + K;
-    const double *lb = hmm_log_emit(m, obs, t + 1, scratch);
     const double *g1 = post + (t + 1) * K;
-    for (size_t j = 0; j < K; j++)
-        w[j] = g1[j] > 0.0 ? exp(lb[j] - logc[t + 1]) * beta[j] : 0.0;
+    double inv_c = exp(-logc[t + 1]);
+    if (m->kind == HMM_CATEGORICAL && !obs->missing && !obs->allowed && inv_c < INFINITY) {
+        /* b_j from the probability table, as the forward step used it, and
+         * 1 / c_{t+1} once: no exp per state */
+        const double *b = m->probs_t + (size_t)obs->sym[t + 1] * K;
+        for (size_t j = 0; j < K; j++)
+            w[j] = g1[j] > 0.0 ? b[j] * inv_c * beta[j] : 0.0;
+    } else {
+        const double *lb = hmm_log_emit(m, obs, t + 1, scratch);
+        for (size_t j = 0; j < K; j++)
+            w[j] = g1[j] > 0.0 ? exp(lb[j] - logc[t + 1]) * beta[j] : 0.0;
+    }
     back_mul(m, w, beta);
     if (xi && st)
         xi_stage_add(m, post + t * K, beta, w, st, xi);
