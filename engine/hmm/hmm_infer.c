@@ -486,8 +486,9 @@ static int back_step(const hmm_model *m, const hmm_obs *obs, size_t t, const dou
     size_t K = m->K;
     double *w = work, *scratch = work + K;
     const double *g1 = post + (t + 1) * K;
-    double inv_c = exp(-logc[t + 1]);
-    if (m->kind == HMM_CATEGORICAL && !obs->missing && !obs->allowed && inv_c < INFINITY) {
+    double inv_c = 0.0;
+    if (m->kind == HMM_CATEGORICAL && !obs->missing && !obs->allowed &&
+        (inv_c = exp(-logc[t + 1])) < INFINITY) {
         /* b_j from the probability table, as the forward step used it, and
          * 1 / c_{t+1} once: no exp per state */
         const double *b = m->probs_t + (size_t)obs->sym[t + 1] * K;
