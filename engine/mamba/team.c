@@ -1,4 +1,5 @@
-/* team.c: the model's team of worker threads (see team.h). */
+/* team.c: the model's team of worker threads (see team.h), and
+ * mamba_model_parallel_for (mamba.h), which runs a loop's ranges on it. */
 #include "mamba/team.h"
 #include "mamba/mamba_internal.h"
 

@@ -1,5 +1,6 @@
 /* team.h (engine-internal): a team of worker threads that run one job at a
- * time together with the caller, for the forward pass (mamba_forward.c).
+ * time together with the caller, for the forward pass (mamba_forward.c,
+ * mamba2_run.c) and for mamba_model_parallel_for (mamba.h, team.c).
  *
  * A job is fn(job, tid) for tid 0..nt-1: the caller runs tid 0 and the
  * workers the others. A team serves one call at a time; a call that finds
