@@ -208,6 +208,16 @@ static void predict(const hmm_model *m, const double *restrict alpha, double *re
     axpy_rows(m->trans, K, alpha, pred);
 }
 
+/* b_j(o_t) for every state, straight from the probability table, when
+ * the observations are categorical symbols with none missing or restricted
+ * (the forward and backward steps then need no exp per state); NULL
+ * otherwise, and the caller works from log emissions. */
+static const double *table_emit(const hmm_model *m, const hmm_obs *obs, size_t t)
+{
+    if (m->kind != HMM_CATEGORICAL || obs->missing || obs->allowed) return NULL;
+    return m->probs_t + (size_t)obs->sym[t] * m->K;
+}
+
 /* out[j] = pred[j] b_j normalised, with b_j = exp(lb[j] - max reachable
  * lb). Returns log of the normaliser in absolute terms, or NaN when the
  * scaled sum is 0 (underflow or impossibility: the caller falls back). */
@@ -216,8 +226,8 @@ double hmm_scaled_update(const hmm_model *m, const double *pred, const double *l
 {
     size_t K = m->K;
     double c = 0.0, shift = 0.0;
-    if (m->kind == HMM_CATEGORICAL && !obs->missing && !obs->allowed) { /* <= 1: no exp */
-        const double *b = m->probs_t + (size_t)obs->sym[t] * K;
+    const double *b = table_emit(m, obs, t);
+    if (b) { /* b <= 1: no shift, no exp */
         for (size_t j = 0; j < K; j++) {
             out[j] = pred[j] * b[j];
             c += out[j];
@@ -486,12 +496,10 @@ static int back_step(const hmm_model *m, const hmm_obs *obs, size_t t, const dou
     size_t K = m->K;
     double *w = work, *scratch = work + K;
     const double *g1 = post + (t + 1) * K;
-    double inv_c = 0.0;
-    if (m->kind == HMM_CATEGORICAL && !obs->missing && !obs->allowed &&
-        (inv_c = exp(-logc[t + 1])) < INFINITY) {
-        /* b_j from the probability table, as the forward step used it, and
-         * 1 / c_{t+1} once: no exp per state */
-        const double *b = m->probs_t + (size_t)obs->sym[t + 1] * K;
+    const double *b = table_emit(m, obs, t + 1);
+    double inv_c = b ? exp(-logc[t + 1]) : 0.0;
+    if (b && inv_c < INFINITY) {
+        /* b_j as the forward step used it, and 1 / c_{t+1} once */
         for (size_t j = 0; j < K; j++)
             w[j] = g1[j] > 0.0 ? b[j] * inv_c * beta[j] : 0.0;
     } else {
