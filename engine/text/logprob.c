@@ -52,11 +52,6 @@ SMP_INLINE void stats_body(const float *xs, size_t V, bool san, float *max_out, 
     *logsum_out = log(sum);
 }
 
-SMP_INLINE void raw_stats_body(const float *xs, size_t V, float *max_out, double *logsum_out)
-{
-    stats_body(xs, V, false, max_out, logsum_out);
-}
-
 /* The stats (the max, then the sum: sanitizing as they read), then every
  * log probability: three passes over the logits. */
 SMP_INLINE void log_softmax_body(const float *logits, size_t V, float *out)
@@ -79,7 +74,7 @@ SMP_INLINE float logprob_of_body(const float *logits, size_t V, size_t id)
 
 static void raw_stats_c(const float *xs, size_t V, float *m, double *ls)
 {
-    raw_stats_body(xs, V, m, ls);
+    stats_body(xs, V, false, m, ls);
 }
 
 static void log_softmax_c(const float *logits, size_t V, float *out)
@@ -95,7 +90,7 @@ static float logprob_of_c(const float *logits, size_t V, size_t id)
 #if SMP_X86
 SMP_AVX2 static void raw_stats_avx2(const float *xs, size_t V, float *m, double *ls)
 {
-    raw_stats_body(xs, V, m, ls);
+    stats_body(xs, V, false, m, ls);
 }
 
 SMP_AVX2 static void log_softmax_avx2(const float *logits, size_t V, float *out)
@@ -110,7 +105,7 @@ SMP_AVX2 static float logprob_of_avx2(const float *logits, size_t V, size_t id)
 
 SMP_AVX512 static void raw_stats_avx512(const float *xs, size_t V, float *m, double *ls)
 {
-    raw_stats_body(xs, V, m, ls);
+    stats_body(xs, V, false, m, ls);
 }
 
 SMP_AVX512 static void log_softmax_avx512(const float *logits, size_t V, float *out)

@@ -93,8 +93,8 @@ static void score_position(scorer *sc, int32_t id, const float *dist, float lp)
 static int run_chunks(const srv_model *m, mamba_state *st, const int32_t *ids, size_t n, scorer *sc,
                       eng_error *err)
 {
-    size_t d = (size_t)mamba_model_config(srv_model_mamba(m))->d_model;
     const mamba_model *mm = srv_model_mamba(m);
+    size_t d = (size_t)mamba_model_config(mm)->d_model;
     float *logits = malloc(CHUNK * sc->V * sizeof(float));
     float *hidden = sc->hidden ? malloc(CHUNK * d * sizeof(float)) : NULL;
     const float *dists[CHUNK];
