@@ -113,6 +113,17 @@ static void medians(void)
 
 /* ------------------------------------------------------------ engine */
 
+/* Seconds of one mamba_prefill of the first n prompt tokens from a fresh
+ * state (outputs as mamba_prefill takes them). */
+static double prefill_s(const mamba_model *m, mamba_state *s, size_t n, float *logits, float *last)
+{
+    eng_error e = {0};
+    mamba_state_reset(s);
+    double t0 = tu_now_s();
+    if (mamba_prefill(m, s, g_prompt, n, logits, last, NULL, &e)) die("prefill", &e);
+    return tu_now_s() - t0;
+}
+
 static void engine_round(const char *dir, int w)
 {
     mamba_load_opts o = {g_types[w]};
@@ -140,26 +151,12 @@ static void engine_round(const char *dir, int w)
         keep(w, DEC, 1, DECODE / (tu_now_s() - t0));
     }
 
-    for (int rep = 0; rep < PRE_REPS; rep++) {
-        mamba_state_reset(s[0]);
-        t0 = tu_now_s();
-        if (mamba_prefill(m, s[0], g_prompt, TTFT_PROMPT, NULL, lg, NULL, &e)) die("prefill", &e);
-        keep(w, TTFT, 1, (tu_now_s() - t0) * 1e3);
-    }
-
-    for (int rep = 0; rep < PRE_REPS; rep++) {
-        mamba_state_reset(s[0]);
-        t0 = tu_now_s();
-        if (mamba_prefill(m, s[0], g_prompt, PREFILL, NULL, lg, NULL, &e)) die("prefill", &e);
-        keep(w, PRE_GEN, 1, PREFILL / (tu_now_s() - t0));
-    }
-
-    for (int rep = 0; rep < PRE_REPS; rep++) {
-        mamba_state_reset(s[0]);
-        t0 = tu_now_s();
-        if (mamba_prefill(m, s[0], g_prompt, PREFILL, lg, NULL, NULL, &e)) die("prefill", &e);
-        keep(w, PRE_DEC, 1, PREFILL / (tu_now_s() - t0));
-    }
+    for (int rep = 0; rep < PRE_REPS; rep++)
+        keep(w, TTFT, 1, prefill_s(m, s[0], TTFT_PROMPT, NULL, lg) * 1e3);
+    for (int rep = 0; rep < PRE_REPS; rep++)
+        keep(w, PRE_GEN, 1, PREFILL / prefill_s(m, s[0], PREFILL, NULL, lg));
+    for (int rep = 0; rep < PRE_REPS; rep++)
+        keep(w, PRE_DEC, 1, PREFILL / prefill_s(m, s[0], PREFILL, lg, NULL));
 
     t0 = tu_now_s();
     for (int k = 0; k < DECODE; k++)
